@@ -1,0 +1,205 @@
+//! Apache's command table, built at compile time from the directive table,
+//! and the one callback that feeds every directive to the typed config.
+
+use super::{c_str, ffi, pool};
+use crate::config::directives::{Context, DirectiveSpec, DIRECTIVE_SPECS};
+use crate::config::interp_options::InterpreterOptions;
+use crate::config::{ConfigError, DirConfig, Directive, ServerConfig};
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const COUNT: usize = DIRECTIVE_SPECS.len();
+
+/// The command table handed to Apache; raw pointers into static data.
+#[repr(transparent)]
+pub struct CommandTable(pub [ffi::command_rec; COUNT + 1]);
+// SAFETY: the table is immutable and only points at 'static data.
+unsafe impl Sync for CommandTable {}
+
+const fn req_override(context: Context) -> i32 {
+    (match context {
+        Context::ServerOnly | Context::ServerOrVhost => ffi::RSRC_CONF,
+        Context::AnyButHtaccess => ffi::RSRC_CONF | ffi::ACCESS_CONF,
+        Context::AnyWithFileInfo => ffi::RSRC_CONF | ffi::ACCESS_CONF | ffi::OR_FILEINFO,
+        Context::DirWithAuthConfig => ffi::ACCESS_CONF | ffi::OR_AUTHCFG,
+    }) as i32
+}
+
+const fn build_table() -> [ffi::command_rec; COUNT + 1] {
+    const EMPTY: ffi::command_rec = ffi::command_rec {
+        name: std::ptr::null(),
+        func: ffi::cmd_func { raw_args: None },
+        cmd_data: std::ptr::null_mut(),
+        req_override: 0,
+        args_how: 0,
+        errmsg: std::ptr::null(),
+    };
+    let mut table = [EMPTY; COUNT + 1];
+    let mut i = 0;
+    while i < COUNT {
+        let spec: &DirectiveSpec = &DIRECTIVE_SPECS[i];
+        table[i] = ffi::command_rec {
+            name: spec.c_name.as_ptr(),
+            func: ffi::cmd_func {
+                raw_args: Some(on_directive),
+            },
+            cmd_data: std::ptr::without_provenance_mut(i),
+            req_override: req_override(spec.context),
+            args_how: ffi::cmd_how_RAW_ARGS,
+            errmsg: spec.c_syntax.as_ptr(),
+        };
+        i += 1;
+    }
+    table
+}
+
+pub static COMMANDS: CommandTable = CommandTable(build_table());
+
+/// Bit per directive used in the configuration being read.
+static USED: AtomicU64 = AtomicU64::new(0);
+
+/// Names of directives used in the configuration that have no effect yet.
+pub fn used_but_not_implemented() -> Vec<&'static str> {
+    let used = USED.load(Ordering::Relaxed);
+    DIRECTIVE_SPECS
+        .iter()
+        .filter(|spec| !spec.implemented && used & (1 << spec.id as usize) != 0)
+        .map(|spec| spec.name)
+        .collect()
+}
+
+/// Splits a directive's argument string the way Apache does (quotes,
+/// backslash escapes), using `ap_getword_conf`.
+///
+/// # Safety
+/// `pool` is live and `args` is a NUL-terminated string.
+unsafe fn split_words(pool: *mut ffi::apr_pool_t, args: *const c_char) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cursor = args;
+    loop {
+        // SAFETY: ap_getword_conf advances `cursor` within the string.
+        let word = unsafe { ffi::ap_getword_conf(pool, &mut cursor) };
+        // SAFETY: ap_getword_conf returns a pool string.
+        let word = unsafe { c_str(word) };
+        if word.is_empty() {
+            // SAFETY: `cursor` still points into the NUL-terminated input.
+            if unsafe { *cursor } == 0 {
+                break;
+            }
+            continue;
+        }
+        words.push(word.into_owned());
+    }
+    words
+}
+
+/// # Safety
+/// `v` is a `module_config` vector of a live server or directory.
+pub unsafe fn module_config<T>(v: *mut ffi::ap_conf_vector_t) -> *mut T {
+    // SAFETY: module_index is assigned by Apache; the vector has a slot
+    // for every loaded module.
+    unsafe {
+        let index = (*std::ptr::addr_of!(crate::module::wsgi_module)).module_index as usize;
+        *(v as *mut *mut c_void).add(index) as *mut T
+    }
+}
+
+fn error_string(pool: *mut ffi::apr_pool_t, error: &ConfigError) -> *const c_char {
+    // SAFETY: `pool` is cmd->pool, alive for the whole configuration read.
+    unsafe { pool::strdup(pool, &error.to_string()) }
+}
+
+/// The single `RAW_ARGS` callback for every directive.
+unsafe extern "C" fn on_directive(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    args: *const c_char,
+) -> *const c_char {
+    // SAFETY: Apache passes a live cmd_parms whose `info` is our index.
+    let cmd_ref = unsafe { &*cmd };
+    let spec = &DIRECTIVE_SPECS[cmd_ref.info as usize];
+    let forbidden = match spec.context {
+        Context::ServerOnly => ffi::GLOBAL_ONLY,
+        Context::ServerOrVhost => ffi::NOT_IN_DIR_LOC_FILE,
+        _ => 0,
+    };
+    if forbidden != 0 {
+        // SAFETY: standard context check on the live cmd_parms.
+        let err = unsafe { ffi::ap_check_cmd_context(cmd, forbidden) };
+        if !err.is_null() {
+            return err;
+        }
+    }
+    USED.fetch_or(1 << spec.id as usize, Ordering::Relaxed);
+    // SAFETY: `args` is the NUL-terminated rest of the directive line.
+    let words = unsafe { split_words(cmd_ref.temp_pool, args) };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if spec.id == Directive::InterpreterOptions {
+            // SAFETY: server config of the server being configured.
+            let server = unsafe {
+                &mut *module_config::<ServerConfig>(cmd_ref.server.as_ref().unwrap().module_config)
+            };
+            // SAFETY: cmd->directive is the container node being executed.
+            unsafe { read_interpreter_options(cmd_ref, words, server) }
+        } else if spec.context.is_per_directory() {
+            // SAFETY: for per-directory directives Apache passes our DirConfig.
+            let dir = unsafe { &mut *(mconfig as *mut DirConfig) };
+            dir.apply(spec.id, &words)
+        } else {
+            // SAFETY: server config of the server being configured.
+            let server = unsafe {
+                &mut *module_config::<ServerConfig>(cmd_ref.server.as_ref().unwrap().module_config)
+            };
+            server.apply(spec.id, &words)
+        }
+    }));
+    match result {
+        Ok(Ok(())) => std::ptr::null(),
+        Ok(Err(e)) => error_string(cmd_ref.pool, &e),
+        Err(_) => error_string(
+            cmd_ref.pool,
+            &ConfigError::invalid(spec.name, "internal error while parsing (please report)"),
+        ),
+    }
+}
+
+/// Parses `<WSGIInterpreterOptions ...>` and the directives nested in it,
+/// which Apache has already collected as the node's children.
+///
+/// # Safety
+/// `cmd.directive` is the live container node.
+unsafe fn read_interpreter_options(
+    cmd: &ffi::cmd_parms,
+    mut header: Vec<String>,
+    server: &mut ServerConfig,
+) -> Result<(), ConfigError> {
+    const NAME: &str = "<WSGIInterpreterOptions>";
+    match header.last_mut() {
+        Some(last) if last.ends_with('>') => {
+            last.pop();
+            if last.is_empty() {
+                header.pop();
+            }
+        }
+        _ => {
+            return Err(ConfigError::invalid(NAME, "directive missing closing '>'"));
+        }
+    }
+    let mut options = InterpreterOptions::parse_header(&header)?;
+    // SAFETY: children of the live container node, allocated in the config pool.
+    let mut child = unsafe { (*cmd.directive).first_child };
+    while !child.is_null() {
+        // SAFETY: `child` is a node of Apache's config tree.
+        let node = unsafe { &*child };
+        // SAFETY: node strings are NUL-terminated pool strings.
+        let name = unsafe { c_str(node.directive) }.into_owned();
+        // SAFETY: as above.
+        let words = unsafe { split_words(cmd.temp_pool, node.args) };
+        options
+            .apply_line(&name, &words)
+            .map_err(|e| ConfigError::invalid(NAME, format!("line {}: {e}", node.line_num)))?;
+        child = node.next;
+    }
+    server.global.interpreter_options.push(options);
+    Ok(())
+}

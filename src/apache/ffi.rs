@@ -1,0 +1,9 @@
+//! Raw bindgen output for the Apache and APR headers in `apxs/wrapper.h`.
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code,
+    clippy::all
+)]
+include!(concat!(env!("OUT_DIR"), "/apache_bindings.rs"));

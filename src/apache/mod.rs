@@ -1,0 +1,36 @@
+//! Thin safe wrappers over the Apache and APR C API. Apache `unsafe` lives
+//! here and in the hook entry points of `crate::module`.
+
+pub mod commands;
+pub mod ffi;
+pub mod log;
+pub mod pool;
+pub mod request;
+
+use std::ffi::{c_char, CStr};
+
+/// Borrows a NUL-terminated C string as UTF-8, replacing invalid bytes.
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated string that outlives `'a`.
+pub unsafe fn c_str<'a>(p: *const c_char) -> std::borrow::Cow<'a, str> {
+    if p.is_null() {
+        return std::borrow::Cow::Borrowed("");
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy()
+}
+
+/// Apache's server description, e.g. "Apache/2.4.62 (Debian)".
+pub fn server_description() -> String {
+    // SAFETY: returns a static string owned by httpd.
+    unsafe { c_str(ffi::ap_get_server_description()) }.into_owned()
+}
+
+/// A value of `ap_mpm_query`, or `None` when the MPM does not support it.
+pub fn mpm_query(code: u32) -> Option<i32> {
+    let mut value: i32 = 0;
+    // SAFETY: plain out-parameter call.
+    let rv = unsafe { ffi::ap_mpm_query(code as i32, &mut value) };
+    (rv == 0).then_some(value)
+}

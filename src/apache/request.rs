@@ -1,0 +1,219 @@
+//! Safe view of a `request_rec` for the duration of one handler call.
+
+use super::{c_str, ffi, pool};
+use std::ffi::c_char;
+
+/// Borrowed handle to the request being handled on this thread.
+#[derive(Clone, Copy)]
+pub struct Request {
+    raw: *mut ffi::request_rec,
+}
+
+/// Collects an APR table's entries.
+///
+/// # Safety
+/// `table` is a live apr_table_t.
+pub unsafe fn table_entries(table: *const ffi::apr_table_t) -> Vec<(String, String)> {
+    // SAFETY: apr_table_elts returns the table's array header.
+    let arr = unsafe { &*ffi::apr_table_elts(table) };
+    let entries = arr.elts as *const ffi::apr_table_entry_t;
+    (0..arr.nelts as usize)
+        .filter_map(|i| {
+            // SAFETY: `i < nelts` indexes the table's entries.
+            let e = unsafe { &*entries.add(i) };
+            if e.key.is_null() {
+                return None;
+            }
+            // SAFETY: keys and values are NUL-terminated pool strings.
+            Some(unsafe { (c_str(e.key).into_owned(), c_str(e.val).into_owned()) })
+        })
+        .collect()
+}
+
+impl Request {
+    /// # Safety
+    /// `raw` is the live request of the current hook invocation and is only
+    /// used on this thread while the hook runs.
+    pub unsafe fn from_raw(raw: *mut ffi::request_rec) -> Request {
+        Request { raw }
+    }
+
+    pub fn raw(self) -> *mut ffi::request_rec {
+        self.raw
+    }
+
+    fn rec(&self) -> &ffi::request_rec {
+        // SAFETY: valid for the hook call (see from_raw).
+        unsafe { &*self.raw }
+    }
+
+    pub fn pool(self) -> *mut ffi::apr_pool_t {
+        self.rec().pool
+    }
+
+    pub fn uri(&self) -> String {
+        // SAFETY: request strings are NUL-terminated pool strings.
+        unsafe { c_str(self.rec().uri) }.into_owned()
+    }
+
+    pub fn handler(&self) -> String {
+        // SAFETY: as above.
+        unsafe { c_str(self.rec().handler) }.into_owned()
+    }
+
+    pub fn filename(&self) -> String {
+        // SAFETY: as above.
+        unsafe { c_str(self.rec().filename) }.into_owned()
+    }
+
+    pub fn set_filename(self, name: &str) {
+        // SAFETY: the copy lives in the request pool.
+        unsafe { (*self.raw).filename = pool::strdup(self.pool(), name) as *mut c_char };
+    }
+
+    pub fn set_handler(self, handler: &'static std::ffi::CStr) {
+        // SAFETY: a static string outlives the request.
+        unsafe { (*self.raw).handler = handler.as_ptr() };
+    }
+
+    pub fn is_regular_file(&self) -> bool {
+        self.rec().finfo.filetype == ffi::apr_filetype_e_APR_REG
+    }
+
+    pub fn file_exists(&self) -> bool {
+        self.rec().finfo.filetype != ffi::apr_filetype_e_APR_NOFILE
+    }
+
+    pub fn server(&self) -> *mut ffi::server_rec {
+        self.rec().server
+    }
+
+    /// Host name the client addressed (or the server name).
+    pub fn hostname(&self) -> String {
+        // SAFETY: as above.
+        unsafe { c_str(ffi::ap_get_server_name(self.raw)) }.into_owned()
+    }
+
+    pub fn server_port(&self) -> u16 {
+        // SAFETY: plain query on the live request.
+        unsafe { ffi::ap_get_server_port(self.raw) }
+    }
+
+    /// Fills `subprocess_env` with Apache's CGI variables and returns it.
+    pub fn cgi_environment(self) -> Vec<(String, String)> {
+        // SAFETY: standard calls on the live request.
+        unsafe {
+            ffi::ap_add_common_vars(self.raw);
+            ffi::ap_add_cgi_vars(self.raw);
+            table_entries(self.rec().subprocess_env)
+        }
+    }
+
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        let key = std::ffi::CString::new(name).ok()?;
+        // SAFETY: lookup in the live table.
+        let v = unsafe { ffi::apr_table_get(self.rec().subprocess_env, key.as_ptr()) };
+        // SAFETY: table values are pool strings.
+        (!v.is_null()).then(|| unsafe { c_str(v) }.into_owned())
+    }
+
+    pub fn set_status(self, status: i32, line: &str) {
+        // SAFETY: the status line is copied into the request pool.
+        unsafe {
+            (*self.raw).status = status;
+            (*self.raw).status_line = pool::strdup(self.pool(), line);
+        }
+    }
+
+    pub fn add_header(self, name: &str, value: &str) {
+        // SAFETY: both strings copied into the request pool first.
+        unsafe {
+            let p = self.pool();
+            if name.eq_ignore_ascii_case("content-type") {
+                ffi::ap_set_content_type(self.raw, pool::strdup(p, value));
+            } else if name.eq_ignore_ascii_case("content-length") {
+                ffi::apr_table_set(
+                    (*self.raw).headers_out,
+                    pool::strdup(p, name),
+                    pool::strdup(p, value),
+                );
+            } else {
+                ffi::apr_table_add(
+                    (*self.raw).headers_out,
+                    pool::strdup(p, name),
+                    pool::strdup(p, value),
+                );
+            }
+        }
+    }
+
+    /// Writes body bytes into the output filter chain; false when the
+    /// client has gone away.
+    pub fn write(self, data: &[u8]) -> bool {
+        if data.is_empty() {
+            return true;
+        }
+        // SAFETY: ap_rwrite copies `data` before returning.
+        let n = unsafe { ffi::ap_rwrite(data.as_ptr().cast(), data.len() as i32, self.raw) };
+        n >= 0
+    }
+
+    pub fn flush(self) -> bool {
+        // SAFETY: flushes the live request's output.
+        unsafe { ffi::ap_rflush(self.raw) >= 0 }
+    }
+
+    /// Prepares to read the request body; returns an HTTP status on error.
+    pub fn setup_body(self, allow_chunked: bool) -> Result<(), i32> {
+        let policy = if allow_chunked {
+            ffi::REQUEST_CHUNKED_DECHUNK
+        } else {
+            ffi::REQUEST_CHUNKED_ERROR
+        };
+        // SAFETY: standard body-reading setup on the live request.
+        let status = unsafe { ffi::ap_setup_client_block(self.raw, policy as i32) };
+        if status != 0 {
+            return Err(status);
+        }
+        // SAFETY: as above.
+        unsafe { ffi::ap_should_client_block(self.raw) };
+        Ok(())
+    }
+
+    /// Reads up to `buf.len()` body bytes; 0 at end, `None` on error.
+    pub fn read_body(self, buf: &mut [u8]) -> Option<usize> {
+        // SAFETY: writes at most buf.len() bytes into `buf`.
+        let n =
+            unsafe { ffi::ap_get_client_block(self.raw, buf.as_mut_ptr().cast(), buf.len() as _) };
+        (n >= 0).then_some(n as usize)
+    }
+
+    pub fn log(self, level: i32, message: &str) {
+        super::log::request_log(self.raw, level, message);
+    }
+
+    pub fn connection_aborted(&self) -> bool {
+        // SAFETY: the connection outlives the request.
+        unsafe { (*self.rec().connection).aborted != 0 }
+    }
+
+    /// Per-request module data slot.
+    pub fn set_module_data<T>(self, data: *const T) {
+        // SAFETY: request_config has a slot per module.
+        unsafe {
+            let v = self.rec().request_config as *mut *const std::ffi::c_void;
+            let index = (*std::ptr::addr_of!(crate::module::wsgi_module)).module_index as usize;
+            *v.add(index) = data.cast();
+        }
+    }
+
+    pub fn module_data<T>(&self) -> *const T {
+        // SAFETY: reading our own slot.
+        unsafe { super::commands::module_config::<T>(self.rec().request_config) }
+    }
+
+    pub fn per_dir_config<T>(&self) -> *const T {
+        // SAFETY: the merged per-directory config of this request.
+        unsafe { super::commands::module_config::<T>(self.rec().per_dir_config) }
+    }
+}

@@ -1,0 +1,15 @@
+//! Configuration: the directive table, typed values and merge rules.
+//! Pure Rust with no FFI, so all of it is unit-tested without Apache.
+
+pub mod daemon;
+pub mod dir;
+pub mod directives;
+pub mod error;
+pub mod interp_options;
+pub mod server;
+pub mod values;
+
+pub use dir::DirConfig;
+pub use directives::{Context, Directive, DIRECTIVES};
+pub use error::{ConfigError, ConfigResult};
+pub use server::ServerConfig;

@@ -1,0 +1,131 @@
+//! The built-in `mod_wsgi` Python module, present in every interpreter.
+//! Multi-phase (PEP 489) init, declared safe for per-interpreter GIL and
+//! free-threading; attributes are set per interpreter.
+
+use crate::python::object::{self, Owned};
+use pyo3_ffi as ffi;
+use std::ffi::c_int;
+use std::ptr::addr_of_mut;
+
+/// Module version as a tuple of integers, from the crate version.
+pub fn version_numbers() -> [i64; 3] {
+    let mut parts = env!("CARGO_PKG_VERSION")
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<i64>().ok());
+    [
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    ]
+}
+
+unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
+    let Some(module) = Owned::from_borrowed(module) else {
+        return -1;
+    };
+    let done = (|| {
+        module.setattr("version", &object::int_tuple(&version_numbers())?);
+        module.setattr("process_group", &object::str_obj("")?);
+        module.setattr("application_group", &object::str_obj("")?);
+        adopt_package_path(&module);
+        Some(())
+    })();
+    if done.is_some() {
+        0
+    } else {
+        -1
+    }
+}
+
+/// When a `mod_wsgi` package (e.g. the one providing `mod_wsgi.express`)
+/// is on `sys.path`, take its `__path__` so its submodules stay importable
+/// alongside this built-in module.
+fn adopt_package_path(module: &Owned) {
+    let found = (|| {
+        let finder = object::import("importlib.machinery")?.getattr("PathFinder")?;
+        let spec = finder
+            .getattr("find_spec")?
+            .call(&[&object::str_obj("mod_wsgi")?])?;
+        let locations = spec.getattr("submodule_search_locations")?;
+        // SAFETY: GIL held; identity comparison with None.
+        if unsafe { locations.as_ptr() == ffi::Py_None() } {
+            return None;
+        }
+        let list = object::import("builtins")?
+            .getattr("list")?
+            .call(&[&locations])?;
+        module.setattr("__path__", &list);
+        Some(())
+    })();
+    if found.is_none() {
+        object::clear_error();
+    }
+}
+
+/// Sets the attributes that identify where this interpreter runs.
+pub fn set_groups(module: &Owned, process_group: &str, application_group: &str) -> Option<()> {
+    if !module.setattr("process_group", &object::str_obj(process_group)?) {
+        return None;
+    }
+    if !module.setattr("application_group", &object::str_obj(application_group)?) {
+        return None;
+    }
+    // Re-check for a package path: sys.path may have grown since import.
+    if !module.hasattr("__path__") {
+        adopt_package_path(module);
+    }
+    Some(())
+}
+
+const SLOT_COUNT: usize = if cfg!(Py_3_13) {
+    4
+} else if cfg!(Py_3_12) {
+    3
+} else {
+    2
+};
+
+static mut SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = [
+    ffi::PyModuleDef_Slot {
+        slot: ffi::Py_mod_exec,
+        value: exec_module as *mut _,
+    },
+    #[cfg(Py_3_12)]
+    ffi::PyModuleDef_Slot {
+        slot: ffi::Py_mod_multiple_interpreters,
+        value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
+    },
+    #[cfg(Py_3_13)]
+    ffi::PyModuleDef_Slot {
+        slot: ffi::Py_mod_gil,
+        value: ffi::Py_MOD_GIL_NOT_USED,
+    },
+    ffi::PyModuleDef_Slot {
+        slot: 0,
+        value: std::ptr::null_mut(),
+    },
+];
+
+static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
+    m_base: ffi::PyModuleDef_HEAD_INIT,
+    m_name: c"mod_wsgi".as_ptr(),
+    m_doc: c"Apache mod_wsgi (Rust implementation)".as_ptr(),
+    m_size: 0,
+    m_methods: std::ptr::null_mut(),
+    m_slots: std::ptr::null_mut(),
+    m_traverse: None,
+    m_clear: None,
+    m_free: None,
+};
+
+/// `PyInit_mod_wsgi`, registered with `PyImport_AppendInittab`.
+pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
+    // SAFETY: the definition is static; Python only reads it. Slots are
+    // linked here because a static cannot take another static's address
+    // mutably at compile time.
+    unsafe {
+        let def = addr_of_mut!(MODULE_DEF);
+        (*def).m_slots = addr_of_mut!(SLOTS).cast();
+        ffi::PyModuleDef_Init(def)
+    }
+}

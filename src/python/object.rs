@@ -1,0 +1,297 @@
+//! Owned Python references and the few object helpers the adapter needs.
+//! Every function here must be called with the GIL of the object's
+//! interpreter held.
+
+use pyo3_ffi as ffi;
+use std::ffi::{c_char, CString};
+use std::ptr::NonNull;
+
+/// A strong reference, released on drop.
+pub struct Owned(NonNull<ffi::PyObject>);
+
+impl Owned {
+    /// Takes ownership of a new reference; `None` if null (error set).
+    pub fn from_new(p: *mut ffi::PyObject) -> Option<Owned> {
+        NonNull::new(p).map(Owned)
+    }
+
+    /// Takes a new strong reference to a borrowed object.
+    pub fn from_borrowed(p: *mut ffi::PyObject) -> Option<Owned> {
+        let nn = NonNull::new(p)?;
+        // SAFETY: `p` is a live object and the GIL is held.
+        unsafe { ffi::Py_IncRef(p) };
+        Some(Owned(nn))
+    }
+
+    pub fn as_ptr(&self) -> *mut ffi::PyObject {
+        self.0.as_ptr()
+    }
+
+    /// Gives up ownership without releasing the reference.
+    pub fn into_raw(self) -> *mut ffi::PyObject {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    pub fn getattr(&self, name: &str) -> Option<Owned> {
+        let name = CString::new(name).ok()?;
+        // SAFETY: GIL held, live object, NUL-terminated name.
+        Owned::from_new(unsafe { ffi::PyObject_GetAttrString(self.as_ptr(), name.as_ptr()) })
+    }
+
+    pub fn setattr(&self, name: &str, value: &Owned) -> bool {
+        let Ok(name) = CString::new(name) else {
+            return false;
+        };
+        // SAFETY: GIL held, live objects.
+        unsafe { ffi::PyObject_SetAttrString(self.as_ptr(), name.as_ptr(), value.as_ptr()) == 0 }
+    }
+
+    pub fn hasattr(&self, name: &str) -> bool {
+        let Ok(name) = CString::new(name) else {
+            return false;
+        };
+        // SAFETY: GIL held, live object.
+        unsafe { ffi::PyObject_HasAttrString(self.as_ptr(), name.as_ptr()) == 1 }
+    }
+
+    /// Calls with positional arguments.
+    pub fn call(&self, args: &[&Owned]) -> Option<Owned> {
+        let tuple = tuple(args)?;
+        // SAFETY: GIL held; tuple is a fresh tuple.
+        Owned::from_new(unsafe {
+            ffi::PyObject_Call(self.as_ptr(), tuple.as_ptr(), std::ptr::null_mut())
+        })
+    }
+
+    pub fn call0(&self) -> Option<Owned> {
+        self.call(&[])
+    }
+
+    /// `str(self)` as Rust text.
+    pub fn to_string_lossy(&self) -> String {
+        // SAFETY: GIL held.
+        let s = Owned::from_new(unsafe { ffi::PyObject_Str(self.as_ptr()) });
+        match s {
+            Some(s) => unicode_to_string(&s).unwrap_or_default(),
+            None => {
+                clear_error();
+                String::from("<unprintable>")
+            }
+        }
+    }
+}
+
+impl Clone for Owned {
+    fn clone(&self) -> Self {
+        Owned::from_borrowed(self.as_ptr()).expect("non-null")
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and the GIL is held by contract.
+        unsafe { ffi::Py_DecRef(self.0.as_ptr()) }
+    }
+}
+
+pub fn clear_error() {
+    // SAFETY: GIL held.
+    unsafe { ffi::PyErr_Clear() }
+}
+
+pub fn str_obj(s: &str) -> Option<Owned> {
+    // SAFETY: GIL held; pointer and length describe valid UTF-8.
+    Owned::from_new(unsafe {
+        ffi::PyUnicode_FromStringAndSize(s.as_ptr().cast(), s.len() as ffi::Py_ssize_t)
+    })
+}
+
+/// A native string per PEP 3333: bytes decoded as ISO-8859-1.
+pub fn latin1_obj(s: &str) -> Option<Owned> {
+    // Apache's strings are bytes; map each char's byte value when possible.
+    if s.is_ascii() {
+        return str_obj(s);
+    }
+    // SAFETY: GIL held; pointer and length describe the bytes.
+    Owned::from_new(unsafe {
+        ffi::PyUnicode_DecodeLatin1(
+            s.as_ptr().cast(),
+            s.len() as ffi::Py_ssize_t,
+            std::ptr::null(),
+        )
+    })
+}
+
+pub fn bytes_obj(b: &[u8]) -> Option<Owned> {
+    // SAFETY: GIL held; pointer and length describe `b`.
+    Owned::from_new(unsafe {
+        ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t)
+    })
+}
+
+pub fn int_obj(v: i64) -> Option<Owned> {
+    // SAFETY: GIL held.
+    Owned::from_new(unsafe { ffi::PyLong_FromLongLong(v) })
+}
+
+pub fn bool_obj(v: bool) -> Owned {
+    // SAFETY: GIL held; returns a new reference to True/False.
+    Owned::from_new(unsafe { ffi::PyBool_FromLong(v as _) }).expect("bool singletons exist")
+}
+
+pub fn none() -> Owned {
+    // SAFETY: GIL held; Py_None is immortal / always valid.
+    Owned::from_borrowed(unsafe { ffi::Py_None() }).expect("None exists")
+}
+
+pub fn tuple(items: &[&Owned]) -> Option<Owned> {
+    // SAFETY: GIL held; PyTuple_SetItem steals each new reference.
+    unsafe {
+        let t = Owned::from_new(ffi::PyTuple_New(items.len() as ffi::Py_ssize_t))?;
+        for (i, item) in items.iter().enumerate() {
+            ffi::PyTuple_SetItem(t.as_ptr(), i as ffi::Py_ssize_t, (*item).clone().into_raw());
+        }
+        Some(t)
+    }
+}
+
+pub fn int_tuple(items: &[i64]) -> Option<Owned> {
+    let owned: Vec<Owned> = items.iter().map(|&v| int_obj(v)).collect::<Option<_>>()?;
+    tuple(&owned.iter().collect::<Vec<_>>())
+}
+
+pub fn list_of_str(items: &[String]) -> Option<Owned> {
+    // SAFETY: GIL held.
+    let list = Owned::from_new(unsafe { ffi::PyList_New(0) })?;
+    for item in items {
+        let s = str_obj(item)?;
+        // SAFETY: GIL held; PyList_Append does not steal.
+        if unsafe { ffi::PyList_Append(list.as_ptr(), s.as_ptr()) } != 0 {
+            return None;
+        }
+    }
+    Some(list)
+}
+
+pub fn new_dict() -> Option<Owned> {
+    // SAFETY: GIL held.
+    Owned::from_new(unsafe { ffi::PyDict_New() })
+}
+
+pub fn dict_set(dict: &Owned, key: &str, value: &Owned) -> bool {
+    let Ok(key) = CString::new(key) else {
+        return false;
+    };
+    // SAFETY: GIL held; does not steal references.
+    unsafe { ffi::PyDict_SetItemString(dict.as_ptr(), key.as_ptr(), value.as_ptr()) == 0 }
+}
+
+/// UTF-8 text of a `str` object, `None` if it is not a str.
+pub fn unicode_to_string(obj: &Owned) -> Option<String> {
+    // SAFETY: GIL held; type check before reading UTF-8.
+    unsafe {
+        if ffi::PyUnicode_Check(obj.as_ptr()) == 0 {
+            return None;
+        }
+        let mut len: ffi::Py_ssize_t = 0;
+        let p = ffi::PyUnicode_AsUTF8AndSize(obj.as_ptr(), &mut len);
+        if p.is_null() {
+            clear_error();
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(p as *const u8, len as usize);
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+/// Latin-1 bytes of a `str` object (PEP 3333 native strings); `None` if
+/// not a str or not representable.
+pub fn unicode_to_latin1(obj: &Owned) -> Option<Vec<u8>> {
+    // SAFETY: GIL held; type checked.
+    unsafe {
+        if ffi::PyUnicode_Check(obj.as_ptr()) == 0 {
+            return None;
+        }
+        let b = Owned::from_new(ffi::PyUnicode_AsLatin1String(obj.as_ptr()));
+        match b {
+            Some(b) => bytes_contents(&b).map(|s| s.to_vec()),
+            None => {
+                clear_error();
+                None
+            }
+        }
+    }
+}
+
+/// Borrow the contents of a `bytes` object; `None` if not bytes.
+pub fn bytes_contents(obj: &Owned) -> Option<&[u8]> {
+    // SAFETY: GIL held; the slice borrows from `obj`, which outlives it.
+    unsafe {
+        if ffi::PyBytes_Check(obj.as_ptr()) == 0 {
+            return None;
+        }
+        let p = ffi::PyBytes_AsString(obj.as_ptr());
+        let len = ffi::PyBytes_Size(obj.as_ptr());
+        Some(std::slice::from_raw_parts(p as *const u8, len as usize))
+    }
+}
+
+pub fn import(name: &str) -> Option<Owned> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: GIL held.
+    Owned::from_new(unsafe { ffi::PyImport_ImportModule(name.as_ptr()) })
+}
+
+/// Takes the pending exception (if any) and renders it with its traceback
+/// as Python's `traceback` module would.
+pub fn take_error_text() -> Option<String> {
+    // SAFETY: GIL held; fetch/normalize hands us new references.
+    unsafe {
+        let mut ptype = std::ptr::null_mut();
+        let mut pvalue = std::ptr::null_mut();
+        let mut ptrace = std::ptr::null_mut();
+        ffi::PyErr_Fetch(&mut ptype, &mut pvalue, &mut ptrace);
+        if ptype.is_null() {
+            return None;
+        }
+        ffi::PyErr_NormalizeException(&mut ptype, &mut pvalue, &mut ptrace);
+        if !ptrace.is_null() && !pvalue.is_null() {
+            ffi::PyException_SetTraceback(pvalue, ptrace);
+        }
+        let etype = Owned::from_new(ptype);
+        let value = Owned::from_new(pvalue);
+        let _trace = Owned::from_new(ptrace);
+        let rendered = (|| {
+            let value = value.as_ref()?;
+            let tb = import("traceback")?;
+            let lines = tb
+                .getattr("format_exception")?
+                .call(&[etype.as_ref()?, value, &{
+                    value.getattr("__traceback__").unwrap_or_else(none)
+                }])?;
+            let sep = str_obj("")?;
+            let joined = sep.getattr("join")?.call(&[&lines])?;
+            unicode_to_string(&joined)
+        })();
+        match rendered {
+            Some(text) => Some(text),
+            None => {
+                clear_error();
+                Some(match (&etype, &value) {
+                    (_, Some(v)) => v.to_string_lossy(),
+                    (Some(t), None) => t.to_string_lossy(),
+                    _ => String::from("unknown Python error"),
+                })
+            }
+        }
+    }
+}
+
+/// Sets a Python exception of type `exc` with `message`.
+pub fn raise(exc: *mut ffi::PyObject, message: &str) {
+    let msg = CString::new(message.replace('\0', "")).expect("NULs removed");
+    // SAFETY: GIL held; `exc` is an exception type object.
+    unsafe { ffi::PyErr_SetString(exc, msg.as_ptr()) }
+}

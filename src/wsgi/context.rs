@@ -1,0 +1,152 @@
+//! Per-request state shared by the adapter objects handed to Python.
+
+use super::response::{check_header, parse_status};
+use super::transport::Transport;
+use crate::apache::log::APLOG_ERR;
+
+pub struct RequestContext<'t> {
+    pub transport: &'t dyn Transport,
+    pub status: Option<(i32, String)>,
+    pub headers: Vec<(String, String)>,
+    pub headers_sent: bool,
+    /// Whether the application set Content-Length itself.
+    pub has_content_length: bool,
+    pub input: InputBuffer,
+    pub client_gone: bool,
+    error_line: Vec<u8>,
+}
+
+/// Buffered request body, read on demand.
+#[derive(Default)]
+pub struct InputBuffer {
+    pub pending: Vec<u8>,
+    pub at_end: bool,
+}
+
+const READ_CHUNK: usize = 8192;
+
+impl<'t> RequestContext<'t> {
+    pub fn new(transport: &'t dyn Transport) -> Self {
+        RequestContext {
+            transport,
+            status: None,
+            headers: Vec::new(),
+            headers_sent: false,
+            has_content_length: false,
+            input: InputBuffer::default(),
+            client_gone: false,
+            error_line: Vec::new(),
+        }
+    }
+
+    /// Records `start_response` arguments after validating them.
+    pub fn set_response(
+        &mut self,
+        status: &str,
+        headers: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), String> {
+        let code = parse_status(status).map_err(|e| e.to_string())?;
+        let mut checked = Vec::with_capacity(headers.len());
+        for (name, value) in headers {
+            check_header(&name, &value).map_err(|e| e.to_string())?;
+            checked.push((name, String::from_utf8_lossy(&value).into_owned()));
+        }
+        self.has_content_length = checked
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+        self.status = Some((code, status.to_string()));
+        self.headers = checked;
+        Ok(())
+    }
+
+    /// Hands status and headers to the server, once.
+    pub fn send_headers(&mut self) -> Result<(), String> {
+        if self.headers_sent {
+            return Ok(());
+        }
+        let (code, line) = self
+            .status
+            .as_ref()
+            .ok_or("the application returned a response before calling start_response()")?;
+        self.transport.set_status(*code, line);
+        for (name, value) in &self.headers {
+            self.transport.add_header(name, value);
+        }
+        self.headers_sent = true;
+        Ok(())
+    }
+
+    /// Writes body bytes (sending headers first); records a disconnect.
+    pub fn write_body(&mut self, data: &[u8]) -> Result<(), String> {
+        self.send_headers()?;
+        if self.client_gone || data.is_empty() {
+            return Ok(());
+        }
+        let transport = self.transport;
+        let ok = crate::python::interp::without_gil(|| transport.write(data));
+        if !ok {
+            self.client_gone = true;
+        }
+        Ok(())
+    }
+
+    /// Makes at least one more chunk available; false at end of body.
+    fn fill(&mut self) -> Result<bool, String> {
+        if self.input.at_end {
+            return Ok(false);
+        }
+        let mut buf = vec![0u8; READ_CHUNK];
+        let transport = self.transport;
+        let n = crate::python::interp::without_gil(|| transport.read(&mut buf))?;
+        if n == 0 {
+            self.input.at_end = true;
+            return Ok(false);
+        }
+        self.input.pending.extend_from_slice(&buf[..n]);
+        Ok(true)
+    }
+
+    /// `read(size)`: `None` reads to the end.
+    pub fn read(&mut self, size: Option<usize>) -> Result<Vec<u8>, String> {
+        while size.is_none_or(|s| self.input.pending.len() < s) && self.fill()? {}
+        let take = size.map_or(self.input.pending.len(), |s| {
+            s.min(self.input.pending.len())
+        });
+        Ok(self.input.pending.drain(..take).collect())
+    }
+
+    /// `readline(size)`: up to and including a newline.
+    pub fn readline(&mut self, size: Option<usize>) -> Result<Vec<u8>, String> {
+        loop {
+            let limit = size.unwrap_or(usize::MAX);
+            if let Some(pos) = self.input.pending.iter().position(|&b| b == b'\n') {
+                let take = (pos + 1).min(limit);
+                return Ok(self.input.pending.drain(..take).collect());
+            }
+            if self.input.pending.len() >= limit || !self.fill()? {
+                let take = self.input.pending.len().min(limit);
+                return Ok(self.input.pending.drain(..take).collect());
+            }
+        }
+    }
+
+    /// `wsgi.errors.write`: complete lines go to the error log.
+    pub fn log_text(&mut self, text: &[u8]) {
+        self.error_line.extend_from_slice(text);
+        while let Some(pos) = self.error_line.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.error_line.drain(..=pos).collect();
+            self.transport.log(
+                APLOG_ERR,
+                String::from_utf8_lossy(&line[..line.len() - 1]).as_ref(),
+            );
+        }
+    }
+
+    pub fn flush_log(&mut self) {
+        if !self.error_line.is_empty() {
+            let line = std::mem::take(&mut self.error_line);
+            self.transport
+                .log(APLOG_ERR, String::from_utf8_lossy(&line).as_ref());
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Runs one WSGI request: load the script, build environ, call the
+//! application, stream the result, always call `close()`.
+
+use super::context::RequestContext;
+use super::transport::Transport;
+use super::types;
+use crate::apache::log::{APLOG_DEBUG, APLOG_ERR};
+use crate::python::interp::{Gil, Interpreter, LoadedScript};
+use crate::python::object::{self, Owned};
+use pyo3_ffi as ffi;
+use std::ffi::CString;
+
+/// Where a request goes, resolved from configuration before Python runs.
+pub struct Route {
+    pub script: String,
+    pub callable: String,
+    pub reload_on_change: bool,
+}
+
+/// Values the environ gets besides the CGI variables.
+pub struct EnvironExtras {
+    pub cgi: Vec<(String, String)>,
+    pub process_group: String,
+    pub application_group: String,
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub apache_version: [i64; 3],
+}
+
+pub enum Outcome {
+    /// The response was produced (possibly with an application status).
+    Done,
+    /// Nothing was sent: the server should answer with this HTTP status.
+    Fail(i32),
+}
+
+fn log_python_error(transport: &dyn Transport, context: &str) {
+    let text = object::take_error_text().unwrap_or_else(|| "unknown error".into());
+    transport.log(APLOG_ERR, context);
+    for line in text.lines() {
+        transport.log(APLOG_ERR, line);
+    }
+}
+
+fn script_module_name(path: &str) -> String {
+    // FNV-1a: a stable, collision-unlikely name per script path.
+    let hash = path.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    format!("_mod_wsgi_{hash:016x}")
+}
+
+fn file_mtime(path: &str) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.mtime() * 1_000_000_000 + m.mtime_nsec())
+}
+
+/// Loads (or reuses) the script module, reloading when the file changed.
+fn load_script(
+    gil: &Gil<'_>,
+    interp: &Interpreter,
+    transport: &dyn Transport,
+    route: &Route,
+) -> Option<Owned> {
+    let mtime = file_mtime(&route.script);
+    let cached = interp.with_scripts(gil, |scripts| {
+        scripts
+            .get(&route.script)
+            .filter(|s| !route.reload_on_change || Some(s.mtime) == mtime)
+            .map(|s| s.module.clone())
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    let fail = |message: String| {
+        transport.log(APLOG_ERR, &message);
+        None
+    };
+    let source = match std::fs::read(&route.script) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(format!(
+                "Failed to read WSGI script '{}': {e}",
+                route.script
+            ))
+        }
+    };
+    let Ok(source) = CString::new(source) else {
+        return fail(format!(
+            "WSGI script '{}' contains a NUL byte",
+            route.script
+        ));
+    };
+    let name = script_module_name(&route.script);
+    transport.log(
+        APLOG_DEBUG,
+        &format!(
+            "Loading WSGI script '{}' as module '{name}' in application group '{}'",
+            route.script, interp.name
+        ),
+    );
+    let filename = CString::new(route.script.as_str()).ok()?;
+    let loaded = (|| {
+        // SAFETY: GIL held; each call returns a new reference or NULL.
+        unsafe {
+            let cname = CString::new(name.as_str()).ok()?;
+            let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
+            let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
+            object::dict_set(&dict, "__file__", &object::str_obj(&route.script)?);
+            let code = Owned::from_new(ffi::Py_CompileString(
+                source.as_ptr(),
+                filename.as_ptr(),
+                ffi::Py_file_input,
+            ))?;
+            let modules = Owned::from_borrowed(ffi::PyImport_GetModuleDict())?;
+            object::dict_set(&modules, &name, &module);
+            let result = Owned::from_new(ffi::PyEval_EvalCode(
+                code.as_ptr(),
+                dict.as_ptr(),
+                dict.as_ptr(),
+            ));
+            if result.is_none() {
+                let key = CString::new(name.as_str()).ok()?;
+                let mut ptype = std::ptr::null_mut();
+                let mut pvalue = std::ptr::null_mut();
+                let mut ptrace = std::ptr::null_mut();
+                ffi::PyErr_Fetch(&mut ptype, &mut pvalue, &mut ptrace);
+                ffi::PyDict_DelItemString(modules.as_ptr(), key.as_ptr());
+                ffi::PyErr_Clear();
+                ffi::PyErr_Restore(ptype, pvalue, ptrace);
+                return None;
+            }
+            Some(module)
+        }
+    })();
+    let Some(module) = loaded else {
+        log_python_error(
+            transport,
+            &format!("Failed to exec Python script file '{}'.", route.script),
+        );
+        return None;
+    };
+    interp.with_scripts(gil, |scripts| {
+        scripts.insert(
+            route.script.clone(),
+            LoadedScript {
+                module: module.clone(),
+                mtime: mtime.unwrap_or(0),
+            },
+        )
+    });
+    Some(module)
+}
+
+fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
+    let environ = object::new_dict()?;
+    let mut https = false;
+    for (key, value) in &extras.cgi {
+        if key == "HTTPS" {
+            https = value.eq_ignore_ascii_case("on") || value == "1";
+        }
+        object::dict_set(&environ, key, &object::latin1_obj(value)?);
+    }
+    let version = object::int_tuple(&crate::pymodule::version_numbers())?;
+    let set = |k: &str, v: Owned| object::dict_set(&environ, k, &v);
+    set("wsgi.version", object::int_tuple(&[1, 0])?);
+    set(
+        "wsgi.url_scheme",
+        object::str_obj(if https { "https" } else { "http" })?,
+    );
+    set("wsgi.multithread", object::bool_obj(extras.multithread));
+    set("wsgi.multiprocess", object::bool_obj(extras.multiprocess));
+    set("wsgi.run_once", object::bool_obj(false));
+    set("mod_wsgi.version", version);
+    set(
+        "mod_wsgi.process_group",
+        object::str_obj(&extras.process_group)?,
+    );
+    set(
+        "mod_wsgi.application_group",
+        object::str_obj(&extras.application_group)?,
+    );
+    set(
+        "mod_wsgi.callable_object",
+        object::str_obj(&route.callable)?,
+    );
+    set("mod_wsgi.request_handler", object::str_obj("wsgi-script")?);
+    set("mod_wsgi.handler_script", object::str_obj("")?);
+    set(
+        "mod_wsgi.script_reloading",
+        object::str_obj(if route.reload_on_change { "1" } else { "0" })?,
+    );
+    set("apache.version", object::int_tuple(&extras.apache_version)?);
+    Some(environ)
+}
+
+/// Iterates the application's result, writing each bytes item.
+fn stream_result(ctx: &mut RequestContext, result: &Owned) -> Result<(), String> {
+    // SAFETY: GIL held for all calls below.
+    unsafe {
+        // A one-item list or tuple lets us announce Content-Length, as the
+        // C module does, so keep-alive works without chunking.
+        let is_seq =
+            ffi::PyList_Check(result.as_ptr()) != 0 || ffi::PyTuple_Check(result.as_ptr()) != 0;
+        if is_seq
+            && ffi::PySequence_Size(result.as_ptr()) == 1
+            && !ctx.has_content_length
+            && ctx.status.is_some()
+        {
+            if let Some(item) = Owned::from_new(ffi::PySequence_GetItem(result.as_ptr(), 0)) {
+                if let Some(bytes) = object::bytes_contents(&item) {
+                    ctx.headers
+                        .push(("Content-Length".into(), bytes.len().to_string()));
+                    ctx.has_content_length = true;
+                }
+            }
+        }
+        let iter = Owned::from_new(ffi::PyObject_GetIter(result.as_ptr()))
+            .ok_or_else(|| "the WSGI application returned a non-iterable object".to_string())?;
+        loop {
+            let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) else {
+                if !ffi::PyErr_Occurred().is_null() {
+                    return Err("exception raised while iterating the WSGI response".into());
+                }
+                return Ok(());
+            };
+            let Some(bytes) = object::bytes_contents(&item) else {
+                let kind = object::Owned::from_borrowed(ffi::Py_TYPE(item.as_ptr()).cast())
+                    .and_then(|t| t.getattr("__name__"))
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                object::raise(
+                    ffi::PyExc_TypeError,
+                    &format!("sequence of byte string values expected, value of type {kind} found"),
+                );
+                return Err("invalid item in the WSGI response".into());
+            };
+            if bytes.is_empty() {
+                continue;
+            }
+            let data = bytes.to_vec();
+            ctx.write_body(&data)?;
+            if ctx.client_gone {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Calls `close()` on the result if it has one; errors are logged.
+fn close_result(transport: &dyn Transport, result: &Owned) {
+    if !result.hasattr("close") {
+        return;
+    }
+    if result.getattr("close").and_then(|c| c.call0()).is_none() {
+        log_python_error(
+            transport,
+            "Exception occurred while calling close() on the WSGI response.",
+        );
+    }
+}
+
+/// Runs the request in `interp` (whose GIL this thread does not hold).
+pub fn run(
+    interp: &Interpreter,
+    transport: &dyn Transport,
+    route: &Route,
+    extras: &EnvironExtras,
+) -> Outcome {
+    let gil = interp.enter();
+    let Some(module) = load_script(&gil, interp, transport, route) else {
+        return Outcome::Fail(500);
+    };
+    let Some(application) = module.getattr(&route.callable) else {
+        object::clear_error();
+        transport.log(
+            APLOG_ERR,
+            &format!(
+                "Target WSGI script '{}' does not contain WSGI application '{}'.",
+                route.script, route.callable
+            ),
+        );
+        return Outcome::Fail(500);
+    };
+    let objects = interp.objects(&gil);
+    let mut ctx = RequestContext::new(transport);
+    let ctx_ptr: *mut RequestContext = &mut ctx;
+    let bound = (
+        types::bind(&objects.adapter_type, ctx_ptr),
+        types::bind(&objects.input_type, ctx_ptr),
+        types::bind(&objects.errors_type, ctx_ptr),
+    );
+    let (Some(adapter), Some(input), Some(errors)) = bound else {
+        log_python_error(transport, "Cannot create the WSGI request objects.");
+        return Outcome::Fail(500);
+    };
+    let outcome = (|| {
+        let environ = build_environ(extras, route)?;
+        object::dict_set(&environ, "wsgi.input", &input);
+        object::dict_set(&environ, "wsgi.errors", &errors);
+        let start_response = adapter.getattr("start_response")?;
+        Some((environ, start_response))
+    })();
+    let Some((environ, start_response)) = outcome else {
+        log_python_error(transport, "Cannot build the WSGI environ.");
+        return Outcome::Fail(500);
+    };
+
+    let script_failure = format!(
+        "Exception occurred processing WSGI script '{}'.",
+        route.script
+    );
+    // SAFETY: `ctx_ptr` points at `ctx`, alive until the objects are unbound
+    // below; all Python calls run on this thread with the GIL held.
+    let ctx = unsafe { &mut *ctx_ptr };
+    let outcome = match application.call(&[&environ, &start_response]) {
+        None => {
+            log_python_error(transport, &script_failure);
+            if ctx.headers_sent {
+                Outcome::Done
+            } else {
+                Outcome::Fail(500)
+            }
+        }
+        Some(result) => {
+            let streamed = stream_result(ctx, &result);
+            if let Err(message) = &streamed {
+                log_python_error(transport, &format!("{script_failure} {message}."));
+            }
+            close_result(transport, &result);
+            match streamed.and_then(|()| ctx.send_headers()) {
+                Ok(()) => Outcome::Done,
+                Err(message) => {
+                    if !message.contains("WSGI response") {
+                        transport.log(APLOG_ERR, &format!("{script_failure} {message}"));
+                    }
+                    if ctx.headers_sent {
+                        Outcome::Done
+                    } else {
+                        Outcome::Fail(500)
+                    }
+                }
+            }
+        }
+    };
+    ctx.flush_log();
+    for obj in [&adapter, &input, &errors] {
+        types::unbind(obj);
+    }
+    drop((
+        environ,
+        start_response,
+        adapter,
+        input,
+        errors,
+        application,
+        module,
+    ));
+    drop(gil);
+    outcome
+}

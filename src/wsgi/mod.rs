@@ -1,0 +1,12 @@
+//! The PEP 3333 adapter. Validation is pure; the rest runs against the
+//! `Transport` trait so embedded and daemon mode share it.
+
+#[cfg(not(test))]
+pub mod context;
+#[cfg(not(test))]
+pub mod handler;
+pub mod response;
+#[cfg(not(test))]
+pub mod transport;
+#[cfg(not(test))]
+pub mod types;

@@ -1,0 +1,44 @@
+//! What the WSGI adapter needs from the server side of a request. Embedded
+//! mode implements it over Apache's request_rec; daemon mode will
+//! implement it over the socket to the Apache child.
+
+pub trait Transport {
+    fn set_status(&self, code: i32, line: &str);
+    fn add_header(&self, name: &str, value: &str);
+    /// Writes body bytes; false when the client has gone away.
+    fn write(&self, data: &[u8]) -> bool;
+    fn flush(&self) -> bool;
+    /// Reads request body bytes; `Ok(0)` at the end.
+    fn read(&self, buf: &mut [u8]) -> Result<usize, String>;
+    /// Logs a line in the request's context at an Apache log level.
+    fn log(&self, level: i32, message: &str);
+}
+
+#[cfg(not(test))]
+impl Transport for crate::apache::request::Request {
+    fn set_status(&self, code: i32, line: &str) {
+        crate::apache::request::Request::set_status(*self, code, line)
+    }
+
+    fn add_header(&self, name: &str, value: &str) {
+        crate::apache::request::Request::add_header(*self, name, value)
+    }
+
+    fn write(&self, data: &[u8]) -> bool {
+        crate::apache::request::Request::write(*self, data)
+    }
+
+    fn flush(&self) -> bool {
+        crate::apache::request::Request::flush(*self)
+    }
+
+    fn read(&self, buf: &mut [u8]) -> Result<usize, String> {
+        self.read_body(buf).ok_or_else(|| {
+            String::from("error reading the request body (client disconnected or timed out)")
+        })
+    }
+
+    fn log(&self, level: i32, message: &str) {
+        crate::apache::request::Request::log(*self, level, message)
+    }
+}

@@ -1,0 +1,504 @@
+//! The Python objects a WSGI application sees for a request: the
+//! `start_response`/`write` adapter, `wsgi.input` and `wsgi.errors`.
+//! They are heap types created once per interpreter. Each instance points
+//! at the Rust `RequestContext` while the request runs; the pointer is
+//! cleared when the request ends, so a kept reference raises instead of
+//! touching freed memory.
+
+use super::context::RequestContext;
+use crate::python::interp::InterpreterObjects;
+use crate::python::object::{self, Owned};
+use pyo3_ffi as ffi;
+use std::ffi::{c_int, c_void};
+use std::ptr::addr_of_mut;
+
+#[repr(C)]
+pub struct RequestBound {
+    ob_base: ffi::PyObject,
+    context: *mut c_void,
+}
+
+unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: called by Python with a dead instance of one of our heap
+    // types; free it with the type's allocator and drop the type reference
+    // the instance held.
+    unsafe {
+        let tp = ffi::Py_TYPE(obj);
+        let free = ffi::PyType_GetSlot(tp, ffi::Py_tp_free);
+        if !free.is_null() {
+            let free: ffi::freefunc = std::mem::transmute::<*mut c_void, ffi::freefunc>(free);
+            free(obj.cast());
+        }
+        ffi::Py_DecRef(tp.cast());
+    }
+}
+
+/// The request context behind `obj`, or a Python error when the request
+/// has finished.
+///
+/// # Safety
+/// `obj` is an instance of one of our types and the GIL is held.
+unsafe fn context<'a>(obj: *mut ffi::PyObject) -> Option<&'a mut RequestContext<'a>> {
+    // SAFETY: layout guaranteed by our type spec.
+    let ptr = unsafe { (*(obj as *mut RequestBound)).context } as *mut RequestContext;
+    if ptr.is_null() {
+        // SAFETY: GIL held.
+        object::raise(
+            unsafe { ffi::PyExc_RuntimeError },
+            "the request this object belongs to has completed",
+        );
+        return None;
+    }
+    // SAFETY: set by `bind` for the duration of the request, on this thread.
+    Some(unsafe { &mut *ptr })
+}
+
+/// Creates an instance of `tp` bound to `ctx`.
+pub fn bind(tp: &Owned, ctx: *mut RequestContext) -> Option<Owned> {
+    // SAFETY: GIL held; generic allocation zero-fills our struct.
+    let obj = Owned::from_new(unsafe { ffi::PyType_GenericAlloc(tp.as_ptr().cast(), 0) })?;
+    // SAFETY: `obj` has our layout.
+    unsafe { (*(obj.as_ptr() as *mut RequestBound)).context = ctx.cast() };
+    Some(obj)
+}
+
+/// Detaches an instance from its finished request.
+pub fn unbind(obj: &Owned) {
+    // SAFETY: `obj` has our layout; GIL held.
+    unsafe { (*(obj.as_ptr() as *mut RequestBound)).context = std::ptr::null_mut() };
+}
+
+fn none_result() -> *mut ffi::PyObject {
+    object::none().into_raw()
+}
+
+fn raise_type_error(message: &str) -> *mut ffi::PyObject {
+    // SAFETY: GIL held by every caller (Python method).
+    object::raise(unsafe { ffi::PyExc_TypeError }, message);
+    std::ptr::null_mut()
+}
+
+fn raise_os_error(message: &str) -> *mut ffi::PyObject {
+    // SAFETY: GIL held.
+    object::raise(unsafe { ffi::PyExc_OSError }, message);
+    std::ptr::null_mut()
+}
+
+/// Positional argument `i` of a call, borrowed as owned.
+unsafe fn arg(args: *mut ffi::PyObject, i: isize) -> Option<Owned> {
+    // SAFETY: `args` is the call's tuple; GIL held.
+    unsafe {
+        if args.is_null() || ffi::PyTuple_Size(args) <= i {
+            return None;
+        }
+        Owned::from_borrowed(ffi::PyTuple_GetItem(args, i))
+    }
+}
+
+/// Optional size argument: missing, None or negative mean "no limit".
+unsafe fn size_arg(args: *mut ffi::PyObject) -> Result<Option<usize>, ()> {
+    // SAFETY: forwarded.
+    let Some(value) = (unsafe { arg(args, 0) }) else {
+        return Ok(None);
+    };
+    // SAFETY: GIL held.
+    unsafe {
+        if value.as_ptr() == ffi::Py_None() {
+            return Ok(None);
+        }
+        let n = ffi::PyLong_AsLongLong(value.as_ptr());
+        if n == -1 && !ffi::PyErr_Occurred().is_null() {
+            return Err(());
+        }
+        Ok((n >= 0).then_some(n as usize))
+    }
+}
+
+// ---- start_response / write ----
+
+unsafe extern "C" fn start_response(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwargs: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: Python calls us with the GIL held and a live instance.
+    let Some(ctx) = (unsafe { context(slf) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: argument tuple/dict from the call.
+    let (status, headers, exc_info) = unsafe {
+        let kw = |name: &std::ffi::CStr| -> Option<Owned> {
+            if kwargs.is_null() {
+                None
+            } else {
+                Owned::from_borrowed(ffi::PyDict_GetItemString(kwargs, name.as_ptr()))
+            }
+        };
+        (
+            arg(args, 0).or_else(|| kw(c"status")),
+            arg(args, 1).or_else(|| kw(c"headers")),
+            arg(args, 2).or_else(|| kw(c"exc_info")),
+        )
+    };
+    let (Some(status), Some(headers)) = (status, headers) else {
+        return raise_type_error("start_response() requires status and headers arguments");
+    };
+    // SAFETY: GIL held.
+    let has_exc_info = exc_info
+        .as_ref()
+        .is_some_and(|e| unsafe { e.as_ptr() != ffi::Py_None() });
+    if has_exc_info {
+        if ctx.headers_sent {
+            // Re-raise the application's exception, as PEP 3333 requires.
+            let e = exc_info.expect("checked");
+            // SAFETY: GIL held; PyErr_Restore steals the three references.
+            unsafe {
+                let item = |i| {
+                    Owned::from_borrowed(ffi::PySequence_GetItem(e.as_ptr(), i))
+                        .map(Owned::into_raw)
+                };
+                match (item(0), item(1), item(2)) {
+                    (Some(t), Some(v), Some(tb)) => {
+                        // PySequence_GetItem returned new references, and
+                        // from_borrowed added one more each: drop the extra.
+                        ffi::Py_DecRef(t);
+                        ffi::Py_DecRef(v);
+                        ffi::Py_DecRef(tb);
+                        ffi::PyErr_Restore(t, v, tb);
+                    }
+                    _ => {}
+                }
+            }
+            return std::ptr::null_mut();
+        }
+    } else if ctx.status.is_some() {
+        // SAFETY: GIL held.
+        object::raise(
+            unsafe { ffi::PyExc_RuntimeError },
+            "start_response() called a second time without exc_info",
+        );
+        return std::ptr::null_mut();
+    }
+    let Some(status_text) = object::unicode_to_string(&status) else {
+        return raise_type_error("status passed to start_response() must be a str");
+    };
+    // SAFETY: GIL held.
+    if unsafe { ffi::PyList_Check(headers.as_ptr()) } == 0 {
+        return raise_type_error("headers passed to start_response() must be a list");
+    }
+    let mut parsed = Vec::new();
+    // SAFETY: GIL held; `headers` is a list.
+    let count = unsafe { ffi::PyList_Size(headers.as_ptr()) };
+    for i in 0..count {
+        // SAFETY: index within bounds; borrowed item.
+        let item = Owned::from_borrowed(unsafe { ffi::PyList_GetItem(headers.as_ptr(), i) })
+            .expect("in bounds");
+        // SAFETY: GIL held.
+        let pair = unsafe {
+            ffi::PyTuple_Check(item.as_ptr()) != 0 && ffi::PyTuple_Size(item.as_ptr()) == 2
+        };
+        if !pair {
+            return raise_type_error("each response header must be a (name, value) tuple");
+        }
+        // SAFETY: tuple of size 2.
+        let (name, value) = unsafe {
+            (
+                arg(item.as_ptr(), 0).expect("size 2"),
+                arg(item.as_ptr(), 1).expect("size 2"),
+            )
+        };
+        let (Some(name), Some(value)) = (
+            object::unicode_to_string(&name),
+            object::unicode_to_latin1(&value),
+        ) else {
+            return raise_type_error(
+                "response header names and values must be str (values latin-1 encodable)",
+            );
+        };
+        parsed.push((name, value));
+    }
+    if let Err(message) = ctx.set_response(&status_text, parsed) {
+        // SAFETY: GIL held.
+        object::raise(unsafe { ffi::PyExc_ValueError }, &message);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: bound method lookup on the live instance.
+    let slf = Owned::from_borrowed(slf).expect("non-null");
+    slf.getattr("write")
+        .map_or(std::ptr::null_mut(), Owned::into_raw)
+}
+
+unsafe extern "C" fn write(
+    slf: *mut ffi::PyObject,
+    data: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; live instance.
+    let Some(ctx) = (unsafe { context(slf) }) else {
+        return std::ptr::null_mut();
+    };
+    let Some(data) = Owned::from_borrowed(data) else {
+        return std::ptr::null_mut();
+    };
+    let Some(bytes) = object::bytes_contents(&data) else {
+        return raise_type_error("write() argument must be bytes");
+    };
+    if ctx.status.is_none() {
+        // SAFETY: GIL held.
+        object::raise(
+            unsafe { ffi::PyExc_RuntimeError },
+            "write() called before start_response()",
+        );
+        return std::ptr::null_mut();
+    }
+    let bytes = bytes.to_vec();
+    match ctx.write_body(&bytes) {
+        Ok(()) if ctx.client_gone => raise_os_error("client connection closed"),
+        Ok(()) => none_result(),
+        Err(e) => raise_os_error(&e),
+    }
+}
+
+// ---- wsgi.input ----
+
+fn bytes_result(r: Result<Vec<u8>, String>) -> *mut ffi::PyObject {
+    match r {
+        Ok(b) => object::bytes_obj(&b).map_or(std::ptr::null_mut(), Owned::into_raw),
+        Err(e) => raise_os_error(&e),
+    }
+}
+
+unsafe extern "C" fn input_read(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; live instance.
+    let Some(ctx) = (unsafe { context(slf) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: forwarded call arguments.
+    match unsafe { size_arg(args) } {
+        Ok(size) => bytes_result(ctx.read(size)),
+        Err(()) => std::ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn input_readline(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; live instance.
+    let Some(ctx) = (unsafe { context(slf) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: forwarded call arguments.
+    match unsafe { size_arg(args) } {
+        Ok(size) => bytes_result(ctx.readline(size)),
+        Err(()) => std::ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn input_readlines(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; live instance.
+    let Some(ctx) = (unsafe { context(slf) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: forwarded call arguments.
+    let Ok(hint) = (unsafe { size_arg(args) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: GIL held.
+    let Some(list) = Owned::from_new(unsafe { ffi::PyList_New(0) }) else {
+        return std::ptr::null_mut();
+    };
+    let mut total = 0usize;
+    loop {
+        let line = match ctx.readline(None) {
+            Ok(l) => l,
+            Err(e) => return raise_os_error(&e),
+        };
+        if line.is_empty() {
+            break;
+        }
+        total += line.len();
+        let Some(item) = object::bytes_obj(&line) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: GIL held; append does not steal.
+        unsafe { ffi::PyList_Append(list.as_ptr(), item.as_ptr()) };
+        if hint.is_some_and(|h| h > 0 && total >= h) {
+            break;
+        }
+    }
+    list.into_raw()
+}
+
+unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    Owned::from_borrowed(slf).map_or(std::ptr::null_mut(), Owned::into_raw)
+}
+
+unsafe extern "C" fn input_next(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; live instance.
+    let Some(ctx) = (unsafe { context(slf) }) else {
+        return std::ptr::null_mut();
+    };
+    match ctx.readline(None) {
+        // Returning NULL without an exception ends iteration.
+        Ok(line) if line.is_empty() => std::ptr::null_mut(),
+        other => bytes_result(other),
+    }
+}
+
+// ---- wsgi.errors ----
+
+unsafe extern "C" fn errors_write(
+    slf: *mut ffi::PyObject,
+    text: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; live instance.
+    let Some(ctx) = (unsafe { context(slf) }) else {
+        return std::ptr::null_mut();
+    };
+    let Some(text) = Owned::from_borrowed(text) else {
+        return std::ptr::null_mut();
+    };
+    let Some(s) = object::unicode_to_string(&text) else {
+        return raise_type_error("wsgi.errors.write() argument must be str");
+    };
+    ctx.log_text(s.as_bytes());
+    none_result()
+}
+
+unsafe extern "C" fn errors_writelines(
+    slf: *mut ffi::PyObject,
+    lines: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; iterate the given iterable.
+    unsafe {
+        let Some(iter) = Owned::from_new(ffi::PyObject_GetIter(lines)) else {
+            return std::ptr::null_mut();
+        };
+        while let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) {
+            let r = errors_write(slf, item.as_ptr());
+            if r.is_null() {
+                return r;
+            }
+            ffi::Py_DecRef(r);
+        }
+        if !ffi::PyErr_Occurred().is_null() {
+            return std::ptr::null_mut();
+        }
+    }
+    none_result()
+}
+
+unsafe extern "C" fn errors_flush(
+    slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; live instance.
+    let Some(ctx) = (unsafe { context(slf) }) else {
+        return std::ptr::null_mut();
+    };
+    ctx.flush_log();
+    none_result()
+}
+
+// ---- type construction ----
+
+macro_rules! method {
+    ($name:literal, $func:expr, VARARGS_KW) => {
+        ffi::PyMethodDef {
+            ml_name: $name.as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunctionWithKeywords: $func,
+            },
+            ml_flags: ffi::METH_VARARGS | ffi::METH_KEYWORDS,
+            ml_doc: std::ptr::null(),
+        }
+    };
+    ($name:literal, $func:expr, $flags:expr) => {
+        ffi::PyMethodDef {
+            ml_name: $name.as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer { PyCFunction: $func },
+            ml_flags: $flags,
+            ml_doc: std::ptr::null(),
+        }
+    };
+}
+
+static mut ADAPTER_METHODS: [ffi::PyMethodDef; 3] = [
+    method!(c"start_response", start_response, VARARGS_KW),
+    method!(c"write", write, ffi::METH_O),
+    ffi::PyMethodDef::zeroed(),
+];
+
+static mut INPUT_METHODS: [ffi::PyMethodDef; 4] = [
+    method!(c"read", input_read, ffi::METH_VARARGS),
+    method!(c"readline", input_readline, ffi::METH_VARARGS),
+    method!(c"readlines", input_readlines, ffi::METH_VARARGS),
+    ffi::PyMethodDef::zeroed(),
+];
+
+static mut ERRORS_METHODS: [ffi::PyMethodDef; 4] = [
+    method!(c"write", errors_write, ffi::METH_O),
+    method!(c"writelines", errors_writelines, ffi::METH_O),
+    method!(c"flush", errors_flush, ffi::METH_NOARGS),
+    ffi::PyMethodDef::zeroed(),
+];
+
+fn make_type(
+    name: &'static std::ffi::CStr,
+    methods: *mut ffi::PyMethodDef,
+    iterable: bool,
+) -> Option<Owned> {
+    let mut slots = vec![
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_dealloc,
+            pfunc: dealloc as *mut c_void,
+        },
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_methods,
+            pfunc: methods.cast(),
+        },
+    ];
+    if iterable {
+        slots.push(ffi::PyType_Slot {
+            slot: ffi::Py_tp_iter,
+            pfunc: input_iter as *mut c_void,
+        });
+        slots.push(ffi::PyType_Slot {
+            slot: ffi::Py_tp_iternext,
+            pfunc: input_next as *mut c_void,
+        });
+    }
+    slots.push(ffi::PyType_Slot {
+        slot: 0,
+        pfunc: std::ptr::null_mut(),
+    });
+    let mut spec = ffi::PyType_Spec {
+        name: name.as_ptr(),
+        basicsize: std::mem::size_of::<RequestBound>() as c_int,
+        itemsize: 0,
+        flags: ffi::Py_TPFLAGS_DEFAULT as _,
+        slots: slots.as_mut_ptr(),
+    };
+    // SAFETY: GIL held; Python copies the spec and slots into the new type.
+    Owned::from_new(unsafe { ffi::PyType_FromSpec(&mut spec) })
+}
+
+/// Creates this interpreter's adapter types.
+pub fn create() -> Option<InterpreterObjects> {
+    // Method tables are static and only read by Python.
+    Some(InterpreterObjects {
+        adapter_type: make_type(
+            c"mod_wsgi.Adapter",
+            addr_of_mut!(ADAPTER_METHODS).cast(),
+            false,
+        )?,
+        input_type: make_type(c"mod_wsgi.Input", addr_of_mut!(INPUT_METHODS).cast(), true)?,
+        errors_type: make_type(c"mod_wsgi.Log", addr_of_mut!(ERRORS_METHODS).cast(), false)?,
+    })
+}

@@ -1,0 +1,1 @@
+VALUE = 'helper-value-42'

@@ -1,0 +1,1 @@
+MARKER = 'express-marker-7f3a'
