@@ -128,7 +128,7 @@ unsafe extern "C" fn post_config(
         ffi::apr_pool_userdata_get(&mut data, key, pool);
         if data.is_null() {
             ffi::apr_pool_userdata_set(
-                1 as *const c_void,
+                std::ptr::dangling::<c_void>(),
                 key,
                 Some(ffi::apr_pool_cleanup_null),
                 pool,

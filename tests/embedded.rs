@@ -686,7 +686,7 @@ fn callable_object_missing(mpm: Mpm) {
         )
         .start();
     let off = server.log_len();
-    assert_status(&server, "/c", 500);
+    assert_status(&server, "/c", 404);
     assert!(
         server.wait_for_log_since(off, "nothere_callable", LOG_WAIT),
         "error log does not name the missing callable:\n{}",

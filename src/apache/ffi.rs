@@ -4,6 +4,7 @@
     non_camel_case_types,
     non_snake_case,
     dead_code,
+    unnecessary_transmutes,
     clippy::all
 )]
 include!(concat!(env!("OUT_DIR"), "/apache_bindings.rs"));

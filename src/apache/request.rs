@@ -38,10 +38,6 @@ impl Request {
         Request { raw }
     }
 
-    pub fn raw(self) -> *mut ffi::request_rec {
-        self.raw
-    }
-
     fn rec(&self) -> &ffi::request_rec {
         // SAFETY: valid for the hook call (see from_raw).
         unsafe { &*self.raw }
@@ -158,11 +154,6 @@ impl Request {
         n >= 0
     }
 
-    pub fn flush(self) -> bool {
-        // SAFETY: flushes the live request's output.
-        unsafe { ffi::ap_rflush(self.raw) >= 0 }
-    }
-
     /// Prepares to read the request body; returns an HTTP status on error.
     pub fn setup_body(self, allow_chunked: bool) -> Result<(), i32> {
         let policy = if allow_chunked {
@@ -190,11 +181,6 @@ impl Request {
 
     pub fn log(self, level: i32, message: &str) {
         super::log::request_log(self.raw, level, message);
-    }
-
-    pub fn connection_aborted(&self) -> bool {
-        // SAFETY: the connection outlives the request.
-        unsafe { (*self.rec().connection).aborted != 0 }
     }
 
     /// Per-request module data slot.

@@ -61,7 +61,7 @@ thread_local! {
 
 /// Holds an interpreter's GIL on this thread; released on drop.
 pub struct Gil<'a> {
-    pub interpreter: &'a Interpreter,
+    _interpreter: std::marker::PhantomData<&'a Interpreter>,
 }
 
 impl Drop for Gil<'_> {
@@ -96,7 +96,9 @@ impl Interpreter {
         });
         // SAFETY: `tstate` belongs to this thread and is not attached.
         unsafe { ffi::PyEval_RestoreThread(tstate) };
-        Gil { interpreter: self }
+        Gil {
+            _interpreter: std::marker::PhantomData,
+        }
     }
 
     pub fn objects(&self, _gil: &Gil<'_>) -> &InterpreterObjects {
@@ -237,7 +239,7 @@ pub fn get_or_create(
     // The new thread state is attached; wrap it so it is released on exit.
     let result = {
         let gil = Gil {
-            interpreter: &interp,
+            _interpreter: std::marker::PhantomData,
         };
         let r = interp.initialise(&setup);
         drop(gil);

@@ -162,19 +162,6 @@ pub fn int_tuple(items: &[i64]) -> Option<Owned> {
     tuple(&owned.iter().collect::<Vec<_>>())
 }
 
-pub fn list_of_str(items: &[String]) -> Option<Owned> {
-    // SAFETY: GIL held.
-    let list = Owned::from_new(unsafe { ffi::PyList_New(0) })?;
-    for item in items {
-        let s = str_obj(item)?;
-        // SAFETY: GIL held; PyList_Append does not steal.
-        if unsafe { ffi::PyList_Append(list.as_ptr(), s.as_ptr()) } != 0 {
-            return None;
-        }
-    }
-    Some(list)
-}
-
 pub fn new_dict() -> Option<Owned> {
     // SAFETY: GIL held.
     Owned::from_new(unsafe { ffi::PyDict_New() })

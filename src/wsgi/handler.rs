@@ -282,7 +282,8 @@ pub fn run(
                 route.script, route.callable
             ),
         );
-        return Outcome::Fail(500);
+        // The C module answers 404 here; keep that for compatibility.
+        return Outcome::Fail(404);
     };
     let objects = interp.objects(&gil);
     let mut ctx = RequestContext::new(transport);

@@ -7,7 +7,6 @@ pub trait Transport {
     fn add_header(&self, name: &str, value: &str);
     /// Writes body bytes; false when the client has gone away.
     fn write(&self, data: &[u8]) -> bool;
-    fn flush(&self) -> bool;
     /// Reads request body bytes; `Ok(0)` at the end.
     fn read(&self, buf: &mut [u8]) -> Result<usize, String>;
     /// Logs a line in the request's context at an Apache log level.
@@ -26,10 +25,6 @@ impl Transport for crate::apache::request::Request {
 
     fn write(&self, data: &[u8]) -> bool {
         crate::apache::request::Request::write(*self, data)
-    }
-
-    fn flush(&self) -> bool {
-        crate::apache::request::Request::flush(*self)
     }
 
     fn read(&self, buf: &mut [u8]) -> Result<usize, String> {

@@ -157,8 +157,8 @@ unsafe extern "C" fn start_response(
                     Owned::from_borrowed(ffi::PySequence_GetItem(e.as_ptr(), i))
                         .map(Owned::into_raw)
                 };
-                match (item(0), item(1), item(2)) {
-                    (Some(t), Some(v), Some(tb)) => {
+                if let (Some(t), Some(v), Some(tb)) = (item(0), item(1), item(2)) {
+                    {
                         // PySequence_GetItem returned new references, and
                         // from_borrowed added one more each: drop the extra.
                         ffi::Py_DecRef(t);
@@ -166,7 +166,6 @@ unsafe extern "C" fn start_response(
                         ffi::Py_DecRef(tb);
                         ffi::PyErr_Restore(t, v, tb);
                     }
-                    _ => {}
                 }
             }
             return std::ptr::null_mut();

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, unit tests, then the real-Apache integration
+# tests for each supported Python (each under the event, worker and prefork MPMs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+source scripts/pythons.sh
+
+export PYO3_PYTHON=/usr/bin/python3.11
+cargo fmt --check
+cargo clippy --release --all-targets -- -D warnings
+cargo test --release --lib
+
+for py in "${PYTHONS[@]}"; do
+    label=$(python_label "$py")
+    echo "=== integration tests against $label ($py)"
+    export CARGO_TARGET_DIR="target/$label"
+    PYO3_PYTHON="$py" cargo build --release
+    PYO3_PYTHON="$py" MOD_WSGI_SO="$PWD/$CARGO_TARGET_DIR/release/libmod_wsgi.so" MOD_WSGI_PYTHON="$py" \
+        cargo test --release --test embedded -- --test-threads=4
+done
