@@ -231,25 +231,60 @@ pub fn import(name: &str) -> Option<Owned> {
     Owned::from_new(unsafe { ffi::PyImport_ImportModule(name.as_ptr()) })
 }
 
+/// The pending exception as one normalized object (its traceback
+/// attached), clearing the error indicator; `None` if none is set.
+pub fn take_exception() -> Option<Owned> {
+    // SAFETY: GIL held; these calls hand us new references.
+    unsafe {
+        #[cfg(Py_3_12)]
+        {
+            Owned::from_new(ffi::PyErr_GetRaisedException())
+        }
+        #[cfg(not(Py_3_12))]
+        {
+            let mut ptype = std::ptr::null_mut();
+            let mut pvalue = std::ptr::null_mut();
+            let mut ptrace = std::ptr::null_mut();
+            ffi::PyErr_Fetch(&mut ptype, &mut pvalue, &mut ptrace);
+            if ptype.is_null() {
+                return None;
+            }
+            ffi::PyErr_NormalizeException(&mut ptype, &mut pvalue, &mut ptrace);
+            if !ptrace.is_null() && !pvalue.is_null() {
+                ffi::PyException_SetTraceback(pvalue, ptrace);
+            }
+            let _type = Owned::from_new(ptype);
+            let _trace = Owned::from_new(ptrace);
+            Owned::from_new(pvalue)
+        }
+    }
+}
+
+/// Makes `exception` (an exception instance) the pending error again.
+pub fn restore_exception(exception: Owned) {
+    // SAFETY: GIL held; both calls steal the references passed.
+    unsafe {
+        #[cfg(Py_3_12)]
+        ffi::PyErr_SetRaisedException(exception.into_raw());
+        #[cfg(not(Py_3_12))]
+        {
+            let tp = ffi::Py_TYPE(exception.as_ptr()).cast::<ffi::PyObject>();
+            ffi::Py_IncRef(tp);
+            let tb = ffi::PyException_GetTraceback(exception.as_ptr());
+            ffi::PyErr_Restore(tp, exception.into_raw(), tb);
+        }
+    }
+}
+
 /// Takes the pending exception (if any) and renders it with its traceback
 /// as Python's `traceback` module would.
 pub fn take_error_text() -> Option<String> {
-    // SAFETY: GIL held; fetch/normalize hands us new references.
-    unsafe {
-        let mut ptype = std::ptr::null_mut();
-        let mut pvalue = std::ptr::null_mut();
-        let mut ptrace = std::ptr::null_mut();
-        ffi::PyErr_Fetch(&mut ptype, &mut pvalue, &mut ptrace);
-        if ptype.is_null() {
-            return None;
-        }
-        ffi::PyErr_NormalizeException(&mut ptype, &mut pvalue, &mut ptrace);
-        if !ptrace.is_null() && !pvalue.is_null() {
-            ffi::PyException_SetTraceback(pvalue, ptrace);
-        }
-        let etype = Owned::from_new(ptype);
-        let value = Owned::from_new(pvalue);
-        let _trace = Owned::from_new(ptrace);
+    {
+        let value = Some(take_exception()?);
+        // SAFETY: GIL held; Py_TYPE borrows the live object's type.
+        let etype = value
+            .as_ref()
+            .and_then(|v| Owned::from_borrowed(unsafe { ffi::Py_TYPE(v.as_ptr()) }.cast()));
         let rendered = (|| {
             let value = value.as_ref()?;
             let tb = import("traceback")?;

@@ -122,14 +122,14 @@ fn load_script(
                 dict.as_ptr(),
             ));
             if result.is_none() {
+                // Forget the half-initialised module, keeping the error.
                 let key = CString::new(name.as_str()).ok()?;
-                let mut ptype = std::ptr::null_mut();
-                let mut pvalue = std::ptr::null_mut();
-                let mut ptrace = std::ptr::null_mut();
-                ffi::PyErr_Fetch(&mut ptype, &mut pvalue, &mut ptrace);
+                let error = object::take_exception();
                 ffi::PyDict_DelItemString(modules.as_ptr(), key.as_ptr());
                 ffi::PyErr_Clear();
-                ffi::PyErr_Restore(ptype, pvalue, ptrace);
+                if let Some(error) = error {
+                    object::restore_exception(error);
+                }
                 return None;
             }
             Some(module)

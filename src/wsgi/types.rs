@@ -151,22 +151,10 @@ unsafe extern "C" fn start_response(
         if ctx.headers_sent {
             // Re-raise the application's exception, as PEP 3333 requires.
             let e = exc_info.expect("checked");
-            // SAFETY: GIL held; PyErr_Restore steals the three references.
-            unsafe {
-                let item = |i| {
-                    Owned::from_borrowed(ffi::PySequence_GetItem(e.as_ptr(), i))
-                        .map(Owned::into_raw)
-                };
-                if let (Some(t), Some(v), Some(tb)) = (item(0), item(1), item(2)) {
-                    {
-                        // PySequence_GetItem returned new references, and
-                        // from_borrowed added one more each: drop the extra.
-                        ffi::Py_DecRef(t);
-                        ffi::Py_DecRef(v);
-                        ffi::Py_DecRef(tb);
-                        ffi::PyErr_Restore(t, v, tb);
-                    }
-                }
+            // SAFETY: GIL held; item 1 of exc_info is the exception instance.
+            if let Some(value) = Owned::from_new(unsafe { ffi::PySequence_GetItem(e.as_ptr(), 1) })
+            {
+                object::restore_exception(value);
             }
             return std::ptr::null_mut();
         }
