@@ -1,6 +1,6 @@
 //! The Apache module record (`wsgi_module`) and its hook entry points.
 
-use crate::apache::commands::{module_config, used_but_not_implemented, COMMANDS};
+use crate::apache::commands::{module_config, reset_used, used_but_not_implemented, COMMANDS};
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_NOTICE, APLOG_WARNING};
 use crate::apache::request::Request;
 use crate::apache::{ffi, mpm_query, pool};
@@ -108,6 +108,15 @@ fn apache_version() -> [i64; 3] {
         numbers.next().unwrap_or(4),
         numbers.next().unwrap_or(0),
     ]
+}
+
+unsafe extern "C" fn pre_config(
+    _pconf: *mut ffi::apr_pool_t,
+    _plog: *mut ffi::apr_pool_t,
+    _ptemp: *mut ffi::apr_pool_t,
+) -> c_int {
+    reset_used();
+    0
 }
 
 unsafe extern "C" fn post_config(

@@ -58,6 +58,12 @@ pub static COMMANDS: CommandTable = CommandTable(build_table());
 /// Bit per directive used in the configuration being read.
 static USED: AtomicU64 = AtomicU64::new(0);
 
+/// Forgets what the previous configuration used (Apache re-reads its
+/// configuration on every restart).
+pub fn reset_used() {
+    USED.store(0, Ordering::Relaxed);
+}
+
 /// Names of directives used in the configuration that have no effect yet.
 pub fn used_but_not_implemented() -> Vec<&'static str> {
     let used = USED.load(Ordering::Relaxed);
