@@ -396,6 +396,12 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
     static AFTER_ALIAS: ModuleList = ModuleList([c"mod_alias.c".as_ptr(), null()]);
     // SAFETY: registering hooks during module load; arrays are static.
     unsafe {
+        ffi::ap_hook_pre_config(
+            Some(pre_config),
+            null(),
+            null(),
+            ffi::APR_HOOK_MIDDLE as c_int,
+        );
         ffi::ap_hook_post_config(
             Some(post_config),
             null(),
