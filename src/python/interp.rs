@@ -64,6 +64,15 @@ pub struct Gil<'a> {
     _interpreter: std::marker::PhantomData<&'a Interpreter>,
 }
 
+impl Gil<'_> {
+    /// Marks the thread state this thread just attached as held.
+    fn attached() -> Self {
+        Gil {
+            _interpreter: std::marker::PhantomData,
+        }
+    }
+}
+
 impl Drop for Gil<'_> {
     fn drop(&mut self) {
         // SAFETY: this thread attached its thread state in `enter`.
@@ -96,9 +105,7 @@ impl Interpreter {
         });
         // SAFETY: `tstate` belongs to this thread and is not attached.
         unsafe { ffi::PyEval_RestoreThread(tstate) };
-        Gil {
-            _interpreter: std::marker::PhantomData,
-        }
+        Gil::attached()
     }
 
     pub fn objects(&self, _gil: &Gil<'_>) -> &InterpreterObjects {
@@ -238,9 +245,7 @@ pub fn get_or_create(
     });
     // The new thread state is attached; wrap it so it is released on exit.
     let result = {
-        let gil = Gil {
-            _interpreter: std::marker::PhantomData,
-        };
+        let gil = Gil::attached();
         let r = interp.initialise(&setup);
         drop(gil);
         r

@@ -279,36 +279,21 @@ pub fn restore_exception(exception: Owned) {
 /// Takes the pending exception (if any) and renders it with its traceback
 /// as Python's `traceback` module would.
 pub fn take_error_text() -> Option<String> {
-    {
-        let value = Some(take_exception()?);
-        // SAFETY: GIL held; Py_TYPE borrows the live object's type.
-        let etype = value
-            .as_ref()
-            .and_then(|v| Owned::from_borrowed(unsafe { ffi::Py_TYPE(v.as_ptr()) }.cast()));
-        let rendered = (|| {
-            let value = value.as_ref()?;
-            let tb = import("traceback")?;
-            let lines = tb
-                .getattr("format_exception")?
-                .call(&[etype.as_ref()?, value, &{
-                    value.getattr("__traceback__").unwrap_or_else(none)
-                }])?;
-            let sep = str_obj("")?;
-            let joined = sep.getattr("join")?.call(&[&lines])?;
-            unicode_to_string(&joined)
-        })();
-        match rendered {
-            Some(text) => Some(text),
-            None => {
-                clear_error();
-                Some(match (&etype, &value) {
-                    (_, Some(v)) => v.to_string_lossy(),
-                    (Some(t), None) => t.to_string_lossy(),
-                    _ => String::from("unknown Python error"),
-                })
-            }
-        }
-    }
+    let value = take_exception()?;
+    // SAFETY: GIL held; Py_TYPE borrows the live object's type.
+    let etype = Owned::from_borrowed(unsafe { ffi::Py_TYPE(value.as_ptr()) }.cast())?;
+    let rendered = (|| {
+        let trace = value.getattr("__traceback__").unwrap_or_else(none);
+        let lines = import("traceback")?
+            .getattr("format_exception")?
+            .call(&[&etype, &value, &trace])?;
+        let joined = str_obj("")?.getattr("join")?.call(&[&lines])?;
+        unicode_to_string(&joined)
+    })();
+    Some(rendered.unwrap_or_else(|| {
+        clear_error();
+        value.to_string_lossy()
+    }))
 }
 
 /// Sets a Python exception of type `exc` with `message`.
