@@ -4,12 +4,14 @@ use crate::apache::commands::{module_config, reset_used, used_but_not_implemente
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_NOTICE, APLOG_WARNING};
 use crate::apache::request::Request;
 use crate::apache::{ffi, mpm_query, pool};
+use crate::config::gil;
 use crate::config::interp_options;
 use crate::config::server::{HashSeed, ScriptAlias};
-use crate::config::values::GroupSpec;
+use crate::config::values::{GroupContext, GroupSpec};
 use crate::config::{DirConfig, ServerConfig};
 use crate::python::interp::{self, InterpreterSetup};
 use crate::python::runtime::{self, InitSettings};
+use crate::wsgi::dispatch;
 use crate::wsgi::handler::{self, EnvironExtras, Outcome, Route};
 use once_cell::sync::OnceCell;
 use std::ffi::{c_char, c_int, c_void};
@@ -41,6 +43,8 @@ struct ProcessInfo {
     multithread: bool,
     multiprocess: bool,
     apache_version: [i64; 3],
+    /// Python runs without the GIL in this process.
+    free_threading: bool,
 }
 
 static PROCESS: OnceCell<ProcessInfo> = OnceCell::new();
@@ -172,6 +176,10 @@ unsafe extern "C" fn post_config(
             crate::apache::server_description()
         ),
     );
+    // SAFETY: `s` is the main server of the configuration just read.
+    for warning in unsafe { gil_configuration_warnings(s) } {
+        log::server_log(s, APLOG_WARNING, &format!("mod_wsgi: {warning}"));
+    }
     let pending = used_but_not_implemented();
     if !pending.is_empty() {
         log::server_log(
@@ -186,6 +194,36 @@ unsafe extern "C" fn post_config(
     0
 }
 
+/// Warnings about GIL directives that can be given at configuration load.
+///
+/// # Safety
+/// `s` is the main server; its `next` chain lists the virtual hosts.
+unsafe fn gil_configuration_warnings(s: *mut ffi::server_rec) -> Vec<String> {
+    // SAFETY: per the contract.
+    let config = unsafe { server_config(s) };
+    let mut daemon_names: Vec<String> = Vec::new();
+    let mut server = s;
+    while !server.is_null() {
+        // SAFETY: each server in the chain has our configuration.
+        for daemon in unsafe { &server_config(server).daemons } {
+            if !daemon_names.contains(&daemon.name) {
+                daemon_names.push(daemon.name.clone());
+            }
+        }
+        // SAFETY: walking Apache's server list.
+        server = unsafe { (*server).next };
+    }
+    let process_groups: Vec<&str> = std::iter::once("")
+        .chain(daemon_names.iter().map(String::as_str))
+        .collect();
+    gil::configuration_warnings(
+        &config.global.interpreter,
+        &config.global.interpreter_options,
+        &process_groups,
+        runtime::CAPABILITIES,
+    )
+}
+
 fn init_settings(config: &ServerConfig) -> InitSettings {
     let g = &config.global;
     InitSettings {
@@ -198,51 +236,216 @@ fn init_settings(config: &ServerConfig) -> InitSettings {
         dont_write_bytecode: g.dont_write_bytecode.unwrap_or(false),
         warnings: g.python_warnings.clone(),
         eggs: g.python_eggs.clone(),
+        free_threading: false,
     }
 }
 
-fn interpreter_setup(config: &ServerConfig, application_group: &str) -> InterpreterSetup {
+/// Looks up `%{ENV:VAR}` selectors when no request is at hand.
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn interpreter_setup(
+    config: &ServerConfig,
+    application_group: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    free_threading: bool,
+) -> InterpreterSetup {
+    let g = &config.global;
+    let process_group = "";
     let resolved = interp_options::resolve(
-        &config.global.interpreter,
-        &config.global.interpreter_options,
-        "",
+        &g.interpreter,
+        &g.interpreter_options,
+        process_group,
         application_group,
+        env,
+    );
+    let plan = gil::plan_interpreter(
+        &resolved,
+        process_group,
+        application_group,
+        runtime::CAPABILITIES,
+        free_threading,
     );
     InterpreterSetup {
-        process_group: String::new(),
+        process_group: process_group.to_string(),
         python_path_layers: resolved.python_path_layers,
+        plan,
     }
 }
 
-unsafe extern "C" fn child_init(_p: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+/// The interpreter for `application_group` in this process, created with
+/// its configured GIL mode on first use.
+fn interpreter_for(
+    config: &ServerConfig,
+    application_group: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::sync::Arc<interp::Interpreter>, String> {
+    let free_threading = PROCESS.get().is_some_and(|p| p.free_threading);
+    interp::get_or_create(application_group, || {
+        interpreter_setup(config, application_group, env, free_threading)
+    })
+}
+
+/// Starts Python in this (embedded-mode) process with its GIL mode and
+/// switch interval.
+fn start_python(config: &ServerConfig, free_threading: bool) -> Result<(), String> {
+    let g = &config.global;
+    let process = gil::plan_process(
+        &interp_options::resolve_process(&g.interpreter, &g.interpreter_options, ""),
+        "",
+        runtime::CAPABILITIES,
+    );
+    debug_assert_eq!(process.free_threading, free_threading);
+    for warning in &process.warnings {
+        tracing::warn!("{warning}");
+    }
+    let mut settings = init_settings(config);
+    settings.free_threading = process.free_threading;
+    let main_tstate = runtime::initialize(&settings)?;
+    if process.free_threading {
+        tracing::info!("Python started with the GIL disabled (free-threading) in embedded mode");
+    }
+    let main = interp::register_main(
+        main_tstate,
+        &interpreter_setup(config, "", &process_env, process.free_threading),
+    )?;
+    if let Some(interval) = process.switch_interval {
+        let gil = main.enter();
+        let set = interp::set_switch_interval(interval);
+        drop(gil);
+        set.ok_or("cannot set the switch interval")?;
+        tracing::info!(
+            "Set switch interval {}s for embedded mode",
+            interval.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Request-independent answers for expanding group names at start-up.
+struct StartupContext;
+
+impl GroupContext for StartupContext {
+    fn host_and_port(&self) -> String {
+        String::new()
+    }
+    fn script_name(&self) -> String {
+        String::new()
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        process_env(name)
+    }
+}
+
+/// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets that
+/// name both groups, meant for embedded mode.
+fn preload_scripts(config: &ServerConfig) {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    let embedded = |spec: &Option<GroupSpec>| {
+        spec.as_ref()
+            .is_some_and(|p| p.expand(&StartupContext).is_empty())
+    };
+    for import in &config.global.import_scripts {
+        if embedded(&import.options.process_group) {
+            if let Some(group) = &import.options.application_group {
+                wanted.push((import.path.clone(), group.expand(&StartupContext)));
+            }
+        }
+    }
+    for alias in &config.aliases {
+        let o = &alias.options;
+        let literal_group = matches!(
+            o.application_group,
+            Some(GroupSpec::Global) | Some(GroupSpec::Named(_))
+        );
+        if !alias.is_regex
+            && embedded(&o.process_group)
+            && literal_group
+            && std::path::Path::new(&alias.target).is_file()
+        {
+            let group = o
+                .application_group
+                .as_ref()
+                .map(|g| g.expand(&StartupContext))
+                .unwrap_or_default();
+            wanted.push((alias.target.clone(), group));
+        }
+    }
+    for (path, group) in wanted {
+        let log = |level: i32, line: &str| {
+            if level <= APLOG_ERR {
+                tracing::error!("{line}")
+            } else {
+                tracing::debug!("{line}")
+            }
+        };
+        match interpreter_for(config, &group, &process_env) {
+            Ok(interpreter) => {
+                if handler::preload(&interpreter, &path, &log) {
+                    tracing::info!(
+                        "Imported script '{path}' into {}",
+                        gil::describe_interpreter("", &group)
+                    );
+                }
+            }
+            Err(message) => tracing::error!("mod_wsgi: cannot preload '{path}': {message}"),
+        }
+    }
+}
+
+/// Pool cleanup on the child pool: destroys the interpreters as the
+/// process exits.
+unsafe extern "C" fn destroy_python(_data: *mut c_void) -> ffi::apr_status_t {
+    let _ = std::panic::catch_unwind(interp::destroy_all);
+    0
+}
+
+unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     log::set_main_server(s);
     let threaded =
         mpm_query(ffi::AP_MPMQ_IS_THREADED).is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
     let forked =
         mpm_query(ffi::AP_MPMQ_IS_FORKED).is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
     let max_daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).unwrap_or(1);
+    // SAFETY: `s` is the main server during child_init.
+    let config = unsafe { server_config(s) };
+    let g = &config.global;
+    let free_threading = runtime::CAPABILITIES.free_threading
+        && interp_options::resolve_process(&g.interpreter, &g.interpreter_options, "")
+            .free_threading;
     let _ = PROCESS.set(ProcessInfo {
         multithread: threaded,
         multiprocess: forked && max_daemons != 1,
         apache_version: apache_version(),
+        free_threading,
     });
-    // SAFETY: `s` is the main server during child_init.
-    let config = unsafe { server_config(s) };
-    let result = runtime::initialize(&init_settings(config))
-        .and_then(|main_tstate| interp::register_main(main_tstate, &interpreter_setup(config, "")));
-    if let Err(message) = result {
+    if let Err(message) = start_python(config, free_threading) {
         log::server_log(
             s,
             APLOG_ERR,
             &format!("mod_wsgi: cannot start Python in this process: {message}"),
         );
         let _ = PYTHON_FAILURE.set(message);
-    } else {
-        tracing::debug!(
-            "Python {} initialised in process {}",
-            runtime::runtime_version(),
-            std::process::id()
-        );
+        return;
+    }
+    tracing::debug!(
+        "Python {} initialised in process {}",
+        runtime::runtime_version(),
+        std::process::id()
+    );
+    preload_scripts(config);
+    if config.global.destroy_interpreter != Some(false) {
+        // SAFETY: registering a cleanup on the child pool, destroyed when
+        // the child exits after its request threads have stopped.
+        unsafe {
+            ffi::apr_pool_cleanup_register(
+                pchild,
+                null(),
+                Some(destroy_python),
+                Some(ffi::apr_pool_cleanup_null),
+            )
+        };
     }
 }
 
@@ -264,27 +467,6 @@ unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
         }
     }
     ffi::DECLINED as c_int
-}
-
-/// Expands an application group spec for this request.
-fn application_group_name(spec: &GroupSpec, req: &Request) -> String {
-    let port = req.server_port();
-    let host = match port {
-        80 | 443 => req.hostname(),
-        _ => format!("{}:{port}", req.hostname()),
-    };
-    match spec {
-        GroupSpec::Global => String::new(),
-        GroupSpec::Named(name) => name.clone(),
-        GroupSpec::Server => host,
-        GroupSpec::Env(var) => req.env_var(var).unwrap_or_default(),
-        GroupSpec::Resource => {
-            let uri = req.uri();
-            let path_info = req.env_var("PATH_INFO").unwrap_or_default();
-            let script_name = uri.strip_suffix(path_info.as_str()).unwrap_or(&uri);
-            format!("{host}|{script_name}")
-        }
-    }
 }
 
 unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
@@ -335,28 +517,21 @@ fn handle_request(req: Request) -> c_int {
     // SAFETY: the request's server.
     let config = unsafe { server_config(req.server()) };
 
-    let process_spec = alias
+    let mut process_group = alias
         .and_then(|a| a.options.process_group.clone())
         .or_else(|| dir.process_group.clone())
-        .unwrap_or(GroupSpec::Global);
-    let process_group = application_group_name(&process_spec, &req);
-    if !process_group.is_empty() {
-        req.log(
-            APLOG_ERR,
-            &format!("mod_wsgi: daemon process group '{process_group}' requested, but daemon mode is not implemented yet"),
-        );
-        return 500;
-    }
+        .unwrap_or(GroupSpec::Global)
+        .expand(&req);
     if let Err(status) = req.setup_body(dir.chunked_request.unwrap_or(false)) {
         return status;
     }
     let cgi = req.cgi_environment();
-    let group_spec = alias
+    let mut application_group = alias
         .and_then(|a| a.options.application_group.clone())
         .or_else(|| dir.application_group.clone())
-        .unwrap_or(GroupSpec::Resource);
-    let application_group = application_group_name(&group_spec, &req);
-    let route = Route {
+        .unwrap_or(GroupSpec::Resource)
+        .expand(&req);
+    let mut route = Route {
         script: req.filename(),
         callable: alias
             .and_then(|a| a.options.callable_object.clone())
@@ -365,16 +540,9 @@ fn handle_request(req: Request) -> c_int {
         reload_on_change: dir.script_reloading.unwrap_or(true),
     };
     let process = PROCESS.get().expect("set in child_init");
-    let interpreter = match interp::get_or_create(&application_group, || {
-        interpreter_setup(config, &application_group)
-    }) {
-        Ok(i) => i,
-        Err(message) => {
-            req.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
-            return 500;
-        }
-    };
-    let extras = EnvironExtras {
+    let _active = interp::ActiveRequest::begin();
+    let env = |name: &str| req.env(name);
+    let mut extras = EnvironExtras {
         cgi,
         process_group,
         application_group,
@@ -382,7 +550,68 @@ fn handle_request(req: Request) -> c_int {
         multiprocess: process.multiprocess,
         apache_version: process.apache_version,
     };
-    match handler::run(&interpreter, &req, &route, &extras) {
+    if let Some(script) = &dir.dispatch_script {
+        // The dispatch script runs in its own application-group= if given,
+        // else in the group the request would otherwise go to.
+        let group = script
+            .options
+            .application_group
+            .as_ref()
+            .map(|g| g.expand(&req))
+            .unwrap_or_else(|| extras.application_group.clone());
+        let interpreter = match interpreter_for(config, &group, &env) {
+            Ok(i) => i,
+            Err(message) => {
+                req.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
+                return 500;
+            }
+        };
+        let dispatch_route = Route {
+            script: script.path.clone(),
+            callable: String::new(),
+            reload_on_change: route.reload_on_change,
+        };
+        let log = |level: i32, line: &str| req.log(level, line);
+        let Ok(overrides) = dispatch::run(&interpreter, &log, &dispatch_route, &extras, &route)
+        else {
+            return 500;
+        };
+        if let Some(value) = overrides.process_group {
+            extras.process_group = GroupSpec::from_runtime(&value).expand(&req);
+        }
+        if let Some(value) = overrides.application_group {
+            extras.application_group = GroupSpec::from_runtime(&value).expand(&req);
+        }
+        if let Some(value) = overrides.callable_object {
+            route.callable = value;
+        }
+    }
+    process_group = extras.process_group.clone();
+    if !process_group.is_empty() {
+        req.log(
+            APLOG_ERR,
+            &format!("mod_wsgi: daemon process group '{process_group}' requested, but daemon mode is not implemented yet"),
+        );
+        return 500;
+    }
+    application_group = extras.application_group.clone();
+    let interpreter = match interpreter_for(config, &application_group, &env) {
+        Ok(i) => i,
+        Err(message) => {
+            req.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
+            return 500;
+        }
+    };
+    let outcome = handler::run(&interpreter, &req, &route, &extras);
+    req.log(
+        log::APLOG_DEBUG,
+        &format!(
+            "mod_wsgi: request in {} waited {:.3}ms for the GIL",
+            gil::describe_interpreter(&process_group, &application_group),
+            interp::gil_wait().as_secs_f64() * 1000.0
+        ),
+    );
+    match outcome {
         Outcome::Done => ffi::OK as c_int,
         Outcome::Fail(status) => status,
     }

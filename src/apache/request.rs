@@ -105,6 +105,15 @@ impl Request {
         }
     }
 
+    /// A request note (`r->notes`), where modules leave per-request data.
+    pub fn note(&self, name: &str) -> Option<String> {
+        let key = std::ffi::CString::new(name).ok()?;
+        // SAFETY: lookup in the live table.
+        let v = unsafe { ffi::apr_table_get(self.rec().notes, key.as_ptr()) };
+        // SAFETY: table values are pool strings.
+        (!v.is_null()).then(|| unsafe { c_str(v) }.into_owned())
+    }
+
     pub fn env_var(&self, name: &str) -> Option<String> {
         let key = std::ffi::CString::new(name).ok()?;
         // SAFETY: lookup in the live table.
@@ -201,5 +210,28 @@ impl Request {
     pub fn per_dir_config<T>(&self) -> *const T {
         // SAFETY: the merged per-directory config of this request.
         unsafe { super::commands::module_config::<T>(self.rec().per_dir_config) }
+    }
+}
+
+impl crate::config::values::GroupContext for Request {
+    fn host_and_port(&self) -> String {
+        match self.server_port() {
+            80 | 443 => self.hostname(),
+            port => format!("{}:{port}", self.hostname()),
+        }
+    }
+
+    fn script_name(&self) -> String {
+        let uri = self.uri();
+        let path_info = self.env_var("PATH_INFO").unwrap_or_default();
+        uri.strip_suffix(path_info.as_str())
+            .unwrap_or(&uri)
+            .to_string()
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        self.note(name)
+            .or_else(|| self.env_var(name))
+            .or_else(|| std::env::var(name).ok())
     }
 }

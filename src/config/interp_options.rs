@@ -136,19 +136,45 @@ impl InterpreterOptions {
         }
     }
 
-    fn matches(&self, process_group: &str, application_group: &str) -> bool {
-        self.process_group
-            .as_deref()
-            .is_none_or(|p| p == process_group)
-            && self
-                .application_group
-                .as_deref()
-                .is_none_or(|a| a == application_group)
+    /// Whether the container applies to the interpreter of
+    /// `application_group` in `process_group`. An `%{ENV:VAR}` selector is
+    /// expanded through `env` first, so it is matched per request.
+    pub fn matches(
+        &self,
+        process_group: &str,
+        application_group: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> bool {
+        let selector_matches = |selector: &Option<String>, actual: &str| match selector {
+            None => true,
+            Some(s) => match env_selector(s) {
+                Some(var) => env(var).is_some_and(|v| normalise_selector(&v) == actual),
+                None => s == actual,
+            },
+        };
+        selector_matches(&self.process_group, process_group)
+            && selector_matches(&self.application_group, application_group)
     }
 
     fn specificity(&self) -> usize {
         usize::from(self.process_group.is_some()) + usize::from(self.application_group.is_some())
     }
+
+    /// True when the `application-group=` selector is a literal name (or
+    /// absent), so checks that depend on it can run at configuration load.
+    pub fn has_static_application_group(&self) -> bool {
+        self.application_group
+            .as_deref()
+            .is_none_or(|a| env_selector(a).is_none())
+    }
+}
+
+/// `VAR` for a selector written `%{ENV:VAR}`.
+fn env_selector(selector: &str) -> Option<&str> {
+    selector
+        .strip_prefix("%{ENV:")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .filter(|var| !var.is_empty())
 }
 
 /// The settings in force for one interpreter, after layering.
@@ -156,6 +182,10 @@ impl InterpreterOptions {
 pub struct ResolvedSettings {
     pub per_interpreter_gil: bool,
     pub switch_interval: Option<Duration>,
+    /// True when the winning `WSGISwitchInterval` came from a container
+    /// with an `application-group=` selector: it may then only be applied
+    /// to an interpreter holding its own GIL.
+    pub switch_interval_per_application: bool,
     /// Directory lists, least specific layer first.
     pub python_path_layers: Vec<Vec<String>>,
     pub restrict_stdin: bool,
@@ -163,34 +193,52 @@ pub struct ResolvedSettings {
     pub restrict_signal: bool,
 }
 
+/// The matching containers for an interpreter, least specific first and in
+/// configuration order within a specificity, so later entries win.
+fn matching_layers(
+    containers: &[InterpreterOptions],
+    accept: impl Fn(&InterpreterOptions) -> bool,
+) -> Vec<&InterpreterOptions> {
+    let mut layers: Vec<(usize, usize, &InterpreterOptions)> = containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| accept(c))
+        .map(|(order, c)| (c.specificity(), order, c))
+        .collect();
+    layers.sort_by_key(|&(score, order, _)| (score, order));
+    layers.into_iter().map(|(_, _, c)| c).collect()
+}
+
 /// Resolves the settings for the interpreter of `application_group` in
-/// `process_group` ("" means embedded mode / the main interpreter).
-/// `top_level` is the lowest layer; `base_python_path` replaces its path
-/// (daemon mode uses the group's `python-path=`).
+/// `process_group` ("" means embedded mode, or the main interpreter).
+/// `top_level` is the lowest layer; `env` expands `%{ENV:VAR}` selectors.
 pub fn resolve(
     top_level: &InterpreterSettings,
     containers: &[InterpreterOptions],
     process_group: &str,
     application_group: &str,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> ResolvedSettings {
-    let mut layers: Vec<(usize, usize, &InterpreterSettings)> = containers
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.matches(process_group, application_group))
-        .map(|(order, c)| (c.specificity(), order, &c.settings))
-        .collect();
-    // Least specific first, then configuration order, so that later layers win.
-    layers.sort_by_key(|&(score, order, _)| (score, order));
-    let ordered = std::iter::once(top_level).chain(layers.into_iter().map(|(_, _, s)| s));
+    let layers = matching_layers(containers, |c| {
+        c.matches(process_group, application_group, env)
+    });
+    let ordered = std::iter::once((false, top_level)).chain(
+        layers
+            .into_iter()
+            .map(|c| (c.application_group.is_some(), &c.settings)),
+    );
 
     let mut resolved = ResolvedSettings::default();
     let (mut gil, mut stdin, mut stdout, mut signal) = (None, None, None, None);
-    for layer in ordered {
+    for (per_application, layer) in ordered {
         gil = layer.per_interpreter_gil.or(gil);
         stdin = layer.restrict_stdin.or(stdin);
         stdout = layer.restrict_stdout.or(stdout);
         signal = layer.restrict_signal.or(signal);
-        resolved.switch_interval = layer.switch_interval.or(resolved.switch_interval);
+        if layer.switch_interval.is_some() {
+            resolved.switch_interval = layer.switch_interval;
+            resolved.switch_interval_per_application = per_application;
+        }
         if !layer.python_path.is_empty() {
             resolved.python_path_layers.push(layer.python_path.clone());
         }
@@ -202,9 +250,47 @@ pub fn resolve(
     resolved
 }
 
+/// Settings fixed once per process, before or just after Python starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProcessSettings {
+    /// `WSGIFreeThreading` as configured (whether the build can honour it
+    /// is decided by the caller).
+    pub free_threading: bool,
+    /// The process-wide switch interval: from the top level or containers
+    /// without an `application-group=` selector.
+    pub switch_interval: Option<Duration>,
+}
+
+/// Resolves the process-wide settings for `process_group`. Containers with
+/// an `application-group=` selector never take part: free-threading and
+/// the shared GIL's switch interval belong to the whole process.
+pub fn resolve_process(
+    top_level: &InterpreterSettings,
+    containers: &[InterpreterOptions],
+    process_group: &str,
+) -> ProcessSettings {
+    let layers = matching_layers(containers, |c| {
+        c.application_group.is_none() && c.matches(process_group, "", &|_| None)
+    });
+    let mut free_threading = top_level.free_threading;
+    let mut switch_interval = top_level.switch_interval;
+    for layer in layers {
+        free_threading = layer.settings.free_threading.or(free_threading);
+        switch_interval = layer.settings.switch_interval.or(switch_interval);
+    }
+    ProcessSettings {
+        free_threading: free_threading.unwrap_or(false),
+        switch_interval,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
@@ -271,18 +357,18 @@ mod tests {
             container("application-group=a1", &["WSGISwitchInterval 0.003"]),
             container("", &["WSGISwitchInterval 0.004"]),
         ];
-        let r = resolve(&top, &containers, "p1", "a1");
+        let r = resolve(&top, &containers, "p1", "a1", &no_env);
         assert_eq!(r.switch_interval, Some(Duration::from_millis(1)));
         assert!(r.per_interpreter_gil);
         // Two single-key containers tie: the later one (application-group=a1) wins.
-        let r = resolve(&top, &containers[1..], "p1", "a1");
+        let r = resolve(&top, &containers[1..], "p1", "a1", &no_env);
         assert_eq!(r.switch_interval, Some(Duration::from_millis(3)));
         // Only the empty container matches another process group.
-        let r = resolve(&top, &containers, "p2", "b");
+        let r = resolve(&top, &containers, "p2", "b", &no_env);
         assert_eq!(r.switch_interval, Some(Duration::from_millis(4)));
         assert!(!r.per_interpreter_gil);
         // Nothing matches: the top level applies.
-        let r = resolve(&top, &containers[..3], "p2", "b");
+        let r = resolve(&top, &containers[..3], "p2", "b", &no_env);
         assert_eq!(r.switch_interval, Some(Duration::from_millis(5)));
     }
 
@@ -299,7 +385,7 @@ mod tests {
             ),
             container("", &["WSGIPythonPath /any:/any2"]),
         ];
-        let r = resolve(&top, &containers, "", "x");
+        let r = resolve(&top, &containers, "", "x", &no_env);
         assert_eq!(
             r.python_path_layers,
             vec![
@@ -312,7 +398,7 @@ mod tests {
 
     #[test]
     fn restrict_signal_defaults_on() {
-        let r = resolve(&InterpreterSettings::default(), &[], "", "");
+        let r = resolve(&InterpreterSettings::default(), &[], "", "", &no_env);
         assert!(r.restrict_signal);
         assert!(!r.restrict_stdin);
     }

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod dir;
 pub mod directives;
 pub mod error;
+pub mod gil;
 pub mod interp_options;
 pub mod server;
 pub mod values;

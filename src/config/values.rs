@@ -88,6 +88,41 @@ impl GroupSpec {
     }
 }
 
+/// What expanding a [`GroupSpec`] needs to know about the request.
+pub trait GroupContext {
+    /// The server name, with `:port` unless the port is 80 or 443.
+    fn host_and_port(&self) -> String;
+    /// The request's `SCRIPT_NAME`.
+    fn script_name(&self) -> String;
+    /// A request environment variable (notes, then subprocess_env, then the
+    /// server process environment).
+    fn env(&self, name: &str) -> Option<String>;
+}
+
+impl GroupSpec {
+    /// Reads a group name returned at run time (by a dispatch script) with
+    /// the same expansion forms as the directives; anything else is a
+    /// literal name.
+    pub fn from_runtime(value: &str) -> GroupSpec {
+        GroupSpec::parse("dispatch script", value, true)
+            .unwrap_or_else(|_| GroupSpec::Named(value.to_string()))
+    }
+
+    /// The group name for a request; "" means the main interpreter (for an
+    /// application group) or embedded mode (for a process group).
+    pub fn expand(&self, request: &dyn GroupContext) -> String {
+        match self {
+            GroupSpec::Global => String::new(),
+            GroupSpec::Named(name) => name.clone(),
+            GroupSpec::Server => request.host_and_port(),
+            GroupSpec::Resource => {
+                format!("{}|{}", request.host_and_port(), request.script_name())
+            }
+            GroupSpec::Env(var) => request.env(var).unwrap_or_default(),
+        }
+    }
+}
+
 /// Splits `key=value`; `None` when the token has no `=`.
 pub fn split_option(token: &str) -> Option<(&str, &str)> {
     token.split_once('=')
@@ -112,6 +147,46 @@ mod tests {
         assert!(parse_seconds("D", "0", 0.0001, 10.0, "x").is_err());
         assert!(parse_seconds("D", "nan", 0.0001, 10.0, "x").is_err());
         assert!(parse_seconds("D", "11", 0.0001, 10.0, "x").is_err());
+    }
+
+    struct FakeRequest;
+
+    impl GroupContext for FakeRequest {
+        fn host_and_port(&self) -> String {
+            "www.example.com:8080".into()
+        }
+        fn script_name(&self) -> String {
+            "/wsgi-scripts/foo".into()
+        }
+        fn env(&self, name: &str) -> Option<String> {
+            (name == "APPLICATION_GROUP").then(|| "interp_2".into())
+        }
+    }
+
+    #[test]
+    fn group_expansion() {
+        let r = FakeRequest;
+        assert_eq!(GroupSpec::Global.expand(&r), "");
+        assert_eq!(GroupSpec::Server.expand(&r), "www.example.com:8080");
+        assert_eq!(
+            GroupSpec::Resource.expand(&r),
+            "www.example.com:8080|/wsgi-scripts/foo"
+        );
+        assert_eq!(
+            GroupSpec::Env("APPLICATION_GROUP".into()).expand(&r),
+            "interp_2"
+        );
+        assert_eq!(GroupSpec::Env("UNSET".into()).expand(&r), "");
+        assert_eq!(GroupSpec::Named("x".into()).expand(&r), "x");
+        assert_eq!(GroupSpec::from_runtime("%{GLOBAL}"), GroupSpec::Global);
+        assert_eq!(
+            GroupSpec::from_runtime("%{ENV:APPLICATION_GROUP}"),
+            GroupSpec::Env("APPLICATION_GROUP".into())
+        );
+        assert_eq!(
+            GroupSpec::from_runtime("%{odd"),
+            GroupSpec::Named("%{odd".into())
+        );
     }
 
     #[test]

@@ -4,12 +4,35 @@
 //! main interpreter).
 
 use super::object::{self, Owned};
+use crate::config::gil::{describe_interpreter, GilKind, InterpreterPlan};
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+static ACTIVE_REQUESTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a request as running Python in this process while alive, so
+/// shutdown never tears down an interpreter under a running thread.
+pub struct ActiveRequest(());
+
+impl ActiveRequest {
+    pub fn begin() -> Self {
+        ACTIVE_REQUESTS.fetch_add(1, Ordering::SeqCst);
+        reset_gil_wait();
+        ActiveRequest(())
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        ACTIVE_REQUESTS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Per-interpreter Python objects the WSGI adapter needs on every request.
 pub struct InterpreterObjects {
@@ -17,6 +40,12 @@ pub struct InterpreterObjects {
     pub input_type: Owned,
     pub errors_type: Owned,
 }
+
+// SAFETY: shared between request threads, but only used (and dropped)
+// with the owning interpreter's GIL held.
+unsafe impl Send for InterpreterObjects {}
+// SAFETY: as above.
+unsafe impl Sync for InterpreterObjects {}
 
 /// A loaded WSGI script module and the file's modification time.
 pub struct LoadedScript {
@@ -28,9 +57,11 @@ pub struct Interpreter {
     /// Application group name; "" is the main interpreter.
     pub name: String,
     pub process_group: String,
+    pub gil: GilKind,
     state: *mut ffi::PyInterpreterState,
-    /// Only touched with this interpreter's GIL held.
-    objects: OnceCell<InterpreterObjects>,
+    /// Only touched with this interpreter's GIL held; emptied before the
+    /// interpreter is destroyed.
+    objects: Mutex<Option<Arc<InterpreterObjects>>>,
     scripts: Mutex<HashMap<String, LoadedScript>>,
 }
 
@@ -41,22 +72,74 @@ unsafe impl Send for Interpreter {}
 unsafe impl Sync for Interpreter {}
 
 /// What an interpreter needs when it is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InterpreterSetup {
     pub process_group: String,
     /// Directory lists for `site.addsitedir`, least specific first.
     pub python_path_layers: Vec<Vec<String>>,
+    /// Its GIL and switch interval, decided from the configuration.
+    pub plan: InterpreterPlan,
 }
 
 struct Registry {
     interpreters: Mutex<HashMap<String, Arc<Interpreter>>>,
+    /// Application groups in creation order, for destruction in reverse.
+    created: Mutex<Vec<String>>,
+    /// Every thread state this module created, per interpreter, so they can
+    /// be told apart from threads Python itself started.
+    our_thread_states: Mutex<HashMap<usize, Vec<usize>>>,
 }
 
 static REGISTRY: OnceCell<Registry> = OnceCell::new();
 
+fn registry() -> &'static Registry {
+    REGISTRY.get_or_init(|| Registry {
+        interpreters: Mutex::new(HashMap::new()),
+        created: Mutex::new(Vec::new()),
+        our_thread_states: Mutex::new(HashMap::new()),
+    })
+}
+
+fn remember_thread_state(state: *mut ffi::PyInterpreterState, tstate: *mut ffi::PyThreadState) {
+    registry()
+        .our_thread_states
+        .lock()
+        .entry(state as usize)
+        .or_default()
+        .push(tstate as usize);
+}
+
 thread_local! {
     /// This thread's thread state for each interpreter it has entered.
     static THREAD_STATES: RefCell<HashMap<usize, *mut ffi::PyThreadState>> = RefCell::new(HashMap::new());
+    /// Time this thread has spent waiting for a GIL since the last reset.
+    static GIL_WAIT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// Attaches `tstate`, adding the time spent waiting for its GIL to this
+/// thread's tally.
+///
+/// # Safety
+/// `tstate` belongs to this thread and is not attached.
+unsafe fn attach_timed(tstate: *mut ffi::PyThreadState) {
+    let started = Instant::now();
+    // SAFETY: per the function contract.
+    unsafe { ffi::PyEval_RestoreThread(tstate) };
+    let waited = started.elapsed();
+    GIL_WAIT.with(|w| w.set(w.get() + waited));
+}
+
+/// Starts a new GIL-wait tally on this thread (at the start of a request).
+pub fn reset_gil_wait() {
+    GIL_WAIT.with(|w| w.set(Duration::ZERO));
+}
+
+/// Time this thread waited to acquire a GIL since [`reset_gil_wait`], at
+/// the points where this module enters Python on the application's behalf
+/// (dispatch, body reads, writes). Waits inside the application's own code
+/// are invisible here, so this is a lower bound on GIL contention.
+pub fn gil_wait() -> Duration {
+    GIL_WAIT.with(|w| w.get())
 }
 
 /// Holds an interpreter's GIL on this thread; released on drop.
@@ -87,7 +170,7 @@ pub fn without_gil<T>(f: impl FnOnce() -> T) -> T {
     let saved = unsafe { ffi::PyEval_SaveThread() };
     let result = f();
     // SAFETY: reattaches the same thread state.
-    unsafe { ffi::PyEval_RestoreThread(saved) };
+    unsafe { attach_timed(saved) };
     result
 }
 
@@ -100,16 +183,19 @@ impl Interpreter {
             *map.borrow_mut().entry(key).or_insert_with(|| {
                 // SAFETY: creating a thread state for a live interpreter
                 // does not require the GIL.
-                unsafe { ffi::PyThreadState_New(self.state) }
+                let tstate = unsafe { ffi::PyThreadState_New(self.state) };
+                remember_thread_state(self.state, tstate);
+                tstate
             })
         });
         // SAFETY: `tstate` belongs to this thread and is not attached.
-        unsafe { ffi::PyEval_RestoreThread(tstate) };
+        unsafe { attach_timed(tstate) };
         Gil::attached()
     }
 
-    pub fn objects(&self, _gil: &Gil<'_>) -> &InterpreterObjects {
-        self.objects.get().expect("set up at creation")
+    /// The adapter types; `None` once the interpreter is being destroyed.
+    pub fn objects(&self, _gil: &Gil<'_>) -> Option<Arc<InterpreterObjects>> {
+        self.objects.lock().clone()
     }
 
     /// Runs `f` on the script cache. Call with the GIL held.
@@ -132,9 +218,34 @@ impl Interpreter {
             .ok_or_else(|| fail("cannot set mod_wsgi attributes"))?;
         let objects = crate::wsgi::types::create()
             .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
-        let _ = self.objects.set(objects);
+        *self.objects.lock() = Some(Arc::new(objects));
+        if let Some(interval) = setup.plan.switch_interval {
+            set_switch_interval(interval).ok_or_else(|| fail("cannot set the switch interval"))?;
+            tracing::info!(
+                "Set switch interval {}s for {}",
+                interval.as_secs_f64(),
+                describe_interpreter(&self.process_group, &self.name)
+            );
+        }
         Ok(())
     }
+
+    /// Drops every Python object this module holds for the interpreter.
+    /// Called with its GIL held.
+    fn release_objects(&self, _gil: &Gil<'_>) {
+        let objects = self.objects.lock().take();
+        let scripts = std::mem::take(&mut *self.scripts.lock());
+        drop((objects, scripts));
+    }
+}
+
+/// `sys.setswitchinterval()` in the interpreter whose GIL is held.
+pub fn set_switch_interval(interval: Duration) -> Option<()> {
+    let value = object::float_obj(interval.as_secs_f64())?;
+    object::import("sys")?
+        .getattr("setswitchinterval")?
+        .call(&[&value])?;
+    Some(())
 }
 
 /// `site.addsitedir()` for each directory, moving what each layer added to
@@ -177,27 +288,32 @@ pub fn register_main(
     // SAFETY: Python is initialised.
     let state = unsafe { ffi::PyInterpreterState_Main() };
     THREAD_STATES.with(|map| map.borrow_mut().insert(state as usize, main_tstate));
+    remember_thread_state(state, main_tstate);
     let interp = Arc::new(Interpreter {
         name: String::new(),
         process_group: setup.process_group.clone(),
+        gil: setup.plan.gil,
         state,
-        objects: OnceCell::new(),
+        objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
     });
+    for warning in &setup.plan.warnings {
+        tracing::warn!("{warning}");
+    }
     {
         let _gil = interp.enter();
         interp.initialise(setup)?;
     }
-    let registry = REGISTRY.get_or_init(|| Registry {
-        interpreters: Mutex::new(HashMap::new()),
-    });
+    let registry = registry();
     registry
         .interpreters
         .lock()
         .insert(String::new(), interp.clone());
+    registry.created.lock().push(String::new());
     tracing::info!(
-        "Created main interpreter for process group '{}' (shared GIL)",
-        setup.process_group
+        "Create interpreter: {} ({})",
+        describe_interpreter(&setup.process_group, ""),
+        interp.gil
     );
     Ok(interp)
 }
@@ -208,9 +324,10 @@ pub fn get_or_create(
     application_group: &str,
     setup: impl FnOnce() -> InterpreterSetup,
 ) -> Result<Arc<Interpreter>, String> {
-    let registry = REGISTRY
-        .get()
-        .ok_or("Python is not initialised in this process")?;
+    if REGISTRY.get().is_none() {
+        return Err("Python is not initialised in this process".into());
+    }
+    let registry = registry();
     let mut interpreters = registry.interpreters.lock();
     if let Some(found) = interpreters.get(application_group) {
         return Ok(found.clone());
@@ -222,40 +339,215 @@ pub fn get_or_create(
         .cloned()
         .ok_or("main interpreter missing")?;
     let setup = setup();
-    let main_gil = main.enter();
-    // SAFETY: the main interpreter's GIL is held; on success the new
-    // thread state is current.
-    let tstate = unsafe { ffi::Py_NewInterpreter() };
-    if tstate.is_null() {
-        drop(main_gil);
-        return Err(format!(
-            "cannot create a Python sub-interpreter for application group '{application_group}'"
-        ));
+    for warning in &setup.plan.warnings {
+        tracing::warn!("{warning}");
     }
+    let who = describe_interpreter(&setup.process_group, application_group);
+    let main_gil = main.enter();
+    // On success the new interpreter's thread state is current (and with
+    // its own GIL, the main GIL has been released).
+    let tstate = match new_interpreter(setup.plan.gil) {
+        Ok(tstate) => tstate,
+        Err(reason) => {
+            drop(main_gil);
+            return Err(format!("cannot create the {who}: {reason}"));
+        }
+    };
     std::mem::forget(main_gil);
     // SAFETY: `tstate` is current and belongs to the new interpreter.
     let state = unsafe { ffi::PyThreadState_GetInterpreter(tstate) };
     THREAD_STATES.with(|map| map.borrow_mut().insert(state as usize, tstate));
+    remember_thread_state(state, tstate);
     let interp = Arc::new(Interpreter {
         name: application_group.to_string(),
         process_group: setup.process_group.clone(),
+        gil: setup.plan.gil,
         state,
-        objects: OnceCell::new(),
+        objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
     });
     // The new thread state is attached; wrap it so it is released on exit.
     let result = {
         let gil = Gil::attached();
         let r = interp.initialise(&setup);
+        if r.is_err() {
+            interp.release_objects(&gil);
+        }
         drop(gil);
         r
     };
-    result?;
-    tracing::info!(
-        "Created sub-interpreter for application group '{}' in process group '{}' (shared GIL)",
-        application_group,
-        setup.process_group
-    );
+    // A half-initialised interpreter stays alive but unregistered: ending
+    // it here could run arbitrary code from a failed import. The next
+    // request retries with a fresh one.
+    result.map_err(|e| format!("cannot set up the {who}: {e}"))?;
+    tracing::info!("Create interpreter: {who} ({})", interp.gil);
+    registry.created.lock().push(application_group.to_string());
     interpreters.insert(application_group.to_string(), interp.clone());
     Ok(interp)
+}
+
+/// Creates a sub-interpreter with the requested kind of GIL. Called with
+/// the main interpreter's GIL held; on success the new thread state is
+/// current.
+fn new_interpreter(gil: GilKind) -> Result<*mut ffi::PyThreadState, String> {
+    #[cfg(Py_3_12)]
+    if gil == GilKind::Own {
+        let mut tstate = std::ptr::null_mut();
+        // The isolated configuration of PEP 684: own GIL and allocator,
+        // no daemon threads, no fork or exec, and only extension modules
+        // that declare multi-interpreter support.
+        let config = ffi::_PyInterpreterConfig_INIT;
+        // SAFETY: main GIL held; `config` outlives the call.
+        let status = unsafe { ffi::Py_NewInterpreterFromConfig(&mut tstate, &config) };
+        // SAFETY: reading the returned status.
+        if unsafe { ffi::PyStatus_Exception(status) } != 0 || tstate.is_null() {
+            return Err(super::runtime::status_message(&status));
+        }
+        return Ok(tstate);
+    }
+    let _ = gil;
+    // SAFETY: main GIL held.
+    let tstate = unsafe { ffi::Py_NewInterpreter() };
+    if tstate.is_null() {
+        Err(super::runtime::describe_error())
+    } else {
+        Ok(tstate)
+    }
+}
+
+/// Destroys every interpreter at process shutdown: sub-interpreters in the
+/// reverse of their creation order, then the main interpreter. Runs on the
+/// thread that initialised Python, after request threads have stopped.
+pub fn destroy_all() {
+    let Some(registry) = REGISTRY.get() else {
+        return;
+    };
+    let busy = ACTIVE_REQUESTS.load(Ordering::SeqCst);
+    if busy != 0 {
+        tracing::warn!(
+            "Not destroying Python interpreters: {busy} request(s) still running in this process"
+        );
+        return;
+    }
+    let order: Vec<String> = std::mem::take(&mut *registry.created.lock());
+    let mut interpreters = std::mem::take(&mut *registry.interpreters.lock());
+    for name in order.iter().rev().filter(|n| !n.is_empty()) {
+        if let Some(interp) = interpreters.remove(name) {
+            end_sub_interpreter(registry, &interp);
+        }
+    }
+    if let Some(main) = interpreters.remove("") {
+        let who = describe_interpreter(&main.process_group, "");
+        tracing::info!("Destroy interpreter: {who}");
+        let gil = main.enter();
+        main.release_objects(&gil);
+        let current = THREAD_STATES.with(|m| m.borrow().get(&(main.state as usize)).copied());
+        delete_request_thread_states(registry, &main, current);
+        std::mem::forget(gil);
+        // SAFETY: the main interpreter's thread state is current; Python is
+        // not used again in this process.
+        let status = unsafe { ffi::Py_FinalizeEx() };
+        if status != 0 {
+            tracing::warn!("Python reported an error while finalising the {who}");
+        }
+    }
+}
+
+/// Deletes the thread states request threads created for `interp`, all
+/// but `current`. Deleting one also releases the `threading` module's
+/// sentinel for that thread, which finalisation would otherwise wait on
+/// when `threading` was first imported by a request thread.
+fn delete_request_thread_states(
+    registry: &Registry,
+    interp: &Interpreter,
+    current: Option<*mut ffi::PyThreadState>,
+) {
+    let ours = registry
+        .our_thread_states
+        .lock()
+        .remove(&(interp.state as usize))
+        .unwrap_or_default();
+    // SAFETY: this interpreter's GIL is held; the request threads that
+    // owned these thread states have finished (no request is active).
+    unsafe {
+        for &t in &ours {
+            let t = t as *mut ffi::PyThreadState;
+            if Some(t) != current {
+                ffi::PyThreadState_Clear(t);
+                ffi::PyThreadState_Delete(t);
+            }
+        }
+    }
+}
+
+fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) {
+    let who = describe_interpreter(&interp.process_group, &interp.name);
+    let gil = interp.enter();
+    interp.release_objects(&gil);
+    let current = THREAD_STATES.with(|m| m.borrow_mut().remove(&(interp.state as usize)));
+    delete_request_thread_states(registry, interp, current);
+    if has_running_daemon_threads() {
+        tracing::warn!(
+            "Not destroying the {who}: daemon threads started by the application are still running"
+        );
+        if let Some(t) = current {
+            THREAD_STATES.with(|m| m.borrow_mut().insert(interp.state as usize, t));
+        }
+        drop(gil);
+        return;
+    }
+    tracing::info!("Destroy interpreter: {who}");
+    std::mem::forget(gil);
+    // SAFETY: this thread's thread state for the interpreter is current and
+    // is its only one left apart from Python's own non-daemon threads,
+    // which Py_EndInterpreter joins first.
+    unsafe { ffi::Py_EndInterpreter(current.expect("entered above")) };
+    // Before 3.12 the shared GIL is still locked on return, with no thread
+    // state current: hand it back through this thread's main thread state.
+    #[cfg(not(Py_3_12))]
+    // SAFETY: the main interpreter is alive; its thread state for this
+    // thread is detached, so swapping it in and saving releases the GIL.
+    unsafe {
+        let main_state = ffi::PyInterpreterState_Main();
+        let main_tstate = THREAD_STATES.with(|m| {
+            *m.borrow_mut()
+                .entry(main_state as usize)
+                .or_insert_with(|| ffi::PyThreadState_New(main_state))
+        });
+        ffi::PyThreadState_Swap(main_tstate);
+        ffi::PyEval_SaveThread();
+    }
+}
+
+/// Whether the current interpreter has daemon threads still running, which
+/// would make `Py_EndInterpreter` abort the process.
+fn has_running_daemon_threads() -> bool {
+    let check = || -> Option<bool> {
+        let threading = object::import("threading")?;
+        let current = threading.getattr("current_thread")?.call0()?;
+        let dummy = threading.getattr("_DummyThread")?;
+        let threads = threading.getattr("enumerate")?.call0()?;
+        let iter = Owned::from_new(
+            // SAFETY: GIL held.
+            unsafe { ffi::PyObject_GetIter(threads.as_ptr()) },
+        )?;
+        // SAFETY: GIL held.
+        while let Some(thread) = Owned::from_new(unsafe { ffi::PyIter_Next(iter.as_ptr()) }) {
+            if thread.as_ptr() == current.as_ptr() {
+                continue;
+            }
+            if object::is_instance(&thread, &dummy)? {
+                continue; // stands for a request thread, not a Python one
+            }
+            if object::is_true(&thread.getattr("daemon")?) {
+                return Some(true);
+            }
+        }
+        Some(false)
+    };
+    // If Python cannot tell us, do not risk it.
+    check().unwrap_or_else(|| {
+        object::clear_error();
+        true
+    })
 }

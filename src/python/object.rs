@@ -136,6 +136,34 @@ pub fn int_obj(v: i64) -> Option<Owned> {
     Owned::from_new(unsafe { ffi::PyLong_FromLongLong(v) })
 }
 
+pub fn float_obj(v: f64) -> Option<Owned> {
+    // SAFETY: GIL held.
+    Owned::from_new(unsafe { ffi::PyFloat_FromDouble(v) })
+}
+
+/// Python truthiness; an error counts as false and is cleared.
+pub fn is_true(obj: &Owned) -> bool {
+    // SAFETY: GIL held, live object.
+    match unsafe { ffi::PyObject_IsTrue(obj.as_ptr()) } {
+        1 => true,
+        0 => false,
+        _ => {
+            clear_error();
+            false
+        }
+    }
+}
+
+/// `isinstance(obj, cls)`; `None` with the error set if the check raised.
+pub fn is_instance(obj: &Owned, cls: &Owned) -> Option<bool> {
+    // SAFETY: GIL held, live objects.
+    match unsafe { ffi::PyObject_IsInstance(obj.as_ptr(), cls.as_ptr()) } {
+        1 => Some(true),
+        0 => Some(false),
+        _ => None,
+    }
+}
+
 pub fn bool_obj(v: bool) -> Owned {
     // SAFETY: GIL held; returns a new reference to True/False.
     Owned::from_new(unsafe { ffi::PyBool_FromLong(v as _) }).expect("bool singletons exist")

@@ -15,6 +15,8 @@ pub struct InitSettings {
     pub dont_write_bytecode: bool,
     pub warnings: Vec<String>,
     pub eggs: Option<String>,
+    /// Start without the GIL (only honoured by a free-threaded build).
+    pub free_threading: bool,
 }
 
 /// The Python version this module was compiled against ("3.12").
@@ -45,22 +47,32 @@ pub fn check_runtime_version() -> Result<(), String> {
     }
 }
 
-fn status_error(status: &ffi::PyStatus, what: &str) -> Option<String> {
-    // SAFETY: reading a PyStatus returned by the C API.
-    unsafe {
-        if ffi::PyStatus_Exception(*status) == 0 {
-            return None;
-        }
-        let msg = if status.err_msg.is_null() {
-            String::from("unknown error")
-        } else {
-            CStr::from_ptr(status.err_msg)
-                .to_string_lossy()
-                .into_owned()
-        };
-        Some(format!("{what}: {msg}"))
+/// The message carried by a failed `PyStatus`.
+pub fn status_message(status: &ffi::PyStatus) -> String {
+    if status.err_msg.is_null() {
+        String::from("unknown error")
+    } else {
+        // SAFETY: a static C string set by CPython.
+        unsafe { CStr::from_ptr(status.err_msg) }
+            .to_string_lossy()
+            .into_owned()
     }
 }
+
+fn status_error(status: &ffi::PyStatus, what: &str) -> Option<String> {
+    // SAFETY: reading a PyStatus returned by the C API.
+    if unsafe { ffi::PyStatus_Exception(*status) } == 0 {
+        return None;
+    }
+    Some(format!("{what}: {}", status_message(status)))
+}
+
+/// What the Python this module was built against supports.
+pub const CAPABILITIES: crate::config::gil::PythonCapabilities =
+    crate::config::gil::PythonCapabilities {
+        per_interpreter_gil: cfg!(Py_3_12),
+        free_threading: cfg!(Py_GIL_DISABLED),
+    };
 
 fn set_config_string(
     config: *mut ffi::PyConfig,
@@ -95,6 +107,18 @@ pub fn initialize(settings: &InitSettings) -> Result<*mut ffi::PyThreadState, St
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
         config.optimization_level = settings.optimize as i32;
+        // A free-threaded build would otherwise decide from the extensions
+        // it imports; keep the GIL unless this process opted out of it.
+        #[cfg(Py_GIL_DISABLED)]
+        {
+            const GIL_DISABLE: i32 = 0;
+            const GIL_ENABLE: i32 = 1;
+            config.enable_gil = if settings.free_threading {
+                GIL_DISABLE
+            } else {
+                GIL_ENABLE
+            };
+        }
         config.write_bytecode = (!settings.dont_write_bytecode) as i32;
         if let Some(seed) = settings.hash_seed {
             config.use_hash_seed = 1;

@@ -34,11 +34,15 @@ pub enum Outcome {
     Fail(i32),
 }
 
-fn log_python_error(transport: &dyn Transport, context: &str) {
+/// Where log lines go: a request's context, or the server's at start-up.
+pub type LogFn<'a> = &'a dyn Fn(i32, &str);
+
+/// Logs `context` then the pending Python exception's traceback.
+pub fn log_python_error(log: LogFn<'_>, context: &str) {
     let text = object::take_error_text().unwrap_or_else(|| "unknown error".into());
-    transport.log(APLOG_ERR, context);
+    log(APLOG_ERR, context);
     for line in text.lines() {
-        transport.log(APLOG_ERR, line);
+        log(APLOG_ERR, line);
     }
 }
 
@@ -57,11 +61,12 @@ fn file_mtime(path: &str) -> Option<i64> {
         .map(|m| m.mtime() * 1_000_000_000 + m.mtime_nsec())
 }
 
-/// Loads (or reuses) the script module, reloading when the file changed.
-fn load_script(
+/// Loads (or reuses) the script module, reloading when the file changed
+/// (if `route.reload_on_change`).
+pub fn load_script(
     gil: &Gil<'_>,
     interp: &Interpreter,
-    transport: &dyn Transport,
+    log: LogFn<'_>,
     route: &Route,
 ) -> Option<Owned> {
     let mtime = file_mtime(&route.script);
@@ -75,7 +80,7 @@ fn load_script(
         return cached;
     }
     let fail = |message: String| {
-        transport.log(APLOG_ERR, &message);
+        log(APLOG_ERR, &message);
         None
     };
     let source = match std::fs::read(&route.script) {
@@ -94,7 +99,7 @@ fn load_script(
         ));
     };
     let name = script_module_name(&route.script);
-    transport.log(
+    log(
         APLOG_DEBUG,
         &format!(
             "Loading WSGI script '{}' as module '{name}' in application group '{}'",
@@ -137,7 +142,7 @@ fn load_script(
     })();
     let Some(module) = loaded else {
         log_python_error(
-            transport,
+            log,
             &format!("Failed to exec Python script file '{}'.", route.script),
         );
         return None;
@@ -154,7 +159,9 @@ fn load_script(
     Some(module)
 }
 
-fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
+/// The environ without the per-request stream objects (`wsgi.input`,
+/// `wsgi.errors`), which the caller adds.
+pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
     let environ = object::new_dict()?;
     let mut https = false;
     for (key, value) in &extras.cgi {
@@ -256,7 +263,7 @@ fn close_result(transport: &dyn Transport, result: &Owned) {
     }
     if result.getattr("close").and_then(|c| c.call0()).is_none() {
         log_python_error(
-            transport,
+            &|level, line| transport.log(level, line),
             "Exception occurred while calling close() on the WSGI response.",
         );
     }
@@ -269,8 +276,9 @@ pub fn run(
     route: &Route,
     extras: &EnvironExtras,
 ) -> Outcome {
+    let log = |level: i32, line: &str| transport.log(level, line);
     let gil = interp.enter();
-    let Some(module) = load_script(&gil, interp, transport, route) else {
+    let Some(module) = load_script(&gil, interp, &log, route) else {
         return Outcome::Fail(500);
     };
     let Some(application) = module.getattr(&route.callable) else {
@@ -285,7 +293,10 @@ pub fn run(
         // The C module answers 404 here; keep that for compatibility.
         return Outcome::Fail(404);
     };
-    let objects = interp.objects(&gil);
+    let Some(objects) = interp.objects(&gil) else {
+        transport.log(APLOG_ERR, "The Python interpreter is shutting down.");
+        return Outcome::Fail(503);
+    };
     let mut ctx = RequestContext::new(transport);
     let ctx_ptr: *mut RequestContext = &mut ctx;
     let bound = (
@@ -294,7 +305,7 @@ pub fn run(
         types::bind(&objects.errors_type, ctx_ptr),
     );
     let (Some(adapter), Some(input), Some(errors)) = bound else {
-        log_python_error(transport, "Cannot create the WSGI request objects.");
+        log_python_error(&log, "Cannot create the WSGI request objects.");
         return Outcome::Fail(500);
     };
     let outcome = (|| {
@@ -305,7 +316,7 @@ pub fn run(
         Some((environ, start_response))
     })();
     let Some((environ, start_response)) = outcome else {
-        log_python_error(transport, "Cannot build the WSGI environ.");
+        log_python_error(&log, "Cannot build the WSGI environ.");
         return Outcome::Fail(500);
     };
 
@@ -318,7 +329,7 @@ pub fn run(
     let ctx = unsafe { &mut *ctx_ptr };
     let outcome = match application.call(&[&environ, &start_response]) {
         None => {
-            log_python_error(transport, &script_failure);
+            log_python_error(&log, &script_failure);
             if ctx.headers_sent {
                 Outcome::Done
             } else {
@@ -328,7 +339,7 @@ pub fn run(
         Some(result) => {
             let streamed = stream_result(ctx, &result);
             if let Err(message) = &streamed {
-                log_python_error(transport, &format!("{script_failure} {message}."));
+                log_python_error(&log, &format!("{script_failure} {message}."));
             }
             close_result(transport, &result);
             match streamed.and_then(|()| ctx.send_headers()) {
@@ -358,7 +369,23 @@ pub fn run(
         errors,
         application,
         module,
+        objects,
     ));
     drop(gil);
     outcome
+}
+
+/// Loads a script at process start (`WSGIImportScript`, or a
+/// `WSGIScriptAlias` naming both groups) so the first request finds it
+/// ready. Failures are logged; the process carries on.
+pub fn preload(interp: &Interpreter, script: &str, log: LogFn<'_>) -> bool {
+    let route = Route {
+        script: script.to_string(),
+        callable: String::new(),
+        reload_on_change: true,
+    };
+    let gil = interp.enter();
+    let loaded = load_script(&gil, interp, log, &route);
+    drop(gil);
+    loaded.is_some()
 }

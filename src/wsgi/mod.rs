@@ -4,6 +4,8 @@
 #[cfg(not(test))]
 pub mod context;
 #[cfg(not(test))]
+pub mod dispatch;
+#[cfg(not(test))]
 pub mod handler;
 pub mod response;
 #[cfg(not(test))]

@@ -45,6 +45,12 @@ impl Json {
             _ => None,
         }
     }
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Json::Num(n) => Some(*n),
+            _ => None,
+        }
+    }
     pub fn as_array(&self) -> Option<&Vec<Json>> {
         match self {
             Json::Arr(a) => Some(a),

@@ -171,6 +171,36 @@ pub fn ensure_python_reachable() {
     });
 }
 
+/// Lets www-data traverse every ancestor of another Python's install.
+fn make_reachable(python: &str) {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, os; print(os.path.realpath(sys.base_prefix))",
+        ])
+        .output()
+        .expect("run the other python");
+    let prefix = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut cur = Some(Path::new(prefix.as_str()));
+    while let Some(dir) = cur {
+        if dir.as_os_str().is_empty() {
+            break;
+        }
+        add_mode_bits(dir, 0o005);
+        cur = dir.parent();
+    }
+}
+
+/// Hands a file to the user Apache's children run as.
+pub fn chown_www_data(path: &Path) {
+    let (uid, gid) = www_data_ids();
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    unsafe {
+        libc::chown(c.as_ptr(), uid, gid);
+    }
+}
+
 fn www_data_ids() -> (libc::uid_t, libc::gid_t) {
     let name = CString::new("www-data").unwrap();
     // SAFETY: getpwnam returns a pointer to static storage or NULL.
@@ -218,6 +248,8 @@ pub struct ServerBuilder {
     wsgi: bool,
     single_process: bool,
     extra_modules: Vec<String>,
+    /// A module (and the Python it embeds) other than MOD_WSGI_SO's.
+    module_override: Option<(PathBuf, String)>,
 }
 
 impl Default for ServerBuilder {
@@ -240,6 +272,7 @@ impl ServerBuilder {
             wsgi: true,
             single_process: false,
             extra_modules: Vec::new(),
+            module_override: None,
         }
     }
 
@@ -297,6 +330,19 @@ impl ServerBuilder {
     }
 
     /// Load an extra Debian module by short name, e.g. "headers".
+    /// Loads `so` (built against `python`) instead of MOD_WSGI_SO.
+    pub fn module_path(mut self, so: &Path, python: &str) -> Self {
+        self.module_override = Some((so.to_path_buf(), python.to_string()));
+        self
+    }
+
+    fn wsgi_module_path(&self) -> PathBuf {
+        match &self.module_override {
+            Some((so, _)) => so.clone(),
+            None => module_path(),
+        }
+    }
+
     pub fn module(mut self, short: &str) -> Self {
         self.extra_modules.push(short.to_string());
         self
@@ -352,7 +398,7 @@ impl ServerBuilder {
         if self.wsgi {
             c.push_str(&format!(
                 "LoadModule wsgi_module \"{}\"\n",
-                module_path().display()
+                self.wsgi_module_path().display()
             ));
         }
         let user = self
@@ -366,13 +412,16 @@ impl ServerBuilder {
 
     fn prepare_root(&self) -> PathBuf {
         if self.wsgi {
-            let so = module_path();
+            let so = self.wsgi_module_path();
             assert!(
                 so.is_file(),
                 "module not found at {} (build it, or set MOD_WSGI_SO)",
                 so.display()
             );
-            ensure_python_reachable();
+            match &self.module_override {
+                Some((_, python)) => make_reachable(python),
+                None => ensure_python_reachable(),
+            }
         }
         let root = self.root.clone();
         let _ = fs::remove_dir_all(&root);

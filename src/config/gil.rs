@@ -1,0 +1,633 @@
+//! Decisions about GIL modes: which kind of GIL each interpreter gets,
+//! where a switch interval may be applied, and which configurations only
+//! earn a warning. Pure functions of the configuration and of what the
+//! Python build supports, so every rule is unit-tested without Python.
+
+use super::interp_options::{InterpreterOptions, InterpreterSettings, ResolvedSettings};
+use std::fmt;
+use std::time::Duration;
+
+/// What the Python this module was built against can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PythonCapabilities {
+    /// PEP 684 sub-interpreters with their own GIL (Python 3.12+).
+    pub per_interpreter_gil: bool,
+    /// A `--disable-gil` build (PEP 703), able to run without the GIL.
+    pub free_threading: bool,
+}
+
+/// How an interpreter's Python code is serialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GilKind {
+    /// The process-wide GIL, shared by the main interpreter and every
+    /// sub-interpreter without a GIL of its own.
+    Shared,
+    /// A sub-interpreter's own GIL (PEP 684).
+    Own,
+    /// No GIL at all: the process runs free-threaded (PEP 703).
+    FreeThreaded,
+}
+
+impl fmt::Display for GilKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GilKind::Shared => "shared GIL",
+            GilKind::Own => "own GIL",
+            GilKind::FreeThreaded => "free-threaded, no GIL",
+        })
+    }
+}
+
+/// How to describe an interpreter in log lines.
+pub fn describe_interpreter(process_group: &str, application_group: &str) -> String {
+    let interpreter = if application_group.is_empty() {
+        "main interpreter".to_string()
+    } else {
+        format!("sub-interpreter '{application_group}'")
+    };
+    format!("{interpreter} in {}", describe_process(process_group))
+}
+
+pub fn describe_process(process_group: &str) -> String {
+    if process_group.is_empty() {
+        "embedded mode".to_string()
+    } else {
+        format!("daemon process '{process_group}'")
+    }
+}
+
+fn seconds(interval: Duration) -> String {
+    format!("{}s", interval.as_secs_f64())
+}
+
+/// What to do for one process before and right after Python starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessPlan {
+    /// Start Python with the GIL disabled (`PyConfig.enable_gil`).
+    pub free_threading: bool,
+    /// `sys.setswitchinterval()` in the main interpreter after start-up.
+    pub switch_interval: Option<Duration>,
+    pub warnings: Vec<String>,
+}
+
+/// Plans the process for `process_group` ("" for embedded mode) from the
+/// process-wide settings resolved for it.
+pub fn plan_process(
+    settings: &super::interp_options::ProcessSettings,
+    process_group: &str,
+    caps: PythonCapabilities,
+) -> ProcessPlan {
+    // Without a free-threaded build the setting was already reported at
+    // configuration load; the process simply keeps its GIL.
+    let free_threading = settings.free_threading && caps.free_threading;
+    let mut warnings = Vec::new();
+    let switch_interval = match settings.switch_interval {
+        Some(interval) if free_threading => {
+            warnings.push(format!(
+                "Skipping WSGISwitchInterval {} in {}: free-threading is active in this process, so there is no GIL switch interval to set.",
+                seconds(interval),
+                describe_process(process_group)
+            ));
+            None
+        }
+        other => other,
+    };
+    ProcessPlan {
+        free_threading,
+        switch_interval,
+        warnings,
+    }
+}
+
+/// What to do when creating one interpreter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterpreterPlan {
+    pub gil: GilKind,
+    /// `sys.setswitchinterval()` inside this interpreter once created. Only
+    /// ever set for an interpreter with its own GIL: for the shared GIL the
+    /// process-wide value of [`ProcessPlan`] applies.
+    pub switch_interval: Option<Duration>,
+    pub warnings: Vec<String>,
+}
+
+/// Plans the interpreter for `application_group` ("" is the main
+/// interpreter) in `process_group`, given its resolved settings and whether
+/// the process runs free-threaded.
+pub fn plan_interpreter(
+    resolved: &ResolvedSettings,
+    process_group: &str,
+    application_group: &str,
+    caps: PythonCapabilities,
+    free_threading_active: bool,
+) -> InterpreterPlan {
+    let who = describe_interpreter(process_group, application_group);
+    let mut warnings = Vec::new();
+    let is_main = application_group.is_empty();
+    let gil = if free_threading_active {
+        if resolved.per_interpreter_gil && !is_main {
+            warnings.push(format!(
+                "Skipping per-interpreter GIL for {who}: free-threading is active in this process, so there is no GIL to allocate per interpreter."
+            ));
+        }
+        GilKind::FreeThreaded
+    } else if resolved.per_interpreter_gil && caps.per_interpreter_gil && !is_main {
+        // The main interpreter always keeps the process-wide GIL; asking
+        // for its own is ignored without a word, as documented.
+        GilKind::Own
+    } else {
+        GilKind::Shared
+    };
+
+    let switch_interval = match resolved.switch_interval {
+        None => None,
+        Some(interval) => match gil {
+            GilKind::Own => Some(interval),
+            GilKind::FreeThreaded => {
+                // A process-wide value was already reported by plan_process.
+                if resolved.switch_interval_per_application {
+                    warnings.push(format!(
+                        "Skipping per-interpreter switch interval {} for {who}: free-threading is active in this process, so there is no GIL switch interval to set.",
+                        seconds(interval)
+                    ));
+                }
+                None
+            }
+            GilKind::Shared => {
+                if resolved.switch_interval_per_application {
+                    warnings.push(format!(
+                        "Skipping per-interpreter switch interval {} for {who}: this interpreter does not have its own GIL, so setting it would change the process-wide value.",
+                        seconds(interval)
+                    ));
+                }
+                None
+            }
+        },
+    };
+    InterpreterPlan {
+        gil,
+        switch_interval,
+        warnings,
+    }
+}
+
+/// Warnings about the GIL directives that can be given once, when the
+/// configuration is loaded. `process_groups` names every process Python
+/// may run in: "" for embedded mode and each daemon process group.
+pub fn configuration_warnings(
+    top_level: &InterpreterSettings,
+    containers: &[InterpreterOptions],
+    process_groups: &[&str],
+    caps: PythonCapabilities,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let layers = || std::iter::once(top_level).chain(containers.iter().map(|c| &c.settings));
+    if !caps.per_interpreter_gil && layers().any(|s| s.per_interpreter_gil == Some(true)) {
+        warnings.push(
+            "WSGIPerInterpreterGIL requires Python 3.12 or later; the directive has no effect with this Python.".to_string(),
+        );
+    }
+    if !caps.free_threading && layers().any(|s| s.free_threading == Some(true)) {
+        warnings.push(
+            "WSGIFreeThreading On has no effect: this Python build does not support free-threading (PEP 703); a Python configured with --disable-gil is needed.".to_string(),
+        );
+    }
+    for container in containers {
+        let Some(application_group) = &container.application_group else {
+            continue;
+        };
+        if container.settings.free_threading.is_some() {
+            warnings.push(format!(
+                "WSGIFreeThreading inside <WSGIInterpreterOptions application-group={}> is ignored: free-threading is a process-wide setting and cannot be scoped per application group.",
+                shown(application_group)
+            ));
+        }
+        // Application groups named through %{ENV:...} are checked when the
+        // interpreter is created instead.
+        let Some(interval) = container.settings.switch_interval else {
+            continue;
+        };
+        if !container.has_static_application_group() {
+            continue;
+        }
+        for process_group in process_groups {
+            if !container.matches(process_group, application_group, &|_| None) {
+                continue;
+            }
+            let resolved = super::interp_options::resolve(
+                top_level,
+                containers,
+                process_group,
+                application_group,
+                &|_| None,
+            );
+            if resolved.switch_interval != Some(interval)
+                || !resolved.switch_interval_per_application
+            {
+                continue; // another container's value wins for this interpreter
+            }
+            let own_gil = resolved.per_interpreter_gil
+                && caps.per_interpreter_gil
+                && !application_group.is_empty();
+            if !own_gil {
+                warnings.push(format!(
+                    "WSGISwitchInterval {} inside <WSGIInterpreterOptions application-group={}> is ignored for {}: that interpreter does not have its own GIL, so the value would change the whole process. Add WSGIPerInterpreterGIL On to the container, or set the interval for the whole process.",
+                    seconds(interval),
+                    shown(application_group),
+                    describe_interpreter(process_group, application_group)
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+fn shown(selector: &str) -> &str {
+    if selector.is_empty() {
+        "%{GLOBAL}"
+    } else {
+        selector
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::interp_options::{resolve, resolve_process};
+
+    const PY311: PythonCapabilities = PythonCapabilities {
+        per_interpreter_gil: false,
+        free_threading: false,
+    };
+    const PY312: PythonCapabilities = PythonCapabilities {
+        per_interpreter_gil: true,
+        free_threading: false,
+    };
+    const PY313T: PythonCapabilities = PythonCapabilities {
+        per_interpreter_gil: true,
+        free_threading: true,
+    };
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn container(header: &str, lines: &[&str]) -> InterpreterOptions {
+        let mut c = InterpreterOptions::parse_header(&words(header)).unwrap();
+        for line in lines {
+            let w = words(line);
+            c.apply_line(&w[0], &w[1..]).unwrap();
+        }
+        c
+    }
+
+    fn top(lines: &[&str]) -> InterpreterSettings {
+        let mut c = container("", lines);
+        std::mem::take(&mut c.settings)
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn plan(
+        top_level: &InterpreterSettings,
+        containers: &[InterpreterOptions],
+        process_group: &str,
+        application_group: &str,
+        caps: PythonCapabilities,
+    ) -> (ProcessPlan, InterpreterPlan) {
+        let process = plan_process(
+            &resolve_process(top_level, containers, process_group),
+            process_group,
+            caps,
+        );
+        let resolved = resolve(
+            top_level,
+            containers,
+            process_group,
+            application_group,
+            &no_env,
+        );
+        let interp = plan_interpreter(
+            &resolved,
+            process_group,
+            application_group,
+            caps,
+            process.free_threading,
+        );
+        (process, interp)
+    }
+
+    #[test]
+    fn default_is_shared_gil_everywhere() {
+        for caps in [PY311, PY312, PY313T] {
+            let (process, interp) = plan(&top(&[]), &[], "", "app", caps);
+            assert!(!process.free_threading, "GIL stays on by default: {caps:?}");
+            assert_eq!(process.switch_interval, None);
+            assert_eq!(interp.gil, GilKind::Shared);
+            assert!(interp.warnings.is_empty());
+        }
+    }
+
+    #[test]
+    fn per_interpreter_gil_at_top_level_gives_sub_interpreters_their_own() {
+        let t = top(&["WSGIPerInterpreterGIL On"]);
+        assert_eq!(plan(&t, &[], "", "app", PY312).1.gil, GilKind::Own);
+        assert_eq!(plan(&t, &[], "daemon", "app", PY312).1.gil, GilKind::Own);
+    }
+
+    #[test]
+    fn main_interpreter_never_gets_its_own_gil_and_no_warning_is_given() {
+        let containers = [container(
+            "application-group=%{GLOBAL}",
+            &["WSGIPerInterpreterGIL On"],
+        )];
+        let (_, interp) = plan(&top(&[]), &containers, "", "", PY312);
+        assert_eq!(interp.gil, GilKind::Shared);
+        assert!(interp.warnings.is_empty());
+        let (_, interp) = plan(&top(&["WSGIPerInterpreterGIL On"]), &[], "", "", PY312);
+        assert_eq!(interp.gil, GilKind::Shared);
+    }
+
+    #[test]
+    fn per_interpreter_gil_is_inert_before_python_3_12_with_a_load_warning() {
+        let t = top(&["WSGIPerInterpreterGIL On"]);
+        assert_eq!(plan(&t, &[], "", "app", PY311).1.gil, GilKind::Shared);
+        let warnings = configuration_warnings(&t, &[], &[""], PY311);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("requires Python 3.12"), "{warnings:?}");
+        assert!(configuration_warnings(&t, &[], &[""], PY312).is_empty());
+        // Off is never worth a warning.
+        let off = top(&["WSGIPerInterpreterGIL Off"]);
+        assert!(configuration_warnings(&off, &[], &[""], PY311).is_empty());
+    }
+
+    #[test]
+    fn container_selects_own_gil_for_one_application_group_only() {
+        let containers = [container(
+            "process-group=mixed application-group=cpu_app",
+            &["WSGIPerInterpreterGIL On"],
+        )];
+        let t = top(&[]);
+        assert_eq!(
+            plan(&t, &containers, "mixed", "cpu_app", PY312).1.gil,
+            GilKind::Own
+        );
+        assert_eq!(
+            plan(&t, &containers, "mixed", "io_app", PY312).1.gil,
+            GilKind::Shared
+        );
+        assert_eq!(
+            plan(&t, &containers, "other", "cpu_app", PY312).1.gil,
+            GilKind::Shared
+        );
+    }
+
+    #[test]
+    fn more_specific_container_can_turn_own_gil_off_again() {
+        let containers = [
+            container("application-group=legacy", &["WSGIPerInterpreterGIL Off"]),
+            container("", &["WSGIPerInterpreterGIL On"]),
+        ];
+        let t = top(&[]);
+        assert_eq!(
+            plan(&t, &containers, "", "legacy", PY312).1.gil,
+            GilKind::Shared
+        );
+        assert_eq!(plan(&t, &containers, "", "new", PY312).1.gil, GilKind::Own);
+    }
+
+    #[test]
+    fn env_selector_matches_per_request() {
+        let containers = [container(
+            "application-group=%{ENV:POOL}",
+            &["WSGIPerInterpreterGIL On", "WSGISwitchInterval 0.001"],
+        )];
+        let env = |var: &str| (var == "POOL").then(|| "interp_1".to_string());
+        let r = resolve(&top(&[]), &containers, "", "interp_1", &env);
+        assert!(r.per_interpreter_gil);
+        assert_eq!(r.switch_interval, Some(Duration::from_millis(1)));
+        let r = resolve(&top(&[]), &containers, "", "interp_2", &env);
+        assert!(!r.per_interpreter_gil);
+        let r = resolve(&top(&[]), &containers, "", "interp_1", &no_env);
+        assert!(!r.per_interpreter_gil);
+        // Checked at creation time, not at load.
+        assert!(configuration_warnings(&top(&[]), &containers, &[""], PY312).is_empty());
+    }
+
+    #[test]
+    fn free_threading_is_opt_in_per_process() {
+        let containers = [container(
+            "process-group=cpu-bound",
+            &["WSGIFreeThreading On"],
+        )];
+        let t = top(&[]);
+        assert!(
+            plan(&t, &containers, "cpu-bound", "", PY313T)
+                .0
+                .free_threading
+        );
+        assert!(!plan(&t, &containers, "legacy", "", PY313T).0.free_threading);
+        assert!(!plan(&t, &containers, "", "", PY313T).0.free_threading);
+
+        let embedded_only = [container(
+            "process-group=%{GLOBAL}",
+            &["WSGIFreeThreading On"],
+        )];
+        assert!(plan(&t, &embedded_only, "", "", PY313T).0.free_threading);
+        assert!(
+            !plan(&t, &embedded_only, "daemon", "", PY313T)
+                .0
+                .free_threading
+        );
+
+        let everywhere = top(&["WSGIFreeThreading On"]);
+        assert!(plan(&everywhere, &[], "", "", PY313T).0.free_threading);
+        assert!(
+            plan(&everywhere, &[], "daemon", "", PY313T)
+                .0
+                .free_threading
+        );
+        // The empty container means every process, like the top level.
+        let empty = [container("", &["WSGIFreeThreading On"])];
+        assert!(plan(&t, &empty, "daemon", "", PY313T).0.free_threading);
+        // A process-group container can turn it back off.
+        let back_off = [container(
+            "process-group=legacy",
+            &["WSGIFreeThreading Off"],
+        )];
+        assert!(
+            !plan(&everywhere, &back_off, "legacy", "", PY313T)
+                .0
+                .free_threading
+        );
+    }
+
+    #[test]
+    fn free_threading_needs_a_free_threaded_build() {
+        let t = top(&["WSGIFreeThreading On"]);
+        assert!(!plan(&t, &[], "", "", PY312).0.free_threading);
+        let warnings = configuration_warnings(&t, &[], &[""], PY312);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("does not support free-threading"),
+            "{warnings:?}"
+        );
+        assert!(configuration_warnings(&t, &[], &[""], PY313T).is_empty());
+    }
+
+    #[test]
+    fn free_threading_in_application_group_container_is_ignored_with_warning() {
+        let containers = [container(
+            "process-group=p application-group=a",
+            &["WSGIFreeThreading On"],
+        )];
+        let t = top(&[]);
+        assert!(!plan(&t, &containers, "p", "a", PY313T).0.free_threading);
+        let warnings = configuration_warnings(&t, &containers, &["", "p"], PY313T);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("cannot be scoped per application group"));
+    }
+
+    #[test]
+    fn free_threading_wins_over_per_interpreter_gil_with_a_creation_warning() {
+        let t = top(&["WSGIFreeThreading On", "WSGIPerInterpreterGIL On"]);
+        let (process, interp) = plan(&t, &[], "", "app", PY313T);
+        assert!(process.free_threading);
+        assert_eq!(interp.gil, GilKind::FreeThreaded);
+        assert_eq!(interp.warnings.len(), 1);
+        assert!(interp.warnings[0].starts_with(
+            "Skipping per-interpreter GIL for sub-interpreter 'app' in embedded mode"
+        ));
+        // The main interpreter never asked for its own GIL: no warning.
+        let (_, main) = plan(&t, &[], "", "", PY313T);
+        assert_eq!(main.gil, GilKind::FreeThreaded);
+        assert!(main.warnings.is_empty());
+    }
+
+    #[test]
+    fn process_switch_interval_comes_from_top_level_and_process_containers() {
+        let t = top(&["WSGISwitchInterval 0.005"]);
+        let containers = [
+            container("process-group=fast", &["WSGISwitchInterval 0.0001"]),
+            container("application-group=x", &["WSGISwitchInterval 0.002"]),
+        ];
+        let (process, interp) = plan(&t, &containers, "", "app", PY312);
+        assert_eq!(process.switch_interval, Some(Duration::from_millis(5)));
+        // Shared GIL: nothing more to do inside the sub-interpreter.
+        assert_eq!(interp.switch_interval, None);
+        assert!(interp.warnings.is_empty());
+        let (process, _) = plan(&t, &containers, "fast", "app", PY312);
+        assert_eq!(process.switch_interval, Some(Duration::from_micros(100)));
+    }
+
+    #[test]
+    fn own_gil_interpreter_gets_its_own_switch_interval() {
+        let containers = [container(
+            "process-group=my-app application-group=cpu-heavy",
+            &["WSGIPerInterpreterGIL On", "WSGISwitchInterval 0.001"],
+        )];
+        let t = top(&["WSGISwitchInterval 0.002"]);
+        let (process, interp) = plan(&t, &containers, "my-app", "cpu-heavy", PY312);
+        assert_eq!(process.switch_interval, Some(Duration::from_millis(2)));
+        assert_eq!(interp.gil, GilKind::Own);
+        assert_eq!(interp.switch_interval, Some(Duration::from_millis(1)));
+        assert!(configuration_warnings(&t, &containers, &["", "my-app"], PY312).is_empty());
+    }
+
+    #[test]
+    fn own_gil_interpreter_takes_a_process_wide_interval_too() {
+        // Its GIL is separate, so the process-wide value must be applied
+        // inside it as well, or it would silently keep Python's default.
+        let t = top(&["WSGIPerInterpreterGIL On", "WSGISwitchInterval 0.002"]);
+        let (_, interp) = plan(&t, &[], "", "app", PY312);
+        assert_eq!(interp.gil, GilKind::Own);
+        assert_eq!(interp.switch_interval, Some(Duration::from_millis(2)));
+    }
+
+    #[test]
+    fn application_scoped_switch_interval_without_own_gil_is_refused() {
+        let containers = [container(
+            "application-group=app1",
+            &["WSGISwitchInterval 0.001"],
+        )];
+        let t = top(&[]);
+        let (process, interp) = plan(&t, &containers, "", "app1", PY312);
+        assert_eq!(process.switch_interval, None, "never wider than asked");
+        assert_eq!(interp.switch_interval, None);
+        assert_eq!(interp.warnings.len(), 1);
+        assert!(interp.warnings[0].starts_with(
+            "Skipping per-interpreter switch interval 0.001s for sub-interpreter 'app1' in embedded mode"
+        ));
+        // Static name: reported at configuration load as well.
+        let warnings = configuration_warnings(&t, &containers, &[""], PY312);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("does not have its own GIL"));
+        // On 3.11 the interpreter can never have its own GIL.
+        let with_gil = [container(
+            "application-group=app1",
+            &["WSGIPerInterpreterGIL On", "WSGISwitchInterval 0.001"],
+        )];
+        assert!(configuration_warnings(&t, &with_gil, &[""], PY312).is_empty());
+        assert!(configuration_warnings(&t, &with_gil, &[""], PY311)
+            .iter()
+            .any(|w| w.contains("does not have its own GIL")));
+    }
+
+    #[test]
+    fn switch_interval_for_the_main_interpreter_by_application_group_is_refused() {
+        let containers = [container(
+            "application-group=%{GLOBAL}",
+            &["WSGIPerInterpreterGIL On", "WSGISwitchInterval 0.001"],
+        )];
+        let (_, interp) = plan(&top(&[]), &containers, "", "", PY312);
+        assert_eq!(interp.gil, GilKind::Shared);
+        assert_eq!(interp.switch_interval, None);
+        assert_eq!(interp.warnings.len(), 1);
+        assert_eq!(
+            configuration_warnings(&top(&[]), &containers, &[""], PY312).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn switch_interval_is_a_no_op_when_free_threaded() {
+        let t = top(&["WSGIFreeThreading On", "WSGISwitchInterval 0.002"]);
+        let (process, _) = plan(&t, &[], "", "app", PY313T);
+        assert_eq!(process.switch_interval, None);
+        assert_eq!(process.warnings.len(), 1);
+        assert!(
+            process.warnings[0].starts_with("Skipping WSGISwitchInterval 0.002s in embedded mode")
+        );
+        let (process, _) = plan(&t, &[], "web", "app", PY313T);
+        assert!(process.warnings[0].contains("daemon process 'web'"));
+
+        let containers = [container(
+            "application-group=a",
+            &["WSGIPerInterpreterGIL On", "WSGISwitchInterval 0.001"],
+        )];
+        let ft = top(&["WSGIFreeThreading On"]);
+        let (_, interp) = plan(&ft, &containers, "", "a", PY313T);
+        assert_eq!(interp.switch_interval, None);
+        assert_eq!(interp.warnings.len(), 2, "{:?}", interp.warnings);
+        assert!(interp.warnings[1].contains("free-threading is active"));
+        // Without a free-threaded build the same settings keep the GIL.
+        let (process, interp) = plan(&ft, &containers, "", "a", PY312);
+        assert!(!process.free_threading);
+        assert_eq!(interp.gil, GilKind::Own);
+        assert_eq!(interp.switch_interval, Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn descriptions_name_process_and_interpreter() {
+        assert_eq!(
+            describe_interpreter("", ""),
+            "main interpreter in embedded mode"
+        );
+        assert_eq!(
+            describe_interpreter("web", "a"),
+            "sub-interpreter 'a' in daemon process 'web'"
+        );
+        assert_eq!(GilKind::Own.to_string(), "own GIL");
+    }
+}

@@ -1,0 +1,549 @@
+//! GIL modes and the interpreter registry against a real Apache: own-GIL
+//! sub-interpreters (PEP 684), switch intervals, `<WSGIInterpreterOptions>`
+//! rules, dispatch and import scripts, and interpreter destruction.
+//! Expectations follow the Python the module was built for: before 3.12
+//! per-interpreter GIL must be inert with a warning.
+//!
+//! Run: `cargo test --release --test gil_modes` (see tests/common/mod.rs).
+
+mod common;
+
+use common::{python_info, Mpm, Server, ServerBuilder};
+use std::time::{Duration, Instant};
+
+const APP_GIL: &str = include_str!("apps/gil.wsgi");
+const DISPATCH: &str = include_str!("apps/dispatch.py");
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
+fn own_gil_supported() -> bool {
+    let info = python_info();
+    (info.major, info.minor) >= (3, 12)
+}
+
+fn server(mpm: Mpm, config: &str) -> Server {
+    ServerBuilder::new()
+        .mpm(mpm)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("gil.wsgi", APP_GIL)
+        .file("dispatch.py", DISPATCH)
+        .config(config)
+        .start()
+}
+
+fn get_json(server: &Server, path: &str) -> common::json::Json {
+    let r = server.get(path);
+    assert_eq!(
+        r.status,
+        200,
+        "GET {path}: {:?}\n--- error_log ---\n{}",
+        r.text(),
+        server.error_log()
+    );
+    r.json()
+}
+
+fn num(j: &common::json::Json, key: &str) -> f64 {
+    j.get(key)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {j:?}"))
+}
+
+fn text(j: &common::json::Json, key: &str) -> String {
+    j.get(key)
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {j:?}"))
+        .to_string()
+}
+
+fn flag(j: &common::json::Json, key: &str) -> bool {
+    j.get(key)
+        .as_bool()
+        .unwrap_or_else(|| panic!("{key} missing in {j:?}"))
+}
+
+fn assert_log(server: &Server, needle: &str) {
+    assert!(
+        server.wait_for_log(needle, LOG_WAIT),
+        "expected {needle:?} in the error log:\n{}",
+        server.error_log()
+    );
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+/// The seed recipe: a dispatch script spreads requests round-robin over
+/// four named sub-interpreters, each with its own GIL and, through
+/// containers, its own switch interval.
+#[test]
+fn dispatch_into_four_own_gil_interpreters() {
+    let mut config = String::from(
+        "WSGIPerInterpreterGIL On\n\
+         WSGIDispatchScript {root}/dispatch.py\n\
+         WSGIScriptAlias / {root}/gil.wsgi application-group=%{ENV:APPLICATION_GROUP}\n",
+    );
+    for i in 0..4 {
+        config.push_str(&format!(
+            "<WSGIInterpreterOptions application-group=interp_{i}>\n  WSGISwitchInterval 0.00{}\n</WSGIInterpreterOptions>\n",
+            i + 1
+        ));
+    }
+    let server = server(Mpm::Event, &config);
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..8 {
+        let j = get_json(&server, "/");
+        seen.insert(text(&j, "application_group"), j);
+    }
+    let names: Vec<&String> = seen.keys().collect();
+    assert_eq!(
+        names,
+        ["interp_0", "interp_1", "interp_2", "interp_3"],
+        "round-robin over four interpreters"
+    );
+    for (i, (name, j)) in seen.iter().enumerate() {
+        if own_gil_supported() {
+            let expected = 0.001 * (i as f64 + 1.0);
+            assert!(close(num(j, "switch_interval"), expected), "{name}: {j:?}");
+            assert!(flag(j, "daemon_threads_refused"), "{name} has its own GIL");
+            assert_log(
+                &server,
+                &format!("Create interpreter: sub-interpreter '{name}' in embedded mode (own GIL)"),
+            );
+            assert_log(
+                &server,
+                &format!(
+                    "Set switch interval {expected}s for sub-interpreter '{name}' in embedded mode"
+                ),
+            );
+        } else {
+            assert!(close(num(j, "switch_interval"), 0.005), "{name}: {j:?}");
+            assert!(!flag(j, "daemon_threads_refused"));
+            assert_log(
+                &server,
+                &format!(
+                    "Create interpreter: sub-interpreter '{name}' in embedded mode (shared GIL)"
+                ),
+            );
+        }
+    }
+    // The dispatch script itself ran in the main interpreter (the request's
+    // own group, %{ENV:APPLICATION_GROUP} being unset), shared GIL.
+    assert_log(
+        &server,
+        "Create interpreter: main interpreter in embedded mode (shared GIL)",
+    );
+    if !own_gil_supported() {
+        assert_log(
+            &server,
+            "WSGIPerInterpreterGIL requires Python 3.12 or later",
+        );
+        // Each container's interval would change the whole process.
+        assert_log(&server, "WSGISwitchInterval 0.001s inside <WSGIInterpreterOptions application-group=interp_0> is ignored");
+    }
+}
+
+/// Two requests in two own-GIL interpreters run Python at the same time:
+/// each marks a shared page and spins (with an enormous switch interval,
+/// so a shared GIL would never be handed over) until it sees the other's
+/// mark. Under a shared GIL the first spinner cannot see the second.
+#[test]
+fn own_gil_interpreters_run_python_in_parallel() {
+    let parallel = |per_interpreter_gil: &str| -> (bool, bool) {
+        let server = ServerBuilder::new()
+            .mpm(Mpm::Event)
+            .single_process()
+            .file("gil.wsgi", APP_GIL)
+            .writable_dir("shared")
+            .config(&format!(
+                "WSGIPerInterpreterGIL {per_interpreter_gil}\n\
+                 WSGIScriptAlias /a {{root}}/gil.wsgi application-group=left\n\
+                 WSGIScriptAlias /b {{root}}/gil.wsgi application-group=right\n"
+            ))
+            .start();
+        let page = server.root().join("shared/page");
+        std::fs::write(&page, [0u8; 2]).unwrap();
+        common::chown_www_data(&page);
+        // Create both interpreters before the race.
+        get_json(&server, "/a");
+        get_json(&server, "/b");
+        let port = server.port();
+        let page_s = page.display().to_string();
+        let run = |path: &'static str, slot: u8| {
+            let page_s = page_s.clone();
+            std::thread::spawn(move || {
+                let r = common::http_request(
+                    port,
+                    "GET",
+                    &format!("{path}?spin={page_s}&slot={slot}"),
+                    &[],
+                    b"",
+                )
+                .expect("request");
+                r.json()
+            })
+        };
+        let left = run("/a", 0);
+        std::thread::sleep(Duration::from_millis(200));
+        let right = run("/b", 1);
+        let (l, r) = (left.join().unwrap(), right.join().unwrap());
+        (flag(&l, "saw_peer"), flag(&r, "saw_peer"))
+    };
+    let (l, r) = parallel("Off");
+    assert!(
+        !(l && r),
+        "shared GIL: the first spinner must not see the second (got {l}, {r})"
+    );
+    if own_gil_supported() {
+        let (l, r) = parallel("On");
+        assert!(
+            l && r,
+            "own GIL: both spinners see each other (got {l}, {r})"
+        );
+    }
+}
+
+#[test]
+fn extension_without_subinterpreter_support_fails_only_its_request() {
+    if !own_gil_supported() {
+        eprintln!("skipping: per-interpreter GIL needs Python 3.12+");
+        return;
+    }
+    let server = server(
+        Mpm::Event,
+        "WSGIPerInterpreterGIL On\n\
+         WSGIScriptAlias / {root}/gil.wsgi application-group=isolated\n",
+    );
+    let r = server.get("/?import=_testsinglephase");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_log(&server, "ImportError");
+    assert_log(&server, "_testsinglephase");
+    // A module with multi-interpreter support imports fine, and the
+    // interpreter keeps serving.
+    let j = get_json(&server, "/?import=_testmultiphase");
+    assert_eq!(text(&j, "imported"), "_testmultiphase");
+    let j = get_json(&server, "/");
+    assert_eq!(text(&j, "application_group"), "isolated");
+}
+
+#[test]
+fn main_interpreter_keeps_the_process_gil() {
+    let server = server(
+        Mpm::Worker,
+        "WSGIPerInterpreterGIL On\n\
+         <WSGIInterpreterOptions application-group=%{GLOBAL}>\n  WSGIPerInterpreterGIL On\n</WSGIInterpreterOptions>\n\
+         WSGIScriptAlias / {root}/gil.wsgi application-group=%{GLOBAL}\n",
+    );
+    let j = get_json(&server, "/");
+    assert_eq!(text(&j, "application_group"), "");
+    assert!(!flag(&j, "daemon_threads_refused"));
+    assert_log(
+        &server,
+        "Create interpreter: main interpreter in embedded mode (shared GIL)",
+    );
+    assert!(
+        !server.error_log().contains("Skipping per-interpreter GIL"),
+        "ignored silently for the main interpreter:\n{}",
+        server.error_log()
+    );
+}
+
+#[test]
+fn process_switch_interval_applies_to_shared_and_own_gil_interpreters() {
+    let server = server(
+        Mpm::Prefork,
+        "WSGISwitchInterval 0.002\n\
+         <WSGIInterpreterOptions application-group=fast>\n  WSGIPerInterpreterGIL On\n</WSGIInterpreterOptions>\n\
+         WSGIScriptAlias /main {root}/gil.wsgi application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /shared {root}/gil.wsgi application-group=shared\n\
+         WSGIScriptAlias /fast {root}/gil.wsgi application-group=fast\n",
+    );
+    for path in ["/main", "/shared", "/fast"] {
+        let j = get_json(&server, path);
+        assert!(close(num(&j, "switch_interval"), 0.002), "{path}: {j:?}");
+    }
+    assert_log(&server, "Set switch interval 0.002s for embedded mode");
+}
+
+/// The rule the reference calls "never silently wider than asked": an
+/// interval scoped to an application group that shares the process GIL is
+/// refused with a warning, and the process keeps Python's default.
+#[test]
+fn application_scoped_switch_interval_without_own_gil_warns() {
+    let server = server(
+        Mpm::Event,
+        "<WSGIInterpreterOptions application-group=app1>\n  WSGISwitchInterval 0.001\n</WSGIInterpreterOptions>\n\
+         WSGIScriptAlias /app1 {root}/gil.wsgi application-group=app1\n\
+         WSGIScriptAlias /app2 {root}/gil.wsgi application-group=app2\n",
+    );
+    assert_log(
+        &server,
+        "WSGISwitchInterval 0.001s inside <WSGIInterpreterOptions application-group=app1> is ignored for sub-interpreter 'app1' in embedded mode",
+    );
+    let j = get_json(&server, "/app1");
+    assert!(close(num(&j, "switch_interval"), 0.005), "{j:?}");
+    assert_log(
+        &server,
+        "Skipping per-interpreter switch interval 0.001s for sub-interpreter 'app1' in embedded mode",
+    );
+    let j = get_json(&server, "/app2");
+    assert!(close(num(&j, "switch_interval"), 0.005), "{j:?}");
+}
+
+#[test]
+fn env_named_application_group_matches_containers_per_request() {
+    if !own_gil_supported() {
+        eprintln!("skipping: per-interpreter GIL needs Python 3.12+");
+        return;
+    }
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .module("env")
+        .file("gil.wsgi", APP_GIL)
+        .config(
+            "<WSGIInterpreterOptions application-group=%{ENV:POOL}>\n  WSGIPerInterpreterGIL On\n  WSGISwitchInterval 0.003\n</WSGIInterpreterOptions>\n\
+             <Location /pooled>\n  SetEnv POOL pool_a\n</Location>\n\
+             <Location /plain>\n  SetEnv POOL other\n</Location>\n\
+             WSGIScriptAlias /pooled {root}/gil.wsgi application-group=%{ENV:POOL}\n\
+             WSGIScriptAlias /plain {root}/gil.wsgi application-group=plain\n",
+        )
+        .start();
+    let j = get_json(&server, "/pooled");
+    assert_eq!(text(&j, "application_group"), "pool_a");
+    assert!(flag(&j, "daemon_threads_refused"));
+    assert!(close(num(&j, "switch_interval"), 0.003), "{j:?}");
+    // POOL=other does not name this interpreter ('plain'): no match.
+    let j = get_json(&server, "/plain");
+    assert_eq!(text(&j, "application_group"), "plain");
+    assert!(!flag(&j, "daemon_threads_refused"));
+}
+
+#[test]
+fn free_threading_requests_are_reported_on_a_gil_build() {
+    let server = server(
+        Mpm::Event,
+        "WSGIFreeThreading On\n\
+         <WSGIInterpreterOptions process-group=%{GLOBAL} application-group=x>\n  WSGIFreeThreading On\n</WSGIInterpreterOptions>\n\
+         WSGIScriptAlias / {root}/gil.wsgi\n",
+    );
+    assert_log(&server, "WSGIFreeThreading On has no effect");
+    assert_log(
+        &server,
+        "WSGIFreeThreading inside <WSGIInterpreterOptions application-group=x> is ignored",
+    );
+    let j = get_json(&server, "/");
+    assert!(flag(&j, "gil_enabled"));
+}
+
+#[test]
+fn dispatch_script_overrides_group_and_callable() {
+    let server = server(
+        Mpm::Worker,
+        "WSGIDispatchScript {root}/dispatch.py application-group=dispatcher\n\
+         WSGIScriptAlias / {root}/gil.wsgi application-group=configured\n",
+    );
+    let j = get_json(&server, "/pinned/chosen");
+    assert_eq!(text(&j, "application_group"), "chosen");
+    let j = get_json(&server, "/keep");
+    assert_eq!(text(&j, "application_group"), "configured");
+    let r = server.get("/other/pinned");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().starts_with("other callable in interp_"),
+        "{}",
+        r.text()
+    );
+    // The script ran in its own application group.
+    assert_log(
+        &server,
+        "Create interpreter: sub-interpreter 'dispatcher' in embedded mode",
+    );
+    // Routing to a daemon process group is not available in this build.
+    assert_eq!(server.get("/daemon").status, 500);
+}
+
+#[test]
+fn dispatch_script_errors_give_500_and_reload_fixes_them() {
+    let mut server = ServerBuilder::new()
+        .mpm(Mpm::Prefork)
+        .single_process()
+        .file("gil.wsgi", APP_GIL)
+        .writable_dir("scripts")
+        .config(
+            "WSGIDispatchScript {root}/scripts/dispatch.py\n\
+             WSGIScriptAlias / {root}/gil.wsgi application-group=configured\n",
+        )
+        .start();
+    let script = server.root().join("scripts/dispatch.py");
+    std::fs::write(
+        &script,
+        "def application_group(environ):\n    raise ValueError('broken dispatch')\n",
+    )
+    .unwrap();
+    let r = server.get("/");
+    assert_eq!(r.status, 500);
+    assert_log(&server, "ValueError: broken dispatch");
+    std::fs::write(&script, "def application_group(environ):\n    return 42\n").unwrap();
+    bump_mtime(&script);
+    assert_eq!(server.get("/").status, 500);
+    assert_log(&server, "application_group() must return a string or None");
+    std::fs::write(
+        &script,
+        "def application_group(environ):\n    return 'fixed'\n",
+    )
+    .unwrap();
+    bump_mtime(&script);
+    let j = get_json(&server, "/");
+    assert_eq!(text(&j, "application_group"), "fixed");
+    assert!(server.is_alive());
+}
+
+fn bump_mtime(path: &std::path::Path) {
+    // Make sure the modification time differs even on coarse clocks.
+    let later = std::time::SystemTime::now() + Duration::from_secs(2);
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(later).unwrap();
+}
+
+#[test]
+fn import_script_preloads_at_process_start() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("gil.wsgi", APP_GIL)
+        .file(
+            "preload.py",
+            "import sys, mod_wsgi\nsys.stderr.write('preloaded into %r\\n' % mod_wsgi.application_group)\nsys.stderr.flush()\n",
+        )
+        .config(
+            "WSGIImportScript {root}/preload.py process-group=%{GLOBAL} application-group=warm\n\
+             WSGIScriptAlias / {root}/gil.wsgi application-group=warm\n",
+        )
+        .start();
+    // Before any request has been made.
+    assert_log(&server, "preloaded into 'warm'");
+    assert_log(
+        &server,
+        "Create interpreter: sub-interpreter 'warm' in embedded mode",
+    );
+    assert_log(&server, "Imported script '");
+    let j = get_json(&server, "/");
+    assert_eq!(text(&j, "application_group"), "warm");
+}
+
+#[test]
+fn interpreters_are_destroyed_at_shutdown_unless_disabled() {
+    // `threading` first imported by a request thread, not the main one.
+    let app = "import atexit, sys, threading, mod_wsgi\n\
+               def _bye():\n    sys.stderr.write('atexit ran in %r\\n' % mod_wsgi.application_group)\n    sys.stderr.flush()\n\
+               atexit.register(_bye)\n\
+               def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n";
+    for (mpm, destroy) in [
+        (Mpm::Event, "On"),
+        (Mpm::Prefork, "On"),
+        (Mpm::Event, "Off"),
+    ] {
+        let mut server = ServerBuilder::new()
+            .mpm(mpm)
+            .single_process()
+            .log_level("warn wsgi:info")
+            .file("bye.wsgi", app)
+            .config(&format!(
+                "WSGIDestroyInterpreter {destroy}\n\
+                 WSGIScriptAlias /sub {{root}}/bye.wsgi application-group=leaving\n\
+                 WSGIScriptAlias /main {{root}}/bye.wsgi application-group=%{{GLOBAL}}\n"
+            ))
+            .start();
+        assert_eq!(server.get("/sub").status, 200);
+        assert_eq!(server.get("/main").status, 200);
+        server.stop();
+        let log = server.error_log();
+        if destroy == "On" {
+            let sub = log.find("atexit ran in 'leaving'");
+            let main = log.find("atexit ran in ''");
+            assert!(
+                sub.is_some() && main.is_some() && sub < main,
+                "{mpm:?}: sub-interpreter first, then main:\n{log}"
+            );
+            assert!(log.contains("Destroy interpreter: sub-interpreter 'leaving' in embedded mode"));
+        } else {
+            assert!(!log.contains("atexit ran"), "{log}");
+            assert!(!log.contains("Destroy interpreter"), "{log}");
+        }
+        assert!(!log.contains("still did not exit"), "{mpm:?} hung:\n{log}");
+        assert!(!log.contains("Segmentation fault"), "{log}");
+        assert!(!log.contains("Fatal Python error"), "{log}");
+    }
+}
+
+#[test]
+fn bad_gil_directive_values_fail_configtest() {
+    for (config, needle) in [
+        ("WSGISwitchInterval fast", "WSGISwitchInterval"),
+        ("WSGISwitchInterval 0", "WSGISwitchInterval"),
+        ("WSGIPerInterpreterGIL maybe", "WSGIPerInterpreterGIL"),
+        ("WSGIFreeThreading 1", "WSGIFreeThreading"),
+        (
+            "<WSGIInterpreterOptions application-group=a>\n  WSGIScriptReloading On\n</WSGIInterpreterOptions>",
+            "WSGIScriptReloading is not allowed inside <WSGIInterpreterOptions>",
+        ),
+        (
+            "<WSGIInterpreterOptions daemon=x>\n</WSGIInterpreterOptions>",
+            "daemon",
+        ),
+    ] {
+        let (ok, out) = ServerBuilder::new().config(config).configtest();
+        assert!(!ok, "{config} should fail configtest:\n{out}");
+        assert!(out.contains(needle), "{config}: expected {needle:?} in:\n{out}");
+    }
+}
+
+/// End-to-end free-threading needs a free-threaded CPython, which cannot be
+/// installed here: `PYTHON_FREETHREADED` names one when available.
+#[test]
+fn free_threading_end_to_end() {
+    let Ok(python) = std::env::var("PYTHON_FREETHREADED") else {
+        eprintln!(
+            "skipping free_threading_end_to_end: set PYTHON_FREETHREADED to a free-threaded python (3.14t) to run it"
+        );
+        return;
+    };
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/freethreaded-e2e");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release"])
+        .env("PYO3_PYTHON", &python)
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo build");
+    assert!(status.success());
+    let so = target.join("release/libmod_wsgi.so");
+    let started = Instant::now();
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .module_path(&so, &python)
+        .file("gil.wsgi", APP_GIL)
+        .config(
+            "<WSGIInterpreterOptions process-group=%{GLOBAL}>\n  WSGIFreeThreading On\n  WSGIPerInterpreterGIL On\n</WSGIInterpreterOptions>\n\
+             WSGISwitchInterval 0.002\n\
+             WSGIScriptAlias / {root}/gil.wsgi application-group=sub\n",
+        )
+        .start();
+    let j = get_json(&server, "/");
+    assert!(!flag(&j, "gil_enabled"), "{j:?}");
+    assert_log(
+        &server,
+        "Skipping WSGISwitchInterval 0.002s in embedded mode",
+    );
+    assert_log(
+        &server,
+        "Skipping per-interpreter GIL for sub-interpreter 'sub'",
+    );
+    eprintln!("free-threaded run took {:?}", started.elapsed());
+}
