@@ -31,7 +31,7 @@ THEIRS=$("$VENV/bin/mod_wsgi-express" module-location)
 chmod -R o+rX "$VENV"
 
 ROOT=$(mktemp -d /tmp/mod_wsgi-gilbench.XXXXXX)
-trap 'for c in "$ROOT"/*.conf; do [ -e "$c" ] && /usr/sbin/apache2 -f "$c" -k stop 2>/dev/null; done; rm -rf "$ROOT"' EXIT
+trap 'for c in "$ROOT"/*.conf; do [ -e "$c" ] && /usr/sbin/apache2 -f "$c" -k stop >/dev/null 2>&1; done; rm -rf "$ROOT"' EXIT
 chmod 755 "$ROOT"
 
 # Loop count giving about 3 ms of CPU in this Python on this machine.
@@ -135,7 +135,7 @@ run_one() {
     out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/cpu")
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
-    if grep -qiE "error|segfault|fatal" "$ROOT/$name.error.log"; then
+    if grep -qE "Segmentation fault|Fatal Python error|Traceback|\[wsgi:error\]" "$ROOT/$name.error.log"; then
         echo "errors in $name:" >&2; cat "$ROOT/$name.error.log" >&2; exit 1
     fi
     /usr/sbin/apache2 -f "$ROOT/$name.conf" -k stop
@@ -152,7 +152,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 py_version=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')
 apache_version=$(/usr/sbin/apache2 -v | awk -F': ' '/Server version/ {print $2}')
 {
-    echo "CPU-bound workload (~3 ms pure-Python CPU, 1 ms sleep, 1 KB body; $LOOPS loop iterations),"
+    echo "CPU-bound workload (pure-Python loop of $LOOPS iterations, calibrated to ~3 ms in the command-line"
+    echo "interpreter; 1 ms sleep; 1 KB body),"
     echo "one Apache child (event MPM) with 10 threads, dispatch round-robin over 4 sub-interpreters,"
     echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s on 127.0.0.1; Python $py_version; $apache_version; $(nproc) cores."
     echo

@@ -547,3 +547,59 @@ fn free_threading_end_to_end() {
     );
     eprintln!("free-threaded run took {:?}", started.elapsed());
 }
+
+/// The runnable configurations in examples/gil-modes start and answer.
+#[test]
+fn gil_mode_examples_serve() {
+    let examples = [
+        (
+            "own-gil",
+            include_str!("../examples/gil-modes/own-gil.conf.in"),
+            "/",
+        ),
+        (
+            "shared-gil",
+            include_str!("../examples/gil-modes/shared-gil.conf.in"),
+            "/",
+        ),
+        (
+            "mixed",
+            include_str!("../examples/gil-modes/mixed.conf.in"),
+            "/cpu",
+        ),
+        (
+            "free-threading",
+            include_str!("../examples/gil-modes/free-threading.conf.in"),
+            "/",
+        ),
+    ];
+    for (name, conf, path) in examples {
+        let server = ServerBuilder::new()
+            .mpm(Mpm::Event)
+            .single_process()
+            .log_level("warn wsgi:info")
+            .file("cpu.wsgi", include_str!("../examples/gil-modes/cpu.wsgi"))
+            .file(
+                "dispatch.py",
+                include_str!("../examples/gil-modes/dispatch.py"),
+            )
+            .config(&conf.replace("@DIR@", "{root}"))
+            .start();
+        let r = server.get(path);
+        assert_eq!(
+            r.status,
+            200,
+            "{name}: {}\n{}",
+            r.text(),
+            server.error_log()
+        );
+        assert!(r.text().starts_with("group="), "{name}: {}", r.text());
+        if name == "own-gil" && own_gil_supported() {
+            // interp_0 is first in the rotation and has its own interval.
+            assert!(r.text().contains("switch_interval=0.001"), "{}", r.text());
+        }
+        if name == "shared-gil" {
+            assert!(r.text().contains("switch_interval=0.002"), "{}", r.text());
+        }
+    }
+}
