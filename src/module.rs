@@ -538,6 +538,7 @@ fn handle_request(req: Request) -> c_int {
             .or_else(|| dir.callable_object.clone())
             .unwrap_or_else(|| "application".into()),
         reload_on_change: dir.script_reloading.unwrap_or(true),
+        sendfile: dir.enable_sendfile.unwrap_or(false),
     };
     let process = PROCESS.get().expect("set in child_init");
     let _active = interp::ActiveRequest::begin();
@@ -570,6 +571,7 @@ fn handle_request(req: Request) -> c_int {
             script: script.path.clone(),
             callable: String::new(),
             reload_on_change: route.reload_on_change,
+            sendfile: false,
         };
         let log = |level: i32, line: &str| req.log(level, line);
         let Ok(overrides) = dispatch::run(&interpreter, &log, &dispatch_route, &extras, &route)

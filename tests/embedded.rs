@@ -971,3 +971,42 @@ fn mod_wsgi_express_import(mpm: Mpm) {
     assert_eq!(j.str_of("process_group"), "");
 }
 mpm_tests!(mod_wsgi_express_import => mod_wsgi_express_import_event, mod_wsgi_express_import_worker, mod_wsgi_express_import_prefork);
+
+const APP_FILEWRAP: &str = include_str!("apps/filewrap.wsgi");
+
+fn file_wrapper(mpm: Mpm) {
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    for sendfile in ["Off", "On"] {
+        let server = builder(mpm)
+            .single_process()
+            .file("filewrap.wsgi", APP_FILEWRAP)
+            .file("data.bin", &data)
+            .config(&format!(
+                "EnableSendfile {sendfile}\nWSGIEnableSendfile {sendfile}\n\
+                 WSGIScriptAlias /fw {{root}}/filewrap.wsgi application-group=%{{GLOBAL}}\n"
+            ))
+            .start();
+        let r = assert_status(&server, "/fw/real", 200);
+        assert_eq!(r.body, data, "whole file, sendfile {sendfile}");
+        assert_eq!(r.header("Content-Length"), Some("200000"));
+        let last = assert_status(&server, "/fw/last", 200).text();
+        assert!(last.contains("'closed': True"), "{last}");
+        let r = assert_status(&server, "/fw/offset", 200);
+        assert_eq!(r.body, data[1000..], "from the file's position");
+        let r = assert_status(&server, "/fw/declared", 200);
+        assert_eq!(r.body, data[..5], "never more than Content-Length");
+        // File-likes without a descriptor are iterated in blocks.
+        let r = assert_status(&server, "/fw/chunks", 200);
+        assert_eq!(r.body, b"abcdefghij".repeat(10));
+        let last = assert_status(&server, "/fw/last", 200).text();
+        assert!(last.contains("'closed': True"), "{last}");
+        assert!(
+            last.contains("'reads': [7, 7,"),
+            "block size honoured: {last}"
+        );
+        assert!(last.contains("'is_class': True"), "{last}");
+        let r = assert_status(&server, "/fw/bytesio", 200);
+        assert_eq!(r.body, b"in memory");
+    }
+}
+mpm_tests!(file_wrapper => file_wrapper_event, file_wrapper_worker, file_wrapper_prefork);

@@ -163,6 +163,36 @@ impl Request {
         n >= 0
     }
 
+    /// Sends `length` bytes of the open file `fd` from `offset` through the
+    /// output filters as a file bucket (so the core can use sendfile when
+    /// `allow_sendfile`), then flushes, so the caller may close `fd`
+    /// afterwards. False when the client has gone away.
+    pub fn send_file(self, fd: i32, offset: u64, length: u64, allow_sendfile: bool) -> bool {
+        let mut flags = ffi::APR_FOPEN_READ as i32;
+        if allow_sendfile {
+            flags |= ffi::APR_FOPEN_SENDFILE_ENABLED as i32;
+        }
+        let mut file: *mut ffi::apr_file_t = std::ptr::null_mut();
+        let mut os_fd = fd;
+        // SAFETY: wraps the caller's open descriptor without taking
+        // ownership (no cleanup closes it); the flush below makes sure no
+        // bucket refers to it after we return.
+        unsafe {
+            if ffi::apr_os_file_put(&mut file, &mut os_fd, flags, self.pool()) != 0 {
+                return false;
+            }
+            let mut sent: ffi::apr_size_t = 0;
+            let status = ffi::ap_send_fd(
+                file,
+                self.raw,
+                offset as ffi::apr_off_t,
+                length as ffi::apr_size_t,
+                &mut sent,
+            );
+            status == 0 && ffi::ap_rflush(self.raw) >= 0
+        }
+    }
+
     /// Prepares to read the request body; returns an HTTP status on error.
     pub fn setup_body(self, allow_chunked: bool) -> Result<(), i32> {
         let policy = if allow_chunked {

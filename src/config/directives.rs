@@ -87,7 +87,7 @@ directive_table! {
     DestroyInterpreter => ("WSGIDestroyInterpreter", ServerOnly, true, "On or Off"),
     DispatchScript => ("WSGIDispatchScript", AnyWithFileInfo, true, "path [application-group=NAME]"),
     DontWriteBytecode => ("WSGIDontWriteBytecode", ServerOnly, true, "On or Off"),
-    EnableSendfile => ("WSGIEnableSendfile", AnyWithFileInfo, false, "On or Off"),
+    EnableSendfile => ("WSGIEnableSendfile", AnyWithFileInfo, true, "On or Off"),
     ErrorOverride => ("WSGIErrorOverride", AnyWithFileInfo, false, "On or Off"),
     FreeThreading => ("WSGIFreeThreading", ServerOnly, true, "On or Off"),
     HandlerScript => ("WSGIHandlerScript", AnyWithFileInfo, false, "name path [option=value ...]"),

@@ -39,6 +39,8 @@ pub struct InterpreterObjects {
     pub adapter_type: Owned,
     pub input_type: Owned,
     pub errors_type: Owned,
+    /// The class handed out as `wsgi.file_wrapper`.
+    pub file_wrapper_type: Owned,
 }
 
 // SAFETY: shared between request threads, but only used (and dropped)

@@ -15,6 +15,8 @@ pub struct Route {
     pub script: String,
     pub callable: String,
     pub reload_on_change: bool,
+    /// `WSGIEnableSendfile`: let Apache use sendfile for file_wrapper bodies.
+    pub sendfile: bool,
 }
 
 /// Values the environ gets besides the CGI variables.
@@ -203,8 +205,87 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
     Some(environ)
 }
 
+/// For a `wsgi.file_wrapper` around a real file: its descriptor, the
+/// current position and the bytes left. `None` means "iterate instead"
+/// (a file-like object without a usable descriptor).
+fn wrapped_file(result: &Owned, wrapper_type: &Owned) -> Option<(i32, u64, u64)> {
+    // SAFETY: GIL held; exact type check against our class.
+    if unsafe { ffi::Py_TYPE(result.as_ptr()) }.cast() != wrapper_type.as_ptr() {
+        return None;
+    }
+    let found = (|| {
+        let filelike = result.getattr("filelike")?;
+        let fd = filelike.getattr("fileno")?.call0()?;
+        // SAFETY: GIL held.
+        let fd = unsafe { ffi::PyLong_AsLong(fd.as_ptr()) };
+        let position = filelike.getattr("tell")?.call0()?;
+        // SAFETY: GIL held.
+        let position = unsafe { ffi::PyLong_AsLongLong(position.as_ptr()) };
+        Some((i32::try_from(fd).ok()?, u64::try_from(position).ok()?))
+    })();
+    object::clear_error();
+    let (fd, position) = found?;
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat on a descriptor the application handed us.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded.
+    let stat = unsafe { stat.assume_init() };
+    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    let size = u64::try_from(stat.st_size).ok()?;
+    Some((fd, position, size.saturating_sub(position)))
+}
+
+/// Sends a wrapped real file straight from its descriptor, honouring a
+/// Content-Length the application set (never more than it declared).
+fn send_wrapped_file(
+    ctx: &mut RequestContext,
+    (fd, offset, remaining): (i32, u64, u64),
+    allow_sendfile: bool,
+) -> Result<(), String> {
+    let declared = ctx
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+    let length = match declared {
+        Some(declared) => declared.min(remaining),
+        None => {
+            if ctx.status.is_some() {
+                ctx.headers
+                    .push(("Content-Length".into(), remaining.to_string()));
+                ctx.has_content_length = true;
+            }
+            remaining
+        }
+    };
+    ctx.send_headers()?;
+    if length == 0 || ctx.client_gone {
+        return Ok(());
+    }
+    let transport = ctx.transport;
+    let sent = crate::python::interp::without_gil(|| {
+        transport.send_file(fd, offset, length, allow_sendfile)
+    });
+    if !sent {
+        ctx.client_gone = true;
+    }
+    Ok(())
+}
+
 /// Iterates the application's result, writing each bytes item.
-fn stream_result(ctx: &mut RequestContext, result: &Owned) -> Result<(), String> {
+fn stream_result(
+    ctx: &mut RequestContext,
+    result: &Owned,
+    file_wrapper_type: &Owned,
+    allow_sendfile: bool,
+) -> Result<(), String> {
+    if let Some(file) = wrapped_file(result, file_wrapper_type) {
+        return send_wrapped_file(ctx, file, allow_sendfile);
+    }
     // SAFETY: GIL held for all calls below.
     unsafe {
         // A one-item list or tuple lets us announce Content-Length, as the
@@ -312,6 +393,7 @@ pub fn run(
         let environ = build_environ(extras, route)?;
         object::dict_set(&environ, "wsgi.input", &input);
         object::dict_set(&environ, "wsgi.errors", &errors);
+        object::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
         let start_response = adapter.getattr("start_response")?;
         Some((environ, start_response))
     })();
@@ -337,7 +419,7 @@ pub fn run(
             }
         }
         Some(result) => {
-            let streamed = stream_result(ctx, &result);
+            let streamed = stream_result(ctx, &result, &objects.file_wrapper_type, route.sendfile);
             if let Err(message) = &streamed {
                 log_python_error(&log, &format!("{script_failure} {message}."));
             }
@@ -383,6 +465,7 @@ pub fn preload(interp: &Interpreter, script: &str, log: LogFn<'_>) -> bool {
         script: script.to_string(),
         callable: String::new(),
         reload_on_change: true,
+        sendfile: false,
     };
     let gil = interp.enter();
     let loaded = load_script(&gil, interp, log, &route);

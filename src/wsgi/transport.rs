@@ -7,6 +7,9 @@ pub trait Transport {
     fn add_header(&self, name: &str, value: &str);
     /// Writes body bytes; false when the client has gone away.
     fn write(&self, data: &[u8]) -> bool;
+    /// Sends part of an open regular file as the body (the
+    /// `wsgi.file_wrapper` fast path); false when the client has gone away.
+    fn send_file(&self, fd: i32, offset: u64, length: u64, allow_sendfile: bool) -> bool;
     /// Reads request body bytes; `Ok(0)` at the end.
     fn read(&self, buf: &mut [u8]) -> Result<usize, String>;
     /// Logs a line in the request's context at an Apache log level.
@@ -25,6 +28,10 @@ impl Transport for crate::apache::request::Request {
 
     fn write(&self, data: &[u8]) -> bool {
         crate::apache::request::Request::write(*self, data)
+    }
+
+    fn send_file(&self, fd: i32, offset: u64, length: u64, allow_sendfile: bool) -> bool {
+        crate::apache::request::Request::send_file(*self, fd, offset, length, allow_sendfile)
     }
 
     fn read(&self, buf: &mut [u8]) -> Result<usize, String> {

@@ -476,10 +476,51 @@ fn make_type(
     Owned::from_new(unsafe { ffi::PyType_FromSpec(&mut spec) })
 }
 
+/// `wsgi.file_wrapper`: iterates a file-like object in blocks and closes
+/// it with the response. The adapter recognises this exact class and sends
+/// real files from their descriptor instead of iterating.
+const FILE_WRAPPER_SOURCE: &std::ffi::CStr = c"
+class FileWrapper:
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+";
+
+fn file_wrapper_type() -> Option<Owned> {
+    let globals = object::new_dict()?;
+    object::dict_set(&globals, "__name__", &object::str_obj("mod_wsgi")?);
+    object::dict_set(&globals, "__builtins__", &object::import("builtins")?);
+    // SAFETY: GIL held; running a constant class definition.
+    unsafe {
+        Owned::from_new(ffi::PyRun_String(
+            FILE_WRAPPER_SOURCE.as_ptr(),
+            ffi::Py_file_input,
+            globals.as_ptr(),
+            globals.as_ptr(),
+        ))?;
+        Owned::from_borrowed(ffi::PyDict_GetItemString(
+            globals.as_ptr(),
+            c"FileWrapper".as_ptr(),
+        ))
+    }
+}
+
 /// Creates this interpreter's adapter types.
 pub fn create() -> Option<InterpreterObjects> {
     // Method tables are static and only read by Python.
     Some(InterpreterObjects {
+        file_wrapper_type: file_wrapper_type()?,
         adapter_type: make_type(
             c"mod_wsgi.Adapter",
             addr_of_mut!(ADAPTER_METHODS).cast(),
