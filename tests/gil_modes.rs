@@ -603,3 +603,43 @@ fn gil_mode_examples_serve() {
         }
     }
 }
+
+/// A sub-interpreter whose application left a daemon thread running cannot
+/// be ended, and then the main interpreter must not be finalised either
+/// (CPython aborts the process otherwise): the child still exits cleanly.
+#[test]
+fn daemon_thread_in_sub_interpreter_does_not_abort_shutdown() {
+    let app = "import threading, time\n\
+               threading.Thread(target=lambda: time.sleep(3600), daemon=True).start()\n\
+               def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n";
+    for mpm in [Mpm::Event, Mpm::Prefork] {
+        let mut server = ServerBuilder::new()
+            .mpm(mpm)
+            .single_process()
+            .log_level("warn wsgi:info")
+            .file("daemon.wsgi", app)
+            .config("WSGIScriptAlias / {root}/daemon.wsgi application-group=busy\n")
+            .start();
+        assert_eq!(server.get("/").status, 200);
+        server.stop();
+        let log = server.error_log();
+        if mpm == Mpm::Event {
+            // Exit cleanup runs on the child's main thread.
+            assert!(
+                log.contains("Not destroying the sub-interpreter 'busy' in embedded mode"),
+                "{log}"
+            );
+            assert!(log.contains("Not finalising the main interpreter"), "{log}");
+        } else {
+            // Prefork cleans up from the signal handler, on whichever thread
+            // took SIGTERM: either way nothing may abort or hang.
+            assert!(
+                log.contains("Not finalising the main interpreter")
+                    || log.contains("on a thread other than the one that started Python"),
+                "{log}"
+            );
+        }
+        assert!(!log.contains("Fatal Python error"), "{mpm:?}: {log}");
+        assert!(!log.contains("still did not exit"), "{mpm:?}: {log}");
+    }
+}

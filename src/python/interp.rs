@@ -10,11 +10,14 @@ use parking_lot::Mutex;
 use pyo3_ffi as ffi;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 static ACTIVE_REQUESTS: AtomicUsize = AtomicUsize::new(0);
+/// Set when a sub-interpreter failed its set-up and was left alive but
+/// unregistered: the main interpreter must then not be finalised.
+static SETUP_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// Counts a request as running Python in this process while alive, so
 /// shutdown never tears down an interpreter under a running thread.
@@ -114,6 +117,8 @@ fn remember_thread_state(state: *mut ffi::PyInterpreterState, tstate: *mut ffi::
 thread_local! {
     /// This thread's thread state for each interpreter it has entered.
     static THREAD_STATES: RefCell<HashMap<usize, *mut ffi::PyThreadState>> = RefCell::new(HashMap::new());
+    /// True on the thread that initialised Python (set by `register_main`).
+    static STARTED_PYTHON: Cell<bool> = const { Cell::new(false) };
     /// Time this thread has spent waiting for a GIL since the last reset.
     static GIL_WAIT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
 }
@@ -290,6 +295,7 @@ pub fn register_main(
     // SAFETY: Python is initialised.
     let state = unsafe { ffi::PyInterpreterState_Main() };
     THREAD_STATES.with(|map| map.borrow_mut().insert(state as usize, main_tstate));
+    STARTED_PYTHON.with(|s| s.set(true));
     remember_thread_state(state, main_tstate);
     let interp = Arc::new(Interpreter {
         name: String::new(),
@@ -381,6 +387,9 @@ pub fn get_or_create(
     // A half-initialised interpreter stays alive but unregistered: ending
     // it here could run arbitrary code from a failed import. The next
     // request retries with a fresh one.
+    if result.is_err() {
+        SETUP_FAILED.store(true, Ordering::SeqCst);
+    }
     result.map_err(|e| format!("cannot set up the {who}: {e}"))?;
     tracing::info!("Create interpreter: {who} ({})", interp.gil);
     registry.created.lock().push(application_group.to_string());
@@ -424,6 +433,14 @@ pub fn destroy_all() {
     let Some(registry) = REGISTRY.get() else {
         return;
     };
+    if !STARTED_PYTHON.with(|s| s.get()) {
+        // Prefork runs its exit cleanup from a signal handler, on whichever
+        // thread took the signal, possibly one of Python's own threads.
+        tracing::warn!(
+            "Not destroying Python interpreters: process exit is running on a thread other than the one that started Python"
+        );
+        return;
+    }
     let busy = ACTIVE_REQUESTS.load(Ordering::SeqCst);
     if busy != 0 {
         tracing::warn!(
@@ -433,10 +450,19 @@ pub fn destroy_all() {
     }
     let order: Vec<String> = std::mem::take(&mut *registry.created.lock());
     let mut interpreters = std::mem::take(&mut *registry.interpreters.lock());
+    let mut all_ended = !SETUP_FAILED.load(Ordering::SeqCst);
     for name in order.iter().rev().filter(|n| !n.is_empty()) {
         if let Some(interp) = interpreters.remove(name) {
-            end_sub_interpreter(registry, &interp);
+            all_ended &= end_sub_interpreter(registry, &interp);
         }
+    }
+    if !all_ended {
+        // Finalising the main interpreter while a sub-interpreter is still
+        // alive is a fatal error in CPython, so stop here.
+        tracing::warn!(
+            "Not finalising the main interpreter: a sub-interpreter could not be destroyed"
+        );
+        return;
     }
     if let Some(main) = interpreters.remove("") {
         let who = describe_interpreter(&main.process_group, "");
@@ -482,7 +508,8 @@ fn delete_request_thread_states(
     }
 }
 
-fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) {
+/// Ends one sub-interpreter; false when it had to be left alive.
+fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
     let who = describe_interpreter(&interp.process_group, &interp.name);
     let gil = interp.enter();
     interp.release_objects(&gil);
@@ -496,7 +523,7 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) {
             THREAD_STATES.with(|m| m.borrow_mut().insert(interp.state as usize, t));
         }
         drop(gil);
-        return;
+        return false;
     }
     tracing::info!("Destroy interpreter: {who}");
     std::mem::forget(gil);
@@ -519,6 +546,7 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) {
         ffi::PyThreadState_Swap(main_tstate);
         ffi::PyEval_SaveThread();
     }
+    true
 }
 
 /// Whether the current interpreter has daemon threads still running, which
