@@ -287,16 +287,20 @@ fn interpreter_for(
     })
 }
 
-/// Starts Python in this (embedded-mode) process with its GIL mode and
+/// The embedded-mode process plan: free-threading and the process-wide
 /// switch interval.
-fn start_python(config: &ServerConfig, free_threading: bool) -> Result<(), String> {
+fn embedded_process_plan(config: &ServerConfig) -> gil::ProcessPlan {
     let g = &config.global;
-    let process = gil::plan_process(
+    gil::plan_process(
         &interp_options::resolve_process(&g.interpreter, &g.interpreter_options, ""),
         "",
         runtime::CAPABILITIES,
-    );
-    debug_assert_eq!(process.free_threading, free_threading);
+    )
+}
+
+/// Starts Python in this (embedded-mode) process with its GIL mode and
+/// switch interval.
+fn start_python(config: &ServerConfig, process: &gil::ProcessPlan) -> Result<(), String> {
     for warning in &process.warnings {
         tracing::warn!("{warning}");
     }
@@ -410,17 +414,14 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
     let max_daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).unwrap_or(1);
     // SAFETY: `s` is the main server during child_init.
     let config = unsafe { server_config(s) };
-    let g = &config.global;
-    let free_threading = runtime::CAPABILITIES.free_threading
-        && interp_options::resolve_process(&g.interpreter, &g.interpreter_options, "")
-            .free_threading;
+    let process = embedded_process_plan(config);
     let _ = PROCESS.set(ProcessInfo {
         multithread: threaded,
         multiprocess: forked && max_daemons != 1,
         apache_version: apache_version(),
-        free_threading,
+        free_threading: process.free_threading,
     });
-    if let Err(message) = start_python(config, free_threading) {
+    if let Err(message) = start_python(config, &process) {
         log::server_log(
             s,
             APLOG_ERR,
@@ -517,7 +518,7 @@ fn handle_request(req: Request) -> c_int {
     // SAFETY: the request's server.
     let config = unsafe { server_config(req.server()) };
 
-    let mut process_group = alias
+    let process_group = alias
         .and_then(|a| a.options.process_group.clone())
         .or_else(|| dir.process_group.clone())
         .unwrap_or(GroupSpec::Global)
@@ -526,7 +527,7 @@ fn handle_request(req: Request) -> c_int {
         return status;
     }
     let cgi = req.cgi_environment();
-    let mut application_group = alias
+    let application_group = alias
         .and_then(|a| a.options.application_group.clone())
         .or_else(|| dir.application_group.clone())
         .unwrap_or(GroupSpec::Resource)
@@ -543,6 +544,11 @@ fn handle_request(req: Request) -> c_int {
     let process = PROCESS.get().expect("set in child_init");
     let _active = interp::ActiveRequest::begin();
     let env = |name: &str| req.env(name);
+    let interpreter_or_log = |group: &str| {
+        interpreter_for(config, group, &env)
+            .inspect_err(|message| req.log(APLOG_ERR, &format!("mod_wsgi: {message}")))
+            .ok()
+    };
     let mut extras = EnvironExtras {
         cgi,
         process_group,
@@ -560,12 +566,8 @@ fn handle_request(req: Request) -> c_int {
             .as_ref()
             .map(|g| g.expand(&req))
             .unwrap_or_else(|| extras.application_group.clone());
-        let interpreter = match interpreter_for(config, &group, &env) {
-            Ok(i) => i,
-            Err(message) => {
-                req.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
-                return 500;
-            }
+        let Some(interpreter) = interpreter_or_log(&group) else {
+            return 500;
         };
         let dispatch_route = Route {
             script: script.path.clone(),
@@ -588,31 +590,30 @@ fn handle_request(req: Request) -> c_int {
             route.callable = value;
         }
     }
-    process_group = extras.process_group.clone();
-    if !process_group.is_empty() {
+    if !extras.process_group.is_empty() {
         req.log(
             APLOG_ERR,
-            &format!("mod_wsgi: daemon process group '{process_group}' requested, but daemon mode is not implemented yet"),
+            &format!(
+                "mod_wsgi: daemon process group '{}' requested, but daemon mode is not implemented yet",
+                extras.process_group
+            ),
         );
         return 500;
     }
-    application_group = extras.application_group.clone();
-    let interpreter = match interpreter_for(config, &application_group, &env) {
-        Ok(i) => i,
-        Err(message) => {
-            req.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
-            return 500;
-        }
+    let Some(interpreter) = interpreter_or_log(&extras.application_group) else {
+        return 500;
     };
     let outcome = handler::run(&interpreter, &req, &route, &extras);
-    req.log(
-        log::APLOG_DEBUG,
-        &format!(
-            "mod_wsgi: request in {} waited {:.3}ms for the GIL",
-            gil::describe_interpreter(&process_group, &application_group),
-            interp::gil_wait().as_secs_f64() * 1000.0
-        ),
-    );
+    if req.log_enabled(log::APLOG_DEBUG) {
+        req.log(
+            log::APLOG_DEBUG,
+            &format!(
+                "mod_wsgi: request in {} waited {:.3}ms for the GIL",
+                gil::describe_interpreter(&extras.process_group, &extras.application_group),
+                interp::gil_wait().as_secs_f64() * 1000.0
+            ),
+        );
+    }
     match outcome {
         Outcome::Done => ffi::OK as c_int,
         Outcome::Fail(status) => status,

@@ -68,9 +68,19 @@ pub fn server_log(s: *const ffi::server_rec, level: i32, message: &str) {
     };
 }
 
+/// Whether a line at `level` for request `r` would be written (honours
+/// per-directory `LogLevel`), so callers can skip building it.
+pub fn request_log_enabled(r: *const ffi::request_rec, level: i32) -> bool {
+    // SAFETY: `r` is the live request being handled.
+    level <= unsafe { ffi::ap_get_request_module_loglevel(r, module_index()) }
+}
+
 /// Writes one line to the error log in the context of request `r`, so it
 /// carries the request's log id and client address.
 pub fn request_log(r: *const ffi::request_rec, level: i32, message: &str) {
+    if !request_log_enabled(r, level) {
+        return;
+    }
     let msg = CString::new(message.replace('\0', "\\0")).expect("NULs escaped");
     // SAFETY: `r` is the live request being handled; "%s" with one string.
     unsafe {

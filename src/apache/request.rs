@@ -222,6 +222,10 @@ impl Request {
         super::log::request_log(self.raw, level, message);
     }
 
+    pub fn log_enabled(self, level: i32) -> bool {
+        super::log::request_log_enabled(self.raw, level)
+    }
+
     /// Per-request module data slot.
     pub fn set_module_data<T>(self, data: *const T) {
         // SAFETY: request_config has a slot per module.

@@ -252,6 +252,7 @@ fn shown(selector: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::interp_options::test_support::{container, no_env};
     use crate::config::interp_options::{resolve, resolve_process};
 
     const PY311: PythonCapabilities = PythonCapabilities {
@@ -267,26 +268,9 @@ mod tests {
         free_threading: true,
     };
 
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    fn container(header: &str, lines: &[&str]) -> InterpreterOptions {
-        let mut c = InterpreterOptions::parse_header(&words(header)).unwrap();
-        for line in lines {
-            let w = words(line);
-            c.apply_line(&w[0], &w[1..]).unwrap();
-        }
-        c
-    }
-
     fn top(lines: &[&str]) -> InterpreterSettings {
         let mut c = container("", lines);
         std::mem::take(&mut c.settings)
-    }
-
-    fn no_env(_: &str) -> Option<String> {
-        None
     }
 
     fn plan(

@@ -284,19 +284,21 @@ pub fn resolve_process(
     }
 }
 
+/// Builders for unit tests of the resolver and of the GIL decisions.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_support {
+    use super::InterpreterOptions;
 
-    fn no_env(_: &str) -> Option<String> {
+    pub fn no_env(_: &str) -> Option<String> {
         None
     }
 
-    fn words(s: &str) -> Vec<String> {
+    pub fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
     }
 
-    fn container(header: &str, lines: &[&str]) -> InterpreterOptions {
+    /// A container from its opening-tag words and its inner lines.
+    pub fn container(header: &str, lines: &[&str]) -> InterpreterOptions {
         let mut c = InterpreterOptions::parse_header(&words(header)).unwrap();
         for line in lines {
             let w = words(line);
@@ -304,6 +306,12 @@ mod tests {
         }
         c
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{container, no_env, words};
+    use super::*;
 
     #[test]
     fn header_selectors_and_global_synonym() {

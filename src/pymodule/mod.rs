@@ -47,8 +47,7 @@ fn adopt_package_path(module: &Owned) {
             .getattr("find_spec")?
             .call(&[&object::str_obj("mod_wsgi")?])?;
         let locations = spec.getattr("submodule_search_locations")?;
-        // SAFETY: GIL held; identity comparison with None.
-        if unsafe { locations.as_ptr() == ffi::Py_None() } {
+        if object::is_none(&locations) {
             return None;
         }
         let list = object::import("builtins")?

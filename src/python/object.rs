@@ -164,6 +164,12 @@ pub fn is_instance(obj: &Owned, cls: &Owned) -> Option<bool> {
     }
 }
 
+/// Whether `obj` is the `None` singleton.
+pub fn is_none(obj: &Owned) -> bool {
+    // SAFETY: identity comparison with the None singleton.
+    obj.as_ptr() == unsafe { ffi::Py_None() }
+}
+
 pub fn bool_obj(v: bool) -> Owned {
     // SAFETY: GIL held; returns a new reference to True/False.
     Owned::from_new(unsafe { ffi::PyBool_FromLong(v as _) }).expect("bool singletons exist")

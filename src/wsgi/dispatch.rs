@@ -4,7 +4,7 @@
 use super::handler::{build_environ, load_script, log_python_error, EnvironExtras, LogFn, Route};
 use crate::apache::log::APLOG_ERR;
 use crate::python::interp::Interpreter;
-use crate::python::object::{self, Owned};
+use crate::python::object;
 
 /// What the dispatch script decided; `None` keeps the configured value.
 #[derive(Debug, Default)]
@@ -46,7 +46,7 @@ pub fn run(
         let Some(result) = module.getattr(hook).and_then(|f| f.call(&[&environ])) else {
             return failed("");
         };
-        if is_none(&result) {
+        if object::is_none(&result) {
             return Ok(None);
         }
         match object::unicode_to_string(&result) {
@@ -72,9 +72,4 @@ pub fn run(
     drop((environ, module));
     drop(gil);
     Ok(overrides)
-}
-
-fn is_none(obj: &Owned) -> bool {
-    // SAFETY: identity comparison with the None singleton.
-    obj.as_ptr() == unsafe { pyo3_ffi::Py_None() }
 }

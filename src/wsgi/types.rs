@@ -101,11 +101,11 @@ unsafe fn size_arg(args: *mut ffi::PyObject) -> Result<Option<usize>, ()> {
     let Some(value) = (unsafe { arg(args, 0) }) else {
         return Ok(None);
     };
+    if object::is_none(&value) {
+        return Ok(None);
+    }
     // SAFETY: GIL held.
     unsafe {
-        if value.as_ptr() == ffi::Py_None() {
-            return Ok(None);
-        }
         let n = ffi::PyLong_AsLongLong(value.as_ptr());
         if n == -1 && !ffi::PyErr_Occurred().is_null() {
             return Err(());
@@ -143,10 +143,7 @@ unsafe extern "C" fn start_response(
     let (Some(status), Some(headers)) = (status, headers) else {
         return raise_type_error("start_response() requires status and headers arguments");
     };
-    // SAFETY: GIL held.
-    let has_exc_info = exc_info
-        .as_ref()
-        .is_some_and(|e| unsafe { e.as_ptr() != ffi::Py_None() });
+    let has_exc_info = exc_info.as_ref().is_some_and(|e| !object::is_none(e));
     if has_exc_info {
         if ctx.headers_sent {
             // Re-raise the application's exception, as PEP 3333 requires.
