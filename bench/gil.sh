@@ -68,21 +68,8 @@ def application(environ, start_response):
                               ("Content-Length", str(len(BODY)))])
     return [BODY]
 PY
-cat > "$ROOT/dispatch.py" <<'PY'
-import itertools
-import threading
-
-_lock = threading.Lock()
-_counter = itertools.count()
-
-INTERPRETERS = ['interp_0', 'interp_1', 'interp_2', 'interp_3']
-
-
-def application_group(environ):
-    with _lock:
-        n = next(_counter)
-    return INTERPRETERS[n % len(INTERPRETERS)]
-PY
+# The same round-robin over four interpreters as the example.
+cp examples/gil-modes/dispatch.py "$ROOT/dispatch.py"
 chmod -R a+rX "$ROOT"
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -159,16 +159,21 @@ pub fn ensure_python_reachable() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         for p in &python_info().real_paths {
-            let mut cur = Some(Path::new(p.as_str()));
-            while let Some(dir) = cur {
-                if dir.as_os_str().is_empty() {
-                    break;
-                }
-                add_mode_bits(dir, 0o001);
-                cur = dir.parent();
-            }
+            add_mode_bits_up_to_root(Path::new(p.as_str()), 0o001);
         }
     });
+}
+
+/// `add_mode_bits` on `path` and each of its ancestors.
+fn add_mode_bits_up_to_root(path: &Path, bits: u32) {
+    let mut cur = Some(path);
+    while let Some(dir) = cur {
+        if dir.as_os_str().is_empty() {
+            break;
+        }
+        add_mode_bits(dir, bits);
+        cur = dir.parent();
+    }
 }
 
 /// Lets www-data traverse every ancestor of another Python's install.
@@ -181,14 +186,7 @@ fn make_reachable(python: &str) {
         .output()
         .expect("run the other python");
     let prefix = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let mut cur = Some(Path::new(prefix.as_str()));
-    while let Some(dir) = cur {
-        if dir.as_os_str().is_empty() {
-            break;
-        }
-        add_mode_bits(dir, 0o005);
-        cur = dir.parent();
-    }
+    add_mode_bits_up_to_root(Path::new(prefix.as_str()), 0o005);
 }
 
 /// Hands a file to the user Apache's children run as.
@@ -440,15 +438,10 @@ impl ServerBuilder {
             fs::write(&p, data).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
             fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
         }
-        let (uid, gid) = www_data_ids();
         for rel in &self.writable_dirs {
             let p = root.join(rel);
             mkdirs_0755(&root, &p);
-            let c = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-            // SAFETY: valid path.
-            unsafe {
-                libc::chown(c.as_ptr(), uid, gid);
-            }
+            chown_www_data(&p);
         }
         root
     }
