@@ -45,7 +45,7 @@ fn main() {
         .header("apxs/wrapper.h")
         .allowlist_function("(ap|apr|apu)_.*")
         .allowlist_type("(ap|apr|apu)_.*|request_rec|server_rec|conn_rec|module|command_rec|cmd_parms|process_rec|core_dir_config")
-        .allowlist_var("(AP|APR|APLOG|HTTP|OK|DECLINED|DONE|M_|OR_|ACCESS_CONF|RSRC_CONF|EXEC_ON_READ|NOT_IN_|GLOBAL_ONLY|MODULE_MAGIC|REQUEST_CHUNKED|HTTP_).*")
+        .allowlist_var("(AP|APR|APLOG|HTTP|OK|DECLINED|DONE|M_|OR_|OPT_|ACCESS_CONF|RSRC_CONF|EXEC_ON_READ|NOT_IN_|GLOBAL_ONLY|MODULE_MAGIC|REQUEST_CHUNKED|HTTP_).*")
         .derive_default(true)
         .layout_tests(false)
         .generate_comments(false);

@@ -4,15 +4,16 @@ use crate::apache::commands::{module_config, reset_used, used_but_not_implemente
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_NOTICE, APLOG_WARNING};
 use crate::apache::request::Request;
 use crate::apache::{ffi, mpm_query, pool};
+use crate::config::dir::MapHeadToGet;
 use crate::config::gil;
 use crate::config::interp_options;
-use crate::config::server::{HashSeed, ScriptAlias};
+use crate::config::server::{HashSeed, ScriptAlias, ScriptOptions};
 use crate::config::values::{GroupContext, GroupSpec};
 use crate::config::{DirConfig, ServerConfig};
 use crate::python::interp::{self, InterpreterSetup};
 use crate::python::runtime::{self, InitSettings};
-use crate::wsgi::dispatch;
 use crate::wsgi::handler::{self, EnvironExtras, Outcome, Route};
+use crate::wsgi::{dispatch, environ};
 use once_cell::sync::OnceCell;
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::{addr_of, addr_of_mut, null, null_mut};
@@ -269,6 +270,11 @@ fn interpreter_setup(
     );
     InterpreterSetup {
         process_group: process_group.to_string(),
+        restrictions: crate::wsgi::streams::Restrictions {
+            stdin: resolved.restrict_stdin,
+            stdout: resolved.restrict_stdout,
+            signal: resolved.restrict_signal,
+        },
         python_path_layers: resolved.python_path_layers,
         plan,
     }
@@ -363,7 +369,7 @@ fn preload_scripts(config: &ServerConfig) {
             o.application_group,
             Some(GroupSpec::Global) | Some(GroupSpec::Named(_))
         );
-        if !alias.is_regex
+        if !alias.is_regex()
             && embedded(&o.process_group)
             && literal_group
             && std::path::Path::new(&alias.target).is_file()
@@ -402,6 +408,7 @@ fn preload_scripts(config: &ServerConfig) {
 /// process exits.
 unsafe extern "C" fn destroy_python(_data: *mut c_void) -> ffi::apr_status_t {
     let _ = std::panic::catch_unwind(interp::destroy_all);
+    crate::wsgi::streams::flush_unattached();
     0
 }
 
@@ -470,14 +477,23 @@ unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     ffi::DECLINED as c_int
 }
 
+/// Handler names served by the `wsgi-script` behaviour (a script file).
+fn is_script_handler(name: &str) -> bool {
+    name == "wsgi-script" || name == "application/x-httpd-wsgi"
+}
+
 unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: live request for this hook call.
     let req = unsafe { Request::from_raw(r) };
     let handler_name = req.handler();
-    if handler_name != "wsgi-script" && handler_name != "application/x-httpd-wsgi" {
-        return ffi::DECLINED as c_int;
+    if !is_script_handler(&handler_name) {
+        // SAFETY: our merged per-directory config for this request.
+        let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
+        if !dir.handler_scripts.iter().any(|(n, _)| *n == handler_name) {
+            return ffi::DECLINED as c_int;
+        }
     }
-    match std::panic::catch_unwind(|| handle_request(req)) {
+    match std::panic::catch_unwind(|| handle_request(req, &handler_name)) {
         Ok(status) => status,
         Err(_) => {
             req.log(
@@ -489,7 +505,29 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     }
 }
 
-fn handle_request(req: Request) -> c_int {
+/// The script a request runs and the options that came with it.
+struct Target<'c> {
+    script: String,
+    options: Option<&'c ScriptOptions>,
+    /// Set for a `WSGIHandlerScript` handler.
+    handler_script: Option<&'c str>,
+}
+
+/// Picks the script for a `wsgi-script` file or a named handler script;
+/// `Err` is the HTTP status to answer with.
+fn request_target<'c>(
+    req: &Request,
+    handler_name: &str,
+    alias: Option<&'c ScriptAlias>,
+    dir: &'c DirConfig,
+) -> Result<Target<'c>, c_int> {
+    if let Some((_, script)) = dir.handler_scripts.iter().find(|(n, _)| n == handler_name) {
+        return Ok(Target {
+            script: script.path.clone(),
+            options: Some(&script.options),
+            handler_script: Some(&script.path),
+        });
+    }
     if !req.file_exists() {
         req.log(
             APLOG_ERR,
@@ -498,18 +536,65 @@ fn handle_request(req: Request) -> c_int {
                 req.filename()
             ),
         );
-        return 404;
+        return Err(404);
     }
     if !req.is_regular_file() {
-        return 403;
-    }
-    if let Some(reason) = PYTHON_FAILURE.get() {
         req.log(
             APLOG_ERR,
-            &format!("mod_wsgi: Python is not available in this process: {reason}"),
+            &format!(
+                "Attempt to invoke directory as WSGI application: {}",
+                req.filename()
+            ),
         );
-        return 500;
+        return Err(403);
     }
+    // A script reached by handler mapping rather than WSGIScriptAlias must
+    // be in a directory where scripts may run, as for CGI.
+    if alias.is_none() && !req.exec_cgi_allowed() {
+        req.log(
+            APLOG_ERR,
+            &format!(
+                "Options ExecCGI is off in this directory: {}",
+                req.filename()
+            ),
+        );
+        return Err(403);
+    }
+    Ok(Target {
+        script: req.filename(),
+        options: alias.map(|a| &a.options),
+        handler_script: None,
+    })
+}
+
+/// The CGI variables adjusted by the request-level directives.
+fn request_environ(
+    req: &Request,
+    dir: &DirConfig,
+    options: Option<&ScriptOptions>,
+) -> environ::Adjusted {
+    let pass_authorization = options
+        .and_then(|o| o.pass_authorization)
+        .or(dir.pass_authorization)
+        .unwrap_or(false);
+    let head_as_get = match dir.map_head_to_get.unwrap_or(MapHeadToGet::Auto) {
+        MapHeadToGet::On => true,
+        MapHeadToGet::Off => false,
+        MapHeadToGet::Auto => req.header_only() && req.has_content_output_filter(),
+    };
+    let policy = environ::EnvironPolicy {
+        https: req.is_https(),
+        authorization: pass_authorization
+            .then(|| req.header_in("Authorization"))
+            .flatten(),
+        head_as_get,
+        trusted_proxies: dir.trusted_proxies.as_deref(),
+        trusted_headers: dir.trusted_proxy_headers.as_deref().unwrap_or(&[]),
+    };
+    environ::adjust(req.cgi_environment(), &policy)
+}
+
+fn handle_request(req: Request, handler_name: &str) -> c_int {
     // SAFETY: set by translate_name to an alias in the server config,
     // which lives as long as the configuration.
     let alias = unsafe { req.module_data::<ScriptAlias>().as_ref() };
@@ -517,29 +602,47 @@ fn handle_request(req: Request) -> c_int {
     let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
     // SAFETY: the request's server.
     let config = unsafe { server_config(req.server()) };
-
-    let process_group = alias
-        .and_then(|a| a.options.process_group.clone())
+    let target = match request_target(&req, handler_name, alias, dir) {
+        Ok(target) => target,
+        Err(status) => return status,
+    };
+    if let Some(reason) = PYTHON_FAILURE.get() {
+        req.log(
+            APLOG_ERR,
+            &format!("mod_wsgi: Python is not available in this process: {reason}"),
+        );
+        return 500;
+    }
+    let options = target.options;
+    let process_group = options
+        .and_then(|o| o.process_group.clone())
         .or_else(|| dir.process_group.clone())
         .unwrap_or(GroupSpec::Global)
         .expand(&req);
     if let Err(status) = req.setup_body(dir.chunked_request.unwrap_or(false)) {
         return status;
     }
-    let cgi = req.cgi_environment();
-    let application_group = alias
-        .and_then(|a| a.options.application_group.clone())
+    let adjusted = request_environ(&req, dir, options);
+    let application_group = options
+        .and_then(|o| o.application_group.clone())
         .or_else(|| dir.application_group.clone())
         .unwrap_or(GroupSpec::Resource)
         .expand(&req);
-    let mut route = Route {
-        script: req.filename(),
-        callable: alias
-            .and_then(|a| a.options.callable_object.clone())
+    let callable = match target.handler_script {
+        // Handler scripts always use this entry point.
+        Some(_) => "handle_request".to_string(),
+        None => options
+            .and_then(|o| o.callable_object.clone())
             .or_else(|| dir.callable_object.clone())
             .unwrap_or_else(|| "application".into()),
+    };
+    let mut route = Route {
+        script: target.script,
+        callable,
         reload_on_change: dir.script_reloading.unwrap_or(true),
         sendfile: dir.enable_sendfile.unwrap_or(false),
+        case_insensitive: config.global.case_sensitivity == Some(false),
+        resource: target.handler_script.map(|_| req.filename()),
     };
     let process = PROCESS.get().expect("set in child_init");
     let _active = interp::ActiveRequest::begin();
@@ -550,12 +653,22 @@ fn handle_request(req: Request) -> c_int {
             .ok()
     };
     let mut extras = EnvironExtras {
-        cgi,
+        cgi: adjusted.vars,
+        url_scheme: adjusted.url_scheme,
         process_group,
         application_group,
         multithread: process.multithread,
         multiprocess: process.multiprocess,
         apache_version: process.apache_version,
+        request_handler: handler_name.to_string(),
+        handler_script: target.handler_script.unwrap_or("").to_string(),
+        request_id: req.log_id(),
+        connection_id: req.connection_log_id(),
+        request_start: req.request_time(),
+        apache_request: dir
+            .pass_apache_request
+            .unwrap_or(false)
+            .then(|| req.raw().cast()),
     };
     if let Some(script) = &dir.dispatch_script {
         // The dispatch script runs in its own application-group= if given,
@@ -572,8 +685,9 @@ fn handle_request(req: Request) -> c_int {
         let dispatch_route = Route {
             script: script.path.clone(),
             callable: String::new(),
-            reload_on_change: route.reload_on_change,
+            resource: None,
             sendfile: false,
+            ..route.clone()
         };
         let log = |level: i32, line: &str| req.log(level, line);
         let Ok(overrides) = dispatch::run(&interpreter, &log, &dispatch_route, &extras, &route)

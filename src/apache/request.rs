@@ -38,6 +38,11 @@ impl Request {
         Request { raw }
     }
 
+    /// The underlying pointer, for `WSGIPassApacheRequest`.
+    pub fn raw(self) -> *mut ffi::request_rec {
+        self.raw
+    }
+
     fn rec(&self) -> &ffi::request_rec {
         // SAFETY: valid for the hook call (see from_raw).
         unsafe { &*self.raw }
@@ -112,6 +117,83 @@ impl Request {
         let v = unsafe { ffi::apr_table_get(self.rec().notes, key.as_ptr()) };
         // SAFETY: table values are pool strings.
         (!v.is_null()).then(|| unsafe { c_str(v) }.into_owned())
+    }
+
+    /// A request header as the client sent it.
+    pub fn header_in(&self, name: &str) -> Option<String> {
+        let key = std::ffi::CString::new(name).ok()?;
+        // SAFETY: lookup in the live table.
+        let v = unsafe { ffi::apr_table_get(self.rec().headers_in, key.as_ptr()) };
+        // SAFETY: table values are pool strings.
+        (!v.is_null()).then(|| unsafe { c_str(v) }.into_owned())
+    }
+
+    /// Whether the connection is TLS, asked of mod_ssl when it is loaded.
+    pub fn is_https(&self) -> bool {
+        type IsHttps = unsafe extern "C" fn(*mut ffi::conn_rec) -> std::ffi::c_int;
+        // SAFETY: mod_ssl registers "ssl_is_https" with this signature.
+        unsafe {
+            let found = ffi::apr_dynamic_fn_retrieve(c"ssl_is_https".as_ptr());
+            match found {
+                Some(f) => {
+                    let is_https: IsHttps = std::mem::transmute(f);
+                    is_https(self.rec().connection) != 0
+                }
+                None => false,
+            }
+        }
+    }
+
+    /// A HEAD request: Apache will discard the body.
+    pub fn header_only(&self) -> bool {
+        self.rec().header_only != 0
+    }
+
+    /// Whether a content filter (mod_deflate, mod_cache, ...) sits in
+    /// front of the protocol filters and so needs the real body.
+    pub fn has_content_output_filter(&self) -> bool {
+        let first = self.rec().output_filters;
+        // SAFETY: filter chain entries and their records are live for the
+        // request.
+        unsafe {
+            !first.is_null()
+                && !(*first).frec.is_null()
+                && (*(*first).frec).ftype < ffi::ap_filter_type_AP_FTYPE_PROTOCOL
+        }
+    }
+
+    /// Whether `Options ExecCGI` applies to the request's directory.
+    pub fn exec_cgi_allowed(&self) -> bool {
+        // SAFETY: query on the live request.
+        let options = unsafe { ffi::ap_allow_options(self.raw) };
+        options & ffi::OPT_EXECCGI as i32 != 0
+    }
+
+    /// The request's log id (`%L`), generated now if no module has yet.
+    pub fn log_id(self) -> String {
+        // SAFETY: the generated id is a pool string kept on the request so
+        // the access and error logs show the same value.
+        unsafe {
+            if self.rec().log_id.is_null() {
+                let mut id: *const c_char = std::ptr::null();
+                ffi::ap_run_generate_log_id(self.rec().connection, self.raw, &mut id);
+                (*self.raw).log_id = id;
+            }
+            c_str(self.rec().log_id).into_owned()
+        }
+    }
+
+    /// The connection's log id, when one was generated.
+    pub fn connection_log_id(&self) -> Option<String> {
+        // SAFETY: the connection outlives the request.
+        let id = unsafe { (*self.rec().connection).log_id };
+        // SAFETY: pool string when set.
+        (!id.is_null()).then(|| unsafe { c_str(id) }.into_owned())
+    }
+
+    /// When Apache received the request, in seconds since the epoch.
+    pub fn request_time(&self) -> f64 {
+        self.rec().request_time as f64 / 1e6
     }
 
     pub fn env_var(&self, name: &str) -> Option<String> {

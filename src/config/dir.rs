@@ -187,14 +187,19 @@ impl DirConfig {
                         "IP addresses or networks such as 10.0.0.0/8",
                     ));
                 }
-                self.trusted_proxies = Some(proxies);
+                // Repeated directives add to the list.
+                self.trusted_proxies
+                    .get_or_insert_with(Vec::new)
+                    .extend(proxies);
             }
             Directive::TrustedProxyHeaders => {
                 let headers = list()?;
                 if let Some(bad) = headers.iter().find(|h| !valid_header_name(h)) {
                     return Err(ConfigError::invalid_value(name, bad, "HTTP header names"));
                 }
-                self.trusted_proxy_headers = Some(headers);
+                self.trusted_proxy_headers
+                    .get_or_insert_with(Vec::new)
+                    .extend(headers);
             }
             Directive::AccessScript => {
                 self.access_script = Some(script_ref(name, args, &["application-group"])?)

@@ -11,22 +11,68 @@ use std::time::Duration;
 /// A `WSGIScriptAlias` or `WSGIScriptAliasMatch` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScriptAlias {
-    /// URL prefix, or a regular expression for `WSGIScriptAliasMatch`.
+    /// URL prefix, or the regular expression for `WSGIScriptAliasMatch`.
     pub url: String,
     pub target: String,
-    pub is_regex: bool,
+    /// Compiled pattern of a `WSGIScriptAliasMatch`.
+    pub pattern: Option<AliasPattern>,
     pub options: ScriptOptions,
 }
 
+/// A compiled `WSGIScriptAliasMatch` expression (compared by its source).
+#[derive(Debug, Clone)]
+pub struct AliasPattern(regex::Regex);
+
+impl PartialEq for AliasPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+/// Expands `$0`..`$9` and `&` (the whole match) in `template` as Apache's
+/// `ap_pregsub` does; a backslash makes the next `$` or `&` literal.
+fn substitute(template: &str, captures: &regex::Captures<'_>) -> String {
+    let group = |n: usize| captures.get(n).map_or("", |m| m.as_str());
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('$') | Some('&')) => {
+                out.push(chars.next().expect("peeked"));
+            }
+            '&' => out.push_str(group(0)),
+            '$' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let digit = chars.next().expect("peeked");
+                out.push_str(group(digit as usize - '0' as usize));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 impl ScriptAlias {
-    /// For a `WSGIScriptAlias` prefix, the file name a request URI maps to:
-    /// the target followed by the rest of the URI, so Apache's directory
-    /// walk splits off PATH_INFO. `None` when the URI is outside the alias.
-    /// The prefix matches whole path segments only, and a prefix written
-    /// with a trailing slash requires it in the URI.
+    pub fn is_regex(&self) -> bool {
+        self.pattern.is_some()
+    }
+
+    /// The file name a request URI maps to, or `None` when the URI is
+    /// outside the alias. The part of the URI after the matched prefix is
+    /// appended, so Apache's directory walk splits it off as PATH_INFO.
+    ///
+    /// For `WSGIScriptAlias` the prefix matches whole path segments only,
+    /// and a prefix written with a trailing slash requires it in the URI.
+    /// For `WSGIScriptAliasMatch` the target is the substitution of the
+    /// expression's match.
     pub fn map_uri(&self, uri: &str) -> Option<String> {
-        if self.is_regex {
-            return None;
+        if let Some(AliasPattern(regex)) = &self.pattern {
+            let captures = regex.captures(uri)?;
+            let end = captures.get(0).expect("group 0 always matches").end();
+            return Some(format!(
+                "{}{}",
+                substitute(&self.target, &captures),
+                &uri[end..]
+            ));
         }
         let prefix = self.url.trim_end_matches('/');
         let rest = uri.strip_prefix(prefix)?;
@@ -355,10 +401,21 @@ impl ServerConfig {
                         "pass-authorization",
                     ],
                 )?;
+                let pattern = if directive == Directive::ScriptAliasMatch {
+                    let regex = regex::Regex::new(&args[0]).map_err(|e| {
+                        ConfigError::invalid(
+                            name,
+                            format!("cannot compile regular expression '{}': {e}", args[0]),
+                        )
+                    })?;
+                    Some(AliasPattern(regex))
+                } else {
+                    None
+                };
                 self.aliases.push(ScriptAlias {
                     url: args[0].clone(),
                     target: args[1].clone(),
-                    is_regex: directive == Directive::ScriptAliasMatch,
+                    pattern,
                     options,
                 });
             }
@@ -565,7 +622,7 @@ mod tests {
         ScriptAlias {
             url: url.into(),
             target: target.into(),
-            is_regex: false,
+            pattern: None,
             options: ScriptOptions::default(),
         }
     }
@@ -590,6 +647,62 @@ mod tests {
         );
         assert_eq!(dir.map_uri("/apps"), None);
         assert_eq!(dir.map_uri("/apps/").as_deref(), Some("/srv/apps/"));
+    }
+
+    #[test]
+    fn script_alias_match_substitutes_and_keeps_the_rest() {
+        let mut c = ServerConfig::default();
+        apply(
+            &mut c,
+            Directive::ScriptAliasMatch,
+            "^/wsgi-scripts/([^/]+) /web/wsgi-scripts/$1.wsgi",
+        )
+        .unwrap();
+        apply(
+            &mut c,
+            Directive::ScriptAliasMatch,
+            "^/(admin|files) /projects/handler.py/$1",
+        )
+        .unwrap();
+        let [by_name, keep_prefix] = &c.aliases[..] else {
+            panic!("two aliases expected");
+        };
+        assert!(by_name.is_regex());
+        assert_eq!(
+            by_name.map_uri("/wsgi-scripts/hello").as_deref(),
+            Some("/web/wsgi-scripts/hello.wsgi")
+        );
+        assert_eq!(
+            by_name.map_uri("/wsgi-scripts/hello/a/b").as_deref(),
+            Some("/web/wsgi-scripts/hello.wsgi/a/b")
+        );
+        assert_eq!(by_name.map_uri("/other/hello"), None);
+        assert_eq!(
+            keep_prefix.map_uri("/admin/users").as_deref(),
+            Some("/projects/handler.py/admin/users")
+        );
+    }
+
+    #[test]
+    fn script_alias_match_substitution_syntax() {
+        let re = regex::Regex::new("^/(a)(b)?").unwrap();
+        let caps = re.captures("/a").unwrap();
+        assert_eq!(substitute("/x/$1/$2/&", &caps), "/x/a///a");
+        assert_eq!(substitute("/x/\\$1\\&", &caps), "/x/$1&");
+        assert_eq!(substitute("/x/$", &caps), "/x/$");
+    }
+
+    #[test]
+    fn script_alias_match_rejects_bad_expression() {
+        let mut c = ServerConfig::default();
+        let e = apply(
+            &mut c,
+            Directive::ScriptAliasMatch,
+            "^/(unclosed /srv/x.wsgi",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cannot compile regular expression"), "{e}");
     }
 
     #[test]

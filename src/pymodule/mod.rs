@@ -105,6 +105,35 @@ static mut SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = [
     },
 ];
 
+/// Private helpers for the Python side of our streams.
+static mut METHODS: [ffi::PyMethodDef; 4] = [
+    ffi::PyMethodDef {
+        ml_name: c"_log_write".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: crate::wsgi::streams::log_write,
+        },
+        ml_flags: ffi::METH_O,
+        ml_doc: std::ptr::null(),
+    },
+    ffi::PyMethodDef {
+        ml_name: c"_log_flush".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: crate::wsgi::streams::log_flush,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: std::ptr::null(),
+    },
+    ffi::PyMethodDef {
+        ml_name: c"_log_warning".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: crate::wsgi::streams::log_warning,
+        },
+        ml_flags: ffi::METH_O,
+        ml_doc: std::ptr::null(),
+    },
+    ffi::PyMethodDef::zeroed(),
+];
+
 static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
     m_base: ffi::PyModuleDef_HEAD_INIT,
     m_name: c"mod_wsgi".as_ptr(),
@@ -125,6 +154,7 @@ pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
     unsafe {
         let def = addr_of_mut!(MODULE_DEF);
         (*def).m_slots = addr_of_mut!(SLOTS).cast();
+        (*def).m_methods = addr_of_mut!(METHODS).cast();
         ffi::PyModuleDef_Init(def)
     }
 }

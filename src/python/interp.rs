@@ -84,6 +84,8 @@ pub struct InterpreterSetup {
     pub python_path_layers: Vec<Vec<String>>,
     /// Its GIL and switch interval, decided from the configuration.
     pub plan: InterpreterPlan,
+    /// `WSGIRestrictStdin`/`Stdout`/`Signal` as resolved for it.
+    pub restrictions: crate::wsgi::streams::Restrictions,
 }
 
 struct Registry {
@@ -218,6 +220,8 @@ impl Interpreter {
     /// adapter types. Called with its GIL held.
     fn initialise(&self, setup: &InterpreterSetup) -> Result<(), String> {
         let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error());
+        crate::wsgi::streams::install(setup.restrictions)
+            .ok_or_else(|| fail("cannot install the standard streams"))?;
         add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))?;
         let module =
             object::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;

@@ -136,6 +136,13 @@ pub fn int_obj(v: i64) -> Option<Owned> {
     Owned::from_new(unsafe { ffi::PyLong_FromLongLong(v) })
 }
 
+/// A `PyCapsule` around a pointer Python code must not free.
+pub fn capsule(pointer: *mut std::ffi::c_void, name: &'static std::ffi::CStr) -> Option<Owned> {
+    // SAFETY: GIL held; the static name outlives the capsule and there is
+    // no destructor, so the pointer is never freed through it.
+    Owned::from_new(unsafe { ffi::PyCapsule_New(pointer, name.as_ptr(), None) })
+}
+
 pub fn float_obj(v: f64) -> Option<Owned> {
     // SAFETY: GIL held.
     Owned::from_new(unsafe { ffi::PyFloat_FromDouble(v) })

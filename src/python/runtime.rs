@@ -6,6 +6,11 @@ use pyo3_ffi as ffi;
 use std::ffi::{CStr, CString};
 
 /// The interpreter-wide settings fixed at `Py_InitializeFromConfig`.
+/// Whether a `WSGIPythonHome` is a virtual environment (has pyvenv.cfg).
+fn is_virtualenv(home: &str) -> bool {
+    std::path::Path::new(home).join("pyvenv.cfg").is_file()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct InitSettings {
     pub home: Option<String>,
@@ -135,7 +140,10 @@ pub fn initialize(settings: &InitSettings) -> Result<*mut ffi::PyThreadState, St
                 &program,
             )?;
         }
-        if let Some(home) = &settings.home {
+        // A virtual environment is found from the program name through its
+        // pyvenv.cfg; setting `home` as well would make Python look for the
+        // standard library inside the venv, where there is none.
+        if let Some(home) = settings.home.as_ref().filter(|h| !is_virtualenv(h)) {
             set_config_string(config, std::ptr::addr_of_mut!(config.home), home)?;
         }
         let argv0 = CString::new("mod_wsgi").expect("no NUL");

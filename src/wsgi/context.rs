@@ -14,6 +14,8 @@ pub struct RequestContext<'t> {
     pub input: InputBuffer,
     pub client_gone: bool,
     error_line: Vec<u8>,
+    /// `[script PATH] `, put before each line the application logs.
+    log_tag: String,
 }
 
 /// Buffered request body, read on demand.
@@ -26,7 +28,7 @@ pub struct InputBuffer {
 const READ_CHUNK: usize = 8192;
 
 impl<'t> RequestContext<'t> {
-    pub fn new(transport: &'t dyn Transport) -> Self {
+    pub fn new(transport: &'t dyn Transport, script: &str) -> Self {
         RequestContext {
             transport,
             status: None,
@@ -36,6 +38,7 @@ impl<'t> RequestContext<'t> {
             input: InputBuffer::default(),
             client_gone: false,
             error_line: Vec::new(),
+            log_tag: format!("[script {script}] "),
         }
     }
 
@@ -133,20 +136,16 @@ impl<'t> RequestContext<'t> {
     /// `wsgi.errors.write`: complete lines go to the error log.
     pub fn log_text(&mut self, text: &[u8]) {
         self.error_line.extend_from_slice(text);
-        while let Some(pos) = self.error_line.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.error_line.drain(..=pos).collect();
-            self.transport.log(
-                APLOG_ERR,
-                String::from_utf8_lossy(&line[..line.len() - 1]).as_ref(),
-            );
-        }
+        let (transport, tag) = (self.transport, &self.log_tag);
+        super::streams::drain_lines(&mut self.error_line, |line| {
+            transport.log(APLOG_ERR, &format!("{tag}{line}"))
+        });
     }
 
     pub fn flush_log(&mut self) {
         if !self.error_line.is_empty() {
-            let line = std::mem::take(&mut self.error_line);
-            self.transport
-                .log(APLOG_ERR, String::from_utf8_lossy(&line).as_ref());
+            self.error_line.push(b'\n');
+            self.log_text(b"");
         }
     }
 }

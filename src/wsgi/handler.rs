@@ -3,7 +3,7 @@
 
 use super::context::RequestContext;
 use super::transport::Transport;
-use super::types;
+use super::{streams, types};
 use crate::apache::log::{APLOG_DEBUG, APLOG_ERR};
 use crate::python::interp::{Gil, Interpreter, LoadedScript};
 use crate::python::object::{self, Owned};
@@ -11,22 +11,63 @@ use pyo3_ffi as ffi;
 use std::ffi::CString;
 
 /// Where a request goes, resolved from configuration before Python runs.
+#[derive(Clone)]
 pub struct Route {
     pub script: String,
     pub callable: String,
     pub reload_on_change: bool,
     /// `WSGIEnableSendfile`: let Apache use sendfile for file_wrapper bodies.
     pub sendfile: bool,
+    /// `WSGICaseSensitivity Off`: paths differing only in case name the
+    /// same script, so they share one loaded module.
+    pub case_insensitive: bool,
+    /// For a `WSGIHandlerScript`, the file the request is for; passed to the
+    /// script's optional `reload_required(resource)`.
+    pub resource: Option<String>,
+}
+
+impl Route {
+    /// The route of a script loaded outside any request.
+    pub fn for_script(script: &str) -> Route {
+        Route {
+            script: script.to_string(),
+            callable: String::new(),
+            reload_on_change: true,
+            sendfile: false,
+            case_insensitive: false,
+            resource: None,
+        }
+    }
+
+    /// The key a loaded script is cached under.
+    fn cache_key(&self) -> String {
+        if self.case_insensitive {
+            self.script.to_lowercase()
+        } else {
+            self.script.clone()
+        }
+    }
 }
 
 /// Values the environ gets besides the CGI variables.
 pub struct EnvironExtras {
     pub cgi: Vec<(String, String)>,
+    pub url_scheme: &'static str,
     pub process_group: String,
     pub application_group: String,
     pub multithread: bool,
     pub multiprocess: bool,
     pub apache_version: [i64; 3],
+    /// The Apache handler name that selected us.
+    pub request_handler: String,
+    /// The `WSGIHandlerScript` path, empty otherwise.
+    pub handler_script: String,
+    pub request_id: String,
+    pub connection_id: Option<String>,
+    /// When Apache received the request (seconds since the epoch).
+    pub request_start: f64,
+    /// `WSGIPassApacheRequest On`: the `request_rec` to wrap in a capsule.
+    pub apache_request: Option<*mut std::ffi::c_void>,
 }
 
 pub enum Outcome {
@@ -72,14 +113,17 @@ pub fn load_script(
     route: &Route,
 ) -> Option<Owned> {
     let mtime = file_mtime(&route.script);
+    let key = route.cache_key();
     let cached = interp.with_scripts(gil, |scripts| {
         scripts
-            .get(&route.script)
+            .get(&key)
             .filter(|s| !route.reload_on_change || Some(s.mtime) == mtime)
             .map(|s| s.module.clone())
     });
-    if cached.is_some() {
-        return cached;
+    if let Some(module) = cached {
+        if !reload_requested(&module, route, log) {
+            return Some(module);
+        }
     }
     let fail = |message: String| {
         log(APLOG_ERR, &message);
@@ -100,7 +144,7 @@ pub fn load_script(
             route.script
         ));
     };
-    let name = script_module_name(&route.script);
+    let name = script_module_name(&key);
     log(
         APLOG_DEBUG,
         &format!(
@@ -151,7 +195,7 @@ pub fn load_script(
     };
     interp.with_scripts(gil, |scripts| {
         scripts.insert(
-            route.script.clone(),
+            key,
             LoadedScript {
                 module: module.clone(),
                 mtime: mtime.unwrap_or(0),
@@ -161,27 +205,65 @@ pub fn load_script(
     Some(module)
 }
 
+/// A handler script may define `reload_required(resource)`; a true
+/// result reloads the script before this request. Errors are logged and
+/// keep the loaded script.
+fn reload_requested(module: &Owned, route: &Route, log: LogFn<'_>) -> bool {
+    let Some(resource) = &route.resource else {
+        return false;
+    };
+    if !module.hasattr("reload_required") {
+        return false;
+    }
+    let answer = object::str_obj(resource).and_then(|r| {
+        module
+            .getattr("reload_required")
+            .and_then(|f| f.call(&[&r]))
+    });
+    match answer {
+        Some(value) => object::is_true(&value),
+        None => {
+            log_python_error(
+                log,
+                &format!("Exception calling reload_required() of '{}'.", route.script),
+            );
+            false
+        }
+    }
+}
+
+/// A small number naming the current request thread, stable for the
+/// thread's life (`mod_wsgi.thread_id`).
+fn request_thread_id() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: AtomicI64 = AtomicI64::new(1);
+    thread_local!(static ID: i64 = NEXT.fetch_add(1, Ordering::Relaxed));
+    ID.with(|id| *id)
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// The environ without the per-request stream objects (`wsgi.input`,
 /// `wsgi.errors`), which the caller adds.
 pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
     let environ = object::new_dict()?;
-    let mut https = false;
     for (key, value) in &extras.cgi {
-        if key == "HTTPS" {
-            https = value.eq_ignore_ascii_case("on") || value == "1";
-        }
         object::dict_set(&environ, key, &object::latin1_obj(value)?);
     }
     let version = object::int_tuple(&crate::pymodule::version_numbers())?;
     let set = |k: &str, v: Owned| object::dict_set(&environ, k, &v);
     set("wsgi.version", object::int_tuple(&[1, 0])?);
-    set(
-        "wsgi.url_scheme",
-        object::str_obj(if https { "https" } else { "http" })?,
-    );
+    set("wsgi.url_scheme", object::str_obj(extras.url_scheme)?);
     set("wsgi.multithread", object::bool_obj(extras.multithread));
     set("wsgi.multiprocess", object::bool_obj(extras.multiprocess));
     set("wsgi.run_once", object::bool_obj(false));
+    // read() always ends with b'' at the end of the body, so frameworks
+    // may read to EOF instead of trusting CONTENT_LENGTH.
+    set("wsgi.input_terminated", object::bool_obj(true));
     set("mod_wsgi.version", version);
     set(
         "mod_wsgi.process_group",
@@ -195,13 +277,40 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
         "mod_wsgi.callable_object",
         object::str_obj(&route.callable)?,
     );
-    set("mod_wsgi.request_handler", object::str_obj("wsgi-script")?);
-    set("mod_wsgi.handler_script", object::str_obj("")?);
+    set(
+        "mod_wsgi.request_handler",
+        object::str_obj(&extras.request_handler)?,
+    );
+    set(
+        "mod_wsgi.handler_script",
+        object::str_obj(&extras.handler_script)?,
+    );
     set(
         "mod_wsgi.script_reloading",
         object::str_obj(if route.reload_on_change { "1" } else { "0" })?,
     );
+    set("mod_wsgi.request_id", object::str_obj(&extras.request_id)?);
+    if let Some(id) = &extras.connection_id {
+        set("mod_wsgi.connection_id", object::str_obj(id)?);
+    }
+    set("mod_wsgi.thread_id", object::int_obj(request_thread_id())?);
+    set(
+        "mod_wsgi.server_pid",
+        object::str_obj(&std::process::id().to_string())?,
+    );
+    set(
+        "mod_wsgi.request_start",
+        object::float_obj(extras.request_start)?,
+    );
+    set("mod_wsgi.queue_start", object::float_obj(0.0)?);
+    set("mod_wsgi.daemon_start", object::float_obj(0.0)?);
     set("apache.version", object::int_tuple(&extras.apache_version)?);
+    if let Some(request) = extras.apache_request {
+        set(
+            "apache.request_rec",
+            object::capsule(request, c"apache.request_rec")?,
+        );
+    }
     Some(environ)
 }
 
@@ -357,9 +466,31 @@ pub fn run(
     route: &Route,
     extras: &EnvironExtras,
 ) -> Outcome {
-    let log = |level: i32, line: &str| transport.log(level, line);
+    let mut ctx = RequestContext::new(transport, &route.script);
+    let ctx_ptr: *mut RequestContext = &mut ctx;
     let gil = interp.enter();
-    let Some(module) = load_script(&gil, interp, &log, route) else {
+    // Output to sys.stdout/sys.stderr from this thread belongs to this
+    // request until it ends (including while the script is imported).
+    let scope = streams::RequestScope::enter(ctx_ptr);
+    let outcome = run_in_scope(&gil, interp, ctx_ptr, route, extras);
+    drop(scope);
+    // SAFETY: the request objects were unbound; nothing else refers to ctx.
+    unsafe { &mut *ctx_ptr }.flush_log();
+    drop(gil);
+    outcome
+}
+
+fn run_in_scope(
+    gil: &Gil<'_>,
+    interp: &Interpreter,
+    ctx_ptr: *mut RequestContext,
+    route: &Route,
+    extras: &EnvironExtras,
+) -> Outcome {
+    // SAFETY: `ctx_ptr` points at the caller's context, alive throughout.
+    let transport = unsafe { &*ctx_ptr }.transport;
+    let log = |level: i32, line: &str| transport.log(level, line);
+    let Some(module) = load_script(gil, interp, &log, route) else {
         return Outcome::Fail(500);
     };
     let Some(application) = module.getattr(&route.callable) else {
@@ -374,12 +505,10 @@ pub fn run(
         // The C module answers 404 here; keep that for compatibility.
         return Outcome::Fail(404);
     };
-    let Some(objects) = interp.objects(&gil) else {
+    let Some(objects) = interp.objects(gil) else {
         transport.log(APLOG_ERR, "The Python interpreter is shutting down.");
         return Outcome::Fail(503);
     };
-    let mut ctx = RequestContext::new(transport);
-    let ctx_ptr: *mut RequestContext = &mut ctx;
     let bound = (
         types::bind(&objects.adapter_type, ctx_ptr),
         types::bind(&objects.input_type, ctx_ptr),
@@ -409,6 +538,9 @@ pub fn run(
     // SAFETY: `ctx_ptr` points at `ctx`, alive until the objects are unbound
     // below; all Python calls run on this thread with the GIL held.
     let ctx = unsafe { &mut *ctx_ptr };
+    if let Some(now) = object::float_obj(now_seconds()) {
+        object::dict_set(&environ, "mod_wsgi.application_start", &now);
+    }
     let outcome = match application.call(&[&environ, &start_response]) {
         None => {
             log_python_error(&log, &script_failure);
@@ -453,7 +585,6 @@ pub fn run(
         module,
         objects,
     ));
-    drop(gil);
     outcome
 }
 
@@ -461,12 +592,7 @@ pub fn run(
 /// `WSGIScriptAlias` naming both groups) so the first request finds it
 /// ready. Failures are logged; the process carries on.
 pub fn preload(interp: &Interpreter, script: &str, log: LogFn<'_>) -> bool {
-    let route = Route {
-        script: script.to_string(),
-        callable: String::new(),
-        reload_on_change: true,
-        sendfile: false,
-    };
+    let route = Route::for_script(script);
     let gil = interp.enter();
     let loaded = load_script(&gil, interp, log, &route);
     drop(gil);

@@ -5,9 +5,12 @@
 pub mod context;
 #[cfg(not(test))]
 pub mod dispatch;
+pub mod environ;
 #[cfg(not(test))]
 pub mod handler;
 pub mod response;
+#[cfg(not(test))]
+pub mod streams;
 #[cfg(not(test))]
 pub mod transport;
 #[cfg(not(test))]

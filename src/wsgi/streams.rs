@@ -1,0 +1,244 @@
+//! `sys.stdout`, `sys.stderr` and `sys.stdin` in every interpreter, and the
+//! `signal.signal` guard (`WSGIRestrictStdin`, `WSGIRestrictStdout`,
+//! `WSGIRestrictSignal`).
+//!
+//! Writes are routed per call: on a thread that is handling a request they
+//! join that request's `wsgi.errors` lines; anywhere else (module import,
+//! background threads, shutdown) they go to the server's error log. Either
+//! way they are line-buffered and logged at `error`, as the C module does.
+
+use super::context::RequestContext;
+use crate::apache::log::{server_log, APLOG_ERR, APLOG_WARNING};
+use crate::python::object::{self, Owned};
+use parking_lot::Mutex;
+use pyo3_ffi as ffi;
+use std::cell::Cell;
+use std::ffi::c_void;
+
+/// Apache's per-record limit; longer lines are cut, as Apache would.
+const MAX_RECORD: usize = 8192;
+
+thread_local! {
+    /// The request this thread is handling, while it runs.
+    static CURRENT_REQUEST: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Output written outside any request, waiting for its newline.
+static UNATTACHED_LINE: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Marks this thread as handling the request behind `ctx` until dropped.
+pub struct RequestScope {
+    previous: *mut c_void,
+}
+
+impl RequestScope {
+    pub fn enter(ctx: *mut RequestContext) -> RequestScope {
+        RequestScope {
+            previous: CURRENT_REQUEST.with(|c| c.replace(ctx.cast())),
+        }
+    }
+}
+
+impl Drop for RequestScope {
+    fn drop(&mut self) {
+        CURRENT_REQUEST.with(|c| c.set(self.previous));
+    }
+}
+
+/// Logs each complete line of `pending` through `emit`, keeping the rest.
+pub fn drain_lines(pending: &mut Vec<u8>, mut emit: impl FnMut(&str)) {
+    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = pending.drain(..=pos).collect();
+        let line = &line[..line.len() - 1];
+        emit(&String::from_utf8_lossy(
+            &line[..line.len().min(MAX_RECORD)],
+        ));
+    }
+}
+
+fn write_unattached(text: &[u8], flush: bool) {
+    let mut pending = UNATTACHED_LINE.lock();
+    pending.extend_from_slice(text);
+    drain_lines(&mut pending, |line| {
+        server_log(std::ptr::null(), APLOG_ERR, line)
+    });
+    if flush && !pending.is_empty() {
+        let rest = std::mem::take(&mut *pending);
+        server_log(
+            std::ptr::null(),
+            APLOG_ERR,
+            &String::from_utf8_lossy(&rest[..rest.len().min(MAX_RECORD)]),
+        );
+    }
+}
+
+/// Routes application output to the current request or the server log.
+fn route(text: &[u8], flush: bool) {
+    let ctx = CURRENT_REQUEST.with(Cell::get) as *mut RequestContext;
+    if ctx.is_null() {
+        write_unattached(text, flush);
+        return;
+    }
+    // SAFETY: set by RequestScope on this thread for the life of the
+    // request's context; only this thread (holding the GIL) touches it.
+    let ctx = unsafe { &mut *ctx };
+    ctx.log_text(text);
+    if flush {
+        ctx.flush_log();
+    }
+}
+
+/// Logs whatever partial line is left outside requests (at shutdown).
+pub fn flush_unattached() {
+    write_unattached(b"", true);
+}
+
+/// `mod_wsgi._log_write(text)`.
+pub unsafe extern "C" fn log_write(
+    _module: *mut ffi::PyObject,
+    text: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let Some(text) = Owned::from_borrowed(text) else {
+        return std::ptr::null_mut();
+    };
+    let Some(text) = object::unicode_to_string(&text) else {
+        // SAFETY: GIL held by the caller (a Python method call).
+        object::raise(
+            unsafe { ffi::PyExc_TypeError },
+            "write() argument must be str",
+        );
+        return std::ptr::null_mut();
+    };
+    route(text.as_bytes(), false);
+    object::none().into_raw()
+}
+
+/// `mod_wsgi._log_flush()`.
+pub unsafe extern "C" fn log_flush(
+    _module: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    route(b"", true);
+    object::none().into_raw()
+}
+
+/// `mod_wsgi._log_warning(text)`: one warning line per text line, for the
+/// signal guard.
+pub unsafe extern "C" fn log_warning(
+    _module: *mut ffi::PyObject,
+    text: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t)) else {
+        return std::ptr::null_mut();
+    };
+    let ctx = CURRENT_REQUEST.with(Cell::get) as *mut RequestContext;
+    for line in text.lines() {
+        if ctx.is_null() {
+            server_log(std::ptr::null(), APLOG_WARNING, line);
+        } else {
+            // SAFETY: as in `route`.
+            unsafe { &*ctx }.transport.log(APLOG_WARNING, line);
+        }
+    }
+    object::none().into_raw()
+}
+
+/// Which of the standard streams and hooks are restricted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub signal: bool,
+}
+
+/// Installed in each interpreter by [`install`]. The restricted object
+/// raises on any use, naming the directive that turns it off.
+const STREAMS_SOURCE: &std::ffi::CStr = c"
+import io, sys, mod_wsgi
+
+class ApacheLog(io.TextIOBase):
+    '''Text stream whose lines go to the Apache error log.'''
+
+    def __init__(self, name):
+        self._name = name
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def encoding(self):
+        return 'utf-8'
+
+    @property
+    def errors(self):
+        return 'backslashreplace'
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, text):
+        mod_wsgi._log_write(text)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        mod_wsgi._log_flush()
+
+class RestrictedStream:
+    def __init__(self, name, directive):
+        self.__dict__['_message'] = (
+            '%s access restricted by mod_wsgi (see %s)' % (name, directive))
+
+    def __getattr__(self, attr):
+        raise OSError(self._message)
+
+def guarded_signal(signum, handler):
+    import traceback
+    stack = ''.join(traceback.format_stack()[:-1])
+    mod_wsgi._log_warning(
+        'mod_wsgi (pid=%d): Callback registration for signal %d ignored '
+        '(WSGIRestrictSignal is On).\\n%s' % (__import__('os').getpid(), signum, stack))
+    return handler
+
+sys.stdout = ApacheLog('<stdout>')
+sys.stderr = ApacheLog('<stderr>')
+if restrict_stdout:
+    sys.stdout = RestrictedStream('sys.stdout', 'WSGIRestrictStdout')
+if restrict_stdin:
+    sys.stdin = RestrictedStream('sys.stdin', 'WSGIRestrictStdin')
+if restrict_signal:
+    import signal
+    signal.signal = guarded_signal
+";
+
+/// Replaces the standard streams (and `signal.signal` when restricted) in
+/// the current interpreter. The GIL is held.
+pub fn install(restrictions: Restrictions) -> Option<()> {
+    let globals = object::new_dict()?;
+    object::dict_set(&globals, "__name__", &object::str_obj("mod_wsgi._streams")?);
+    object::dict_set(&globals, "__builtins__", &object::import("builtins")?);
+    for (name, on) in [
+        ("restrict_stdin", restrictions.stdin),
+        ("restrict_stdout", restrictions.stdout),
+        ("restrict_signal", restrictions.signal),
+    ] {
+        object::dict_set(&globals, name, &object::bool_obj(on));
+    }
+    // SAFETY: GIL held; running a constant script in a fresh namespace.
+    Owned::from_new(unsafe {
+        ffi::PyRun_String(
+            STREAMS_SOURCE.as_ptr(),
+            ffi::Py_file_input,
+            globals.as_ptr(),
+            globals.as_ptr(),
+        )
+    })
+    .map(drop)
+}
