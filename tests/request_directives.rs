@@ -524,3 +524,24 @@ fn signal_restriction_event() {
 fn signal_restriction_prefork() {
     signal_restriction(Mpm::Prefork)
 }
+
+/// A slash in the alias matches a run of slashes in the URL, and Apache's
+/// path walk collapses repeats in what becomes `PATH_INFO`.
+#[test]
+fn repeated_slashes_split_between_script_name_and_path_info() {
+    for (merge, expected_path_info) in [("On", "/x/y"), ("Off", "/x/y")] {
+        let server = builder()
+            .file("env.wsgi", APP_ENV)
+            .config(&format!(
+                "MergeSlashes {merge}\nWSGIScriptAlias /env {{root}}/env.wsgi"
+            ))
+            .start();
+        let j = ok_json(&server, "//env//x///y", &[]);
+        assert_eq!(
+            j.str_of("PATH_INFO"),
+            expected_path_info,
+            "MergeSlashes {merge}"
+        );
+        assert_eq!(j.str_of("SCRIPT_NAME"), "/env", "MergeSlashes {merge}");
+    }
+}

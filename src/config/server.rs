@@ -51,6 +51,19 @@ fn substitute(template: &str, captures: &regex::Captures<'_>) -> String {
     out
 }
 
+/// Strips `prefix` from the start of `uri`, where each `/` of the prefix
+/// matches a run of slashes in the URI (as Apache's `Alias` does).
+fn strip_alias_prefix<'u>(uri: &'u str, prefix: &str) -> Option<&'u str> {
+    let mut rest = uri;
+    for c in prefix.chars() {
+        rest = rest.strip_prefix(c)?;
+        if c == '/' {
+            rest = rest.trim_start_matches('/');
+        }
+    }
+    Some(rest)
+}
+
 impl ScriptAlias {
     pub fn is_regex(&self) -> bool {
         self.pattern.is_some()
@@ -75,7 +88,7 @@ impl ScriptAlias {
             ));
         }
         let prefix = self.url.trim_end_matches('/');
-        let rest = uri.strip_prefix(prefix)?;
+        let rest = strip_alias_prefix(uri, prefix)?;
         let segment_boundary = rest.is_empty() || rest.starts_with('/');
         let trailing_slash_kept =
             !self.url.ends_with('/') || self.url == "/" || rest.starts_with('/');
@@ -639,6 +652,10 @@ mod tests {
             Some("/srv/app.wsgi/x/y")
         );
         assert_eq!(hello.map_uri("/helloworld"), None);
+        assert_eq!(
+            hello.map_uri("//hello//x").as_deref(),
+            Some("/srv/app.wsgi//x")
+        );
         assert_eq!(hello.map_uri("/other"), None);
         let dir = alias("/apps/", "/srv/apps/");
         assert_eq!(
