@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 pub mod json;
 pub mod venv;
+pub mod raw;
 
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
