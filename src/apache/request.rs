@@ -240,9 +240,24 @@ impl Request {
         if data.is_empty() {
             return true;
         }
-        // SAFETY: ap_rwrite copies `data` before returning.
-        let n = unsafe { ffi::ap_rwrite(data.as_ptr().cast(), data.len() as i32, self.raw) };
-        n >= 0
+        // SAFETY: ap_rwrite copies `data` before returning; the flush
+        // pushes it (and the headers, the first time) to the client now, so
+        // streamed responses arrive as they are produced.
+        unsafe {
+            ffi::ap_rwrite(data.as_ptr().cast(), data.len() as i32, self.raw) >= 0
+                && ffi::ap_rflush(self.raw) >= 0
+        }
+    }
+
+    /// Makes Apache close the connection after what was already sent and
+    /// skip the end-of-response marker (for chunked responses, the final
+    /// empty chunk), so the client sees the response as incomplete.
+    pub fn abort_response(self) {
+        // SAFETY: plain field updates on the live request and connection.
+        unsafe {
+            (*(*self.raw).connection).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE;
+            (*self.raw).eos_sent = 1;
+        }
     }
 
     /// Sends `length` bytes of the open file `fd` from `offset` through the

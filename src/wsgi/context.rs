@@ -2,15 +2,19 @@
 
 use super::response::{check_header, parse_status};
 use super::transport::Transport;
-use crate::apache::log::APLOG_ERR;
+use crate::apache::log::{APLOG_ERR, APLOG_TRACE1, APLOG_WARNING};
 
 pub struct RequestContext<'t> {
     pub transport: &'t dyn Transport,
     pub status: Option<(i32, String)>,
     pub headers: Vec<(String, String)>,
     pub headers_sent: bool,
-    /// Whether the application set Content-Length itself.
-    pub has_content_length: bool,
+    /// The Content-Length of the response, when known before the body.
+    pub declared_length: Option<u64>,
+    /// Body bytes handed to the server so far.
+    pub body_sent: u64,
+    /// Set once a body longer than `declared_length` has been logged.
+    overflow_logged: bool,
     pub input: InputBuffer,
     pub client_gone: bool,
     error_line: Vec<u8>,
@@ -34,7 +38,9 @@ impl<'t> RequestContext<'t> {
             status: None,
             headers: Vec::new(),
             headers_sent: false,
-            has_content_length: false,
+            declared_length: None,
+            body_sent: 0,
+            overflow_logged: false,
             input: InputBuffer::default(),
             client_gone: false,
             error_line: Vec::new(),
@@ -54,9 +60,16 @@ impl<'t> RequestContext<'t> {
             check_header(&name, &value).map_err(|e| e.to_string())?;
             checked.push((name, String::from_utf8_lossy(&value).into_owned()));
         }
-        self.has_content_length = checked
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+        self.declared_length =
+            match checked
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            {
+                Some((_, value)) => Some(value.trim().parse::<u64>().map_err(|_| {
+                    format!("invalid Content-Length response header value '{value}'")
+                })?),
+                None => None,
+            };
         self.status = Some((code, status.to_string()));
         self.headers = checked;
         Ok(())
@@ -79,18 +92,90 @@ impl<'t> RequestContext<'t> {
         Ok(())
     }
 
-    /// Writes body bytes (sending headers first); records a disconnect.
+    /// Announces a Content-Length the application did not set (for a
+    /// one-item body or a wrapped file) so keep-alive works unchunked.
+    pub fn declare_length(&mut self, length: u64) {
+        if self.status.is_some() && self.declared_length.is_none() && !self.headers_sent {
+            self.headers
+                .push(("Content-Length".into(), length.to_string()));
+            self.declared_length = Some(length);
+        }
+    }
+
+    /// How many of `wanted` bytes may still be sent under a declared
+    /// Content-Length; logs (once) when the application offers more.
+    pub fn allowance(&mut self, wanted: u64) -> u64 {
+        let Some(declared) = self.declared_length else {
+            return wanted;
+        };
+        let left = declared.saturating_sub(self.body_sent);
+        if wanted > left && !self.overflow_logged {
+            self.overflow_logged = true;
+            self.transport.log(
+                APLOG_WARNING,
+                &format!(
+                    "mod_wsgi: response body is longer than its Content-Length of {declared}; \
+                     the extra bytes were not sent"
+                ),
+            );
+        }
+        wanted.min(left)
+    }
+
+    /// Notes that the client has gone; later output is dropped.
+    pub fn client_disconnected(&mut self) {
+        if !self.client_gone {
+            self.client_gone = true;
+            self.transport
+                .log(APLOG_TRACE1, "mod_wsgi: Client closed connection.");
+        }
+    }
+
+    /// Writes body bytes (sending headers first) and flushes them to the
+    /// client, never beyond a declared Content-Length.
     pub fn write_body(&mut self, data: &[u8]) -> Result<(), String> {
         self.send_headers()?;
         if self.client_gone || data.is_empty() {
             return Ok(());
         }
+        let data = &data[..self.allowance(data.len() as u64) as usize];
+        if data.is_empty() {
+            return Ok(());
+        }
         let transport = self.transport;
         let ok = crate::python::interp::without_gil(|| transport.write(data));
+        self.body_sent += data.len() as u64;
         if !ok {
-            self.client_gone = true;
+            self.client_disconnected();
         }
         Ok(())
+    }
+
+    /// Ends the response. After a failure with the headers already out,
+    /// or a body shorter than its Content-Length, the client must see the
+    /// response as cut short: the connection is closed without completing
+    /// the framing, rather than left looking like a whole response.
+    pub fn finish(&mut self, failed: bool) {
+        if !self.headers_sent || self.client_gone {
+            return;
+        }
+        if failed {
+            self.transport.abort_response();
+            return;
+        }
+        if let Some(declared) = self.declared_length {
+            if self.body_sent < declared {
+                self.transport.log(
+                    APLOG_ERR,
+                    &format!(
+                        "mod_wsgi: response body ended after {} of the {declared} bytes its \
+                         Content-Length announced; closing the connection",
+                        self.body_sent
+                    ),
+                );
+                self.transport.abort_response();
+            }
+        }
     }
 
     /// Makes at least one more chunk available; false at end of body.

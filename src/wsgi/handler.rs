@@ -355,22 +355,14 @@ fn send_wrapped_file(
     (fd, offset, remaining): (i32, u64, u64),
     allow_sendfile: bool,
 ) -> Result<(), String> {
-    let declared = ctx
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
-    let length = match declared {
-        Some(declared) => declared.min(remaining),
-        None => {
-            if ctx.status.is_some() {
-                ctx.headers
-                    .push(("Content-Length".into(), remaining.to_string()));
-                ctx.has_content_length = true;
-            }
-            remaining
-        }
-    };
+    if ctx.declared_length.is_none() {
+        ctx.declare_length(remaining);
+    }
+    // A declared Content-Length caps what is sent, without complaint: that
+    // is how an application serves part of a file.
+    let length = ctx.declared_length.map_or(remaining, |d| {
+        d.saturating_sub(ctx.body_sent).min(remaining)
+    });
     ctx.send_headers()?;
     if length == 0 || ctx.client_gone {
         return Ok(());
@@ -379,8 +371,9 @@ fn send_wrapped_file(
     let sent = crate::python::interp::without_gil(|| {
         transport.send_file(fd, offset, length, allow_sendfile)
     });
+    ctx.body_sent += length;
     if !sent {
-        ctx.client_gone = true;
+        ctx.client_disconnected();
     }
     Ok(())
 }
@@ -401,16 +394,10 @@ fn stream_result(
         // C module does, so keep-alive works without chunking.
         let is_seq =
             ffi::PyList_Check(result.as_ptr()) != 0 || ffi::PyTuple_Check(result.as_ptr()) != 0;
-        if is_seq
-            && ffi::PySequence_Size(result.as_ptr()) == 1
-            && !ctx.has_content_length
-            && ctx.status.is_some()
-        {
+        if is_seq && ffi::PySequence_Size(result.as_ptr()) == 1 {
             if let Some(item) = Owned::from_new(ffi::PySequence_GetItem(result.as_ptr(), 0)) {
                 if let Some(bytes) = object::bytes_contents(&item) {
-                    ctx.headers
-                        .push(("Content-Length".into(), bytes.len().to_string()));
-                    ctx.has_content_length = true;
+                    ctx.declare_length(bytes.len() as u64);
                 }
             }
         }
@@ -541,14 +528,10 @@ fn run_in_scope(
     if let Some(now) = object::float_obj(now_seconds()) {
         object::dict_set(&environ, "mod_wsgi.application_start", &now);
     }
-    let outcome = match application.call(&[&environ, &start_response]) {
+    let completed = match application.call(&[&environ, &start_response]) {
         None => {
             log_python_error(&log, &script_failure);
-            if ctx.headers_sent {
-                Outcome::Done
-            } else {
-                Outcome::Fail(500)
-            }
+            false
         }
         Some(result) => {
             let streamed = stream_result(ctx, &result, &objects.file_wrapper_type, route.sendfile);
@@ -557,19 +540,23 @@ fn run_in_scope(
             }
             close_result(transport, &result);
             match streamed.and_then(|()| ctx.send_headers()) {
-                Ok(()) => Outcome::Done,
+                Ok(()) => true,
                 Err(message) => {
                     if !message.contains("WSGI response") {
                         transport.log(APLOG_ERR, &format!("{script_failure} {message}"));
                     }
-                    if ctx.headers_sent {
-                        Outcome::Done
-                    } else {
-                        Outcome::Fail(500)
-                    }
+                    false
                 }
             }
         }
+    };
+    ctx.finish(!completed);
+    // Before any output an error becomes a 500 page; after it, the
+    // response stays as sent (and was cut short by `finish`).
+    let outcome = if completed || ctx.headers_sent {
+        Outcome::Done
+    } else {
+        Outcome::Fail(500)
     };
     ctx.flush_log();
     for obj in [&adapter, &input, &errors] {

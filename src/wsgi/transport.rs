@@ -5,8 +5,12 @@
 pub trait Transport {
     fn set_status(&self, code: i32, line: &str);
     fn add_header(&self, name: &str, value: &str);
-    /// Writes body bytes; false when the client has gone away.
+    /// Writes body bytes and flushes them towards the client; false when
+    /// the client has gone away.
     fn write(&self, data: &[u8]) -> bool;
+    /// Closes the connection after what was sent, without completing the
+    /// response's framing, so the client can tell it was cut short.
+    fn abort_response(&self);
     /// Sends part of an open regular file as the body (the
     /// `wsgi.file_wrapper` fast path); false when the client has gone away.
     fn send_file(&self, fd: i32, offset: u64, length: u64, allow_sendfile: bool) -> bool;
@@ -32,6 +36,10 @@ impl Transport for crate::apache::request::Request {
 
     fn send_file(&self, fd: i32, offset: u64, length: u64, allow_sendfile: bool) -> bool {
         crate::apache::request::Request::send_file(*self, fd, offset, length, allow_sendfile)
+    }
+
+    fn abort_response(&self) {
+        crate::apache::request::Request::abort_response(*self)
     }
 
     fn read(&self, buf: &mut [u8]) -> Result<usize, String> {
