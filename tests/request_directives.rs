@@ -545,3 +545,45 @@ fn repeated_slashes_split_between_script_name_and_path_info() {
         assert_eq!(j.str_of("SCRIPT_NAME"), "/env", "MergeSlashes {merge}");
     }
 }
+
+fn versioned_app(version: &str) -> String {
+    format!(
+        "def application(environ, start_response):\n    \
+         body = ('{version} ' + environ['mod_wsgi.script_reloading']).encode()\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [body]\n"
+    )
+}
+
+/// Rewrites a script with a later modification time, as an edit would.
+fn edit_script(path: &std::path::Path, contents: &str) {
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap() + Duration::from_secs(5);
+    std::fs::write(path, contents).unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(modified).unwrap();
+}
+
+#[test]
+fn script_reloading_follows_edits_unless_off() {
+    for (setting, after_edit) in [("On", "v2 1"), ("Off", "v1 0")] {
+        let server = builder()
+            .file("app.wsgi", versioned_app("v1"))
+            .config(&format!(
+                "WSGIScriptReloading {setting}\nWSGIScriptAlias /app {{root}}/app.wsgi"
+            ))
+            .single_process()
+            .start();
+        let before = if setting == "On" { "v1 1" } else { "v1 0" };
+        assert_eq!(
+            server.get("/app").text(),
+            before,
+            "WSGIScriptReloading {setting}"
+        );
+        edit_script(&server.root().join("app.wsgi"), &versioned_app("v2"));
+        assert_eq!(
+            server.get("/app").text(),
+            after_edit,
+            "WSGIScriptReloading {setting}"
+        );
+    }
+}
