@@ -14,3 +14,6 @@
 #include <apr_strings.h>
 #include <apr_tables.h>
 #include <apr_buckets.h>
+#include <apr_thread_proc.h>
+#include <unixd.h>
+#include <ap_listen.h>

@@ -9,6 +9,7 @@
 #[cfg(not(test))]
 mod apache;
 pub mod config;
+mod daemon;
 #[cfg(not(test))]
 pub mod module;
 #[cfg(not(test))]

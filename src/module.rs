@@ -4,6 +4,7 @@ use crate::apache::commands::{module_config, reset_used, used_but_not_implemente
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_NOTICE, APLOG_WARNING};
 use crate::apache::request::Request;
 use crate::apache::{ffi, mpm_query, pool};
+use crate::config::daemon::DaemonProcessSpec;
 use crate::config::dir::MapHeadToGet;
 use crate::config::gil;
 use crate::config::interp_options;
@@ -95,12 +96,12 @@ unsafe extern "C" fn merge_server_config(
 
 /// # Safety
 /// `s` is a live server_rec.
-unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerConfig {
+pub(crate) unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerConfig {
     // SAFETY: every server has our config slot, created by Apache.
     unsafe { &*module_config::<ServerConfig>((*s).module_config) }
 }
 
-fn apache_version() -> [i64; 3] {
+pub(crate) fn apache_version() -> [i64; 3] {
     let desc = crate::apache::server_description();
     let mut numbers = desc
         .split('/')
@@ -181,6 +182,23 @@ unsafe extern "C" fn post_config(
     for warning in unsafe { gil_configuration_warnings(s) } {
         log::server_log(s, APLOG_WARNING, &format!("mod_wsgi: {warning}"));
     }
+    // SAFETY: `s` is the main server; its `next` chain lists the virtual
+    // hosts, all with our configuration.
+    let configs: Vec<&ServerConfig> = unsafe {
+        let mut all = Vec::new();
+        let mut server = s;
+        while !server.is_null() {
+            all.push(server_config(server));
+            server = (*server).next;
+        }
+        all
+    };
+    // SAFETY: as above.
+    let main_config = unsafe { server_config(s) };
+    if let Err(message) = crate::daemon::supervisor::start_groups(&configs, main_config, pconf) {
+        log::server_log(s, APLOG_EMERG, &format!("mod_wsgi: {message}"));
+        return 500;
+    }
     let pending = used_but_not_implemented();
     if !pending.is_empty() {
         log::server_log(
@@ -225,10 +243,29 @@ unsafe fn gil_configuration_warnings(s: *mut ffi::server_rec) -> Vec<String> {
     )
 }
 
-fn init_settings(config: &ServerConfig) -> InitSettings {
+/// Where Python runs in this process: an Apache child (embedded mode, the
+/// empty group) or a daemon process of a `WSGIDaemonProcess` group.
+#[derive(Clone, Copy)]
+pub(crate) struct ProcessRole<'c> {
+    pub group: &'c str,
+    pub daemon: Option<&'c DaemonProcessSpec>,
+}
+
+impl ProcessRole<'_> {
+    pub const EMBEDDED: ProcessRole<'static> = ProcessRole {
+        group: "",
+        daemon: None,
+    };
+}
+
+fn init_settings(config: &ServerConfig, role: ProcessRole<'_>) -> InitSettings {
     let g = &config.global;
+    let path_text = |p: &std::path::PathBuf| p.display().to_string();
     InitSettings {
-        home: g.python_home.clone(),
+        home: role
+            .daemon
+            .and_then(|d| d.python_home.as_ref().map(path_text))
+            .or_else(|| g.python_home.clone()),
         optimize: g.python_optimize.unwrap_or(0),
         hash_seed: match g.python_hash_seed {
             Some(HashSeed::Fixed(seed)) => Some(seed),
@@ -236,7 +273,10 @@ fn init_settings(config: &ServerConfig) -> InitSettings {
         },
         dont_write_bytecode: g.dont_write_bytecode.unwrap_or(false),
         warnings: g.python_warnings.clone(),
-        eggs: g.python_eggs.clone(),
+        eggs: role
+            .daemon
+            .and_then(|d| d.python_eggs.as_ref().map(path_text))
+            .or_else(|| g.python_eggs.clone()),
         free_threading: false,
     }
 }
@@ -248,28 +288,41 @@ fn process_env(name: &str) -> Option<String> {
 
 fn interpreter_setup(
     config: &ServerConfig,
+    role: ProcessRole<'_>,
     application_group: &str,
     env: &dyn Fn(&str) -> Option<String>,
     free_threading: bool,
 ) -> InterpreterSetup {
     let g = &config.global;
-    let process_group = "";
-    let resolved = interp_options::resolve(
+    let mut resolved = interp_options::resolve(
         &g.interpreter,
         &g.interpreter_options,
-        process_group,
+        role.group,
         application_group,
         env,
     );
+    if let Some(daemon) = role.daemon {
+        // The group's python-path= comes after the top-level directories,
+        // before container layers.
+        let paths: Vec<String> = daemon
+            .python_path
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if !paths.is_empty() {
+            let after_top_level = usize::from(!g.interpreter.python_path.is_empty());
+            resolved.python_path_layers.insert(after_top_level, paths);
+        }
+    }
     let plan = gil::plan_interpreter(
         &resolved,
-        process_group,
+        role.group,
         application_group,
         runtime::CAPABILITIES,
         free_threading,
     );
     InterpreterSetup {
-        process_group: process_group.to_string(),
+        process_group: role.group.to_string(),
         restrictions: crate::wsgi::streams::Restrictions {
             stdin: resolved.restrict_stdin,
             stdout: resolved.restrict_stdout,
@@ -280,57 +333,103 @@ fn interpreter_setup(
     }
 }
 
+/// The role this process plays, fixed when Python starts in it.
+static ROLE: OnceCell<(String, Option<DaemonProcessSpec>)> = OnceCell::new();
+
+fn current_role() -> ProcessRole<'static> {
+    match ROLE.get() {
+        Some((group, daemon)) => ProcessRole {
+            group,
+            daemon: daemon.as_ref(),
+        },
+        None => ProcessRole::EMBEDDED,
+    }
+}
+
 /// The interpreter for `application_group` in this process, created with
 /// its configured GIL mode on first use.
-fn interpreter_for(
+pub(crate) fn interpreter_for(
     config: &ServerConfig,
     application_group: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<std::sync::Arc<interp::Interpreter>, String> {
     let free_threading = PROCESS.get().is_some_and(|p| p.free_threading);
     interp::get_or_create(application_group, || {
-        interpreter_setup(config, application_group, env, free_threading)
+        interpreter_setup(
+            config,
+            current_role(),
+            application_group,
+            env,
+            free_threading,
+        )
     })
 }
 
-/// The embedded-mode process plan: free-threading and the process-wide
-/// switch interval.
-fn embedded_process_plan(config: &ServerConfig) -> gil::ProcessPlan {
+/// The process plan (free-threading and the process-wide switch interval)
+/// for a role; a daemon's `switch-interval=` overrides the directives.
+fn process_plan(config: &ServerConfig, role: ProcessRole<'_>) -> gil::ProcessPlan {
     let g = &config.global;
-    gil::plan_process(
-        &interp_options::resolve_process(&g.interpreter, &g.interpreter_options, ""),
-        "",
-        runtime::CAPABILITIES,
-    )
+    let mut settings =
+        interp_options::resolve_process(&g.interpreter, &g.interpreter_options, role.group);
+    if let Some(interval) = role.daemon.and_then(|d| d.switch_interval) {
+        settings.switch_interval = Some(interval);
+    }
+    gil::plan_process(&settings, role.group, runtime::CAPABILITIES)
 }
 
-/// Starts Python in this (embedded-mode) process with its GIL mode and
-/// switch interval.
-fn start_python(config: &ServerConfig, process: &gil::ProcessPlan) -> Result<(), String> {
+/// Starts Python in this process with its GIL mode and switch interval.
+pub(crate) fn start_python(
+    config: &ServerConfig,
+    role: ProcessRole<'_>,
+    process: &gil::ProcessPlan,
+) -> Result<(), String> {
+    let _ = ROLE.set((role.group.to_string(), role.daemon.cloned()));
+    let mode = gil::describe_process(role.group);
     for warning in &process.warnings {
         tracing::warn!("{warning}");
     }
-    let mut settings = init_settings(config);
+    let mut settings = init_settings(config, role);
     settings.free_threading = process.free_threading;
     let main_tstate = runtime::initialize(&settings)?;
     if process.free_threading {
-        tracing::info!("Python started with the GIL disabled (free-threading) in embedded mode");
+        tracing::info!("Python started with the GIL disabled (free-threading) in {mode}");
     }
     let main = interp::register_main(
         main_tstate,
-        &interpreter_setup(config, "", &process_env, process.free_threading),
+        &interpreter_setup(config, role, "", &process_env, process.free_threading),
     )?;
     if let Some(interval) = process.switch_interval {
         let gil = main.enter();
         let set = interp::set_switch_interval(interval);
         drop(gil);
         set.ok_or("cannot set the switch interval")?;
-        tracing::info!(
-            "Set switch interval {}s for embedded mode",
-            interval.as_secs_f64()
-        );
+        tracing::info!("Set switch interval {}s for {mode}", interval.as_secs_f64());
     }
     Ok(())
+}
+
+/// The main server's configuration, for daemon processes.
+pub(crate) fn main_config() -> &'static ServerConfig {
+    // SAFETY: the main server (recorded in post_config) and its
+    // configuration live for the whole process.
+    unsafe { server_config(log::main_server()) }
+}
+
+/// Starts Python in a daemon process of `role`'s group.
+pub(crate) fn start_daemon_python(
+    config: &ServerConfig,
+    role: ProcessRole<'_>,
+    multithread: bool,
+    multiprocess: bool,
+) -> Result<(), String> {
+    let process = process_plan(config, role);
+    let _ = PROCESS.set(ProcessInfo {
+        multithread,
+        multiprocess,
+        apache_version: apache_version(),
+        free_threading: process.free_threading,
+    });
+    start_python(config, role, &process)
 }
 
 /// Request-independent answers for expanding group names at start-up.
@@ -349,15 +448,15 @@ impl GroupContext for StartupContext {
 }
 
 /// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets that
-/// name both groups, meant for embedded mode.
-fn preload_scripts(config: &ServerConfig) {
+/// name both groups, meant for this process's group.
+pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
     let mut wanted: Vec<(String, String)> = Vec::new();
-    let embedded = |spec: &Option<GroupSpec>| {
+    let ours = |spec: &Option<GroupSpec>| {
         spec.as_ref()
-            .is_some_and(|p| p.expand(&StartupContext).is_empty())
+            .is_some_and(|p| p.expand(&StartupContext) == role.group)
     };
     for import in &config.global.import_scripts {
-        if embedded(&import.options.process_group) {
+        if ours(&import.options.process_group) {
             if let Some(group) = &import.options.application_group {
                 wanted.push((import.path.clone(), group.expand(&StartupContext)));
             }
@@ -370,7 +469,7 @@ fn preload_scripts(config: &ServerConfig) {
             Some(GroupSpec::Global) | Some(GroupSpec::Named(_))
         );
         if !alias.is_regex()
-            && embedded(&o.process_group)
+            && ours(&o.process_group)
             && literal_group
             && std::path::Path::new(&alias.target).is_file()
         {
@@ -395,7 +494,7 @@ fn preload_scripts(config: &ServerConfig) {
                 if handler::preload(&interpreter, &path, &log) {
                     tracing::info!(
                         "Imported script '{path}' into {}",
-                        gil::describe_interpreter("", &group)
+                        gil::describe_interpreter(role.group, &group)
                     );
                 }
             }
@@ -421,14 +520,18 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
     let max_daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).unwrap_or(1);
     // SAFETY: `s` is the main server during child_init.
     let config = unsafe { server_config(s) };
-    let process = embedded_process_plan(config);
+    let process = process_plan(config, ProcessRole::EMBEDDED);
     let _ = PROCESS.set(ProcessInfo {
         multithread: threaded,
         multiprocess: forked && max_daemons != 1,
         apache_version: apache_version(),
         free_threading: process.free_threading,
     });
-    if let Err(message) = start_python(config, &process) {
+    if config.global.restrict_embedded == Some(true) {
+        let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
+        return;
+    }
+    if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process) {
         log::server_log(
             s,
             APLOG_ERR,
@@ -442,7 +545,7 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         runtime::runtime_version(),
         std::process::id()
     );
-    preload_scripts(config);
+    preload_scripts(config, ProcessRole::EMBEDDED);
     if config.global.destroy_interpreter != Some(false) {
         // SAFETY: registering a cleanup on the child pool, destroyed when
         // the child exits after its request threads have stopped.
@@ -705,12 +808,12 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         }
     }
     if !extras.process_group.is_empty() {
+        return relay_to_daemon(req, &route, &extras);
+    }
+    if config.global.restrict_embedded == Some(true) {
         req.log(
             APLOG_ERR,
-            &format!(
-                "mod_wsgi: daemon process group '{}' requested, but daemon mode is not implemented yet",
-                extras.process_group
-            ),
+            "mod_wsgi: embedded mode is disabled by WSGIRestrictEmbedded; this request has no daemon process group",
         );
         return 500;
     }
@@ -732,6 +835,43 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         Outcome::Done => ffi::OK as c_int,
         Outcome::Fail(status) => status,
     }
+}
+
+/// Hands a request routed to a daemon process group over to it.
+fn relay_to_daemon(req: Request, route: &Route, extras: &EnvironExtras) -> c_int {
+    let flag = |on: bool| if on { "1" } else { "0" }.to_string();
+    let mut meta = vec![
+        ("script".to_string(), route.script.clone()),
+        ("callable".to_string(), route.callable.clone()),
+        ("reload".to_string(), flag(route.reload_on_change)),
+        ("case_insensitive".to_string(), flag(route.case_insensitive)),
+        ("url_scheme".to_string(), extras.url_scheme.to_string()),
+        (
+            "application_group".to_string(),
+            extras.application_group.clone(),
+        ),
+        (
+            "request_handler".to_string(),
+            extras.request_handler.clone(),
+        ),
+        ("handler_script".to_string(), extras.handler_script.clone()),
+        ("request_id".to_string(), extras.request_id.clone()),
+        (
+            "request_start".to_string(),
+            extras.request_start.to_string(),
+        ),
+    ];
+    if let Some(resource) = &route.resource {
+        meta.push(("resource".to_string(), resource.clone()));
+    }
+    if let Some(id) = &extras.connection_id {
+        meta.push(("connection_id".to_string(), id.clone()));
+    }
+    let head = crate::daemon::wire::RequestHead {
+        vars: extras.cgi.clone(),
+        meta,
+    };
+    crate::daemon::relay::relay(req, &extras.process_group, head)
 }
 
 unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {

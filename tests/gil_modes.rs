@@ -460,6 +460,11 @@ fn interpreters_are_destroyed_at_shutdown_unless_disabled() {
             .start();
         assert_eq!(server.get("/sub").status, 200);
         assert_eq!(server.get("/main").status, 200);
+        // The body reaches the client before the handler has returned (it
+        // is flushed as written). In the one-process prefork server, a next
+        // request is only taken once the previous one is done, so one more
+        // makes sure no request is in flight when the stop signal comes.
+        assert_eq!(server.get("/not-a-script").status, 404);
         server.stop();
         let log = server.error_log();
         if destroy == "On" {

@@ -34,6 +34,11 @@ pub fn set_main_server(s: *mut ffi::server_rec) {
     MAX_LEVEL.store(level, Ordering::Release);
 }
 
+/// The main server, for code that runs outside any hook.
+pub fn main_server() -> *mut ffi::server_rec {
+    MAIN_SERVER.load(Ordering::Acquire)
+}
+
 fn apache_level(level: &Level) -> i32 {
     match *level {
         Level::ERROR => APLOG_ERR,

@@ -144,6 +144,13 @@ impl Request {
         }
     }
 
+    /// Apache's `Timeout` for this request's server.
+    pub fn server_timeout(&self) -> std::time::Duration {
+        // SAFETY: the request's server record is live.
+        let micros = unsafe { (*self.rec().server).timeout };
+        std::time::Duration::from_micros(micros.max(1_000_000) as u64)
+    }
+
     /// A HEAD request: Apache will discard the body.
     pub fn header_only(&self) -> bool {
         self.rec().header_only != 0

@@ -1,0 +1,291 @@
+//! The Apache parent's side of daemon mode: one listening UNIX socket per
+//! `WSGIDaemonProcess` group, its processes forked after configuration and
+//! restarted when they die, and all of them stopped when Apache restarts
+//! or stops (the configuration pool's cleanup).
+
+use crate::apache::ffi;
+use crate::config::daemon::DaemonProcessSpec;
+use crate::config::ServerConfig;
+use parking_lot::Mutex;
+use std::ffi::{c_int, c_void, CString};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+/// A daemon group as this Apache generation runs it.
+pub struct Group {
+    pub spec: DaemonProcessSpec,
+    pub socket_path: String,
+    pub listener: RawFd,
+    /// Process id per slot (0: not running).
+    pids: Vec<libc::pid_t>,
+}
+
+/// The groups of the current configuration. Apache children are forked
+/// after this is filled, so they inherit it and know where to connect.
+static GROUPS: Mutex<Vec<Group>> = Mutex::new(Vec::new());
+/// Set while the groups are being stopped, so deaths are not restarted.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The Apache parent, the only process that may stop the groups (children
+/// inherit the configuration pool and its cleanup).
+static PARENT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// Distinguishes the sockets of successive configurations (restarts).
+static GENERATION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Where the Apache children connect for `group`, if it exists.
+pub fn socket_for(group: &str) -> Option<(String, Duration)> {
+    GROUPS
+        .lock()
+        .iter()
+        .find(|g| g.spec.name == group)
+        .map(|g| (g.socket_path.clone(), g.spec.connect_timeout))
+}
+
+/// Creates a listening UNIX socket at `path` that only the Apache child
+/// user (`owner`) may connect to.
+fn listen_at(path: &str, backlog: u32, owner: (libc::uid_t, libc::gid_t)) -> Result<RawFd, String> {
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| format!("cannot create daemon socket '{path}': {e}"))?;
+    let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
+    let cpath = CString::new(path).map_err(|_| "NUL in socket path".to_string())?;
+    // SAFETY: plain syscalls on the descriptor and path we just created.
+    unsafe {
+        libc::listen(fd, backlog.min(i32::MAX as u32) as c_int);
+        libc::chmod(cpath.as_ptr(), 0o600);
+        if libc::geteuid() == 0 {
+            libc::chown(cpath.as_ptr(), owner.0, owner.1);
+        }
+        // Daemons inherit it across fork; nothing else should.
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    Ok(fd)
+}
+
+/// The uid/gid of Apache's `User`/`Group`.
+pub fn apache_child_ids() -> (libc::uid_t, libc::gid_t) {
+    // SAFETY: reading a global Apache fills in while reading its config.
+    unsafe {
+        let config = std::ptr::addr_of!(ffi::ap_unixd_config);
+        ((*config).user_id, (*config).group_id)
+    }
+}
+
+/// The socket path prefix: `WSGISocketPrefix` (relative to ServerRoot) or
+/// `wsgi` in Apache's runtime directory.
+fn socket_prefix(config: &ServerConfig, pool: *mut ffi::apr_pool_t) -> String {
+    let configured = config.global.socket_prefix.as_deref();
+    let rel = CString::new(configured.unwrap_or("wsgi")).expect("no NUL in a directive value");
+    // SAFETY: both functions return pool strings.
+    unsafe {
+        let p = if configured.is_some() {
+            ffi::ap_server_root_relative(pool, rel.as_ptr())
+        } else {
+            ffi::ap_runtime_dir_relative(pool, rel.as_ptr())
+        };
+        crate::apache::c_str(p).into_owned()
+    }
+}
+
+/// Data handed to APR's other-child callback: which group and slot.
+struct Slot {
+    group: usize,
+    slot: usize,
+    pconf: *mut ffi::apr_pool_t,
+}
+
+/// Forks the daemon for `slot` of group `index`; the child never returns.
+fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
+    let (name, listener) = {
+        let groups = GROUPS.lock();
+        (groups[index].spec.name.clone(), groups[index].listener)
+    };
+    // SAFETY: the process record lives in the configuration pool, as APR's
+    // other-child registry keeps a pointer to it.
+    let proc_ = unsafe {
+        let size = std::mem::size_of::<ffi::apr_proc_t>();
+        let p = ffi::apr_palloc(pconf, size as ffi::apr_size_t) as *mut ffi::apr_proc_t;
+        std::ptr::write_bytes(p, 0, 1);
+        p
+    };
+    // SAFETY: apr_proc_fork returns twice; the child branch never returns.
+    let status = unsafe { ffi::apr_proc_fork(proc_, pconf) };
+    if status == ffi::APR_INCHILD as i32 {
+        let spec = GROUPS.lock()[index].spec.clone();
+        super::serve::daemon_main(spec, listener, slot);
+    }
+    if status != ffi::APR_INPARENT as i32 {
+        tracing::error!(
+            "mod_wsgi: cannot fork a process for daemon group '{name}' (status {status})"
+        );
+        return;
+    }
+    // SAFETY: fork succeeded in the parent; `proc_` is filled in.
+    let pid = unsafe { (*proc_).pid };
+    GROUPS.lock()[index].pids[slot] = pid;
+    let data = Box::into_raw(Box::new(Slot {
+        group: index,
+        slot,
+        pconf,
+    }));
+    // SAFETY: registering the child with the MPM's maintenance; `data` is
+    // reclaimed in the callback when the registration ends.
+    unsafe {
+        ffi::apr_proc_other_child_register(
+            proc_,
+            Some(maintenance),
+            data.cast(),
+            std::ptr::null_mut(),
+            pconf,
+        )
+    };
+    tracing::info!("mod_wsgi: started daemon process {pid} for group '{name}'");
+}
+
+/// Called by the MPM about a registered daemon: restart it when it died.
+unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
+    let slot = data as *mut Slot;
+    // SAFETY: `data` is the Slot registered in `spawn`.
+    let (group, index, pconf) = unsafe { ((*slot).group, (*slot).slot, (*slot).pconf) };
+    // (Copied out above: `slot` is freed by the UNREGISTER call below.)
+    match reason as u32 {
+        ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
+            // SAFETY: the registration ends with the process; APR calls us
+            // back with UNREGISTER, which frees `data`, so read it first.
+            unsafe { ffi::apr_proc_other_child_unregister(data) };
+            let (name, pid) = {
+                let mut groups = GROUPS.lock();
+                let Some(g) = groups.get_mut(group) else {
+                    return;
+                };
+                let pid = std::mem::replace(&mut g.pids[index], 0);
+                (g.spec.name.clone(), pid)
+            };
+            if STOPPING.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            // The MPM passes the exit code (or the signal number) only.
+            tracing::info!(
+                "mod_wsgi: daemon process {pid} of group '{name}' has died (exit status or signal {status}); restarting it"
+            );
+            spawn(group, index, pconf);
+        }
+        ffi::APR_OC_REASON_UNREGISTER => {
+            // SAFETY: as above; the registration is gone.
+            drop(unsafe { Box::from_raw(slot) });
+        }
+        _ => {}
+    }
+}
+
+/// Pool cleanup on the configuration pool: stop every daemon, waiting up to
+/// each group's shutdown-timeout before killing it.
+unsafe extern "C" fn stop_groups(_data: *mut c_void) -> ffi::apr_status_t {
+    if PARENT.load(std::sync::atomic::Ordering::Acquire) != std::process::id() {
+        return 0;
+    }
+    STOPPING.store(true, std::sync::atomic::Ordering::Release);
+    let groups = std::mem::take(&mut *GROUPS.lock());
+    let mut waiting: Vec<(libc::pid_t, Instant)> = Vec::new();
+    for group in &groups {
+        for &pid in group.pids.iter().filter(|&&p| p > 0) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            waiting.push((pid, Instant::now() + group.spec.shutdown_timeout));
+        }
+    }
+    while !waiting.is_empty() {
+        waiting.retain(|&(pid, deadline)| {
+            let mut status = 0;
+            // SAFETY: reaping our own child without blocking.
+            let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if done == pid || done < 0 {
+                return false;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!("mod_wsgi: daemon process {pid} did not stop in time; killing it");
+                // SAFETY: as above.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                return false;
+            }
+            true
+        });
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for group in &groups {
+        // SAFETY: closing the listener we created.
+        unsafe { libc::close(group.listener) };
+        let _ = std::fs::remove_file(&group.socket_path);
+    }
+    0
+}
+
+/// Creates the sockets and starts the processes of every daemon group in
+/// the configuration (`servers`: the main server and virtual hosts).
+pub fn start_groups(
+    configs: &[&ServerConfig],
+    main: &ServerConfig,
+    pconf: *mut ffi::apr_pool_t,
+) -> Result<(), String> {
+    STOPPING.store(false, std::sync::atomic::Ordering::Release);
+    PARENT.store(std::process::id(), std::sync::atomic::Ordering::Release);
+    let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let prefix = socket_prefix(main, pconf);
+    let owner = apache_child_ids();
+    let mut groups = Vec::new();
+    for config in configs {
+        for spec in &config.daemons {
+            if groups.iter().any(|g: &Group| g.spec.name == spec.name) {
+                continue;
+            }
+            let socket_path = format!(
+                "{prefix}.{}.{generation}.{}.sock",
+                std::process::id(),
+                groups.len() + 1
+            );
+            let owner = match spec.socket_user {
+                Some(ref user) => (super::serve::resolve_uid(user)?, owner.1),
+                None => owner,
+            };
+            let listener = listen_at(&socket_path, spec.listen_backlog, owner)?;
+            groups.push(Group {
+                pids: vec![0; spec.processes as usize],
+                spec: spec.clone(),
+                socket_path,
+                listener,
+            });
+        }
+    }
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let counts: Vec<usize> = groups.iter().map(|g| g.pids.len()).collect();
+    *GROUPS.lock() = groups;
+    // SAFETY: the cleanup runs when this configuration is discarded.
+    unsafe {
+        ffi::apr_pool_cleanup_register(
+            pconf,
+            std::ptr::null(),
+            Some(stop_groups),
+            Some(ffi::apr_pool_cleanup_null),
+        )
+    };
+    for (index, count) in counts.into_iter().enumerate() {
+        for slot in 0..count {
+            spawn(index, slot, pconf);
+        }
+    }
+    Ok(())
+}
+
+/// In a daemon process: closes the listeners of the other groups.
+pub fn close_other_listeners(keep: RawFd) {
+    for group in GROUPS.lock().iter() {
+        if group.listener != keep {
+            // SAFETY: an inherited descriptor this process does not use.
+            unsafe { libc::close(group.listener) };
+        }
+    }
+}

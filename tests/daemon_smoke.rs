@@ -1,0 +1,81 @@
+//! Daemon mode first slice: routing to a `WSGIDaemonProcess` group, body
+//! streaming through the daemon, restart after a crash, and no daemon left
+//! behind when Apache stops. The fuller suite is `tests/daemon.rs`.
+
+mod common;
+
+use common::{Mpm, ServerBuilder};
+use std::time::{Duration, Instant};
+
+const APP: &str = include_str!("apps/daemon_smoke/info.wsgi");
+
+fn pid_alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn daemon_group_serves_restarts_and_stops() {
+    let mut server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .file("info.wsgi", APP)
+        .config(
+            "WSGIDaemonProcess web processes=2 threads=3 display-name=%{GROUP}\n\
+             WSGIScriptAlias /d {root}/info.wsgi process-group=web\n\
+             WSGIScriptAlias /e {root}/info.wsgi",
+        )
+        .start();
+    let r = server.get("/d");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), server.error_log());
+    let daemon = r.json();
+    assert_eq!(daemon.str_of("group"), "web");
+    assert_eq!(daemon.get("multithread").as_bool(), Some(true));
+    // The daemon is a child of the Apache parent, not an Apache child.
+    assert_eq!(daemon.get("ppid").as_f64(), Some(server.pid() as f64));
+    let embedded = server.get("/e").json();
+    assert_eq!(embedded.str_of("group"), "");
+    assert_ne!(embedded.get("pid").as_f64(), daemon.get("pid").as_f64());
+    let pid = daemon.get("pid").as_f64().unwrap() as i32;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        cmdline.starts_with(b"(wsgi:web)"),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+
+    // The request body is streamed to the daemon on demand.
+    let body = vec![b'x'; 3_000_000];
+    let r = server.request("POST", "/d", &[], &body);
+    assert_eq!(r.json().get("body_len").as_f64(), Some(3_000_000.0));
+
+    // A daemon that dies is restarted; the request it had fails.
+    let offset = server.log_len();
+    let r = server.try_request("GET", "/d/crash", &[], b"");
+    assert!(r.map_or(true, |r| r.status >= 500));
+    assert!(
+        server.wait_for_log_since(
+            offset,
+            "(exit status or signal 3); restarting it",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.error_log()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut pids = std::collections::HashSet::new();
+    while pids.len() < 2 {
+        let r = server.get("/d");
+        if r.status == 200 {
+            pids.insert(r.json().get("pid").as_f64().unwrap() as i32);
+        }
+        assert!(Instant::now() < deadline, "{}", server.error_log());
+    }
+    server.stop();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|&p| pid_alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "daemon processes left behind: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
