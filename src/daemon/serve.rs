@@ -323,10 +323,13 @@ fn worker(
     }
 }
 
+/// Status code, status line and headers not yet sent to the child.
+type PendingHeaders = (i32, String, Vec<(String, String)>);
+
 /// The daemon side of one request.
 struct SocketTransport {
     stream: RefCell<UnixStream>,
-    pending: RefCell<Option<(i32, String, Vec<(String, String)>)>>,
+    pending: RefCell<Option<PendingHeaders>>,
     broken: Cell<bool>,
 }
 

@@ -287,6 +287,16 @@ mod tests {
     }
 
     #[test]
+    fn request_meta_lookup() {
+        let head = RequestHead {
+            vars: Vec::new(),
+            meta: pairs(&[("script", "/srv/app.wsgi"), ("reload", "1")]),
+        };
+        assert_eq!(head.meta("reload"), Some("1"));
+        assert_eq!(head.meta("missing"), None);
+    }
+
+    #[test]
     fn frames_follow_each_other() {
         let mut buf = Vec::new();
         Frame::Body(b"one".to_vec()).write_to(&mut buf).unwrap();
