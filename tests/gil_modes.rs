@@ -451,11 +451,17 @@ fn interpreters_are_destroyed_at_shutdown_unless_disabled() {
                def _bye():\n    sys.stderr.write('atexit ran in %r\\n' % mod_wsgi.application_group)\n    sys.stderr.flush()\n\
                atexit.register(_bye)\n\
                def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n";
-    for (mpm, destroy) in [
+    let cases = [
         (Mpm::Event, "On"),
         (Mpm::Prefork, "On"),
         (Mpm::Event, "Off"),
-    ] {
+    ];
+    let mut done = [false; 3];
+    for (attempt, index) in (0..cases.len()).flat_map(|i| (1..=3).map(move |a| (a, i))) {
+        if done[index] {
+            continue;
+        }
+        let (mpm, destroy) = cases[index];
         let mut server = ServerBuilder::new()
             .mpm(mpm)
             .single_process()
@@ -472,6 +478,12 @@ fn interpreters_are_destroyed_at_shutdown_unless_disabled() {
         settle(&server);
         server.stop();
         let log = server.error_log();
+        let overtaken = log.contains("request(s) still running in this process");
+        if overtaken && attempt < 3 {
+            // The stop signal overtook a request still finishing its
+            // flushed response; destruction was rightly skipped. Again.
+            continue;
+        }
         if destroy == "On" {
             let sub = log.find("atexit ran in 'leaving'");
             let main = log.find("atexit ran in ''");
@@ -487,6 +499,7 @@ fn interpreters_are_destroyed_at_shutdown_unless_disabled() {
         assert!(!log.contains("still did not exit"), "{mpm:?} hung:\n{log}");
         assert!(!log.contains("Segmentation fault"), "{log}");
         assert!(!log.contains("Fatal Python error"), "{log}");
+        done[index] = true;
     }
 }
 
