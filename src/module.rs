@@ -41,15 +41,20 @@ pub static mut wsgi_module: ffi::module = ffi::module {
 };
 
 /// Facts about this process fixed when it starts serving.
-struct ProcessInfo {
-    multithread: bool,
-    multiprocess: bool,
-    apache_version: [i64; 3],
+pub(crate) struct ProcessInfo {
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub apache_version: [i64; 3],
     /// Python runs without the GIL in this process.
-    free_threading: bool,
+    pub free_threading: bool,
 }
 
 static PROCESS: OnceCell<ProcessInfo> = OnceCell::new();
+/// This process's facts; set before any request is served.
+pub(crate) fn process_info() -> &'static ProcessInfo {
+    PROCESS.get().expect("set in child_init or at daemon start")
+}
+
 /// Why Python could not be started in this child, reported per request.
 static PYTHON_FAILURE: OnceCell<String> = OnceCell::new();
 
@@ -101,7 +106,7 @@ pub(crate) unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerC
     unsafe { &*module_config::<ServerConfig>((*s).module_config) }
 }
 
-pub(crate) fn apache_version() -> [i64; 3] {
+fn apache_version() -> [i64; 3] {
     let desc = crate::apache::server_description();
     let mut numbers = desc
         .split('/')
@@ -747,7 +752,7 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         case_insensitive: config.global.case_sensitivity == Some(false),
         resource: target.handler_script.map(|_| req.filename()),
     };
-    let process = PROCESS.get().expect("set in child_init");
+    let process = process_info();
     let _active = interp::ActiveRequest::begin();
     let env = |name: &str| req.env(name);
     let interpreter_or_log = |group: &str| {
@@ -808,7 +813,8 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         }
     }
     if !extras.process_group.is_empty() {
-        return relay_to_daemon(req, &route, &extras);
+        let head = crate::daemon::handoff::request_head(&route, &extras);
+        return crate::daemon::relay::relay(req, &extras.process_group, head);
     }
     if config.global.restrict_embedded == Some(true) {
         req.log(
@@ -835,43 +841,6 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         Outcome::Done => ffi::OK as c_int,
         Outcome::Fail(status) => status,
     }
-}
-
-/// Hands a request routed to a daemon process group over to it.
-fn relay_to_daemon(req: Request, route: &Route, extras: &EnvironExtras) -> c_int {
-    let flag = |on: bool| if on { "1" } else { "0" }.to_string();
-    let mut meta = vec![
-        ("script".to_string(), route.script.clone()),
-        ("callable".to_string(), route.callable.clone()),
-        ("reload".to_string(), flag(route.reload_on_change)),
-        ("case_insensitive".to_string(), flag(route.case_insensitive)),
-        ("url_scheme".to_string(), extras.url_scheme.to_string()),
-        (
-            "application_group".to_string(),
-            extras.application_group.clone(),
-        ),
-        (
-            "request_handler".to_string(),
-            extras.request_handler.clone(),
-        ),
-        ("handler_script".to_string(), extras.handler_script.clone()),
-        ("request_id".to_string(), extras.request_id.clone()),
-        (
-            "request_start".to_string(),
-            extras.request_start.to_string(),
-        ),
-    ];
-    if let Some(resource) = &route.resource {
-        meta.push(("resource".to_string(), resource.clone()));
-    }
-    if let Some(id) = &extras.connection_id {
-        meta.push(("connection_id".to_string(), id.clone()));
-    }
-    let head = crate::daemon::wire::RequestHead {
-        vars: extras.cgi.clone(),
-        meta,
-    };
-    crate::daemon::relay::relay(req, &extras.process_group, head)
 }
 
 unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {

@@ -4,6 +4,8 @@
 //! Apache children (relaying).
 
 #[cfg(not(test))]
+pub mod handoff;
+#[cfg(not(test))]
 pub mod relay;
 #[cfg(not(test))]
 pub mod serve;

@@ -8,7 +8,7 @@ use crate::apache::log::APLOG_ERR;
 use crate::config::daemon::{DaemonProcessSpec, UnixId};
 use crate::config::ServerConfig;
 use crate::python::interp;
-use crate::wsgi::handler::{self, EnvironExtras, Outcome, Route};
+use crate::wsgi::handler::{self, Outcome};
 use crate::wsgi::transport::Transport;
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
@@ -460,17 +460,8 @@ fn run_request(
     config: &'static ServerConfig,
     spec: &DaemonProcessSpec,
 ) -> Outcome {
-    let meta = |key: &str| head.meta(key).unwrap_or("").to_string();
-    let flag = |key: &str| head.meta(key) == Some("1");
-    let route = Route {
-        script: meta("script"),
-        callable: meta("callable"),
-        reload_on_change: flag("reload"),
-        sendfile: false,
-        case_insensitive: flag("case_insensitive"),
-        resource: head.meta("resource").map(str::to_string),
-    };
-    let application_group = meta("application_group");
+    let (route, extras) =
+        super::handoff::route_and_extras(head, &spec.name, crate::module::process_info());
     let env = |name: &str| {
         head.vars
             .iter()
@@ -478,31 +469,13 @@ fn run_request(
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(name).ok())
     };
-    let interpreter = match crate::module::interpreter_for(config, &application_group, &env) {
+    let interpreter = match crate::module::interpreter_for(config, &extras.application_group, &env)
+    {
         Ok(i) => i,
         Err(message) => {
             transport.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
             return Outcome::Fail(500);
         }
-    };
-    let extras = EnvironExtras {
-        cgi: head.vars.clone(),
-        url_scheme: if head.meta("url_scheme") == Some("https") {
-            "https"
-        } else {
-            "http"
-        },
-        process_group: spec.name.clone(),
-        application_group,
-        multithread: spec.threads > 1,
-        multiprocess: spec.processes > 1 || spec.multiprocess,
-        apache_version: crate::module::apache_version(),
-        request_handler: meta("request_handler"),
-        handler_script: meta("handler_script"),
-        request_id: meta("request_id"),
-        connection_id: head.meta("connection_id").map(str::to_string),
-        request_start: meta("request_start").parse().unwrap_or(0.0),
-        apache_request: None,
     };
     let _active = interp::ActiveRequest::begin();
     handler::run(&interpreter, transport, &route, &extras)
