@@ -131,17 +131,19 @@ impl Request {
     /// Whether the connection is TLS, asked of mod_ssl when it is loaded.
     pub fn is_https(&self) -> bool {
         type IsHttps = unsafe extern "C" fn(*mut ffi::conn_rec) -> std::ffi::c_int;
-        // SAFETY: mod_ssl registers "ssl_is_https" with this signature.
-        unsafe {
-            let found = ffi::apr_dynamic_fn_retrieve(c"ssl_is_https".as_ptr());
-            match found {
-                Some(f) => {
-                    let is_https: IsHttps = std::mem::transmute(f);
-                    is_https(self.rec().connection) != 0
-                }
-                None => false,
+        // Looked up once per process: modules are all loaded before the
+        // first request, and the lookup is a hash search.
+        static SSL_IS_HTTPS: once_cell::sync::OnceCell<Option<IsHttps>> =
+            once_cell::sync::OnceCell::new();
+        let found = SSL_IS_HTTPS.get_or_init(|| {
+            // SAFETY: mod_ssl registers "ssl_is_https" with this signature.
+            unsafe {
+                ffi::apr_dynamic_fn_retrieve(c"ssl_is_https".as_ptr())
+                    .map(|f| std::mem::transmute::<_, IsHttps>(f))
             }
-        }
+        });
+        // SAFETY: calling mod_ssl's function on this request's connection.
+        found.is_some_and(|is_https| unsafe { is_https(self.rec().connection) } != 0)
     }
 
     /// Apache's `Timeout` for this request's server.
