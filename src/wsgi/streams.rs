@@ -59,17 +59,13 @@ pub fn drain_lines(pending: &mut Vec<u8>, mut emit: impl FnMut(&str)) {
 fn write_unattached(text: &[u8], flush: bool) {
     let mut pending = UNATTACHED_LINE.lock();
     pending.extend_from_slice(text);
+    if flush && !pending.is_empty() && !pending.ends_with(b"\n") {
+        // A flushed partial line is logged as a line of its own.
+        pending.push(b'\n');
+    }
     drain_lines(&mut pending, |line| {
         server_log(std::ptr::null(), APLOG_ERR, line)
     });
-    if flush && !pending.is_empty() {
-        let rest = std::mem::take(&mut *pending);
-        server_log(
-            std::ptr::null(),
-            APLOG_ERR,
-            &String::from_utf8_lossy(&rest[..rest.len().min(MAX_RECORD)]),
-        );
-    }
 }
 
 /// Routes application output to the current request or the server log.
