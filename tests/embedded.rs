@@ -6,28 +6,11 @@
 //! Run: `cargo test --release --test embedded`
 //! (see tests/common/mod.rs for MOD_WSGI_SO / MOD_WSGI_PYTHON).
 
+#[macro_use]
 mod common;
 
 use common::{python_eval, python_info, Mpm, Server, ServerBuilder};
 use std::time::{Duration, Instant};
-
-/// Expands `body_fn` (a `fn(Mpm)`) into one `#[test]` per MPM.
-macro_rules! mpm_tests {
-    ($body:ident => $event:ident, $worker:ident, $prefork:ident) => {
-        #[test]
-        fn $event() {
-            $body(Mpm::Event)
-        }
-        #[test]
-        fn $worker() {
-            $body(Mpm::Worker)
-        }
-        #[test]
-        fn $prefork() {
-            $body(Mpm::Prefork)
-        }
-    };
-}
 
 const APP_ENV: &str = include_str!("apps/env.wsgi");
 const APP_HELLO: &str = include_str!("apps/hello.wsgi");

@@ -31,18 +31,6 @@ fn server(mpm: Mpm, config: &str) -> Server {
         .start()
 }
 
-fn get_json(server: &Server, path: &str) -> common::json::Json {
-    let r = server.get(path);
-    assert_eq!(
-        r.status,
-        200,
-        "GET {path}: {:?}\n--- error_log ---\n{}",
-        r.text(),
-        server.error_log()
-    );
-    r.json()
-}
-
 fn num(j: &common::json::Json, key: &str) -> f64 {
     j.get(key)
         .as_f64()
@@ -93,7 +81,7 @@ fn dispatch_into_four_own_gil_interpreters() {
     let server = server(Mpm::Event, &config);
     let mut seen = std::collections::BTreeMap::new();
     for _ in 0..8 {
-        let j = get_json(&server, "/");
+        let j = server.json_ok("/", &[]);
         seen.insert(text(&j, "application_group"), j);
     }
     let names: Vec<&String> = seen.keys().collect();
@@ -166,8 +154,8 @@ fn own_gil_interpreters_run_python_in_parallel() {
         std::fs::write(&page, [0u8; 2]).unwrap();
         common::chown_www_data(&page);
         // Create both interpreters before the race.
-        get_json(&server, "/a");
-        get_json(&server, "/b");
+        server.json_ok("/a", &[]);
+        server.json_ok("/b", &[]);
         let port = server.port();
         let page_s = page.display().to_string();
         let run = |path: &'static str, slot: u8| {
@@ -221,9 +209,9 @@ fn extension_without_subinterpreter_support_fails_only_its_request() {
     assert_log(&server, "_testsinglephase");
     // A module with multi-interpreter support imports fine, and the
     // interpreter keeps serving.
-    let j = get_json(&server, "/?import=_testmultiphase");
+    let j = server.json_ok("/?import=_testmultiphase", &[]);
     assert_eq!(text(&j, "imported"), "_testmultiphase");
-    let j = get_json(&server, "/");
+    let j = server.json_ok("/", &[]);
     assert_eq!(text(&j, "application_group"), "isolated");
 }
 
@@ -235,7 +223,7 @@ fn main_interpreter_keeps_the_process_gil() {
          <WSGIInterpreterOptions application-group=%{GLOBAL}>\n  WSGIPerInterpreterGIL On\n</WSGIInterpreterOptions>\n\
          WSGIScriptAlias / {root}/gil.wsgi application-group=%{GLOBAL}\n",
     );
-    let j = get_json(&server, "/");
+    let j = server.json_ok("/", &[]);
     assert_eq!(text(&j, "application_group"), "");
     assert!(!flag(&j, "daemon_threads_refused"));
     assert_log(
@@ -260,7 +248,7 @@ fn process_switch_interval_applies_to_shared_and_own_gil_interpreters() {
          WSGIScriptAlias /fast {root}/gil.wsgi application-group=fast\n",
     );
     for path in ["/main", "/shared", "/fast"] {
-        let j = get_json(&server, path);
+        let j = server.json_ok(path, &[]);
         assert!(close(num(&j, "switch_interval"), 0.002), "{path}: {j:?}");
     }
     assert_log(&server, "Set switch interval 0.002s for embedded mode");
@@ -281,13 +269,13 @@ fn application_scoped_switch_interval_without_own_gil_warns() {
         &server,
         "WSGISwitchInterval 0.001s inside <WSGIInterpreterOptions application-group=app1> is ignored for sub-interpreter 'app1' in embedded mode",
     );
-    let j = get_json(&server, "/app1");
+    let j = server.json_ok("/app1", &[]);
     assert!(close(num(&j, "switch_interval"), 0.005), "{j:?}");
     assert_log(
         &server,
         "Skipping per-interpreter switch interval 0.001s for sub-interpreter 'app1' in embedded mode",
     );
-    let j = get_json(&server, "/app2");
+    let j = server.json_ok("/app2", &[]);
     assert!(close(num(&j, "switch_interval"), 0.005), "{j:?}");
 }
 
@@ -311,12 +299,12 @@ fn env_named_application_group_matches_containers_per_request() {
              WSGIScriptAlias /plain {root}/gil.wsgi application-group=plain\n",
         )
         .start();
-    let j = get_json(&server, "/pooled");
+    let j = server.json_ok("/pooled", &[]);
     assert_eq!(text(&j, "application_group"), "pool_a");
     assert!(flag(&j, "daemon_threads_refused"));
     assert!(close(num(&j, "switch_interval"), 0.003), "{j:?}");
     // POOL=other does not name this interpreter ('plain'): no match.
-    let j = get_json(&server, "/plain");
+    let j = server.json_ok("/plain", &[]);
     assert_eq!(text(&j, "application_group"), "plain");
     assert!(!flag(&j, "daemon_threads_refused"));
 }
@@ -334,7 +322,7 @@ fn free_threading_requests_are_reported_on_a_gil_build() {
         &server,
         "WSGIFreeThreading inside <WSGIInterpreterOptions application-group=x> is ignored",
     );
-    let j = get_json(&server, "/");
+    let j = server.json_ok("/", &[]);
     assert!(flag(&j, "gil_enabled"));
 }
 
@@ -345,9 +333,9 @@ fn dispatch_script_overrides_group_and_callable() {
         "WSGIDispatchScript {root}/dispatch.py application-group=dispatcher\n\
          WSGIScriptAlias / {root}/gil.wsgi application-group=configured\n",
     );
-    let j = get_json(&server, "/pinned/chosen");
+    let j = server.json_ok("/pinned/chosen", &[]);
     assert_eq!(text(&j, "application_group"), "chosen");
-    let j = get_json(&server, "/keep");
+    let j = server.json_ok("/keep", &[]);
     assert_eq!(text(&j, "application_group"), "configured");
     let r = server.get("/other/pinned");
     assert_eq!(r.status, 200);
@@ -396,7 +384,7 @@ fn dispatch_script_errors_give_500_and_reload_fixes_them() {
     )
     .unwrap();
     bump_mtime(&script);
-    let j = get_json(&server, "/");
+    let j = server.json_ok("/", &[]);
     assert_eq!(text(&j, "application_group"), "fixed");
     assert!(server.is_alive());
 }
@@ -431,7 +419,7 @@ fn import_script_preloads_at_process_start() {
         "Create interpreter: sub-interpreter 'warm' in embedded mode",
     );
     assert_log(&server, "Imported script '");
-    let j = get_json(&server, "/");
+    let j = server.json_ok("/", &[]);
     assert_eq!(text(&j, "application_group"), "warm");
 }
 
@@ -558,7 +546,7 @@ fn free_threading_end_to_end() {
              WSGIScriptAlias / {root}/gil.wsgi application-group=sub\n",
         )
         .start();
-    let j = get_json(&server, "/");
+    let j = server.json_ok("/", &[]);
     assert!(!flag(&j, "gil_enabled"), "{j:?}");
     assert_log(
         &server,

@@ -11,30 +11,13 @@
 //! Run: `cargo test --release --test pep3333`
 //! (see tests/common/mod.rs for MOD_WSGI_SO / MOD_WSGI_PYTHON).
 
+#[macro_use]
 mod common;
 
 use common::raw::{self, RawConn, Timed};
 use common::{python_eval, Mpm, Response, Server, ServerBuilder};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Expands `body_fn` (a `fn(Mpm)`) into one `#[test]` per MPM.
-macro_rules! mpm_tests {
-    ($body:ident => $event:ident, $worker:ident, $prefork:ident) => {
-        #[test]
-        fn $event() {
-            $body(Mpm::Event)
-        }
-        #[test]
-        fn $worker() {
-            $body(Mpm::Worker)
-        }
-        #[test]
-        fn $prefork() {
-            $body(Mpm::Prefork)
-        }
-    };
-}
 
 const APP: &str = include_str!("apps/pep3333/app.wsgi");
 const INPUT_OPS: &str = include_str!("apps/pep3333/input_ops.py");

@@ -23,18 +23,6 @@ fn builder() -> ServerBuilder {
     ServerBuilder::new().mpm(Mpm::Event)
 }
 
-fn ok_json(server: &Server, path: &str, headers: &[(&str, &str)]) -> common::json::Json {
-    let r = server.request("GET", path, headers, b"");
-    assert_eq!(
-        r.status,
-        200,
-        "GET {path}: {:?}\n--- error_log ---\n{}",
-        r.text(),
-        server.error_log()
-    );
-    r.json()
-}
-
 fn app_named(name: &str) -> String {
     APP_ENV.replace("APP_NAME = 'env'", &format!("APP_NAME = '{name}'"))
 }
@@ -50,11 +38,11 @@ fn script_alias_match_maps_captures_and_path_info() {
         .file("apps/two.wsgi", app_named("two"))
         .config("WSGIScriptAliasMatch ^/scripts/([^/]+) {root}/apps/$1.wsgi")
         .start();
-    let j = ok_json(&server, "/scripts/one/extra/path", &[]);
+    let j = server.json_ok("/scripts/one/extra/path", &[]);
     assert_eq!(j.str_of("app"), "one");
     assert_eq!(j.str_of("SCRIPT_NAME"), "/scripts/one");
     assert_eq!(j.str_of("PATH_INFO"), "/extra/path");
-    let j = ok_json(&server, "/scripts/two", &[]);
+    let j = server.json_ok("/scripts/two", &[]);
     assert_eq!(j.str_of("app"), "two");
     assert_eq!(j.str_of("SCRIPT_NAME"), "/scripts/two");
     assert_eq!(server.get("/scripts/three").status, 404);
@@ -84,7 +72,7 @@ fn add_handler_runs_scripts_only_where_exec_cgi_is_on() {
              <Directory {root}/htdocs/noexec>\n  AddHandler wsgi-script .wsgi\n  Options None\n</Directory>",
         )
         .start();
-    let j = ok_json(&server, "/app/env.wsgi/more", &[]);
+    let j = server.json_ok("/app/env.wsgi/more", &[]);
     assert_eq!(j.str_of("app"), "handler-mapped");
     assert_eq!(j.str_of("SCRIPT_NAME"), "/app/env.wsgi");
     assert_eq!(j.str_of("PATH_INFO"), "/more");
@@ -106,7 +94,7 @@ fn set_handler_on_a_directory_of_scripts() {
             "<Directory {root}/htdocs/scripts>\n  SetHandler wsgi-script\n  Options +ExecCGI\n</Directory>",
         )
         .start();
-    let j = ok_json(&server, "/scripts/env.wsgi", &[]);
+    let j = server.json_ok("/scripts/env.wsgi", &[]);
     assert_eq!(j.str_of("app"), "set-handler");
     assert_eq!(server.get("/scripts/missing.wsgi").status, 404);
 }
@@ -124,7 +112,7 @@ fn handler_script_serves_mapped_files_and_honours_reload_required() {
         )
         .single_process()
         .start();
-    let j = ok_json(&server, "/page.tmpl", &[]);
+    let j = server.json_ok("/page.tmpl", &[]);
     assert_eq!(j.str_of("content"), "page body");
     assert_eq!(j.str_of("handler"), "tmpl-handler");
     assert_eq!(
@@ -134,10 +122,10 @@ fn handler_script_serves_mapped_files_and_honours_reload_required() {
     assert_eq!(j.str_of("script_name"), "/page.tmpl");
     let first = j.get("loads").as_f64().unwrap();
     // An ordinary resource keeps the loaded script...
-    let j = ok_json(&server, "/page.tmpl", &[]);
+    let j = server.json_ok("/page.tmpl", &[]);
     assert_eq!(j.get("loads").as_f64().unwrap(), first);
     // ...while reload_required(resource) returning True reloads it.
-    let j = ok_json(&server, "/reload.tmpl", &[]);
+    let j = server.json_ok("/reload.tmpl", &[]);
     assert_eq!(j.str_of("content"), "reload body");
     assert_eq!(j.get("loads").as_f64().unwrap(), first + 1.0);
     // Static files are untouched by the handler.
@@ -156,9 +144,9 @@ fn case_insensitive_scripts_share_one_module() {
         )
         .single_process()
         .start();
-    assert_eq!(ok_json(&server, "/upper", &[]).str_of("app"), "upper");
+    assert_eq!(server.json_ok("/upper", &[]).str_of("app"), "upper");
     // The second path differs only in case, so it names the same script.
-    assert_eq!(ok_json(&server, "/lower", &[]).str_of("app"), "upper");
+    assert_eq!(server.json_ok("/lower", &[]).str_of("app"), "upper");
 
     let server = builder()
         .file("Same.wsgi", app_named("upper"))
@@ -169,8 +157,8 @@ fn case_insensitive_scripts_share_one_module() {
         )
         .single_process()
         .start();
-    assert_eq!(ok_json(&server, "/upper", &[]).str_of("app"), "upper");
-    assert_eq!(ok_json(&server, "/lower", &[]).str_of("app"), "lower");
+    assert_eq!(server.json_ok("/upper", &[]).str_of("app"), "upper");
+    assert_eq!(server.json_ok("/lower", &[]).str_of("app"), "lower");
 }
 
 // ---------------------------------------------------------------------------
@@ -189,10 +177,10 @@ fn authorization_passes_only_when_enabled() {
         )
         .start();
     let auth = [("Authorization", "Basic dXNlcjpzZWNyZXQ=")];
-    let j = ok_json(&server, "/plain", &auth);
+    let j = server.json_ok("/plain", &auth);
     assert!(j.get("HTTP_AUTHORIZATION").is_null(), "leaked by default");
     for path in ["/option", "/located"] {
-        let j = ok_json(&server, path, &auth);
+        let j = server.json_ok(path, &auth);
         assert_eq!(
             j.str_of("HTTP_AUTHORIZATION"),
             "Basic dXNlcjpzZWNyZXQ=",
@@ -225,7 +213,7 @@ fn trusted_proxy_headers_rewrite_only_for_trusted_peers() {
         ("X-Forwarded-Port", "443"),
         ("X-Script-Name", "/public"),
     ];
-    let j = ok_json(&server, "/trusted/x", &forwarded);
+    let j = server.json_ok("/trusted/x", &forwarded);
     assert_eq!(j.str_of("REMOTE_ADDR"), "203.0.113.9");
     assert_eq!(j.str_of("wsgi.url_scheme"), "https");
     assert_eq!(j.str_of("HTTP_HOST"), "www.example.com");
@@ -235,7 +223,7 @@ fn trusted_proxy_headers_rewrite_only_for_trusted_peers() {
     assert!(j.get("HTTP_X_REAL_IP").is_null());
     assert!(!j.get("HTTP_X_FORWARDED_FOR").is_null());
 
-    let j = ok_json(&server, "/untrusted/x", &forwarded);
+    let j = server.json_ok("/untrusted/x", &forwarded);
     assert_eq!(j.str_of("REMOTE_ADDR"), "127.0.0.1");
     assert_ne!(j.str_of("HTTP_HOST"), "www.example.com");
     assert!(j.get("HTTP_X_FORWARDED_FOR").is_null());
@@ -244,7 +232,7 @@ fn trusted_proxy_headers_rewrite_only_for_trusted_peers() {
     assert_eq!(j.str_of("wsgi.url_scheme"), "http");
 
     // Headers without a proxy list: every peer is trusted.
-    let j = ok_json(&server, "/any/x", &forwarded);
+    let j = server.json_ok("/any/x", &forwarded);
     assert_eq!(j.str_of("REMOTE_ADDR"), "198.51.100.1");
     assert!(j.get("HTTP_X_FORWARDED_FOR").is_null());
 }
@@ -289,7 +277,7 @@ fn mod_wsgi_environ_keys() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    let j = ok_json(&server, "/env", &[]);
+    let j = server.json_ok("/env", &[]);
     assert_eq!(j.get("wsgi.input_terminated").as_bool(), Some(true));
     assert!(!j.str_of("mod_wsgi.request_id").is_empty());
     assert!(j.get("mod_wsgi.thread_id").as_f64().unwrap() >= 1.0);
@@ -306,7 +294,7 @@ fn mod_wsgi_environ_keys() {
     assert_eq!(j.get("mod_wsgi.daemon_start").as_f64(), Some(0.0));
     assert!(j.get("HTTPS").is_null());
     assert!(j.get("apache.request_rec").is_null());
-    let j = ok_json(&server, "/capsule", &[]);
+    let j = server.json_ok("/capsule", &[]);
     let capsule = j.str_of("apache.request_rec");
     assert!(
         capsule.contains("capsule") && capsule.contains("apache.request_rec"),
@@ -353,7 +341,7 @@ fn https_sets_the_url_scheme() {
         ))
         .start();
     assert_eq!(
-        ok_json(&server, "/env", &[]).str_of("wsgi.url_scheme"),
+        server.json_ok("/env", &[]).str_of("wsgi.url_scheme"),
         "http"
     );
     let out = python_eval(
@@ -424,18 +412,18 @@ fn print_and_stderr_reach_the_error_log_with_request_context() {
 #[test]
 fn stdout_and_stdin_restrictions() {
     let server = streams_server("");
-    let j = ok_json(&server, "/s/stdout", &[]);
+    let j = server.json_ok("/s/stdout", &[]);
     assert_eq!(j.str_of("stdout"), "allowed");
 
     let server = streams_server("WSGIRestrictStdout On\nWSGIRestrictStdin On");
-    let j = ok_json(&server, "/s/stdout", &[]);
+    let j = server.json_ok("/s/stdout", &[]);
     assert!(
         j.str_of("stdout")
             .starts_with("OSError: sys.stdout access restricted by mod_wsgi"),
         "{}",
         j.str_of("stdout")
     );
-    let j = ok_json(&server, "/s/stdin", &[]);
+    let j = server.json_ok("/s/stdin", &[]);
     assert!(
         j.str_of("stdin")
             .starts_with("OSError: sys.stdin access restricted by mod_wsgi"),
@@ -454,14 +442,14 @@ fn restrictions_scoped_by_interpreter_options() {
              <WSGIInterpreterOptions application-group=strict>\n  WSGIRestrictStdout On\n</WSGIInterpreterOptions>",
         )
         .start();
-    let strict = ok_json(&server, "/strict/stdout", &[]);
+    let strict = server.json_ok("/strict/stdout", &[]);
     assert!(
         strict.str_of("stdout").starts_with("OSError"),
         "{}",
         strict.str_of("stdout")
     );
     assert_eq!(
-        ok_json(&server, "/lax/stdout", &[]).str_of("stdout"),
+        server.json_ok("/lax/stdout", &[]).str_of("stdout"),
         "allowed"
     );
 }
@@ -473,7 +461,7 @@ fn signal_restriction(mpm: Mpm) {
         .file("streams.wsgi", APP_STREAMS)
         .config("WSGIScriptAlias /s {root}/streams.wsgi")
         .start();
-    let j = ok_json(&server, "/s/signal", &[]);
+    let j = server.json_ok("/s/signal", &[]);
     assert!(j.get("error").is_null(), "{:?}", j.get("error"));
     assert_eq!(j.get("installed").as_bool(), Some(false));
     assert!(
@@ -498,7 +486,7 @@ fn signal_restriction(mpm: Mpm) {
              WSGIApplicationGroup %{GLOBAL}",
         )
         .start();
-    let j = ok_json(&server, "/s/signal", &[]);
+    let j = server.json_ok("/s/signal", &[]);
     if mpm == Mpm::Prefork {
         assert_eq!(
             j.get("installed").as_bool(),
@@ -536,7 +524,7 @@ fn repeated_slashes_split_between_script_name_and_path_info() {
                 "MergeSlashes {merge}\nWSGIScriptAlias /env {{root}}/env.wsgi"
             ))
             .start();
-        let j = ok_json(&server, "//env//x///y", &[]);
+        let j = server.json_ok("//env//x///y", &[]);
         assert_eq!(
             j.str_of("PATH_INFO"),
             expected_path_info,

@@ -31,6 +31,26 @@ pub mod json;
 pub mod raw;
 pub mod venv;
 
+/// Expands `body_fn` (a `fn(Mpm)`) into one `#[test]` per MPM. Test files
+/// declare `#[macro_use] mod common;` to use it (not every file does).
+#[allow(unused_macros)]
+macro_rules! mpm_tests {
+    ($body:ident => $event:ident, $worker:ident, $prefork:ident) => {
+        #[test]
+        fn $event() {
+            $body(crate::common::Mpm::Event)
+        }
+        #[test]
+        fn $worker() {
+            $body(crate::common::Mpm::Worker)
+        }
+        #[test]
+        fn $prefork() {
+            $body(crate::common::Mpm::Prefork)
+        }
+    };
+}
+
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,7 +162,7 @@ pub fn python_info() -> &'static PythonInfo {
 }
 
 /// Add permission bits (never removes any) to a path with libc::chmod.
-fn add_mode_bits(path: &Path, bits: u32) {
+pub(crate) fn add_mode_bits(path: &Path, bits: u32) {
     let Ok(meta) = fs::metadata(path) else { return };
     let mode = meta.permissions().mode() & 0o7777;
     if mode & bits == bits {
@@ -167,7 +187,7 @@ pub fn ensure_python_reachable() {
 }
 
 /// `add_mode_bits` on `path` and each of its ancestors.
-fn add_mode_bits_up_to_root(path: &Path, bits: u32) {
+pub(crate) fn add_mode_bits_up_to_root(path: &Path, bits: u32) {
     let mut cur = Some(path);
     while let Some(dir) = cur {
         if dir.as_os_str().is_empty() {
@@ -691,6 +711,20 @@ impl Server {
     }
 
     /// GET `path`; panics on transport errors.
+    /// GETs `path` (with extra headers) and returns its JSON body, failing
+    /// the test with the error log unless the status is 200.
+    pub fn json_ok(&self, path: &str, headers: &[(&str, &str)]) -> json::Json {
+        let r = self.request("GET", path, headers, b"");
+        assert_eq!(
+            r.status,
+            200,
+            "GET {path}: {:?}\n--- error_log ---\n{}",
+            r.text(),
+            self.error_log()
+        );
+        r.json()
+    }
+
     pub fn get(&self, path: &str) -> Response {
         self.request("GET", path, &[], b"")
     }

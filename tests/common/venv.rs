@@ -18,7 +18,7 @@
 //! `MOD_WSGI_SKIP_FRAMEWORKS=1` is set: then it returns `None` and the
 //! caller skips its test.
 
-use std::ffi::CString;
+use super::{add_mode_bits, add_mode_bits_up_to_root};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -228,14 +228,7 @@ fn build_or_reuse() -> Result<Venv, String> {
         "query the virtualenv's site-packages",
     )?;
     // www-data must be able to reach the directory itself.
-    let mut cur = Some(dir.as_path());
-    while let Some(d) = cur {
-        if d.as_os_str().is_empty() {
-            break;
-        }
-        add_bits(d, 0o005);
-        cur = d.parent();
-    }
+    add_mode_bits_up_to_root(&dir, 0o005);
     Ok(Venv {
         dir,
         site_packages: PathBuf::from(site),
@@ -246,7 +239,7 @@ fn build_or_reuse() -> Result<Venv, String> {
 /// Adds o+r to files and o+rx to directories below `dir` (symlinks are left
 /// alone: they point at the base interpreter, made reachable elsewhere).
 fn make_world_readable(dir: &Path) -> std::io::Result<()> {
-    add_bits(dir, 0o005);
+    add_mode_bits(dir, 0o005);
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let ft = entry.file_type()?;
@@ -257,21 +250,8 @@ fn make_world_readable(dir: &Path) -> std::io::Result<()> {
             let mode = entry.metadata()?.permissions().mode();
             // Executables stay executable for everyone.
             let bits = if mode & 0o100 != 0 { 0o005 } else { 0o004 };
-            add_bits(&p, bits);
+            add_mode_bits(&p, bits);
         }
     }
     Ok(())
-}
-
-fn add_bits(path: &Path, bits: u32) {
-    let Ok(meta) = fs::metadata(path) else { return };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & bits == bits {
-        return;
-    }
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: valid NUL-terminated path.
-    unsafe {
-        libc::chmod(c.as_ptr(), (mode | bits) as libc::mode_t);
-    }
 }
