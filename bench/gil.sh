@@ -13,22 +13,11 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-15}
 PYTHON=${PYTHON:-$(bash -c 'source scripts/pythons.sh; for p in "${PYTHONS[@]}"; do case $(python_label "$p") in py312) echo "$p";; esac; done')}
 CONNECTIONS=${CONNECTIONS:-10}
-command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
-command -v curl >/dev/null || { apt-get update -q && apt-get install -y -q curl; }
-bash scripts/deps.sh >/dev/null
+source bench/lib.sh
+ensure_tools
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 12), "per-interpreter GIL needs Python 3.12+"'
 
-label=$("$PYTHON" -c 'import sys; print("py%d%d" % sys.version_info[:2])')
-PYO3_PYTHON="$PYTHON" CARGO_TARGET_DIR="target/$label" cargo build --release -q
-OURS="$PWD/target/$label/release/libmod_wsgi.so"
-
-VENV="bench/.venv-c-$label"
-if [ ! -x "$VENV/bin/mod_wsgi-express" ]; then
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/pip" install -q 'mod_wsgi==6.1.1'
-fi
-THEIRS=$("$VENV/bin/mod_wsgi-express" module-location)
-chmod -R o+rX "$VENV"
+build_modules
 
 ROOT=$(mktemp -d /tmp/mod_wsgi-gilbench.XXXXXX)
 trap 'for c in "$ROOT"/*.conf; do [ -e "$c" ] && /usr/sbin/apache2 -f "$c" -k stop >/dev/null 2>&1; done; rm -rf "$ROOT"' EXIT
@@ -72,22 +61,10 @@ PY
 cp examples/gil-modes/dispatch.py "$ROOT/dispatch.py"
 chmod -R a+rX "$ROOT"
 
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 # Writes $ROOT/$name.conf for MODULE with WSGIPerInterpreterGIL $gil.
 write_conf() {
     local name=$1 port=$2 module=$3 gil=$4
-    cat > "$ROOT/$name.conf" <<CONF
-ServerRoot "$ROOT"
-Listen 127.0.0.1:$port
-ServerName 127.0.0.1
-PidFile "$ROOT/$name.pid"
-ErrorLog "$ROOT/$name.error.log"
-LogLevel warn
-User www-data
-Group www-data
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+    { conf_head "$name" "$port"; cat <<CONF; } > "$ROOT/$name.conf"
 StartServers 1
 ServerLimit 1
 ThreadLimit 10
@@ -109,25 +86,17 @@ CONF
 
 # Prints "requests_per_sec p99_ms" for one configuration.
 run_one() {
-    local name=$1 module=$2 gil=$3 port out rps p99
+    local name=$1 module=$2 gil=$3 port result
     port=$(free_port)
     write_conf "$name" "$port" "$module" "$gil"
-    /usr/sbin/apache2 -f "$ROOT/$name.conf" -k start
-    for _ in $(seq 50); do
-        curl -sf "http://127.0.0.1:$port/cpu" >/dev/null 2>&1 && break
-        sleep 0.2
-    done
-    curl -sf "http://127.0.0.1:$port/cpu" >/dev/null || { cat "$ROOT/$name.error.log" >&2; exit 1; }
+    start_server "$name" "http://127.0.0.1:$port/cpu"
     wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$port/cpu" >/dev/null 2>&1 || true  # warm all four
-    out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/cpu")
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+    result=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/cpu" | wrk_result)
     if grep -qE "Segmentation fault|Fatal Python error|Traceback|\[wsgi:error\]" "$ROOT/$name.error.log"; then
         echo "errors in $name:" >&2; cat "$ROOT/$name.error.log" >&2; exit 1
     fi
-    /usr/sbin/apache2 -f "$ROOT/$name.conf" -k stop
-    for _ in $(seq 50); do [ -e "$ROOT/$name.pid" ] || break; sleep 0.2; done
-    echo "$rps $p99"
+    stop_server "$name"
+    echo "$result"
 }
 
 read -r ours_shared ours_shared_p99 < <(run_one ours-shared "$OURS" Off)
@@ -135,14 +104,11 @@ read -r ours_own ours_own_p99 < <(run_one ours-own "$OURS" On)
 read -r c_shared c_shared_p99 < <(run_one c-shared "$THEIRS" Off)
 read -r c_own c_own_p99 < <(run_one c-own "$THEIRS" On)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-py_version=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')
-apache_version=$(/usr/sbin/apache2 -v | awk -F': ' '/Server version/ {print $2}')
 {
     echo "CPU-bound workload (pure-Python loop of $LOOPS iterations, calibrated to ~3 ms in the command-line"
     echo "interpreter; 1 ms sleep; 1 KB body),"
     echo "one Apache child (event MPM) with 10 threads, dispatch round-robin over 4 sub-interpreters,"
-    echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s on 127.0.0.1; Python $py_version; $apache_version; $(nproc) cores."
+    echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s on 127.0.0.1; $(versions); $(nproc) cores."
     echo
     echo "| module | shared GIL req/s | own GIL req/s | own / shared | shared p99 (ms) | own p99 (ms) |"
     echo "|---|---|---|---|---|---|"

@@ -1,0 +1,82 @@
+# Sourced by the bench scripts: what every benchmark needs to run our
+# module and the C mod_wsgi 6.1.1 on the same generated Apache
+# configuration. Expects PYTHON and ROOT (the scratch server root).
+
+ensure_tools() {
+    local tool
+    for tool in wrk curl; do
+        command -v "$tool" >/dev/null || { apt-get update -q && apt-get install -y -q "$tool"; }
+    done
+    bash scripts/deps.sh >/dev/null
+}
+
+# Builds our module and installs the C one for $PYTHON; sets OURS, THEIRS.
+build_modules() {
+    local label venv
+    label=$("$PYTHON" -c 'import sys; print("py%d%d" % sys.version_info[:2])')
+    PYO3_PYTHON="$PYTHON" CARGO_TARGET_DIR="target/$label" cargo build --release -q
+    OURS="$PWD/target/$label/release/libmod_wsgi.so"
+    venv="bench/.venv-c-$label"
+    if [ ! -x "$venv/bin/mod_wsgi-express" ]; then
+        "$PYTHON" -m venv "$venv"
+        "$venv/bin/pip" install -q 'mod_wsgi==6.1.1'
+    fi
+    THEIRS=$("$venv/bin/mod_wsgi-express" module-location)
+    # Apache's children (www-data) load the C module from the virtualenv.
+    chmod -R o+rX "$venv"
+}
+
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The start of every generated configuration: server NAME on PORT.
+conf_head() {
+    local name=$1 port=$2
+    cat <<CONF
+ServerRoot "$ROOT"
+Listen 127.0.0.1:$port
+ServerName 127.0.0.1
+PidFile "$ROOT/$name.pid"
+ErrorLog "$ROOT/$name.error.log"
+LogLevel warn
+User www-data
+Group www-data
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+CONF
+}
+
+# Starts server NAME and waits until URL answers (or shows its log and exits).
+start_server() {
+    local name=$1 url=$2
+    /usr/sbin/apache2 -f "$ROOT/$name.conf" -k start
+    for _ in $(seq 50); do
+        curl -sf "$url" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    curl -sf "$url" >/dev/null || { cat "$ROOT/$name.error.log" >&2; exit 1; }
+}
+
+stop_server() {
+    local name=$1
+    /usr/sbin/apache2 -f "$ROOT/$name.conf" -k stop
+    for _ in $(seq 50); do [ -e "$ROOT/$name.pid" ] || break; sleep 0.2; done
+}
+
+# Reads wrk --latency output; prints "requests_per_sec p99_ms".
+wrk_result() {
+    local out rps p99
+    out=$(cat)
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+    echo "$rps $p99"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# "Python X.Y.Z; Apache/..." for the report header.
+versions() {
+    local py apache
+    py=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')
+    apache=$(/usr/sbin/apache2 -v | awk -F': ' '/Server version/ {print $2}')
+    echo "Python $py; $apache"
+}
