@@ -93,13 +93,14 @@ pub fn relay(req: Request, group: &str, head: RequestHead) -> i32 {
         match frame {
             Frame::ReadBody(n) => {
                 buf.resize(n as usize, 0);
-                let reply = match req.read_body(&mut buf) {
-                    Some(len) => Frame::BodyData(buf[..len].to_vec()),
+                let sent = match req.read_body(&mut buf) {
+                    Some(len) => super::wire::write_body_data(&mut stream, &buf[..len]),
                     None => Frame::BodyError(
                         "error reading the request body (client disconnected or timed out)".into(),
-                    ),
+                    )
+                    .write_to(&mut stream),
                 };
-                if reply.write_to(&mut stream).is_err() {
+                if sent.is_err() {
                     return if headers_sent { 0 } else { 500 };
                 }
             }

@@ -334,15 +334,21 @@ struct SocketTransport {
 }
 
 impl SocketTransport {
-    fn send(&self, frame: &Frame) -> bool {
+    /// Runs one write on the socket; after a failure every later write is
+    /// skipped (the child or the client has gone).
+    fn write_with(&self, write: impl FnOnce(&mut UnixStream) -> std::io::Result<()>) -> bool {
         if self.broken.get() {
             return false;
         }
-        let ok = frame.write_to(&mut *self.stream.borrow_mut()).is_ok();
+        let ok = write(&mut self.stream.borrow_mut()).is_ok();
         if !ok {
             self.broken.set(true);
         }
         ok
+    }
+
+    fn send(&self, frame: &Frame) -> bool {
+        self.write_with(|stream| frame.write_to(stream))
     }
 
     fn flush_headers(&self) -> bool {
@@ -369,7 +375,7 @@ impl Transport for SocketTransport {
     }
 
     fn write(&self, data: &[u8]) -> bool {
-        self.flush_headers() && self.send(&Frame::Body(data.to_vec()))
+        self.flush_headers() && self.write_with(|stream| super::wire::write_body(stream, data))
     }
 
     fn abort_response(&self) {

@@ -130,7 +130,36 @@ impl Cursor<'_> {
     }
 }
 
+/// Payloads up to this size go out with their header in one write; larger
+/// ones are written after it without being copied.
+const COALESCE_LIMIT: usize = 16 * 1024;
+
+fn write_raw(out: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<()> {
+    let mut head = [kind, 0, 0, 0, 0];
+    head[1..].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    if payload.len() <= COALESCE_LIMIT {
+        let mut buf = Vec::with_capacity(head.len() + payload.len());
+        buf.extend_from_slice(&head);
+        buf.extend_from_slice(payload);
+        return out.write_all(&buf);
+    }
+    out.write_all(&head)?;
+    out.write_all(payload)
+}
+
+/// Writes `Frame::Body(data)` without copying `data` into a frame first.
+pub fn write_body(out: &mut impl Write, data: &[u8]) -> io::Result<()> {
+    write_raw(out, BODY, data)
+}
+
+/// Writes `Frame::BodyData(data)` without copying `data` into a frame first.
+pub fn write_body_data(out: &mut impl Write, data: &[u8]) -> io::Result<()> {
+    write_raw(out, BODY_DATA, data)
+}
+
 impl Frame {
+    /// Kind and payload of the frames that are not plain byte runs
+    /// (those go through [`write_body`] and [`write_body_data`]).
     fn kind_and_payload(&self) -> (u8, Vec<u8>) {
         let mut p = Vec::new();
         let kind = match self {
@@ -142,10 +171,6 @@ impl Frame {
             Frame::ReadBody(n) => {
                 put_u32(&mut p, *n);
                 READ_BODY
-            }
-            Frame::BodyData(data) => {
-                p.extend_from_slice(data);
-                BODY_DATA
             }
             Frame::BodyError(message) => {
                 p.extend_from_slice(message.as_bytes());
@@ -161,14 +186,13 @@ impl Frame {
                 put_pairs(&mut p, headers);
                 HEADERS
             }
-            Frame::Body(data) => {
-                p.extend_from_slice(data);
-                BODY
-            }
             Frame::Log { level, message } => {
                 put_u32(&mut p, *level as u32);
                 p.extend_from_slice(message.as_bytes());
                 LOG
+            }
+            Frame::Body(_) | Frame::BodyData(_) => {
+                unreachable!("byte frames are written by write_to without a payload copy")
             }
             Frame::End => END,
             Frame::Fail(status) => {
@@ -182,12 +206,14 @@ impl Frame {
 
     /// Writes the frame as one buffer (one write for small frames).
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
-        let (kind, payload) = self.kind_and_payload();
-        let mut buf = Vec::with_capacity(5 + payload.len());
-        buf.push(kind);
-        put_u32(&mut buf, payload.len() as u32);
-        buf.extend_from_slice(&payload);
-        out.write_all(&buf)
+        match self {
+            Frame::Body(data) => write_body(out, data),
+            Frame::BodyData(data) => write_body_data(out, data),
+            other => {
+                let (kind, payload) = other.kind_and_payload();
+                write_raw(out, kind, &payload)
+            }
+        }
     }
 
     /// Reads one frame; `Ok(None)` when the peer closed cleanly between
@@ -277,6 +303,7 @@ mod tests {
             headers: pairs(&[("Content-Type", "text/plain"), ("X-A", "b")]),
         });
         round_trip(Frame::Body(b"hello".to_vec()));
+        round_trip(Frame::Body(vec![7; COALESCE_LIMIT * 3]));
         round_trip(Frame::Log {
             level: 3,
             message: "a line".into(),
