@@ -101,7 +101,7 @@ unsafe extern "C" fn merge_server_config(
 
 /// # Safety
 /// `s` is a live server_rec.
-pub(crate) unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerConfig {
+unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerConfig {
     // SAFETY: every server has our config slot, created by Apache.
     unsafe { &*module_config::<ServerConfig>((*s).module_config) }
 }
@@ -187,19 +187,8 @@ unsafe extern "C" fn post_config(
     for warning in unsafe { gil_configuration_warnings(s) } {
         log::server_log(s, APLOG_WARNING, &format!("mod_wsgi: {warning}"));
     }
-    // SAFETY: `s` is the main server; its `next` chain lists the virtual
-    // hosts, all with our configuration.
-    let configs: Vec<&ServerConfig> = unsafe {
-        let mut all = Vec::new();
-        let mut server = s;
-        while !server.is_null() {
-            all.push(server_config(server));
-            server = (*server).next;
-        }
-        all
-    };
-    // SAFETY: as above.
-    let main_config = unsafe { server_config(s) };
+    // SAFETY: `s` is the main server of the configuration just read.
+    let (configs, main_config) = unsafe { (all_server_configs(s), server_config(s)) };
     if let Err(message) = crate::daemon::supervisor::start_groups(&configs, main_config, pconf) {
         log::server_log(s, APLOG_EMERG, &format!("mod_wsgi: {message}"));
         return 500;
@@ -218,6 +207,23 @@ unsafe extern "C" fn post_config(
     0
 }
 
+/// The configuration of the main server and of every virtual host.
+///
+/// # Safety
+/// `s` is the main server; its `next` chain lists the virtual hosts.
+unsafe fn all_server_configs<'a>(s: *mut ffi::server_rec) -> Vec<&'a ServerConfig> {
+    let mut all = Vec::new();
+    let mut server = s;
+    while !server.is_null() {
+        // SAFETY: each server in the chain has our configuration.
+        unsafe {
+            all.push(server_config(server));
+            server = (*server).next;
+        }
+    }
+    all
+}
+
 /// Warnings about GIL directives that can be given at configuration load.
 ///
 /// # Safety
@@ -226,16 +232,13 @@ unsafe fn gil_configuration_warnings(s: *mut ffi::server_rec) -> Vec<String> {
     // SAFETY: per the contract.
     let config = unsafe { server_config(s) };
     let mut daemon_names: Vec<String> = Vec::new();
-    let mut server = s;
-    while !server.is_null() {
-        // SAFETY: each server in the chain has our configuration.
-        for daemon in unsafe { &server_config(server).daemons } {
+    // SAFETY: per the contract.
+    for server in unsafe { all_server_configs(s) } {
+        for daemon in &server.daemons {
             if !daemon_names.contains(&daemon.name) {
                 daemon_names.push(daemon.name.clone());
             }
         }
-        // SAFETY: walking Apache's server list.
-        server = unsafe { (*server).next };
     }
     let process_groups: Vec<&str> = std::iter::once("")
         .chain(daemon_names.iter().map(String::as_str))
