@@ -1,0 +1,2 @@
+# Importable only through the daemon group's python-path= option.
+VALUE = 'daemon-helper-7'
