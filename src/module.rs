@@ -189,7 +189,11 @@ unsafe extern "C" fn post_config(
     }
     // SAFETY: `s` is the main server of the configuration just read.
     let (configs, main_config) = unsafe { (all_server_configs(s), server_config(s)) };
-    if let Err(message) = crate::daemon::supervisor::start_groups(&configs, main_config, pconf) {
+    // SAFETY: the server's process record outlives every configuration.
+    let process_pool = unsafe { (*(*s).process).pool };
+    if let Err(message) =
+        crate::daemon::supervisor::start_groups(&configs, main_config, pconf, process_pool)
+    {
         log::server_log(s, APLOG_EMERG, &format!("mod_wsgi: {message}"));
         return 500;
     }
@@ -521,6 +525,10 @@ unsafe extern "C" fn destroy_python(_data: *mut c_void) -> ffi::apr_status_t {
 
 unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     log::set_main_server(s);
+    // Only the Apache parent and the daemons may hold the daemon listeners:
+    // a child keeping one open would keep a stale socket accepting
+    // connections nobody serves.
+    crate::daemon::supervisor::close_listeners();
     let threaded =
         mpm_query(ffi::AP_MPMQ_IS_THREADED).is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
     let forked =
@@ -717,13 +725,15 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         Ok(target) => target,
         Err(status) => return status,
     };
-    if let Some(reason) = PYTHON_FAILURE.get() {
-        req.log(
-            APLOG_ERR,
-            &format!("mod_wsgi: Python is not available in this process: {reason}"),
-        );
-        return 500;
-    }
+    // Embedded requests and dispatch scripts need Python in this process.
+    let python_unavailable = || {
+        PYTHON_FAILURE.get().inspect(|reason| {
+            req.log(
+                APLOG_ERR,
+                &format!("mod_wsgi: Python is not available in this process: {reason}"),
+            );
+        })
+    };
     let options = target.options;
     let process_group = options
         .and_then(|o| o.process_group.clone())
@@ -754,6 +764,7 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         sendfile: dir.enable_sendfile.unwrap_or(false),
         case_insensitive: config.global.case_sensitivity == Some(false),
         resource: target.handler_script.map(|_| req.filename()),
+        restart_process_on_change: false,
     };
     let process = process_info();
     let _active = interp::ActiveRequest::begin();
@@ -776,12 +787,17 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         request_id: req.log_id(),
         connection_id: req.connection_log_id(),
         request_start: req.request_time(),
+        queue_start: 0.0,
+        daemon_start: 0.0,
         apache_request: dir
             .pass_apache_request
             .unwrap_or(false)
             .then(|| req.raw().cast()),
     };
     if let Some(script) = &dir.dispatch_script {
+        if python_unavailable().is_some() {
+            return 500;
+        }
         // The dispatch script runs in its own application-group= if given,
         // else in the group the request would otherwise go to.
         let group = script
@@ -815,15 +831,40 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             route.callable = value;
         }
     }
+    if let Some(allowed) = &dir.restrict_process {
+        let group = match extras.process_group.as_str() {
+            "" => "%{GLOBAL}",
+            named => named,
+        };
+        if !allowed.iter().any(|g| g == group) {
+            req.log(
+                APLOG_ERR,
+                &format!(
+                    "mod_wsgi: Daemon process called '{group}' cannot be accessed by this WSGI application as not a member of allowed groups."
+                ),
+            );
+            return 500;
+        }
+    }
     if !extras.process_group.is_empty() {
-        let head = crate::daemon::handoff::request_head(&route, &extras);
-        return crate::daemon::relay::relay(req, &extras.process_group, head);
+        let head = crate::daemon::handoff::request_head(
+            &route,
+            &extras,
+            dir.ignore_activity.unwrap_or(false),
+        );
+        let options = crate::daemon::relay::RelayOptions {
+            error_override: dir.error_override.unwrap_or(false),
+        };
+        return crate::daemon::relay::relay(req, &extras.process_group, head, options);
     }
     if config.global.restrict_embedded == Some(true) {
         req.log(
             APLOG_ERR,
             "mod_wsgi: embedded mode is disabled by WSGIRestrictEmbedded; this request has no daemon process group",
         );
+        return 500;
+    }
+    if python_unavailable().is_some() {
         return 500;
     }
     let Some(interpreter) = interpreter_or_log(&extras.application_group) else {
@@ -843,6 +884,9 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     match outcome {
         Outcome::Done => ffi::OK as c_int,
         Outcome::Fail(status) => status,
+        // Only daemons restart for a changed script (embedded mode
+        // reloads it in place), so this is not reached.
+        Outcome::Restart => 503,
     }
 }
 

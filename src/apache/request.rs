@@ -258,6 +258,34 @@ impl Request {
         }
     }
 
+    /// Passes `data` down the output filters without forcing it out; the
+    /// caller flushes when no more data follows at once (daemon relay).
+    pub fn write_unflushed(self, data: &[u8]) -> bool {
+        // SAFETY: ap_rwrite copies `data` before returning.
+        data.is_empty()
+            || unsafe { ffi::ap_rwrite(data.as_ptr().cast(), data.len() as i32, self.raw) >= 0 }
+    }
+
+    /// Pushes everything written so far (and the headers) to the client.
+    pub fn flush(self) -> bool {
+        // SAFETY: flushing the live request's output.
+        unsafe { ffi::ap_rflush(self.raw) >= 0 }
+    }
+
+    /// Sets how long a write to (or read from) the client may block.
+    pub fn set_client_timeout(self, timeout: std::time::Duration) {
+        // SAFETY: the connection's socket lives as long as the connection.
+        unsafe {
+            let socket = ffi::ap_get_conn_socket((*self.raw).connection);
+            if !socket.is_null() {
+                ffi::apr_socket_timeout_set(
+                    socket,
+                    timeout.as_micros() as ffi::apr_interval_time_t,
+                );
+            }
+        }
+    }
+
     /// Makes Apache close the connection after what was already sent and
     /// skip the end-of-response marker (for chunked responses, the final
     /// empty chunk), so the client sees the response as incomplete.

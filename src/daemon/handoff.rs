@@ -18,13 +18,16 @@ const HANDLER_SCRIPT: &str = "handler_script";
 const REQUEST_ID: &str = "request_id";
 const CONNECTION_ID: &str = "connection_id";
 const REQUEST_START: &str = "request_start";
+const QUEUE_START: &str = "queue_start";
+const IGNORE_ACTIVITY: &str = "ignore_activity";
 
 fn flag(on: bool) -> String {
     if on { "1" } else { "0" }.to_string()
 }
 
 /// The child's side: the request as resolved in the Apache child.
-pub fn request_head(route: &Route, extras: &EnvironExtras) -> RequestHead {
+/// `ignore_activity` is `WSGIIgnoreActivity` for the request.
+pub fn request_head(route: &Route, extras: &EnvironExtras, ignore_activity: bool) -> RequestHead {
     let mut meta = vec![
         (SCRIPT, route.script.clone()),
         (CALLABLE, route.callable.clone()),
@@ -36,6 +39,7 @@ pub fn request_head(route: &Route, extras: &EnvironExtras) -> RequestHead {
         (HANDLER_SCRIPT, extras.handler_script.clone()),
         (REQUEST_ID, extras.request_id.clone()),
         (REQUEST_START, extras.request_start.to_string()),
+        (IGNORE_ACTIVITY, flag(ignore_activity)),
     ];
     if let Some(resource) = &route.resource {
         meta.push((RESOURCE, resource.clone()));
@@ -49,12 +53,30 @@ pub fn request_head(route: &Route, extras: &EnvironExtras) -> RequestHead {
     }
 }
 
+/// Marks the moment the child hands the request over (each attempt).
+pub fn stamp_queue_start(head: &mut RequestHead, now: f64) {
+    head.meta.retain(|(k, _)| k != QUEUE_START);
+    head.meta.push((QUEUE_START.to_string(), now.to_string()));
+}
+
+/// When the child handed the request over (seconds since the epoch).
+pub fn queue_start(head: &RequestHead) -> Option<f64> {
+    head.meta(QUEUE_START)?.parse().ok()
+}
+
+/// Whether the request is left out of the daemon's inactivity tracking.
+pub fn ignores_activity(head: &RequestHead) -> bool {
+    head.meta(IGNORE_ACTIVITY) == Some("1")
+}
+
 /// The daemon's side: the route and environ extras for running the
-/// request in this daemon process of `process_group`.
+/// request in this daemon process of `process_group`, picked up by a
+/// worker at `daemon_start`.
 pub fn route_and_extras(
     head: &RequestHead,
     process_group: &str,
     process: &ProcessInfo,
+    daemon_start: f64,
 ) -> (Route, EnvironExtras) {
     let text = |key: &str| head.meta(key).unwrap_or("").to_string();
     let flag = |key: &str| head.meta(key) == Some("1");
@@ -65,6 +87,7 @@ pub fn route_and_extras(
         sendfile: false,
         case_insensitive: flag(CASE_INSENSITIVE),
         resource: head.meta(RESOURCE).map(str::to_string),
+        restart_process_on_change: true,
     };
     let extras = EnvironExtras {
         cgi: head.vars.clone(),
@@ -83,6 +106,8 @@ pub fn route_and_extras(
         request_id: text(REQUEST_ID),
         connection_id: head.meta(CONNECTION_ID).map(str::to_string),
         request_start: text(REQUEST_START).parse().unwrap_or(0.0),
+        queue_start: queue_start(head).unwrap_or(0.0),
+        daemon_start,
         apache_request: None,
     };
     (route, extras)

@@ -5,6 +5,9 @@
 
 #[cfg(not(test))]
 pub mod handoff;
+pub mod lifecycle;
+#[cfg(not(test))]
+pub mod monitor;
 #[cfg(not(test))]
 pub mod relay;
 #[cfg(not(test))]

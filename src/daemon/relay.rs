@@ -2,106 +2,282 @@
 //! process over the group's socket, then serve the daemon's requests for
 //! body bytes and relay its response to the client.
 
+use super::supervisor::Endpoint;
 use super::wire::{Frame, RequestHead};
 use crate::apache::log::APLOG_ERR;
 use crate::apache::request::Request;
-use std::io::ErrorKind;
+use std::io::{BufReader, ErrorKind};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-/// Connects to the group's socket, retrying while its backlog is full or a
-/// daemon is (re)starting, for up to `connect_timeout`.
-fn connect(path: &str, connect_timeout: Duration) -> Result<UnixStream, (i32, String)> {
+/// Per-request settings from the directory configuration.
+pub struct RelayOptions {
+    /// `WSGIErrorOverride`: error statuses from the application are answered
+    /// by Apache (so `ErrorDocument` applies) instead of with its body.
+    pub error_override: bool,
+}
+
+/// How often a request is handed over again when daemons are restarting
+/// (they answer `Retry`, or drop a connection they had not read from).
+const MAX_ATTEMPTS: usize = 10;
+
+enum ConnectError {
+    /// Backlog full or nobody listening, until connect-timeout ran out.
+    Busy,
+    Failed(std::io::Error),
+}
+
+/// Connects to the group's socket, retrying while its backlog is full or
+/// nobody listens, for up to `connect_timeout`.
+fn connect(path: &str, connect_timeout: Duration) -> Result<UnixStream, ConnectError> {
+    let mut address: libc::sockaddr_un = unsafe_zeroed_sockaddr();
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_bytes();
+    if bytes.len() >= address.sun_path.len() {
+        return Err(ConnectError::Failed(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "socket path too long",
+        )));
+    }
+    for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
+        *slot = *byte as libc::c_char;
+    }
     let deadline = Instant::now() + connect_timeout;
-    let mut pause = Duration::from_millis(20);
+    let mut pause = Duration::from_millis(5);
     loop {
-        match UnixStream::connect(path) {
-            Ok(stream) => return Ok(stream),
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) => {
-                return Err((
-                    503,
-                    format!("cannot connect to daemon socket '{path}': {e}"),
-                ));
-            }
-            Err(e) => {
+        // SAFETY: creating a socket; the descriptor is owned below.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if fd < 0 {
+            return Err(ConnectError::Failed(std::io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` is ours; from here it closes on drop.
+        let stream = unsafe { UnixStream::from_raw_fd(fd) };
+        // SAFETY: connecting our socket to a filled-in address. Non-blocking,
+        // so a full backlog answers EAGAIN instead of blocking.
+        let rc = unsafe {
+            libc::connect(
+                fd,
+                std::ptr::addr_of!(address).cast(),
+                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            stream
+                .set_nonblocking(false)
+                .map_err(ConnectError::Failed)?;
+            return Ok(stream);
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::ECONNREFUSED) => {
                 if Instant::now() >= deadline {
-                    return Err((
-                        503,
-                        format!("timed out connecting to daemon socket '{path}': {e}"),
-                    ));
+                    return Err(ConnectError::Busy);
                 }
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(1));
+                pause = (pause * 2).min(Duration::from_millis(100));
             }
+            _ => return Err(ConnectError::Failed(error)),
         }
     }
 }
 
+fn unsafe_zeroed_sockaddr() -> libc::sockaddr_un {
+    // SAFETY: sockaddr_un is plain data for which all-zero is valid.
+    unsafe { std::mem::zeroed() }
+}
+
+/// Sets SO_SNDBUF on our end of the connection.
+fn set_send_buffer(stream: &UnixStream, size: u32) {
+    let value = size.min(i32::MAX as u32) as libc::c_int;
+    // SAFETY: setting an integer option on our socket.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// How one hand-over ended.
+enum Exchange {
+    /// The handler's return value.
+    Done(i32),
+    /// The daemon did not run the request: hand it over again.
+    Retry,
+}
+
 /// Runs the request in daemon group `group`; returns the handler status.
-pub fn relay(req: Request, group: &str, head: RequestHead) -> i32 {
-    let Some((path, connect_timeout)) = super::supervisor::socket_for(group) else {
+pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOptions) -> i32 {
+    let Some(endpoint) = super::supervisor::endpoint(group) else {
         req.log(
             APLOG_ERR,
-            &format!("mod_wsgi: no WSGI daemon process called '{group}' has been configured"),
+            &format!("mod_wsgi: No WSGI daemon process called '{group}' has been configured."),
         );
         return 500;
     };
-    let mut stream = match connect(&path, connect_timeout) {
-        Ok(s) => s,
-        Err((status, message)) => {
-            req.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
-            return status;
-        }
-    };
-    let timeout = req.server_timeout();
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    if let Err(e) = Frame::Request(head).write_to(&mut stream) {
-        req.log(
-            APLOG_ERR,
-            &format!("mod_wsgi: cannot send the request to daemon process group '{group}': {e}"),
-        );
-        return 503;
+    if let Some(timeout) = endpoint.response_socket_timeout {
+        req.set_client_timeout(timeout);
     }
-    let mut headers_sent = false;
-    let mut buf = Vec::new();
-    loop {
-        let frame = match Frame::read_from(&mut stream) {
-            Ok(Some(frame)) => frame,
-            outcome => {
-                let why = match outcome {
-                    Err(e) => e.to_string(),
-                    _ => "connection closed".to_string(),
-                };
-                if headers_sent {
-                    req.log(
-                        APLOG_ERR,
-                        &format!("mod_wsgi: daemon process of group '{group}' stopped mid-response ({why})"),
-                    );
-                    req.abort_response();
-                    return 0;
-                }
+    for _ in 0..MAX_ATTEMPTS {
+        let stream = match connect(&endpoint.path, endpoint.connect_timeout) {
+            Ok(s) => s,
+            Err(ConnectError::Busy) => {
                 req.log(
                     APLOG_ERR,
                     &format!(
-                        "mod_wsgi: truncated or missing response from daemon process group '{group}' ({why})"
+                        "mod_wsgi: Unable to connect to WSGI daemon process '{group}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
+                        endpoint.path
                     ),
                 );
-                return 500;
+                return 503;
+            }
+            Err(ConnectError::Failed(e)) => {
+                // SAFETY: getuid cannot fail.
+                let uid = unsafe { libc::getuid() };
+                req.log(
+                    APLOG_ERR,
+                    &format!(
+                        "mod_wsgi: Unable to connect to WSGI daemon process '{group}' on '{}' as user with uid={uid} ({e}).",
+                        endpoint.path
+                    ),
+                );
+                return 503;
             }
         };
+        let timeout = endpoint
+            .socket_timeout
+            .unwrap_or_else(|| req.server_timeout());
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        if let Some(size) = endpoint.receive_buffer_size {
+            set_send_buffer(&stream, size);
+        }
+        super::handoff::stamp_queue_start(&mut head, now_seconds());
+        if super::wire::write_request(&mut &stream, &head).is_err() {
+            // The daemon dropped the connection unread (it is stopping).
+            continue;
+        }
+        match exchange(req, &stream, group, &endpoint, &options) {
+            Exchange::Done(status) => return status,
+            Exchange::Retry => continue,
+        }
+    }
+    req.log(
+        APLOG_ERR,
+        &format!(
+            "mod_wsgi: Maximum number of WSGI daemon process '{group}' restart attempts reached: {MAX_ATTEMPTS}."
+        ),
+    );
+    503
+}
+
+/// Whether more of the response is already waiting (so flushing now
+/// would only split it), waiting up to `delay` for it.
+fn more_arrives_within(reader: &BufReader<&UnixStream>, delay: Duration) -> bool {
+    if !reader.buffer().is_empty() {
+        return true;
+    }
+    if delay.is_zero() {
+        return false;
+    }
+    let mut pfd = libc::pollfd {
+        fd: reader.get_ref().as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling one valid descriptor.
+    unsafe { libc::poll(&mut pfd, 1, delay.as_millis().min(i32::MAX as u128) as i32) > 0 }
+}
+
+/// Serves one connection's frames until the daemon is done with it.
+fn exchange(
+    req: Request,
+    stream: &UnixStream,
+    group: &str,
+    endpoint: &Endpoint,
+    options: &RelayOptions,
+) -> Exchange {
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut headers_sent = false;
+    let mut received_any = false;
+    // WSGIErrorOverride: the application's error status, its body dropped.
+    let mut overridden: Option<i32> = None;
+    let mut buf = Vec::new();
+    loop {
+        let frame = match Frame::read_from(&mut reader) {
+            Ok(Some(frame)) => frame,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset && !received_any => {
+                // Dropped before the daemon read the request: nothing ran.
+                return Exchange::Retry;
+            }
+            outcome => {
+                let timed_out = matches!(&outcome, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+                if headers_sent {
+                    let why = match outcome {
+                        Err(e) => e.to_string(),
+                        _ => "connection closed".into(),
+                    };
+                    req.log(
+                        APLOG_ERR,
+                        &format!(
+                            "mod_wsgi: Unable to proxy response from daemon process '{group}' to client ({why})."
+                        ),
+                    );
+                    req.abort_response();
+                    return Exchange::Done(0);
+                }
+                if timed_out {
+                    req.log(
+                        APLOG_ERR,
+                        &format!(
+                            "mod_wsgi: Timeout when reading response headers from daemon process '{group}'."
+                        ),
+                    );
+                    return Exchange::Done(504);
+                }
+                let message = match outcome {
+                    Err(e) => format!(
+                        "mod_wsgi: Error reading response headers from daemon process '{group}' ({e})."
+                    ),
+                    _ => format!(
+                        "mod_wsgi: Daemon process '{group}' closed connection before sending complete response headers."
+                    ),
+                };
+                req.log(APLOG_ERR, &message);
+                return Exchange::Done(502);
+            }
+        };
+        received_any = true;
         match frame {
             Frame::ReadBody(n) => {
                 buf.resize(n as usize, 0);
+                let mut out = stream;
                 let sent = match req.read_body(&mut buf) {
-                    Some(len) => super::wire::write_body_data(&mut stream, &buf[..len]),
+                    Some(len) => super::wire::write_body_data(&mut out, &buf[..len]),
                     None => Frame::BodyError(
                         "error reading the request body (client disconnected or timed out)".into(),
                     )
-                    .write_to(&mut stream),
+                    .write_to(&mut out),
                 };
                 if sent.is_err() {
-                    return if headers_sent { 0 } else { 500 };
+                    return Exchange::Done(if headers_sent { 0 } else { 502 });
                 }
             }
             Frame::Headers {
@@ -109,6 +285,23 @@ pub fn relay(req: Request, group: &str, head: RequestHead) -> i32 {
                 reason,
                 headers,
             } => {
+                let limit = endpoint.header_buffer_size as usize;
+                if let Some((name, _)) = headers
+                    .iter()
+                    .find(|(name, value)| name.len() + value.len() + 2 > limit)
+                {
+                    req.log(
+                        APLOG_ERR,
+                        &format!(
+                            "mod_wsgi: Response header '{name}' from daemon process '{group}' is longer than header-buffer-size ({limit} bytes)."
+                        ),
+                    );
+                    return Exchange::Done(500);
+                }
+                if options.error_override && status >= 400 {
+                    overridden = Some(status);
+                    continue;
+                }
                 req.set_status(status, &reason);
                 for (name, value) in &headers {
                     req.add_header(name, value);
@@ -116,23 +309,29 @@ pub fn relay(req: Request, group: &str, head: RequestHead) -> i32 {
                 headers_sent = true;
             }
             Frame::Body(data) => {
+                if overridden.is_some() {
+                    continue;
+                }
                 headers_sent = true;
-                if !req.write(&data) {
+                let written = req.write_unflushed(&data)
+                    && (more_arrives_within(&reader, endpoint.response_flush_delay) || req.flush());
+                if !written {
                     // The client has gone: closing the socket tells the
                     // daemon, whose next write fails.
-                    return 0;
+                    return Exchange::Done(0);
                 }
             }
             Frame::Log { level, message } => req.log(level, &message),
-            Frame::End => return 0,
-            Frame::Fail(status) => return status,
+            Frame::End => return Exchange::Done(overridden.unwrap_or(0)),
+            Frame::Fail(status) => return Exchange::Done(status),
             Frame::Abort => {
                 req.abort_response();
-                return 0;
+                return Exchange::Done(0);
             }
-            Frame::Request(_) | Frame::BodyData(_) | Frame::BodyError(_) => {
+            Frame::Retry if !headers_sent => return Exchange::Retry,
+            Frame::Retry | Frame::Request(_) | Frame::BodyData(_) | Frame::BodyError(_) => {
                 req.log(APLOG_ERR, "mod_wsgi: unexpected frame from daemon process");
-                return if headers_sent { 0 } else { 500 };
+                return Exchange::Done(if headers_sent { 0 } else { 500 });
             }
         }
     }

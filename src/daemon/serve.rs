@@ -1,7 +1,10 @@
 //! A daemon process: forked by the Apache parent, it takes on the group's
-//! identity, starts Python and serves requests from the group's socket on
-//! `threads=` worker threads until told to stop.
+//! identity and limits, starts Python and serves requests from the group's
+//! socket on `threads=` worker threads, while the main thread watches the
+//! process's life (see `monitor`) until it is time to stop.
 
+use super::lifecycle::{Limits, Reason};
+use super::monitor::{self, Tracker};
 use super::wire::{Frame, RequestHead};
 use crate::apache::ffi;
 use crate::apache::log::APLOG_ERR;
@@ -13,26 +16,11 @@ use crate::wsgi::transport::Transport;
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Write end of the pipe that wakes everything up to stop.
-static STOP_WRITE: AtomicI32 = AtomicI32::new(-1);
-static REQUESTS: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    request_stop();
-}
-
-fn request_stop() {
-    let fd = STOP_WRITE.load(Ordering::Relaxed);
-    if fd >= 0 {
-        // SAFETY: write(2) is async-signal-safe; a full pipe is fine.
-        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
-    }
-}
 
 /// A user name or `#uid` as a uid.
 pub fn resolve_uid(id: &UnixId) -> Result<libc::uid_t, String> {
@@ -158,30 +146,99 @@ pub fn daemon_main(spec: DaemonProcessSpec, listener: RawFd, _slot: usize) -> ! 
     unsafe { libc::_exit(code) }
 }
 
+/// Applies `cpu-time-limit`, `memory-limit`, `virtual-memory-limit` and
+/// `cpu-priority` to this process.
+fn apply_resource_limits(spec: &DaemonProcessSpec) -> Result<(), String> {
+    let set = |resource, value: u64, what: &str| {
+        let limit = libc::rlimit {
+            rlim_cur: value as libc::rlim_t,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: setting a limit of this process. The hard limit stays
+        // unlimited where allowed; else keep the current one.
+        let mut rc = unsafe { libc::setrlimit(resource, &limit) };
+        if rc != 0 {
+            let mut current = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: as above.
+            unsafe {
+                libc::getrlimit(resource, &mut current);
+                rc = libc::setrlimit(
+                    resource,
+                    &libc::rlimit {
+                        rlim_cur: (value as libc::rlim_t).min(current.rlim_max),
+                        rlim_max: current.rlim_max,
+                    },
+                );
+            }
+        }
+        if rc != 0 {
+            return Err(format!(
+                "Unable to set {what} for daemon process: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    };
+    if let Some(limit) = spec.cpu_time_limit.filter(|d| !d.is_zero()) {
+        // The kernel sends SIGXCPU at the soft limit: a graceful restart.
+        set(libc::RLIMIT_CPU, limit.as_secs().max(1), "CPU time limit")?;
+    }
+    if let Some(bytes) = spec.memory_limit.filter(|&b| b > 0) {
+        set(libc::RLIMIT_DATA, bytes, "memory limit")?;
+    }
+    if let Some(bytes) = spec.virtual_memory_limit.filter(|&b| b > 0) {
+        set(libc::RLIMIT_AS, bytes, "virtual memory limit")?;
+    }
+    if spec.cpu_priority != 0 {
+        // SAFETY: setting this process's scheduling priority.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, spec.cpu_priority) } != 0 {
+            return Err(format!(
+                "Unable to set CPU priority for daemon process: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `chroot=`: enters the jail before giving up root.
+fn enter_chroot(spec: &DaemonProcessSpec) -> Result<(), String> {
+    let Some(dir) = &spec.chroot else {
+        return Ok(());
+    };
+    let path = CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| "NUL in chroot directory".to_string())?;
+    // SAFETY: chroot then chdir into it, in this single-threaded child.
+    let ok = unsafe { libc::chroot(path.as_ptr()) == 0 && libc::chdir(c"/".as_ptr()) == 0 };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "Unable to change root directory to '{}': {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
 fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
     // SAFETY: in the freshly forked child: drop Apache's listening sockets
-    // and the other groups' listeners, and take over the stop signals.
-    let stop_read = unsafe {
+    // and the other groups' listeners.
+    unsafe {
         ffi::ap_close_listeners();
         super::supervisor::close_other_listeners(listener);
-        let mut fds = [0; 2];
-        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return Err("cannot create the stop pipe".into());
-        }
-        STOP_WRITE.store(fds[1], Ordering::Relaxed);
-        let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1] {
-            libc::signal(sig, handler);
-        }
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         let flags = libc::fcntl(listener, libc::F_GETFL);
         libc::fcntl(listener, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        fds[0]
-    };
+    }
+    let (event_read, workers_stop) = monitor::install()?;
     if let Some(title) = spec.process_title() {
         set_process_title(&title);
     }
+    apply_resource_limits(&spec)?;
+    enter_chroot(&spec)?;
     switch_identity(&spec)?;
     // SAFETY: process-wide settings in this child.
     unsafe {
@@ -207,6 +264,9 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
         // SAFETY: single-threaded at this point.
         unsafe { libc::setlocale(libc::LC_ALL, c.as_ptr()) };
     }
+    if let Some(eggs) = &spec.python_eggs {
+        std::env::set_var("PYTHON_EGG_CACHE", eggs);
+    }
 
     let config = crate::module::main_config();
     let role = crate::module::ProcessRole {
@@ -227,113 +287,316 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
         spec.threads
     );
 
-    let workers: Vec<_> = (0..spec.threads.max(1))
-        .map(|_| {
+    let threads = spec.threads.max(1) as usize;
+    let tracker = Arc::new(Tracker::new(threads));
+    let limits = Limits::from_spec(&spec);
+    let spec = Arc::new(spec);
+    let workers: Vec<_> = (0..threads)
+        .map(|slot| {
             let spec = spec.clone();
+            let tracker = tracker.clone();
             let mut builder = std::thread::Builder::new().name(format!("wsgi:{}", spec.name));
             if let Some(size) = spec.stack_size {
                 builder = builder.stack_size(size as usize);
             }
-            builder.spawn(move || worker(listener, stop_read, config, &spec))
+            builder.spawn(move || {
+                let worker = Worker {
+                    slot,
+                    config,
+                    spec: &spec,
+                    tracker: &tracker,
+                };
+                worker.serve(listener, workers_stop)
+            })
         })
         .collect::<Result<_, _>>()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    wait_readable(stop_read, -1);
-    tracing::info!(
-        "mod_wsgi: daemon process {} of group '{}' stopping",
-        std::process::id(),
-        spec.name
-    );
+    let pulse_stop = Arc::new(AtomicBool::new(false));
+    let pulse = limits
+        .deadlock_timeout
+        .map(|_| monitor::spawn_gil_pulse(tracker.clone(), pulse_stop.clone()));
+
+    let reason = monitor::run(&tracker, &limits, &spec.name, event_read);
+    let pid = std::process::id();
+    if reason == Reason::StopSignal {
+        tracing::info!(
+            "mod_wsgi: daemon process {pid} of group '{}' stopping",
+            spec.name
+        );
+    } else {
+        tracing::info!(
+            "mod_wsgi: daemon process {pid} of group '{}' restarting: {}",
+            spec.name,
+            reason.describe()
+        );
+    }
+    monitor::stop_accepting();
+    // Requests get shutdown-timeout to finish, exit functions included;
+    // then the process goes regardless.
+    let shutdown_timeout = spec.shutdown_timeout;
+    let group = spec.name.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(shutdown_timeout);
+        tracing::warn!(
+            "mod_wsgi: daemon process {pid} of group '{group}' did not stop within shutdown-timeout ({}s); exiting now",
+            shutdown_timeout.as_secs_f64()
+        );
+        // SAFETY: ending the process without its exit handlers.
+        unsafe { libc::_exit(1) }
+    });
     for worker in workers {
         let _ = worker.join();
+    }
+    if let Some(pulse) = pulse {
+        pulse_stop.store(true, Ordering::Release);
+        pulse.thread().unpark();
+        let _ = pulse.join();
     }
     interp::destroy_all();
     Ok(())
 }
 
-/// Waits until `fd` is readable (or the timeout passes; -1 waits forever).
-fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: polling one valid descriptor.
-        let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return n > 0;
+/// One request thread of the daemon.
+struct Worker<'a> {
+    slot: usize,
+    config: &'static ServerConfig,
+    spec: &'a DaemonProcessSpec,
+    tracker: &'a Tracker,
+}
+
+impl Worker<'_> {
+    /// Accepts and serves connections until the process stops accepting.
+    fn serve(&self, listener: RawFd, workers_stop: RawFd) {
+        let stop_now = self.spec.graceful_timeout.is_none_or(|t| t.is_zero());
+        loop {
+            let mut fds = [
+                libc::pollfd {
+                    fd: listener,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: workers_stop,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: polling two valid descriptors.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if n < 0 {
+                continue;
+            }
+            if fds[1].revents != 0 {
+                return;
+            }
+            // SAFETY: accepting on our listener (non-blocking: another
+            // worker may have taken the connection first).
+            let fd = unsafe {
+                libc::accept4(
+                    listener,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                continue;
+            }
+            // SAFETY: a new descriptor we own.
+            let stream = unsafe { UnixStream::from_raw_fd(fd) };
+            if let Some(served) = self.serve_connection(stream) {
+                // Without graceful-timeout the last allowed request stops
+                // this worker taking another at once.
+                if stop_now
+                    && self
+                        .spec
+                        .maximum_requests
+                        .is_some_and(|m| m > 0 && served >= m)
+                {
+                    monitor::stop_accepting();
+                }
+                monitor::nudge();
+            }
         }
+    }
+
+    /// Reads the request, runs it and reports the outcome to the child;
+    /// returns the process's served-request count if it ran.
+    fn serve_connection(&self, stream: UnixStream) -> Option<u64> {
+        let spec = self.spec;
+        let timeout = spec.socket_timeout.unwrap_or(Duration::from_secs(60));
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        if let Some(size) = spec.send_buffer_size {
+            set_send_buffer(&stream, size);
+        }
+        let mut reader = stream.try_clone().ok()?;
+        let Ok(Some(Frame::Request(head))) = Frame::read_from(&mut reader) else {
+            return None;
+        };
+        let daemon_start = now_seconds();
+        let counts_activity = !super::handoff::ignores_activity(&head);
+        let transport = SocketTransport {
+            stream: RefCell::new(stream),
+            pending: RefCell::new(None),
+            broken: Cell::new(false),
+            activity: counts_activity.then_some(self.tracker),
+        };
+        if let (Some(limit), Some(queued)) = (
+            spec.queue_timeout.filter(|t| !t.is_zero()),
+            super::handoff::queue_start(&head),
+        ) {
+            if daemon_start - queued > limit.as_secs_f64() {
+                transport.log(
+                    APLOG_ERR,
+                    &format!(
+                        "mod_wsgi: Queue timeout expired for WSGI daemon process '{}'.",
+                        spec.name
+                    ),
+                );
+                transport.send(&Frame::Fail(504));
+                return None;
+            }
+        }
+        transport.touch();
+        let (outcome, served) = self.run_request(&transport, &head, daemon_start);
+        match outcome {
+            Outcome::Done => {
+                transport.flush_headers();
+                transport.send(&Frame::End);
+            }
+            Outcome::Fail(status) => {
+                transport.send(&Frame::Fail(status));
+            }
+            Outcome::Restart => {
+                tracing::info!(
+                    "mod_wsgi: a WSGI script of group '{}' changed; restarting daemon process {}",
+                    spec.name,
+                    std::process::id()
+                );
+                monitor::request_reload();
+                transport.send(&Frame::Retry);
+            }
+        }
+        transport.touch();
+        let _ = transport.stream.borrow_mut().flush();
+        served
+    }
+
+    fn run_request(
+        &self,
+        transport: &SocketTransport,
+        head: &RequestHead,
+        daemon_start: f64,
+    ) -> (Outcome, Option<u64>) {
+        let spec = self.spec;
+        let (route, extras) = super::handoff::route_and_extras(
+            head,
+            &spec.name,
+            crate::module::process_info(),
+            daemon_start,
+        );
+        if let Err(message) = check_script_owner(spec, &route.script) {
+            transport.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
+            return (Outcome::Fail(403), None);
+        }
+        let env = |name: &str| {
+            head.vars
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(name).ok())
+        };
+        let interpreter =
+            match crate::module::interpreter_for(self.config, &extras.application_group, &env) {
+                Ok(i) => i,
+                Err(message) => {
+                    transport.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
+                    return (Outcome::Fail(500), None);
+                }
+            };
+        let _active = interp::ActiveRequest::begin();
+        self.tracker.begin(self.slot, interpreter.clone());
+        let outcome = handler::run(&interpreter, transport, &route, &extras);
+        let served = self.tracker.end(self.slot);
+        (outcome, Some(served))
     }
 }
 
-/// Accepts and serves connections until the stop pipe becomes readable.
-fn worker(
-    listener: RawFd,
-    stop_read: RawFd,
-    config: &'static ServerConfig,
-    spec: &DaemonProcessSpec,
-) {
-    loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: listener,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stop_read,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: polling two valid descriptors.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            continue;
+/// `script-user=`/`script-group=`: the WSGI script must be owned by them
+/// and not writable by others.
+fn check_script_owner(spec: &DaemonProcessSpec, script: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if spec.script_user.is_none() && spec.script_group.is_none() {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(script)
+        .map_err(|e| format!("Unable to stat target WSGI script '{script}': {e}"))?;
+    if meta.mode() & 0o002 != 0 {
+        return Err(format!("WSGI script file '{script}' is writable to world."));
+    }
+    if let Some(user) = &spec.script_user {
+        let uid = resolve_uid(user)?;
+        if meta.uid() != uid {
+            return Err(format!(
+                "WSGI script file '{script}' owner does not match daemon requirement (uid {uid})."
+            ));
         }
-        if fds[1].revents != 0 {
-            return;
-        }
-        // SAFETY: accepting on our listener (non-blocking: another worker
-        // may have taken the connection first).
-        let fd = unsafe {
-            libc::accept4(
-                listener,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            continue;
-        }
-        // SAFETY: a new descriptor we own.
-        let stream = unsafe { UnixStream::from_raw_fd(fd) };
-        serve_connection(stream, config, spec);
-        let served = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
-        if spec.maximum_requests.is_some_and(|max| served >= max) {
-            tracing::info!(
-                "mod_wsgi: daemon process {} of group '{}' reached maximum-requests; restarting",
-                std::process::id(),
-                spec.name
-            );
-            request_stop();
+        if meta.mode() & 0o020 != 0 {
+            return Err(format!("WSGI script file '{script}' is writable to group."));
         }
     }
+    if let Some(group) = &spec.script_group {
+        let gid = resolve_gid(group)?;
+        if meta.gid() != gid {
+            return Err(format!(
+                "WSGI script file '{script}' group does not match daemon requirement (gid {gid})."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sets SO_SNDBUF on the connection (send-buffer-size=).
+fn set_send_buffer(stream: &UnixStream, size: u32) {
+    let value = size.min(i32::MAX as u32) as libc::c_int;
+    // SAFETY: setting an integer option on our socket.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Status code, status line and headers not yet sent to the child.
 type PendingHeaders = (i32, String, Vec<(String, String)>);
 
 /// The daemon side of one request.
-struct SocketTransport {
+struct SocketTransport<'a> {
     stream: RefCell<UnixStream>,
     pending: RefCell<Option<PendingHeaders>>,
     broken: Cell<bool>,
+    /// Where moving data counts as activity (not for WSGIIgnoreActivity).
+    activity: Option<&'a Tracker>,
 }
 
-impl SocketTransport {
+impl SocketTransport<'_> {
+    fn touch(&self) {
+        if let Some(tracker) = self.activity {
+            tracker.touch();
+        }
+    }
+
     /// Runs one write on the socket; after a failure every later write is
     /// skipped (the child or the client has gone).
     fn write_with(&self, write: impl FnOnce(&mut UnixStream) -> std::io::Result<()>) -> bool {
@@ -363,7 +626,7 @@ impl SocketTransport {
     }
 }
 
-impl Transport for SocketTransport {
+impl Transport for SocketTransport<'_> {
     fn set_status(&self, code: i32, line: &str) {
         *self.pending.borrow_mut() = Some((code, line.to_string(), Vec::new()));
     }
@@ -375,6 +638,7 @@ impl Transport for SocketTransport {
     }
 
     fn write(&self, data: &[u8]) -> bool {
+        self.touch();
         self.flush_headers() && self.write_with(|stream| super::wire::write_body(stream, data))
     }
 
@@ -403,6 +667,7 @@ impl Transport for SocketTransport {
     }
 
     fn read(&self, buf: &mut [u8]) -> Result<usize, String> {
+        self.touch();
         let asked = buf.len().min(u32::MAX as usize) as u32;
         if !self.send(&Frame::ReadBody(asked)) {
             return Err("connection to the Apache child lost".into());
@@ -428,61 +693,4 @@ impl Transport for SocketTransport {
             crate::apache::log::server_log(std::ptr::null(), level, message);
         }
     }
-}
-
-/// Reads the request, runs it and reports the outcome to the child.
-fn serve_connection(stream: UnixStream, config: &'static ServerConfig, spec: &DaemonProcessSpec) {
-    let timeout = spec.socket_timeout.unwrap_or(Duration::from_secs(60));
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    let mut reader = match stream.try_clone() {
-        Ok(r) => r,
-        Err(_) => return,
-    };
-    let Ok(Some(Frame::Request(head))) = Frame::read_from(&mut reader) else {
-        return;
-    };
-    let transport = SocketTransport {
-        stream: RefCell::new(stream),
-        pending: RefCell::new(None),
-        broken: Cell::new(false),
-    };
-    let outcome = run_request(&transport, &head, config, spec);
-    match outcome {
-        Outcome::Done => {
-            transport.flush_headers();
-            transport.send(&Frame::End);
-        }
-        Outcome::Fail(status) => {
-            transport.send(&Frame::Fail(status));
-        }
-    }
-    let _ = transport.stream.borrow_mut().flush();
-}
-
-fn run_request(
-    transport: &SocketTransport,
-    head: &RequestHead,
-    config: &'static ServerConfig,
-    spec: &DaemonProcessSpec,
-) -> Outcome {
-    let (route, extras) =
-        super::handoff::route_and_extras(head, &spec.name, crate::module::process_info());
-    let env = |name: &str| {
-        head.vars
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var(name).ok())
-    };
-    let interpreter = match crate::module::interpreter_for(config, &extras.application_group, &env)
-    {
-        Ok(i) => i,
-        Err(message) => {
-            transport.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
-            return Outcome::Fail(500);
-        }
-    };
-    let _active = interp::ActiveRequest::begin();
-    handler::run(&interpreter, transport, &route, &extras)
 }

@@ -2,6 +2,13 @@
 //! `WSGIDaemonProcess` group, its processes forked after configuration and
 //! restarted when they die, and all of them stopped when Apache restarts
 //! or stops (the configuration pool's cleanup).
+//!
+//! A group's listening socket outlives a graceful restart when the group
+//! is still configured: requests that queue on it while the old daemons
+//! stop are served by the new ones, so a restart loses none. With
+//! `WSGISocketRotation On` (the default) the socket file is renamed to the
+//! new generation's name, as the reference describes; with it Off the
+//! name stays the same.
 
 use crate::apache::ffi;
 use crate::config::daemon::DaemonProcessSpec;
@@ -20,6 +27,72 @@ pub struct Group {
     pids: Vec<libc::pid_t>,
 }
 
+/// A group's listening socket, kept across generations by the parent.
+#[derive(Debug, Clone, PartialEq)]
+struct Listener {
+    group: String,
+    path: String,
+    fd: RawFd,
+}
+
+/// The listening sockets of the current generation.
+static LISTENERS: Mutex<Vec<Listener>> = Mutex::new(Vec::new());
+
+/// Apache unloads and reloads this module on a restart, so the listeners
+/// are handed to the next generation through the process pool (as text:
+/// no pointer into this library may outlive it).
+const HANDOVER_KEY: &std::ffi::CStr = c"mod_wsgi_daemon_listeners";
+
+fn encode_listeners(listeners: &[Listener]) -> String {
+    listeners
+        .iter()
+        .map(|l| format!("{}\t{}\t{}\n", l.fd, l.group, l.path))
+        .collect()
+}
+
+fn decode_listeners(text: &str) -> Vec<Listener> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            Some(Listener {
+                fd: fields.next()?.parse().ok()?,
+                group: fields.next()?.to_string(),
+                path: fields.next()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Stores the listeners in the process pool for the next generation.
+fn hand_over(process_pool: *mut ffi::apr_pool_t, listeners: &[Listener]) {
+    let text = CString::new(encode_listeners(listeners)).unwrap_or_default();
+    // SAFETY: the string is copied into the process pool, which outlives
+    // every generation; no cleanup function is attached.
+    unsafe {
+        let copy = ffi::apr_pstrdup(process_pool, text.as_ptr());
+        ffi::apr_pool_userdata_set(copy.cast(), HANDOVER_KEY.as_ptr(), None, process_pool);
+    }
+}
+
+/// The listeners the previous generation handed over.
+fn take_handed_over(process_pool: *mut ffi::apr_pool_t) -> Vec<Listener> {
+    let mut data: *mut c_void = std::ptr::null_mut();
+    // SAFETY: reading our key from the process pool.
+    unsafe { ffi::apr_pool_userdata_get(&mut data, HANDOVER_KEY.as_ptr(), process_pool) };
+    if data.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: we stored a NUL-terminated string under this key.
+    let text = unsafe { std::ffi::CStr::from_ptr(data as *const std::ffi::c_char) };
+    decode_listeners(&text.to_string_lossy())
+}
+
+/// Whether Apache is exiting (not restarting) as the configuration goes.
+fn apache_exiting() -> bool {
+    // SAFETY: a plain query of Apache's state.
+    unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as c_int) == ffi::AP_SQ_MS_EXITING as c_int }
+}
+
 /// The groups of the current configuration. Apache children are forked
 /// after this is filled, so they inherit it and know where to connect.
 static GROUPS: Mutex<Vec<Group>> = Mutex::new(Vec::new());
@@ -28,37 +101,111 @@ static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// The Apache parent, the only process that may stop the groups (children
 /// inherit the configuration pool and its cleanup).
 static PARENT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-/// Distinguishes the sockets of successive configurations (restarts).
-static GENERATION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// Where the Apache children connect for `group`, if it exists.
-pub fn socket_for(group: &str) -> Option<(String, Duration)> {
+/// What an Apache child needs to hand a request to a group.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub path: String,
+    pub connect_timeout: Duration,
+    /// `None`: Apache's `Timeout`.
+    pub socket_timeout: Option<Duration>,
+    pub response_socket_timeout: Option<Duration>,
+    pub receive_buffer_size: Option<u32>,
+    pub header_buffer_size: u32,
+    pub response_flush_delay: Duration,
+}
+
+/// Where and how the Apache children reach `group`, if it exists.
+pub fn endpoint(group: &str) -> Option<Endpoint> {
     GROUPS
         .lock()
         .iter()
         .find(|g| g.spec.name == group)
-        .map(|g| (g.socket_path.clone(), g.spec.connect_timeout))
+        .map(|g| Endpoint {
+            path: g.socket_path.clone(),
+            connect_timeout: g.spec.connect_timeout,
+            socket_timeout: g.spec.socket_timeout,
+            response_socket_timeout: g.spec.response_socket_timeout.or(g.spec.socket_timeout),
+            receive_buffer_size: g.spec.receive_buffer_size,
+            header_buffer_size: g.spec.header_buffer_size,
+            response_flush_delay: g.spec.response_flush_delay,
+        })
 }
 
-/// Creates a listening UNIX socket at `path` that only the Apache child
-/// user (`owner`) may connect to.
-fn listen_at(path: &str, backlog: u32, owner: (libc::uid_t, libc::gid_t)) -> Result<RawFd, String> {
-    let _ = std::fs::remove_file(path);
-    let listener = std::os::unix::net::UnixListener::bind(path)
-        .map_err(|e| format!("cannot create daemon socket '{path}': {e}"))?;
-    let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
-    let cpath = CString::new(path).map_err(|_| "NUL in socket path".to_string())?;
-    // SAFETY: plain syscalls on the descriptor and path we just created.
+/// The longest path a UNIX socket address holds (without its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Gives the socket file at `path` its owner and mode: only the Apache
+/// child user (`owner`) may connect.
+fn secure_socket_file(path: &str, owner: (libc::uid_t, libc::gid_t)) {
+    let Ok(cpath) = CString::new(path) else {
+        return;
+    };
+    // SAFETY: plain syscalls on a path we created.
     unsafe {
-        libc::listen(fd, backlog.min(i32::MAX as u32) as c_int);
         libc::chmod(cpath.as_ptr(), 0o600);
         if libc::geteuid() == 0 {
             libc::chown(cpath.as_ptr(), owner.0, owner.1);
         }
-        // Daemons inherit it across fork; nothing else should.
+    }
+}
+
+/// Creates a listening UNIX socket at `path`.
+fn listen_at(path: &str, backlog: u32, owner: (libc::uid_t, libc::gid_t)) -> Result<RawFd, String> {
+    if path.len() > MAX_SOCKET_PATH {
+        return Err(format!(
+            "daemon socket path '{path}' is longer than {MAX_SOCKET_PATH} bytes; use a shorter WSGISocketPrefix"
+        ));
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| format!("cannot create daemon socket '{path}': {e}"))?;
+    let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
+    // SAFETY: plain syscalls on the descriptor we just created.
+    unsafe {
+        libc::listen(fd, backlog.min(i32::MAX as u32) as c_int);
+        // Daemons inherit it across fork; nothing that execs should.
         libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
     }
+    secure_socket_file(path, owner);
     Ok(fd)
+}
+
+/// The listener for `group` at `path`: the previous generation's socket
+/// (renamed if its name changed) when there is one, else a new socket.
+fn reuse_or_listen(
+    kept: &mut Vec<Listener>,
+    group: &str,
+    path: &str,
+    backlog: u32,
+    owner: (libc::uid_t, libc::gid_t),
+) -> Result<RawFd, String> {
+    if let Some(i) = kept.iter().position(|l| l.group == group) {
+        let old = kept.remove(i);
+        if old.path == path || std::fs::rename(&old.path, path).is_ok() {
+            // SAFETY: our listening descriptor; listen() again applies a
+            // changed listen-backlog.
+            unsafe { libc::listen(old.fd, backlog.min(i32::MAX as u32) as c_int) };
+            secure_socket_file(path, owner);
+            return Ok(old.fd);
+        }
+        close_listener(&old);
+    }
+    listen_at(path, backlog, owner)
+}
+
+fn close_listener(listener: &Listener) {
+    // SAFETY: closing a descriptor this process created.
+    unsafe { libc::close(listener.fd) };
+    let _ = std::fs::remove_file(&listener.path);
+}
+
+/// In an Apache child: closes the inherited daemon listeners.
+pub fn close_listeners() {
+    for listener in LISTENERS.lock().iter() {
+        // SAFETY: an inherited descriptor this process never uses.
+        unsafe { libc::close(listener.fd) };
+    }
 }
 
 /// The uid/gid of Apache's `User`/`Group`.
@@ -214,10 +361,11 @@ unsafe extern "C" fn stop_groups(_data: *mut c_void) -> ffi::apr_status_t {
         });
         std::thread::sleep(Duration::from_millis(20));
     }
-    for group in &groups {
-        // SAFETY: closing the listener we created.
-        unsafe { libc::close(group.listener) };
-        let _ = std::fs::remove_file(&group.socket_path);
+    // On a restart the listeners stay open for the next generation.
+    if apache_exiting() {
+        for listener in std::mem::take(&mut *LISTENERS.lock()) {
+            close_listener(&listener);
+        }
     }
     0
 }
@@ -228,28 +376,58 @@ pub fn start_groups(
     configs: &[&ServerConfig],
     main: &ServerConfig,
     pconf: *mut ffi::apr_pool_t,
+    process_pool: *mut ffi::apr_pool_t,
 ) -> Result<(), String> {
     STOPPING.store(false, std::sync::atomic::Ordering::Release);
     PARENT.store(std::process::id(), std::sync::atomic::Ordering::Release);
-    let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: a plain query of Apache's state.
+    let generation = unsafe { ffi::ap_state_query(ffi::AP_SQ_CONFIG_GEN as c_int) };
     let prefix = socket_prefix(main, pconf);
+    let rotate = main.global.socket_rotation.unwrap_or(true);
     let owner = apache_child_ids();
+    let mut kept = take_handed_over(process_pool);
+    let mut listeners = Vec::new();
     let mut groups = Vec::new();
     for config in configs {
         for spec in &config.daemons {
             if groups.iter().any(|g: &Group| g.spec.name == spec.name) {
                 continue;
             }
-            let socket_path = format!(
-                "{prefix}.{}.{generation}.{}.sock",
-                std::process::id(),
-                groups.len() + 1
-            );
+            let id = groups.len() + 1;
+            let pid = std::process::id();
+            let socket_path = if rotate {
+                format!("{prefix}.{pid}.{generation}.{id}.sock")
+            } else {
+                let uid = spec
+                    .user
+                    .as_ref()
+                    .map_or(Ok(owner.0), super::serve::resolve_uid)?;
+                format!("{prefix}.{pid}.u{uid}.{id}.sock")
+            };
             let owner = match spec.socket_user {
                 Some(ref user) => (super::serve::resolve_uid(user)?, owner.1),
                 None => owner,
             };
-            let listener = listen_at(&socket_path, spec.listen_backlog, owner)?;
+            let listener = match reuse_or_listen(
+                &mut kept,
+                &spec.name,
+                &socket_path,
+                spec.listen_backlog,
+                owner,
+            ) {
+                Ok(fd) => fd,
+                Err(message) => {
+                    listeners.extend(kept);
+                    hand_over(process_pool, &listeners);
+                    *LISTENERS.lock() = listeners;
+                    return Err(message);
+                }
+            };
+            listeners.push(Listener {
+                group: spec.name.clone(),
+                path: socket_path.clone(),
+                fd: listener,
+            });
             groups.push(Group {
                 pids: vec![0; spec.processes as usize],
                 spec: spec.clone(),
@@ -258,6 +436,12 @@ pub fn start_groups(
             });
         }
     }
+    // Groups no longer configured.
+    for old in kept {
+        close_listener(&old);
+    }
+    hand_over(process_pool, &listeners);
+    *LISTENERS.lock() = listeners;
     if groups.is_empty() {
         return Ok(());
     }
@@ -282,10 +466,10 @@ pub fn start_groups(
 
 /// In a daemon process: closes the listeners of the other groups.
 pub fn close_other_listeners(keep: RawFd) {
-    for group in GROUPS.lock().iter() {
-        if group.listener != keep {
+    for listener in LISTENERS.lock().iter() {
+        if listener.fd != keep {
             // SAFETY: an inherited descriptor this process does not use.
-            unsafe { libc::close(group.listener) };
+            unsafe { libc::close(listener.fd) };
         }
     }
 }

@@ -5,7 +5,8 @@
 //! drives: it asks for request-body bytes when the application reads
 //! (`ReadBody` → `BodyData`), and sends the response as it is produced
 //! (`Headers`, `Body`), log lines for the request's error log (`Log`) and
-//! finally `End`, `Fail` or `Abort`. Each frame is a one-byte kind, a
+//! finally `End`, `Fail` or `Abort` (or `Retry` when it is restarting and
+//! did not take the request). Each frame is a one-byte kind, a
 //! four-byte big-endian payload length and the payload.
 
 use std::io::{self, Read, Write};
@@ -58,6 +59,9 @@ pub enum Frame {
     Fail(i32),
     /// Daemon → child: cut the response short (close the connection).
     Abort,
+    /// Daemon → child: this process is restarting and did not run the
+    /// request; send it again on a new connection.
+    Retry,
 }
 
 const REQUEST: u8 = 1;
@@ -70,6 +74,7 @@ const LOG: u8 = 7;
 const END: u8 = 8;
 const FAIL: u8 = 9;
 const ABORT: u8 = 10;
+const RETRY: u8 = 11;
 
 fn put_u32(out: &mut Vec<u8>, n: u32) {
     out.extend_from_slice(&n.to_be_bytes());
@@ -157,6 +162,19 @@ pub fn write_body_data(out: &mut impl Write, data: &[u8]) -> io::Result<()> {
     write_raw(out, BODY_DATA, data)
 }
 
+fn encode_head(p: &mut Vec<u8>, head: &RequestHead) {
+    put_pairs(p, &head.vars);
+    put_pairs(p, &head.meta);
+}
+
+/// Writes `Frame::Request` from a borrowed head (the child may have to
+/// send it again to a restarted daemon).
+pub fn write_request(out: &mut impl Write, head: &RequestHead) -> io::Result<()> {
+    let mut p = Vec::new();
+    encode_head(&mut p, head);
+    write_raw(out, REQUEST, &p)
+}
+
 impl Frame {
     /// Kind and payload of the frames that are not plain byte runs
     /// (those go through [`write_body`] and [`write_body_data`]).
@@ -164,8 +182,7 @@ impl Frame {
         let mut p = Vec::new();
         let kind = match self {
             Frame::Request(head) => {
-                put_pairs(&mut p, &head.vars);
-                put_pairs(&mut p, &head.meta);
+                encode_head(&mut p, head);
                 REQUEST
             }
             Frame::ReadBody(n) => {
@@ -200,6 +217,7 @@ impl Frame {
                 FAIL
             }
             Frame::Abort => ABORT,
+            Frame::Retry => RETRY,
         };
         (kind, p)
     }
@@ -262,6 +280,7 @@ impl Frame {
             END => Frame::End,
             FAIL => Frame::Fail(c.u32()? as i32),
             ABORT => Frame::Abort,
+            RETRY => Frame::Retry,
             other => return Err(bad(&format!("unknown frame kind {other}"))),
         };
         Ok(Some(frame))
@@ -288,6 +307,19 @@ mod tests {
     }
 
     #[test]
+    fn a_borrowed_head_encodes_like_the_frame() {
+        let head = RequestHead {
+            vars: pairs(&[("REQUEST_METHOD", "POST")]),
+            meta: pairs(&[("queue_start", "1.5")]),
+        };
+        let mut borrowed = Vec::new();
+        write_request(&mut borrowed, &head).unwrap();
+        let mut owned = Vec::new();
+        Frame::Request(head).write_to(&mut owned).unwrap();
+        assert_eq!(borrowed, owned);
+    }
+
+    #[test]
     fn every_frame_round_trips() {
         round_trip(Frame::Request(RequestHead {
             vars: pairs(&[("REQUEST_METHOD", "GET"), ("PATH_INFO", "/é")]),
@@ -311,6 +343,7 @@ mod tests {
         round_trip(Frame::End);
         round_trip(Frame::Fail(503));
         round_trip(Frame::Abort);
+        round_trip(Frame::Retry);
     }
 
     #[test]

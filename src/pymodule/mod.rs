@@ -27,6 +27,7 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
         module.setattr("version", &object::int_tuple(&version_numbers())?);
         module.setattr("process_group", &object::str_obj("")?);
         module.setattr("application_group", &object::str_obj("")?);
+        module.setattr("RequestTimeout", &request_timeout_type()?);
         adopt_package_path(&module);
         Some(())
     })();
@@ -34,6 +35,22 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
         0
     } else {
         -1
+    }
+}
+
+/// `mod_wsgi.RequestTimeout`: injected into a request thread when a
+/// daemon's request-timeout fires with interrupt-timeout set. It derives
+/// from `BaseException` so `except Exception:` does not swallow it.
+fn request_timeout_type() -> Option<Owned> {
+    // SAFETY: called with the GIL held during module execution; returns a
+    // new reference or NULL with an exception set.
+    unsafe {
+        Owned::from_new(ffi::PyErr_NewExceptionWithDoc(
+            c"mod_wsgi.RequestTimeout".as_ptr(),
+            c"The request ran past the daemon process group's request-timeout.".as_ptr(),
+            ffi::PyExc_BaseException,
+            std::ptr::null_mut(),
+        ))
     }
 }
 

@@ -250,6 +250,71 @@ impl Interpreter {
     }
 }
 
+impl Interpreter {
+    /// Raises `mod_wsgi.RequestTimeout` in the thread `thread_ident`
+    /// (its `pthread_self`) the next time it runs Python code. Call
+    /// without holding any GIL.
+    pub fn interrupt_thread(&self, thread_ident: u64) -> bool {
+        let gil = self.enter();
+        let injected = (|| {
+            let exception = object::import("mod_wsgi")?.getattr("RequestTimeout")?;
+            // SAFETY: this interpreter's GIL is held; the exception type is
+            // a live object of this interpreter.
+            let found = unsafe {
+                ffi::PyThreadState_SetAsyncExc(thread_ident as std::ffi::c_long, exception.as_ptr())
+            };
+            Some(found == 1)
+        })();
+        if injected.is_none() {
+            object::clear_error();
+        }
+        drop(gil);
+        injected.unwrap_or(false)
+    }
+
+    /// The Python stack of thread `thread_ident` in this interpreter, for
+    /// the log when a request times out. Call without holding any GIL.
+    pub fn thread_stack(&self, thread_ident: u64) -> Option<String> {
+        // Reading another thread's frames is only safe under a GIL.
+        if cfg!(Py_GIL_DISABLED) {
+            return None;
+        }
+        let gil = self.enter();
+        let text = (|| {
+            let frames = object::import("sys")?.getattr("_current_frames")?.call0()?;
+            let key = object::int_obj(thread_ident as i64)?;
+            let frame = frames.getattr("get")?.call(&[&key])?;
+            if object::is_none(&frame) {
+                return None;
+            }
+            let lines = object::import("traceback")?
+                .getattr("format_stack")?
+                .call(&[&frame])?;
+            let joined = object::str_obj("")?.getattr("join")?.call(&[&lines])?;
+            object::unicode_to_string(&joined)
+        })();
+        if text.is_none() {
+            object::clear_error();
+        }
+        drop(gil);
+        text
+    }
+
+    /// Takes and releases this interpreter's GIL: the deadlock detector's
+    /// proof that it is not stuck.
+    pub fn touch_gil(&self) {
+        drop(self.enter());
+    }
+}
+
+/// Every interpreter created so far in this process.
+pub fn all() -> Vec<Arc<Interpreter>> {
+    REGISTRY
+        .get()
+        .map(|r| r.interpreters.lock().values().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// `sys.setswitchinterval()` in the interpreter whose GIL is held.
 pub fn set_switch_interval(interval: Duration) -> Option<()> {
     let value = object::float_obj(interval.as_secs_f64())?;

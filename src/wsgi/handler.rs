@@ -24,6 +24,10 @@ pub struct Route {
     /// For a `WSGIHandlerScript`, the file the request is for; passed to the
     /// script's optional `reload_required(resource)`.
     pub resource: Option<String>,
+    /// Daemon mode: a changed script restarts the whole process (the
+    /// request is handed back to be retried) instead of being reloaded
+    /// in place.
+    pub restart_process_on_change: bool,
 }
 
 impl Route {
@@ -36,6 +40,7 @@ impl Route {
             sendfile: false,
             case_insensitive: false,
             resource: None,
+            restart_process_on_change: false,
         }
     }
 
@@ -66,6 +71,10 @@ pub struct EnvironExtras {
     pub connection_id: Option<String>,
     /// When Apache received the request (seconds since the epoch).
     pub request_start: f64,
+    /// Daemon mode: when the child handed the request over and when a
+    /// daemon thread picked it up (seconds since the epoch).
+    pub queue_start: f64,
+    pub daemon_start: f64,
     /// `WSGIPassApacheRequest On`: the `request_rec` to wrap in a capsule.
     pub apache_request: Option<*mut std::ffi::c_void>,
 }
@@ -75,6 +84,9 @@ pub enum Outcome {
     Done,
     /// Nothing was sent: the server should answer with this HTTP status.
     Fail(i32),
+    /// Nothing was run: the script changed and this daemon process must
+    /// restart; the request goes back to be retried.
+    Restart,
 }
 
 /// Where log lines go: a request's context, or the server's at start-up.
@@ -102,6 +114,41 @@ fn file_mtime(path: &str) -> Option<i64> {
     std::fs::metadata(path)
         .ok()
         .map(|m| m.mtime() * 1_000_000_000 + m.mtime_nsec())
+}
+
+/// Whether any WSGI script has loaded in this process, and when loading
+/// first failed before that: the daemon's startup-timeout watches these.
+static SCRIPT_LOADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static FIRST_LOAD_FAILURE: parking_lot::Mutex<Option<std::time::Instant>> =
+    parking_lot::Mutex::new(None);
+
+fn note_load(ok: bool) {
+    use std::sync::atomic::Ordering;
+    if ok {
+        SCRIPT_LOADED.store(true, Ordering::Release);
+    } else if !SCRIPT_LOADED.load(Ordering::Acquire) {
+        FIRST_LOAD_FAILURE
+            .lock()
+            .get_or_insert_with(std::time::Instant::now);
+    }
+}
+
+/// How long loading has been failing, while no script has loaded yet.
+pub fn startup_failing_for() -> Option<std::time::Duration> {
+    if SCRIPT_LOADED.load(std::sync::atomic::Ordering::Acquire) {
+        return None;
+    }
+    FIRST_LOAD_FAILURE.lock().map(|t| t.elapsed())
+}
+
+/// Whether the loaded copy of the route's script is older than the file.
+fn script_changed(gil: &Gil<'_>, interp: &Interpreter, route: &Route) -> bool {
+    let mtime = file_mtime(&route.script);
+    interp.with_scripts(gil, |scripts| {
+        scripts
+            .get(&route.cache_key())
+            .is_some_and(|s| Some(s.mtime) != mtime)
+    })
 }
 
 /// Loads (or reuses) the script module, reloading when the file changed
@@ -186,6 +233,7 @@ pub fn load_script(
             Some(module)
         }
     })();
+    note_load(loaded.is_some());
     let Some(module) = loaded else {
         log_python_error(
             log,
@@ -302,8 +350,14 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
         "mod_wsgi.request_start",
         object::float_obj(extras.request_start)?,
     );
-    set("mod_wsgi.queue_start", object::float_obj(0.0)?);
-    set("mod_wsgi.daemon_start", object::float_obj(0.0)?);
+    set(
+        "mod_wsgi.queue_start",
+        object::float_obj(extras.queue_start)?,
+    );
+    set(
+        "mod_wsgi.daemon_start",
+        object::float_obj(extras.daemon_start)?,
+    );
     set("apache.version", object::int_tuple(&extras.apache_version)?);
     if let Some(request) = extras.apache_request {
         set(
@@ -477,6 +531,12 @@ fn run_in_scope(
     // SAFETY: `ctx_ptr` points at the caller's context, alive throughout.
     let transport = unsafe { &*ctx_ptr }.transport;
     let log = |level: i32, line: &str| transport.log(level, line);
+    if route.restart_process_on_change
+        && route.reload_on_change
+        && script_changed(gil, interp, route)
+    {
+        return Outcome::Restart;
+    }
     let Some(module) = load_script(gil, interp, &log, route) else {
         return Outcome::Fail(500);
     };
@@ -528,15 +588,24 @@ fn run_in_scope(
     if let Some(now) = object::float_obj(now_seconds()) {
         object::dict_set(&environ, "mod_wsgi.application_start", &now);
     }
+    let mut timed_out = false;
+    let mut log_failure = |context: &str| {
+        if pending_is_request_timeout() {
+            timed_out = true;
+            log_python_error(&log, REQUEST_TIMEOUT_MESSAGE);
+        } else {
+            log_python_error(&log, context);
+        }
+    };
     let completed = match application.call(&[&environ, &start_response]) {
         None => {
-            log_python_error(&log, &script_failure);
+            log_failure(&script_failure);
             false
         }
         Some(result) => {
             let streamed = stream_result(ctx, &result, &objects.file_wrapper_type, route.sendfile);
             if let Err(message) = &streamed {
-                log_python_error(&log, &format!("{script_failure} {message}."));
+                log_failure(&format!("{script_failure} {message}."));
             }
             close_result(transport, &result);
             match streamed.and_then(|()| ctx.send_headers()) {
@@ -555,6 +624,8 @@ fn run_in_scope(
     // response stays as sent (and was cut short by `finish`).
     let outcome = if completed || ctx.headers_sent {
         Outcome::Done
+    } else if timed_out {
+        Outcome::Fail(504)
     } else {
         Outcome::Fail(500)
     };
@@ -573,6 +644,24 @@ fn run_in_scope(
         objects,
     ));
     outcome
+}
+
+const REQUEST_TIMEOUT_MESSAGE: &str =
+    "Request exceeded the daemon process group's request-timeout and was interrupted (mod_wsgi.RequestTimeout); answering 504.";
+
+/// Whether the pending exception is `mod_wsgi.RequestTimeout`, injected
+/// when a daemon's request-timeout fired. The exception stays pending.
+fn pending_is_request_timeout() -> bool {
+    let Some(exception) = object::take_exception() else {
+        return false;
+    };
+    let matched = object::import("mod_wsgi")
+        .and_then(|m| m.getattr("RequestTimeout"))
+        .and_then(|cls| object::is_instance(&exception, &cls))
+        .unwrap_or(false);
+    object::clear_error();
+    object::restore_exception(exception);
+    matched
 }
 
 /// Loads a script at process start (`WSGIImportScript`, or a

@@ -1,0 +1,555 @@
+//! When a daemon process interrupts a request, drains (a graceful restart:
+//! still serving, waiting to go idle) or stops. Pure decisions from the
+//! group's options and a snapshot of the process, so every trigger of the
+//! reference (maximum-requests, restart-interval, inactivity, request,
+//! interrupt, graceful, eviction, deadlock and startup timeouts, the CPU
+//! limit) is unit-tested without processes or clocks.
+
+use crate::config::daemon::DaemonProcessSpec;
+use std::time::Duration;
+
+/// Why a daemon process restarts; the words appear in the error log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    MaximumRequests,
+    RestartInterval,
+    InactivityTimeout,
+    RequestTimeout,
+    DeadlockTimeout,
+    StartupTimeout,
+    CpuTimeLimit,
+    /// The graceful-restart signal (SIGUSR1) sent to the daemon itself.
+    Eviction,
+    /// A WSGI script changed on disk (process-level reloading).
+    ScriptReload,
+    /// SIGTERM or SIGINT: Apache is stopping or restarting.
+    StopSignal,
+}
+
+impl Reason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::MaximumRequests => "maximum-requests reached",
+            Reason::RestartInterval => "restart-interval expired",
+            Reason::InactivityTimeout => "inactivity-timeout expired",
+            Reason::RequestTimeout => "request-timeout expired",
+            Reason::DeadlockTimeout => "deadlock-timeout expired (the Python GIL looks stuck)",
+            Reason::StartupTimeout => "startup-timeout expired without the WSGI script loading",
+            Reason::CpuTimeLimit => "cpu-time-limit reached",
+            Reason::Eviction => "graceful restart signal received",
+            Reason::ScriptReload => "WSGI script changed on disk",
+            Reason::StopSignal => "told to stop",
+        }
+    }
+}
+
+/// The options that drive the decisions, with "unset" and zero both
+/// meaning "off".
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub maximum_requests: Option<u64>,
+    pub restart_interval: Option<Duration>,
+    pub inactivity_timeout: Option<Duration>,
+    /// The request-timeout fire point, already scaled by the thread count.
+    pub request_timeout: Option<Duration>,
+    pub interrupt_timeout: Option<Duration>,
+    pub graceful_timeout: Option<Duration>,
+    pub eviction_timeout: Option<Duration>,
+    pub deadlock_timeout: Option<Duration>,
+    pub startup_timeout: Option<Duration>,
+}
+
+fn nonzero(d: Option<Duration>) -> Option<Duration> {
+    d.filter(|d| !d.is_zero())
+}
+
+/// `request-timeout` grows with the thread count by natural log:
+/// `T * (1 + ln(threads))`, so one wedged thread out of many is given
+/// proportionally more patience.
+pub fn request_timeout_fire_point(timeout: Duration, threads: u32) -> Duration {
+    let scale = 1.0 + f64::from(threads.max(1)).ln();
+    timeout.mul_f64(scale)
+}
+
+impl Limits {
+    pub fn from_spec(spec: &DaemonProcessSpec) -> Limits {
+        Limits {
+            maximum_requests: spec.maximum_requests.filter(|&n| n > 0),
+            restart_interval: nonzero(spec.restart_interval),
+            inactivity_timeout: nonzero(spec.inactivity_timeout),
+            request_timeout: nonzero(spec.request_timeout)
+                .map(|t| request_timeout_fire_point(t, spec.threads)),
+            interrupt_timeout: nonzero(spec.interrupt_timeout),
+            graceful_timeout: nonzero(spec.graceful_timeout),
+            eviction_timeout: nonzero(spec.eviction_timeout),
+            deadlock_timeout: nonzero(spec.deadlock_timeout),
+            startup_timeout: nonzero(spec.startup_timeout),
+        }
+    }
+
+    /// A request running longer than this will not unwind by itself, so
+    /// a drain does not wait for it.
+    fn stale_after(&self) -> Option<Duration> {
+        self.request_timeout
+            .map(|t| t + self.interrupt_timeout.unwrap_or_default())
+    }
+}
+
+/// One request in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestView {
+    /// The worker slot running it.
+    pub slot: usize,
+    pub running_for: Duration,
+    /// Time since `mod_wsgi.RequestTimeout` was injected into it.
+    pub interrupted_for: Option<Duration>,
+}
+
+/// The process as the monitor sees it on one tick.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub uptime: Duration,
+    /// Time since a request last started, ended or moved data.
+    pub idle_for: Duration,
+    pub requests: Vec<RequestView>,
+    pub served: u64,
+    /// Time since the first failed attempt to load a WSGI script, while no
+    /// attempt has succeeded yet.
+    pub startup_failing_for: Option<Duration>,
+    /// Time since the GIL(s) could last be taken.
+    pub gil_stalled_for: Duration,
+    pub cpu_limit_reached: bool,
+    pub eviction_requested: bool,
+}
+
+/// Where the process is in its life.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    Running,
+    /// Still serving, restarting once idle or when `timeout` has passed
+    /// (`draining_for` is the time since it began).
+    Draining {
+        reason: Reason,
+        timeout: Option<Duration>,
+        draining_for: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Next {
+    Continue,
+    Drain {
+        reason: Reason,
+        timeout: Option<Duration>,
+    },
+    /// Stop accepting, let requests finish within shutdown-timeout, exit.
+    Stop(Reason),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Worker slots whose request should get `mod_wsgi.RequestTimeout`.
+    pub interrupt: Vec<usize>,
+    pub next: Next,
+}
+
+/// Whether a drain can end now: nothing left but requests that will not
+/// unwind by themselves, or out of time.
+fn drain_done(
+    limits: &Limits,
+    snap: &Snapshot,
+    timeout: Option<Duration>,
+    elapsed: Duration,
+) -> bool {
+    let stale_after = limits.stale_after();
+    let busy = snap
+        .requests
+        .iter()
+        .any(|r| stale_after.is_none_or(|s| r.running_for < s));
+    !busy || timeout.is_none_or(|t| elapsed >= t)
+}
+
+pub fn decide(limits: &Limits, snap: &Snapshot, phase: Phase) -> Decision {
+    let mut interrupt = Vec::new();
+    let stop = |reason| Decision {
+        interrupt: Vec::new(),
+        next: Next::Stop(reason),
+    };
+    if limits
+        .deadlock_timeout
+        .is_some_and(|t| snap.gil_stalled_for >= t)
+    {
+        return stop(Reason::DeadlockTimeout);
+    }
+    if let (Some(limit), Some(failing)) = (limits.startup_timeout, snap.startup_failing_for) {
+        if failing >= limit {
+            return stop(Reason::StartupTimeout);
+        }
+    }
+    let mut timed_out = false;
+    if let Some(fire) = limits.request_timeout {
+        for r in snap.requests.iter().filter(|r| r.running_for >= fire) {
+            match (limits.interrupt_timeout, r.interrupted_for) {
+                (Some(_), None) => interrupt.push(r.slot),
+                (Some(grace), Some(since)) if since < grace => {}
+                _ => timed_out = true,
+            }
+        }
+    }
+    let next = match phase {
+        Phase::Draining {
+            reason,
+            timeout,
+            draining_for,
+        } => {
+            if drain_done(limits, snap, timeout, draining_for) {
+                Next::Stop(reason)
+            } else {
+                Next::Continue
+            }
+        }
+        Phase::Running => {
+            let graceful = limits.graceful_timeout;
+            let trigger = if timed_out {
+                Some((Reason::RequestTimeout, graceful))
+            } else if limits.maximum_requests.is_some_and(|m| snap.served >= m) {
+                Some((Reason::MaximumRequests, graceful))
+            } else if limits.restart_interval.is_some_and(|t| snap.uptime >= t) {
+                Some((Reason::RestartInterval, graceful))
+            } else if snap.cpu_limit_reached {
+                Some((Reason::CpuTimeLimit, graceful))
+            } else if snap.eviction_requested {
+                Some((Reason::Eviction, limits.eviction_timeout.or(graceful)))
+            } else {
+                None
+            };
+            match trigger {
+                Some((reason, timeout)) => {
+                    if drain_done(limits, snap, timeout, Duration::ZERO) {
+                        Next::Stop(reason)
+                    } else {
+                        Next::Drain { reason, timeout }
+                    }
+                }
+                None if snap.requests.is_empty()
+                    && limits
+                        .inactivity_timeout
+                        .is_some_and(|t| snap.idle_for >= t) =>
+                {
+                    Next::Stop(Reason::InactivityTimeout)
+                }
+                None => Next::Continue,
+            }
+        }
+    };
+    Decision { interrupt, next }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn running(slot: usize, for_secs: u64) -> RequestView {
+        RequestView {
+            slot,
+            running_for: secs(for_secs),
+            interrupted_for: None,
+        }
+    }
+
+    fn next(limits: &Limits, snap: &Snapshot) -> Next {
+        decide(limits, snap, Phase::Running).next
+    }
+
+    #[test]
+    fn nothing_configured_never_restarts() {
+        let snap = Snapshot {
+            uptime: secs(1_000_000),
+            idle_for: secs(1_000_000),
+            served: u64::MAX,
+            requests: vec![running(0, 100_000)],
+            ..Snapshot::default()
+        };
+        assert_eq!(next(&Limits::default(), &snap), Next::Continue);
+    }
+
+    #[test]
+    fn zero_values_mean_off() {
+        let mut spec = DaemonProcessSpec::new("g");
+        spec.maximum_requests = Some(0);
+        spec.restart_interval = Some(Duration::ZERO);
+        spec.deadlock_timeout = Some(Duration::ZERO);
+        let limits = Limits::from_spec(&spec);
+        assert_eq!(limits.maximum_requests, None);
+        assert_eq!(limits.restart_interval, None);
+        assert_eq!(limits.deadlock_timeout, None);
+    }
+
+    #[test]
+    fn fire_point_scales_by_natural_log_of_threads() {
+        assert_eq!(request_timeout_fire_point(secs(10), 1), secs(10));
+        let ten = request_timeout_fire_point(secs(10), 10).as_secs_f64();
+        assert!((ten - 33.03).abs() < 0.01, "{ten}");
+        let spec = DaemonProcessSpec {
+            request_timeout: Some(secs(2)),
+            threads: 1,
+            ..DaemonProcessSpec::new("g")
+        };
+        assert_eq!(Limits::from_spec(&spec).request_timeout, Some(secs(2)));
+    }
+
+    #[test]
+    fn maximum_requests_stops_at_once_without_graceful_timeout() {
+        let limits = Limits {
+            maximum_requests: Some(5),
+            ..Limits::default()
+        };
+        let mut snap = Snapshot {
+            served: 4,
+            ..Snapshot::default()
+        };
+        assert_eq!(next(&limits, &snap), Next::Continue);
+        snap.served = 5;
+        assert_eq!(next(&limits, &snap), Next::Stop(Reason::MaximumRequests));
+    }
+
+    #[test]
+    fn graceful_timeout_drains_while_busy_then_stops_when_idle_or_late() {
+        let limits = Limits {
+            restart_interval: Some(secs(60)),
+            graceful_timeout: Some(secs(15)),
+            ..Limits::default()
+        };
+        let busy = Snapshot {
+            uptime: secs(61),
+            requests: vec![running(0, 3)],
+            ..Snapshot::default()
+        };
+        let drain = Next::Drain {
+            reason: Reason::RestartInterval,
+            timeout: Some(secs(15)),
+        };
+        assert_eq!(next(&limits, &busy), drain);
+        let draining = |for_secs| Phase::Draining {
+            reason: Reason::RestartInterval,
+            timeout: Some(secs(15)),
+            draining_for: secs(for_secs),
+        };
+        assert_eq!(decide(&limits, &busy, draining(5)).next, Next::Continue);
+        assert_eq!(
+            decide(&limits, &busy, draining(15)).next,
+            Next::Stop(Reason::RestartInterval)
+        );
+        let idle = Snapshot {
+            requests: vec![],
+            ..busy.clone()
+        };
+        assert_eq!(
+            decide(&limits, &idle, draining(1)).next,
+            Next::Stop(Reason::RestartInterval)
+        );
+        // Already idle when the trigger fires: no drain at all.
+        assert_eq!(next(&limits, &idle), Next::Stop(Reason::RestartInterval));
+    }
+
+    #[test]
+    fn inactivity_only_counts_when_no_request_runs() {
+        let limits = Limits {
+            inactivity_timeout: Some(secs(2)),
+            ..Limits::default()
+        };
+        let mut snap = Snapshot {
+            idle_for: secs(3),
+            requests: vec![running(0, 3)],
+            ..Snapshot::default()
+        };
+        assert_eq!(next(&limits, &snap), Next::Continue);
+        snap.requests.clear();
+        assert_eq!(next(&limits, &snap), Next::Stop(Reason::InactivityTimeout));
+        snap.idle_for = secs(1);
+        assert_eq!(next(&limits, &snap), Next::Continue);
+    }
+
+    #[test]
+    fn request_timeout_without_interrupt_restarts_the_process() {
+        let limits = Limits {
+            request_timeout: Some(secs(2)),
+            ..Limits::default()
+        };
+        let snap = Snapshot {
+            requests: vec![running(0, 1)],
+            ..Snapshot::default()
+        };
+        assert_eq!(next(&limits, &snap), Next::Continue);
+        let snap = Snapshot {
+            requests: vec![running(0, 2)],
+            ..Snapshot::default()
+        };
+        // The only request is past its fire point: nothing to wait for.
+        assert_eq!(next(&limits, &snap), Next::Stop(Reason::RequestTimeout));
+    }
+
+    #[test]
+    fn request_timeout_with_graceful_waits_for_healthy_siblings_only() {
+        let limits = Limits {
+            request_timeout: Some(secs(2)),
+            graceful_timeout: Some(secs(10)),
+            ..Limits::default()
+        };
+        let snap = Snapshot {
+            requests: vec![running(0, 5), running(1, 1)],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            next(&limits, &snap),
+            Next::Drain {
+                reason: Reason::RequestTimeout,
+                timeout: Some(secs(10))
+            }
+        );
+        let only_wedged = Snapshot {
+            requests: vec![running(0, 6)],
+            ..Snapshot::default()
+        };
+        let phase = Phase::Draining {
+            reason: Reason::RequestTimeout,
+            timeout: Some(secs(10)),
+            draining_for: secs(1),
+        };
+        assert_eq!(
+            decide(&limits, &only_wedged, phase).next,
+            Next::Stop(Reason::RequestTimeout)
+        );
+    }
+
+    #[test]
+    fn interrupt_timeout_interrupts_first_then_restarts_after_the_grace() {
+        let limits = Limits {
+            request_timeout: Some(secs(2)),
+            interrupt_timeout: Some(secs(2)),
+            ..Limits::default()
+        };
+        let snap = Snapshot {
+            requests: vec![running(3, 2), running(4, 1)],
+            ..Snapshot::default()
+        };
+        let d = decide(&limits, &snap, Phase::Running);
+        assert_eq!(d.interrupt, vec![3]);
+        assert_eq!(d.next, Next::Continue);
+        let mut interrupted = running(3, 3);
+        interrupted.interrupted_for = Some(secs(1));
+        let snap = Snapshot {
+            requests: vec![interrupted.clone()],
+            ..Snapshot::default()
+        };
+        let d = decide(&limits, &snap, Phase::Running);
+        assert!(d.interrupt.is_empty(), "interrupted once only");
+        assert_eq!(d.next, Next::Continue);
+        interrupted.interrupted_for = Some(secs(2));
+        let snap = Snapshot {
+            requests: vec![interrupted],
+            ..Snapshot::default()
+        };
+        assert_eq!(next(&limits, &snap), Next::Stop(Reason::RequestTimeout));
+    }
+
+    #[test]
+    fn eviction_uses_eviction_timeout_then_graceful_timeout() {
+        let busy = Snapshot {
+            eviction_requested: true,
+            requests: vec![running(0, 1)],
+            ..Snapshot::default()
+        };
+        let both = Limits {
+            eviction_timeout: Some(secs(3)),
+            graceful_timeout: Some(secs(9)),
+            ..Limits::default()
+        };
+        assert_eq!(
+            next(&both, &busy),
+            Next::Drain {
+                reason: Reason::Eviction,
+                timeout: Some(secs(3))
+            }
+        );
+        let graceful_only = Limits {
+            graceful_timeout: Some(secs(9)),
+            ..Limits::default()
+        };
+        assert_eq!(
+            next(&graceful_only, &busy),
+            Next::Drain {
+                reason: Reason::Eviction,
+                timeout: Some(secs(9))
+            }
+        );
+        assert_eq!(
+            next(&Limits::default(), &busy),
+            Next::Stop(Reason::Eviction)
+        );
+    }
+
+    #[test]
+    fn deadlock_and_startup_stop_regardless_of_requests() {
+        let limits = Limits {
+            deadlock_timeout: Some(secs(60)),
+            startup_timeout: Some(secs(15)),
+            graceful_timeout: Some(secs(100)),
+            ..Limits::default()
+        };
+        let mut snap = Snapshot {
+            requests: vec![running(0, 1)],
+            gil_stalled_for: secs(59),
+            startup_failing_for: Some(secs(14)),
+            ..Snapshot::default()
+        };
+        assert_eq!(next(&limits, &snap), Next::Continue);
+        snap.gil_stalled_for = secs(60);
+        assert_eq!(next(&limits, &snap), Next::Stop(Reason::DeadlockTimeout));
+        snap.gil_stalled_for = secs(1);
+        snap.startup_failing_for = Some(secs(15));
+        assert_eq!(next(&limits, &snap), Next::Stop(Reason::StartupTimeout));
+    }
+
+    #[test]
+    fn every_reason_reads_differently_in_the_log() {
+        let all = [
+            Reason::MaximumRequests,
+            Reason::RestartInterval,
+            Reason::InactivityTimeout,
+            Reason::RequestTimeout,
+            Reason::DeadlockTimeout,
+            Reason::StartupTimeout,
+            Reason::CpuTimeLimit,
+            Reason::Eviction,
+            Reason::ScriptReload,
+            Reason::StopSignal,
+        ];
+        let texts: std::collections::HashSet<_> = all.iter().map(|r| r.describe()).collect();
+        assert_eq!(texts.len(), all.len());
+    }
+
+    #[test]
+    fn cpu_limit_drains_like_maximum_requests() {
+        let limits = Limits {
+            graceful_timeout: Some(secs(5)),
+            ..Limits::default()
+        };
+        let snap = Snapshot {
+            cpu_limit_reached: true,
+            requests: vec![running(0, 1)],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            next(&limits, &snap),
+            Next::Drain {
+                reason: Reason::CpuTimeLimit,
+                timeout: Some(secs(5))
+            }
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! The life of a daemon process after start-up: what its requests are
+//! doing (the tracker), the signals it takes, and the monitor loop on the
+//! main thread that applies `lifecycle::decide` — interrupting timed-out
+//! requests, draining, and stopping within shutdown-timeout.
+
+use super::lifecycle::{self, Limits, Next, Phase, Reason, RequestView, Snapshot};
+use crate::python::interp::{self, Interpreter};
+use parking_lot::Mutex;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Events for the monitor, written to its pipe (from signal handlers too).
+const EVENT_STOP: u8 = b'T';
+const EVENT_EVICT: u8 = b'U';
+const EVENT_CPU: u8 = b'X';
+const EVENT_RELOAD: u8 = b'R';
+const EVENT_TICK: u8 = b'.';
+
+static EVENT_WRITE: AtomicI32 = AtomicI32::new(-1);
+/// Written once when the process stops accepting; never read, so it stays
+/// readable and wakes every worker's poll.
+static WORKERS_STOP_WRITE: AtomicI32 = AtomicI32::new(-1);
+static ACCEPTING: AtomicBool = AtomicBool::new(true);
+
+fn send_event(event: u8) {
+    let fd = EVENT_WRITE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; a full pipe only loses a
+        // duplicate wake-up.
+        unsafe { libc::write(fd, [event].as_ptr().cast(), 1) };
+    }
+}
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    send_event(match signal {
+        libc::SIGUSR1 => EVENT_EVICT,
+        libc::SIGXCPU => EVENT_CPU,
+        _ => EVENT_STOP,
+    });
+}
+
+/// A pipe whose ends close on exec.
+fn pipe() -> Result<(RawFd, RawFd), String> {
+    let mut fds = [0; 2];
+    // SAFETY: creating a pipe into our array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!(
+            "cannot create a pipe: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// Sets up the pipes and signal handlers; returns (event pipe read end,
+/// workers' stop read end).
+pub fn install() -> Result<(RawFd, RawFd), String> {
+    let (event_read, event_write) = pipe()?;
+    let (stop_read, stop_write) = pipe()?;
+    // SAFETY: making the event pipe's write end non-blocking, so a signal
+    // handler never blocks on it.
+    unsafe {
+        let flags = libc::fcntl(event_write, libc::F_GETFL);
+        libc::fcntl(event_write, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    EVENT_WRITE.store(event_write, Ordering::Relaxed);
+    WORKERS_STOP_WRITE.store(stop_write, Ordering::Relaxed);
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: installing async-signal-safe handlers in this process.
+    unsafe {
+        for sig in [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGXCPU,
+        ] {
+            libc::signal(sig, handler);
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+    }
+    Ok((event_read, stop_read))
+}
+
+/// Stops handing new connections to workers (idempotent).
+pub fn stop_accepting() {
+    if ACCEPTING.swap(false, Ordering::AcqRel) {
+        let fd = WORKERS_STOP_WRITE.load(Ordering::Relaxed);
+        // SAFETY: writing one byte to our pipe.
+        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+    }
+}
+
+/// A worker ran into a changed WSGI script: restart the process.
+pub fn request_reload() {
+    stop_accepting();
+    send_event(EVENT_RELOAD);
+}
+
+/// Wakes the monitor to re-evaluate (after a request ended).
+pub fn nudge() {
+    send_event(EVENT_TICK);
+}
+
+/// One request in progress, in a worker slot.
+struct Active {
+    started: Instant,
+    /// The worker thread (`pthread_self`), for injecting an exception.
+    thread: u64,
+    interpreter: Arc<Interpreter>,
+    interrupted: Option<Instant>,
+}
+
+/// What the monitor knows about the process's requests.
+pub struct Tracker {
+    started: Instant,
+    slots: Mutex<Vec<Option<Active>>>,
+    /// Milliseconds since `started` of the last request activity.
+    last_activity: AtomicU64,
+    served: AtomicU64,
+    /// Milliseconds since `started` when the GILs were last all taken.
+    gil_pulse: AtomicU64,
+}
+
+impl Tracker {
+    pub fn new(threads: usize) -> Tracker {
+        Tracker {
+            started: Instant::now(),
+            slots: Mutex::new((0..threads).map(|_| None).collect()),
+            last_activity: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+            gil_pulse: AtomicU64::new(0),
+        }
+    }
+
+    fn millis(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Request data moved (or a request began or ended).
+    pub fn touch(&self) {
+        self.last_activity.store(self.millis(), Ordering::Relaxed);
+    }
+
+    pub fn begin(&self, slot: usize, interpreter: Arc<Interpreter>) {
+        // SAFETY: pthread_self cannot fail.
+        let thread = unsafe { libc::pthread_self() } as u64;
+        self.slots.lock()[slot] = Some(Active {
+            started: Instant::now(),
+            thread,
+            interpreter,
+            interrupted: None,
+        });
+    }
+
+    /// Ends the slot's request; returns how many requests were served.
+    pub fn end(&self, slot: usize) -> u64 {
+        self.slots.lock()[slot] = None;
+        self.served.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    fn snapshot(&self, cpu_limit_reached: bool, eviction_requested: bool) -> Snapshot {
+        let now = Instant::now();
+        let requests = self
+            .slots
+            .lock()
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, active)| {
+                active.as_ref().map(|a| RequestView {
+                    slot,
+                    running_for: now - a.started,
+                    interrupted_for: a.interrupted.map(|t| now - t),
+                })
+            })
+            .collect();
+        let millis = self.millis();
+        Snapshot {
+            uptime: self.started.elapsed(),
+            idle_for: Duration::from_millis(
+                millis.saturating_sub(self.last_activity.load(Ordering::Relaxed)),
+            ),
+            requests,
+            served: self.served.load(Ordering::Acquire),
+            startup_failing_for: crate::wsgi::handler::startup_failing_for(),
+            gil_stalled_for: Duration::from_millis(
+                millis.saturating_sub(self.gil_pulse.load(Ordering::Relaxed)),
+            ),
+            cpu_limit_reached,
+            eviction_requested,
+        }
+    }
+
+    /// Injects `mod_wsgi.RequestTimeout` into the request in `slot`,
+    /// logging where it was stuck.
+    fn interrupt(&self, slot: usize, group: &str) {
+        let target = {
+            let mut slots = self.slots.lock();
+            slots[slot].as_mut().map(|a| {
+                a.interrupted = Some(Instant::now());
+                (a.thread, a.interpreter.clone(), a.started.elapsed())
+            })
+        };
+        let Some((thread, interpreter, running_for)) = target else {
+            return;
+        };
+        tracing::error!(
+            "mod_wsgi: request in daemon process {} of group '{group}' has run for {:.1}s, past request-timeout; interrupting it with mod_wsgi.RequestTimeout",
+            std::process::id(),
+            running_for.as_secs_f64()
+        );
+        log_stack(&interpreter, thread);
+        if !interpreter.interrupt_thread(thread) {
+            tracing::warn!("mod_wsgi: could not interrupt the request thread");
+        }
+    }
+
+    fn log_stacks(&self) {
+        let targets: Vec<_> = self
+            .slots
+            .lock()
+            .iter()
+            .flatten()
+            .map(|a| (a.thread, a.interpreter.clone()))
+            .collect();
+        for (thread, interpreter) in targets {
+            log_stack(&interpreter, thread);
+        }
+    }
+}
+
+fn log_stack(interpreter: &Interpreter, thread: u64) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    if let Some(stack) = interpreter.thread_stack(thread) {
+        tracing::info!("mod_wsgi: stack of request thread {thread}:");
+        for line in stack.lines() {
+            tracing::info!("mod_wsgi:   {line}");
+        }
+    }
+}
+
+/// Takes every interpreter's GIL about once a second, so a GIL held
+/// forever (a C extension that never releases it) shows as a stale pulse.
+pub fn spawn_gil_pulse(
+    tracker: Arc<Tracker>,
+    stopping: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("wsgi:deadlock".into())
+        .spawn(move || {
+            while !stopping.load(Ordering::Acquire) {
+                for interpreter in interp::all() {
+                    interpreter.touch_gil();
+                }
+                tracker.gil_pulse.store(tracker.millis(), Ordering::Relaxed);
+                std::thread::park_timeout(Duration::from_secs(1));
+            }
+        })
+        .expect("spawning the deadlock-detection thread")
+}
+
+/// Waits up to `timeout` for events; returns those read.
+fn wait_events(fd: RawFd, timeout: Duration) -> Vec<u8> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling one valid descriptor.
+    let ready = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+    if ready <= 0 {
+        return Vec::new();
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: reading into our buffer from our pipe.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    buf[..n.max(0) as usize].to_vec()
+}
+
+/// Runs on the daemon's main thread until the process should stop;
+/// returns why.
+pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -> Reason {
+    let mut phase = Phase::Running;
+    let mut drain_began = Instant::now();
+    let (mut cpu, mut evict) = (false, false);
+    loop {
+        for event in wait_events(event_read, Duration::from_millis(200)) {
+            match event {
+                EVENT_STOP => return Reason::StopSignal,
+                EVENT_RELOAD => return Reason::ScriptReload,
+                EVENT_EVICT => evict = true,
+                EVENT_CPU => cpu = true,
+                _ => {}
+            }
+        }
+        if let Phase::Draining {
+            reason, timeout, ..
+        } = phase
+        {
+            phase = Phase::Draining {
+                reason,
+                timeout,
+                draining_for: drain_began.elapsed(),
+            };
+        }
+        let snapshot = tracker.snapshot(cpu, evict);
+        let decision = lifecycle::decide(limits, &snapshot, phase);
+        for slot in decision.interrupt {
+            tracker.interrupt(slot, group);
+        }
+        match decision.next {
+            Next::Continue => {}
+            Next::Drain { reason, timeout } => {
+                tracing::info!(
+                    "mod_wsgi: daemon process {} of group '{group}' will restart once idle ({}; waiting up to {:.0}s)",
+                    std::process::id(),
+                    reason.describe(),
+                    timeout.unwrap_or_default().as_secs_f64()
+                );
+                drain_began = Instant::now();
+                phase = Phase::Draining {
+                    reason,
+                    timeout,
+                    draining_for: Duration::ZERO,
+                };
+            }
+            Next::Stop(reason) => {
+                if reason == Reason::RequestTimeout {
+                    tracker.log_stacks();
+                }
+                return reason;
+            }
+        }
+    }
+}
