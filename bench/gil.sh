@@ -20,7 +20,7 @@ ensure_tools
 build_modules
 
 ROOT=$(mktemp -d /tmp/mod_wsgi-gilbench.XXXXXX)
-trap 'for c in "$ROOT"/*.conf; do [ -e "$c" ] && /usr/sbin/apache2 -f "$c" -k stop >/dev/null 2>&1; done; rm -rf "$ROOT"' EXIT
+trap cleanup_root EXIT
 chmod 755 "$ROOT"
 
 # Loop count giving about 3 ms of CPU in this Python on this machine.
@@ -92,9 +92,7 @@ run_one() {
     start_server "$name" "http://127.0.0.1:$port/cpu"
     wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$port/cpu" >/dev/null 2>&1 || true  # warm all four
     result=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/cpu" | wrk_result)
-    if grep -qE "Segmentation fault|Fatal Python error|Traceback|\[wsgi:error\]" "$ROOT/$name.error.log"; then
-        echo "errors in $name:" >&2; cat "$ROOT/$name.error.log" >&2; exit 1
-    fi
+    check_log "$name"
     stop_server "$name"
     echo "$result"
 }

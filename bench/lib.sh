@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced; OURS/THEIRS are for the caller
 # Sourced by the bench scripts: what every benchmark needs to run our
 # module and the C mod_wsgi 6.1.1 on the same generated Apache
 # configuration. Expects PYTHON and ROOT (the scratch server root).
@@ -60,6 +61,34 @@ stop_server() {
     local name=$1
     /usr/sbin/apache2 -f "$ROOT/$name.conf" -k stop
     for _ in $(seq 50); do [ -e "$ROOT/$name.pid" ] || break; sleep 0.2; done
+}
+
+# For an EXIT trap: stops every server under $ROOT still running (so no
+# Apache or daemon process outlives the script), then removes $ROOT.
+cleanup_root() {
+    local conf name
+    for conf in "$ROOT"/*.conf; do
+        [ -e "$conf" ] || continue
+        name=$(basename "$conf" .conf)
+        [ -e "$ROOT/$name.pid" ] && stop_server "$name" >/dev/null 2>&1
+    done
+    rm -rf "$ROOT"
+}
+
+# Fails (showing the log) if server NAME logged a crash or a Python error.
+check_log() {
+    local name=$1
+    if grep -qE "Segmentation fault|Fatal Python error|Traceback|\[wsgi:error\]" "$ROOT/$name.error.log"; then
+        echo "errors in $name:" >&2; cat "$ROOT/$name.error.log" >&2; exit 1
+    fi
+}
+
+# Warms URL up, then runs wrk -t$THREADS -c$CONNECTIONS for $DURATION
+# seconds; prints "requests_per_sec p99_ms".
+measure() {
+    local url=$1
+    wrk -t1 -c4 -d2s "$url" >/dev/null 2>&1 || true   # warm-up
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" | wrk_result
 }
 
 # Reads wrk --latency output; prints "requests_per_sec p99_ms".

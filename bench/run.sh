@@ -16,7 +16,7 @@ ensure_tools
 build_modules
 
 ROOT=$(mktemp -d /tmp/mod_wsgi-bench.XXXXXX)
-trap 'rm -rf "$ROOT"' EXIT
+trap cleanup_root EXIT
 chmod 755 "$ROOT"
 cat > "$ROOT/hello.wsgi" <<'PY'
 def application(environ, start_response):
@@ -46,13 +46,6 @@ ${module:+LoadModule wsgi_module "$module"}
 ${module:+WSGIScriptAlias /hello "$ROOT/hello.wsgi"}
 ${module:+WSGIApplicationGroup %\{GLOBAL\}}
 CONF
-}
-
-# Runs wrk against URL; prints "requests_per_sec p99_ms".
-measure() {
-    local url=$1
-    wrk -t1 -c4 -d2s "$url" >/dev/null 2>&1 || true   # warm-up
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" | wrk_result
 }
 
 run_one() {
