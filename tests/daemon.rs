@@ -28,6 +28,7 @@
 mod common;
 
 use common::json::Json;
+use common::procs::{children_named, cmdline, pid_alive, proc_stat, signal, wait_until};
 use common::raw::{self, RawConn, Timed};
 use common::{http_request, python_eval, Mpm, Response, Server, ServerBuilder};
 use std::collections::{BTreeMap, BTreeSet};
@@ -131,66 +132,6 @@ fn ints(j: &Json, key: &str) -> Vec<i64> {
         .iter()
         .map(|v| v.as_i64().unwrap_or(-1))
         .collect()
-}
-
-/// State letter and parent pid from /proc/PID/stat; None when gone.
-fn proc_stat(pid: i32) -> Option<(char, i32)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
-/// Whether the process exists and has not exited (zombies count as gone).
-fn pid_alive(pid: i32) -> bool {
-    matches!(proc_stat(pid), Some((s, _)) if s != 'Z' && s != 'X')
-}
-
-/// The process's command line, NULs shown as spaces.
-fn cmdline(pid: i32) -> String {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    String::from_utf8_lossy(&raw)
-        .replace('\0', " ")
-        .trim()
-        .to_string()
-}
-
-/// Live children of `parent` whose command line starts with `prefix`.
-fn children_named(parent: u32, prefix: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if matches!(proc_stat(pid), Some((s, p)) if p == parent as i32 && s != 'Z')
-            && cmdline(pid).starts_with(prefix)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Waits (bounded) for an error-log line written after `offset` that
@@ -367,13 +308,6 @@ fn htpasswd_line(user: &str, password: &str) -> String {
          print(os.environ['U'] + ':{SHA}' + base64.b64encode(d).decode())",
         &[("U", user), ("P", password)],
     )
-}
-
-fn signal(pid: i32, sig: libc::c_int) {
-    // SAFETY: plain kill(2) on a pid this test started (Apache) or that
-    // Apache started for this test's server (a daemon process).
-    let rc = unsafe { libc::kill(pid, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", io::Error::last_os_error());
 }
 
 // ---------------------------------------------------------------------------

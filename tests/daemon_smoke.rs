@@ -4,14 +4,11 @@
 
 mod common;
 
+use common::procs::pid_alive;
 use common::{Mpm, ServerBuilder};
 use std::time::{Duration, Instant};
 
 const APP: &str = include_str!("apps/daemon_smoke/info.wsgi");
-
-fn pid_alive(pid: i32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
 
 #[test]
 fn daemon_group_serves_restarts_and_stops() {

@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod json;
+pub mod procs;
 pub mod raw;
 pub mod venv;
 
@@ -845,10 +846,23 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<Response> {
+    http_request_within(port, method, path, headers, body, HTTP_TIMEOUT)
+}
+
+/// `http_request` with its own bound: `timeout` for connecting and for each
+/// read or write, and twice it for the whole response.
+pub fn http_request_within(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<Response> {
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut s = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)?;
-    s.set_read_timeout(Some(HTTP_TIMEOUT))?;
-    s.set_write_timeout(Some(HTTP_TIMEOUT))?;
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\n");
     let has = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
     if !has("host") {
@@ -875,7 +889,7 @@ pub fn http_request(
     let head_only = method == "HEAD";
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
-    let deadline = Instant::now() + HTTP_TIMEOUT * 2;
+    let deadline = Instant::now() + timeout * 2;
     loop {
         match s.read(&mut chunk) {
             Ok(0) => {
