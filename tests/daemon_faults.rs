@@ -61,6 +61,16 @@ const MIN_AFTER_FAULT: usize = 10;
 // Helpers
 // ---------------------------------------------------------------------------
 
+/// The load tests time restarts to the second: they run one at a time,
+/// whatever `--test-threads` says, so they do not starve each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn daemon_server(extra: &str, group_line: &str) -> Server {
     ServerBuilder::new()
         .mpm(Mpm::Event)
@@ -396,6 +406,7 @@ fn kill_leftovers(pids: &BTreeSet<i32>) -> Vec<i32> {
 // once with an error instead of hanging.
 #[test]
 fn killed_daemon_under_load_loses_only_its_in_flight_requests() {
+    let _serial = one_at_a_time();
     let server = daemon_server(
         "",
         "WSGIDaemonProcess load processes=2 threads=4 display-name=%{GROUP}",
@@ -497,6 +508,7 @@ fn killed_daemon_under_load_loses_only_its_in_flight_requests() {
 // accepts them, those requests hang until socket-timeout and keep the
 // old-generation Apache children (and their scoreboard slots) busy.
 fn graceful_restart_under_load(rotation: &str) {
+    let _serial = one_at_a_time();
     let mut server = daemon_server(
         rotation,
         "WSGIDaemonProcess load processes=2 threads=4 display-name=%{GROUP}",
@@ -594,6 +606,7 @@ fn graceful_restart_under_load_with_socket_rotation() {
 // SIGWINCH is `apachectl graceful-stop`.
 #[test]
 fn graceful_stop_finishes_in_flight_request() {
+    let _serial = one_at_a_time();
     let mut server = daemon_server(
         "",
         "WSGIDaemonProcess stop processes=1 threads=2 display-name=%{GROUP}",
