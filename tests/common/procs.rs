@@ -20,6 +20,26 @@ pub fn proc_stat(pid: i32) -> Option<(char, i32)> {
     Some((state, ppid))
 }
 
+/// How long ago the process started (from /proc, in clock ticks of 10 ms).
+pub fn process_age(pid: i32) -> Option<std::time::Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime), counted after the command name's ')'.
+    let start_ticks: f64 = stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    let uptime: f64 = fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_secs_f64(
+        (uptime - start_ticks / 100.0).max(0.0),
+    ))
+}
+
 /// Whether the process exists and has not exited (zombies count as gone).
 pub fn pid_alive(pid: i32) -> bool {
     matches!(proc_stat(pid), Some((s, _)) if s != 'Z' && s != 'X')
