@@ -76,3 +76,32 @@ fn daemon_group_serves_restarts_and_stops() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A `WSGIDispatchScript` whose `process_group()` picks the daemon group
+/// per request: the choice is made in the Apache child, the request runs
+/// in the daemon it names.
+#[test]
+fn dispatch_script_selects_the_daemon_group() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .file("info.wsgi", APP)
+        .file(
+            "dispatch.py",
+            "def process_group(environ):\n\
+             \x20   if environ.get('PATH_INFO', '').startswith('/to-daemon'):\n\
+             \x20       return 'picked'\n\
+             \x20   return None\n",
+        )
+        .config(
+            "WSGIDaemonProcess picked threads=2\n\
+             WSGIDispatchScript {root}/dispatch.py\n\
+             WSGIScriptAlias /x {root}/info.wsgi",
+        )
+        .start();
+    let daemon = server.json_ok("/x/to-daemon", &[]);
+    assert_eq!(daemon.str_of("group"), "picked");
+    let embedded = server.json_ok("/x/stay", &[]);
+    assert_eq!(embedded.str_of("group"), "");
+    assert_ne!(daemon.get("pid").as_f64(), embedded.get("pid").as_f64());
+    assert_eq!(daemon.get("ppid").as_f64(), Some(server.pid() as f64));
+}
