@@ -1,0 +1,1005 @@
+//! Daemon mode, part two: the `WSGIDaemonProcess` options and the
+//! daemon-related directives that tests/daemon.rs leaves out, checked
+//! against a real Apache (started as root, `User www-data`):
+//!
+//! * resource options: cpu-time-limit=, memory-limit=,
+//!   virtual-memory-limit=, cpu-priority=, python-eggs=;
+//! * script-user= / script-group=;
+//! * what the Apache child does with the response: WSGIErrorOverride,
+//!   header-buffer-size=, response-flush-delay=;
+//! * WSGIIgnoreActivity with inactivity-timeout=;
+//! * WSGISocketRotation On and Off across a graceful restart;
+//! * eviction-timeout= (SIGUSR1 to a daemon process), graceful-timeout=
+//!   with maximum-requests=, startup-timeout=, deadlock-timeout=;
+//! * the `mod_wsgi.request_start` / `queue_start` / `daemon_start` environ
+//!   times.
+//!
+//! The apps are tests/apps/daemon_options/options.wsgi (endpoints listed
+//! at its top) and boot.wsgi (fails at import until a marker file exists).
+//! The comment above each test names the part of the mod_wsgi 6 reference
+//! (configuration-directives/*.rst) whose behaviour it checks. Where an
+//! option's effect can only be seen against its absence, the same server
+//! runs a second group without it (or with a different value) and the test
+//! checks both, so that a module ignoring the option fails the test.
+//!
+//! Run: `cargo test --release --test daemon_options -- --test-threads=3`
+//! (see tests/common/mod.rs for MOD_WSGI_SO / MOD_WSGI_PYTHON).
+
+mod common;
+
+use common::json::Json;
+use common::raw::{self, RawConn, Timed};
+use common::{http_request, Mpm, Response, Server, ServerBuilder};
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const APP: &str = include_str!("apps/daemon_options/options.wsgi");
+const BOOT_APP: &str = include_str!("apps/daemon_options/boot.wsgi");
+
+const LOG_WAIT: Duration = Duration::from_secs(10);
+/// Bound for the loops that wait for a replacement daemon process.
+const POLL_LIMIT: Duration = Duration::from_secs(15);
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// A server with options.wsgi at the root of the server root.
+fn builder() -> ServerBuilder {
+    ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .file("options.wsgi", APP)
+}
+
+fn diagnostics(server: &Server) -> String {
+    format!("--- error_log ---\n{}", server.all_logs())
+}
+
+fn expect_status(server: &Server, r: &Response, what: &str, expected: u16) {
+    // Long header values (the header-buffer-size checks) shown by length.
+    let headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let v = if v.len() > 200 {
+                format!("<{} bytes>", v.len())
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    assert_eq!(
+        r.status,
+        expected,
+        "{what}: body {:?} headers {headers:?}\n{}",
+        r.text(),
+        diagnostics(server)
+    );
+}
+
+fn get_ok(server: &Server, path: &str) -> Response {
+    let r = server.get(path);
+    expect_status(server, &r, &format!("GET {path}"), 200);
+    r
+}
+
+fn facts(server: &Server, path: &str) -> Json {
+    get_ok(server, path).json()
+}
+
+fn int(j: &Json, key: &str) -> i64 {
+    j.get(key)
+        .as_i64()
+        .unwrap_or_else(|| panic!("{key:?} is not an integer in {j:?}"))
+}
+
+fn float(j: &Json, key: &str) -> f64 {
+    j.get(key)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key:?} is not a number in {j:?}"))
+}
+
+fn pid(j: &Json) -> i32 {
+    int(j, "pid") as i32
+}
+
+fn ppid(j: &Json) -> i32 {
+    int(j, "ppid") as i32
+}
+
+/// State letter from /proc/PID/stat; None when gone.
+fn proc_state(pid: i32) -> Option<char> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    rest.split_whitespace().next()?.chars().next()
+}
+
+/// Whether the process exists and has not exited (zombies count as gone).
+fn pid_alive(pid: i32) -> bool {
+    matches!(proc_state(pid), Some(s) if s != 'Z' && s != 'X')
+}
+
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (bounded) for an error-log line written after `offset` that
+/// satisfies `pred`.
+fn wait_for_log_line(
+    server: &Server,
+    offset: usize,
+    timeout: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let mut found = None;
+    wait_until(timeout, || {
+        found = server
+            .error_log_since(offset)
+            .lines()
+            .find(|l| pred(l))
+            .map(str::to_string);
+        found.is_some()
+    });
+    found
+}
+
+/// Waits for the daemon's log line saying that process `pid` restarts
+/// because of `reason` (serve.rs: "daemon process PID of group 'G'
+/// restarting: REASON").
+fn expect_restart_line(server: &Server, offset: usize, pid: i32, group: &str, reason: &str) {
+    let needle = format!("daemon process {pid} of group '{group}' restarting: {reason}");
+    assert!(
+        wait_for_log_line(server, offset, LOG_WAIT, |l| l.contains(&needle)).is_some(),
+        "no log line {needle:?}\n{}",
+        diagnostics(server)
+    );
+}
+
+/// Polls `path` until a process whose pid is not in `old` answers it with
+/// 200. Requests failing while the group restarts are retried. Returns the
+/// facts and the time since `since`; None after `POLL_LIMIT`.
+fn wait_for_new_pid(
+    server: &Server,
+    path: &str,
+    old: &[i32],
+    since: Instant,
+) -> Option<(Json, Duration)> {
+    let start = Instant::now();
+    while start.elapsed() < POLL_LIMIT {
+        if let Ok(r) = server.try_request("GET", path, &[], b"") {
+            if r.status == 200 {
+                let j = r.json();
+                if !old.contains(&pid(&j)) {
+                    return Some((j, since.elapsed()));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// A replacement for daemon process `old` of `path`'s group serves, as a
+/// child of the Apache parent, and `old` is gone.
+fn expect_replaced(server: &Server, path: &str, old: i32) -> Json {
+    let (j, _) = wait_for_new_pid(server, path, &[old], Instant::now()).unwrap_or_else(|| {
+        panic!(
+            "{path}: no process other than {old} serves\n{}",
+            diagnostics(server)
+        )
+    });
+    assert_eq!(ppid(&j), server.pid() as i32, "{j:?}");
+    assert!(
+        wait_until(POLL_LIMIT, || !pid_alive(old)),
+        "daemon process {old} still running after it was replaced"
+    );
+    j
+}
+
+fn signal(pid: i32, sig: libc::c_int) {
+    // SAFETY: plain kill(2) on a pid this test started (Apache) or that
+    // Apache started for this test's server (a daemon process).
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", io::Error::last_os_error());
+}
+
+/// GET on a raw connection (Connection: close), reading until the server
+/// closes it or `limit` passes; records when each piece arrived.
+fn raw_get(port: u16, path: &str, limit: Duration) -> Timed {
+    let mut conn = RawConn::connect(port);
+    let req = raw::request_bytes(port, "GET", path, &[("Connection", "close")], b"");
+    conn.mark();
+    conn.send(&req).expect("send request");
+    conn.read_timed(limit)
+}
+
+/// Status of a request's answer, None for a transport error.
+fn status_of(r: &io::Result<Response>) -> Option<u16> {
+    r.as_ref().ok().map(|r| r.status)
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn user_ids(user: &str) -> (u32, u32) {
+    let name = CString::new(user).unwrap();
+    // SAFETY: getpwnam returns NULL or a pointer to static storage, read
+    // at once.
+    unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        assert!(!pw.is_null(), "no user {user}");
+        ((*pw).pw_uid, (*pw).pw_gid)
+    }
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    let rc = unsafe { libc::chown(c.as_ptr(), uid, gid) };
+    assert_eq!(
+        rc,
+        0,
+        "chown {}: {}",
+        path.display(),
+        io::Error::last_os_error()
+    );
+}
+
+/// Names of the UNIX sockets in `dir`.
+fn sockets_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .flatten()
+        .filter(|e| fs::symlink_metadata(e.path()).is_ok_and(|m| m.file_type().is_socket()))
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Sends SIGUSR1 to the Apache parent and waits until the daemon group
+/// behind `path` has been replaced (old pid gone, a new one serving) and
+/// Apache says it resumed normal operations.
+fn graceful_restart(server: &Server, path: &str, old: i32) -> Json {
+    let off = server.log_len();
+    signal(server.pid() as i32, libc::SIGUSR1);
+    assert!(
+        server.wait_for_log_since(off, "resuming normal operations", POLL_LIMIT),
+        "Apache did not resume after SIGUSR1\n{}",
+        diagnostics(server)
+    );
+    expect_replaced(server, path, old)
+}
+
+// ---------------------------------------------------------------------------
+// 1. cpu-time-limit=
+// ---------------------------------------------------------------------------
+
+// Reference: WSGIDaemonProcess.rst cpu-time-limit= (a shutdown is
+// triggered and the process restarted when it has used that much CPU
+// time; graceful-timeout= lets the active request finish).
+#[test]
+fn cpu_time_limit_restarts_the_process() {
+    let server = builder()
+        .config(
+            "WSGIDaemonProcess cpu threads=1 cpu-time-limit=1 graceful-timeout=10 \
+             shutdown-timeout=15\n\
+             WSGIScriptAlias /cpu {root}/options.wsgi process-group=cpu",
+        )
+        .start();
+    let before = facts(&server, "/cpu/info");
+    let pid1 = pid(&before);
+    assert_eq!(before.str_of("process_group"), "cpu");
+    assert_eq!(int(&before, "rlimit_cpu"), 1, "soft RLIMIT_CPU: {before:?}");
+
+    // Spin to 2 s of CPU time: the limit is reached half-way; the request
+    // is let finish (graceful-timeout=10), then the process restarts.
+    let off = server.log_len();
+    let spun = facts(&server, "/cpu/cpu?s=2");
+    assert_eq!(pid(&spun), pid1, "the spinning request ran elsewhere");
+    assert!(float(&spun, "cpu") >= 1.0, "spun too little: {spun:?}");
+    expect_restart_line(&server, off, pid1, "cpu", "cpu-time-limit reached");
+    let after = expect_replaced(&server, "/cpu/info", pid1);
+    assert_eq!(after.str_of("process_group"), "cpu");
+    assert!(
+        float(&after, "cpu") < 1.0,
+        "the new process starts with a fresh CPU account: {after:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2-3, 12. memory-limit=, virtual-memory-limit=, cpu-priority=,
+// python-eggs=, environ times
+// ---------------------------------------------------------------------------
+
+// Reference: WSGIDaemonProcess.rst memory-limit= (RLIMIT_DATA),
+// virtual-memory-limit= (RLIMIT_AS), cpu-priority=, python-eggs= (same as
+// setting PYTHON_EGG_CACHE); the mod_wsgi.request_start, queue_start and
+// daemon_start environ keys (when Apache took the request, when the child
+// handed it to the daemon, when a daemon thread picked it up).
+#[test]
+fn resource_limits_priority_eggs_and_environ_times() {
+    const DATA: i64 = 2_147_483_648;
+    const VIRTUAL: i64 = 4_294_967_296;
+    let server = builder()
+        .writable_dir("eggs")
+        .config(&format!(
+            "WSGIDaemonProcess limits threads=2 memory-limit={DATA} \
+             virtual-memory-limit={VIRTUAL} cpu-priority=5 python-eggs={{root}}/eggs\n\
+             WSGIDaemonProcess plain threads=2\n\
+             WSGIScriptAlias /limits {{root}}/options.wsgi process-group=limits\n\
+             WSGIScriptAlias /plain {{root}}/options.wsgi process-group=plain"
+        ))
+        .start();
+    let root = server.root().display().to_string();
+
+    let l = facts(&server, "/limits/info");
+    assert_eq!(l.str_of("process_group"), "limits", "{l:?}");
+    assert_eq!(int(&l, "rlimit_data"), DATA, "memory-limit=: {l:?}");
+    assert_eq!(
+        int(&l, "rlimit_as"),
+        VIRTUAL,
+        "virtual-memory-limit=: {l:?}"
+    );
+    assert_eq!(int(&l, "priority"), 5, "cpu-priority=5: {l:?}");
+    assert_eq!(
+        l.get("egg_cache").as_str(),
+        Some(format!("{root}/eggs").as_str()),
+        "python-eggs=: {l:?}"
+    );
+
+    let p = facts(&server, "/plain/info");
+    assert_eq!(p.str_of("process_group"), "plain", "{p:?}");
+    assert_ne!(int(&p, "rlimit_data"), DATA, "{p:?}");
+    assert_ne!(int(&p, "rlimit_as"), VIRTUAL, "{p:?}");
+    assert_ne!(int(&p, "priority"), 5, "{p:?}");
+    assert!(p.get("egg_cache").is_null(), "{p:?}");
+
+    // The environ times, in a daemon process: Apache took the request,
+    // then the child handed it over, then a daemon thread picked it up, a
+    // moment ago.
+    for path in ["/limits/info", "/plain/sleep?s=0.2"] {
+        let before = now_epoch();
+        let j = facts(&server, path);
+        let after = now_epoch();
+        let (request, queue, daemon, now) = (
+            float(&j, "request_start"),
+            float(&j, "queue_start"),
+            float(&j, "daemon_start"),
+            float(&j, "now"),
+        );
+        for (what, t) in [
+            ("request_start", request),
+            ("queue_start", queue),
+            ("daemon_start", daemon),
+        ] {
+            assert!(
+                t >= before - 5.0 && t <= after + 0.01,
+                "{path}: mod_wsgi.{what} = {t} not within 5 s before the request was sent \
+                 ({before}..{after}): {j:?}"
+            );
+        }
+        assert!(
+            request <= queue && queue <= daemon && daemon <= now,
+            "{path}: expected request_start <= queue_start <= daemon_start <= time.time(): \
+             {j:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. script-user=, script-group=
+// ---------------------------------------------------------------------------
+
+// Reference: WSGIDaemonProcess.rst script-user= and script-group= (a WSGI
+// script file not owned by that user or group gets HTTP Forbidden);
+// error-reference.rst (script file writable to world: Forbidden).
+#[test]
+fn script_owner_requirements() {
+    let mut b = builder().config(
+        "WSGIDaemonProcess byuser threads=1 script-user=www-data\n\
+         WSGIDaemonProcess bygroup threads=1 script-group=www-data\n\
+         WSGIDaemonProcess free threads=1\n\
+         WSGIScriptAlias /user-ok {root}/scripts/user_ok.wsgi process-group=byuser\n\
+         WSGIScriptAlias /user-root {root}/scripts/root.wsgi process-group=byuser\n\
+         WSGIScriptAlias /user-world {root}/scripts/world.wsgi process-group=byuser\n\
+         WSGIScriptAlias /group-ok {root}/scripts/group_ok.wsgi process-group=bygroup\n\
+         WSGIScriptAlias /group-root {root}/scripts/root.wsgi process-group=bygroup\n\
+         WSGIScriptAlias /free-root {root}/scripts/root.wsgi process-group=free",
+    );
+    for name in ["user_ok", "root", "world", "group_ok"] {
+        b = b.file(&format!("scripts/{name}.wsgi"), APP);
+    }
+    let server = b.start();
+    let scripts = server.root().join("scripts");
+    let (www_uid, www_gid) = user_ids("www-data");
+    chown(&scripts.join("user_ok.wsgi"), www_uid, www_gid);
+    chown(&scripts.join("world.wsgi"), www_uid, www_gid);
+    fs::set_permissions(
+        scripts.join("world.wsgi"),
+        fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    chown(&scripts.join("group_ok.wsgi"), 0, www_gid);
+    chown(&scripts.join("root.wsgi"), 0, 0);
+
+    for (path, group) in [
+        ("/user-ok/info", "byuser"),
+        ("/group-ok/info", "bygroup"),
+        ("/free-root/info", "free"),
+    ] {
+        let j = facts(&server, path);
+        assert_eq!(j.str_of("process_group"), group, "{path}: {j:?}");
+    }
+
+    for (path, needle) in [
+        ("/user-root/info", "owner does not match daemon requirement"),
+        (
+            "/group-root/info",
+            "group does not match daemon requirement",
+        ),
+        ("/user-world/info", "writable to world"),
+    ] {
+        let off = server.log_len();
+        let r = server.get(path);
+        expect_status(&server, &r, path, 403);
+        assert!(
+            wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+            "{path}: no log line containing {needle:?}\n{}",
+            diagnostics(&server)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 5, 13, 14. WSGIErrorOverride, header-buffer-size=, response-flush-delay=
+// ---------------------------------------------------------------------------
+
+// Reference: WSGIErrorOverride.rst (daemon mode: Apache's error documents
+// replace the application's error responses), WSGIDaemonProcess.rst
+// header-buffer-size= (largest response header, default 32768) and
+// response-flush-delay= (milliseconds to wait for more response data
+// before flushing to the client, default 5).
+#[test]
+fn error_override_header_buffer_and_flush_delay() {
+    let server = builder()
+        .file("htdocs/custom404.txt", "CUSTOM-404-DOCUMENT\n")
+        .config(
+            "WSGIDaemonProcess relay threads=2\n\
+             WSGIDaemonProcess smallheaders threads=1 header-buffer-size=8192\n\
+             WSGIDaemonProcess slowflush threads=1 response-flush-delay=3000\n\
+             ErrorDocument 404 /custom404.txt\n\
+             WSGIScriptAlias /override {root}/options.wsgi process-group=relay\n\
+             WSGIScriptAlias /passthrough {root}/options.wsgi process-group=relay\n\
+             WSGIScriptAlias /small {root}/options.wsgi process-group=smallheaders\n\
+             WSGIScriptAlias /slow {root}/options.wsgi process-group=slowflush\n\
+             <Location /override>\n  WSGIErrorOverride On\n</Location>\n\
+             <Location /passthrough>\n  WSGIErrorOverride Off\n</Location>",
+        )
+        .start();
+
+    // WSGIErrorOverride.
+    let r = server.get("/override/notfound");
+    expect_status(&server, &r, "404 with WSGIErrorOverride On", 404);
+    assert_eq!(
+        r.text(),
+        "CUSTOM-404-DOCUMENT\n",
+        "Apache's ErrorDocument expected instead of the application's body"
+    );
+    let r = server.get("/passthrough/notfound");
+    expect_status(&server, &r, "404 with WSGIErrorOverride Off", 404);
+    assert_eq!(r.text(), "APP-404-BODY", "the application's own 404 body");
+    // Success responses are not touched.
+    let j = facts(&server, "/override/info");
+    assert_eq!(j.str_of("process_group"), "relay");
+
+    // header-buffer-size=8192: a longer header fails the response.
+    let r = get_ok(&server, "/small/bigheader?n=4000");
+    assert_eq!(r.header("X-Long").map(str::len), Some(4000));
+    let off = server.log_len();
+    let r = server.get("/small/bigheader?n=9000");
+    expect_status(
+        &server,
+        &r,
+        "9000-byte header, header-buffer-size=8192",
+        500,
+    );
+    assert!(
+        wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains("header-buffer-size")).is_some(),
+        "no log line naming header-buffer-size\n{}",
+        diagnostics(&server)
+    );
+    // The default (32768) lets a 20000-byte header through.
+    let r = get_ok(&server, "/passthrough/bigheader?n=20000");
+    let long = r.header("X-Long").unwrap_or_default();
+    assert_eq!(long.len(), 20000, "X-Long length");
+    assert!(long.bytes().all(|b| b == b'h'));
+
+    // response-flush-delay: by default (5 ms) the first chunk reaches the
+    // client before the app's 1 s pause is over.
+    let t = raw_get(server.port(), "/passthrough/stream", Duration::from_secs(8));
+    let (Some(first), Some(second)) = (t.time_of(b"FIRST-CHUNK"), t.time_of(b"SECOND-CHUNK"))
+    else {
+        panic!("chunks missing: {:?}\n{}", t.text(), diagnostics(&server));
+    };
+    assert!(
+        first < Duration::from_millis(700) && second >= Duration::from_millis(1000),
+        "default flush delay: first chunk at {first:?}, second at {second:?}"
+    );
+    assert!(
+        second - first >= Duration::from_millis(700),
+        "chunks arrived together ({first:?}, {second:?})"
+    );
+    // response-flush-delay=3000: the child waits up to 3 s for more data
+    // before flushing, so the first chunk goes out with the second.
+    let t = raw_get(server.port(), "/slow/stream", Duration::from_secs(10));
+    let (Some(first), Some(second)) = (t.time_of(b"FIRST-CHUNK"), t.time_of(b"SECOND-CHUNK"))
+    else {
+        panic!("chunks missing: {:?}\n{}", t.text(), diagnostics(&server));
+    };
+    assert!(
+        first >= Duration::from_millis(900),
+        "response-flush-delay=3000: first chunk flushed at {first:?}, before the second \
+         was produced (second at {second:?})"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. WSGIIgnoreActivity
+// ---------------------------------------------------------------------------
+
+// Reference: WSGIIgnoreActivity.rst (requests in its scope do not reset the
+// inactivity-timeout countdown), WSGIDaemonProcess.rst inactivity-timeout=.
+#[test]
+fn ignore_activity_lets_inactivity_timeout_fire() {
+    let server = builder()
+        .config(
+            "WSGIDaemonProcess idle threads=1 inactivity-timeout=2\n\
+             WSGIScriptAlias /app {root}/options.wsgi process-group=idle\n\
+             WSGIScriptAlias /health {root}/options.wsgi process-group=idle\n\
+             <Location /health>\n  WSGIIgnoreActivity On\n</Location>",
+        )
+        .start();
+
+    // Normal requests every 0.5 s keep the process for well over 2 s.
+    let off = server.log_len();
+    let pid1 = pid(&facts(&server, "/app/info"));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(4500) {
+        std::thread::sleep(Duration::from_millis(500));
+        let j = facts(&server, "/app/info");
+        assert_eq!(
+            pid(&j),
+            pid1,
+            "requests every 0.5 s, yet the process was replaced {:?} into them \
+             (inactivity-timeout=2)\n{}",
+            start.elapsed(),
+            diagnostics(&server)
+        );
+    }
+    assert!(
+        !server
+            .error_log_since(off)
+            .contains("inactivity-timeout expired"),
+        "{}",
+        diagnostics(&server)
+    );
+
+    // Only ignored requests from now on: the process goes about 2 s after
+    // the last normal one.
+    let off = server.log_len();
+    let last_normal = Instant::now();
+    let mut replaced = None;
+    let mut answers = Vec::new();
+    while last_normal.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(500));
+        match server.try_request("GET", "/health/info", &[], b"") {
+            Ok(r) if r.status == 200 => {
+                let p = pid(&r.json());
+                answers.push((last_normal.elapsed(), format!("pid {p}")));
+                if p != pid1 {
+                    replaced = Some(last_normal.elapsed());
+                    break;
+                }
+            }
+            Ok(r) => answers.push((last_normal.elapsed(), format!("status {}", r.status))),
+            Err(e) => answers.push((last_normal.elapsed(), format!("error {e}"))),
+        }
+    }
+    let replaced = replaced.unwrap_or_else(|| {
+        panic!(
+            "only WSGIIgnoreActivity requests for 8 s, yet process {pid1} still serves: \
+             (time, answer) {answers:?}\n{}",
+            diagnostics(&server)
+        )
+    });
+    assert!(
+        replaced >= Duration::from_millis(1500) && replaced <= Duration::from_secs(6),
+        "inactivity-timeout=2: replaced {replaced:?} after the last normal request: \
+         {answers:?}"
+    );
+    expect_restart_line(&server, off, pid1, "idle", "inactivity-timeout expired");
+}
+
+// ---------------------------------------------------------------------------
+// 7. WSGISocketRotation
+// ---------------------------------------------------------------------------
+
+/// Splits `wsgi.<pid>.<middle>.<n>.sock` into (pid, middle, n).
+fn socket_name_parts(name: &str) -> Option<(u32, String, u32)> {
+    let rest = name.strip_prefix("wsgi.")?.strip_suffix(".sock")?;
+    let parts: Vec<&str> = rest.split('.').collect();
+    if parts.len() != 3 {
+        return None;
+    }
+    Some((
+        parts[0].parse().ok()?,
+        parts[1].to_string(),
+        parts[2].parse().ok()?,
+    ))
+}
+
+fn rotation_server(rotation: &str) -> Server {
+    builder()
+        .file("sockets/.keep", "")
+        .config(&format!(
+            "WSGISocketPrefix {{root}}/sockets/wsgi\n\
+             {rotation}\n\
+             WSGIDaemonProcess rot threads=1\n\
+             WSGIScriptAlias /rot {{root}}/options.wsgi process-group=rot"
+        ))
+        .start()
+}
+
+/// The only daemon socket in the server's sockets/ directory.
+fn only_socket(server: &Server) -> (String, (u32, String, u32)) {
+    let names = sockets_in(&server.root().join("sockets"));
+    assert_eq!(names.len(), 1, "one daemon group, sockets: {names:?}");
+    let parts = socket_name_parts(&names[0])
+        .unwrap_or_else(|| panic!("socket name {:?} is not wsgi.PID.X.N.sock", names[0]));
+    assert_eq!(parts.0, server.pid(), "Apache's pid in {:?}", names[0]);
+    (names[0].clone(), parts)
+}
+
+// Reference: WSGISocketRotation.rst (Off: `<prefix>.<pid>.u<uid>.<id>.sock`,
+// the same path across graceful restarts).
+#[test]
+fn socket_rotation_off_keeps_the_path() {
+    let server = rotation_server("WSGISocketRotation Off");
+    let old = facts(&server, "/rot/info");
+    let (name, (_, middle, _)) = only_socket(&server);
+    let (uid, _) = user_ids("www-data");
+    assert_eq!(middle, format!("u{uid}"), "socket {name:?}");
+
+    let new = graceful_restart(&server, "/rot/info", pid(&old));
+    assert_eq!(new.str_of("process_group"), "rot");
+    let (after, _) = only_socket(&server);
+    assert_eq!(
+        after, name,
+        "WSGISocketRotation Off: the path must not change"
+    );
+    for _ in 0..3 {
+        assert_eq!(pid(&facts(&server, "/rot/info")), pid(&new));
+    }
+}
+
+// Reference: WSGISocketRotation.rst (default On:
+// `<prefix>.<pid>.<generation>.<id>.sock`, a new path per generation; the
+// new processes listen on the new path).
+#[test]
+fn socket_rotation_on_renames_per_generation() {
+    let server = rotation_server("");
+    let old = facts(&server, "/rot/info");
+    let (name, (_, generation, id)) = only_socket(&server);
+    let generation: u32 = generation
+        .parse()
+        .unwrap_or_else(|_| panic!("no generation number in {name:?}"));
+
+    let new = graceful_restart(&server, "/rot/info", pid(&old));
+    assert_eq!(new.str_of("process_group"), "rot");
+    let (after, (_, generation2, id2)) = only_socket(&server);
+    let generation2: u32 = generation2
+        .parse()
+        .unwrap_or_else(|_| panic!("no generation number in {after:?}"));
+    assert!(
+        generation2 > generation,
+        "generation in the socket name did not advance: {name:?} then {after:?}"
+    );
+    assert_eq!(id2, id, "{name:?} then {after:?}");
+    assert!(
+        !server.root().join("sockets").join(&name).exists(),
+        "old socket {name:?} left behind"
+    );
+    for _ in 0..3 {
+        assert_eq!(pid(&facts(&server, "/rot/info")), pid(&new));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 8-9. eviction-timeout=, graceful-timeout=
+// ---------------------------------------------------------------------------
+
+/// Sends `GET slow` in the background; after `delay` runs `during`; returns
+/// the slow request's outcome and `during`'s result.
+fn while_in_flight<T: Send>(
+    server: &Server,
+    slow: &str,
+    delay: Duration,
+    during: impl FnOnce() -> T + Send,
+) -> (io::Result<Response>, T) {
+    let port = server.port();
+    std::thread::scope(|s| {
+        let h = s.spawn(move || http_request(port, "GET", slow, &[], b""));
+        std::thread::sleep(delay);
+        let t = during();
+        (h.join().expect("request thread"), t)
+    })
+}
+
+// Reference: WSGIDaemonProcess.rst eviction-timeout= (after the graceful
+// restart signal, SIGUSR1, the process keeps accepting requests and waits
+// up to that long to go idle; without it or graceful-timeout= it restarts
+// at once, killed when shutdown-timeout= expires).
+#[test]
+fn eviction_timeout_on_sigusr1() {
+    let server = builder()
+        .config(
+            "WSGIDaemonProcess evict threads=2 eviction-timeout=3 shutdown-timeout=1\n\
+             WSGIDaemonProcess evictnow threads=2 shutdown-timeout=1\n\
+             WSGIScriptAlias /evict {root}/options.wsgi process-group=evict\n\
+             WSGIScriptAlias /evictnow {root}/options.wsgi process-group=evictnow",
+        )
+        .start();
+
+    // eviction-timeout=3: a request sleeping 2 s (longer than
+    // shutdown-timeout=1) finishes, a new one is still taken meanwhile.
+    let pid1 = pid(&facts(&server, "/evict/info"));
+    let off = server.log_len();
+    let (slow, during) = while_in_flight(
+        &server,
+        "/evict/sleep?s=2",
+        Duration::from_millis(400),
+        || {
+            signal(pid1, libc::SIGUSR1);
+            std::thread::sleep(Duration::from_millis(300));
+            server.try_request("GET", "/evict/info", &[], b"")
+        },
+    );
+    let slow = slow.unwrap_or_else(|e| {
+        panic!(
+            "request in flight at SIGUSR1 failed: {e}\n{}",
+            diagnostics(&server)
+        )
+    });
+    expect_status(
+        &server,
+        &slow,
+        "request in flight at SIGUSR1 (eviction-timeout=3)",
+        200,
+    );
+    assert_eq!(pid(&slow.json()), pid1);
+    let during = during.unwrap_or_else(|e| panic!("request during eviction: {e}"));
+    expect_status(&server, &during, "request while waiting to go idle", 200);
+    assert_eq!(
+        pid(&during.json()),
+        pid1,
+        "the evicted process still accepts requests while it waits"
+    );
+    expect_restart_line(
+        &server,
+        off,
+        pid1,
+        "evict",
+        "graceful restart signal received",
+    );
+    expect_replaced(&server, "/evict/info", pid1);
+
+    // Without eviction-timeout or graceful-timeout: restarts at once, and
+    // the same request dies with the process after shutdown-timeout=1.
+    let pid2 = pid(&facts(&server, "/evictnow/info"));
+    let off = server.log_len();
+    let start = Instant::now();
+    let (slow, ()) = while_in_flight(
+        &server,
+        "/evictnow/sleep?s=3",
+        Duration::from_millis(400),
+        || signal(pid2, libc::SIGUSR1),
+    );
+    assert_ne!(
+        status_of(&slow),
+        Some(200),
+        "no eviction-timeout: the request should not outlive shutdown-timeout=1"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    expect_restart_line(
+        &server,
+        off,
+        pid2,
+        "evictnow",
+        "graceful restart signal received",
+    );
+    expect_replaced(&server, "/evictnow/info", pid2);
+}
+
+// Reference: WSGIDaemonProcess.rst graceful-timeout= (when
+// maximum-requests= is reached with requests still active, the process
+// waits up to that long for them before restarting) and shutdown-timeout=.
+#[test]
+fn graceful_timeout_with_maximum_requests() {
+    let server = builder()
+        .config(
+            "WSGIDaemonProcess grace threads=2 maximum-requests=2 graceful-timeout=5 \
+             shutdown-timeout=1\n\
+             WSGIDaemonProcess nograce threads=2 maximum-requests=2 shutdown-timeout=1\n\
+             WSGIScriptAlias /grace {root}/options.wsgi process-group=grace\n\
+             WSGIScriptAlias /nograce {root}/options.wsgi process-group=nograce",
+        )
+        .start();
+
+    // Request 1 done; request 2 reaches the maximum while a 2.5 s request
+    // (longer than shutdown-timeout=1) is in flight: it finishes.
+    let pid1 = pid(&facts(&server, "/grace/info"));
+    let off = server.log_len();
+    let (slow, second) = while_in_flight(
+        &server,
+        "/grace/sleep?s=2.5",
+        Duration::from_millis(400),
+        || server.try_request("GET", "/grace/info", &[], b""),
+    );
+    let second = second.unwrap_or_else(|e| panic!("second request: {e}"));
+    expect_status(&server, &second, "request reaching maximum-requests", 200);
+    assert_eq!(pid(&second.json()), pid1);
+    let slow = slow.unwrap_or_else(|e| {
+        panic!(
+            "request in flight when maximum-requests was reached: {e}\n{}",
+            diagnostics(&server)
+        )
+    });
+    expect_status(
+        &server,
+        &slow,
+        "request in flight (graceful-timeout=5)",
+        200,
+    );
+    assert_eq!(pid(&slow.json()), pid1);
+    expect_restart_line(&server, off, pid1, "grace", "maximum-requests reached");
+    expect_replaced(&server, "/grace/info", pid1);
+
+    // Without graceful-timeout the same in-flight request dies with the
+    // process after shutdown-timeout=1.
+    let pid2 = pid(&facts(&server, "/nograce/info"));
+    let off = server.log_len();
+    let (slow, second) = while_in_flight(
+        &server,
+        "/nograce/sleep?s=3",
+        Duration::from_millis(400),
+        || server.try_request("GET", "/nograce/info", &[], b""),
+    );
+    assert_eq!(status_of(&second), Some(200));
+    assert_ne!(
+        status_of(&slow),
+        Some(200),
+        "no graceful-timeout: the request should not outlive shutdown-timeout=1"
+    );
+    expect_restart_line(&server, off, pid2, "nograce", "maximum-requests reached");
+    expect_replaced(&server, "/nograce/info", pid2);
+}
+
+// ---------------------------------------------------------------------------
+// 10. startup-timeout=
+// ---------------------------------------------------------------------------
+
+// Reference: WSGIDaemonProcess.rst startup-timeout= (a process that has
+// not loaded the WSGI script successfully within that many seconds of
+// trying is restarted).
+#[test]
+fn startup_timeout_restarts_a_process_that_cannot_load() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .file("boot/boot.wsgi", BOOT_APP)
+        .config(
+            "WSGIDaemonProcess boot threads=1 startup-timeout=2\n\
+             WSGIScriptAlias /boot {root}/boot/boot.wsgi process-group=boot",
+        )
+        .start();
+
+    let off = server.log_len();
+    let first_failure = Instant::now();
+    let r = server.get("/boot");
+    expect_status(&server, &r, "script failing at import", 500);
+    let line = wait_for_log_line(&server, off, LOG_WAIT, |l| {
+        l.contains("RuntimeError: boot.wsgi: marker file missing (pid ")
+    })
+    .unwrap_or_else(|| panic!("import error not logged\n{}", diagnostics(&server)));
+    let pid1: i32 = line
+        .split("RuntimeError: boot.wsgi: marker file missing (pid ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    // Requests keep failing in the meantime.
+    let r = server.get("/boot");
+    expect_status(&server, &r, "script still failing", 500);
+
+    expect_restart_line(&server, off, pid1, "boot", "startup-timeout expired");
+    assert!(
+        wait_until(POLL_LIMIT, || !pid_alive(pid1)),
+        "process {pid1} still running after startup-timeout"
+    );
+    let took = first_failure.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took <= Duration::from_secs(9),
+        "startup-timeout=2: process went {took:?} after the first failure"
+    );
+
+    fs::write(server.root().join("boot/ready.marker"), "").unwrap();
+    let (j, _) = wait_for_new_pid(&server, "/boot", &[pid1], Instant::now())
+        .unwrap_or_else(|| panic!("script does not load now\n{}", diagnostics(&server)));
+    assert_eq!(ppid(&j), server.pid() as i32, "{j:?}");
+}
+
+// ---------------------------------------------------------------------------
+// 11. deadlock-timeout=
+// ---------------------------------------------------------------------------
+
+// Reference: WSGIDaemonProcess.rst deadlock-timeout= (a process whose
+// Python GIL stays held, e.g. by a C extension blocking without releasing
+// it, is shut down and restarted) and shutdown-timeout=.
+#[test]
+fn deadlock_timeout_replaces_a_process_holding_the_gil() {
+    let server = builder()
+        .config(
+            "WSGIDaemonProcess stuck threads=2 deadlock-timeout=3 shutdown-timeout=1\n\
+             WSGIScriptAlias /stuck {root}/options.wsgi process-group=stuck",
+        )
+        .start();
+    let pid1 = pid(&facts(&server, "/stuck/info"));
+    let off = server.log_len();
+    let t = raw_get(
+        server.port(),
+        "/stuck/holdgil?s=30",
+        Duration::from_secs(20),
+    );
+    let ended = t.eof.or_else(|| t.time_of(b"\r\n\r\n")).unwrap_or_else(|| {
+        panic!(
+            "request holding the GIL still open after 20 s\n{}",
+            diagnostics(&server)
+        )
+    });
+    if let Some(head) = raw::parse_head(&t.data) {
+        assert_ne!(head.status, 200, "{:?}", t.text());
+    }
+    assert!(
+        ended >= Duration::from_millis(2500) && ended <= Duration::from_secs(10),
+        "deadlock-timeout=3, shutdown-timeout=1: the request holding the GIL ended after \
+         {ended:?}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || !pid_alive(pid1)),
+        "process {pid1} still running after its request ended"
+    );
+    expect_restart_line(&server, off, pid1, "stuck", "deadlock-timeout expired");
+    expect_replaced(&server, "/stuck/info", pid1);
+}
