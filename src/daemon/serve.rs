@@ -356,6 +356,67 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
     Ok(())
 }
 
+/// What woke a worker. A connection is served even when the process is
+/// stopping: with `EPOLLEXCLUSIVE` no other worker was woken for it.
+struct Wake {
+    connection: bool,
+    stop: bool,
+}
+
+/// Waits for a connection on the group's listener or for the stop signal.
+/// The listener is registered with `EPOLLEXCLUSIVE`, so a new connection
+/// wakes one idle worker (of any process in the group) rather than all of
+/// them: the kernel does what an accept mutex would.
+struct AcceptWaiter {
+    epoll: std::os::fd::OwnedFd,
+    stop: RawFd,
+}
+
+impl AcceptWaiter {
+    fn new(listener: RawFd, stop: RawFd) -> std::io::Result<AcceptWaiter> {
+        // SAFETY: creating an epoll instance; owned below.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor we own.
+        let epoll = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        for (target, flags) in [
+            (listener, libc::EPOLLIN | libc::EPOLLEXCLUSIVE),
+            (stop, libc::EPOLLIN),
+        ] {
+            let mut event = libc::epoll_event {
+                events: flags as u32,
+                u64: target as u64,
+            };
+            // SAFETY: registering valid descriptors with our epoll instance.
+            if unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, target, &mut event) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(AcceptWaiter { epoll, stop })
+    }
+
+    fn wait(&self) -> Wake {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
+        // SAFETY: waiting on our epoll instance into our array.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as i32,
+                -1,
+            )
+        };
+        let ready = &events[..n.max(0) as usize];
+        let stop = ready.iter().any(|e| e.u64 == self.stop as u64);
+        Wake {
+            connection: ready.len() > usize::from(stop),
+            stop,
+        }
+    }
+}
+
 /// One request thread of the daemon.
 struct Worker<'a> {
     slot: usize,
@@ -368,26 +429,25 @@ impl Worker<'_> {
     /// Accepts and serves connections until the process stops accepting.
     fn serve(&self, listener: RawFd, workers_stop: RawFd) {
         let stop_now = self.spec.graceful_timeout.is_none_or(|t| t.is_zero());
-        loop {
-            let mut fds = [
-                libc::pollfd {
-                    fd: listener,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: workers_stop,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: polling two valid descriptors.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if n < 0 {
-                continue;
-            }
-            if fds[1].revents != 0 {
+        let waiter = match AcceptWaiter::new(listener, workers_stop) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!("mod_wsgi: daemon worker cannot wait for connections: {e}");
                 return;
+            }
+        };
+        let mut took_last = false;
+        loop {
+            let wake = waiter.wait();
+            if wake.stop {
+                // At most one last connection: the one this worker may
+                // have been woken for alone.
+                if !wake.connection || took_last {
+                    return;
+                }
+                took_last = true;
+            } else if !wake.connection {
+                continue;
             }
             // SAFETY: accepting on our listener (non-blocking: another
             // worker may have taken the connection first).
@@ -405,17 +465,19 @@ impl Worker<'_> {
             // SAFETY: a new descriptor we own.
             let stream = unsafe { UnixStream::from_raw_fd(fd) };
             if let Some(served) = self.serve_connection(stream) {
-                // Without graceful-timeout the last allowed request stops
-                // this worker taking another at once.
-                if stop_now
-                    && self
-                        .spec
-                        .maximum_requests
-                        .is_some_and(|m| m > 0 && served >= m)
+                if self
+                    .spec
+                    .maximum_requests
+                    .is_some_and(|m| m > 0 && served >= m)
                 {
-                    monitor::stop_accepting();
+                    // Without graceful-timeout the last allowed request
+                    // stops this worker taking another at once.
+                    monitor::nudge();
+                    if stop_now {
+                        monitor::stop_accepting();
+                        return;
+                    }
                 }
-                monitor::nudge();
             }
         }
     }
@@ -578,6 +640,10 @@ fn now_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// A first body write up to this size is copied in behind the headers so
+/// both leave in one write.
+const COALESCE_WITH_HEADERS: usize = 64 * 1024;
+
 /// Status code, status line and headers not yet sent to the child.
 type PendingHeaders = (i32, String, Vec<(String, String)>);
 
@@ -639,7 +705,29 @@ impl Transport for SocketTransport<'_> {
 
     fn write(&self, data: &[u8]) -> bool {
         self.touch();
-        self.flush_headers() && self.write_with(|stream| super::wire::write_body(stream, data))
+        let pending = if data.len() <= COALESCE_WITH_HEADERS {
+            self.pending.borrow_mut().take()
+        } else {
+            None
+        };
+        match pending {
+            // Small first body bytes go out in one write with the headers.
+            Some((status, reason, headers)) => self.write_with(|stream| {
+                let mut out = Vec::with_capacity(data.len() + 512);
+                Frame::Headers {
+                    status,
+                    reason,
+                    headers,
+                }
+                .write_to(&mut out)?;
+                super::wire::write_body(&mut out, data)?;
+                stream.write_all(&out)
+            }),
+            None => {
+                self.flush_headers()
+                    && self.write_with(|stream| super::wire::write_body(stream, data))
+            }
+        }
     }
 
     fn abort_response(&self) {
