@@ -239,6 +239,10 @@ class Plan:
             if not os.path.exists(path):
                 raise ExpressError('--url-alias %s %s: no such file or '
                                    'directory' % (url, path))
+            # Alias maps URL and path prefixes literally: a URL ending in /
+            # needs a directory path ending in / too.
+            if url.endswith('/') and os.path.isdir(path):
+                path = path.rstrip('/') + '/'
             aliases.append((url, path))
         # Apache uses the first Alias that matches, so longer URL paths go
         # first whatever the order on the command line.
@@ -456,7 +460,9 @@ def _mpm_section(conf, plan):
                      'ThreadLimit %d' % plan.threads,
                      'ThreadsPerChild %d' % plan.threads,
                      'MaxRequestWorkers %d' % total,
-                     'MinSpareThreads %d' % plan.threads,
+                     # Every child is started up front; a higher value
+                     # only makes Apache complain that it cannot add more.
+                     'MinSpareThreads 1',
                      'MaxSpareThreads %d' % total)
         else:
             total = plan.processes * plan.threads
@@ -471,12 +477,15 @@ def _mpm_section(conf, plan):
     if plan.threaded_mpm:
         per_child = min(clients, 25)
         children = math.ceil(clients / per_child)
+        # Spare threads ask for another child before the busy ones fill
+        # up; with a single child there is nothing to add.
+        spare = max(1, per_child // 4) if children > 1 else 1
         conf.add('StartServers 1',
                  'ServerLimit %d' % children,
                  'ThreadLimit %d' % per_child,
                  'ThreadsPerChild %d' % per_child,
                  'MaxRequestWorkers %d' % (children * per_child),
-                 'MinSpareThreads %d' % per_child,
+                 'MinSpareThreads %d' % spare,
                  'MaxSpareThreads %d' % (children * per_child))
     else:
         conf.add('StartServers %d' % min(clients, 2),
@@ -608,7 +617,7 @@ def _document_root_section(conf, plan):
     for url, path in plan.url_aliases:
         conf.add('Alias %s %s' % (quote(url), quote(path)))
         if os.path.isdir(path):
-            conf.add('<Directory %s>' % quote(path),
+            conf.add('<Directory %s>' % quote(path.rstrip('/') or '/'),
                      '    AllowOverride None',
                      '    Require all granted',
                      '</Directory>')
