@@ -485,8 +485,18 @@ fn embedded_mode_with_mount_point_and_document_root() {
     let s = Scratch::new("embedded");
     let app = s.file("app/info.wsgi", INFO_APP);
     s.file("docs/page.html", "<p>static page</p>\n");
+    s.file(
+        "envvars.sh",
+        "EXPRESS_PASSED=from-envvars-script\nexport EXPRESS_PASSED\n",
+    );
     let mut args = vec![app.display().to_string()];
+    args.push("--envvars-script".into());
+    args.push(s.s("envvars.sh"));
     args.extend(strings(&[
+        "--passenv",
+        "EXPRESS_PASSED",
+        "--locale",
+        "C.UTF-8",
         "--embedded-mode",
         "--server-mpm",
         "worker",
@@ -514,6 +524,8 @@ fn embedded_mode_with_mount_point_and_document_root() {
     assert_eq!(j.str_of("script_name"), "/app");
     assert_eq!(j.str_of("path_info"), "/x/y");
     assert_eq!(j.get("multithread").as_bool(), Some(true));
+    assert_eq!(j.get("env").str_of("EXPRESS_PASSED"), "from-envvars-script");
+    assert_eq!(j.str_of("lc_all"), "C.UTF-8");
     // An Apache child, not a daemon process.
     assert_eq!(num(&j, "ppid"), i64::from(server.pid()));
     let pid = num(&j, "pid") as i32;
@@ -756,6 +768,8 @@ fn https_port_with_certificate_prefix() {
     assert!(made.status.success(), "{}", text(&made));
     let mut args = vec![app.display().to_string()];
     args.extend(strings(&[
+        "--process-group",
+        "secure",
         "--https-port",
         "{https_port}",
         "--ssl-certificate",
@@ -772,12 +786,53 @@ fn https_port_with_certificate_prefix() {
     assert!(out.status.success(), "{}\n{}", text(&out), server.logs());
     let j = common::json::parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(j.str_of("url_scheme"), "https");
-    assert_eq!(
-        j.str_of("process_group"),
-        format!("127.0.0.1:{}", server.port)
-    );
+    assert_eq!(j.str_of("process_group"), "secure");
+    let pid = num(&j, "pid") as i32;
+    assert!(procs::cmdline(pid).starts_with("(wsgi:secure)"));
     // Plain HTTP keeps working on --port.
     assert_eq!(server.json("/info").str_of("url_scheme"), "http");
+}
+
+/// --application-type static: a directory served with no WSGI
+/// application, with --directory-index and the logs in --log-directory
+/// under their own names.
+#[test]
+fn static_application_type_with_directory_index_and_log_directory() {
+    let s = Scratch::new("static");
+    let site = s.dir("site");
+    s.file("site/index.html", "<p>home</p>\n");
+    s.file("site/sub/index.html", "<p>sub</p>\n");
+    let logs = s.dir("logs");
+    let mut args = vec![site.display().to_string(), "--log-directory".into()];
+    args.push(logs.display().to_string());
+    args.extend(strings(&[
+        "--application-type",
+        "static",
+        "--directory-index",
+        "index.html",
+        "--access-log",
+        "--access-log-name",
+        "requests.log",
+        "--error-log-name",
+        "problems.log",
+    ]));
+    let server = Express::setup_and_start(&s, &args, &[]);
+    assert!(!server.conf().contains("WSGIScriptAlias"));
+    let r = server.get("/");
+    assert_eq!((r.status, r.text().as_str()), (200, "<p>home</p>\n"));
+    let r = server.get("/sub/");
+    assert_eq!((r.status, r.text().as_str()), (200, "<p>sub</p>\n"));
+    assert_eq!(server.get("/missing").status, 404);
+    let access = logs.join("requests.log");
+    assert!(
+        procs::wait_until(Duration::from_secs(5), || fs::read_to_string(&access)
+            .unwrap_or_default()
+            .contains("\"GET /sub/ HTTP/1.1\" 200")),
+        "{:?}",
+        fs::read_to_string(&access)
+    );
+    let errors = fs::read_to_string(logs.join("problems.log")).unwrap_or_default();
+    assert!(errors.contains("resuming normal operations"), "{errors}");
 }
 
 /// Telemetry, metrics and the other directive-only options produce a

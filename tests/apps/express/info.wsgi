@@ -26,6 +26,7 @@ def application(environ, start_response):
         'env': {name: environ.get(name)
                 for name in ('EXPRESS_FOO', 'EXPRESS_PASSED', 'INCLUDED')},
         'sys_path': sys.path,
+        'lc_all': os.environ.get('LC_ALL'),
     }
     query = environ.get('QUERY_STRING', '')
     if query.startswith('import='):
