@@ -1,0 +1,779 @@
+"""Turning the parsed options into a server root: checks the options, works
+out names, paths and sizes (the Plan), and renders httpd.conf, apachectl
+and envvars from it."""
+
+import grp
+import locale
+import math
+import os
+import pwd
+import re
+import shlex
+import sys
+import sysconfig
+
+from . import handler
+from .errors import ExpressError
+from .options import DAEMON_LIMITS
+
+_MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
+
+
+# ---------------------------------------------------------------------------
+# Quoting for the Apache configuration
+# ---------------------------------------------------------------------------
+
+def _check_text(what, value):
+    if any(c in value for c in '\r\n\0'):
+        raise ExpressError('%s: line breaks and NUL are not allowed: %r'
+                           % (what, value))
+    return value
+
+
+def quote(value):
+    """A double-quoted configuration word."""
+    _check_text('value', value)
+    if value.endswith('\\'):
+        raise ExpressError('a value may not end in a backslash: %r' % value)
+    return '"%s"' % value.replace('"', '\\"')
+
+
+def word(value):
+    """A configuration word, quoted only when it has to be."""
+    _check_text('value', value)
+    if value and not re.search(r'[\s"\'\\]', value):
+        return value
+    return quote(value)
+
+
+def _absolute(path):
+    return os.path.abspath(os.path.expanduser(path))
+
+
+# ---------------------------------------------------------------------------
+# The plan
+# ---------------------------------------------------------------------------
+
+class Plan:
+    """Everything the generated files need, derived from the options."""
+
+    def __init__(self, args, apache, module_path):
+        self.args = args
+        self.apache = apache
+        self.module_path = module_path
+        self.python_home = sys.prefix
+        self.running_as_root = os.geteuid() == 0
+
+        self.host = args.host
+        self.host_name = args.host or 'localhost'
+        self.port = args.port
+        self.server_root = _absolute(
+            args.server_root or
+            '/tmp/mod_wsgi-%s:%d:%d' % (self.host_name, self.port,
+                                        os.getuid()))
+        self.embedded = args.embedded_mode
+        self.mpm = apache.choose_mpm(args.server_mpm)
+        self.threaded_mpm = self.mpm != 'prefork'
+        self.process_group = args.process_group or \
+            '%s:%d' % (self.host_name, self.port)
+        self.application_group = args.application_group
+        self.working_directory = _absolute(args.working_directory or
+                                           os.getcwd())
+        self.processes = args.processes
+        self.threads = args.threads
+
+        self._check_identity()
+        self._resolve_application()
+        self._resolve_files()
+        self._resolve_logs()
+        self._resolve_https()
+        self._resolve_features()
+        self._size_apache()
+
+    # -- identity ---------------------------------------------------------
+
+    def _check_identity(self):
+        args = self.args
+        self.user = self.group = None
+        if not self.running_as_root:
+            return  # --user/--group only matter when started as root.
+        if not args.user or not args.group:
+            raise ExpressError(
+                'running as root: --user and --group are required, naming '
+                'the unprivileged account that Apache\'s child processes '
+                'and the daemon processes switch to (for example --user '
+                'www-data --group www-data)')
+        try:
+            pwd.getpwnam(args.user)
+        except KeyError:
+            raise ExpressError('--user %s: no such user' % args.user) from None
+        try:
+            grp.getgrnam(args.group)
+        except KeyError:
+            raise ExpressError(
+                '--group %s: no such group' % args.group) from None
+        if args.user == 'root' or pwd.getpwnam(args.user).pw_uid == 0:
+            raise ExpressError('--user %s: the daemon processes may not run '
+                               'as root' % args.user)
+        self.user, self.group = args.user, args.group
+
+    # -- the application --------------------------------------------------
+
+    def _resolve_application(self):
+        args = self.args
+        kind = args.application_type
+        entry = args.entry_point
+        self.application_type = kind
+        self.callable_object = args.callable_object
+        self.static_only = kind == 'static'
+        mount = args.mount_point.strip()
+        if not mount.startswith('/'):
+            raise ExpressError(
+                '--mount-point %s: must start with /' % args.mount_point)
+        self.mount_point = mount.rstrip('/') or '/'
+        if not os.path.isdir(self.working_directory):
+            raise ExpressError('--working-directory %s: no such directory'
+                               % self.working_directory)
+
+        if kind == 'static':
+            if not entry:
+                raise ExpressError('--application-type static needs a '
+                                   'directory as the entry point')
+            entry = _absolute(entry)
+            if not os.path.isdir(entry):
+                raise ExpressError('%s: no such directory' % entry)
+            if args.document_root:
+                raise ExpressError('--application-type static serves the '
+                                   'entry point as the document root; do '
+                                   'not give --document-root as well')
+        elif kind == 'module':
+            if not entry:
+                raise ExpressError('--application-type module needs a '
+                                   'module name as the entry point')
+            if not _MODULE_NAME.match(entry):
+                raise ExpressError('%r is not a Python module name' % entry)
+        elif entry:
+            entry = _absolute(entry)
+            if not os.path.isfile(entry):
+                raise ExpressError('%s: no such file' % entry)
+        elif kind == 'paste':
+            raise ExpressError('--application-type paste needs the .ini '
+                               'file as the entry point')
+        self.entry_point = entry
+        self.placeholder = not entry and kind == 'script'
+
+        if args.reload_on_changes and self.embedded:
+            raise ExpressError('--reload-on-changes works by restarting '
+                               'daemon processes and cannot be combined '
+                               'with --embedded-mode')
+
+        self.document_root = _absolute(args.document_root) \
+            if args.document_root else None
+        if self.document_root and not os.path.isdir(self.document_root):
+            raise ExpressError('--document-root %s: no such directory'
+                               % self.document_root)
+        if self.static_only:
+            self.document_root = entry
+        # With a document root under the application's own URL space, a
+        # request goes to the application only when no file matches it.
+        self.resource_mode = bool(self.document_root) and \
+            self.mount_point == '/' and not self.static_only
+        self.use_handler = not self.static_only and (
+            kind in ('module', 'paste') or args.reload_on_changes or
+            self.resource_mode)
+
+        if self.placeholder:
+            self.script = os.path.join(self.server_root,
+                                       handler.PLACEHOLDER_NAME)
+        elif self.use_handler:
+            self.script = os.path.join(self.server_root, handler.HANDLER_NAME)
+        else:
+            self.script = entry  # WSGIScriptAlias straight to the file.
+
+        paths = [self.working_directory]
+        for path in args.python_path:
+            path = _absolute(path)
+            if path not in paths:
+                paths.append(path)
+        # A module from this very package (mod_wsgi.diagnostics.hello) must
+        # be importable even when the package is not in site-packages.
+        if kind == 'module' and entry.split('.')[0] == 'mod_wsgi':
+            package_parent = os.path.dirname(os.path.dirname(
+                os.path.dirname(os.path.abspath(__file__))))
+            installed = {sysconfig.get_paths().get(k)
+                         for k in ('purelib', 'platlib')}
+            if package_parent not in installed and \
+                    package_parent not in paths:
+                paths.append(package_parent)
+        for path in paths:
+            if ':' in path:
+                raise ExpressError('%s: a directory on the Python path may '
+                                   'not contain ":"' % path)
+        self.python_paths = paths
+
+    def handler_settings(self):
+        watch = []
+        if self.application_type in ('script', 'paste') and self.entry_point:
+            watch.append(self.entry_point)
+        return {
+            'application_type': self.application_type,
+            'entry_point': self.entry_point,
+            'callable_object': self.callable_object,
+            'reload_on_changes': bool(self.args.reload_on_changes),
+            'watch_files': watch,
+            'resource_handler': handler.RESOURCE_HANDLER
+            if self.resource_mode else None,
+        }
+
+    # -- static files, includes, environment ------------------------------
+
+    def _resolve_files(self):
+        args = self.args
+        self.htdocs = os.path.join(self.server_root, 'htdocs')
+        aliases = []
+        for url, path in args.url_alias:
+            if not url.startswith('/'):
+                raise ExpressError('--url-alias %s %s: the URL path must '
+                                   'start with /' % (url, path))
+            path = _absolute(path)
+            if not os.path.exists(path):
+                raise ExpressError('--url-alias %s %s: no such file or '
+                                   'directory' % (url, path))
+            # Alias maps URL and path prefixes literally: a URL ending in /
+            # needs a directory path ending in / too.
+            if url.endswith('/') and os.path.isdir(path):
+                path = path.rstrip('/') + '/'
+            aliases.append((url, path))
+        # Apache uses the first Alias that matches, so longer URL paths go
+        # first whatever the order on the command line.
+        aliases.sort(key=lambda pair: len(pair[0]), reverse=True)
+        self.url_aliases = aliases
+
+        self.include_files = []
+        for path in args.include_file:
+            path = _absolute(path)
+            if not os.path.isfile(path):
+                raise ExpressError('--include-file %s: no such file' % path)
+            self.include_files.append(path)
+        self.envvars_script = None
+        if args.envvars_script:
+            self.envvars_script = _absolute(args.envvars_script)
+            if not os.path.isfile(self.envvars_script):
+                raise ExpressError('--envvars-script %s: no such file'
+                                   % self.envvars_script)
+        for name, value in args.setenv:
+            _check_text('--setenv %s' % name, value)
+            if not re.match(r'^[A-Za-z_][A-Za-z0-9_.-]*$', name):
+                raise ExpressError('--setenv %s: not a variable name' % name)
+        for name in args.passenv:
+            if not re.match(r'^[A-Za-z_][A-Za-z0-9_]*$', name):
+                raise ExpressError('--passenv %s: not a variable name' % name)
+        self.locale = self._choose_locale(args.locale)
+
+    @staticmethod
+    def _choose_locale(explicit):
+        if explicit:
+            return explicit
+        current = os.environ.get('LC_ALL') or os.environ.get('LANG') or ''
+        if current and current not in ('C', 'POSIX'):
+            return None  # Keep what Apache inherits.
+        saved = locale.setlocale(locale.LC_ALL)
+        try:
+            for name in ('C.UTF-8', 'en_US.UTF-8'):
+                try:
+                    locale.setlocale(locale.LC_ALL, name)
+                    return name
+                except locale.Error:
+                    continue
+        finally:
+            locale.setlocale(locale.LC_ALL, saved)
+        return None
+
+    # -- logs ---------------------------------------------------------------
+
+    def _resolve_logs(self):
+        args = self.args
+        directory = _absolute(args.log_directory) if args.log_directory \
+            else None
+        if directory and not os.path.isdir(directory):
+            raise ExpressError('--log-directory %s: no such directory'
+                               % directory)
+        for option, name in (('--access-log-name', args.access_log_name),
+                             ('--error-log-name', args.error_log_name)):
+            if not name or '/' in name:
+                raise ExpressError('%s %s: expected a plain file name'
+                                   % (option, name))
+        if args.log_to_terminal and not directory:
+            self.error_log = '/dev/stderr'
+            self.access_log = '/dev/stdout'
+        else:
+            directory = directory or self.server_root
+            self.error_log = os.path.join(directory, args.error_log_name)
+            self.access_log = os.path.join(directory, args.access_log_name)
+        if not args.access_log:
+            self.access_log = None
+
+    # -- HTTPS ----------------------------------------------------------------
+
+    def _resolve_https(self):
+        args = self.args
+        self.https_port = args.https_port
+        certificate = args.ssl_certificate_file
+        key = args.ssl_certificate_key_file
+        if args.ssl_certificate:
+            prefix = _absolute(args.ssl_certificate)
+            certificate = certificate or prefix + '.crt'
+            key = key or prefix + '.key'
+        if not self.https_port:
+            if certificate or key:
+                raise ExpressError('a certificate was given but no '
+                                   '--https-port to serve HTTPS on')
+            return
+        if self.https_port == self.port:
+            raise ExpressError('--https-port must differ from --port')
+        if not certificate or not key:
+            raise ExpressError('--https-port needs --ssl-certificate-file '
+                               'and --ssl-certificate-key-file (or '
+                               '--ssl-certificate PATH-PREFIX)')
+        certificate, key = _absolute(certificate), _absolute(key)
+        for what, path in (('certificate', certificate), ('key', key)):
+            if not os.path.isfile(path):
+                raise ExpressError('SSL %s %s: no such file' % (what, path))
+        self.ssl_certificate = certificate
+        self.ssl_key = key
+        if not self.apache.has_module('ssl'):
+            raise ExpressError('--https-port needs Apache\'s mod_ssl, which '
+                               'is not in %s' % self.apache.modules_directory)
+
+    # -- switches -------------------------------------------------------------
+
+    def _resolve_features(self):
+        args = self.args
+        if args.enable_telemetry or args.telemetry_ui_port:
+            raise ExpressError(
+                '--enable-telemetry (and --telemetry-ui-port) is not '
+                'implemented yet; run an ingester yourself and point the '
+                'server at it with --telemetry-service unix:PATH')
+        if args.telemetry_service:
+            target = args.telemetry_service
+            if not target.startswith('unix:/'):
+                raise ExpressError('--telemetry-service %s: expected '
+                                   'unix: followed by an absolute socket '
+                                   'path' % target)
+        elif args.slow_requests is not None or args.telemetry_interval:
+            raise ExpressError('--slow-requests and --telemetry-interval '
+                               'need --telemetry-service')
+        if args.free_threading and \
+                not sysconfig.get_config_var('Py_GIL_DISABLED'):
+            raise ExpressError(
+                '--free-threading needs a free-threaded Python build '
+                '(configured with --disable-gil, such as python3.13t); %s '
+                '(Python %d.%d) is not one'
+                % (sys.executable, sys.version_info[0], sys.version_info[1]))
+        if self.resource_mode and not self.apache.has_module('rewrite'):
+            raise ExpressError('--document-root with --mount-point / needs '
+                               'Apache\'s mod_rewrite, which is not in %s'
+                               % self.apache.modules_directory)
+
+    # -- sizes ----------------------------------------------------------------
+
+    def _size_apache(self):
+        args = self.args
+        capacity = self.processes * self.threads
+        self.capacity = capacity
+        if self.embedded:
+            # Each Apache child is one of the processes.
+            self.max_clients = capacity
+        else:
+            self.max_clients = args.max_clients or max(20, 2 * capacity)
+
+    # -- helpers ----------------------------------------------------------------
+
+    @property
+    def scheme_host(self):
+        host = self.host_name
+        if ':' in host:
+            host = '[%s]' % host
+        return host
+
+    def url(self, https=False):
+        mount = self.mount_point if self.mount_point.endswith('/') \
+            else self.mount_point + '/'
+        if self.mount_point == '/':
+            mount = '/'
+        if https:
+            return 'https://%s:%d%s' % (self.scheme_host, self.https_port,
+                                        mount)
+        return 'http://%s:%d%s' % (self.scheme_host, self.port, mount)
+
+    def listen_address(self, port):
+        if self.host:
+            host = '[%s]' % self.host if ':' in self.host else self.host
+            return '%s:%d' % (host, port)
+        return str(port)
+
+
+# ---------------------------------------------------------------------------
+# httpd.conf
+# ---------------------------------------------------------------------------
+
+class _Conf:
+    def __init__(self):
+        self.lines = []
+
+    def add(self, *lines):
+        self.lines.extend(lines)
+
+    def blank(self):
+        if self.lines and self.lines[-1] != '':
+            self.lines.append('')
+
+    def comment(self, text):
+        self.blank()
+        self.lines.append('# ' + text)
+
+    def text(self):
+        return '\n'.join(self.lines).rstrip('\n') + '\n'
+
+
+def _load_module(conf, plan, short):
+    identifier = '%s_module' % short
+    if plan.apache.is_compiled_in(short):
+        return
+    path = plan.apache.module_file(short)
+    if not os.path.isfile(path):
+        raise ExpressError('Apache module mod_%s is needed but %s does not '
+                           'exist' % (short, path))
+    conf.add('<IfModule !%s>' % identifier,
+             '    LoadModule %s %s' % (identifier, quote(path)),
+             '</IfModule>')
+
+
+def _mpm_section(conf, plan):
+    args = plan.args
+    conf.comment('Apache processes and threads (%s MPM).' % plan.mpm)
+    if plan.embedded:
+        if plan.threaded_mpm:
+            total = plan.processes * plan.threads
+            conf.add('StartServers %d' % plan.processes,
+                     'ServerLimit %d' % plan.processes,
+                     'ThreadLimit %d' % plan.threads,
+                     'ThreadsPerChild %d' % plan.threads,
+                     'MaxRequestWorkers %d' % total,
+                     # Every child is started up front; a higher value
+                     # only makes Apache complain that it cannot add more.
+                     'MinSpareThreads 1',
+                     'MaxSpareThreads %d' % total)
+        else:
+            total = plan.processes * plan.threads
+            conf.add('StartServers %d' % total,
+                     'ServerLimit %d' % total,
+                     'MaxRequestWorkers %d' % total,
+                     'MinSpareServers 1',
+                     'MaxSpareServers %d' % total)
+        conf.add('MaxConnectionsPerChild %d' % args.maximum_requests)
+        return
+    clients = plan.max_clients
+    if plan.threaded_mpm:
+        per_child = min(clients, 25)
+        children = math.ceil(clients / per_child)
+        # Spare threads ask for another child before the busy ones fill
+        # up; with a single child there is nothing to add.
+        spare = max(1, per_child // 4) if children > 1 else 1
+        conf.add('StartServers 1',
+                 'ServerLimit %d' % children,
+                 'ThreadLimit %d' % per_child,
+                 'ThreadsPerChild %d' % per_child,
+                 'MaxRequestWorkers %d' % (children * per_child),
+                 'MinSpareThreads %d' % spare,
+                 'MaxSpareThreads %d' % (children * per_child))
+    else:
+        conf.add('StartServers %d' % min(clients, 2),
+                 'ServerLimit %d' % clients,
+                 'MaxRequestWorkers %d' % clients,
+                 'MinSpareServers 1',
+                 'MaxSpareServers %d' % clients)
+    conf.add('MaxConnectionsPerChild 0')
+
+
+def _grant_file(conf, path):
+    conf.add('<Directory %s>' % quote(os.path.dirname(path)),
+             '    <Files %s>' % quote(os.path.basename(path)),
+             '        Require all granted',
+             '    </Files>',
+             '</Directory>')
+
+
+def _daemon_process_line(plan):
+    args = plan.args
+    options = []
+    if plan.processes > 1:
+        # Given at all, processes= makes wsgi.multiprocess true, so leave it
+        # out for a single process.
+        options.append('processes=%d' % plan.processes)
+    options.append('threads=%d' % plan.threads)
+    options.append('display-name=%{GROUP}')
+    options.append(word('home=' + plan.working_directory))
+    if plan.python_paths:
+        options.append(word('python-path=' + ':'.join(plan.python_paths)))
+    if plan.user:
+        options.append(word('user=' + plan.user))
+        options.append(word('group=' + plan.group))
+    for option, _default, _help in DAEMON_LIMITS:
+        name = option[2:]
+        options.append('%s=%d' % (name, getattr(args, name.replace('-', '_'))))
+    options.append('listen-backlog=%d' % args.daemon_backlog)
+    if args.switch_interval:
+        options.append('switch-interval=%s' % args.switch_interval)
+    if args.server_metrics:
+        options.append('server-metrics=On')
+    head = 'WSGIDaemonProcess %s' % word(plan.process_group)
+    return [head + ' \\'] + ['    %s \\' % o for o in options[:-1]] + \
+        ['    %s' % options[-1]]
+
+
+def _wsgi_section(conf, plan):
+    args = plan.args
+    conf.comment('mod_wsgi.')
+    conf.add('LoadModule wsgi_module %s' % quote(plan.module_path),
+             'WSGIPythonHome %s' % quote(plan.python_home),
+             'WSGISocketPrefix %s' % quote(os.path.join(plan.server_root,
+                                                         'wsgi')))
+    if args.free_threading:
+        conf.add('WSGIFreeThreading On')
+    if args.server_metrics:
+        conf.add('WSGIServerMetrics On')
+    if args.telemetry_service:
+        line = 'WSGITelemetryService %s' % word(args.telemetry_service)
+        if args.telemetry_interval:
+            line += ' interval=%s' % args.telemetry_interval
+        conf.add(line)
+    for flags in args.telemetry_options:
+        conf.add('WSGITelemetryOptions %s' % _check_text(
+            '--telemetry-options', flags))
+    if args.slow_requests is not None:
+        conf.add('WSGISlowRequests %s' % args.slow_requests)
+    if plan.static_only:
+        return
+
+    if plan.embedded:
+        if plan.python_paths:
+            conf.add('WSGIPythonPath %s' % quote(':'.join(plan.python_paths)))
+        if args.switch_interval:
+            conf.add('WSGISwitchInterval %s' % args.switch_interval)
+    else:
+        conf.blank()
+        conf.add(*_daemon_process_line(plan))
+        conf.add('WSGIProcessGroup %s' % word(plan.process_group))
+    conf.add('WSGIApplicationGroup %s' % word(plan.application_group))
+    if not plan.use_handler:
+        conf.add('WSGICallableObject %s' % word(plan.callable_object))
+
+    # Naming both groups on the alias also preloads the script when the
+    # process starts; that needs a fixed application group.
+    alias_options = ''
+    fixed_group = '%{ENV:' not in plan.application_group.upper()
+    if fixed_group:
+        alias_options = ' process-group=%s application-group=%s' % (
+            word('%{GLOBAL}' if plan.embedded else plan.process_group),
+            word(plan.application_group))
+    conf.blank()
+    if plan.resource_mode:
+        conf.add('WSGIHandlerScript %s %s%s' % (
+            handler.RESOURCE_HANDLER, quote(plan.script), alias_options))
+        if fixed_group:
+            # Handler scripts are not preloaded on their own.
+            conf.add('WSGIImportScript %s%s' % (quote(plan.script),
+                                                alias_options))
+    else:
+        conf.add('WSGIScriptAlias %s %s%s' % (
+            word(plan.mount_point), quote(plan.script), alias_options))
+        _grant_file(conf, plan.script)
+
+
+def _document_root_section(conf, plan):
+    args = plan.args
+    root = plan.document_root or plan.htdocs
+    conf.comment('Static files.')
+    conf.add('DocumentRoot %s' % quote(root),
+             '<Directory %s>' % quote(root),
+             '    AllowOverride None',
+             '    Require all granted')
+    if plan.resource_mode:
+        conf.add('    # Requests without a matching file go to the '
+                 'application.',
+                 '    Options FollowSymLinks',
+                 '    RewriteEngine On',
+                 '    RewriteCond %{REQUEST_FILENAME} !-f')
+        if args.directory_index:
+            conf.add('    RewriteCond %%{REQUEST_FILENAME}/%s !-f'
+                     % word(args.directory_index))
+        conf.add('    RewriteRule .* - [H=%s]' % handler.RESOURCE_HANDLER)
+    conf.add('</Directory>')
+    if args.directory_index:
+        conf.add('DirectoryIndex %s' % word(args.directory_index))
+    else:
+        conf.add('DirectoryIndex disabled')
+    for url, path in plan.url_aliases:
+        conf.add('Alias %s %s' % (quote(url), quote(path)))
+        if os.path.isdir(path):
+            conf.add('<Directory %s>' % quote(path.rstrip('/') or '/'),
+                     '    AllowOverride None',
+                     '    Require all granted',
+                     '</Directory>')
+        else:
+            _grant_file(conf, path)
+
+
+def _https_section(conf, plan):
+    conf.comment('HTTPS.')
+    conf.add('Listen %s' % plan.listen_address(plan.https_port))
+    if plan.apache.has_module('socache_shmcb'):
+        conf.add('SSLSessionCache %s' % quote(
+            'shmcb:%s(512000)' % os.path.join(plan.server_root,
+                                               'ssl_scache')))
+    conf.add('<VirtualHost *:%d>' % plan.https_port,
+             '    ServerName %s' % word(plan.host_name),
+             '    SSLEngine On',
+             '    SSLCertificateFile %s' % quote(plan.ssl_certificate),
+             '    SSLCertificateKeyFile %s' % quote(plan.ssl_key),
+             '</VirtualHost>')
+
+
+def render_httpd_conf(plan):
+    args = plan.args
+    conf = _Conf()
+    conf.add('# Apache configuration written by mod_wsgi-express. Every '
+             'setup-server or',
+             '# start-server run writes it again: change the command line '
+             'options (or',
+             '# add an --include-file), not this file.')
+    conf.comment('Where things are.')
+    conf.add('ServerRoot %s' % quote(plan.server_root),
+             'DefaultRuntimeDir %s' % quote(plan.server_root),
+             'PidFile %s' % quote(os.path.join(plan.server_root,
+                                               'httpd.pid')),
+             'Listen %s' % plan.listen_address(plan.port),
+             'ServerName %s' % word(plan.host_name))
+    if plan.user:
+        conf.add('User %s' % word(plan.user), 'Group %s' % word(plan.group))
+
+    conf.comment('Apache modules.')
+    mpm = 'mpm_' + plan.mpm
+    if not plan.apache.is_compiled_in(mpm):
+        conf.add('LoadModule %s_module %s'
+                 % (mpm, quote(plan.apache.module_file(mpm))))
+    modules = ['unixd', 'log_config', 'authz_core', 'mime', 'alias', 'dir',
+               'env']
+    if plan.resource_mode:
+        modules.append('rewrite')
+    if plan.https_port:
+        modules.append('ssl')
+        if plan.apache.has_module('socache_shmcb'):
+            modules.append('socache_shmcb')
+    for short in modules:
+        _load_module(conf, plan, short)
+
+    _mpm_section(conf, plan)
+    conf.comment('Connections.')
+    conf.add('Timeout %d' % args.socket_timeout,
+             'ListenBacklog %d' % args.listen_backlog,
+             'HostnameLookups Off',
+             'UseCanonicalName Off',
+             'ServerSignature Off')
+    if os.path.isfile('/etc/mime.types'):
+        conf.add('TypesConfig /etc/mime.types')
+
+    conf.comment('Logging.')
+    conf.add('ErrorLog %s' % quote(plan.error_log),
+             'LogLevel %s' % args.log_level)
+    if plan.access_log:
+        conf.add('LogFormat "%h %l %u %t \\"%r\\" %>s %b" common',
+                 'LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" '
+                 '\\"%{User-Agent}i\\"" combined')
+        log_format = args.access_log_format
+        if log_format not in ('common', 'combined'):
+            conf.add('LogFormat %s express' % quote(log_format))
+            log_format = 'express'
+        conf.add('CustomLog %s %s' % (quote(plan.access_log), log_format))
+
+    conf.comment('Nothing outside the places named below is served.')
+    conf.add('<Directory />',
+             '    AllowOverride None',
+             '    Require all denied',
+             '</Directory>')
+    _document_root_section(conf, plan)
+
+    if args.setenv or args.passenv:
+        conf.comment('Request environment.')
+        for name, value in args.setenv:
+            conf.add('SetEnv %s %s' % (name, quote(value)))
+        for name in args.passenv:
+            conf.add('PassEnv %s' % name)
+
+    _wsgi_section(conf, plan)
+    if plan.https_port:
+        _https_section(conf, plan)
+    if plan.include_files:
+        conf.comment('--include-file.')
+        for path in plan.include_files:
+            conf.add('Include %s' % quote(path))
+    return conf.text()
+
+
+# ---------------------------------------------------------------------------
+# apachectl and envvars
+# ---------------------------------------------------------------------------
+
+def render_apachectl(plan):
+    q = shlex.quote
+    return '''#!/bin/sh
+# Controls the Apache instance that mod_wsgi-express set up in this server
+# root. Written by mod_wsgi-express (setup-server/start-server).
+#
+#   apachectl start | stop | restart | graceful | graceful-stop
+#   apachectl configtest
+#   apachectl foreground      (what start-server runs: Apache stays in the
+#                              foreground until SIGINT or SIGTERM)
+#
+# Further arguments are passed to httpd.
+
+HTTPD=%(httpd)s
+SERVER_ROOT=%(root)s
+CONF="$SERVER_ROOT/httpd.conf"
+
+if [ -f "$SERVER_ROOT/envvars" ]; then
+    . "$SERVER_ROOT/envvars"
+fi
+
+action=$1
+[ $# -gt 0 ] && shift
+
+case "$action" in
+    start|stop|restart|graceful|graceful-stop)
+        exec "$HTTPD" -f "$CONF" -k "$action" "$@"
+        ;;
+    foreground|start-server)
+        exec "$HTTPD" -f "$CONF" -DFOREGROUND "$@"
+        ;;
+    configtest)
+        exec "$HTTPD" -f "$CONF" -t "$@"
+        ;;
+    *)
+        echo "usage: $0 start|stop|restart|graceful|graceful-stop|configtest|foreground" >&2
+        exit 2
+        ;;
+esac
+''' % {'httpd': q(plan.apache.httpd), 'root': q(plan.server_root)}
+
+
+def render_envvars(plan):
+    q = shlex.quote
+    lines = ['# Sourced by apachectl before Apache starts. Written by '
+             'mod_wsgi-express.', '']
+    if plan.locale:
+        lines += ['LANG=%s' % q(plan.locale), 'LC_ALL=%s' % q(plan.locale),
+                  'export LANG LC_ALL']
+    if plan.envvars_script:
+        lines += ['', '# --envvars-script', '. %s' % q(plan.envvars_script)]
+    return '\n'.join(lines) + '\n'
