@@ -113,3 +113,107 @@ fn apxs_install_then_a2enmod_loads_the_module() {
     assert_eq!(r.status, 200, "{}", server.error_log());
     assert_eq!(r.text(), "installed via apxs");
 }
+
+/// `pip install <checkout>` into a virtualenv builds the module for that
+/// Python (setuptools-rust from `pyproject.toml`), installs it inside the
+/// `mod_wsgi` package with `mod_wsgi-express`, and `module-location` /
+/// `module-config` name that build; a server set up with the installed
+/// command (no `MOD_WSGI_SO`) serves a request with it.
+#[test]
+fn pip_install_builds_the_module_for_the_virtualenv() {
+    if std::env::var_os("MOD_WSGI_SKIP_PIP").is_some() {
+        eprintln!("skipping: MOD_WSGI_SKIP_PIP is set");
+        return;
+    }
+    ensure_python_reachable();
+    let python = common::python_exe();
+    let label = python.replace('/', "_");
+    let tree = Tree(PathBuf::from(format!(
+        "/var/tmp/mod_wsgi-pip-test-{}",
+        std::process::id()
+    )));
+    fs::create_dir_all(&tree.0).unwrap();
+    let venv = tree.0.join("venv");
+    run(Command::new(&python).args(["-m", "venv"]).arg(&venv));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "-q", "--disable-pip-version-check"])
+        .arg(repo)
+        // Its own target directory: the build is for the venv's Python.
+        .env("CARGO_TARGET_DIR", repo.join(format!("target/pip{label}")))
+        .env_remove("MOD_WSGI_SO"));
+
+    let express = venv.join("bin/mod_wsgi-express");
+    let location = run(Command::new(&express)
+        .arg("module-location")
+        .env_remove("MOD_WSGI_SO"));
+    let location = PathBuf::from(location.trim());
+    assert!(
+        location.starts_with(&venv) && location.is_file(),
+        "module-location {} is not inside {}",
+        location.display(),
+        venv.display()
+    );
+    let config = run(Command::new(&express)
+        .arg("module-config")
+        .env_remove("MOD_WSGI_SO"));
+    assert!(
+        config.contains(&format!(
+            "LoadModule wsgi_module \"{}\"",
+            location.display()
+        )),
+        "{config}"
+    );
+    assert!(
+        config.contains(&format!("WSGIPythonHome \"{}\"", venv.display())),
+        "{config}"
+    );
+    // Linked (by rpath) to the library of the Python the venv was made from.
+    let libdir = common::python_eval(
+        "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))",
+        &[],
+    );
+    let dynamic = run(Command::new("readelf").arg("-d").arg(&location));
+    assert!(dynamic.contains(&libdir), "{libdir} not in:\n{dynamic}");
+
+    // Serve a request through the installed command and module.
+    let root = tree.0.join("server");
+    let app = tree.0.join("wsgi.py");
+    fs::write(
+        &app,
+        "def application(environ, start_response):\n\
+         \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+         \x20   return [b'served by the pip-installed module']\n",
+    )
+    .unwrap();
+    common::add_mode_bits_up_to_root(&tree.0, 0o755);
+    let port = common::free_port();
+    run(Command::new(&express)
+        .arg("setup-server")
+        .arg(&app)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--user", "www-data", "--group", "www-data"])
+        .arg("--server-root")
+        .arg(&root)
+        .env_remove("MOD_WSGI_SO"));
+    let apachectl = root.join("apachectl");
+    run(Command::new("sh").arg(&apachectl).arg("start"));
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(r) = common::http_request(port, "GET", "/", &[], b"") {
+            answer = Some(r);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = Command::new("sh").arg(&apachectl).arg("stop").output();
+    for _ in 0..50 {
+        if !root.join("httpd.pid").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let r = answer.expect("the server set up by the installed mod_wsgi-express did not answer");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "served by the pip-installed module");
+}
