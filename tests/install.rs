@@ -168,6 +168,21 @@ fn pip_install_builds_the_module_for_the_virtualenv() {
         config.contains(&format!("WSGIPythonHome \"{}\"", venv.display())),
         "{config}"
     );
+    // install-module copies it into a modules directory and says how to load it.
+    let modules = tree.0.join("modules");
+    fs::create_dir_all(&modules).unwrap();
+    let said = run(Command::new(&express)
+        .arg("install-module")
+        .arg("--modules-directory")
+        .arg(&modules)
+        .env_remove("MOD_WSGI_SO"));
+    let version = common::python_eval("import sys; print('%d%d' % sys.version_info[:2])", &[]);
+    let copied = modules.join(format!("mod_wsgi-py{version}.so"));
+    assert!(
+        said.contains(&format!("LoadModule wsgi_module \"{}\"", copied.display())),
+        "{said}"
+    );
+    assert_eq!(fs::read(&copied).unwrap(), fs::read(&location).unwrap());
     // Linked (by rpath) to the library of the Python the venv was made from.
     let libdir = common::python_eval(
         "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))",

@@ -140,6 +140,25 @@ def start_server(args):
     os.execv('/bin/sh', ['/bin/sh', apachectl, 'foreground'])
 
 
+def install_module(args):
+    """Copies the module to Apache's modules directory, named after this
+    Python (``mod_wsgi-py312.so``), so it no longer depends on this
+    environment staying where it is; prints the lines that load it."""
+    import shutil
+    from ..server import module_location, python_home
+    from .apache import find_modules_directory
+    directory = find_modules_directory(args.modules_directory)
+    target = os.path.join(directory, 'mod_wsgi-py%d%d.so'
+                          % sys.version_info[:2])
+    # Copy then rename, so a running Apache never maps a half-written file.
+    staging = target + '.new'
+    shutil.copyfile(module_location(), staging)
+    os.chmod(staging, 0o644)
+    os.replace(staging, target)
+    print('LoadModule wsgi_module "%s"' % target)
+    print('WSGIPythonHome "%s"' % python_home())
+
+
 def main(argv=None):
     """Command line entry point; returns only for setup-server and the
     module-* commands (start-server replaces the process with Apache)."""
@@ -156,6 +175,8 @@ def main(argv=None):
             from ..server import module_location, python_home
             print('LoadModule wsgi_module "%s"' % module_location())
             print('WSGIPythonHome "%s"' % python_home())
+        elif args.command == 'install-module':
+            install_module(args)
         elif args.command == 'setup-server':
             plan = setup_server(args)
             for line in summary(plan):

@@ -303,6 +303,15 @@ def build_parser():
              'Apache',
         description='Print the directives that load this package\'s Apache '
                     'module into an existing Apache configuration.')
+    install = commands.add_parser(
+        'install-module',
+        help='copy the Apache module into Apache\'s modules directory',
+        description='Copy this package\'s Apache module into Apache\'s '
+                    'modules directory as mod_wsgi-pyXY.so and print the '
+                    'LoadModule and WSGIPythonHome lines that use it.')
+    install.add_argument(
+        '--modules-directory', metavar='DIRECTORY-PATH',
+        help='install here instead of the directory apxs reports')
     commands.add_parser(
         'module-location',
         help='print the path of the Apache module',
