@@ -188,11 +188,11 @@ unsafe extern "C" fn post_config(
         log::server_log(s, APLOG_WARNING, &format!("mod_wsgi: {warning}"));
     }
     // SAFETY: `s` is the main server of the configuration just read.
-    let (configs, main_config) = unsafe { (all_server_configs(s), server_config(s)) };
+    let (servers, main_config) = unsafe { (all_servers(s), server_config(s)) };
     // SAFETY: the server's process record outlives every configuration.
     let process_pool = unsafe { (*(*s).process).pool };
     if let Err(message) =
-        crate::daemon::supervisor::start_groups(&configs, main_config, pconf, process_pool)
+        crate::daemon::supervisor::start_groups(&servers, main_config, pconf, process_pool)
     {
         log::server_log(s, APLOG_EMERG, &format!("mod_wsgi: {message}"));
         return 500;
@@ -216,12 +216,31 @@ unsafe extern "C" fn post_config(
 /// # Safety
 /// `s` is the main server; its `next` chain lists the virtual hosts.
 unsafe fn all_server_configs<'a>(s: *mut ffi::server_rec) -> Vec<&'a ServerConfig> {
+    // SAFETY: per the contract.
+    unsafe { all_servers(s) }
+        .into_iter()
+        .map(|(config, _)| config)
+        .collect()
+}
+
+/// Like `all_server_configs`, with each server's `ServerName`.
+///
+/// # Safety
+/// `s` is the main server; its `next` chain lists the virtual hosts.
+unsafe fn all_servers<'a>(s: *mut ffi::server_rec) -> Vec<(&'a ServerConfig, String)> {
     let mut all = Vec::new();
     let mut server = s;
     while !server.is_null() {
-        // SAFETY: each server in the chain has our configuration.
+        // SAFETY: each server in the chain has our configuration and a
+        // (possibly NULL) host name.
         unsafe {
-            all.push(server_config(server));
+            let name = (*server).server_hostname;
+            let name = if name.is_null() {
+                String::new()
+            } else {
+                crate::apache::c_str(name).into_owned()
+            };
+            all.push((server_config(server), name));
             server = (*server).next;
         }
     }

@@ -117,3 +117,40 @@ fn dispatch_script_selects_the_daemon_group() {
     assert_ne!(daemon.get("pid").as_f64(), embedded.get("pid").as_f64());
     assert_eq!(daemon.get("ppid").as_f64(), Some(server.pid() as f64));
 }
+
+/// A group defined inside a virtual host serves only hosts with that
+/// `ServerName` (a second vhost of the same name may use it); another
+/// host naming it gets a 500 and a log line saying it cannot be accessed.
+#[test]
+fn virtual_host_daemon_groups_stay_with_their_server_name() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .file("info.wsgi", APP)
+        .config(
+            "<VirtualHost *:{port}>\n\
+             ServerName a.example\n\
+             WSGIDaemonProcess owned threads=2\n\
+             WSGIScriptAlias /x {root}/info.wsgi process-group=owned\n\
+             </VirtualHost>\n\
+             <VirtualHost *:{port}>\n\
+             ServerName b.example\n\
+             WSGIScriptAlias /x {root}/info.wsgi process-group=owned\n\
+             </VirtualHost>",
+        )
+        .start();
+    let own = server.request("GET", "/x", &[("Host", "a.example")], b"");
+    assert_eq!(own.status, 200, "{}", server.error_log());
+    assert_eq!(own.json().str_of("group"), "owned");
+    let offset = server.log_len();
+    let other = server.request("GET", "/x", &[("Host", "b.example")], b"");
+    assert_eq!(other.status, 500, "{}", other.text());
+    assert!(
+        server.wait_for_log_since(
+            offset,
+            "Daemon process called 'owned' cannot be accessed by this WSGI application",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.error_log()
+    );
+}

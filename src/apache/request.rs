@@ -286,6 +286,18 @@ impl Request {
         }
     }
 
+    /// The `ServerName` of the (virtual) server handling the request.
+    pub fn server_hostname(self) -> String {
+        // SAFETY: the request's server record is live; the name may be NULL.
+        let name = unsafe { (*self.rec().server).server_hostname };
+        if name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a NUL-terminated string owned by the configuration.
+            unsafe { crate::apache::c_str(name) }.into_owned()
+        }
+    }
+
     /// Makes Apache close the connection after what was already sent and
     /// skip the end-of-response marker (for chunked responses, the final
     /// empty chunk), so the client sees the response as incomplete.

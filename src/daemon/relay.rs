@@ -132,6 +132,17 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
         );
         return 500;
     };
+    if let Some(owner) = &endpoint.scope {
+        if req.server_hostname() != *owner {
+            req.log(
+                APLOG_ERR,
+                &format!(
+                    "mod_wsgi: Daemon process called '{group}' cannot be accessed by this WSGI application (it belongs to virtual host '{owner}')."
+                ),
+            );
+            return 500;
+        }
+    }
     if let Some(timeout) = endpoint.response_socket_timeout {
         req.set_client_timeout(timeout);
     }

@@ -25,6 +25,9 @@ pub struct Group {
     pub listener: RawFd,
     /// Process id per slot (0: not running).
     pids: Vec<libc::pid_t>,
+    /// The `ServerName` of the virtual host that defined the group; only
+    /// that name's hosts may use it. `None`: defined at server level.
+    pub scope: Option<String>,
 }
 
 /// A group's listening socket, kept across generations by the parent.
@@ -113,6 +116,8 @@ pub struct Endpoint {
     pub receive_buffer_size: Option<u32>,
     pub header_buffer_size: u32,
     pub response_flush_delay: Duration,
+    /// See [`Group::scope`].
+    pub scope: Option<String>,
 }
 
 /// Where and how the Apache children reach `group`, if it exists.
@@ -129,6 +134,7 @@ pub fn endpoint(group: &str) -> Option<Endpoint> {
             receive_buffer_size: g.spec.receive_buffer_size,
             header_buffer_size: g.spec.header_buffer_size,
             response_flush_delay: g.spec.response_flush_delay,
+            scope: g.scope.clone(),
         })
 }
 
@@ -371,9 +377,10 @@ unsafe extern "C" fn stop_groups(_data: *mut c_void) -> ffi::apr_status_t {
 }
 
 /// Creates the sockets and starts the processes of every daemon group in
-/// the configuration (`servers`: the main server and virtual hosts).
+/// the configuration (`servers`: the main server first, then the virtual
+/// hosts, each with its `ServerName`).
 pub fn start_groups(
-    configs: &[&ServerConfig],
+    servers: &[(&ServerConfig, String)],
     main: &ServerConfig,
     pconf: *mut ffi::apr_pool_t,
     process_pool: *mut ffi::apr_pool_t,
@@ -388,11 +395,18 @@ pub fn start_groups(
     let mut kept = take_handed_over(process_pool);
     let mut listeners = Vec::new();
     let mut groups = Vec::new();
-    for config in configs {
+    let global: Vec<&str> = servers
+        .first()
+        .map(|(main, _)| main.daemons.iter().map(|d| d.name.as_str()).collect())
+        .unwrap_or_default();
+    for (config, server_name) in servers {
         for spec in &config.daemons {
             if groups.iter().any(|g: &Group| g.spec.name == spec.name) {
                 continue;
             }
+            // A virtual host's merged configuration also lists the
+            // server-level groups; the others are its own.
+            let scope = (!global.contains(&spec.name.as_str())).then(|| server_name.clone());
             let id = groups.len() + 1;
             let pid = std::process::id();
             let socket_path = if rotate {
@@ -433,6 +447,7 @@ pub fn start_groups(
                 spec: spec.clone(),
                 socket_path,
                 listener,
+                scope,
             });
         }
     }
