@@ -47,12 +47,21 @@ pub(crate) struct ProcessInfo {
     pub apache_version: [i64; 3],
     /// Python runs without the GIL in this process.
     pub free_threading: bool,
+    /// `mod_wsgi.maximum_processes` / `threads_per_process`: the group's
+    /// `processes=`/`threads=`, or the MPM's limits in embedded mode.
+    pub maximum_processes: i64,
+    pub threads_per_process: i64,
 }
 
 static PROCESS: OnceCell<ProcessInfo> = OnceCell::new();
 /// This process's facts; set before any request is served.
 pub(crate) fn process_info() -> &'static ProcessInfo {
     PROCESS.get().expect("set in child_init or at daemon start")
+}
+
+/// This process's facts, if it has started serving.
+pub(crate) fn process_info_if_set() -> Option<&'static ProcessInfo> {
+    PROCESS.get()
 }
 
 /// Why Python could not be started in this child, reported per request.
@@ -450,15 +459,16 @@ pub(crate) fn main_config() -> &'static ServerConfig {
 pub(crate) fn start_daemon_python(
     config: &ServerConfig,
     role: ProcessRole<'_>,
-    multithread: bool,
-    multiprocess: bool,
+    spec: &DaemonProcessSpec,
 ) -> Result<(), String> {
     let process = process_plan(config, role);
     let _ = PROCESS.set(ProcessInfo {
-        multithread,
-        multiprocess,
+        multithread: spec.threads > 1,
+        multiprocess: spec.processes > 1 || spec.multiprocess,
         apache_version: apache_version(),
         free_threading: process.free_threading,
+        maximum_processes: i64::from(spec.processes),
+        threads_per_process: i64::from(spec.threads),
     });
     start_python(config, role, &process)
 }
@@ -553,6 +563,7 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
     let forked =
         mpm_query(ffi::AP_MPMQ_IS_FORKED).is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
     let max_daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).unwrap_or(1);
+    let max_threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS).unwrap_or(1).max(1);
     // SAFETY: `s` is the main server during child_init.
     let config = unsafe { server_config(s) };
     let process = process_plan(config, ProcessRole::EMBEDDED);
@@ -561,6 +572,8 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         multiprocess: forked && max_daemons != 1,
         apache_version: apache_version(),
         free_threading: process.free_threading,
+        maximum_processes: i64::from(max_daemons),
+        threads_per_process: i64::from(max_threads),
     });
     if config.global.restrict_embedded == Some(true) {
         let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());

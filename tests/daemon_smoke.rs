@@ -28,8 +28,15 @@ fn daemon_group_serves_restarts_and_stops() {
     assert_eq!(daemon.get("multithread").as_bool(), Some(true));
     // The daemon is a child of the Apache parent, not an Apache child.
     assert_eq!(daemon.get("ppid").as_f64(), Some(server.pid() as f64));
+    // mod_wsgi.maximum_processes / threads_per_process: the group's
+    // processes= and threads=, or the MPM's limits (the harness's event
+    // MPM: MaxRequestWorkers 8 / ThreadsPerChild 4) in embedded mode.
+    assert_eq!(daemon.get("maximum_processes").as_f64(), Some(2.0));
+    assert_eq!(daemon.get("threads_per_process").as_f64(), Some(3.0));
     let embedded = server.get("/e").json();
     assert_eq!(embedded.str_of("group"), "");
+    assert_eq!(embedded.get("maximum_processes").as_f64(), Some(2.0));
+    assert_eq!(embedded.get("threads_per_process").as_f64(), Some(4.0));
     assert_ne!(embedded.get("pid").as_f64(), daemon.get("pid").as_f64());
     let pid = daemon.get("pid").as_f64().unwrap() as i32;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();

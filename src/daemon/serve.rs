@@ -273,12 +273,7 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
         group: &spec.name,
         daemon: Some(&spec),
     };
-    crate::module::start_daemon_python(
-        config,
-        role,
-        spec.threads > 1,
-        spec.processes > 1 || spec.multiprocess,
-    )?;
+    crate::module::start_daemon_python(config, role, &spec)?;
     crate::module::preload_scripts(config, role);
     tracing::info!(
         "mod_wsgi: daemon process {} serving group '{}' with {} threads",

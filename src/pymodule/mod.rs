@@ -80,6 +80,16 @@ fn adopt_package_path(module: &Owned) {
 
 /// Sets the attributes that identify where this interpreter runs.
 pub fn set_groups(module: &Owned, process_group: &str, application_group: &str) -> Option<()> {
+    if let Some(process) = crate::module::process_info_if_set() {
+        module.setattr(
+            "maximum_processes",
+            &object::int_obj(process.maximum_processes)?,
+        );
+        module.setattr(
+            "threads_per_process",
+            &object::int_obj(process.threads_per_process)?,
+        );
+    }
     if !module.setattr("process_group", &object::str_obj(process_group)?) {
         return None;
     }

@@ -1,4 +1,5 @@
 import json, os, threading
+import mod_wsgi
 
 def application(environ, start_response):
     if environ.get('PATH_INFO') == '/crash':
@@ -10,6 +11,8 @@ def application(environ, start_response):
         'app_group': environ['mod_wsgi.application_group'],
         'thread': threading.get_ident(), 'body_len': len(body),
         'multithread': environ['wsgi.multithread'],
+        'maximum_processes': mod_wsgi.maximum_processes,
+        'threads_per_process': mod_wsgi.threads_per_process,
     }).encode()
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [out]
