@@ -14,167 +14,24 @@
 
 mod common;
 
+use common::express::{
+    descendants, express_command, identity_args, is_root, run_express, strings, text, www_data_uid,
+    Scratch, StartServer, START_ATTEMPTS, START_TIMEOUT, STOP_TIMEOUT,
+};
 use common::json::Json;
-use common::procs::{self, pid_alive};
+use common::procs;
 use common::{free_port, http_request, module_path, python_exe, python_info};
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const INFO_APP: &str = include_str!("apps/express/info.wsgi");
 const DISPATCH: &str = include_str!("apps/express/dispatch.py");
 const MODULE_APP: &str = include_str!("apps/express/expressmod.py");
-
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-const START_ATTEMPTS: usize = 4;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn www_data_uid() -> u32 {
-    let name = std::ffi::CString::new("www-data").unwrap();
-    // SAFETY: getpwnam returns static storage or NULL.
-    unsafe {
-        let pw = libc::getpwnam(name.as_ptr());
-        if pw.is_null() {
-            33
-        } else {
-            (*pw).pw_uid
-        }
-    }
-}
-
-fn keep_roots() -> bool {
-    std::env::var_os("KEEP_TEST_ROOTS").is_some()
-}
-
-// ---------------------------------------------------------------------------
-// Scratch directories and the command
-// ---------------------------------------------------------------------------
-
-/// A directory under /tmp that www-data can read, removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = PathBuf::from(format!(
-            "/tmp/mod_wsgi-express-test-{}-{n}-{tag}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        Scratch { dir }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.join(rel)
-    }
-
-    fn dir(&self, rel: &str) -> PathBuf {
-        let p = self.path(rel);
-        fs::create_dir_all(&p).unwrap();
-        let mut cur = Some(p.as_path());
-        while let Some(d) = cur {
-            if !d.starts_with(&self.dir) {
-                break;
-            }
-            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-            cur = d.parent();
-        }
-        p
-    }
-
-    /// Writes a file (0644), creating its directories (0755).
-    fn file(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.path(rel);
-        if let Some(parent) = p.parent() {
-            let rel_parent = parent.strip_prefix(&self.dir).unwrap();
-            self.dir(rel_parent.to_str().unwrap());
-        }
-        fs::write(&p, contents).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-        p
-    }
-
-    fn s(&self, rel: &str) -> String {
-        self.path(rel).display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if keep_roots() {
-            eprintln!("keeping {}", self.dir.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// `MOD_WSGI_PYTHON -m mod_wsgi.express ARGS` in a clean environment.
-fn express_command(args: &[String], cwd: &Path) -> Command {
-    let mut cmd = Command::new(python_exe());
-    cmd.arg("-m").arg("mod_wsgi.express").args(args);
-    cmd.current_dir(cwd);
-    cmd.env_clear();
-    cmd.env(
-        "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    );
-    cmd.env("LANG", "C.UTF-8");
-    cmd.env(
-        "PYTHONPATH",
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("python"),
-    );
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
-    cmd.env("MOD_WSGI_SO", module_path());
-    if let Some(v) = std::env::var_os("LD_LIBRARY_PATH") {
-        cmd.env("LD_LIBRARY_PATH", v);
-    }
-    cmd
-}
-
-fn run_express(args: &[String], cwd: &Path) -> Output {
-    express_command(args, cwd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run python -m mod_wsgi.express")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
-/// `--user www-data --group www-data` when running as root.
-fn identity_args() -> Vec<String> {
-    if is_root() {
-        strings(&["--user", "www-data", "--group", "www-data"])
-    } else {
-        Vec::new()
-    }
-}
 
 // ---------------------------------------------------------------------------
 // A running server
@@ -369,19 +226,6 @@ fn num(j: &Json, key: &str) -> i64 {
     j.get(key)
         .as_i64()
         .unwrap_or_else(|| panic!("{key} is not a number in {j:?}"))
-}
-
-/// Live descendants of `pid`.
-fn descendants(pid: u32) -> Vec<i32> {
-    let mut out = Vec::new();
-    let mut todo = vec![pid];
-    while let Some(p) = todo.pop() {
-        for c in procs::children_named(p, "") {
-            out.push(c);
-            todo.push(c as u32);
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -895,129 +739,54 @@ fn start_server_stops_on_sigint_to_the_process_group() {
 }
 
 fn start_server_then_interrupt(whole_group: bool) {
-    common::ensure_python_reachable();
     let s = Scratch::new("start");
-    let root = s.path("server-root");
-    let mut last = String::new();
-    for attempt in 0..START_ATTEMPTS {
-        let port = free_port();
-        let mut args = strings(&[
-            "start-server",
-            "--application-type",
-            "module",
-            "mod_wsgi.diagnostics.hello",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--log-to-terminal",
-            "--access-log",
-            "--log-level",
-            "info",
-            "--processes",
-            "2",
-            "--server-root",
-        ]);
-        args.push(root.display().to_string());
-        args.extend(identity_args());
-        let output = s.path(&format!("start-server-{attempt}.out"));
-        let log = fs::File::create(&output).unwrap();
-        let mut child = express_command(&args, &s.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .process_group(0)
-            .spawn()
-            .expect("spawn start-server");
-        let pid = child.id();
-        let read_output = || {
-            fs::read(&output)
-                .map(|b| String::from_utf8_lossy(&b).to_string())
-                .unwrap_or_default()
-        };
-        let mut exited = None;
-        let up = procs::wait_until(START_TIMEOUT, || {
-            if let Ok(Some(status)) = child.try_wait() {
-                exited = Some(status);
-                return true;
-            }
-            let pid_ok = fs::read_to_string(root.join("httpd.pid"))
-                .ok()
-                .and_then(|t| t.trim().parse::<u32>().ok())
-                == Some(pid);
-            pid_ok && http_request(port, "GET", "/", &[], b"").is_ok()
-        });
-        if !up || exited.is_some() {
-            // SAFETY: the process group we created.
-            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
-            let _ = child.wait();
-            last = format!(
-                "start-server did not come up ({exited:?}):\n{}",
-                read_output()
-            );
-            if last.contains("Address already in use") {
-                continue;
-            }
-            break;
-        }
+    let args = strings(&[
+        "--application-type",
+        "module",
+        "mod_wsgi.diagnostics.hello",
+        "--log-to-terminal",
+        "--access-log",
+        "--log-level",
+        "info",
+        "--processes",
+        "2",
+    ]);
+    let mut server = StartServer::start(Path::new(&python_exe()), &s, &args, &s.dir, "/");
+    let (pid, port, root) = (server.pid(), server.port(), server.root().to_path_buf());
 
-        let r = http_request(port, "GET", "/", &[], b"").unwrap();
-        assert_eq!(r.status, 200, "{}\n{}", r.text(), read_output());
-        assert_eq!(r.text(), "Hello World!\n");
-        let tree = descendants(pid);
-        let daemons: Vec<i32> = tree
-            .iter()
-            .copied()
-            .filter(|&p| procs::cmdline(p).starts_with("(wsgi:"))
-            .collect();
-        assert_eq!(daemons.len(), 2, "{tree:?}\n{}", read_output());
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), server.output());
+    assert_eq!(r.text(), "Hello World!\n");
+    let tree = descendants(pid);
+    let daemons: Vec<i32> = tree
+        .iter()
+        .copied()
+        .filter(|&p| procs::cmdline(p).starts_with("(wsgi:"))
+        .collect();
+    assert_eq!(daemons.len(), 2, "{tree:?}\n{}", server.output());
 
-        let printed = read_output();
-        for needle in [
-            format!("http://127.0.0.1:{port}/"),
-            root.join("httpd.conf").display().to_string(),
-            "daemon (process group 127.0.0.1:".to_string(),
-            "10 (2 processes x 5 threads)".to_string(),
-            "resuming normal operations".to_string(),
-        ] {
-            assert!(printed.contains(&needle), "{needle:?} not in:\n{printed}");
-        }
-        // The access log goes to standard output.
-        assert!(
-            procs::wait_until(Duration::from_secs(5), || read_output()
-                .contains("\"GET / HTTP/1.1\" 200")),
-            "{}",
-            read_output()
-        );
-
-        // SAFETY: signalling our own child (now Apache), or the process
-        // group we created for it.
-        unsafe {
-            if whole_group {
-                libc::killpg(pid as i32, libc::SIGINT);
-            } else {
-                libc::kill(pid as i32, libc::SIGINT);
-            }
-        }
-        let mut status = None;
-        let gone = procs::wait_until(STOP_TIMEOUT, || {
-            if status.is_none() {
-                status = child.try_wait().ok().flatten();
-            }
-            status.is_some() && tree.iter().all(|&p| !pid_alive(p))
-        });
-        let left: Vec<i32> = tree.iter().copied().filter(|&p| pid_alive(p)).collect();
-        // SAFETY: clean up whatever is left of our process group.
-        unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
-        let _ = child.wait();
-        assert!(
-            gone,
-            "after SIGINT: apache status {status:?}, left {left:?}\n{}",
-            read_output()
-        );
-        return;
+    let printed = server.output();
+    for needle in [
+        format!("http://127.0.0.1:{port}/"),
+        root.join("httpd.conf").display().to_string(),
+        "daemon (process group 127.0.0.1:".to_string(),
+        "10 (2 processes x 5 threads)".to_string(),
+        "resuming normal operations".to_string(),
+    ] {
+        assert!(printed.contains(&needle), "{needle:?} not in:\n{printed}");
     }
-    panic!("{last}");
+    // The access log goes to standard output.
+    assert!(
+        procs::wait_until(Duration::from_secs(5), || server
+            .output()
+            .contains("\"GET / HTTP/1.1\" 200")),
+        "{}",
+        server.output()
+    );
+
+    if let Err(e) = server.interrupt(whole_group) {
+        panic!("{e}");
+    }
 }
 
 // ---------------------------------------------------------------------------

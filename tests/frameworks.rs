@@ -22,20 +22,11 @@
 
 mod common;
 
+use common::framework_apps::{hidden_csrf_token, DJANGO_FILES, FLASK_APP};
 use common::json::{self, Json};
 use common::venv::{framework_venv, Venv};
 use common::{python_eval, python_info, Mpm, Response, Server, ServerBuilder};
 use std::sync::OnceLock;
-
-const FLASK_APP: &str = include_str!("apps/frameworks/flask_app.wsgi");
-const DJANGO_WSGI: &str = include_str!("apps/frameworks/django/django.wsgi");
-const DJANGO_INIT: &str = include_str!("apps/frameworks/django/djsite/__init__.py");
-const DJANGO_SETTINGS: &str = include_str!("apps/frameworks/django/djsite/settings.py");
-const DJANGO_URLS: &str = include_str!("apps/frameworks/django/djsite/urls.py");
-const DJANGO_VIEWS: &str = include_str!("apps/frameworks/django/djsite/views.py");
-const DJANGO_T_INDEX: &str = include_str!("apps/frameworks/django/templates/index.html");
-const DJANGO_T_FORM: &str = include_str!("apps/frameworks/django/templates/form.html");
-const DJANGO_T_THANKS: &str = include_str!("apps/frameworks/django/templates/thanks.html");
 
 /// Size of the uploaded file: a few hundred KB, not a round number.
 const UPLOAD_LEN: usize = 300 * 1024 + 17;
@@ -74,17 +65,11 @@ fn flask_server(mpm: Mpm, venv: &Venv, via: VenvVia) -> Server {
 }
 
 fn django_server(mpm: Mpm, venv: &Venv) -> Server {
-    ServerBuilder::new()
-        .mpm(mpm)
-        .file("django/django.wsgi", DJANGO_WSGI)
-        .file("django/djsite/__init__.py", DJANGO_INIT)
-        .file("django/djsite/settings.py", DJANGO_SETTINGS)
-        .file("django/djsite/urls.py", DJANGO_URLS)
-        .file("django/djsite/views.py", DJANGO_VIEWS)
-        .file("django/templates/index.html", DJANGO_T_INDEX)
-        .file("django/templates/form.html", DJANGO_T_FORM)
-        .file("django/templates/thanks.html", DJANGO_T_THANKS)
-        .config(&venv_directive(venv, FRAMEWORK_VENV_VIA))
+    let mut b = ServerBuilder::new().mpm(mpm);
+    for (rel, contents) in DJANGO_FILES {
+        b = b.file(&format!("django/{rel}"), contents);
+    }
+    b.config(&venv_directive(venv, FRAMEWORK_VENV_VIA))
         .config("WSGIScriptAlias /django {root}/django/django.wsgi")
         .start()
 }
@@ -432,29 +417,6 @@ fn venv_as_python_home() {
 // Django
 // ---------------------------------------------------------------------------
 
-/// Value of cookie `name` from the response's Set-Cookie headers.
-fn set_cookie(r: &Response, name: &str) -> Option<String> {
-    r.headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-        .find_map(|(_, v)| {
-            let first = v.split(';').next()?.trim();
-            let (k, val) = first.split_once('=')?;
-            (k == name).then(|| val.to_string())
-        })
-}
-
-/// `value` of the hidden csrfmiddlewaretoken input in a page.
-fn hidden_csrf_token(html: &str) -> String {
-    let marker = r#"name="csrfmiddlewaretoken" value=""#;
-    let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no csrfmiddlewaretoken input in {html:?}"))
-        + marker.len();
-    let end = html[start..].find('"').expect("end of token") + start;
-    html[start..end].to_string()
-}
-
 fn django_app(mpm: Mpm) {
     let Some(venv) = framework_venv() else {
         return;
@@ -491,7 +453,8 @@ fn django_app(mpm: Mpm) {
 
     // CSRF flow: GET the form, keep the cookie and the hidden token.
     let r = get(&server, "/django/form", 200);
-    let cookie = set_cookie(&r, "csrftoken")
+    let cookie = r
+        .set_cookie("csrftoken")
         .unwrap_or_else(|| panic!("no csrftoken cookie: {:?}", r.headers));
     let html = r.text();
     assert_contains(&html, r#"action="/django/form""#, "form page");

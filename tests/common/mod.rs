@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod express;
+pub mod framework_apps;
 pub mod json;
 pub mod procs;
 pub mod raw;
@@ -827,6 +829,17 @@ impl Response {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+    /// Value of cookie `name` from the Set-Cookie headers.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .find_map(|(_, v)| {
+                let first = v.split(';').next()?.trim();
+                let (k, val) = first.split_once('=')?;
+                (k == name).then(|| val.to_string())
+            })
     }
     pub fn json(&self) -> json::Json {
         json::parse(&self.text()).unwrap_or_else(|e| {
