@@ -11,11 +11,9 @@
 //!
 //! The framework tests reach the virtualenv through `WSGIPythonPath`
 //! (its site-packages). `venv_as_python_home` checks the documented
-//! `WSGIPythonHome <venv>` set-up, which fails while the module sets
-//! `PyConfig.home` to the virtualenv: CPython then skips `pyvenv.cfg`
-//! detection and looks for the standard library inside the virtualenv.
-//! Reference mod_wsgi sets only the program name (`<venv>/bin/python`) when
-//! `<venv>/pyvenv.cfg` exists.
+//! `WSGIPythonHome <venv>` set-up: for a home holding `pyvenv.cfg` the
+//! module sets only the program name (`<venv>/bin/python`), so CPython finds
+//! the base installation's standard library and the venv's site-packages.
 //!
 //! Run: `cargo test --release --test frameworks`
 //! (see tests/common/mod.rs for MOD_WSGI_SO / MOD_WSGI_PYTHON).
