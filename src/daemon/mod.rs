@@ -15,3 +15,21 @@ pub mod serve;
 #[cfg(not(test))]
 pub mod supervisor;
 pub mod wire;
+
+/// Sets SO_SNDBUF on our end of a child↔daemon connection (the child's for
+/// `receive-buffer-size=`, the daemon's for `send-buffer-size=`).
+#[cfg(not(test))]
+fn set_send_buffer(stream: &std::os::unix::net::UnixStream, size: u32) {
+    use std::os::fd::AsRawFd;
+    let value = size.min(i32::MAX as u32) as libc::c_int;
+    // SAFETY: setting an integer option on our own socket.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}

@@ -31,7 +31,8 @@ enum ConnectError {
 /// Connects to the group's socket, retrying while its backlog is full or
 /// nobody listens, for up to `connect_timeout`.
 fn connect(path: &str, connect_timeout: Duration) -> Result<UnixStream, ConnectError> {
-    let mut address: libc::sockaddr_un = unsafe_zeroed_sockaddr();
+    // SAFETY: sockaddr_un is plain data for which all-zero is valid.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     address.sun_family = libc::AF_UNIX as libc::sa_family_t;
     let bytes = path.as_bytes();
     if bytes.len() >= address.sun_path.len() {
@@ -87,32 +88,6 @@ fn connect(path: &str, connect_timeout: Duration) -> Result<UnixStream, ConnectE
             _ => return Err(ConnectError::Failed(error)),
         }
     }
-}
-
-fn unsafe_zeroed_sockaddr() -> libc::sockaddr_un {
-    // SAFETY: sockaddr_un is plain data for which all-zero is valid.
-    unsafe { std::mem::zeroed() }
-}
-
-/// Sets SO_SNDBUF on our end of the connection.
-fn set_send_buffer(stream: &UnixStream, size: u32) {
-    let value = size.min(i32::MAX as u32) as libc::c_int;
-    // SAFETY: setting an integer option on our socket.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            std::ptr::addr_of!(value).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
-fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// How one hand-over ended.
@@ -178,9 +153,9 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
         let _ = stream.set_read_timeout(Some(timeout));
         let _ = stream.set_write_timeout(Some(timeout));
         if let Some(size) = endpoint.receive_buffer_size {
-            set_send_buffer(&stream, size);
+            super::set_send_buffer(&stream, size);
         }
-        super::handoff::stamp_queue_start(&mut head, now_seconds());
+        super::handoff::stamp_queue_start(&mut head, crate::wsgi::handler::now_seconds());
         if super::wire::write_request(&mut &stream, &head).is_err() {
             // The daemon dropped the connection unread (it is stopping).
             continue;

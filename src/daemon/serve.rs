@@ -485,13 +485,13 @@ impl Worker<'_> {
         let _ = stream.set_read_timeout(Some(timeout));
         let _ = stream.set_write_timeout(Some(timeout));
         if let Some(size) = spec.send_buffer_size {
-            set_send_buffer(&stream, size);
+            super::set_send_buffer(&stream, size);
         }
         let mut reader = stream.try_clone().ok()?;
         let Ok(Some(Frame::Request(head))) = Frame::read_from(&mut reader) else {
             return None;
         };
-        let daemon_start = now_seconds();
+        let daemon_start = handler::now_seconds();
         let counts_activity = !super::handoff::ignores_activity(&head);
         let transport = SocketTransport {
             stream: RefCell::new(stream),
@@ -612,27 +612,6 @@ fn check_script_owner(spec: &DaemonProcessSpec, script: &str) -> Result<(), Stri
         }
     }
     Ok(())
-}
-
-/// Sets SO_SNDBUF on the connection (send-buffer-size=).
-fn set_send_buffer(stream: &UnixStream, size: u32) {
-    let value = size.min(i32::MAX as u32) as libc::c_int;
-    // SAFETY: setting an integer option on our socket.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            std::ptr::addr_of!(value).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
-fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A first body write up to this size is copied in behind the headers so

@@ -289,7 +289,9 @@ fn request_thread_id() -> i64 {
     ID.with(|id| *id)
 }
 
-fn now_seconds() -> f64 {
+/// The wall-clock time in seconds since the epoch (the environ's
+/// `mod_wsgi.*_start` values).
+pub fn now_seconds() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
