@@ -141,9 +141,9 @@ pub fn startup_failing_for() -> Option<std::time::Duration> {
     FIRST_LOAD_FAILURE.lock().map(|t| t.elapsed())
 }
 
-/// Whether the loaded copy of the route's script is older than the file.
-fn script_changed(gil: &Gil<'_>, interp: &Interpreter, route: &Route) -> bool {
-    let mtime = file_mtime(&route.script);
+/// Whether the loaded copy of the route's script is older than the file
+/// (whose modification time is `mtime`).
+fn script_changed(gil: &Gil<'_>, interp: &Interpreter, route: &Route, mtime: Option<i64>) -> bool {
     interp.with_scripts(gil, |scripts| {
         scripts
             .get(&route.cache_key())
@@ -159,7 +159,17 @@ pub fn load_script(
     log: LogFn<'_>,
     route: &Route,
 ) -> Option<Owned> {
-    let mtime = file_mtime(&route.script);
+    load_script_as_of(gil, interp, log, route, file_mtime(&route.script))
+}
+
+/// `load_script` with the file's modification time already read.
+fn load_script_as_of(
+    gil: &Gil<'_>,
+    interp: &Interpreter,
+    log: LogFn<'_>,
+    route: &Route,
+    mtime: Option<i64>,
+) -> Option<Owned> {
     let key = route.cache_key();
     let cached = interp.with_scripts(gil, |scripts| {
         scripts
@@ -533,13 +543,15 @@ fn run_in_scope(
     // SAFETY: `ctx_ptr` points at the caller's context, alive throughout.
     let transport = unsafe { &*ctx_ptr }.transport;
     let log = |level: i32, line: &str| transport.log(level, line);
+    // One stat of the script serves both the restart check and the load.
+    let mtime = file_mtime(&route.script);
     if route.restart_process_on_change
         && route.reload_on_change
-        && script_changed(gil, interp, route)
+        && script_changed(gil, interp, route, mtime)
     {
         return Outcome::Restart;
     }
-    let Some(module) = load_script(gil, interp, &log, route) else {
+    let Some(module) = load_script_as_of(gil, interp, &log, route, mtime) else {
         return Outcome::Fail(500);
     };
     let Some(application) = module.getattr(&route.callable) else {
