@@ -11,11 +11,6 @@
 //! the part of the mod_wsgi 6 reference whose behaviour it checks
 //! (configuration-directives/*.rst, user-guides/*.rst).
 //!
-//! While the module lacks daemon mode it answers a request routed to a
-//! daemon group with 500 and logs "daemon mode is not implemented yet";
-//! each test then fails at its first daemon request and the failure
-//! message says so.
-//!
 //! As a check of the tests themselves, they were run against C mod_wsgi
 //! 4.9.4 (Debian's libapache2-mod-wsgi-py3, with `WSGISocketPrefix
 //! {root}/run/wsgi` added because its compiled-in socket directory does not
@@ -27,11 +22,15 @@
 
 mod common;
 
+use common::daemon_app::{
+    diagnostics, expect_status, facts, get_ok, int, pid, ppid, raw_get, wait_for_log_line,
+    wait_for_new_pid, POLL_LIMIT,
+};
 use common::json::Json;
 use common::procs::{
     children_named, cmdline, pid_alive, proc_stat, process_age, signal, wait_until,
 };
-use common::raw::{self, RawConn, Timed};
+use common::raw;
 use common::{http_request, python_eval, Mpm, Response, Server, ServerBuilder};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
@@ -44,17 +43,10 @@ use std::time::{Duration, Instant, SystemTime};
 const APP_INFO: &str = include_str!("apps/daemon/info.wsgi");
 const DAEMON_HELPER: &str = include_str!("apps/daemon/pylib/daemon_helper.py");
 
-/// What the module logs, today, for a request routed to a daemon group.
-const NOT_IMPLEMENTED: &str = "daemon mode is not implemented yet";
-
 const LOG_WAIT: Duration = Duration::from_secs(10);
 /// How soon a daemon process that died must have been replaced by one
 /// that serves requests.
 const RESTART_WITHIN: Duration = Duration::from_secs(2);
-/// Bound for the polling loops that wait for a replacement process (the
-/// assertions on how long it took are separate, so a slow restart is
-/// reported with its actual duration).
-const POLL_LIMIT: Duration = Duration::from_secs(15);
 /// How long Apache may take to stop, daemon processes included (the
 /// harness gives the parent the same time before it kills the group).
 const STOP_WITHIN: Duration = Duration::from_secs(10);
@@ -66,56 +58,6 @@ const STOP_WITHIN: Duration = Duration::from_secs(10);
 /// A server with info.wsgi at the root of the server root.
 fn builder(mpm: Mpm) -> ServerBuilder {
     ServerBuilder::new().mpm(mpm).file("info.wsgi", APP_INFO)
-}
-
-/// The logs for a failure message, with a note when the module under test
-/// is one that does not implement daemon mode yet.
-fn diagnostics(server: &Server) -> String {
-    let log = server.all_logs();
-    let note = if log.contains(NOT_IMPLEMENTED) {
-        "\nNOTE: this build answers requests routed to a daemon process group with 500 \
-         (\"daemon mode is not implemented yet\"): this failure is expected until daemon \
-         mode lands."
-    } else {
-        ""
-    };
-    format!("--- error_log ---\n{log}{note}")
-}
-
-fn expect_status(server: &Server, r: &Response, what: &str, expected: u16) {
-    assert_eq!(
-        r.status,
-        expected,
-        "{what}: body {:?} headers {:?}\n{}",
-        r.text(),
-        r.headers,
-        diagnostics(server)
-    );
-}
-
-fn get_ok(server: &Server, path: &str) -> Response {
-    let r = server.get(path);
-    expect_status(server, &r, &format!("GET {path}"), 200);
-    r
-}
-
-/// GET an endpoint answering with the app's facts (JSON).
-fn facts(server: &Server, path: &str) -> Json {
-    get_ok(server, path).json()
-}
-
-fn int(j: &Json, key: &str) -> i64 {
-    j.get(key)
-        .as_i64()
-        .unwrap_or_else(|| panic!("{key:?} is not an integer in {j:?}"))
-}
-
-fn pid(j: &Json) -> i32 {
-    int(j, "pid") as i32
-}
-
-fn ppid(j: &Json) -> i32 {
-    int(j, "ppid") as i32
 }
 
 fn strings(j: &Json, key: &str) -> Vec<String> {
@@ -136,56 +78,12 @@ fn ints(j: &Json, key: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Waits (bounded) for an error-log line written after `offset` that
-/// satisfies `pred`.
-fn wait_for_log_line(
-    server: &Server,
-    offset: usize,
-    timeout: Duration,
-    pred: impl Fn(&str) -> bool,
-) -> Option<String> {
-    let mut found = None;
-    wait_until(timeout, || {
-        found = server
-            .error_log_since(offset)
-            .lines()
-            .find(|l| pred(l))
-            .map(str::to_string);
-        found.is_some()
-    });
-    found
-}
-
 /// Whether a log line speaks of a process ending.
 fn mentions_exit(line: &str) -> bool {
     let l = line.to_ascii_lowercase();
     ["died", "exit", "terminated", "signal", "killed", "restart"]
         .iter()
         .any(|w| l.contains(w))
-}
-
-/// Polls `path` until a process whose pid is not in `old` answers it with
-/// 200. Requests failing while the group restarts are retried. Returns the
-/// facts and the time since `since`; None after `POLL_LIMIT`.
-fn wait_for_new_pid(
-    server: &Server,
-    path: &str,
-    old: &[i32],
-    since: Instant,
-) -> Option<(Json, Duration)> {
-    let start = Instant::now();
-    while start.elapsed() < POLL_LIMIT {
-        if let Ok(r) = server.try_request("GET", path, &[], b"") {
-            if r.status == 200 {
-                let j = r.json();
-                if !old.contains(&pid(&j)) {
-                    return Some((j, since.elapsed()));
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
 }
 
 /// Sends the GETs at the same time; results in the same order.
@@ -212,16 +110,6 @@ fn pids_from_concurrent(server: &Server, paths: &[&str]) -> BTreeSet<i32> {
             pid(&r.json())
         })
         .collect()
-}
-
-/// GET on a raw connection (Connection: close), reading until the server
-/// closes it or `limit` passes; records when each piece arrived.
-fn raw_get(port: u16, path: &str, limit: Duration) -> Timed {
-    let mut conn = RawConn::connect(port);
-    let req = raw::request_bytes(port, "GET", path, &[("Connection", "close")], b"");
-    conn.mark();
-    conn.send(&req).expect("send request");
-    conn.read_timed(limit)
 }
 
 fn sample_body(len: usize) -> Vec<u8> {

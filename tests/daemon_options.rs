@@ -27,8 +27,13 @@
 
 mod common;
 
+use common::daemon_app::{
+    diagnostics, expect_status, facts, get_ok, int, pid, ppid, raw_get, wait_for_log_line,
+    wait_for_new_pid, POLL_LIMIT,
+};
 use common::json::Json;
-use common::raw::{self, RawConn, Timed};
+use common::procs::{pid_alive, signal, wait_until};
+use common::raw;
 use common::{http_request, Mpm, Response, Server, ServerBuilder};
 use std::ffi::CString;
 use std::fs;
@@ -41,8 +46,6 @@ const APP: &str = include_str!("apps/daemon_options/options.wsgi");
 const BOOT_APP: &str = include_str!("apps/daemon_options/boot.wsgi");
 
 const LOG_WAIT: Duration = Duration::from_secs(10);
-/// Bound for the loops that wait for a replacement daemon process.
-const POLL_LIMIT: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -55,106 +58,10 @@ fn builder() -> ServerBuilder {
         .file("options.wsgi", APP)
 }
 
-fn diagnostics(server: &Server) -> String {
-    format!("--- error_log ---\n{}", server.all_logs())
-}
-
-fn expect_status(server: &Server, r: &Response, what: &str, expected: u16) {
-    // Long header values (the header-buffer-size checks) shown by length.
-    let headers: Vec<(String, String)> = r
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            let v = if v.len() > 200 {
-                format!("<{} bytes>", v.len())
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect();
-    assert_eq!(
-        r.status,
-        expected,
-        "{what}: body {:?} headers {headers:?}\n{}",
-        r.text(),
-        diagnostics(server)
-    );
-}
-
-fn get_ok(server: &Server, path: &str) -> Response {
-    let r = server.get(path);
-    expect_status(server, &r, &format!("GET {path}"), 200);
-    r
-}
-
-fn facts(server: &Server, path: &str) -> Json {
-    get_ok(server, path).json()
-}
-
-fn int(j: &Json, key: &str) -> i64 {
-    j.get(key)
-        .as_i64()
-        .unwrap_or_else(|| panic!("{key:?} is not an integer in {j:?}"))
-}
-
 fn float(j: &Json, key: &str) -> f64 {
     j.get(key)
         .as_f64()
         .unwrap_or_else(|| panic!("{key:?} is not a number in {j:?}"))
-}
-
-fn pid(j: &Json) -> i32 {
-    int(j, "pid") as i32
-}
-
-fn ppid(j: &Json) -> i32 {
-    int(j, "ppid") as i32
-}
-
-/// State letter from /proc/PID/stat; None when gone.
-fn proc_state(pid: i32) -> Option<char> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 1..];
-    rest.split_whitespace().next()?.chars().next()
-}
-
-/// Whether the process exists and has not exited (zombies count as gone).
-fn pid_alive(pid: i32) -> bool {
-    matches!(proc_state(pid), Some(s) if s != 'Z' && s != 'X')
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits (bounded) for an error-log line written after `offset` that
-/// satisfies `pred`.
-fn wait_for_log_line(
-    server: &Server,
-    offset: usize,
-    timeout: Duration,
-    pred: impl Fn(&str) -> bool,
-) -> Option<String> {
-    let mut found = None;
-    wait_until(timeout, || {
-        found = server
-            .error_log_since(offset)
-            .lines()
-            .find(|l| pred(l))
-            .map(str::to_string);
-        found.is_some()
-    });
-    found
 }
 
 /// Waits for the daemon's log line saying that process `pid` restarts
@@ -167,30 +74,6 @@ fn expect_restart_line(server: &Server, offset: usize, pid: i32, group: &str, re
         "no log line {needle:?}\n{}",
         diagnostics(server)
     );
-}
-
-/// Polls `path` until a process whose pid is not in `old` answers it with
-/// 200. Requests failing while the group restarts are retried. Returns the
-/// facts and the time since `since`; None after `POLL_LIMIT`.
-fn wait_for_new_pid(
-    server: &Server,
-    path: &str,
-    old: &[i32],
-    since: Instant,
-) -> Option<(Json, Duration)> {
-    let start = Instant::now();
-    while start.elapsed() < POLL_LIMIT {
-        if let Ok(r) = server.try_request("GET", path, &[], b"") {
-            if r.status == 200 {
-                let j = r.json();
-                if !old.contains(&pid(&j)) {
-                    return Some((j, since.elapsed()));
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
 }
 
 /// A replacement for daemon process `old` of `path`'s group serves, as a
@@ -208,23 +91,6 @@ fn expect_replaced(server: &Server, path: &str, old: i32) -> Json {
         "daemon process {old} still running after it was replaced"
     );
     j
-}
-
-fn signal(pid: i32, sig: libc::c_int) {
-    // SAFETY: plain kill(2) on a pid this test started (Apache) or that
-    // Apache started for this test's server (a daemon process).
-    let rc = unsafe { libc::kill(pid, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", io::Error::last_os_error());
-}
-
-/// GET on a raw connection (Connection: close), reading until the server
-/// closes it or `limit` passes; records when each piece arrived.
-fn raw_get(port: u16, path: &str, limit: Duration) -> Timed {
-    let mut conn = RawConn::connect(port);
-    let req = raw::request_bytes(port, "GET", path, &[("Connection", "close")], b"");
-    conn.mark();
-    conn.send(&req).expect("send request");
-    conn.read_timed(limit)
 }
 
 /// Status of a request's answer, None for a transport error.

@@ -9,8 +9,9 @@
 #[macro_use]
 mod common;
 
+use common::procs::wait_until;
 use common::{python_eval, python_info, Mpm, Server, ServerBuilder};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const APP_ENV: &str = include_str!("apps/env.wsgi");
 const APP_HELLO: &str = include_str!("apps/hello.wsgi");
@@ -28,19 +29,6 @@ const LOG_WAIT: Duration = Duration::from_secs(10);
 
 fn builder(mpm: Mpm) -> ServerBuilder {
     ServerBuilder::new().mpm(mpm)
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn unique(tag: &str) -> String {

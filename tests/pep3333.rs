@@ -14,6 +14,7 @@
 #[macro_use]
 mod common;
 
+use common::procs::wait_until;
 use common::raw::{self, RawConn, Timed};
 use common::{python_eval, Mpm, Response, Server, ServerBuilder};
 use std::path::{Path, PathBuf};
@@ -56,19 +57,6 @@ fn server_logging(mpm: Mpm, extra: &str, log_level: &str) -> (Server, PathBuf) {
 
 fn server(mpm: Mpm) -> (Server, PathBuf) {
     server_with(mpm, "")
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn unique(tag: &str) -> String {
