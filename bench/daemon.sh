@@ -21,29 +21,14 @@ trap cleanup_root EXIT
 # The daemon sockets ($ROOT/wsgi.*) are made by the Apache parent (root);
 # the children and daemons (www-data) must reach them and the script.
 chmod 755 "$ROOT"
-cat > "$ROOT/hello.wsgi" <<'PY'
-def application(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"Hello World!\n"]
-PY
+write_hello_app
 chmod -R a+rX "$ROOT"
 
 # Writes a config for MODULE on PORT into $ROOT/$NAME.conf.
 write_conf() {
     local name=$1 port=$2 module=$3
     { conf_head "$name" "$port"; cat <<CONF; } > "$ROOT/$name.conf"
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-TypesConfig /etc/mime.types
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 25
-MaxRequestWorkers 50
-KeepAlive On
-MaxKeepAliveRequests 0
-DocumentRoot "$ROOT"
-<Directory "$ROOT">
-    Require all granted
-</Directory>
+$(front_end_conf)
 LoadModule wsgi_module "$module"
 WSGISocketPrefix "$ROOT/wsgi"
 WSGIDaemonProcess hello processes=2 threads=5

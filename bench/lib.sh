@@ -46,6 +46,34 @@ LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 CONF
 }
 
+# The hello-world app the benchmarks serve, as $ROOT/hello.wsgi.
+write_hello_app() {
+    cat > "$ROOT/hello.wsgi" <<'PY'
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"Hello World!\n"]
+PY
+}
+
+# The Apache front end of the hello-world benchmarks: event MPM with
+# 2 processes x 25 threads, keep-alive, $ROOT as the document root.
+front_end_conf() {
+    cat <<CONF
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 25
+MaxRequestWorkers 50
+KeepAlive On
+MaxKeepAliveRequests 0
+DocumentRoot "$ROOT"
+<Directory "$ROOT">
+    Require all granted
+</Directory>
+CONF
+}
+
 # Starts server NAME and waits until URL answers (or shows its log and exits).
 start_server() {
     local name=$1 url=$2

@@ -18,11 +18,7 @@ build_modules
 ROOT=$(mktemp -d /tmp/mod_wsgi-bench.XXXXXX)
 trap cleanup_root EXIT
 chmod 755 "$ROOT"
-cat > "$ROOT/hello.wsgi" <<'PY'
-def application(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"Hello World!\n"]
-PY
+write_hello_app
 printf 'Hello World!\n' > "$ROOT/static.txt"
 chmod -R a+rX "$ROOT"
 
@@ -30,18 +26,7 @@ chmod -R a+rX "$ROOT"
 write_conf() {
     local name=$1 port=$2 module=$3
     { conf_head "$name" "$port"; cat <<CONF; } > "$ROOT/$name.conf"
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-TypesConfig /etc/mime.types
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 25
-MaxRequestWorkers 50
-KeepAlive On
-MaxKeepAliveRequests 0
-DocumentRoot "$ROOT"
-<Directory "$ROOT">
-    Require all granted
-</Directory>
+$(front_end_conf)
 ${module:+LoadModule wsgi_module "$module"}
 ${module:+WSGIScriptAlias /hello "$ROOT/hello.wsgi"}
 ${module:+WSGIApplicationGroup %\{GLOBAL\}}
