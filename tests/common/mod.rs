@@ -58,6 +58,8 @@ macro_rules! mpm_tests {
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for Apache's children to go idle before stopping them.
+const QUIET_TIMEOUT: Duration = Duration::from_millis(500);
 const START_ATTEMPTS: usize = 4;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -769,6 +771,11 @@ impl Server {
         };
         let pid = child.id() as libc::pid_t;
         if matches!(child.try_wait(), Ok(None)) {
+            // An immediate stop races in the event MPM: its main thread can
+            // close a connection socket whose pool a worker is just handing
+            // back, and segfault. Workers are only in that window while
+            // running, so wait (briefly) until every child thread blocks.
+            let _ = procs::wait_until(QUIET_TIMEOUT, || procs::children_quiet(pid as u32));
             // SAFETY: signalling our own child.
             unsafe {
                 libc::kill(pid, libc::SIGTERM);

@@ -54,6 +54,41 @@ pub fn cmdline(pid: i32) -> String {
         .to_string()
 }
 
+/// Whether no thread of any child of `parent` is running or runnable (state
+/// R) or in an uninterruptible wait (D): every one is blocked waiting for
+/// work, a signal or I/O.
+pub fn children_quiet(parent: u32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return true;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if !matches!(proc_stat(pid), Some((_, p)) if p == parent as i32) {
+            continue;
+        }
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let stat = fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                .and_then(|f| f.chars().next());
+            if matches!(state, Some('R' | 'D')) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// Live children of `parent` whose command line starts with `prefix`.
 pub fn children_named(parent: u32, prefix: &str) -> Vec<i32> {
     let mut out = Vec::new();
