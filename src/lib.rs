@@ -10,10 +10,12 @@
 mod apache;
 pub mod config;
 mod daemon;
+mod metrics;
 #[cfg(not(test))]
 pub mod module;
 #[cfg(not(test))]
 mod pymodule;
 #[cfg(not(test))]
 mod python;
+mod telemetry;
 mod wsgi;

@@ -12,6 +12,7 @@ use crate::config::server::{HashSeed, ScriptAlias, ScriptOptions};
 use crate::config::values::{GroupContext, GroupSpec};
 use crate::config::{DirConfig, ServerConfig};
 use crate::python::interp::{self, InterpreterSetup};
+use crate::python::object;
 use crate::python::runtime::{self, InitSettings};
 use crate::wsgi::handler::{self, EnvironExtras, Outcome, Route};
 use crate::wsgi::{dispatch, environ};
@@ -51,6 +52,27 @@ pub(crate) struct ProcessInfo {
     /// `processes=`/`threads=`, or the MPM's limits in embedded mode.
     pub maximum_processes: i64,
     pub threads_per_process: i64,
+    /// `mod_wsgi.server_metrics()` may read the scoreboard here:
+    /// `WSGIServerMetrics` in embedded mode, `server-metrics=` in a daemon.
+    pub server_metrics: bool,
+    pub server: ServerFacts,
+}
+
+/// What the `apache` module and telemetry say about the server.
+pub(crate) struct ServerFacts {
+    pub description: String,
+    pub mpm_name: String,
+    pub build_date: String,
+}
+
+impl ServerFacts {
+    fn read() -> Self {
+        ServerFacts {
+            description: crate::apache::server_description(),
+            mpm_name: crate::apache::mpm_name(),
+            build_date: crate::apache::build_date(),
+        }
+    }
 }
 
 static PROCESS: OnceCell<ProcessInfo> = OnceCell::new();
@@ -445,7 +467,128 @@ pub(crate) fn start_python(
         set.ok_or("cannot set the switch interval")?;
         tracing::info!("Set switch interval {}s for {mode}", interval.as_secs_f64());
     }
+    start_reporting(config, role.group, process.switch_interval);
     Ok(())
+}
+
+/// Sets up request accounting for this process and, under
+/// `WSGITelemetryService`, the telemetry reporter.
+fn start_reporting(
+    config: &ServerConfig,
+    process_group: &str,
+    switch_interval: Option<std::time::Duration>,
+) {
+    let threads = process_info().threads_per_process.max(1) as usize;
+    let service = config.global.telemetry_service.as_ref();
+    crate::metrics::init_process(threads, handler::now_seconds(), service.is_some());
+    let Some(service) = service else {
+        return;
+    };
+    let server = &process_info().server;
+    let identity = crate::telemetry::Identity {
+        pid: std::process::id(),
+        mod_wsgi_version: env!("CARGO_PKG_VERSION").to_string(),
+        python_version: runtime::runtime_version(),
+        // "Apache/2.4.x", without the modules the description lists.
+        apache_version: server
+            .description
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        mpm_name: server.mpm_name.clone(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default(),
+        process_group: process_group.to_string(),
+        // SAFETY: getppid has no preconditions.
+        parent_pid: unsafe { libc::getppid() } as u32,
+    };
+    let settings = crate::telemetry::Settings {
+        interval: service.interval.as_secs_f64(),
+        slow_threshold: config.global.slow_requests.map_or(0.0, |d| d.as_secs_f64()),
+        // Python's own default applies when none is configured.
+        switch_interval: switch_interval.map_or(0.005, |d| d.as_secs_f64()),
+    };
+    let started = crate::telemetry::reporter::start(
+        service.socket_path.clone().into(),
+        identity,
+        settings,
+        config.global.telemetry_flags.capture_user_agent,
+        threads,
+    );
+    if let Err(message) = started {
+        tracing::error!("mod_wsgi: telemetry is off in this process: {message}");
+    }
+}
+
+/// The process is about to stop: the telemetry record, and
+/// `process_stopping` for each interpreter's subscribers. `reason` is
+/// empty in embedded mode, where Apache does not say why.
+pub(crate) fn announce_stopping(reason: &str) {
+    report_stopping(reason);
+    publish_stopping(reason);
+}
+
+/// The telemetry record of the decision to stop.
+pub(crate) fn report_stopping(reason: &str) {
+    if let Some(reporter) = crate::telemetry::reporter::get() {
+        reporter.stopping(reason, interp::active_requests());
+    }
+}
+
+/// `process_stopping` for each interpreter's subscribers.
+pub(crate) fn publish_stopping(reason: &str) {
+    if let Err(why) = interp::safe_to_use_at_exit() {
+        tracing::warn!("mod_wsgi: not publishing process_stopping: {why}");
+        return;
+    }
+    let log = |line: &str| tracing::error!("{line}");
+    interp::in_each_interpreter(|interpreter, gil| {
+        let Some(objects) = interpreter.objects(gil) else {
+            return;
+        };
+        let payload = object::new_dict();
+        let reason = object::str_obj(reason);
+        if let (Some(payload), Some(reason)) = (payload, reason) {
+            object::dict_set(&payload, "shutdown_reason", &reason);
+            crate::pymodule::events::publish(&objects.module, "process_stopping", &payload, &log);
+        }
+        object::clear_error();
+    });
+}
+
+/// `process_signal` for each interpreter's subscribers (daemon mode).
+pub(crate) fn publish_signal(name: &str, number: i32) {
+    let log = |line: &str| tracing::error!("{line}");
+    interp::in_each_interpreter(|interpreter, gil| {
+        let Some(objects) = interpreter.objects(gil) else {
+            return;
+        };
+        let payload = object::new_dict();
+        let signame = object::str_obj(name);
+        let signum = object::int_obj(number.into());
+        if let (Some(payload), Some(signame), Some(signum)) = (payload, signame, signum) {
+            object::dict_set(&payload, "signame", &signame);
+            object::dict_set(&payload, "signum", &signum);
+            crate::pymodule::events::publish(&objects.module, "process_signal", &payload, &log);
+        }
+        object::clear_error();
+    });
+}
+
+/// The process is exiting: the last telemetry record.
+pub(crate) fn announce_stopped(reason: &str) {
+    let Some(reporter) = crate::telemetry::reporter::get() else {
+        return;
+    };
+    let requests = crate::metrics::recording().map_or(0, |r| r.lifetime().request_count);
+    reporter.stopped(&crate::telemetry::Exit {
+        reason: reason.to_string(),
+        uptime: (handler::now_seconds() - crate::metrics::process_start()).max(0.0),
+        requests,
+        active: interp::active_requests(),
+    });
 }
 
 /// The main server's configuration, for daemon processes.
@@ -469,6 +612,8 @@ pub(crate) fn start_daemon_python(
         free_threading: process.free_threading,
         maximum_processes: i64::from(spec.processes),
         threads_per_process: i64::from(spec.threads),
+        server_metrics: spec.server_metrics,
+        server: ServerFacts::read(),
     });
     start_python(config, role, &process)
 }
@@ -552,6 +697,16 @@ unsafe extern "C" fn destroy_python(_data: *mut c_void) -> ffi::apr_status_t {
     0
 }
 
+/// Pool cleanup on the child pool, run before `destroy_python`: tells
+/// subscribers and the telemetry ingester that the process is stopping.
+unsafe extern "C" fn announce_exit(_data: *mut c_void) -> ffi::apr_status_t {
+    let _ = std::panic::catch_unwind(|| {
+        announce_stopping("");
+        announce_stopped("");
+    });
+    0
+}
+
 unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     log::set_main_server(s);
     // Only the Apache parent and the daemons may hold the daemon listeners:
@@ -574,6 +729,8 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         free_threading: process.free_threading,
         maximum_processes: i64::from(max_daemons),
         threads_per_process: i64::from(max_threads),
+        server_metrics: config.global.server_metrics == Some(true),
+        server: ServerFacts::read(),
     });
     if config.global.restrict_embedded == Some(true) {
         let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
@@ -594,17 +751,24 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         std::process::id()
     );
     preload_scripts(config, ProcessRole::EMBEDDED);
-    if config.global.destroy_interpreter != Some(false) {
-        // SAFETY: registering a cleanup on the child pool, destroyed when
-        // the child exits after its request threads have stopped.
-        unsafe {
+    // SAFETY: registering cleanups on the child pool, destroyed when the
+    // child exits after its request threads have stopped; they run in
+    // reverse order, so the announcement comes before destruction.
+    unsafe {
+        if config.global.destroy_interpreter != Some(false) {
             ffi::apr_pool_cleanup_register(
                 pchild,
                 null(),
                 Some(destroy_python),
                 Some(ffi::apr_pool_cleanup_null),
-            )
-        };
+            );
+        }
+        ffi::apr_pool_cleanup_register(
+            pchild,
+            null(),
+            Some(announce_exit),
+            Some(ffi::apr_pool_cleanup_null),
+        );
     }
 }
 
@@ -821,6 +985,9 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         request_start: req.request_time(),
         queue_start: 0.0,
         daemon_start: 0.0,
+        server_pid: std::process::id(),
+        daemon_connects: None,
+        daemon_restarts: None,
         apache_request: dir
             .pass_apache_request
             .unwrap_or(false)

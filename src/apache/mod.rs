@@ -6,6 +6,7 @@ pub mod ffi;
 pub mod log;
 pub mod pool;
 pub mod request;
+pub mod scoreboard;
 
 use std::ffi::{c_char, CStr};
 
@@ -33,4 +34,16 @@ pub fn mpm_query(code: u32) -> Option<i32> {
     // SAFETY: plain out-parameter call.
     let rv = unsafe { ffi::ap_mpm_query(code as i32, &mut value) };
     (rv == 0).then_some(value)
+}
+
+/// The running MPM's name ("event", "worker", "prefork").
+pub fn mpm_name() -> String {
+    // SAFETY: returns a static string owned by httpd.
+    unsafe { c_str(ffi::ap_show_mpm()) }.into_owned()
+}
+
+/// When the httpd binary was built.
+pub fn build_date() -> String {
+    // SAFETY: returns a static string owned by httpd.
+    unsafe { c_str(ffi::ap_get_server_built()) }.into_owned()
 }

@@ -451,6 +451,15 @@ impl TelemetryFlags {
                 expected: "one or more of [+|-]CaptureUserAgent, None or All",
             });
         }
+        let absolute = |t: &String| t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("all");
+        let incremental = |t: &String| t.starts_with('+') || t.starts_with('-');
+        if args.iter().any(absolute) && args.iter().any(incremental) {
+            return Err(ConfigError::invalid_value(
+                directive,
+                &args.join(" "),
+                "None or All on their own, or +Flag/-Flag tokens, not both on one line",
+            ));
+        }
         for token in args {
             if token.eq_ignore_ascii_case("none") {
                 *self = TelemetryFlags::default();
@@ -774,6 +783,13 @@ mod tests {
         assert!(!c.global.telemetry_flags.capture_user_agent);
         assert!(apply(&mut c, Directive::TelemetryOptions, "+").is_err());
         assert!(apply(&mut c, Directive::TelemetryOptions, "+Bogus").is_err());
+        assert!(apply(
+            &mut c,
+            Directive::TelemetryOptions,
+            "None +CaptureUserAgent"
+        )
+        .is_err());
+        assert!(apply(&mut c, Directive::TelemetryOptions, "-CaptureUserAgent All").is_err());
     }
 
     #[test]

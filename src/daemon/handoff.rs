@@ -20,6 +20,9 @@ const CONNECTION_ID: &str = "connection_id";
 const REQUEST_START: &str = "request_start";
 const QUEUE_START: &str = "queue_start";
 const IGNORE_ACTIVITY: &str = "ignore_activity";
+const SERVER_PID: &str = "server_pid";
+const DAEMON_CONNECTS: &str = "daemon_connects";
+const DAEMON_RESTARTS: &str = "daemon_restarts";
 
 fn flag(on: bool) -> String {
     if on { "1" } else { "0" }.to_string()
@@ -40,6 +43,7 @@ pub fn request_head(route: &Route, extras: &EnvironExtras, ignore_activity: bool
         (REQUEST_ID, extras.request_id.clone()),
         (REQUEST_START, extras.request_start.to_string()),
         (IGNORE_ACTIVITY, flag(ignore_activity)),
+        (SERVER_PID, extras.server_pid.to_string()),
     ];
     if let Some(resource) = &route.resource {
         meta.push((RESOURCE, resource.clone()));
@@ -53,10 +57,16 @@ pub fn request_head(route: &Route, extras: &EnvironExtras, ignore_activity: bool
     }
 }
 
-/// Marks the moment the child hands the request over (each attempt).
-pub fn stamp_queue_start(head: &mut RequestHead, now: f64) {
-    head.meta.retain(|(k, _)| k != QUEUE_START);
+/// Marks the moment the child hands the request over (each attempt),
+/// with the connections made so far and the restarts it ran into.
+pub fn stamp_queue_start(head: &mut RequestHead, now: f64, connects: u32, restarts: u32) {
+    head.meta
+        .retain(|(k, _)| k != QUEUE_START && k != DAEMON_CONNECTS && k != DAEMON_RESTARTS);
     head.meta.push((QUEUE_START.to_string(), now.to_string()));
+    head.meta
+        .push((DAEMON_CONNECTS.to_string(), connects.to_string()));
+    head.meta
+        .push((DAEMON_RESTARTS.to_string(), restarts.to_string()));
 }
 
 /// When the child handed the request over (seconds since the epoch).
@@ -108,6 +118,9 @@ pub fn route_and_extras(
         request_start: text(REQUEST_START).parse().unwrap_or(0.0),
         queue_start: queue_start(head).unwrap_or(0.0),
         daemon_start,
+        server_pid: text(SERVER_PID).parse().unwrap_or(0),
+        daemon_connects: text(DAEMON_CONNECTS).parse().ok(),
+        daemon_restarts: text(DAEMON_RESTARTS).parse().ok(),
         apache_request: None,
     };
     (route, extras)

@@ -27,6 +27,23 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The `shutdown_reason` of the `process_stopping` event and the
+    /// telemetry records.
+    pub fn key(self) -> &'static str {
+        match self {
+            Reason::MaximumRequests => "maximum_requests",
+            Reason::RestartInterval => "restart_interval",
+            Reason::InactivityTimeout => "inactivity_timeout",
+            Reason::RequestTimeout => "request_timeout",
+            Reason::DeadlockTimeout => "deadlock_timeout",
+            Reason::StartupTimeout => "startup_timeout",
+            Reason::CpuTimeLimit => "cpu_time_limit",
+            Reason::Eviction => "eviction_signal",
+            Reason::ScriptReload => "script_reload",
+            Reason::StopSignal => "shutdown_signal",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Reason::MaximumRequests => "maximum-requests reached",
@@ -551,5 +568,13 @@ mod tests {
                 timeout: Some(secs(5))
             }
         );
+    }
+
+    #[test]
+    fn shutdown_reasons_have_event_keys() {
+        assert_eq!(Reason::MaximumRequests.key(), "maximum_requests");
+        assert_eq!(Reason::StopSignal.key(), "shutdown_signal");
+        assert_eq!(Reason::ScriptReload.key(), "script_reload");
+        assert_eq!(Reason::CpuTimeLimit.key(), "cpu_time_limit");
     }
 }

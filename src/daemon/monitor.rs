@@ -19,6 +19,8 @@ const EVENT_RELOAD: u8 = b'R';
 const EVENT_TICK: u8 = b'.';
 
 static EVENT_WRITE: AtomicI32 = AtomicI32::new(-1);
+/// SIGHUP and SIGUSR2 go here, for the `process_signal` dispatcher.
+static USER_SIGNAL_WRITE: AtomicI32 = AtomicI32::new(-1);
 /// Written once when the process stops accepting; never read, so it stays
 /// readable and wakes every worker's poll.
 static WORKERS_STOP_WRITE: AtomicI32 = AtomicI32::new(-1);
@@ -34,6 +36,15 @@ fn send_event(event: u8) {
 }
 
 extern "C" fn on_signal(signal: libc::c_int) {
+    if signal == libc::SIGHUP || signal == libc::SIGUSR2 {
+        let fd = USER_SIGNAL_WRITE.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: write(2) is async-signal-safe; a full pipe drops the
+            // delivery, as the kernel would for a pending signal.
+            unsafe { libc::write(fd, [signal as u8].as_ptr().cast(), 1) };
+        }
+        return;
+    }
     send_event(match signal {
         libc::SIGUSR1 => EVENT_EVICT,
         libc::SIGXCPU => EVENT_CPU,
@@ -59,13 +70,18 @@ fn pipe() -> Result<(RawFd, RawFd), String> {
 pub fn install() -> Result<(RawFd, RawFd), String> {
     let (event_read, event_write) = pipe()?;
     let (stop_read, stop_write) = pipe()?;
-    // SAFETY: making the event pipe's write end non-blocking, so a signal
-    // handler never blocks on it.
+    let (user_read, user_write) = pipe()?;
+    // SAFETY: making the pipes' write ends non-blocking, so a signal
+    // handler never blocks on them.
     unsafe {
-        let flags = libc::fcntl(event_write, libc::F_GETFL);
-        libc::fcntl(event_write, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        for fd in [event_write, user_write] {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
     }
     EVENT_WRITE.store(event_write, Ordering::Relaxed);
+    USER_SIGNAL_WRITE.store(user_write, Ordering::Relaxed);
+    USER_SIGNAL_READ.store(user_read, Ordering::Relaxed);
     WORKERS_STOP_WRITE.store(stop_write, Ordering::Relaxed);
     let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
     // SAFETY: installing async-signal-safe handlers in this process.
@@ -75,6 +91,7 @@ pub fn install() -> Result<(RawFd, RawFd), String> {
             libc::SIGINT,
             libc::SIGHUP,
             libc::SIGUSR1,
+            libc::SIGUSR2,
             libc::SIGXCPU,
         ] {
             libc::signal(sig, handler);
@@ -83,6 +100,44 @@ pub fn install() -> Result<(RawFd, RawFd), String> {
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
     }
     Ok((event_read, stop_read))
+}
+
+static USER_SIGNAL_READ: AtomicI32 = AtomicI32::new(-1);
+
+/// Starts the thread that turns SIGHUP and SIGUSR2 into `process_signal`
+/// events, away from the request threads and the monitor.
+pub fn spawn_signal_dispatcher() {
+    let fd = USER_SIGNAL_READ.load(Ordering::Relaxed);
+    if fd < 0 {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("wsgi-signals".into())
+        .spawn(move || loop {
+            let mut byte = 0u8;
+            // SAFETY: reading one byte from our pipe into a local.
+            let n = unsafe { libc::read(fd, std::ptr::addr_of_mut!(byte).cast(), 1) };
+            if n == 1 {
+                if !ACCEPTING.load(Ordering::Acquire) {
+                    continue; // shutting down: interpreters may be going away
+                }
+                let name = if i32::from(byte) == libc::SIGHUP {
+                    "SIGHUP"
+                } else {
+                    "SIGUSR2"
+                };
+                crate::module::publish_signal(name, i32::from(byte));
+            } else if n < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+                continue;
+            } else {
+                return;
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("mod_wsgi: cannot start the signal dispatcher thread: {e}");
+    }
 }
 
 /// Stops handing new connections to workers (idempotent).

@@ -121,6 +121,9 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
     if let Some(timeout) = endpoint.response_socket_timeout {
         req.set_client_timeout(timeout);
     }
+    // Connections made, and attempts the daemon turned back because it
+    // was restarting (for the request's `daemon_connects`/`_restarts`).
+    let (mut connects, mut restarts) = (0u32, 0u32);
     for _ in 0..MAX_ATTEMPTS {
         let stream = match connect(&endpoint.path, endpoint.connect_timeout) {
             Ok(s) => s,
@@ -155,14 +158,17 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
         if let Some(size) = endpoint.receive_buffer_size {
             super::set_send_buffer(&stream, size);
         }
-        super::handoff::stamp_queue_start(&mut head, crate::wsgi::handler::now_seconds());
+        connects += 1;
+        let now = crate::wsgi::handler::now_seconds();
+        super::handoff::stamp_queue_start(&mut head, now, connects, restarts);
         if super::wire::write_request(&mut &stream, &head).is_err() {
             // The daemon dropped the connection unread (it is stopping).
+            restarts += 1;
             continue;
         }
         match exchange(req, &stream, group, &endpoint, &options) {
             Exchange::Done(status) => return status,
-            Exchange::Retry => continue,
+            Exchange::Retry => restarts += 1,
         }
     }
     req.log(

@@ -275,6 +275,7 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
     };
     crate::module::start_daemon_python(config, role, &spec)?;
     crate::module::preload_scripts(config, role);
+    monitor::spawn_signal_dispatcher();
     tracing::info!(
         "mod_wsgi: daemon process {} serving group '{}' with {} threads",
         std::process::id(),
@@ -326,6 +327,7 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
         );
     }
     monitor::stop_accepting();
+    crate::module::report_stopping(reason.key());
     // Requests get shutdown-timeout to finish, exit functions included;
     // then the process goes regardless.
     let shutdown_timeout = spec.shutdown_timeout;
@@ -347,7 +349,11 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
         pulse.thread().unpark();
         let _ = pulse.join();
     }
+    // Subscribers hear of it while every interpreter is whole, so they can
+    // stop threads that finalisation would otherwise wait for.
+    crate::module::publish_stopping(reason.key());
     interp::destroy_all();
+    crate::module::announce_stopped(reason.key());
     Ok(())
 }
 

@@ -1,6 +1,10 @@
-//! The built-in `mod_wsgi` Python module, present in every interpreter.
-//! Multi-phase (PEP 489) init, declared safe for per-interpreter GIL and
-//! free-threading; attributes are set per interpreter.
+//! The built-in `mod_wsgi` and `apache` Python modules, present in every
+//! interpreter. Multi-phase (PEP 489) init, declared safe for
+//! per-interpreter GIL and free-threading; attributes are set per
+//! interpreter.
+
+pub mod events;
+mod metrics;
 
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
@@ -28,6 +32,7 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
         module.setattr("process_group", &object::str_obj("")?);
         module.setattr("application_group", &object::str_obj("")?);
         module.setattr("RequestTimeout", &request_timeout_type()?);
+        events::init(&module)?;
         adopt_package_path(&module);
         Some(())
     })();
@@ -132,32 +137,41 @@ static mut SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = [
     },
 ];
 
-/// Private helpers for the Python side of our streams.
-static mut METHODS: [ffi::PyMethodDef; 4] = [
+/// A module-level function taking one argument (`METH_O`) or none.
+const fn method(
+    name: &'static std::ffi::CStr,
+    f: unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject) -> *mut ffi::PyObject,
+    one_argument: bool,
+) -> ffi::PyMethodDef {
     ffi::PyMethodDef {
-        ml_name: c"_log_write".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunction: crate::wsgi::streams::log_write,
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunction: f },
+        ml_flags: if one_argument {
+            ffi::METH_O
+        } else {
+            ffi::METH_NOARGS
         },
-        ml_flags: ffi::METH_O,
         ml_doc: std::ptr::null(),
-    },
-    ffi::PyMethodDef {
-        ml_name: c"_log_flush".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunction: crate::wsgi::streams::log_flush,
-        },
-        ml_flags: ffi::METH_NOARGS,
-        ml_doc: std::ptr::null(),
-    },
-    ffi::PyMethodDef {
-        ml_name: c"_log_warning".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunction: crate::wsgi::streams::log_warning,
-        },
-        ml_flags: ffi::METH_O,
-        ml_doc: std::ptr::null(),
-    },
+    }
+}
+
+/// The module's functions, and private helpers for our streams.
+static mut METHODS: [ffi::PyMethodDef; 12] = [
+    method(c"_log_write", crate::wsgi::streams::log_write, true),
+    method(c"_log_flush", crate::wsgi::streams::log_flush, false),
+    method(c"_log_warning", crate::wsgi::streams::log_warning, true),
+    method(c"subscribe_events", events::subscribe_events, true),
+    method(c"subscribe_shutdown", events::subscribe_shutdown, true),
+    method(c"subscribe_signals", events::subscribe_signals, true),
+    method(c"request_data", events::request_data, false),
+    method(
+        c"start_recording_metrics",
+        metrics::start_recording_metrics,
+        false,
+    ),
+    method(c"request_metrics", metrics::request_metrics, false),
+    method(c"process_metrics", metrics::process_metrics, false),
+    method(c"server_metrics", metrics::server_metrics, false),
     ffi::PyMethodDef::zeroed(),
 ];
 
@@ -182,6 +196,81 @@ pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
         let def = addr_of_mut!(MODULE_DEF);
         (*def).m_slots = addr_of_mut!(SLOTS).cast();
         (*def).m_methods = addr_of_mut!(METHODS).cast();
+        ffi::PyModuleDef_Init(def)
+    }
+}
+
+unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
+    let Some(module) = Owned::from_borrowed(module) else {
+        return -1;
+    };
+    let done = (|| {
+        let Some(process) = crate::module::process_info_if_set() else {
+            return Some(());
+        };
+        module.setattr("version", &object::int_tuple(&process.apache_version)?);
+        module.setattr(
+            "maximum_processes",
+            &object::int_obj(process.maximum_processes)?,
+        );
+        module.setattr(
+            "threads_per_process",
+            &object::int_obj(process.threads_per_process)?,
+        );
+        module.setattr(
+            "description",
+            &object::str_obj(&process.server.description)?,
+        );
+        module.setattr("mpm_name", &object::str_obj(&process.server.mpm_name)?);
+        module.setattr("build_date", &object::str_obj(&process.server.build_date)?);
+        Some(())
+    })();
+    if done.is_some() {
+        0
+    } else {
+        -1
+    }
+}
+
+static mut APACHE_SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = [
+    ffi::PyModuleDef_Slot {
+        slot: ffi::Py_mod_exec,
+        value: exec_apache_module as *mut _,
+    },
+    #[cfg(Py_3_12)]
+    ffi::PyModuleDef_Slot {
+        slot: ffi::Py_mod_multiple_interpreters,
+        value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
+    },
+    #[cfg(Py_3_13)]
+    ffi::PyModuleDef_Slot {
+        slot: ffi::Py_mod_gil,
+        value: ffi::Py_MOD_GIL_NOT_USED,
+    },
+    ffi::PyModuleDef_Slot {
+        slot: 0,
+        value: std::ptr::null_mut(),
+    },
+];
+
+static mut APACHE_MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
+    m_base: ffi::PyModuleDef_HEAD_INIT,
+    m_name: c"apache".as_ptr(),
+    m_doc: c"The Apache server hosting this interpreter".as_ptr(),
+    m_size: 0,
+    m_methods: std::ptr::null_mut(),
+    m_slots: std::ptr::null_mut(),
+    m_traverse: None,
+    m_clear: None,
+    m_free: None,
+};
+
+/// `PyInit_apache`, registered with `PyImport_AppendInittab`.
+pub unsafe extern "C" fn init_apache() -> *mut ffi::PyObject {
+    // SAFETY: as for `init_mod_wsgi`.
+    unsafe {
+        let def = addr_of_mut!(APACHE_MODULE_DEF);
+        (*def).m_slots = addr_of_mut!(APACHE_SLOTS).cast();
         ffi::PyModuleDef_Init(def)
     }
 }

@@ -44,6 +44,9 @@ pub struct InterpreterObjects {
     pub errors_type: Owned,
     /// The class handed out as `wsgi.file_wrapper`.
     pub file_wrapper_type: Owned,
+    /// This interpreter's `mod_wsgi` module (event subscribers,
+    /// `active_requests`).
+    pub module: Owned,
 }
 
 // SAFETY: shared between request threads, but only used (and dropped)
@@ -123,6 +126,8 @@ thread_local! {
     static STARTED_PYTHON: Cell<bool> = const { Cell::new(false) };
     /// Time this thread has spent waiting for a GIL since the last reset.
     static GIL_WAIT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    /// How many acquisitions that time was spread over.
+    static GIL_WAITS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Attaches `tstate`, adding the time spent waiting for its GIL to this
@@ -136,11 +141,18 @@ unsafe fn attach_timed(tstate: *mut ffi::PyThreadState) {
     unsafe { ffi::PyEval_RestoreThread(tstate) };
     let waited = started.elapsed();
     GIL_WAIT.with(|w| w.set(w.get() + waited));
+    GIL_WAITS.with(|n| n.set(n.get() + 1));
 }
 
 /// Starts a new GIL-wait tally on this thread (at the start of a request).
 pub fn reset_gil_wait() {
     GIL_WAIT.with(|w| w.set(Duration::ZERO));
+    GIL_WAITS.with(|n| n.set(0));
+}
+
+/// How many times this thread re-acquired a GIL since [`reset_gil_wait`].
+pub fn gil_wait_count() -> u64 {
+    GIL_WAITS.with(|n| n.get())
 }
 
 /// Time this thread waited to acquire a GIL since [`reset_gil_wait`], at
@@ -227,7 +239,7 @@ impl Interpreter {
             object::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
         crate::pymodule::set_groups(&module, &self.process_group, &self.name)
             .ok_or_else(|| fail("cannot set mod_wsgi attributes"))?;
-        let objects = crate::wsgi::types::create()
+        let objects = crate::wsgi::types::create(&module)
             .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
         *self.objects.lock() = Some(Arc::new(objects));
         if let Some(interval) = setup.plan.switch_interval {
@@ -495,6 +507,48 @@ fn new_interpreter(gil: GilKind) -> Result<*mut ffi::PyThreadState, String> {
     }
 }
 
+/// Whether process-exit code may enter the interpreters: it must run on
+/// the thread that started Python, with no request running.
+pub fn safe_to_use_at_exit() -> Result<(), String> {
+    if !STARTED_PYTHON.with(|s| s.get()) {
+        // Prefork runs its exit cleanup from a signal handler, on whichever
+        // thread took the signal, possibly one of Python's own threads.
+        return Err(
+            "process exit is running on a thread other than the one that started Python".into(),
+        );
+    }
+    let busy = ACTIVE_REQUESTS.load(Ordering::SeqCst);
+    if busy != 0 {
+        return Err(format!("{busy} request(s) still running in this process"));
+    }
+    Ok(())
+}
+
+/// Requests running Python in this process right now.
+pub fn active_requests() -> usize {
+    ACTIVE_REQUESTS.load(Ordering::SeqCst)
+}
+
+/// Runs `f` in every live interpreter with its GIL held: sub-interpreters
+/// in creation order, then the main one.
+pub fn in_each_interpreter(f: impl Fn(&Interpreter, &Gil<'_>)) {
+    let Some(registry) = REGISTRY.get() else {
+        return;
+    };
+    let order: Vec<String> = registry.created.lock().clone();
+    let mut names: Vec<&String> = order.iter().filter(|n| !n.is_empty()).collect();
+    let main = String::new();
+    names.push(&main);
+    for name in names {
+        let interp = registry.interpreters.lock().get(name).cloned();
+        if let Some(interp) = interp {
+            let gil = interp.enter();
+            f(&interp, &gil);
+            drop(gil);
+        }
+    }
+}
+
 /// Destroys every interpreter at process shutdown: sub-interpreters in the
 /// reverse of their creation order, then the main interpreter. Runs on the
 /// thread that initialised Python, after request threads have stopped.
@@ -502,19 +556,8 @@ pub fn destroy_all() {
     let Some(registry) = REGISTRY.get() else {
         return;
     };
-    if !STARTED_PYTHON.with(|s| s.get()) {
-        // Prefork runs its exit cleanup from a signal handler, on whichever
-        // thread took the signal, possibly one of Python's own threads.
-        tracing::warn!(
-            "Not destroying Python interpreters: process exit is running on a thread other than the one that started Python"
-        );
-        return;
-    }
-    let busy = ACTIVE_REQUESTS.load(Ordering::SeqCst);
-    if busy != 0 {
-        tracing::warn!(
-            "Not destroying Python interpreters: {busy} request(s) still running in this process"
-        );
+    if let Err(why) = safe_to_use_at_exit() {
+        tracing::warn!("Not destroying Python interpreters: {why}");
         return;
     }
     let order: Vec<String> = std::mem::take(&mut *registry.created.lock());

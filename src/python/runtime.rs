@@ -97,9 +97,10 @@ pub fn initialize(settings: &InitSettings) -> Result<*mut ffi::PyThreadState, St
     if let Some(eggs) = &settings.eggs {
         std::env::set_var("PYTHON_EGG_CACHE", eggs);
     }
-    // SAFETY: registering a built-in module before initialisation.
+    // SAFETY: registering built-in modules before initialisation.
     unsafe {
-        ffi::PyImport_AppendInittab(c"mod_wsgi".as_ptr(), Some(crate::pymodule::init_mod_wsgi))
+        ffi::PyImport_AppendInittab(c"mod_wsgi".as_ptr(), Some(crate::pymodule::init_mod_wsgi));
+        ffi::PyImport_AppendInittab(c"apache".as_ptr(), Some(crate::pymodule::init_apache));
     };
 
     let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();

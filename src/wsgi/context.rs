@@ -20,6 +20,20 @@ pub struct RequestContext<'t> {
     error_line: Vec<u8>,
     /// `[script PATH] `, put before each line the application logs.
     log_tag: String,
+    pub io: IoCounters,
+}
+
+/// The request's body traffic, for metrics and events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IoCounters {
+    /// Reads the application made, bytes they returned, time spent.
+    pub reads: u64,
+    pub read_bytes: u64,
+    pub read_time: f64,
+    /// Writes handed to the server, bytes written, time spent.
+    pub writes: u64,
+    pub written: u64,
+    pub write_time: f64,
 }
 
 /// Buffered request body, read on demand.
@@ -45,6 +59,7 @@ impl<'t> RequestContext<'t> {
             client_gone: false,
             error_line: Vec::new(),
             log_tag: format!("[script {script}] "),
+            io: IoCounters::default(),
         }
     }
 
@@ -143,7 +158,11 @@ impl<'t> RequestContext<'t> {
             return Ok(());
         }
         let transport = self.transport;
+        let started = std::time::Instant::now();
         let ok = crate::python::interp::without_gil(|| transport.write(data));
+        self.io.write_time += started.elapsed().as_secs_f64();
+        self.io.writes += 1;
+        self.io.written += data.len() as u64;
         self.body_sent += data.len() as u64;
         if !ok {
             self.client_disconnected();
@@ -194,17 +213,36 @@ impl<'t> RequestContext<'t> {
         Ok(true)
     }
 
+    /// Counts one application read of the body and the time it took.
+    fn counted(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<Vec<u8>, String>,
+    ) -> Result<Vec<u8>, String> {
+        let started = std::time::Instant::now();
+        let result = read(self);
+        self.io.read_time += started.elapsed().as_secs_f64();
+        self.io.reads += 1;
+        if let Ok(data) = &result {
+            self.io.read_bytes += data.len() as u64;
+        }
+        result
+    }
+
     /// `read(size)`: `None` reads to the end.
     pub fn read(&mut self, size: Option<usize>) -> Result<Vec<u8>, String> {
-        while size.is_none_or(|s| self.input.pending.len() < s) && self.fill()? {}
-        let take = size.map_or(self.input.pending.len(), |s| {
-            s.min(self.input.pending.len())
-        });
-        Ok(self.input.pending.drain(..take).collect())
+        self.counted(|ctx| {
+            while size.is_none_or(|s| ctx.input.pending.len() < s) && ctx.fill()? {}
+            let take = size.map_or(ctx.input.pending.len(), |s| s.min(ctx.input.pending.len()));
+            Ok(ctx.input.pending.drain(..take).collect())
+        })
     }
 
     /// `readline(size)`: up to and including a newline.
     pub fn readline(&mut self, size: Option<usize>) -> Result<Vec<u8>, String> {
+        self.counted(|ctx| ctx.readline_uncounted(size))
+    }
+
+    fn readline_uncounted(&mut self, size: Option<usize>) -> Result<Vec<u8>, String> {
         loop {
             let limit = size.unwrap_or(usize::MAX);
             if let Some(pos) = self.input.pending.iter().position(|&b| b == b'\n') {

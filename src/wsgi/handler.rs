@@ -2,6 +2,7 @@
 //! application, stream the result, always call `close()`.
 
 use super::context::RequestContext;
+use super::observe::{Meter, RequestEvents, Timing};
 use super::transport::Transport;
 use super::{streams, types};
 use crate::apache::log::{APLOG_DEBUG, APLOG_ERR};
@@ -75,6 +76,12 @@ pub struct EnvironExtras {
     /// daemon thread picked it up (seconds since the epoch).
     pub queue_start: f64,
     pub daemon_start: f64,
+    /// The Apache child that accepted the request.
+    pub server_pid: u32,
+    /// Daemon mode: connections the child made to hand the request over,
+    /// and how many of them met a restarting daemon.
+    pub daemon_connects: Option<u32>,
+    pub daemon_restarts: Option<u32>,
     /// `WSGIPassApacheRequest On`: the `request_rec` to wrap in a capsule.
     pub apache_request: Option<*mut std::ffi::c_void>,
 }
@@ -292,7 +299,7 @@ fn reload_requested(module: &Owned, route: &Route, log: LogFn<'_>) -> bool {
 
 /// A small number naming the current request thread, stable for the
 /// thread's life (`mod_wsgi.thread_id`).
-fn request_thread_id() -> i64 {
+pub fn request_thread_id() -> i64 {
     use std::sync::atomic::{AtomicI64, Ordering};
     static NEXT: AtomicI64 = AtomicI64::new(1);
     thread_local!(static ID: i64 = NEXT.fetch_add(1, Ordering::Relaxed));
@@ -356,7 +363,7 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
     set("mod_wsgi.thread_id", object::int_obj(request_thread_id())?);
     set(
         "mod_wsgi.server_pid",
-        object::str_obj(&std::process::id().to_string())?,
+        object::str_obj(&extras.server_pid.to_string())?,
     );
     set(
         "mod_wsgi.request_start",
@@ -434,9 +441,13 @@ fn send_wrapped_file(
         return Ok(());
     }
     let transport = ctx.transport;
+    let started = std::time::Instant::now();
     let sent = crate::python::interp::without_gil(|| {
         transport.send_file(fd, offset, length, allow_sendfile)
     });
+    ctx.io.write_time += started.elapsed().as_secs_f64();
+    ctx.io.writes += 1;
+    ctx.io.written += length;
     ctx.body_sent += length;
     if !sent {
         ctx.client_disconnected();
@@ -519,26 +530,35 @@ pub fn run(
     route: &Route,
     extras: &EnvironExtras,
 ) -> Outcome {
+    let meter = Meter::begin(extras);
+    let mut timing = Timing::default();
     let mut ctx = RequestContext::new(transport, &route.script);
     let ctx_ptr: *mut RequestContext = &mut ctx;
     let gil = interp.enter();
     // Output to sys.stdout/sys.stderr from this thread belongs to this
     // request until it ends (including while the script is imported).
     let scope = streams::RequestScope::enter(ctx_ptr);
-    let outcome = run_in_scope(&gil, interp, ctx_ptr, route, extras);
+    let outcome = run_in_scope(&gil, interp, ctx_ptr, route, extras, &meter, &mut timing);
     drop(scope);
     // SAFETY: the request objects were unbound; nothing else refers to ctx.
     unsafe { &mut *ctx_ptr }.flush_log();
     drop(gil);
+    if let Outcome::Fail(status) = outcome {
+        timing.status = u16::try_from(status).unwrap_or(500);
+    }
+    meter.finish(extras, &timing, &ctx.io);
     outcome
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_in_scope(
     gil: &Gil<'_>,
     interp: &Interpreter,
     ctx_ptr: *mut RequestContext,
     route: &Route,
     extras: &EnvironExtras,
+    meter: &Meter,
+    timing: &mut Timing,
 ) -> Outcome {
     // SAFETY: `ctx_ptr` points at the caller's context, alive throughout.
     let transport = unsafe { &*ctx_ptr }.transport;
@@ -599,11 +619,28 @@ fn run_in_scope(
     // SAFETY: `ctx_ptr` points at `ctx`, alive until the objects are unbound
     // below; all Python calls run on this thread with the GIL held.
     let ctx = unsafe { &mut *ctx_ptr };
-    if let Some(now) = object::float_obj(now_seconds()) {
+    let log_error = |line: &str| transport.log(APLOG_ERR, line);
+    let events = RequestEvents::begin(&objects.module, extras, meter);
+    timing.application_start = now_seconds();
+    if let Some(now) = object::float_obj(timing.application_start) {
         object::dict_set(&environ, "mod_wsgi.application_start", &now);
     }
+    let application = match &events {
+        Some(events) => events.started(
+            extras,
+            &route.callable,
+            &environ,
+            application,
+            timing.application_start,
+            &log_error,
+        ),
+        None => application,
+    };
     let mut timed_out = false;
     let mut log_failure = |context: &str| {
+        if let Some(events) = &events {
+            events.exception(&log_error);
+        }
         if pending_is_request_timeout() {
             timed_out = true;
             log_python_error(&log, REQUEST_TIMEOUT_MESSAGE);
@@ -634,6 +671,7 @@ fn run_in_scope(
         }
     };
     ctx.finish(!completed);
+    timing.application_finish = now_seconds();
     // Before any output an error becomes a 500 page; after it, the
     // response stays as sent (and was cut short by `finish`).
     let outcome = if completed || ctx.headers_sent {
@@ -643,6 +681,15 @@ fn run_in_scope(
     } else {
         Outcome::Fail(500)
     };
+    timing.status = match (&outcome, &ctx.status) {
+        (Outcome::Fail(code), _) => u16::try_from(*code).unwrap_or(500),
+        (_, Some((code, _))) => u16::try_from(*code).unwrap_or(0),
+        _ => 0,
+    };
+    if let Some(events) = events {
+        events.finished(extras, meter, timing, &ctx.io, &log_error);
+        events.end();
+    }
     ctx.flush_log();
     for obj in [&adapter, &input, &errors] {
         types::unbind(obj);

@@ -8,6 +8,8 @@ pub mod dispatch;
 pub mod environ;
 #[cfg(not(test))]
 pub mod handler;
+#[cfg(not(test))]
+pub mod observe;
 pub mod response;
 #[cfg(not(test))]
 pub mod streams;

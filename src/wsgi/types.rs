@@ -206,6 +206,10 @@ unsafe extern "C" fn start_response(
         object::raise(unsafe { ffi::PyExc_ValueError }, &message);
         return std::ptr::null_mut();
     }
+    let transport = ctx.transport;
+    crate::pymodule::events::response_started(&status, &headers, exc_info.as_ref(), &|line| {
+        transport.log(crate::apache::log::APLOG_ERR, line)
+    });
     // SAFETY: bound method lookup on the live instance.
     let slf = Owned::from_borrowed(slf).expect("non-null");
     slf.getattr("write")
@@ -514,9 +518,10 @@ fn file_wrapper_type() -> Option<Owned> {
 }
 
 /// Creates this interpreter's adapter types.
-pub fn create() -> Option<InterpreterObjects> {
+pub fn create(module: &Owned) -> Option<InterpreterObjects> {
     // Method tables are static and only read by Python.
     Some(InterpreterObjects {
+        module: module.clone(),
         file_wrapper_type: file_wrapper_type()?,
         adapter_type: make_type(
             c"mod_wsgi.Adapter",

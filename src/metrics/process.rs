@@ -1,0 +1,63 @@
+//! This process's accounting state, shared by the request path, the
+//! Python accessors and the telemetry reporter.
+
+use super::{usage, Recorder};
+use once_cell::sync::OnceCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static RECORDER: OnceCell<Recorder> = OnceCell::new();
+/// Requests are being accounted (the Python API asked, or telemetry is on).
+static RECORDING: AtomicBool = AtomicBool::new(false);
+/// `start_recording_metrics()` was called.
+static API_STARTED: AtomicBool = AtomicBool::new(false);
+/// The telemetry reporter consumes the windows; the Python accessors
+/// then return None.
+static EXTERNAL: AtomicBool = AtomicBool::new(false);
+static PROCESS_START: OnceCell<f64> = OnceCell::new();
+
+/// Sets up this process's accumulators (once, when Python starts in it).
+pub fn init_process(threads_maximum: usize, now: f64, external: bool) {
+    let _ = PROCESS_START.set(now);
+    let _ = RECORDER.set(Recorder::new(threads_maximum, now, usage::process()));
+    EXTERNAL.store(external, Ordering::SeqCst);
+    if external {
+        RECORDING.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The recorder, when requests are being accounted.
+pub fn recording() -> Option<&'static Recorder> {
+    if RECORDING.load(Ordering::Relaxed) {
+        RECORDER.get()
+    } else {
+        None
+    }
+}
+
+/// `start_recording_metrics()`: starts accounting and opens a fresh window.
+pub fn start_recording(now: f64) {
+    if API_STARTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    if let Some(recorder) = RECORDER.get() {
+        if !EXTERNAL.load(Ordering::SeqCst) {
+            recorder.drain(now, usage::process());
+        }
+    }
+    RECORDING.store(true, Ordering::SeqCst);
+}
+
+/// The recorder as the Python accessors see it: None until
+/// `start_recording_metrics()`, and always None under telemetry.
+pub fn for_python() -> Option<&'static Recorder> {
+    if API_STARTED.load(Ordering::SeqCst) && !EXTERNAL.load(Ordering::SeqCst) {
+        RECORDER.get()
+    } else {
+        None
+    }
+}
+
+/// When this process started serving (seconds since the epoch).
+pub fn process_start() -> f64 {
+    PROCESS_START.get().copied().unwrap_or(0.0)
+}

@@ -1,0 +1,253 @@
+//! Event subscriptions (`subscribe_events`, `subscribe_shutdown`,
+//! `subscribe_signals`), publishing, and the per-request state behind
+//! `request_data()` and `active_requests`.
+//!
+//! Subscribers live on each interpreter's own `mod_wsgi` module, as a list
+//! of `(callback, only)` pairs where `only` names the one event the
+//! callback wants (or is None for all of them).
+
+use crate::python::object::{self, Owned};
+use pyo3_ffi as ffi;
+use std::cell::RefCell;
+
+const SUBSCRIBERS: &str = "_subscribers";
+
+/// Creates the per-interpreter subscriber list and `active_requests`.
+pub fn init(module: &Owned) -> Option<()> {
+    // SAFETY: GIL held during module execution.
+    let list = Owned::from_new(unsafe { ffi::PyList_New(0) })?;
+    module.setattr(SUBSCRIBERS, &list).then_some(())?;
+    module
+        .setattr("active_requests", &object::new_dict()?)
+        .then_some(())
+}
+
+/// Registers `callback` for every event, or only for `only`; returns it
+/// so the subscribe functions work as decorators.
+fn subscribe(
+    module: *mut ffi::PyObject,
+    callback: *mut ffi::PyObject,
+    only: Option<&str>,
+) -> *mut ffi::PyObject {
+    let (Some(module), Some(callback)) =
+        (Owned::from_borrowed(module), Owned::from_borrowed(callback))
+    else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: GIL held (called from Python).
+    if unsafe { ffi::PyCallable_Check(callback.as_ptr()) } == 0 {
+        // SAFETY: GIL held.
+        object::raise(
+            unsafe { ffi::PyExc_TypeError },
+            "the subscriber must be callable",
+        );
+        return std::ptr::null_mut();
+    }
+    let filter = match only {
+        Some(name) => object::str_obj(name),
+        None => Some(object::none()),
+    };
+    let appended = (|| {
+        let entry = object::tuple(&[&callback, &filter?])?;
+        let list = module.getattr(SUBSCRIBERS)?;
+        // SAFETY: GIL held; `list` is our list.
+        (unsafe { ffi::PyList_Append(list.as_ptr(), entry.as_ptr()) } == 0).then_some(())
+    })();
+    if appended.is_none() {
+        return std::ptr::null_mut();
+    }
+    callback.into_raw()
+}
+
+pub unsafe extern "C" fn subscribe_events(
+    m: *mut ffi::PyObject,
+    cb: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    subscribe(m, cb, None)
+}
+
+pub unsafe extern "C" fn subscribe_shutdown(
+    m: *mut ffi::PyObject,
+    cb: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    subscribe(m, cb, Some("process_stopping"))
+}
+
+pub unsafe extern "C" fn subscribe_signals(
+    m: *mut ffi::PyObject,
+    cb: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let in_daemon = Owned::from_borrowed(m)
+        .and_then(|m| m.getattr("process_group"))
+        .and_then(|g| object::unicode_to_string(&g))
+        .is_some_and(|g| !g.is_empty());
+    if in_daemon {
+        return subscribe(m, cb, Some("process_signal"));
+    }
+    object::clear_error();
+    let stack = object::import("traceback")
+        .and_then(|t| t.getattr("format_stack"))
+        .and_then(|f| f.call0())
+        .and_then(|lines| object::str_obj("")?.getattr("join")?.call(&[&lines]))
+        .and_then(|s| object::unicode_to_string(&s))
+        .unwrap_or_default();
+    object::clear_error();
+    tracing::warn!(
+        "mod_wsgi: subscribe_signals() has no effect in embedded mode (Apache owns the signals here); the callback will never be called. Registered at:\n{}",
+        stack.trim_end()
+    );
+    // SAFETY: returning a new reference to the callback.
+    unsafe { ffi::Py_IncRef(cb) };
+    cb
+}
+
+/// Whether anything subscribed in this interpreter.
+pub fn has_subscribers(module: &Owned) -> bool {
+    module
+        .getattr(SUBSCRIBERS)
+        // SAFETY: GIL held; our list.
+        .is_some_and(|l| unsafe { ffi::PyList_Size(l.as_ptr()) } > 0)
+}
+
+/// Calls the subscribers of `name` with `payload` as keyword arguments,
+/// merging any dict a callback returns into the payload for the ones
+/// after it. A failing subscriber is logged through `log` and skipped.
+pub fn publish(module: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
+    let Some(list) = module.getattr(SUBSCRIBERS) else {
+        object::clear_error();
+        return;
+    };
+    // SAFETY: GIL held; a snapshot so subscribers may subscribe others.
+    let Some(entries) =
+        Owned::from_new(unsafe { ffi::PyList_GetSlice(list.as_ptr(), 0, isize::MAX) })
+    else {
+        object::clear_error();
+        return;
+    };
+    let Some(name_obj) = object::str_obj(name) else {
+        return;
+    };
+    // SAFETY: GIL held; `entries` is a list of 2-tuples we built.
+    let count = unsafe { ffi::PyList_Size(entries.as_ptr()) };
+    for i in 0..count {
+        // SAFETY: in bounds; borrowed references from our own tuples.
+        let (callback, only) = unsafe {
+            let entry = ffi::PyList_GetItem(entries.as_ptr(), i);
+            (
+                Owned::from_borrowed(ffi::PyTuple_GetItem(entry, 0)),
+                Owned::from_borrowed(ffi::PyTuple_GetItem(entry, 1)),
+            )
+        };
+        let (Some(callback), Some(only)) = (callback, only) else {
+            continue;
+        };
+        if !object::is_none(&only) && object::unicode_to_string(&only).as_deref() != Some(name) {
+            continue;
+        }
+        let args = object::tuple(&[&name_obj]);
+        // SAFETY: GIL held; args is a tuple and payload a dict.
+        let result = args.and_then(|args| {
+            Owned::from_new(unsafe {
+                ffi::PyObject_Call(callback.as_ptr(), args.as_ptr(), payload.as_ptr())
+            })
+        });
+        match result {
+            // SAFETY: GIL held; merging a dict the subscriber returned.
+            Some(r) if unsafe { ffi::PyDict_Check(r.as_ptr()) } != 0 => unsafe {
+                ffi::PyDict_Update(payload.as_ptr(), r.as_ptr());
+            },
+            Some(_) => {}
+            None => {
+                let text = object::take_error_text().unwrap_or_default();
+                log(&format!(
+                    "mod_wsgi: exception in the '{name}' event subscriber:"
+                ));
+                for line in text.lines() {
+                    log(line);
+                }
+            }
+        }
+    }
+}
+
+/// The request running on this thread: its `request_data()` dict, and
+/// what `response_started` needs from inside `start_response`.
+struct Current {
+    data: Owned,
+    module: Owned,
+    request_id: Owned,
+    subscribed: bool,
+}
+
+thread_local!(static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) });
+
+/// Makes `data` this thread's `request_data()` until [`end_request`].
+pub fn begin_request(module: &Owned, data: &Owned, request_id: &Owned, subscribed: bool) {
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(Current {
+            data: data.clone(),
+            module: module.clone(),
+            request_id: request_id.clone(),
+            subscribed,
+        })
+    });
+}
+
+/// Forgets this thread's request (call with the GIL held).
+pub fn end_request() {
+    let previous = CURRENT.with(|c| c.borrow_mut().take());
+    drop(previous);
+}
+
+/// Publishes `response_started` for this thread's request, if anything
+/// subscribed. Called from `start_response` with the GIL held.
+pub fn response_started(
+    status: &Owned,
+    headers: &Owned,
+    exc_info: Option<&Owned>,
+    log: &dyn Fn(&str),
+) {
+    let current = CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|c| c.subscribed)
+            .map(|c| (c.module.clone(), c.data.clone(), c.request_id.clone()))
+    });
+    let Some((module, data, request_id)) = current else {
+        return;
+    };
+    let payload = (|| {
+        let d = object::new_dict()?;
+        object::dict_set(&d, "request_id", &request_id);
+        object::dict_set(&d, "response_status", status);
+        object::dict_set(&d, "response_headers", headers);
+        object::dict_set(
+            &d,
+            "exception_info",
+            &exc_info.cloned().unwrap_or_else(object::none),
+        );
+        object::dict_set(&d, "request_data", &data);
+        Some(d)
+    })();
+    if let Some(payload) = payload {
+        publish(&module, "response_started", &payload, log);
+    }
+    object::clear_error();
+}
+
+pub unsafe extern "C" fn request_data(
+    _m: *mut ffi::PyObject,
+    _a: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    match CURRENT.with(|c| c.borrow().as_ref().map(|c| c.data.clone())) {
+        Some(data) => data.into_raw(),
+        None => {
+            object::raise(
+                // SAFETY: GIL held.
+                unsafe { ffi::PyExc_RuntimeError },
+                "request_data() called outside of an active request",
+            );
+            std::ptr::null_mut()
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The reporter: one thread per serving process that drains the metrics
+//! window every interval and sends it, with lifecycle and slow-request
+//! records, to the ingester's UNIX datagram socket. Sends never block:
+//! a missing or full ingester loses datagrams, never requests.
+
+use super::{Exit, Identity, Settings, SlowOutcome, SlowRequest};
+use crate::metrics;
+use crate::wsgi::handler::now_seconds;
+use once_cell::sync::OnceCell;
+use parking_lot::{Condvar, Mutex};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub struct Reporter {
+    socket: UnixDatagram,
+    target: PathBuf,
+    seq: AtomicU32,
+    identity: Identity,
+    settings: Settings,
+    capture_user_agent: bool,
+    /// The request in flight on each slot, kept only with slow-request
+    /// reporting on.
+    slow: Vec<Mutex<Option<SlowRequest>>>,
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+static REPORTER: OnceCell<Reporter> = OnceCell::new();
+
+/// The running reporter, if `WSGITelemetryService` is set in this process.
+pub fn get() -> Option<&'static Reporter> {
+    REPORTER.get()
+}
+
+/// Starts reporting (once per process); `threads` is the worker slots.
+pub fn start(
+    target: PathBuf,
+    identity: Identity,
+    settings: Settings,
+    capture_user_agent: bool,
+    threads: usize,
+) -> Result<(), String> {
+    let socket =
+        UnixDatagram::unbound().map_err(|e| format!("cannot create the telemetry socket: {e}"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot make the telemetry socket non-blocking: {e}"))?;
+    let reporter = Reporter {
+        socket,
+        target,
+        seq: AtomicU32::new(0),
+        identity,
+        settings,
+        capture_user_agent,
+        slow: (0..threads.max(1)).map(|_| Mutex::new(None)).collect(),
+        stopped: Mutex::new(false),
+        wake: Condvar::new(),
+    };
+    if REPORTER.set(reporter).is_err() {
+        return Ok(());
+    }
+    let reporter = REPORTER.get().expect("just set");
+    reporter.send(
+        super::process_started(
+            &reporter.identity,
+            &reporter.settings,
+            reporter.next_seq(),
+            now_seconds(),
+        )
+        .bytes(),
+    );
+    std::thread::Builder::new()
+        .name("wsgi-telemetry".into())
+        .spawn(move || reporter.run())
+        .map_err(|e| format!("cannot start the telemetry thread: {e}"))?;
+    Ok(())
+}
+
+impl Reporter {
+    fn next_seq(&self) -> u32 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        // Losing a datagram is acceptable; blocking a request is not.
+        let _ = self.socket.send_to(bytes, &self.target);
+    }
+
+    pub fn capture_user_agent(&self) -> bool {
+        self.capture_user_agent
+    }
+
+    /// Whether requests should be described for slow-request records.
+    pub fn tracks_slow_requests(&self) -> bool {
+        self.settings.slow_threshold > 0.0
+    }
+
+    fn run(&self) {
+        let interval = Duration::from_secs_f64(self.settings.interval.max(0.1));
+        loop {
+            {
+                let mut stopped = self.stopped.lock();
+                if !*stopped {
+                    self.wake.wait_for(&mut stopped, interval);
+                }
+                if *stopped {
+                    return;
+                }
+            }
+            self.tick();
+        }
+    }
+
+    fn tick(&self) {
+        let now = now_seconds();
+        if let Some(recorder) = metrics::recording() {
+            let window = recorder.drain(now, metrics::usage::process());
+            self.send(
+                super::interval(&window, &self.identity, &self.settings, self.next_seq()).bytes(),
+            );
+        }
+        if !self.tracks_slow_requests() {
+            return;
+        }
+        for slot in &self.slow {
+            let running = slot.lock().clone();
+            if let Some(request) = running {
+                if now - request.request_start >= self.settings.slow_threshold {
+                    let d = super::slow_request(
+                        self.identity.pid,
+                        self.next_seq(),
+                        now,
+                        &request,
+                        None,
+                    );
+                    self.send(d.bytes());
+                }
+            }
+        }
+    }
+
+    /// A request started on `slot` (only called with slow tracking on).
+    pub fn slow_begin(&self, slot: usize, request: SlowRequest) {
+        let slot = slot.min(self.slow.len() - 1);
+        *self.slow[slot].lock() = Some(request);
+    }
+
+    /// The request on `slot` ended; a slow one gets its completed record.
+    pub fn slow_finish(&self, slot: usize, outcome: &SlowOutcome) {
+        let slot = slot.min(self.slow.len() - 1);
+        let Some(request) = self.slow[slot].lock().take() else {
+            return;
+        };
+        if outcome.finish - request.request_start >= self.settings.slow_threshold {
+            let d = super::slow_request(
+                self.identity.pid,
+                self.next_seq(),
+                outcome.finish,
+                &request,
+                Some(outcome),
+            );
+            self.send(d.bytes());
+        }
+    }
+
+    /// The process decided to stop: one last sample, then the decision.
+    pub fn stopping(&self, reason: &str, active: usize) {
+        self.tick();
+        let d = super::process_stopping(
+            &self.identity,
+            self.next_seq(),
+            now_seconds(),
+            reason,
+            active,
+        );
+        self.send(d.bytes());
+    }
+
+    /// The process is exiting: stops the thread and says goodbye.
+    pub fn stopped(&self, exit: &Exit) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
+        let d = super::process_stopped(&self.identity, self.next_seq(), now_seconds(), exit);
+        self.send(d.bytes());
+    }
+}

@@ -1,0 +1,364 @@
+//! What a request reports about itself: the metrics window, slow-request
+//! records, `active_requests`, `request_data()` and the request events.
+
+use super::context::IoCounters;
+use super::handler::{now_seconds, EnvironExtras};
+use crate::metrics::{self, usage, Recorder, RequestSample};
+use crate::pymodule::events;
+use crate::python::interp;
+use crate::python::object::{self, Owned};
+use crate::telemetry::reporter::{self, Reporter};
+use crate::telemetry::{SlowOutcome, SlowRequest};
+
+/// How the application ran, filled in as the request goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub application_start: f64,
+    pub application_finish: f64,
+    pub status: u16,
+}
+
+/// Accounting that happens outside the GIL, before and after the request.
+pub struct Meter {
+    slot: usize,
+    began: f64,
+    /// This thread's CPU time when first needed (it costs a system call).
+    cpu_start: std::cell::Cell<Option<(f64, f64)>>,
+    recorder: Option<&'static Recorder>,
+    slow: Option<&'static Reporter>,
+}
+
+impl Meter {
+    pub fn begin(extras: &EnvironExtras) -> Meter {
+        let slot = super::handler::request_thread_id().saturating_sub(1) as usize;
+        let began = now_seconds();
+        let recorder = metrics::recording();
+        let slow = reporter::get().filter(|r| r.tracks_slow_requests());
+        if let Some(recorder) = recorder {
+            recorder.begin(slot, began);
+        }
+        if let Some(reporter) = slow {
+            reporter.slow_begin(slot, describe(extras, reporter, recorder));
+        }
+        let meter = Meter {
+            slot,
+            began,
+            cpu_start: std::cell::Cell::new(None),
+            recorder,
+            slow,
+        };
+        if recorder.is_some() || slow.is_some() {
+            meter.start_cpu_clock();
+        }
+        meter
+    }
+
+    /// Notes the thread's CPU time, if not done yet.
+    pub fn start_cpu_clock(&self) {
+        if self.cpu_start.get().is_none() {
+            self.cpu_start.set(Some(usage::thread_cpu()));
+        }
+    }
+
+    /// This thread's CPU use since the clock started: (user, system).
+    pub fn cpu(&self) -> (f64, f64) {
+        let Some((user0, system0)) = self.cpu_start.get() else {
+            return (0.0, 0.0);
+        };
+        let (user, system) = usage::thread_cpu();
+        ((user - user0).max(0.0), (system - system0).max(0.0))
+    }
+
+    pub fn finish(&self, extras: &EnvironExtras, timing: &Timing, io: &IoCounters) {
+        if self.recorder.is_none() && self.slow.is_none() {
+            return;
+        }
+        let (cpu_user, cpu_system) = self.cpu();
+        let finish = if timing.application_finish > 0.0 {
+            timing.application_finish
+        } else {
+            now_seconds()
+        };
+        let gil_wait = interp::gil_wait().as_secs_f64();
+        let gil_waits = interp::gil_wait_count();
+        if let Some(recorder) = self.recorder {
+            let sample = RequestSample {
+                slot: self.slot,
+                request_start: if extras.request_start > 0.0 {
+                    extras.request_start
+                } else {
+                    self.began
+                },
+                queue_start: extras.queue_start,
+                daemon_start: extras.daemon_start,
+                application_start: if timing.application_start > 0.0 {
+                    timing.application_start
+                } else {
+                    finish
+                },
+                application_finish: finish,
+                input_reads: io.reads,
+                input_bytes: io.read_bytes,
+                input_time: io.read_time,
+                output_writes: io.writes,
+                output_bytes: io.written,
+                output_time: io.write_time,
+                status: timing.status,
+                cpu_user,
+                cpu_system,
+                gil_wait,
+                gil_waits,
+            };
+            recorder.finish(&sample, self.began);
+        }
+        if let Some(reporter) = self.slow {
+            let outcome = SlowOutcome {
+                finish,
+                status: timing.status,
+                input_bytes: io.read_bytes,
+                input_reads: io.reads,
+                input_time: io.read_time,
+                output_bytes: io.written,
+                output_writes: io.writes,
+                output_time: io.write_time,
+                cpu_user,
+                cpu_system,
+                gil_wait,
+                gil_waits,
+                active_at_completion: self.recorder.map_or(0, |r| r.active_requests()),
+            };
+            reporter.slow_finish(self.slot, &outcome);
+        }
+    }
+}
+
+/// The request as a slow-request record describes it.
+fn describe(
+    extras: &EnvironExtras,
+    reporter: &Reporter,
+    recorder: Option<&Recorder>,
+) -> SlowRequest {
+    let var = |name: &str| {
+        extras
+            .cgi
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    SlowRequest {
+        thread_id: super::handler::request_thread_id() as u64,
+        server_pid: extras.server_pid,
+        log_id: extras.request_id.clone(),
+        method: var("REQUEST_METHOD"),
+        scheme: extras.url_scheme.to_string(),
+        hostname: var("HTTP_HOST"),
+        script_name: var("SCRIPT_NAME"),
+        path_info: var("PATH_INFO"),
+        protocol: var("SERVER_PROTOCOL"),
+        peer_ip: var("REMOTE_ADDR"),
+        user_agent: if reporter.capture_user_agent() {
+            var("HTTP_USER_AGENT")
+        } else {
+            String::new()
+        },
+        request_start: extras.request_start,
+        queue_start: extras.queue_start,
+        daemon_start: extras.daemon_start,
+        application_start: now_seconds(),
+        active_at_start: recorder.map_or(1, |r| r.active_requests()),
+    }
+}
+
+/// The Python side of a request: its `request_data()` dict, its entry in
+/// `active_requests`, and the events when anything subscribed.
+pub struct RequestEvents {
+    module: Owned,
+    data: Owned,
+    request_id: Owned,
+    active: Option<Owned>,
+    subscribed: bool,
+}
+
+impl RequestEvents {
+    /// Starts the request's Python state (with the GIL held).
+    pub fn begin(module: &Owned, extras: &EnvironExtras, meter: &Meter) -> Option<RequestEvents> {
+        let data = object::new_dict()?;
+        let request_id = object::str_obj(&extras.request_id)?;
+        let subscribed = events::has_subscribers(module);
+        if subscribed {
+            meter.start_cpu_clock();
+        }
+        events::begin_request(module, &data, &request_id, subscribed);
+        Some(RequestEvents {
+            module: module.clone(),
+            data,
+            request_id,
+            active: module.getattr("active_requests"),
+            subscribed,
+        })
+    }
+
+    fn payload(&self) -> Option<Owned> {
+        let d = object::new_dict()?;
+        object::dict_set(&d, "request_id", &self.request_id);
+        object::dict_set(&d, "request_data", &self.data);
+        Some(d)
+    }
+
+    /// Records the request in `active_requests` and publishes
+    /// `request_started`; returns the application to call, which a
+    /// subscriber may have replaced.
+    pub fn started(
+        &self,
+        extras: &EnvironExtras,
+        callable: &str,
+        environ: &Owned,
+        application: Owned,
+        application_start: f64,
+        log: &dyn Fn(&str),
+    ) -> Owned {
+        let built = (|| {
+            let d = self.payload()?;
+            let set = |k: &str, v: Option<Owned>| v.map(|v| object::dict_set(&d, k, &v));
+            set(
+                "thread_id",
+                object::int_obj(super::handler::request_thread_id()),
+            )?;
+            set("server_pid", object::int_obj(extras.server_pid.into()))?;
+            set("request_start", object::float_obj(extras.request_start))?;
+            set("queue_start", object::float_obj(extras.queue_start))?;
+            set("daemon_start", object::float_obj(extras.daemon_start))?;
+            set("application_start", object::float_obj(application_start))?;
+            set("callable_object", object::str_obj(callable))?;
+            set("request_environ", Some(environ.clone()))?;
+            set("application_object", Some(application.clone()))?;
+            if let Some(n) = extras.daemon_connects {
+                set("daemon_connects", object::int_obj(n.into()))?;
+            }
+            if let Some(n) = extras.daemon_restarts {
+                set("daemon_restarts", object::int_obj(n.into()))?;
+            }
+            Some(d)
+        })();
+        let Some(payload) = built else {
+            object::clear_error();
+            return application;
+        };
+        if let Some(active) = &self.active {
+            // SAFETY: GIL held; `active` is the module's dict and the key a str.
+            unsafe {
+                pyo3_ffi::PyDict_SetItem(
+                    active.as_ptr(),
+                    self.request_id.as_ptr(),
+                    payload.as_ptr(),
+                );
+            }
+        }
+        if !self.subscribed {
+            return application;
+        }
+        // Subscribers get their own copy: what they merge in must not
+        // change the active-request record.
+        // SAFETY: GIL held.
+        let Some(event) = Owned::from_new(unsafe { pyo3_ffi::PyDict_Copy(payload.as_ptr()) })
+        else {
+            object::clear_error();
+            return application;
+        };
+        events::publish(&self.module, "request_started", &event, log);
+        // SAFETY: GIL held; borrowed lookup in our dict.
+        let chosen = Owned::from_borrowed(unsafe {
+            pyo3_ffi::PyDict_GetItemString(event.as_ptr(), c"application_object".as_ptr())
+        });
+        chosen.unwrap_or(application)
+    }
+
+    /// Publishes `request_exception` for the pending exception, leaving
+    /// it pending.
+    pub fn exception(&self, log: &dyn Fn(&str)) {
+        if !self.subscribed {
+            return;
+        }
+        let Some(exception) = object::take_exception() else {
+            return;
+        };
+        let info = (|| {
+            // SAFETY: GIL held; the exception's type, borrowed then owned.
+            let kind =
+                Owned::from_borrowed(unsafe { pyo3_ffi::Py_TYPE(exception.as_ptr()) }.cast())?;
+            let trace = exception
+                .getattr("__traceback__")
+                .unwrap_or_else(object::none);
+            object::tuple(&[&kind, &exception, &trace])
+        })();
+        if let (Some(info), Some(payload)) = (info, self.payload()) {
+            object::dict_set(&payload, "exception_info", &info);
+            events::publish(&self.module, "request_exception", &payload, log);
+        }
+        object::clear_error();
+        object::restore_exception(exception);
+    }
+
+    /// Publishes `request_finished` with the request's figures.
+    pub fn finished(
+        &self,
+        extras: &EnvironExtras,
+        meter: &Meter,
+        timing: &Timing,
+        io: &IoCounters,
+        log: &dyn Fn(&str),
+    ) {
+        if !self.subscribed {
+            return;
+        }
+        let (cpu_user, cpu_system) = meter.cpu();
+        let built = (|| {
+            let d = self.payload()?;
+            let set = |k: &str, v: Option<Owned>| v.map(|v| object::dict_set(&d, k, &v));
+            let float = |k: &str, v: f64| set(k, object::float_obj(v));
+            let int = |k: &str, v: u64| set(k, object::int_obj(v.min(i64::MAX as u64) as i64));
+            int("thread_id", super::handler::request_thread_id() as u64)?;
+            int("server_pid", extras.server_pid.into())?;
+            float("request_start", extras.request_start)?;
+            float("queue_start", extras.queue_start)?;
+            float("daemon_start", extras.daemon_start)?;
+            float("application_start", timing.application_start)?;
+            float("application_finish", timing.application_finish)?;
+            float(
+                "application_time",
+                (timing.application_finish - timing.application_start).max(0.0),
+            )?;
+            int("input_reads", io.reads)?;
+            int("input_length", io.read_bytes)?;
+            float("input_time", io.read_time)?;
+            int("output_writes", io.writes)?;
+            int("output_length", io.written)?;
+            float("output_time", io.write_time)?;
+            int("status", timing.status.into())?;
+            float("cpu_user_time", cpu_user)?;
+            float("cpu_system_time", cpu_system)?;
+            float("cpu_time", cpu_user + cpu_system)?;
+            float("gil_wait_time", interp::gil_wait().as_secs_f64())?;
+            int("gil_wait_count", interp::gil_wait_count())?;
+            Some(d)
+        })();
+        match built {
+            Some(payload) => events::publish(&self.module, "request_finished", &payload, log),
+            None => object::clear_error(),
+        }
+    }
+
+    /// Removes the request from `active_requests` and this thread.
+    pub fn end(self) {
+        if let Some(active) = &self.active {
+            // SAFETY: GIL held; deleting our own key (absent is fine).
+            unsafe {
+                if pyo3_ffi::PyDict_DelItem(active.as_ptr(), self.request_id.as_ptr()) != 0 {
+                    object::clear_error();
+                }
+            }
+        }
+        events::end_request();
+    }
+}
