@@ -33,6 +33,7 @@ pub mod framework_apps;
 pub mod json;
 pub mod procs;
 pub mod raw;
+pub mod telemetry;
 pub mod venv;
 
 /// Expands `body_fn` (a `fn(Mpm)`) into one `#[test]` per MPM. Test files
