@@ -552,7 +552,12 @@ pub(crate) fn publish_stopping(reason: &str) {
         let reason = object::str_obj(reason);
         if let (Some(payload), Some(reason)) = (payload, reason) {
             object::dict_set(&payload, "shutdown_reason", &reason);
-            crate::pymodule::events::publish(&objects.module, "process_stopping", &payload, &log);
+            crate::pymodule::events::publish(
+                &objects.events.subscribers,
+                "process_stopping",
+                &payload,
+                &log,
+            );
         }
         object::clear_error();
     });
@@ -571,7 +576,12 @@ pub(crate) fn publish_signal(name: &str, number: i32) {
         if let (Some(payload), Some(signame), Some(signum)) = (payload, signame, signum) {
             object::dict_set(&payload, "signame", &signame);
             object::dict_set(&payload, "signum", &signum);
-            crate::pymodule::events::publish(&objects.module, "process_signal", &payload, &log);
+            crate::pymodule::events::publish(
+                &objects.events.subscribers,
+                "process_signal",
+                &payload,
+                &log,
+            );
         }
         object::clear_error();
     });

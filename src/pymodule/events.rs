@@ -9,8 +9,66 @@
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 const SUBSCRIBERS: &str = "_subscribers";
+
+/// Keys of the request payloads, made into Python strings once per
+/// interpreter instead of on every request.
+const PAYLOAD_KEYS: &[&str] = &[
+    "request_id",
+    "request_data",
+    "thread_id",
+    "server_pid",
+    "request_start",
+    "queue_start",
+    "daemon_start",
+    "application_start",
+    "callable_object",
+    "request_environ",
+    "application_object",
+    "daemon_connects",
+    "daemon_restarts",
+];
+
+/// One interpreter's event state, looked up once when it is set up.
+pub struct EventObjects {
+    /// The `(callback, only)` list on the module.
+    pub subscribers: Owned,
+    pub active_requests: Owned,
+    keys: HashMap<&'static str, Owned>,
+}
+
+impl EventObjects {
+    pub fn new(module: &Owned) -> Option<Self> {
+        let keys = PAYLOAD_KEYS
+            .iter()
+            .map(|k| Some((*k, object::str_obj(k)?)))
+            .collect::<Option<_>>()?;
+        Some(EventObjects {
+            subscribers: module.getattr(SUBSCRIBERS)?,
+            active_requests: module.getattr("active_requests")?,
+            keys,
+        })
+    }
+
+    /// Whether anything subscribed in this interpreter.
+    pub fn subscribed(&self) -> bool {
+        // SAFETY: GIL held; our list.
+        unsafe { ffi::PyList_Size(self.subscribers.as_ptr()) > 0 }
+    }
+
+    /// `dict[key] = value`, with the key string made once.
+    pub fn set(&self, dict: &Owned, key: &'static str, value: &Owned) -> bool {
+        match self.keys.get(key) {
+            // SAFETY: GIL held; does not steal references.
+            Some(k) => unsafe {
+                ffi::PyDict_SetItem(dict.as_ptr(), k.as_ptr(), value.as_ptr()) == 0
+            },
+            None => object::dict_set(dict, key, value),
+        }
+    }
+}
 
 /// Creates the per-interpreter subscriber list and `active_requests`.
 pub fn init(module: &Owned) -> Option<()> {
@@ -101,22 +159,11 @@ pub unsafe extern "C" fn subscribe_signals(
     cb
 }
 
-/// Whether anything subscribed in this interpreter.
-pub fn has_subscribers(module: &Owned) -> bool {
-    module
-        .getattr(SUBSCRIBERS)
-        // SAFETY: GIL held; our list.
-        .is_some_and(|l| unsafe { ffi::PyList_Size(l.as_ptr()) } > 0)
-}
-
-/// Calls the subscribers of `name` with `payload` as keyword arguments,
-/// merging any dict a callback returns into the payload for the ones
-/// after it. A failing subscriber is logged through `log` and skipped.
-pub fn publish(module: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
-    let Some(list) = module.getattr(SUBSCRIBERS) else {
-        object::clear_error();
-        return;
-    };
+/// Calls the subscribers (the list in `subscribers`) of `name` with
+/// `payload` as keyword arguments, merging any dict a callback returns into
+/// the payload for the ones after it. A failing subscriber is logged
+/// through `log` and skipped.
+pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
     // SAFETY: GIL held; a snapshot so subscribers may subscribe others.
     let Some(entries) =
         Owned::from_new(unsafe { ffi::PyList_GetSlice(list.as_ptr(), 0, isize::MAX) })
@@ -174,7 +221,7 @@ pub fn publish(module: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) 
 /// what `response_started` needs from inside `start_response`.
 struct Current {
     data: Owned,
-    module: Owned,
+    subscribers: Owned,
     request_id: Owned,
     subscribed: bool,
 }
@@ -182,11 +229,11 @@ struct Current {
 thread_local!(static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) });
 
 /// Makes `data` this thread's `request_data()` until [`end_request`].
-pub fn begin_request(module: &Owned, data: &Owned, request_id: &Owned, subscribed: bool) {
+pub fn begin_request(subscribers: &Owned, data: &Owned, request_id: &Owned, subscribed: bool) {
     CURRENT.with(|c| {
         *c.borrow_mut() = Some(Current {
             data: data.clone(),
-            module: module.clone(),
+            subscribers: subscribers.clone(),
             request_id: request_id.clone(),
             subscribed,
         })
@@ -211,9 +258,9 @@ pub fn response_started(
         c.borrow()
             .as_ref()
             .filter(|c| c.subscribed)
-            .map(|c| (c.module.clone(), c.data.clone(), c.request_id.clone()))
+            .map(|c| (c.subscribers.clone(), c.data.clone(), c.request_id.clone()))
     });
-    let Some((module, data, request_id)) = current else {
+    let Some((subscribers, data, request_id)) = current else {
         return;
     };
     let payload = (|| {
@@ -230,7 +277,7 @@ pub fn response_started(
         Some(d)
     })();
     if let Some(payload) = payload {
-        publish(&module, "response_started", &payload, log);
+        publish(&subscribers, "response_started", &payload, log);
     }
     object::clear_error();
 }

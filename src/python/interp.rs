@@ -44,9 +44,9 @@ pub struct InterpreterObjects {
     pub errors_type: Owned,
     /// The class handed out as `wsgi.file_wrapper`.
     pub file_wrapper_type: Owned,
-    /// This interpreter's `mod_wsgi` module (event subscribers,
-    /// `active_requests`).
-    pub module: Owned,
+    /// Event subscribers and `active_requests` of this interpreter's
+    /// `mod_wsgi` module.
+    pub events: crate::pymodule::events::EventObjects,
 }
 
 // SAFETY: shared between request threads, but only used (and dropped)

@@ -620,7 +620,7 @@ fn run_in_scope(
     // below; all Python calls run on this thread with the GIL held.
     let ctx = unsafe { &mut *ctx_ptr };
     let log_error = |line: &str| transport.log(APLOG_ERR, line);
-    let events = RequestEvents::begin(&objects.module, extras, meter);
+    let events = RequestEvents::begin(&objects.events, extras, meter);
     timing.application_start = now_seconds();
     if let Some(now) = object::float_obj(timing.application_start) {
         object::dict_set(&environ, "mod_wsgi.application_start", &now);

@@ -4,7 +4,7 @@
 use super::context::IoCounters;
 use super::handler::{now_seconds, EnvironExtras};
 use crate::metrics::{self, usage, Recorder, RequestSample};
-use crate::pymodule::events;
+use crate::pymodule::events::{self, EventObjects};
 use crate::python::interp;
 use crate::python::object::{self, Owned};
 use crate::telemetry::reporter::{self, Reporter};
@@ -172,37 +172,39 @@ fn describe(
 
 /// The Python side of a request: its `request_data()` dict, its entry in
 /// `active_requests`, and the events when anything subscribed.
-pub struct RequestEvents {
-    module: Owned,
+pub struct RequestEvents<'a> {
+    objects: &'a EventObjects,
     data: Owned,
     request_id: Owned,
-    active: Option<Owned>,
     subscribed: bool,
 }
 
-impl RequestEvents {
+impl<'a> RequestEvents<'a> {
     /// Starts the request's Python state (with the GIL held).
-    pub fn begin(module: &Owned, extras: &EnvironExtras, meter: &Meter) -> Option<RequestEvents> {
+    pub fn begin(
+        objects: &'a EventObjects,
+        extras: &EnvironExtras,
+        meter: &Meter,
+    ) -> Option<RequestEvents<'a>> {
         let data = object::new_dict()?;
         let request_id = object::str_obj(&extras.request_id)?;
-        let subscribed = events::has_subscribers(module);
+        let subscribed = objects.subscribed();
         if subscribed {
             meter.start_cpu_clock();
         }
-        events::begin_request(module, &data, &request_id, subscribed);
+        events::begin_request(&objects.subscribers, &data, &request_id, subscribed);
         Some(RequestEvents {
-            module: module.clone(),
+            objects,
             data,
             request_id,
-            active: module.getattr("active_requests"),
             subscribed,
         })
     }
 
     fn payload(&self) -> Option<Owned> {
         let d = object::new_dict()?;
-        object::dict_set(&d, "request_id", &self.request_id);
-        object::dict_set(&d, "request_data", &self.data);
+        self.objects.set(&d, "request_id", &self.request_id);
+        self.objects.set(&d, "request_data", &self.data);
         Some(d)
     }
 
@@ -220,7 +222,7 @@ impl RequestEvents {
     ) -> Owned {
         let built = (|| {
             let d = self.payload()?;
-            let set = |k: &str, v: Option<Owned>| v.map(|v| object::dict_set(&d, k, &v));
+            let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
             set(
                 "thread_id",
                 object::int_obj(super::handler::request_thread_id()),
@@ -245,15 +247,10 @@ impl RequestEvents {
             object::clear_error();
             return application;
         };
-        if let Some(active) = &self.active {
-            // SAFETY: GIL held; `active` is the module's dict and the key a str.
-            unsafe {
-                pyo3_ffi::PyDict_SetItem(
-                    active.as_ptr(),
-                    self.request_id.as_ptr(),
-                    payload.as_ptr(),
-                );
-            }
+        let active = &self.objects.active_requests;
+        // SAFETY: GIL held; `active` is the module's dict and the key a str.
+        unsafe {
+            pyo3_ffi::PyDict_SetItem(active.as_ptr(), self.request_id.as_ptr(), payload.as_ptr());
         }
         if !self.subscribed {
             return application;
@@ -266,7 +263,7 @@ impl RequestEvents {
             object::clear_error();
             return application;
         };
-        events::publish(&self.module, "request_started", &event, log);
+        events::publish(&self.objects.subscribers, "request_started", &event, log);
         // SAFETY: GIL held; borrowed lookup in our dict.
         let chosen = Owned::from_borrowed(unsafe {
             pyo3_ffi::PyDict_GetItemString(event.as_ptr(), c"application_object".as_ptr())
@@ -294,7 +291,12 @@ impl RequestEvents {
         })();
         if let (Some(info), Some(payload)) = (info, self.payload()) {
             object::dict_set(&payload, "exception_info", &info);
-            events::publish(&self.module, "request_exception", &payload, log);
+            events::publish(
+                &self.objects.subscribers,
+                "request_exception",
+                &payload,
+                log,
+            );
         }
         object::clear_error();
         object::restore_exception(exception);
@@ -315,9 +317,10 @@ impl RequestEvents {
         let (cpu_user, cpu_system) = meter.cpu();
         let built = (|| {
             let d = self.payload()?;
-            let set = |k: &str, v: Option<Owned>| v.map(|v| object::dict_set(&d, k, &v));
-            let float = |k: &str, v: f64| set(k, object::float_obj(v));
-            let int = |k: &str, v: u64| set(k, object::int_obj(v.min(i64::MAX as u64) as i64));
+            let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
+            let float = |k: &'static str, v: f64| set(k, object::float_obj(v));
+            let int =
+                |k: &'static str, v: u64| set(k, object::int_obj(v.min(i64::MAX as u64) as i64));
             int("thread_id", super::handler::request_thread_id() as u64)?;
             int("server_pid", extras.server_pid.into())?;
             float("request_start", extras.request_start)?;
@@ -344,19 +347,20 @@ impl RequestEvents {
             Some(d)
         })();
         match built {
-            Some(payload) => events::publish(&self.module, "request_finished", &payload, log),
+            Some(payload) => {
+                events::publish(&self.objects.subscribers, "request_finished", &payload, log)
+            }
             None => object::clear_error(),
         }
     }
 
     /// Removes the request from `active_requests` and this thread.
     pub fn end(self) {
-        if let Some(active) = &self.active {
-            // SAFETY: GIL held; deleting our own key (absent is fine).
-            unsafe {
-                if pyo3_ffi::PyDict_DelItem(active.as_ptr(), self.request_id.as_ptr()) != 0 {
-                    object::clear_error();
-                }
+        let active = &self.objects.active_requests;
+        // SAFETY: GIL held; deleting our own key (absent is fine).
+        unsafe {
+            if pyo3_ffi::PyDict_DelItem(active.as_ptr(), self.request_id.as_ptr()) != 0 {
+                object::clear_error();
             }
         }
         events::end_request();

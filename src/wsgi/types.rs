@@ -521,7 +521,7 @@ fn file_wrapper_type() -> Option<Owned> {
 pub fn create(module: &Owned) -> Option<InterpreterObjects> {
     // Method tables are static and only read by Python.
     Some(InterpreterObjects {
-        module: module.clone(),
+        events: crate::pymodule::events::EventObjects::new(module)?,
         file_wrapper_type: file_wrapper_type()?,
         adapter_type: make_type(
             c"mod_wsgi.Adapter",
