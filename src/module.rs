@@ -218,15 +218,17 @@ unsafe extern "C" fn post_config(
     for warning in unsafe { gil_configuration_warnings(s) } {
         log::server_log(s, APLOG_WARNING, &format!("mod_wsgi: {warning}"));
     }
-    // SAFETY: `s` is the main server of the configuration just read.
-    let (servers, main_config) = unsafe { (all_servers(s), server_config(s)) };
-    // SAFETY: the server's process record outlives every configuration.
-    let process_pool = unsafe { (*(*s).process).pool };
-    if let Err(message) =
-        crate::daemon::supervisor::start_groups(&servers, main_config, pconf, process_pool)
-    {
-        log::server_log(s, APLOG_EMERG, &format!("mod_wsgi: {message}"));
-        return 500;
+    // SAFETY: plain query of httpd state.
+    if unsafe { ffi::ap_exists_scoreboard_image() } != 0 {
+        // SAFETY: the configuration just read; `pconf` is its pool.
+        let status = unsafe { start_daemon_groups(s, pconf) };
+        if status != 0 {
+            return status;
+        }
+    } else {
+        // On a cold start the scoreboard is made after this hook; daemons
+        // forked later can read it (`server_metrics()`), so wait for it.
+        *DEFERRED_DAEMON_START.lock() = Some((s as usize, pconf as usize));
     }
     let pending = used_but_not_implemented();
     if !pending.is_empty() {
@@ -240,6 +242,39 @@ unsafe extern "C" fn post_config(
         );
     }
     0
+}
+
+/// Server and configuration pool whose daemon groups start once the
+/// scoreboard exists (addresses, as raw pointers are not `Send`).
+static DEFERRED_DAEMON_START: parking_lot::Mutex<Option<(usize, usize)>> =
+    parking_lot::Mutex::new(None);
+
+/// Starts the `WSGIDaemonProcess` groups of the configuration of `s`.
+///
+/// # Safety
+/// `s` is the main server of the current configuration, `pconf` its pool.
+unsafe fn start_daemon_groups(s: *mut ffi::server_rec, pconf: *mut ffi::apr_pool_t) -> c_int {
+    // SAFETY: per the contract.
+    let (servers, main_config) = unsafe { (all_servers(s), server_config(s)) };
+    // SAFETY: the server's process record outlives every configuration.
+    let process_pool = unsafe { (*(*s).process).pool };
+    match crate::daemon::supervisor::start_groups(&servers, main_config, pconf, process_pool) {
+        Ok(()) => 0,
+        Err(message) => {
+            log::server_log(s, APLOG_EMERG, &format!("mod_wsgi: {message}"));
+            500
+        }
+    }
+}
+
+/// After the scoreboard is created (cold starts only): the deferred
+/// daemon groups.
+unsafe extern "C" fn pre_mpm(_p: *mut ffi::apr_pool_t, _sb: ffi::ap_scoreboard_e) -> c_int {
+    let Some((s, pconf)) = DEFERRED_DAEMON_START.lock().take() else {
+        return 0;
+    };
+    // SAFETY: recorded in post_config of this same configuration cycle.
+    unsafe { start_daemon_groups(s as *mut ffi::server_rec, pconf as *mut ffi::apr_pool_t) }
 }
 
 /// The configuration of the main server and of every virtual host.
@@ -1119,6 +1154,8 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
             null(),
             ffi::APR_HOOK_MIDDLE as c_int,
         );
+        // After the core's hook, which creates the scoreboard.
+        ffi::ap_hook_pre_mpm(Some(pre_mpm), null(), null(), ffi::APR_HOOK_LAST as c_int);
         ffi::ap_hook_child_init(
             Some(child_init),
             null(),
