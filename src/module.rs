@@ -541,7 +541,7 @@ fn start_reporting(
     };
     let settings = crate::telemetry::Settings {
         interval: service.interval.as_secs_f64(),
-        slow_threshold: config.global.slow_requests.map_or(0.0, |d| d.as_secs_f64()),
+        slow_threshold: config.global.slow_requests.map(|d| d.as_secs_f64()),
         // Python's own default applies when none is configured.
         switch_interval: switch_interval.map_or(0.005, |d| d.as_secs_f64()),
     };

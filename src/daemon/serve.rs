@@ -69,9 +69,24 @@ fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), String> {
     for extra in &spec.supplementary_groups {
         groups.push(resolve_gid(extra)?);
     }
+    // Without supplementary-groups= the user keeps the groups
+    // /etc/group gives it, as Apache's own children do.
+    let user_name = if spec.supplementary_groups.is_empty() {
+        // SAFETY: getpwuid returns a static record or NULL; copied at once.
+        unsafe {
+            let pw = libc::getpwuid(uid);
+            (!pw.is_null()).then(|| std::ffi::CStr::from_ptr((*pw).pw_name).to_owned())
+        }
+    } else {
+        None
+    };
     // SAFETY: as above.
     unsafe {
-        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(gid) != 0 {
+        let grouped = match &user_name {
+            Some(name) => libc::initgroups(name.as_ptr(), gid),
+            None => libc::setgroups(groups.len(), groups.as_ptr()),
+        };
+        if grouped != 0 || libc::setgid(gid) != 0 {
             return Err(format!(
                 "cannot switch to group {gid}: {}",
                 std::io::Error::last_os_error()

@@ -150,7 +150,7 @@ pub unsafe extern "C" fn subscribe_signals(
         .and_then(|s| object::unicode_to_string(&s))
         .unwrap_or_default();
     object::clear_error();
-    tracing::warn!(
+    tracing::info!(
         "mod_wsgi: subscribe_signals() has no effect in embedded mode (Apache owns the signals here); the callback will never be called. Registered at:\n{}",
         stack.trim_end()
     );

@@ -241,6 +241,7 @@ impl Interpreter {
             .ok_or_else(|| fail("cannot set mod_wsgi attributes"))?;
         let objects = crate::wsgi::types::create(&module)
             .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
+        module.setattr("FileWrapper", &objects.file_wrapper_type);
         *self.objects.lock() = Some(Arc::new(objects));
         if let Some(interval) = setup.plan.switch_interval {
             set_switch_interval(interval).ok_or_else(|| fail("cannot set the switch interval"))?;

@@ -25,8 +25,9 @@ pub struct Identity {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Settings {
     pub interval: f64,
-    /// `WSGISlowRequests`, 0 when not set.
-    pub slow_threshold: f64,
+    /// `WSGISlowRequests` in seconds (0 reports every request); None
+    /// when not set.
+    pub slow_threshold: Option<f64>,
     /// The main interpreter's GIL switch interval (seconds).
     pub switch_interval: f64,
 }
@@ -49,7 +50,10 @@ pub fn interval(w: &Window, id: &Identity, settings: &Settings, seq: u32) -> Dat
     identity_fields(&mut d, id, true);
     d.f64("sample_period", w.period())
         .f64("telemetry_interval", settings.interval)
-        .f64("slow_requests_threshold", settings.slow_threshold)
+        .f64(
+            "slow_requests_threshold",
+            settings.slow_threshold.unwrap_or(0.0),
+        )
         .f64("switch_interval", settings.switch_interval);
     let (user, system) = w.cpu_rates();
     d.u64("request_count", w.request_count)
@@ -300,7 +304,7 @@ mod tests {
         let w = r.drain(1.0, Usage::default());
         let settings = Settings {
             interval: 1.0,
-            slow_threshold: 2.0,
+            slow_threshold: Some(2.0),
             switch_interval: 0.005,
         };
         let d = interval(&w, &Identity::default(), &settings, 2);

@@ -94,7 +94,11 @@ impl Reporter {
 
     /// Whether requests should be described for slow-request records.
     pub fn tracks_slow_requests(&self) -> bool {
-        self.settings.slow_threshold > 0.0
+        self.settings.slow_threshold.is_some()
+    }
+
+    fn slow_threshold(&self) -> f64 {
+        self.settings.slow_threshold.unwrap_or(f64::INFINITY)
     }
 
     fn run(&self) {
@@ -127,7 +131,7 @@ impl Reporter {
         for slot in &self.slow {
             let running = slot.lock().clone();
             if let Some(request) = running {
-                if now - request.request_start >= self.settings.slow_threshold {
+                if now - request.request_start >= self.slow_threshold() {
                     let d = super::slow_request(
                         self.identity.pid,
                         self.next_seq(),
@@ -153,7 +157,7 @@ impl Reporter {
         let Some(request) = self.slow[slot].lock().take() else {
             return;
         };
-        if outcome.finish - request.request_start >= self.settings.slow_threshold {
+        if outcome.finish - request.request_start >= self.slow_threshold() {
             let d = super::slow_request(
                 self.identity.pid,
                 self.next_seq(),
