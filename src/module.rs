@@ -423,7 +423,9 @@ fn interpreter_setup(
         restrictions: crate::wsgi::streams::Restrictions {
             stdin: resolved.restrict_stdin,
             stdout: resolved.restrict_stdout,
-            signal: resolved.restrict_signal,
+            // A service script owns its process, signals included.
+            signal: resolved.restrict_signal
+                && !role.daemon.is_some_and(DaemonProcessSpec::is_managed_mode),
         },
         python_path_layers: resolved.python_path_layers,
         plan,
@@ -502,7 +504,10 @@ pub(crate) fn start_python(
         set.ok_or("cannot set the switch interval")?;
         tracing::info!("Set switch interval {}s for {mode}", interval.as_secs_f64());
     }
-    start_reporting(config, role.group, process.switch_interval);
+    // Service scripts (threads=0) serve no requests: nothing to account.
+    if !role.daemon.is_some_and(DaemonProcessSpec::is_managed_mode) {
+        start_reporting(config, role.group, process.switch_interval);
+    }
     Ok(())
 }
 

@@ -869,3 +869,57 @@ fn deadlock_timeout_replaces_a_process_holding_the_gil() {
     expect_restart_line(&server, off, pid1, "stuck", "deadlock-timeout expired");
     expect_replaced(&server, "/stuck/info", pid1);
 }
+
+// ---------------------------------------------------------------------------
+// threads=0: service-script daemons (WSGIDaemonProcess.rst, `threads`;
+// subscribing-to-events.rst, "Service-script daemons")
+// ---------------------------------------------------------------------------
+
+/// A `threads=0` daemon runs its WSGIImportScript on the main thread and
+/// serves nothing; SIGTERM reaches the script as `SystemExit`, and a
+/// script that ends is replaced by a new process.
+#[test]
+fn service_script_daemons_run_their_script_and_stop_on_sigterm() {
+    let looping = "import os, sys, time\n\
+                   sys.stderr.write('service up %d\\n' % os.getpid()); sys.stderr.flush()\n\
+                   try:\n    while True:\n        time.sleep(0.05)\n\
+                   except SystemExit:\n    sys.stderr.write('service stopping %d\\n' % os.getpid()); sys.stderr.flush()\n    raise\n";
+    let once = "import os, sys\nsys.stderr.write('oneshot ran %d\\n' % os.getpid()); sys.stderr.flush()\n";
+    let mut server = builder()
+        .file("loop.py", looping)
+        .file("once.py", once)
+        .config(
+            "WSGIDaemonProcess svc threads=0 display-name=%{GROUP}\n\
+             WSGIDaemonProcess oneshot threads=0\n\
+             WSGIImportScript {root}/loop.py process-group=svc application-group=%{GLOBAL}\n\
+             WSGIImportScript {root}/once.py process-group=oneshot application-group=%{GLOBAL}\n\
+             WSGIScriptAlias /svc {root}/options.wsgi process-group=svc application-group=%{GLOBAL}\n",
+        )
+        .start();
+    let up = wait_for_log_line(&server, 0, LOG_WAIT, |l| l.contains("service up "))
+        .expect("the service script runs");
+    let svc_pid: i32 = up.rsplit(' ').next().unwrap().trim().parse().unwrap();
+    assert!(pid_alive(svc_pid));
+    assert!(common::procs::cmdline(svc_pid).starts_with("(wsgi:svc)"));
+    // A script that returns ends its process; the parent starts another.
+    let restarted = wait_until(LOG_WAIT, || {
+        server.error_log().matches("oneshot ran ").count() >= 2
+    });
+    assert!(restarted, "{}", server.error_log());
+    // The group runs no request threads: a request routed to it is refused.
+    assert_eq!(server.get("/svc/pid").status, 500);
+    assert!(server.error_log().contains("runs service scripts (threads=0) and does not take requests"));
+    let offset = server.error_log().len();
+    signal(svc_pid, libc::SIGTERM);
+    assert!(
+        wait_for_log_line(&server, offset, LOG_WAIT, |l| l
+            .contains(&format!("service stopping {svc_pid}")))
+        .is_some(),
+        "{}",
+        server.error_log()
+    );
+    assert!(wait_until(LOG_WAIT, || !pid_alive(svc_pid)));
+    server.stop();
+    let log = server.error_log();
+    assert!(!log.contains("Traceback"), "{log}");
+}

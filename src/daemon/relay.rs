@@ -107,6 +107,15 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
         );
         return 500;
     };
+    if endpoint.service_only {
+        req.log(
+            APLOG_ERR,
+            &format!(
+                "mod_wsgi: Daemon process group '{group}' runs service scripts (threads=0) and does not take requests."
+            ),
+        );
+        return 500;
+    }
     if let Some(owner) = &endpoint.scope {
         if req.server_hostname() != *owner {
             req.log(

@@ -289,6 +289,9 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
         daemon: Some(&spec),
     };
     crate::module::start_daemon_python(config, role, &spec)?;
+    if spec.is_managed_mode() {
+        return run_service_scripts(config, role);
+    }
     crate::module::preload_scripts(config, role);
     monitor::spawn_signal_dispatcher();
     tracing::info!(
@@ -369,6 +372,42 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
     crate::module::publish_stopping(reason.key());
     interp::destroy_all();
     crate::module::announce_stopped(reason.key());
+    Ok(())
+}
+
+/// `threads=0`: the process exists to run its `WSGIImportScript` scripts
+/// (a never-ending task, or an exec of another program) on the main
+/// thread. SIGTERM becomes `SystemExit` in the script; when the scripts
+/// return, the process exits and the parent starts a new one.
+fn run_service_scripts(
+    config: &crate::config::ServerConfig,
+    role: crate::module::ProcessRole<'_>,
+) -> Result<(), String> {
+    let pid = std::process::id();
+    tracing::info!(
+        "mod_wsgi: daemon process {pid} of group '{}' runs service scripts (threads=0)",
+        role.group
+    );
+    let main = crate::module::interpreter_for(config, "", &|name: &str| std::env::var(name).ok())?;
+    let gil = main.enter();
+    let armed = crate::python::object::run_source(
+        c"import signal\ndef stop(signum, frame):\n    raise SystemExit(0)\nsignal.signal(signal.SIGTERM, stop)\n",
+        "mod_wsgi._service",
+        &[],
+    )
+    .is_some();
+    if !armed {
+        crate::python::object::clear_error();
+    }
+    drop(gil);
+    if !armed {
+        return Err("cannot install the SIGTERM handler for the service script".into());
+    }
+    crate::module::preload_scripts(config, role);
+    tracing::info!(
+        "mod_wsgi: service scripts of daemon process {pid} of group '{}' finished; exiting",
+        role.group
+    );
     Ok(())
 }
 

@@ -118,6 +118,8 @@ pub struct Endpoint {
     pub response_flush_delay: Duration,
     /// See [`Group::scope`].
     pub scope: Option<String>,
+    /// `threads=0`: the group runs service scripts and takes no requests.
+    pub service_only: bool,
 }
 
 /// Where and how the Apache children reach `group`, if it exists.
@@ -135,6 +137,7 @@ pub fn endpoint(group: &str) -> Option<Endpoint> {
             header_buffer_size: g.spec.header_buffer_size,
             response_flush_delay: g.spec.response_flush_delay,
             scope: g.scope.clone(),
+            service_only: g.spec.is_managed_mode(),
         })
 }
 

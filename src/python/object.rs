@@ -343,3 +343,25 @@ pub fn raise(exc: *mut ffi::PyObject, message: &str) {
     // SAFETY: GIL held; `exc` is an exception type object.
     unsafe { ffi::PyErr_SetString(exc, msg.as_ptr()) }
 }
+
+/// Runs constant Python `source` in a fresh namespace named `name`, with
+/// `extra` names bound first; returns the namespace, or None with the
+/// error pending.
+pub fn run_source(source: &std::ffi::CStr, name: &str, extra: &[(&str, Owned)]) -> Option<Owned> {
+    let globals = new_dict()?;
+    dict_set(&globals, "__name__", &str_obj(name)?);
+    dict_set(&globals, "__builtins__", &import("builtins")?);
+    for (key, value) in extra {
+        dict_set(&globals, key, value);
+    }
+    // SAFETY: GIL held; the source is NUL-terminated and the namespace ours.
+    Owned::from_new(unsafe {
+        ffi::PyRun_String(
+            source.as_ptr(),
+            ffi::Py_file_input,
+            globals.as_ptr(),
+            globals.as_ptr(),
+        )
+    })?;
+    Some(globals)
+}

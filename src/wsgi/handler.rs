@@ -252,6 +252,17 @@ fn load_script_as_of(
     })();
     note_load(loaded.is_some());
     let Some(module) = loaded else {
+        // SAFETY: GIL held; checks the pending exception's type.
+        if unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) } != 0 {
+            // A service script told to stop (threads=0 daemons), or one
+            // that chose to exit: not a failure worth a traceback.
+            object::clear_error();
+            log(
+                APLOG_DEBUG,
+                &format!("Python script file '{}' exited (SystemExit).", route.script),
+            );
+            return None;
+        }
         log_python_error(
             log,
             &format!("Failed to exec Python script file '{}'.", route.script),

@@ -217,24 +217,10 @@ if restrict_signal:
 /// Replaces the standard streams (and `signal.signal` when restricted) in
 /// the current interpreter. The GIL is held.
 pub fn install(restrictions: Restrictions) -> Option<()> {
-    let globals = object::new_dict()?;
-    object::dict_set(&globals, "__name__", &object::str_obj("mod_wsgi._streams")?);
-    object::dict_set(&globals, "__builtins__", &object::import("builtins")?);
-    for (name, on) in [
-        ("restrict_stdin", restrictions.stdin),
-        ("restrict_stdout", restrictions.stdout),
-        ("restrict_signal", restrictions.signal),
-    ] {
-        object::dict_set(&globals, name, &object::bool_obj(on));
-    }
-    // SAFETY: GIL held; running a constant script in a fresh namespace.
-    Owned::from_new(unsafe {
-        ffi::PyRun_String(
-            STREAMS_SOURCE.as_ptr(),
-            ffi::Py_file_input,
-            globals.as_ptr(),
-            globals.as_ptr(),
-        )
-    })
-    .map(drop)
+    let flags = [
+        ("restrict_stdin", object::bool_obj(restrictions.stdin)),
+        ("restrict_stdout", object::bool_obj(restrictions.stdout)),
+        ("restrict_signal", object::bool_obj(restrictions.signal)),
+    ];
+    object::run_source(STREAMS_SOURCE, "mod_wsgi._streams", &flags).map(drop)
 }

@@ -499,22 +499,11 @@ class FileWrapper:
 ";
 
 fn file_wrapper_type() -> Option<Owned> {
-    let globals = object::new_dict()?;
-    object::dict_set(&globals, "__name__", &object::str_obj("mod_wsgi")?);
-    object::dict_set(&globals, "__builtins__", &object::import("builtins")?);
-    // SAFETY: GIL held; running a constant class definition.
-    unsafe {
-        Owned::from_new(ffi::PyRun_String(
-            FILE_WRAPPER_SOURCE.as_ptr(),
-            ffi::Py_file_input,
-            globals.as_ptr(),
-            globals.as_ptr(),
-        ))?;
-        Owned::from_borrowed(ffi::PyDict_GetItemString(
-            globals.as_ptr(),
-            c"FileWrapper".as_ptr(),
-        ))
-    }
+    let globals = object::run_source(FILE_WRAPPER_SOURCE, "mod_wsgi", &[])?;
+    // SAFETY: GIL held; borrowed lookup in the namespace just filled.
+    Owned::from_borrowed(unsafe {
+        ffi::PyDict_GetItemString(globals.as_ptr(), c"FileWrapper".as_ptr())
+    })
 }
 
 /// Creates this interpreter's adapter types.
