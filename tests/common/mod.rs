@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod apache_info;
 pub mod daemon_app;
 pub mod express;
 pub mod framework_apps;
