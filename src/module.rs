@@ -632,7 +632,7 @@ pub(crate) fn announce_stopped(reason: &str) {
     let Some(reporter) = crate::telemetry::reporter::get() else {
         return;
     };
-    let requests = crate::metrics::recording().map_or(0, |r| r.lifetime().request_count);
+    let requests = crate::metrics::recorder().map_or(0, |r| r.lifetime().request_count);
     reporter.stopped(&crate::telemetry::Exit {
         reason: reason.to_string(),
         uptime: (handler::now_seconds() - crate::metrics::process_start()).max(0.0),

@@ -884,7 +884,8 @@ fn service_script_daemons_run_their_script_and_stop_on_sigterm() {
                    sys.stderr.write('service up %d\\n' % os.getpid()); sys.stderr.flush()\n\
                    try:\n    while True:\n        time.sleep(0.05)\n\
                    except SystemExit:\n    sys.stderr.write('service stopping %d\\n' % os.getpid()); sys.stderr.flush()\n    raise\n";
-    let once = "import os, sys\nsys.stderr.write('oneshot ran %d\\n' % os.getpid()); sys.stderr.flush()\n";
+    let once =
+        "import os, sys\nsys.stderr.write('oneshot ran %d\\n' % os.getpid()); sys.stderr.flush()\n";
     let mut server = builder()
         .file("loop.py", looping)
         .file("once.py", once)
@@ -908,7 +909,9 @@ fn service_script_daemons_run_their_script_and_stop_on_sigterm() {
     assert!(restarted, "{}", server.error_log());
     // The group runs no request threads: a request routed to it is refused.
     assert_eq!(server.get("/svc/pid").status, 500);
-    assert!(server.error_log().contains("runs service scripts (threads=0) and does not take requests"));
+    assert!(server
+        .error_log()
+        .contains("runs service scripts (threads=0) and does not take requests"));
     let offset = server.error_log().len();
     signal(svc_pid, libc::SIGTERM);
     assert!(

@@ -25,8 +25,9 @@ use common::express::{descendants, strings, Scratch, StartServer};
 use common::framework_apps::{hidden_csrf_token, DJANGO_FILES, FLASK_APP};
 use common::json::Json;
 use common::venv::framework_venv;
-use common::{procs, python_exe, python_info, Response};
+use common::{free_port, http_request_within, procs, python_exe, python_info, Response};
 use std::path::Path;
+use std::time::Duration;
 
 /// Served from `--url-alias /static DIR`.
 const STYLE_CSS: &str = "body { color: #123456; }\n/* served by Apache, not the app */\n";
@@ -327,4 +328,112 @@ fn django_in_embedded_mode_with_mount_point_static_files_and_csrf() {
 
     // Ctrl-C: SIGINT to the whole process group.
     interrupt(&mut server, true);
+}
+
+// ---------------------------------------------------------------------------
+// --enable-telemetry: the ingester as a service-script daemon
+// ---------------------------------------------------------------------------
+
+/// `--enable-telemetry` runs mod-wsgi-telemetry's ingester in a `threads=0`
+/// daemon of the same server; the application's daemon reports to it, and
+/// the UI on 127.0.0.1 shows the requests.
+#[test]
+fn enable_telemetry_runs_the_ingester_and_its_ui() {
+    let Some(venv) = framework_venv() else {
+        return;
+    };
+    let s = Scratch::new("telemetry");
+    let script = s.file(
+        "app/hello.wsgi",
+        "def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hello']\n",
+    );
+    let ui_port = free_port();
+    let mut args = vec![script.display().to_string()];
+    args.extend(strings(&[
+        "--enable-telemetry",
+        "--telemetry-interval",
+        "0.5",
+    ]));
+    args.push("--telemetry-ui-port".into());
+    args.push(ui_port.to_string());
+    let venv_python = venv.dir.join("bin/python");
+    let mut server = StartServer::start(&venv_python, &s, &args, &s.dir, "/");
+    assert!(
+        server
+            .output()
+            .contains(&format!("http://127.0.0.1:{ui_port}/")),
+        "{}",
+        server.output()
+    );
+    let daemons = daemon_processes(&server);
+    assert!(
+        daemons
+            .iter()
+            .any(|(_, c)| c.starts_with("(wsgi:service:telemetry)")),
+        "{daemons:?}\n{}",
+        server.logs()
+    );
+    // Requests the application's processes have reported to the ingester
+    // so far (the UI reads the same state over its websocket), and which
+    // processes it knows.
+    let reported = || -> Option<(i64, String)> {
+        let r = http_request_within(
+            ui_port,
+            "GET",
+            "/api/state",
+            &[],
+            b"",
+            Duration::from_secs(2),
+        )
+        .ok()?;
+        let state = common::json::parse(&r.text()).ok()?;
+        let processes = state.get("processes").as_array()?.clone();
+        let names = processes
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{} ",
+                    p.get("pid").as_i64().unwrap_or(0),
+                    p.str_of("process_group")
+                )
+            })
+            .collect();
+        let count = processes
+            .iter()
+            .filter(|p| p.str_of("process_group").starts_with("127.0.0.1:"))
+            .flat_map(|p| p.get("samples").as_array().cloned().unwrap_or_default())
+            .filter(|sample| sample.str_of("kind") == "request_metrics")
+            .filter_map(|sample| sample.get("fields").get("request_count").as_i64())
+            .sum();
+        Some((count, names))
+    };
+    // The ingester is up (its socket bound before its UI answers); wait a
+    // few sample intervals so requests made before then are accounted.
+    assert!(
+        procs::wait_until(Duration::from_secs(15), || reported().is_some()),
+        "the telemetry UI never answered\n{}",
+        server.logs()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let (baseline, _) = reported().expect("the UI answers");
+    const REQUESTS: i64 = 20;
+    for _ in 0..REQUESTS {
+        get(&server, "/", 200);
+    }
+    let mut last = (0, String::new());
+    let seen = procs::wait_until(Duration::from_secs(15), || {
+        last = reported().unwrap_or_default();
+        last.0 >= baseline + REQUESTS
+    });
+    assert!(
+        seen && last.0 == baseline + REQUESTS,
+        "the ingester counted {} requests, {baseline} before these {REQUESTS}; processes: {}\n{}",
+        last.0,
+        last.1,
+        server.logs()
+    );
+    let page = http_request_within(ui_port, "GET", "/", &[], b"", Duration::from_secs(5)).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<html"), "the UI page");
+    interrupt(&mut server, false);
 }

@@ -9,3 +9,8 @@ module takes over this package's ``__path__``, so the submodules listed above
 stay importable there, but this file is not executed in that case. Keep it
 free of side effects and of anything the submodules depend on.
 """
+
+# Other distributions add subpackages to the same namespace (for example
+# mod-wsgi-telemetry's mod_wsgi.telemetry), possibly from another
+# directory on sys.path.
+__path__ = __import__('pkgutil').extend_path(__path__, __name__)

@@ -286,14 +286,17 @@ impl Lifetime {
 struct Accumulated {
     window: Window,
     cpu_at_start: (f64, f64),
-    lifetime: Lifetime,
 }
 
-/// The process's accumulators. In-flight starts live in atomics so a
-/// request's start costs no lock.
+/// The process's accumulators. In-flight starts and lifetime counts live
+/// in atomics, so only the window (when one is being recorded) takes a
+/// lock, once per request.
 pub struct Recorder {
     threads_maximum: usize,
     in_flight: Box<[AtomicU64]>,
+    served: Box<[AtomicU64]>,
+    /// Lifetime busy time, in microseconds.
+    busy_micros: AtomicU64,
     state: Mutex<Accumulated>,
 }
 
@@ -303,13 +306,11 @@ impl Recorder {
         Recorder {
             threads_maximum: slots,
             in_flight: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            served: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            busy_micros: AtomicU64::new(0),
             state: Mutex::new(Accumulated {
                 window: Self::fresh_window(slots, now),
                 cpu_at_start: (usage.cpu_user, usage.cpu_system),
-                lifetime: Lifetime {
-                    per_slot: vec![0; slots],
-                    ..Lifetime::default()
-                },
             }),
         }
     }
@@ -339,12 +340,28 @@ impl Recorder {
         (bits != 0).then(|| f64::from_bits(bits))
     }
 
+    /// The request on `slot` ended at `end` without window accounting
+    /// (nothing is recording): only the lifetime counts move.
+    pub fn finish_untimed(&self, slot: usize, started: f64, end: f64) {
+        let slot = self.slot(slot);
+        self.in_flight[slot].store(0, Ordering::Relaxed);
+        self.count_lifetime(slot, (end - started).max(0.0));
+    }
+
+    fn count_lifetime(&self, slot: usize, duration: f64) {
+        self.served[slot].fetch_add(1, Ordering::Relaxed);
+        self.busy_micros
+            .fetch_add((duration * 1_000_000.0) as u64, Ordering::Relaxed);
+    }
+
     /// The request on `sample.slot` finished; `started` is what was passed
     /// to [`begin`](Self::begin) (busy time counts from there).
     pub fn finish(&self, sample: &RequestSample, started: f64) {
         let slot = self.slot(sample.slot);
         self.in_flight[slot].store(0, Ordering::Relaxed);
         let end = sample.application_finish;
+        let duration = (end - started).max(0.0);
+        self.count_lifetime(slot, duration);
         let mut state = self.state.lock();
         let w = &mut state.window;
         w.request_count += 1;
@@ -362,14 +379,9 @@ impl Recorder {
         w.slots.completed[slot] += 1;
         w.slots.busy_time[slot] += (end - started.max(w.start)).max(0.0);
         w.slots.cpu_time[slot] += sample.cpu_user + sample.cpu_system;
-        let duration = (end - started).max(0.0);
         if duration > w.slots.max_duration[slot] {
             w.slots.max_duration[slot] = duration;
         }
-        let lifetime = &mut state.lifetime;
-        lifetime.request_count += 1;
-        lifetime.busy_time += duration;
-        lifetime.per_slot[slot] += 1;
     }
 
     /// Closes the window at `now` and starts the next one. In-flight
@@ -395,7 +407,8 @@ impl Recorder {
                 window.threads_active += 1;
             }
         }
-        window.threads_started = state.lifetime.threads_started();
+        drop(state);
+        window.threads_started = self.lifetime().threads_started();
         window
     }
 
@@ -407,7 +420,16 @@ impl Recorder {
     }
 
     pub fn lifetime(&self) -> Lifetime {
-        self.state.lock().lifetime.clone()
+        let per_slot: Vec<u64> = self
+            .served
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect();
+        Lifetime {
+            request_count: per_slot.iter().sum(),
+            busy_time: self.busy_micros.load(Ordering::Relaxed) as f64 / 1_000_000.0,
+            per_slot,
+        }
     }
 }
 
@@ -523,6 +545,18 @@ mod tests {
         assert_eq!(w.usage.memory_rss, 4096);
         let w = r.drain(4.0, end);
         assert_eq!(w.cpu_rates(), (0.0, 0.0));
+    }
+
+    #[test]
+    fn untimed_requests_count_only_in_the_lifetime() {
+        let r = Recorder::new(2, 0.0, Usage::default());
+        r.begin(1, 0.0);
+        r.finish_untimed(1, 0.0, 0.5);
+        assert_eq!(r.active_requests(), 0);
+        assert_eq!(r.drain(1.0, Usage::default()).request_count, 0);
+        let life = r.lifetime();
+        assert_eq!((life.request_count, life.per_slot), (1, vec![0, 1]));
+        assert_eq!(life.busy_time, 0.5);
     }
 
     #[test]

@@ -25,7 +25,12 @@ pub fn init_process(threads_maximum: usize, now: f64, external: bool) {
     }
 }
 
-/// The recorder, when requests are being accounted.
+/// The recorder, once the process serves (lifetime counts always move).
+pub fn recorder() -> Option<&'static Recorder> {
+    RECORDER.get()
+}
+
+/// The recorder, when request windows are being accounted.
 pub fn recording() -> Option<&'static Recorder> {
     if RECORDING.load(Ordering::Relaxed) {
         RECORDER.get()

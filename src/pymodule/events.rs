@@ -150,10 +150,12 @@ pub unsafe extern "C" fn subscribe_signals(
         .and_then(|s| object::unicode_to_string(&s))
         .unwrap_or_default();
     object::clear_error();
-    tracing::info!(
-        "mod_wsgi: subscribe_signals() has no effect in embedded mode (Apache owns the signals here); the callback will never be called. Registered at:\n{}",
-        stack.trim_end()
+    tracing::warn!(
+        "mod_wsgi: subscribe_signals() has no effect in embedded mode (Apache owns the signals here); the callback will never be called. Registered at:"
     );
+    for line in stack.lines() {
+        tracing::warn!("{line}");
+    }
     // SAFETY: returning a new reference to the callback.
     unsafe { ffi::Py_IncRef(cb) };
     cb

@@ -59,22 +59,21 @@ fn request_timeout_type() -> Option<Owned> {
     }
 }
 
-/// When a `mod_wsgi` package (e.g. the one providing `mod_wsgi.express`)
-/// is on `sys.path`, take its `__path__` so its submodules stay importable
+/// When `mod_wsgi` package directories are on `sys.path` (the one
+/// providing `mod_wsgi.express`, mod-wsgi-telemetry's `mod_wsgi.telemetry`),
+/// take all of them as `__path__` so their submodules stay importable
 /// alongside this built-in module.
 fn adopt_package_path(module: &Owned) {
     let found = (|| {
-        let finder = object::import("importlib.machinery")?.getattr("PathFinder")?;
-        let spec = finder
-            .getattr("find_spec")?
-            .call(&[&object::str_obj("mod_wsgi")?])?;
-        let locations = spec.getattr("submodule_search_locations")?;
-        if object::is_none(&locations) {
+        // SAFETY: GIL held.
+        let empty = Owned::from_new(unsafe { ffi::PyList_New(0) })?;
+        let list = object::import("pkgutil")?
+            .getattr("extend_path")?
+            .call(&[&empty, &object::str_obj("mod_wsgi")?])?;
+        // SAFETY: GIL held; `list` is the list extend_path returned.
+        if unsafe { ffi::PyList_Size(list.as_ptr()) } == 0 {
             return None;
         }
-        let list = object::import("builtins")?
-            .getattr("list")?
-            .call(&[&locations])?;
         module.setattr("__path__", &list);
         Some(())
     })();

@@ -158,8 +158,15 @@ impl<'t> RequestContext<'t> {
             return Ok(());
         }
         let transport = self.transport;
+        let last = self.declared_length == Some(self.body_sent + data.len() as u64);
         let started = std::time::Instant::now();
-        let ok = crate::python::interp::without_gil(|| transport.write(data));
+        let ok = crate::python::interp::without_gil(|| {
+            if last {
+                transport.write_last(data)
+            } else {
+                transport.write(data)
+            }
+        });
         self.io.write_time += started.elapsed().as_secs_f64();
         self.io.writes += 1;
         self.io.written += data.len() as u64;

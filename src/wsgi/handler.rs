@@ -224,6 +224,9 @@ fn load_script_as_of(
             let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
             let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
             object::dict_set(&dict, "__file__", &object::str_obj(&route.script)?);
+            // As the import system does: C code importing on the script's
+            // behalf (PyImport_ImportModule) looks `__import__` up here.
+            object::dict_set(&dict, "__builtins__", &object::import("builtins")?);
             let code = Owned::from_new(ffi::Py_CompileString(
                 source.as_ptr(),
                 filename.as_ptr(),

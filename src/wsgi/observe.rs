@@ -25,6 +25,8 @@ pub struct Meter {
     /// This thread's CPU time when first needed (it costs a system call).
     cpu_start: std::cell::Cell<Option<(f64, f64)>>,
     recorder: Option<&'static Recorder>,
+    /// A metrics window is being recorded (not just lifetime counts).
+    windowed: bool,
     slow: Option<&'static Reporter>,
 }
 
@@ -32,7 +34,8 @@ impl Meter {
     pub fn begin(extras: &EnvironExtras) -> Meter {
         let slot = super::handler::request_thread_id().saturating_sub(1) as usize;
         let began = now_seconds();
-        let recorder = metrics::recording();
+        let recorder = metrics::recorder();
+        let windowed = metrics::recording().is_some();
         let slow = reporter::get().filter(|r| r.tracks_slow_requests());
         if let Some(recorder) = recorder {
             recorder.begin(slot, began);
@@ -45,9 +48,10 @@ impl Meter {
             began,
             cpu_start: std::cell::Cell::new(None),
             recorder,
+            windowed,
             slow,
         };
-        if recorder.is_some() || slow.is_some() {
+        if windowed || slow.is_some() {
             meter.start_cpu_clock();
         }
         meter
@@ -70,46 +74,53 @@ impl Meter {
     }
 
     pub fn finish(&self, extras: &EnvironExtras, timing: &Timing, io: &IoCounters) {
-        if self.recorder.is_none() && self.slow.is_none() {
-            return;
-        }
-        let (cpu_user, cpu_system) = self.cpu();
         let finish = if timing.application_finish > 0.0 {
             timing.application_finish
         } else {
             now_seconds()
         };
+        if !self.windowed && self.slow.is_none() {
+            if let Some(recorder) = self.recorder {
+                recorder.finish_untimed(self.slot, self.began, finish);
+            }
+            return;
+        }
+        let (cpu_user, cpu_system) = self.cpu();
         let gil_wait = interp::gil_wait().as_secs_f64();
         let gil_waits = interp::gil_wait_count();
         if let Some(recorder) = self.recorder {
-            let sample = RequestSample {
-                slot: self.slot,
-                request_start: if extras.request_start > 0.0 {
-                    extras.request_start
-                } else {
-                    self.began
-                },
-                queue_start: extras.queue_start,
-                daemon_start: extras.daemon_start,
-                application_start: if timing.application_start > 0.0 {
-                    timing.application_start
-                } else {
-                    finish
-                },
-                application_finish: finish,
-                input_reads: io.reads,
-                input_bytes: io.read_bytes,
-                input_time: io.read_time,
-                output_writes: io.writes,
-                output_bytes: io.written,
-                output_time: io.write_time,
-                status: timing.status,
-                cpu_user,
-                cpu_system,
-                gil_wait,
-                gil_waits,
-            };
-            recorder.finish(&sample, self.began);
+            if self.windowed {
+                let sample = RequestSample {
+                    slot: self.slot,
+                    request_start: if extras.request_start > 0.0 {
+                        extras.request_start
+                    } else {
+                        self.began
+                    },
+                    queue_start: extras.queue_start,
+                    daemon_start: extras.daemon_start,
+                    application_start: if timing.application_start > 0.0 {
+                        timing.application_start
+                    } else {
+                        finish
+                    },
+                    application_finish: finish,
+                    input_reads: io.reads,
+                    input_bytes: io.read_bytes,
+                    input_time: io.read_time,
+                    output_writes: io.writes,
+                    output_bytes: io.written,
+                    output_time: io.write_time,
+                    status: timing.status,
+                    cpu_user,
+                    cpu_system,
+                    gil_wait,
+                    gil_waits,
+                };
+                recorder.finish(&sample, self.began);
+            } else {
+                recorder.finish_untimed(self.slot, self.began, finish);
+            }
         }
         if let Some(reporter) = self.slow {
             let outcome = SlowOutcome {

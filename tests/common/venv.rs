@@ -1,4 +1,5 @@
-//! A virtualenv with real web frameworks (Flask, Django) from PyPI, built
+//! A virtualenv with real web frameworks (Flask, Django) and the
+//! mod-wsgi-telemetry ingester from PyPI, built
 //! once for the Python under test (`MOD_WSGI_PYTHON`) and reused by later
 //! test runs.
 //!
@@ -39,6 +40,18 @@ pub const REQUIREMENTS: &[&str] = &[
     "Django==5.2.19",
     "asgiref==3.13.0",
     "sqlparse==0.6.1",
+    // The telemetry ingester and UI (mod_wsgi-express --enable-telemetry).
+    "mod-wsgi-telemetry==1.1.0",
+    "aiohttp==3.14.5",
+    "aiohappyeyeballs==2.7.1",
+    "aiosignal==1.4.0",
+    "attrs==26.1.0",
+    "frozenlist==1.8.0",
+    "idna==3.20",
+    "multidict==7.2.1",
+    "propcache==0.5.4",
+    "typing_extensions==4.16.0",
+    "yarl==1.25.1",
 ];
 
 pub const DEFAULT_BASE_DIR: &str = "/var/tmp/mod_wsgi-test-venvs";

@@ -71,6 +71,18 @@ def setup_server(args):
     elif plan.use_handler:
         _write(os.path.join(root, handler.HANDLER_NAME),
                handler.handler_script(plan.handler_settings()), 0o644)
+    if plan.telemetry_ui_port:
+        _write(os.path.join(root, config.TELEMETRY_SCRIPT),
+               config.telemetry_service_script(plan), 0o644)
+        # The ingester (running as the daemons' user) creates its socket
+        # in here; the reporting processes only need to reach it.
+        sockets = os.path.join(root, config.TELEMETRY_DIRECTORY)
+        os.makedirs(sockets, mode=0o755, exist_ok=True)
+        if plan.user:
+            import grp
+            import pwd
+            os.chown(sockets, pwd.getpwnam(plan.user).pw_uid,
+                     grp.getgrnam(plan.group).gr_gid)
     _write(os.path.join(root, 'envvars'), config.render_envvars(plan), 0o644)
     _write(os.path.join(root, 'apachectl'), config.render_apachectl(plan),
            0o755)
@@ -121,6 +133,11 @@ def summary(plan):
         rows.append(('Request timeout', '%d seconds' % args.request_timeout))
     if args.reload_on_changes:
         rows.append(('Reload on changes', 'yes (development only)'))
+    if plan.telemetry_ui_port:
+        rows.append(('Telemetry UI', 'http://127.0.0.1:%d/'
+                     % plan.telemetry_ui_port))
+    elif args.telemetry_service:
+        rows.append(('Telemetry', 'reporting to %s' % args.telemetry_service))
     if plan.user:
         rows.append(('Runs as', '%s:%s' % (plan.user, plan.group)))
     width = max(len(name) for name, _ in rows)

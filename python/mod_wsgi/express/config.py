@@ -9,6 +9,7 @@ import os
 import pwd
 import re
 import shlex
+import importlib.util
 import sys
 import sysconfig
 
@@ -349,11 +350,22 @@ class Plan:
 
     def _resolve_features(self):
         args = self.args
-        if args.enable_telemetry or args.telemetry_ui_port:
-            raise ExpressError(
-                '--enable-telemetry (and --telemetry-ui-port) is not '
-                'implemented yet; run an ingester yourself and point the '
-                'server at it with --telemetry-service unix:PATH')
+        self.telemetry_ui_port = None
+        if args.telemetry_ui_port and not args.enable_telemetry:
+            raise ExpressError('--telemetry-ui-port goes with '
+                               '--enable-telemetry')
+        if args.enable_telemetry:
+            if args.telemetry_service:
+                raise ExpressError('--enable-telemetry runs its own '
+                                   'ingester; leave out --telemetry-service')
+            if importlib.util.find_spec('mod_wsgi.telemetry') is None:
+                raise ExpressError(
+                    '--enable-telemetry needs the mod-wsgi-telemetry '
+                    'package (pip install mod-wsgi-telemetry) in %s'
+                    % sys.prefix)
+            self.telemetry_ui_port = args.telemetry_ui_port or 8888
+            args.telemetry_service = 'unix:' + os.path.join(
+                self.server_root, TELEMETRY_DIRECTORY, 'telemetry.sock')
         if args.telemetry_service:
             target = args.telemetry_service
             if not target.startswith('unix:/'):
@@ -532,6 +544,38 @@ def _daemon_process_line(plan):
         ['    %s' % options[-1]]
 
 
+TELEMETRY_GROUP = 'service:telemetry'
+TELEMETRY_SCRIPT = 'telemetry-service.py'
+# Where the ingester binds its socket: a directory the daemons' user owns.
+TELEMETRY_DIRECTORY = 'telemetry'
+
+
+def telemetry_service_script(plan):
+    """The service script that runs the ingester (--enable-telemetry)."""
+    return (
+        '# Written by mod_wsgi-express --enable-telemetry: runs the\n'
+        '# mod_wsgi-telemetry ingester and web UI in a threads=0 daemon.\n'
+        'from mod_wsgi.telemetry.server import main\n'
+        '\n'
+        'main([%r, %r, %r, %r, %r, %r])\n' % (
+            '--listen', plan.args.telemetry_service,
+            '--http-host', '127.0.0.1',
+            '--http-port', str(plan.telemetry_ui_port)))
+
+
+def _telemetry_service_section(conf, plan):
+    options = ['threads=0', 'display-name=%{GROUP}',
+               word('home=' + plan.working_directory)]
+    if plan.user:
+        options += [word('user=' + plan.user), word('group=' + plan.group)]
+    conf.blank()
+    conf.comment('The telemetry ingester and its UI (--enable-telemetry).')
+    conf.add('WSGIDaemonProcess %s %s' % (TELEMETRY_GROUP, ' '.join(options)),
+             'WSGIImportScript %s process-group=%s application-group=%%{GLOBAL}'
+             % (quote(os.path.join(plan.server_root, TELEMETRY_SCRIPT)),
+                TELEMETRY_GROUP))
+
+
 def _wsgi_section(conf, plan):
     args = plan.args
     conf.comment('mod_wsgi.')
@@ -553,6 +597,8 @@ def _wsgi_section(conf, plan):
             '--telemetry-options', flags))
     if args.slow_requests is not None:
         conf.add('WSGISlowRequests %s' % args.slow_requests)
+    if plan.telemetry_ui_port:
+        _telemetry_service_section(conf, plan)
     if plan.static_only:
         return
 

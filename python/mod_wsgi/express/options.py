@@ -265,9 +265,11 @@ def _add_server_options(parser):
         help='report requests running longer than this (WSGISlowRequests); '
              'needs --telemetry-service')
     add('--enable-telemetry', action='store_true',
-        help='not implemented yet (see docs/express.md)')
+        help='run the mod_wsgi-telemetry ingester and its web UI as a '
+             'service-script daemon of this server, and report to it')
     add('--telemetry-ui-port', type=port_number, metavar='PORT',
-        help='not implemented yet (goes with --enable-telemetry)')
+        help='port of the telemetry web UI on 127.0.0.1 (default 8888; '
+             'goes with --enable-telemetry)')
 
 
 def build_parser():
