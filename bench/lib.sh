@@ -13,11 +13,24 @@ ensure_tools() {
 
 # Builds our module and installs the C one for $PYTHON; sets OURS, THEIRS.
 build_modules() {
-    local label venv
-    label=$("$PYTHON" -c 'import sys; print("py%d%d" % sys.version_info[:2])')
+    build_ours
+    install_c
+}
+
+py_label() { "$PYTHON" -c 'import sys; print("py%d%d" % sys.version_info[:2])'; }
+
+# Builds our module for $PYTHON; sets OURS.
+build_ours() {
+    local label
+    label=$(py_label)
     PYO3_PYTHON="$PYTHON" CARGO_TARGET_DIR="target/$label" cargo build --release -q
     OURS="$PWD/target/$label/release/libmod_wsgi.so"
-    venv="bench/.venv-c-$label"
+}
+
+# Installs the C mod_wsgi 6.1.1 for $PYTHON into bench/.venv-c-pyXY; sets THEIRS.
+install_c() {
+    local venv
+    venv="bench/.venv-c-$(py_label)"
     if [ ! -x "$venv/bin/mod_wsgi-express" ]; then
         "$PYTHON" -m venv "$venv"
         "$venv/bin/pip" install -q 'mod_wsgi==6.1.1'
@@ -101,6 +114,17 @@ cleanup_root() {
         [ -e "$ROOT/$name.pid" ] && stop_server "$name" >/dev/null 2>&1
     done
     rm -rf "$ROOT"
+}
+
+# Stops the background processes PIDS (empty ones are skipped) started by
+# this shell, and reaps them.
+stop_pids() {
+    local pid
+    for pid in "$@"; do
+        [ -n "$pid" ] || continue
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
 }
 
 # Fails (showing the log) if server NAME logged a crash or a Python error.
