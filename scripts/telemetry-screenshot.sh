@@ -14,7 +14,9 @@
 #   MOD_WSGI_PYTHON  the Python that module is built against
 #                    (default /usr/bin/python3.11); also runs the ingester
 #   LOAD_SECONDS     load before the screenshot (default 30)
-#   OUTPUT           the PNG (default docs/images/telemetry-ui.png)
+#   OUTPUT           the PNG (default docs/images/telemetry-ui.png); a
+#                    second one, OUTPUT with -gil-wait before .png, shows
+#                    the GIL wait distribution
 #
 # E.g. against the C mod_wsgi 6.1.1 that bench/daemon.sh installs:
 #   MOD_WSGI_SO=$(bench/.venv-c-py311/bin/mod_wsgi-express module-location) \
@@ -224,7 +226,71 @@ fi
 shoot --screenshot="$ROOT/shot.png" >> "$ROOT/chromium.log" 2>&1
 [ -s "$ROOT/shot.png" ] || { cat "$ROOT/chromium.log" >&2; exit 1; }
 
+# A second shot with the Overview's phase pickers on "GIL wait": the
+# distribution of the time request threads waited for the GIL. The
+# pickers are set through the DevTools protocol (aiohttp's websocket
+# client, from the ingester's virtualenv).
+cat > "$ROOT/shoot_gil.py" <<'PY'
+import asyncio, base64, sys
+import aiohttp
+
+devtools, page, output = sys.argv[1:4]
+PICK = """
+for (const [id, value] of [["dist_field", "gil_wait_time_buckets"],
+                           ["phase_field", "gil_wait_time"]]) {
+  const element = document.getElementById(id);
+  element.value = value;
+  element.dispatchEvent(new Event("change"));
+}
+"""
+
+
+async def main():
+    async with aiohttp.ClientSession() as session:
+        target = None
+        for _ in range(100):
+            try:
+                async with session.put(devtools + "/json/new?" + page) as r:
+                    target = await r.json()
+                    break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.2)
+        async with session.ws_connect(target["webSocketDebuggerUrl"],
+                                      max_msg_size=0) as ws:
+            sent = 0
+
+            async def call(method, **params):
+                nonlocal sent
+                sent += 1
+                await ws.send_json({"id": sent, "method": method,
+                                    "params": params})
+                while True:
+                    message = await ws.receive_json()
+                    if message.get("id") == sent:
+                        return message.get("result", {})
+
+            await asyncio.sleep(4)  # load, websocket snapshot, first draws
+            await call("Runtime.evaluate", expression=PICK)
+            await asyncio.sleep(1.5)
+            shot = await call("Page.captureScreenshot", format="png")
+            with open(output, "wb") as f:
+                f.write(base64.b64decode(shot["data"]))
+
+asyncio.run(main())
+PY
+DEVTOOLS_PORT=$(free_port)
+timeout 90 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
+    --user-data-dir="$ROOT/chromium-gil" --window-size=1600,1200 \
+    --remote-debugging-port="$DEVTOOLS_PORT" about:blank >> "$ROOT/chromium.log" 2>&1 &
+CHROMIUM_PID=$!
+timeout 60 "$VENV/bin/python" "$ROOT/shoot_gil.py" "http://127.0.0.1:$DEVTOOLS_PORT" \
+    "http://127.0.0.1:$UI_PORT/" "$ROOT/gil.png" || true
+stop_pids "$CHROMIUM_PID"
+[ -s "$ROOT/gil.png" ] || { cat "$ROOT/chromium.log" >&2; exit 1; }
+
 check_log ui
 mkdir -p "$(dirname "$OUTPUT")"
 cp "$ROOT/shot.png" "$OUTPUT"
-echo "wrote $OUTPUT" >&2
+GIL_OUTPUT="${OUTPUT%.png}-gil-wait.png"
+cp "$ROOT/gil.png" "$GIL_OUTPUT"
+echo "wrote $OUTPUT and $GIL_OUTPUT" >&2
