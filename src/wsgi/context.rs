@@ -21,6 +21,8 @@ pub struct RequestContext<'t> {
     /// `[script PATH] `, put before each line the application logs.
     log_tag: String,
     pub io: IoCounters,
+    /// The last body bytes were written unflushed (`Transport::write_last`).
+    pub flush_pending: bool,
 }
 
 /// The request's body traffic, for metrics and events.
@@ -60,6 +62,7 @@ impl<'t> RequestContext<'t> {
             error_line: Vec::new(),
             log_tag: format!("[script {script}] "),
             io: IoCounters::default(),
+            flush_pending: false,
         }
     }
 
@@ -159,6 +162,7 @@ impl<'t> RequestContext<'t> {
         }
         let transport = self.transport;
         let last = self.declared_length == Some(self.body_sent + data.len() as u64);
+        self.flush_pending |= last;
         let started = std::time::Instant::now();
         let ok = crate::python::interp::without_gil(|| {
             if last {

@@ -557,6 +557,9 @@ pub fn run(
     // SAFETY: the request objects were unbound; nothing else refers to ctx.
     unsafe { &mut *ctx_ptr }.flush_log();
     drop(gil);
+    if ctx.flush_pending {
+        transport.flush();
+    }
     if let Outcome::Fail(status) = outcome {
         timing.status = u16::try_from(status).unwrap_or(500);
     }

@@ -8,13 +8,16 @@ pub trait Transport {
     /// Writes body bytes and flushes them towards the client; false when
     /// the client has gone away.
     fn write(&self, data: &[u8]) -> bool;
-    /// Writes the last body bytes of a response whose length was declared.
-    /// They may wait for the end of the request instead of being flushed
-    /// now: the request's own bookkeeping then ends before the client
-    /// sees the response complete.
+    /// Writes the last body bytes of a response whose length was declared
+    /// without pushing them out; [`flush`](Self::flush) does that once the
+    /// request's own bookkeeping has ended, so a client that has the whole
+    /// response never finds the request still listed as running.
     fn write_last(&self, data: &[u8]) -> bool {
         self.write(data)
     }
+
+    /// Pushes out what `write_last` left buffered.
+    fn flush(&self) {}
     /// Closes the connection after what was sent, without completing the
     /// response's framing, so the client can tell it was cut short.
     fn abort_response(&self);
@@ -43,6 +46,10 @@ impl Transport for crate::apache::request::Request {
 
     fn write_last(&self, data: &[u8]) -> bool {
         crate::apache::request::Request::write_unflushed(*self, data)
+    }
+
+    fn flush(&self) {
+        crate::apache::request::Request::flush(*self);
     }
 
     fn send_file(&self, fd: i32, offset: u64, length: u64, allow_sendfile: bool) -> bool {
