@@ -839,7 +839,15 @@ fn command_line_mistakes_are_reported_by_name() {
         true,
         "--embedded-mode",
     );
-    check(&["--enable-telemetry"], true, "not implemented yet");
+    // The base Python has no mod-wsgi-telemetry (express_frameworks.rs
+    // runs --enable-telemetry with it installed).
+    check(&["--enable-telemetry"], true, "mod-wsgi-telemetry");
+    check(
+        &["--enable-telemetry", "--telemetry-service", "unix:/tmp/t.sock"],
+        true,
+        "--telemetry-service",
+    );
+    check(&["--telemetry-ui-port", "9000"], true, "--enable-telemetry");
     check(&["--slow-requests", "2"], true, "--telemetry-service");
     check(&["--telemetry-service", "udp:1.2.3.4:9"], true, "unix:");
     check(
