@@ -843,7 +843,11 @@ fn command_line_mistakes_are_reported_by_name() {
     // runs --enable-telemetry with it installed).
     check(&["--enable-telemetry"], true, "mod-wsgi-telemetry");
     check(
-        &["--enable-telemetry", "--telemetry-service", "unix:/tmp/t.sock"],
+        &[
+            "--enable-telemetry",
+            "--telemetry-service",
+            "unix:/tmp/t.sock",
+        ],
         true,
         "--telemetry-service",
     );

@@ -97,6 +97,9 @@ pub struct RequestSample {
     pub cpu_system: f64,
     pub gil_wait: f64,
     pub gil_waits: u64,
+    /// The shortest and longest single GIL wait of the request (the
+    /// extremes reported for the GIL phase); None with no waits.
+    pub gil_wait_extremes: Option<(f64, f64)>,
 }
 
 impl RequestSample {
@@ -145,11 +148,17 @@ pub struct PhaseStats {
 
 impl PhaseStats {
     fn record(&mut self, seconds: f64) {
-        if self.count == 0 || seconds < self.min {
-            self.min = seconds;
+        self.record_with_extremes(seconds, (seconds, seconds));
+    }
+
+    /// Counts `seconds` in the total and histogram, but takes the window's
+    /// extremes from `(min, max)` (single GIL waits, for the GIL phase).
+    fn record_with_extremes(&mut self, seconds: f64, (min, max): (f64, f64)) {
+        if self.count == 0 || min < self.min {
+            self.min = min;
         }
-        if seconds > self.max {
-            self.max = seconds;
+        if max > self.max {
+            self.max = max;
         }
         self.count += 1;
         self.total += seconds;
@@ -366,8 +375,17 @@ impl Recorder {
         let w = &mut state.window;
         w.request_count += 1;
         for (stats, phase) in w.phases.iter_mut().zip(Phase::ALL) {
-            if let Some(seconds) = sample.phase(phase) {
-                stats.record(seconds);
+            match (phase, sample.phase(phase)) {
+                (Phase::GilWait, Some(seconds)) => match sample.gil_wait_extremes {
+                    Some(extremes) => stats.record_with_extremes(seconds, extremes),
+                    // No wait at all: in the distribution, not the extremes.
+                    None => {
+                        stats.count += 1;
+                        stats.histogram.record(seconds);
+                    }
+                },
+                (_, Some(seconds)) => stats.record(seconds),
+                (_, None) => {}
             }
         }
         w.gil_waits += sample.gil_waits;
@@ -545,6 +563,25 @@ mod tests {
         assert_eq!(w.usage.memory_rss, 4096);
         let w = r.drain(4.0, end);
         assert_eq!(w.cpu_rates(), (0.0, 0.0));
+    }
+
+    #[test]
+    fn gil_extremes_are_single_waits_and_the_histogram_per_request_totals() {
+        let r = Recorder::new(1, 0.0, Usage::default());
+        let waited = RequestSample {
+            gil_wait: 0.004,
+            gil_waits: 3,
+            gil_wait_extremes: Some((0.0005, 0.003)),
+            ..sample(0, 0.0, 0.0, 0.1, 200)
+        };
+        r.finish(&waited, 0.0);
+        r.finish(&sample(0, 0.0, 0.0, 0.1, 200), 0.0);
+        let w = r.drain(1.0, Usage::default());
+        let gil = w.phase(Phase::GilWait);
+        assert_eq!(gil.extremes(), Some((0.0005, 0.003)));
+        assert_eq!(gil.histogram.total(), 2);
+        assert_eq!(gil.mean_over(w.request_count), 0.002);
+        assert_eq!(w.gil_waits, 3);
     }
 
     #[test]

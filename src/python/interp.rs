@@ -128,6 +128,9 @@ thread_local! {
     static GIL_WAIT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
     /// How many acquisitions that time was spread over.
     static GIL_WAITS: Cell<u64> = const { Cell::new(0) };
+    /// The shortest and longest of those waits.
+    static GIL_WAIT_EXTREMES: Cell<(Duration, Duration)> =
+        const { Cell::new((Duration::MAX, Duration::ZERO)) };
 }
 
 /// Attaches `tstate`, adding the time spent waiting for its GIL to this
@@ -142,12 +145,23 @@ unsafe fn attach_timed(tstate: *mut ffi::PyThreadState) {
     let waited = started.elapsed();
     GIL_WAIT.with(|w| w.set(w.get() + waited));
     GIL_WAITS.with(|n| n.set(n.get() + 1));
+    GIL_WAIT_EXTREMES.with(|e| {
+        let (min, max) = e.get();
+        e.set((min.min(waited), max.max(waited)));
+    });
 }
 
 /// Starts a new GIL-wait tally on this thread (at the start of a request).
 pub fn reset_gil_wait() {
     GIL_WAIT.with(|w| w.set(Duration::ZERO));
     GIL_WAITS.with(|n| n.set(0));
+    GIL_WAIT_EXTREMES.with(|e| e.set((Duration::MAX, Duration::ZERO)));
+}
+
+/// The shortest and longest single wait since [`reset_gil_wait`], if any.
+pub fn gil_wait_extremes() -> Option<(Duration, Duration)> {
+    let (min, max) = GIL_WAIT_EXTREMES.with(|e| e.get());
+    (gil_wait_count() > 0).then_some((min, max))
 }
 
 /// How many times this thread re-acquired a GIL since [`reset_gil_wait`].

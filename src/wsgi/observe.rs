@@ -116,6 +116,8 @@ impl Meter {
                     cpu_system,
                     gil_wait,
                     gil_waits,
+                    gil_wait_extremes: interp::gil_wait_extremes()
+                        .map(|(min, max)| (min.as_secs_f64(), max.as_secs_f64())),
                 };
                 recorder.finish(&sample, self.began);
             } else {
