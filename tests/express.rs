@@ -680,7 +680,9 @@ fn static_application_type_with_directory_index_and_log_directory() {
 }
 
 /// Telemetry, metrics and the other directive-only options produce a
-/// configuration that Apache and the module accept.
+/// configuration that Apache and the module accept, and take effect:
+/// `server_metrics()` reads the scoreboard in the daemon, and the Python
+/// metrics accessors stand down for the telemetry reporter.
 #[test]
 fn telemetry_and_metrics_options_pass_configtest() {
     let s = Scratch::new("telemetry");
@@ -716,6 +718,11 @@ fn telemetry_and_metrics_options_pass_configtest() {
     }
     let (ok, out) = configtest(&root);
     assert!(ok, "{out}");
+
+    let server = Express::setup_and_start(&s, &args, &[]);
+    let j = server.json("/metrics");
+    assert!(num(&j, "server_limit") >= 1, "{j:?}\n{}", server.logs());
+    assert_eq!(j.get("request_metrics_withheld").as_bool(), Some(true), "{j:?}");
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 # Reports where and how the request ran, for tests/express.rs.
 #   /sleep/SECONDS   sleeps first (request-timeout)
 #   ?import=NAME     imports NAME and reports its VALUE
+#   /metrics         adds what mod_wsgi.server_metrics() and
+#                    request_metrics() give
 import json
 import os
 import sys
@@ -28,6 +30,12 @@ def application(environ, start_response):
         'sys_path': sys.path,
         'lc_all': os.environ.get('LC_ALL'),
     }
+    if path == '/metrics':
+        import mod_wsgi
+        mod_wsgi.start_recording_metrics()
+        out['server_limit'] = (mod_wsgi.server_metrics() or {}).get(
+            'server_limit')
+        out['request_metrics_withheld'] = mod_wsgi.request_metrics() is None
     query = environ.get('QUERY_STRING', '')
     if query.startswith('import='):
         module = __import__(query[len('import='):])
