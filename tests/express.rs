@@ -722,7 +722,11 @@ fn telemetry_and_metrics_options_pass_configtest() {
     let server = Express::setup_and_start(&s, &args, &[]);
     let j = server.json("/metrics");
     assert!(num(&j, "server_limit") >= 1, "{j:?}\n{}", server.logs());
-    assert_eq!(j.get("request_metrics_withheld").as_bool(), Some(true), "{j:?}");
+    assert_eq!(
+        j.get("request_metrics_withheld").as_bool(),
+        Some(true),
+        "{j:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
