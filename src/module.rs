@@ -566,14 +566,17 @@ fn start_reporting(
 /// `process_stopping` for each interpreter's subscribers. `reason` is
 /// empty in embedded mode, where Apache does not say why.
 pub(crate) fn announce_stopping(reason: &str) {
-    report_stopping(reason);
+    // Prefork may get here from a signal handler that interrupted a
+    // request thread, possibly inside the window lock: no last sample then.
+    report_stopping(reason, interp::safe_to_use_at_exit().is_ok());
     publish_stopping(reason);
 }
 
-/// The telemetry record of the decision to stop.
-pub(crate) fn report_stopping(reason: &str) {
+/// The telemetry record of the decision to stop, after one last interval
+/// sample when `final_sample`.
+pub(crate) fn report_stopping(reason: &str, final_sample: bool) {
     if let Some(reporter) = crate::telemetry::reporter::get() {
-        reporter.stopping(reason, interp::active_requests());
+        reporter.stopping(reason, interp::active_requests(), final_sample);
     }
 }
 

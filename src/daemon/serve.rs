@@ -345,7 +345,7 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
         );
     }
     monitor::stop_accepting();
-    crate::module::report_stopping(reason.key());
+    crate::module::report_stopping(reason.key(), true);
     // Requests get shutdown-timeout to finish, exit functions included;
     // then the process goes regardless.
     let shutdown_timeout = spec.shutdown_timeout;

@@ -10,7 +10,7 @@ use once_cell::sync::OnceCell;
 use parking_lot::{Condvar, Mutex};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 pub struct Reporter {
@@ -23,7 +23,11 @@ pub struct Reporter {
     /// The request in flight on each slot, kept only with slow-request
     /// reporting on.
     slow: Vec<Mutex<Option<SlowRequest>>>,
-    stopped: Mutex<bool>,
+    /// Set at exit, which may run in a signal handler: an atomic, so
+    /// stopping never waits for a lock.
+    stopped: AtomicBool,
+    /// Only for the reporter's own timed waits.
+    pause: Mutex<()>,
     wake: Condvar,
 }
 
@@ -55,7 +59,8 @@ pub fn start(
         settings,
         capture_user_agent,
         slow: (0..threads.max(1)).map(|_| Mutex::new(None)).collect(),
-        stopped: Mutex::new(false),
+        stopped: AtomicBool::new(false),
+        pause: Mutex::new(()),
         wake: Condvar::new(),
     };
     if REPORTER.set(reporter).is_err() {
@@ -105,13 +110,13 @@ impl Reporter {
         let interval = Duration::from_secs_f64(self.settings.interval.max(0.1));
         loop {
             {
-                let mut stopped = self.stopped.lock();
-                if !*stopped {
-                    self.wake.wait_for(&mut stopped, interval);
+                let mut pause = self.pause.lock();
+                if !self.stopped.load(Ordering::Acquire) {
+                    self.wake.wait_for(&mut pause, interval);
                 }
-                if *stopped {
-                    return;
-                }
+            }
+            if self.stopped.load(Ordering::Acquire) {
+                return;
             }
             self.tick();
         }
@@ -169,9 +174,12 @@ impl Reporter {
         }
     }
 
-    /// The process decided to stop: one last sample, then the decision.
-    pub fn stopping(&self, reason: &str, active: usize) {
-        self.tick();
+    /// The process decided to stop: one last sample (when `final_sample`,
+    /// which takes the window lock), then the decision.
+    pub fn stopping(&self, reason: &str, active: usize, final_sample: bool) {
+        if final_sample {
+            self.tick();
+        }
         let d = super::process_stopping(
             &self.identity,
             self.next_seq(),
@@ -184,7 +192,7 @@ impl Reporter {
 
     /// The process is exiting: stops the thread and says goodbye.
     pub fn stopped(&self, exit: &Exit) {
-        *self.stopped.lock() = true;
+        self.stopped.store(true, Ordering::Release);
         self.wake.notify_all();
         let d = super::process_stopped(&self.identity, self.next_seq(), now_seconds(), exit);
         self.send(d.bytes());
