@@ -115,26 +115,34 @@ const SLOT_COUNT: usize = if cfg!(Py_3_13) {
     2
 };
 
-static mut SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = [
-    ffi::PyModuleDef_Slot {
-        slot: ffi::Py_mod_exec,
-        value: exec_module as *mut _,
-    },
-    #[cfg(Py_3_12)]
-    ffi::PyModuleDef_Slot {
-        slot: ffi::Py_mod_multiple_interpreters,
-        value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
-    },
-    #[cfg(Py_3_13)]
-    ffi::PyModuleDef_Slot {
-        slot: ffi::Py_mod_gil,
-        value: ffi::Py_MOD_GIL_NOT_USED,
-    },
-    ffi::PyModuleDef_Slot {
-        slot: 0,
-        value: std::ptr::null_mut(),
-    },
-];
+/// A module's slots: its exec function, and the declarations that it is
+/// safe with a per-interpreter GIL and without the GIL.
+const fn slots(
+    exec: unsafe extern "C" fn(*mut ffi::PyObject) -> c_int,
+) -> [ffi::PyModuleDef_Slot; SLOT_COUNT] {
+    [
+        ffi::PyModuleDef_Slot {
+            slot: ffi::Py_mod_exec,
+            value: exec as *mut _,
+        },
+        #[cfg(Py_3_12)]
+        ffi::PyModuleDef_Slot {
+            slot: ffi::Py_mod_multiple_interpreters,
+            value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
+        },
+        #[cfg(Py_3_13)]
+        ffi::PyModuleDef_Slot {
+            slot: ffi::Py_mod_gil,
+            value: ffi::Py_MOD_GIL_NOT_USED,
+        },
+        ffi::PyModuleDef_Slot {
+            slot: 0,
+            value: std::ptr::null_mut(),
+        },
+    ]
+}
+
+static mut SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = slots(exec_module);
 
 /// A module-level function taking one argument (`METH_O`) or none.
 const fn method(
@@ -231,26 +239,7 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
     }
 }
 
-static mut APACHE_SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = [
-    ffi::PyModuleDef_Slot {
-        slot: ffi::Py_mod_exec,
-        value: exec_apache_module as *mut _,
-    },
-    #[cfg(Py_3_12)]
-    ffi::PyModuleDef_Slot {
-        slot: ffi::Py_mod_multiple_interpreters,
-        value: ffi::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
-    },
-    #[cfg(Py_3_13)]
-    ffi::PyModuleDef_Slot {
-        slot: ffi::Py_mod_gil,
-        value: ffi::Py_MOD_GIL_NOT_USED,
-    },
-    ffi::PyModuleDef_Slot {
-        slot: 0,
-        value: std::ptr::null_mut(),
-    },
-];
+static mut APACHE_SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = slots(exec_apache_module);
 
 static mut APACHE_MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
     m_base: ffi::PyModuleDef_HEAD_INIT,

@@ -54,21 +54,20 @@ pub fn cmdline(pid: i32) -> String {
         .to_string()
 }
 
+/// Every process id listed in /proc.
+fn all_pids() -> impl Iterator<Item = i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+}
+
 /// Whether no thread of any child of `parent` is running or runnable (state
 /// R) or in an uninterruptible wait (D): every one is blocked waiting for
 /// work, a signal or I/O.
 pub fn children_quiet(parent: u32) -> bool {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return true;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in all_pids() {
         if !matches!(proc_stat(pid), Some((_, p)) if p == parent as i32) {
             continue;
         }
@@ -92,17 +91,7 @@ pub fn children_quiet(parent: u32) -> bool {
 /// Live children of `parent` whose command line starts with `prefix`.
 pub fn children_named(parent: u32, prefix: &str) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in all_pids() {
         if matches!(proc_stat(pid), Some((s, p)) if p == parent as i32 && s != 'Z')
             && cmdline(pid).starts_with(prefix)
         {
