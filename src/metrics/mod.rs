@@ -141,24 +141,25 @@ impl RequestSample {
 pub struct PhaseStats {
     pub count: u64,
     pub total: f64,
-    pub min: f64,
-    pub max: f64,
+    /// Smallest and largest observation, once there is one.
+    extremes: Option<(f64, f64)>,
     pub histogram: Histogram,
 }
 
 impl PhaseStats {
     fn record(&mut self, seconds: f64) {
-        self.record_with_extremes(seconds, (seconds, seconds));
+        self.record_with_extremes(seconds, Some((seconds, seconds)));
     }
 
     /// Counts `seconds` in the total and histogram, but takes the window's
-    /// extremes from `(min, max)` (single GIL waits, for the GIL phase).
-    fn record_with_extremes(&mut self, seconds: f64, (min, max): (f64, f64)) {
-        if self.count == 0 || min < self.min {
-            self.min = min;
-        }
-        if max > self.max {
-            self.max = max;
+    /// extremes from `extremes` (single GIL waits, for the GIL phase; None
+    /// when there was no wait to compare).
+    fn record_with_extremes(&mut self, seconds: f64, extremes: Option<(f64, f64)>) {
+        if let Some((min, max)) = extremes {
+            self.extremes = Some(match self.extremes {
+                Some((low, high)) => (low.min(min), high.max(max)),
+                None => (min, max),
+            });
         }
         self.count += 1;
         self.total += seconds;
@@ -176,7 +177,7 @@ impl PhaseStats {
 
     /// Smallest and largest observation, None when there was none.
     pub fn extremes(&self) -> Option<(f64, f64)> {
-        (self.count > 0).then_some((self.min, self.max))
+        self.extremes
     }
 }
 
@@ -376,14 +377,9 @@ impl Recorder {
         w.request_count += 1;
         for (stats, phase) in w.phases.iter_mut().zip(Phase::ALL) {
             match (phase, sample.phase(phase)) {
-                (Phase::GilWait, Some(seconds)) => match sample.gil_wait_extremes {
-                    Some(extremes) => stats.record_with_extremes(seconds, extremes),
-                    // No wait at all: in the distribution, not the extremes.
-                    None => {
-                        stats.count += 1;
-                        stats.histogram.record(seconds);
-                    }
-                },
+                (Phase::GilWait, Some(seconds)) => {
+                    stats.record_with_extremes(seconds, sample.gil_wait_extremes)
+                }
                 (_, Some(seconds)) => stats.record(seconds),
                 (_, None) => {}
             }
@@ -582,6 +578,11 @@ mod tests {
         assert_eq!(gil.histogram.total(), 2);
         assert_eq!(gil.mean_over(w.request_count), 0.002);
         assert_eq!(w.gil_waits, 3);
+        // A request without waits first does not pin the minimum at zero.
+        r.finish(&sample(0, 0.0, 0.0, 0.1, 200), 0.0);
+        r.finish(&waited, 0.0);
+        let gil = r.drain(2.0, Usage::default()).phase(Phase::GilWait).clone();
+        assert_eq!(gil.extremes(), Some((0.0005, 0.003)));
     }
 
     #[test]
