@@ -124,13 +124,26 @@ thread_local! {
     static THREAD_STATES: RefCell<HashMap<usize, *mut ffi::PyThreadState>> = RefCell::new(HashMap::new());
     /// True on the thread that initialised Python (set by `register_main`).
     static STARTED_PYTHON: Cell<bool> = const { Cell::new(false) };
-    /// Time this thread has spent waiting for a GIL since the last reset.
-    static GIL_WAIT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
-    /// How many acquisitions that time was spread over.
-    static GIL_WAITS: Cell<u64> = const { Cell::new(0) };
-    /// The shortest and longest of those waits.
-    static GIL_WAIT_EXTREMES: Cell<(Duration, Duration)> =
-        const { Cell::new((Duration::MAX, Duration::ZERO)) };
+    /// This thread's GIL waits since the last reset.
+    static GIL_WAITS: Cell<GilWaits> = const { Cell::new(GilWaits::NONE) };
+}
+
+/// A thread's waits for a GIL: their total, number and extremes.
+#[derive(Clone, Copy)]
+struct GilWaits {
+    total: Duration,
+    count: u64,
+    shortest: Duration,
+    longest: Duration,
+}
+
+impl GilWaits {
+    const NONE: GilWaits = GilWaits {
+        total: Duration::ZERO,
+        count: 0,
+        shortest: Duration::MAX,
+        longest: Duration::ZERO,
+    };
 }
 
 /// Attaches `tstate`, adding the time spent waiting for its GIL to this
@@ -143,30 +156,30 @@ unsafe fn attach_timed(tstate: *mut ffi::PyThreadState) {
     // SAFETY: per the function contract.
     unsafe { ffi::PyEval_RestoreThread(tstate) };
     let waited = started.elapsed();
-    GIL_WAIT.with(|w| w.set(w.get() + waited));
-    GIL_WAITS.with(|n| n.set(n.get() + 1));
-    GIL_WAIT_EXTREMES.with(|e| {
-        let (min, max) = e.get();
-        e.set((min.min(waited), max.max(waited)));
+    GIL_WAITS.with(|w| {
+        let mut waits = w.get();
+        waits.total += waited;
+        waits.count += 1;
+        waits.shortest = waits.shortest.min(waited);
+        waits.longest = waits.longest.max(waited);
+        w.set(waits);
     });
 }
 
 /// Starts a new GIL-wait tally on this thread (at the start of a request).
 pub fn reset_gil_wait() {
-    GIL_WAIT.with(|w| w.set(Duration::ZERO));
-    GIL_WAITS.with(|n| n.set(0));
-    GIL_WAIT_EXTREMES.with(|e| e.set((Duration::MAX, Duration::ZERO)));
+    GIL_WAITS.with(|w| w.set(GilWaits::NONE));
 }
 
 /// The shortest and longest single wait since [`reset_gil_wait`], if any.
 pub fn gil_wait_extremes() -> Option<(Duration, Duration)> {
-    let (min, max) = GIL_WAIT_EXTREMES.with(|e| e.get());
-    (gil_wait_count() > 0).then_some((min, max))
+    let waits = GIL_WAITS.with(|w| w.get());
+    (waits.count > 0).then_some((waits.shortest, waits.longest))
 }
 
 /// How many times this thread re-acquired a GIL since [`reset_gil_wait`].
 pub fn gil_wait_count() -> u64 {
-    GIL_WAITS.with(|n| n.get())
+    GIL_WAITS.with(|w| w.get().count)
 }
 
 /// Time this thread waited to acquire a GIL since [`reset_gil_wait`], at
@@ -174,7 +187,7 @@ pub fn gil_wait_count() -> u64 {
 /// (dispatch, body reads, writes). Waits inside the application's own code
 /// are invisible here, so this is a lower bound on GIL contention.
 pub fn gil_wait() -> Duration {
-    GIL_WAIT.with(|w| w.get())
+    GIL_WAITS.with(|w| w.get().total)
 }
 
 /// Holds an interpreter's GIL on this thread; released on drop.
