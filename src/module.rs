@@ -586,45 +586,39 @@ pub(crate) fn publish_stopping(reason: &str) {
         tracing::warn!("mod_wsgi: not publishing process_stopping: {why}");
         return;
     }
-    let log = |line: &str| tracing::error!("{line}");
-    interp::in_each_interpreter(|interpreter, gil| {
-        let Some(objects) = interpreter.objects(gil) else {
-            return;
-        };
-        let payload = object::new_dict();
-        let reason = object::str_obj(reason);
-        if let (Some(payload), Some(reason)) = (payload, reason) {
-            object::dict_set(&payload, "shutdown_reason", &reason);
-            crate::pymodule::events::publish(
-                &objects.events.subscribers,
-                "process_stopping",
-                &payload,
-                &log,
-            );
-        }
-        object::clear_error();
+    publish_in_every_interpreter("process_stopping", |payload| {
+        object::dict_set(payload, "shutdown_reason", &object::str_obj(reason)?).then_some(())
     });
 }
 
 /// `process_signal` for each interpreter's subscribers (daemon mode).
 pub(crate) fn publish_signal(name: &str, number: i32) {
+    publish_in_every_interpreter("process_signal", |payload| {
+        let signame = object::str_obj(name)?;
+        let signum = object::int_obj(number.into())?;
+        (object::dict_set(payload, "signame", &signame)
+            && object::dict_set(payload, "signum", &signum))
+        .then_some(())
+    });
+}
+
+/// Publishes a process event to the subscribers of every interpreter, with
+/// the payload `fill` puts into a fresh dict in each.
+fn publish_in_every_interpreter(event: &str, fill: impl Fn(&object::Owned) -> Option<()>) {
     let log = |line: &str| tracing::error!("{line}");
     interp::in_each_interpreter(|interpreter, gil| {
         let Some(objects) = interpreter.objects(gil) else {
             return;
         };
-        let payload = object::new_dict();
-        let signame = object::str_obj(name);
-        let signum = object::int_obj(number.into());
-        if let (Some(payload), Some(signame), Some(signum)) = (payload, signame, signum) {
-            object::dict_set(&payload, "signame", &signame);
-            object::dict_set(&payload, "signum", &signum);
-            crate::pymodule::events::publish(
-                &objects.events.subscribers,
-                "process_signal",
-                &payload,
-                &log,
-            );
+        if let Some(payload) = object::new_dict() {
+            if fill(&payload).is_some() {
+                crate::pymodule::events::publish(
+                    &objects.events.subscribers,
+                    event,
+                    &payload,
+                    &log,
+                );
+            }
         }
         object::clear_error();
     });
