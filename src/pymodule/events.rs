@@ -72,9 +72,9 @@ impl EventObjects {
 
 /// Creates the per-interpreter subscriber list and `active_requests`.
 pub fn init(module: &Owned) -> Option<()> {
-    // SAFETY: GIL held during module execution.
-    let list = Owned::from_new(unsafe { ffi::PyList_New(0) })?;
-    module.setattr(SUBSCRIBERS, &list).then_some(())?;
+    module
+        .setattr(SUBSCRIBERS, &object::new_list()?)
+        .then_some(())?;
     module
         .setattr("active_requests", &object::new_dict()?)
         .then_some(())

@@ -8,8 +8,7 @@ use crate::wsgi::handler::now_seconds;
 use pyo3_ffi as ffi;
 
 fn list(items: impl Iterator<Item = Option<Owned>>) -> Option<Owned> {
-    // SAFETY: GIL held.
-    let list = Owned::from_new(unsafe { ffi::PyList_New(0) })?;
+    let list = object::new_list()?;
     for item in items {
         // SAFETY: GIL held; PyList_Append does not steal.
         if unsafe { ffi::PyList_Append(list.as_ptr(), item?.as_ptr()) } != 0 {

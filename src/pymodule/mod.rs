@@ -8,7 +8,7 @@ mod metrics;
 
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 use std::ptr::addr_of_mut;
 
 /// Module version as a tuple of integers, from the crate version.
@@ -65,11 +65,9 @@ fn request_timeout_type() -> Option<Owned> {
 /// alongside this built-in module.
 fn adopt_package_path(module: &Owned) {
     let found = (|| {
-        // SAFETY: GIL held.
-        let empty = Owned::from_new(unsafe { ffi::PyList_New(0) })?;
         let list = object::import("pkgutil")?
             .getattr("extend_path")?
-            .call(&[&empty, &object::str_obj("mod_wsgi")?])?;
+            .call(&[&object::new_list()?, &object::str_obj("mod_wsgi")?])?;
         // SAFETY: GIL held; `list` is the list extend_path returned.
         if unsafe { ffi::PyList_Size(list.as_ptr()) } == 0 {
             return None;
@@ -182,17 +180,24 @@ static mut METHODS: [ffi::PyMethodDef; 12] = [
     ffi::PyMethodDef::zeroed(),
 ];
 
-static mut MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
-    m_base: ffi::PyModuleDef_HEAD_INIT,
-    m_name: c"mod_wsgi".as_ptr(),
-    m_doc: c"Apache mod_wsgi (Rust implementation)".as_ptr(),
-    m_size: 0,
-    m_methods: std::ptr::null_mut(),
-    m_slots: std::ptr::null_mut(),
-    m_traverse: None,
-    m_clear: None,
-    m_free: None,
-};
+/// A module definition without state; slots and methods are linked in
+/// when the module is initialised.
+const fn module_def(name: &'static CStr, doc: &'static CStr) -> ffi::PyModuleDef {
+    ffi::PyModuleDef {
+        m_base: ffi::PyModuleDef_HEAD_INIT,
+        m_name: name.as_ptr(),
+        m_doc: doc.as_ptr(),
+        m_size: 0,
+        m_methods: std::ptr::null_mut(),
+        m_slots: std::ptr::null_mut(),
+        m_traverse: None,
+        m_clear: None,
+        m_free: None,
+    }
+}
+
+static mut MODULE_DEF: ffi::PyModuleDef =
+    module_def(c"mod_wsgi", c"Apache mod_wsgi (Rust implementation)");
 
 /// `PyInit_mod_wsgi`, registered with `PyImport_AppendInittab`.
 pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
@@ -241,17 +246,8 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
 
 static mut APACHE_SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = slots(exec_apache_module);
 
-static mut APACHE_MODULE_DEF: ffi::PyModuleDef = ffi::PyModuleDef {
-    m_base: ffi::PyModuleDef_HEAD_INIT,
-    m_name: c"apache".as_ptr(),
-    m_doc: c"The Apache server hosting this interpreter".as_ptr(),
-    m_size: 0,
-    m_methods: std::ptr::null_mut(),
-    m_slots: std::ptr::null_mut(),
-    m_traverse: None,
-    m_clear: None,
-    m_free: None,
-};
+static mut APACHE_MODULE_DEF: ffi::PyModuleDef =
+    module_def(c"apache", c"The Apache server hosting this interpreter");
 
 /// `PyInit_apache`, registered with `PyImport_AppendInittab`.
 pub unsafe extern "C" fn init_apache() -> *mut ffi::PyObject {

@@ -203,6 +203,11 @@ pub fn int_tuple(items: &[i64]) -> Option<Owned> {
     tuple(&owned.iter().collect::<Vec<_>>())
 }
 
+pub fn new_list() -> Option<Owned> {
+    // SAFETY: GIL held.
+    Owned::from_new(unsafe { ffi::PyList_New(0) })
+}
+
 pub fn new_dict() -> Option<Owned> {
     // SAFETY: GIL held.
     Owned::from_new(unsafe { ffi::PyDict_New() })

@@ -297,8 +297,7 @@ unsafe extern "C" fn input_readlines(
     let Ok(hint) = (unsafe { size_arg(args) }) else {
         return std::ptr::null_mut();
     };
-    // SAFETY: GIL held.
-    let Some(list) = Owned::from_new(unsafe { ffi::PyList_New(0) }) else {
+    let Some(list) = object::new_list() else {
         return std::ptr::null_mut();
     };
     let mut total = 0usize;
