@@ -9,12 +9,10 @@
 //!   one with the wire decoder of the `mod-wsgi-telemetry` package from PyPI
 //!   (`mod_wsgi.telemetry.wire.decode`, unchanged): the decoder the ingester
 //!   uses is the judge of the wire format.
-//! * [`decoder_venv`] is the virtualenv holding that package, built once per
-//!   Python version under `/var/tmp/mod_wsgi-telemetry-venv-<X.Y>` with
-//!   `pip install --no-deps mod-wsgi-telemetry==1.1.0` (the decoder needs
-//!   only the standard library). It needs network access to PyPI the first
-//!   time; with `MOD_WSGI_SKIP_PIP` set it is not built and the tests that
-//!   need it skip themselves.
+//! * [`decoder_venv`] is the virtualenv holding that package: the framework
+//!   virtualenv of tests/common/venv.rs, which pins it. It needs network
+//!   access to PyPI the first time; with `MOD_WSGI_SKIP_PIP` set the tests
+//!   that need it skip themselves.
 
 #![allow(dead_code)]
 
@@ -26,7 +24,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -86,105 +84,9 @@ for name in sorted(os.listdir(d)):
 // The decoder's virtualenv
 // ---------------------------------------------------------------------------
 
-/// Runs a command with the runner's Python variables removed; stdout, or an
-/// error with everything it printed.
-fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
-    for (k, _) in std::env::vars_os() {
-        if let Some(k) = k.to_str() {
-            if k.starts_with("PYTHON") || k == "VIRTUAL_ENV" {
-                cmd.env_remove(k);
-            }
-        }
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{what}: cannot run {cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{what} failed ({}): {cmd:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
-}
-
-/// Whether `dir` is a virtualenv whose python imports the pinned decoder.
-fn usable(dir: &Path) -> bool {
-    let probe = "import importlib.metadata as m, mod_wsgi.telemetry.wire\n\
-                 print(m.version('mod-wsgi-telemetry'))";
-    run(
-        Command::new(dir.join("bin/python")).args(["-I", "-c", probe]),
-        "probe",
-    )
-    .is_ok_and(|v| Some(v.trim()) == TELEMETRY_PACKAGE.split("==").nth(1))
-}
-
-fn build_venv() -> Result<PathBuf, String> {
-    let python = super::python_exe();
-    let version = run(
-        Command::new(&python).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]),
-        "query the python under test",
-    )?
-    .trim()
-    .to_string();
-    let dir = PathBuf::from(format!("/var/tmp/mod_wsgi-telemetry-venv-{version}"));
-    if usable(&dir) {
-        return Ok(dir);
-    }
-    // Built beside the final place and renamed into it, so that a killed
-    // run or a concurrent test process never leaves a half-built one there.
-    let tmp = PathBuf::from(format!("{}.tmp-{}", dir.display(), std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    let started = Instant::now();
-    eprintln!("creating virtualenv {} with {python}", dir.display());
-    let built = run(
-        Command::new(&python).arg("-m").arg("venv").arg(&tmp),
-        "python -m venv",
-    )
-    .and_then(|_| {
-        run(
-            Command::new(tmp.join("bin/python")).args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--quiet",
-                "--timeout",
-                "20",
-                "--retries",
-                "2",
-                "--no-deps",
-                TELEMETRY_PACKAGE,
-            ]),
-            "pip install",
-        )
-    });
-    if let Err(e) = built {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    let _ = fs::remove_dir_all(&dir);
-    if fs::rename(&tmp, &dir).is_err() {
-        // Another test process got there first.
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    if !usable(&dir) {
-        return Err(format!("{} does not import the decoder", dir.display()));
-    }
-    eprintln!(
-        "virtualenv {} ready in {:.1}s",
-        dir.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(dir)
-}
-
-/// The virtualenv holding the decoder, built on first use. `None` (after
-/// saying why) when `MOD_WSGI_SKIP_PIP` is set; panics when it cannot be
-/// built.
+/// The virtualenv holding the decoder: the framework virtualenv, which
+/// pins [`TELEMETRY_PACKAGE`] among its packages. `None` (after saying
+/// why) when `MOD_WSGI_SKIP_PIP` is set.
 pub fn decoder_venv() -> Option<&'static Path> {
     if std::env::var_os("MOD_WSGI_SKIP_PIP").is_some() {
         eprintln!(
@@ -193,14 +95,7 @@ pub fn decoder_venv() -> Option<&'static Path> {
         );
         return None;
     }
-    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match VENV.get_or_init(build_venv) {
-        Ok(dir) => Some(dir.as_path()),
-        Err(e) => panic!(
-            "cannot build the virtualenv with {TELEMETRY_PACKAGE} (pip needs network access \
-             to PyPI; set MOD_WSGI_SKIP_PIP=1 to skip these tests):\n{e}"
-        ),
-    }
+    super::venv::framework_venv().map(|venv| venv.dir.as_path())
 }
 
 // ---------------------------------------------------------------------------
@@ -480,7 +375,8 @@ impl Collector {
         }
         let mut cmd = Command::new(self.venv.join("bin/python"));
         cmd.args(["-I", "-c", DECODE_SCRIPT]).arg(&out_dir);
-        let text = run(&mut cmd, "decode the datagrams").unwrap_or_else(|e| panic!("{e}"));
+        let text =
+            super::venv::run(&mut cmd, "decode the datagrams").unwrap_or_else(|e| panic!("{e}"));
         let mut decoded = Decoded::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let j = json::parse(line)

@@ -41,7 +41,7 @@ pub const REQUIREMENTS: &[&str] = &[
     "asgiref==3.13.0",
     "sqlparse==0.6.1",
     // The telemetry ingester and UI (mod_wsgi-express --enable-telemetry).
-    "mod-wsgi-telemetry==1.1.0",
+    super::telemetry::TELEMETRY_PACKAGE,
     "aiohttp==3.14.5",
     "aiohappyeyeballs==2.7.1",
     "aiosignal==1.4.0",
@@ -103,7 +103,7 @@ fn fnv1a(data: &[u8]) -> u64 {
 
 /// Runs a command with Python variables of the test runner removed;
 /// returns stdout, or an error with everything it printed.
-fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
+pub fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     for (k, _) in std::env::vars_os() {
         if let Some(k) = k.to_str() {
             if k.starts_with("PYTHON") || k == "VIRTUAL_ENV" {
