@@ -445,6 +445,11 @@ fn current_role() -> ProcessRole<'static> {
     }
 }
 
+/// Whether this process is a daemon of a `WSGIDaemonProcess` group.
+pub(crate) fn in_daemon_process() -> bool {
+    current_role().daemon.is_some()
+}
+
 /// The interpreter for `application_group` in this process, created with
 /// its configured GIL mode on first use.
 pub(crate) fn interpreter_for(

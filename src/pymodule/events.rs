@@ -135,14 +135,9 @@ pub unsafe extern "C" fn subscribe_signals(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let in_daemon = Owned::from_borrowed(m)
-        .and_then(|m| m.getattr("process_group"))
-        .and_then(|g| object::unicode_to_string(&g))
-        .is_some_and(|g| !g.is_empty());
-    if in_daemon {
+    if crate::module::in_daemon_process() {
         return subscribe(m, cb, Some("process_signal"));
     }
-    object::clear_error();
     let stack = object::import("traceback")
         .and_then(|t| t.getattr("format_stack"))
         .and_then(|f| f.call0())

@@ -59,13 +59,6 @@ pub unsafe extern "C" fn start_recording_metrics(
     none()
 }
 
-fn embedded() -> bool {
-    object::import("mod_wsgi")
-        .and_then(|m| m.getattr("process_group"))
-        .and_then(|g| object::unicode_to_string(&g))
-        .is_none_or(|g| g.is_empty())
-}
-
 pub unsafe extern "C" fn request_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
@@ -73,8 +66,6 @@ pub unsafe extern "C" fn request_metrics(
     let Some(recorder) = metrics::for_python() else {
         return none();
     };
-    let embedded = embedded();
-    object::clear_error();
     // The drain takes the lock request threads use: release the GIL so a
     // request thread finishing meanwhile is never blocked behind Python.
     let window = crate::python::interp::without_gil(|| {
@@ -83,7 +74,7 @@ pub unsafe extern "C" fn request_metrics(
     report_dict(&report::request_metrics(
         &window,
         std::process::id(),
-        embedded,
+        !crate::module::in_daemon_process(),
     ))
 }
 
