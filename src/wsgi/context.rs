@@ -38,6 +38,15 @@ pub struct IoCounters {
     pub write_time: f64,
 }
 
+impl IoCounters {
+    /// One write of `bytes` to the server that began at `started`.
+    pub fn count_write(&mut self, started: std::time::Instant, bytes: u64) {
+        self.write_time += started.elapsed().as_secs_f64();
+        self.writes += 1;
+        self.written += bytes;
+    }
+}
+
 /// Buffered request body, read on demand.
 #[derive(Default)]
 pub struct InputBuffer {
@@ -171,9 +180,7 @@ impl<'t> RequestContext<'t> {
                 transport.write(data)
             }
         });
-        self.io.write_time += started.elapsed().as_secs_f64();
-        self.io.writes += 1;
-        self.io.written += data.len() as u64;
+        self.io.count_write(started, data.len() as u64);
         self.body_sent += data.len() as u64;
         if !ok {
             self.client_disconnected();

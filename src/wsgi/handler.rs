@@ -459,9 +459,7 @@ fn send_wrapped_file(
     let sent = crate::python::interp::without_gil(|| {
         transport.send_file(fd, offset, length, allow_sendfile)
     });
-    ctx.io.write_time += started.elapsed().as_secs_f64();
-    ctx.io.writes += 1;
-    ctx.io.written += length;
+    ctx.io.count_write(started, length);
     ctx.body_sent += length;
     if !sent {
         ctx.client_disconnected();
