@@ -12,7 +12,9 @@
 //! * eviction-timeout= (SIGUSR1 to a daemon process), graceful-timeout=
 //!   with maximum-requests=, startup-timeout=, deadlock-timeout=;
 //! * the `mod_wsgi.request_start` / `queue_start` / `daemon_start` environ
-//!   times.
+//!   times;
+//! * WSGIAcceptMutex with every method, and a restart of a process whose
+//!   worker waits for the lock.
 //!
 //! The apps are tests/apps/daemon_options/options.wsgi (endpoints listed
 //! at its top) and boot.wsgi (fails at import until a marker file exists).
@@ -32,7 +34,7 @@ use common::daemon_app::{
     wait_for_new_pid, POLL_LIMIT,
 };
 use common::json::Json;
-use common::procs::{pid_alive, signal, wait_until};
+use common::procs::{children_named, pid_alive, signal, wait_until};
 use common::raw;
 use common::{http_request, Mpm, Response, Server, ServerBuilder};
 use std::ffi::CString;
@@ -925,4 +927,211 @@ fn service_script_daemons_run_their_script_and_stop_on_sigterm() {
     server.stop();
     let log = server.error_log();
     assert!(!log.contains("Traceback"), "{log}");
+}
+
+// ---------------------------------------------------------------------------
+// 11. WSGIAcceptMutex
+// ---------------------------------------------------------------------------
+
+/// Pids holding a lock of `kind` (`POSIX` for fcntl, `FLOCK`) in /proc/locks.
+fn lock_holders(kind: &str) -> Vec<i32> {
+    fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(1) == Some(&kind))
+                .then(|| fields.get(4)?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Owner uids of the System V semaphore sets (/proc/sysvipc/sem).
+fn semaphore_owners() -> Vec<(i64, u32)> {
+    fs::read_to_string("/proc/sysvipc/sem")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            Some((f.get(1)?.parse().ok()?, f.get(4)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Four requests of one second each, sent together to a group of two
+/// processes with two threads: the pids that answered.
+fn concurrent_sleepers(server: &Server) -> Vec<i32> {
+    let port = server.port();
+    let started = Instant::now();
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(move || http_request(port, "GET", "/app/sleep?s=1", &[], b"")))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed();
+    let mut pids = Vec::new();
+    for answer in &answers {
+        match answer {
+            Ok(r) if r.status == 200 => pids.push(pid(&r.json())),
+            other => panic!(
+                "a concurrent request failed: {:?}\n{}",
+                status_of(other),
+                diagnostics(server)
+            ),
+        }
+    }
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "4 one-second requests on 2x2 threads took {elapsed:?}: accepts were serialised \
+         beyond one at a time\n{}",
+        diagnostics(server)
+    );
+    pids.sort();
+    pids.dedup();
+    pids
+}
+
+fn accept_mutex_server(method: &str) -> Server {
+    builder()
+        .config(&format!(
+            "WSGIAcceptMutex {method}\n\
+             WSGIDaemonProcess turns processes=2 threads=2 user=nobody group=nogroup \
+             home={{root}} display-name=%{{GROUP}} shutdown-timeout=30\n\
+             WSGIScriptAlias /app {{root}}/options.wsgi process-group=turns"
+        ))
+        .start()
+}
+
+// Reference: WSGIAcceptMutex.rst (the processes of a multi-process group
+// serialise accept on the shared listener with the named Apache mutex
+// method; the default is the mechanism Apache itself uses, which on Linux
+// with one listener is no lock).
+#[test]
+fn accept_mutex_methods_serialise_accept_across_processes() {
+    let (nobody, _) = user_ids("nobody");
+    for method in [
+        "fcntl", "flock", "sysvsem", "posixsem", "pthread", "Default",
+    ] {
+        let semaphores_before = semaphore_owners();
+        let server = accept_mutex_server(method);
+        let daemons = || children_named(server.pid(), "(wsgi:turns)");
+        assert!(
+            wait_until(LOG_WAIT, || daemons().len() == 2),
+            "{method}: two daemon processes expected: {:?}\n{}",
+            daemons(),
+            diagnostics(&server)
+        );
+        let turn_lines = || {
+            server
+                .error_log()
+                .matches(&format!("taking turns to accept under the {method} mutex"))
+                .count()
+        };
+        if method == "Default" {
+            assert_eq!(
+                turn_lines(),
+                0,
+                "Default takes no lock\n{}",
+                diagnostics(&server)
+            );
+        } else {
+            assert!(
+                wait_until(LOG_WAIT, || turn_lines() == 2),
+                "{method}: each process should say it takes turns\n{}",
+                diagnostics(&server)
+            );
+        }
+        let pids = concurrent_sleepers(&server);
+        assert_eq!(
+            pids.len(),
+            2,
+            "{method}: both processes should serve: {pids:?}"
+        );
+
+        let group = daemons();
+        match method {
+            // One idle worker of the group holds the lock, waiting.
+            "fcntl" | "flock" => {
+                let kind = if method == "fcntl" { "POSIX" } else { "FLOCK" };
+                assert!(
+                    wait_until(LOG_WAIT, || lock_holders(kind)
+                        .iter()
+                        .filter(|p| group.contains(p))
+                        .count()
+                        == 1),
+                    "{method}: exactly one daemon of {group:?} should hold the {kind} lock; \
+                     holders {:?}",
+                    lock_holders(kind)
+                );
+            }
+            // The semaphore set belongs to the group's user, or its
+            // processes could not use it.
+            "sysvsem" => {
+                let new: Vec<_> = semaphore_owners()
+                    .into_iter()
+                    .filter(|s| !semaphores_before.contains(s))
+                    .collect();
+                assert!(
+                    new.iter().any(|&(_, uid)| uid == nobody),
+                    "sysvsem: a semaphore set owned by nobody ({nobody}) expected: {new:?}"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+// Reference: WSGIAcceptMutex.rst with WSGIDaemonProcess.rst eviction-timeout=
+// (SIGUSR1 restarts one process): a process whose worker waits for the
+// lock another process holds still stops at once.
+#[test]
+fn accept_mutex_waiter_does_not_delay_a_restart() {
+    let server = accept_mutex_server("fcntl");
+    let daemons = || children_named(server.pid(), "(wsgi:turns)");
+    assert!(
+        wait_until(LOG_WAIT, || daemons().len() == 2),
+        "{}",
+        diagnostics(&server)
+    );
+    let mut holder = Vec::new();
+    assert!(
+        wait_until(LOG_WAIT, || {
+            holder = lock_holders("POSIX")
+                .into_iter()
+                .filter(|p| daemons().contains(p))
+                .collect();
+            holder.len() == 1
+        }),
+        "one daemon should hold the lock\n{}",
+        diagnostics(&server)
+    );
+    let waiter = *daemons().iter().find(|p| !holder.contains(p)).unwrap();
+    let off = server.log_len();
+    let sent = Instant::now();
+    signal(waiter, libc::SIGUSR1);
+    assert!(
+        wait_until(Duration::from_secs(5), || !pid_alive(waiter)),
+        "the process waiting for the accept mutex did not stop within 5 s \
+         (shutdown-timeout=30)\n{}",
+        diagnostics(&server)
+    );
+    let stopped = sent.elapsed();
+    assert!(
+        !server
+            .error_log_since(off)
+            .contains("did not stop within shutdown-timeout"),
+        "{}",
+        diagnostics(&server)
+    );
+    assert!(stopped < Duration::from_secs(5), "{stopped:?}");
+    // The group is whole again and both processes serve.
+    assert!(
+        wait_until(LOG_WAIT, || daemons().len() == 2),
+        "{}",
+        diagnostics(&server)
+    );
+    assert_eq!(concurrent_sleepers(&server).len(), 2);
 }

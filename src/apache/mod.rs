@@ -5,6 +5,7 @@ pub mod commands;
 pub mod ffi;
 pub mod log;
 pub mod pool;
+pub mod proc_mutex;
 pub mod request;
 pub mod scoreboard;
 

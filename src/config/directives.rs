@@ -75,7 +75,7 @@ pub struct DirectiveSpec {
 }
 
 directive_table! {
-    AcceptMutex => ("WSGIAcceptMutex", ServerOnly, false, "Default or an Apache mutex method (posixsem, sysvsem, fcntl, flock, pthread)"),
+    AcceptMutex => ("WSGIAcceptMutex", ServerOnly, true, "Default or an Apache mutex method (posixsem, sysvsem, fcntl, flock, pthread)"),
     AccessScript => ("WSGIAccessScript", DirWithAuthConfig, false, "path [application-group=NAME]"),
     ApplicationGroup => ("WSGIApplicationGroup", AnyButHtaccess, true, "name, %{GLOBAL}, %{SERVER}, %{RESOURCE} or %{ENV:VARIABLE}"),
     AuthGroupScript => ("WSGIAuthGroupScript", DirWithAuthConfig, false, "path [application-group=NAME]"),

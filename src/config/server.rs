@@ -188,7 +188,7 @@ pub struct TelemetryService {
 /// `<VirtualHost>`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GlobalConfig {
-    pub accept_mutex: Option<String>,
+    pub accept_mutex: Option<AcceptMutex>,
     pub case_sensitivity: Option<bool>,
     pub destroy_interpreter: Option<bool>,
     pub dont_write_bytecode: Option<bool>,
@@ -223,9 +223,50 @@ pub struct ServerConfig {
     pub daemons: Vec<DaemonProcessSpec>,
 }
 
-const ACCEPT_MUTEX_METHODS: &[&str] = &[
-    "default", "posixsem", "sysvsem", "fcntl", "flock", "pthread",
-];
+/// `WSGIAcceptMutex`: how the processes of one daemon group take turns
+/// accepting connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptMutex {
+    /// No lock: as Apache does for a single listener on Linux, the kernel
+    /// wakes one waiting worker per connection.
+    Default,
+    Posixsem,
+    Sysvsem,
+    Fcntl,
+    Flock,
+    Pthread,
+}
+
+impl AcceptMutex {
+    /// Parses a method name, in any case.
+    pub fn parse(method: &str) -> Option<AcceptMutex> {
+        Some(match method.to_ascii_lowercase().as_str() {
+            "default" => AcceptMutex::Default,
+            "posixsem" => AcceptMutex::Posixsem,
+            "sysvsem" => AcceptMutex::Sysvsem,
+            "fcntl" => AcceptMutex::Fcntl,
+            "flock" => AcceptMutex::Flock,
+            "pthread" => AcceptMutex::Pthread,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AcceptMutex::Default => "default",
+            AcceptMutex::Posixsem => "posixsem",
+            AcceptMutex::Sysvsem => "sysvsem",
+            AcceptMutex::Fcntl => "fcntl",
+            AcceptMutex::Flock => "flock",
+            AcceptMutex::Pthread => "pthread",
+        }
+    }
+
+    /// Whether a lock file names the mutex (the file-lock methods).
+    pub fn uses_lock_file(self) -> bool {
+        matches!(self, AcceptMutex::Fcntl | AcceptMutex::Flock)
+    }
+}
 
 fn exactly<'a>(
     directive: Directive,
@@ -291,14 +332,13 @@ impl ServerConfig {
         match directive {
             Directive::AcceptMutex => {
                 let method = one(directive, args)?;
-                if !ACCEPT_MUTEX_METHODS.contains(&method.to_ascii_lowercase().as_str()) {
-                    return Err(ConfigError::invalid_value(
+                g.accept_mutex = Some(AcceptMutex::parse(method).ok_or_else(|| {
+                    ConfigError::invalid_value(
                         name,
                         method,
                         "Default, posixsem, sysvsem, fcntl, flock or pthread",
-                    ));
-                }
-                g.accept_mutex = Some(method.to_ascii_lowercase());
+                    )
+                })?);
             }
             Directive::CaseSensitivity => g.case_sensitivity = on_off(directive, args)?,
             Directive::DestroyInterpreter => g.destroy_interpreter = on_off(directive, args)?,
@@ -574,6 +614,25 @@ mod tests {
         );
         apply(&mut c, Directive::PythonHashSeed, "random").unwrap();
         assert_eq!(c.global.python_hash_seed, Some(HashSeed::Random));
+    }
+
+    #[test]
+    fn accept_mutex_methods_in_any_case() {
+        let mut c = ServerConfig::default();
+        for (word, method) in [
+            ("Default", AcceptMutex::Default),
+            ("FCNTL", AcceptMutex::Fcntl),
+            ("flock", AcceptMutex::Flock),
+            ("SysVSem", AcceptMutex::Sysvsem),
+            ("posixsem", AcceptMutex::Posixsem),
+            ("pthread", AcceptMutex::Pthread),
+        ] {
+            apply(&mut c, Directive::AcceptMutex, word).unwrap();
+            assert_eq!(c.global.accept_mutex, Some(method));
+            assert_eq!(AcceptMutex::parse(method.name()), Some(method));
+        }
+        assert!(AcceptMutex::Fcntl.uses_lock_file() && AcceptMutex::Flock.uses_lock_file());
+        assert!(!AcceptMutex::Sysvsem.uses_lock_file());
     }
 
     #[test]

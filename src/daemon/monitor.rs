@@ -141,6 +141,11 @@ pub fn spawn_signal_dispatcher() {
 }
 
 /// Stops handing new connections to workers (idempotent).
+/// Whether this process still takes new connections.
+pub fn accepting() -> bool {
+    ACCEPTING.load(Ordering::Acquire)
+}
+
 pub fn stop_accepting() {
     if ACCEPTING.swap(false, Ordering::AcqRel) {
         let fd = WORKERS_STOP_WRITE.load(Ordering::Relaxed);

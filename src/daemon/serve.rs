@@ -8,6 +8,7 @@ use super::monitor::{self, Tracker};
 use super::wire::{Frame, RequestHead};
 use crate::apache::ffi;
 use crate::apache::log::APLOG_ERR;
+use crate::apache::proc_mutex::ProcMutex;
 use crate::config::daemon::{DaemonProcessSpec, UnixId};
 use crate::config::ServerConfig;
 use crate::python::interp;
@@ -18,7 +19,7 @@ use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ pub fn resolve_uid(id: &UnixId) -> Result<libc::uid_t, String> {
     }
 }
 
-fn resolve_gid(id: &UnixId) -> Result<libc::gid_t, String> {
+pub fn resolve_gid(id: &UnixId) -> Result<libc::gid_t, String> {
     match id {
         UnixId::Id(n) => Ok(*n),
         UnixId::Name(name) => {
@@ -142,9 +143,24 @@ fn set_process_title(title: &str) {
 }
 
 /// Entry point in the forked child. Never returns.
-pub fn daemon_main(spec: DaemonProcessSpec, listener: RawFd, _slot: usize) -> ! {
+pub fn daemon_main(
+    spec: DaemonProcessSpec,
+    listener: RawFd,
+    accept_lock: Option<ProcMutex>,
+    pool: *mut ffi::apr_pool_t,
+) -> ! {
     let name = spec.name.clone();
-    let outcome = std::panic::catch_unwind(move || run(spec, listener));
+    let outcome = std::panic::catch_unwind(move || {
+        let accept_lock = match accept_lock {
+            Some(mut lock) => {
+                lock.attach_in_child(pool)
+                    .map_err(|e| format!("cannot attach the accept mutex: {e}"))?;
+                Some(lock)
+            }
+            None => None,
+        };
+        run(spec, listener, accept_lock)
+    });
     let code = match outcome {
         Ok(Ok(())) => 0,
         Ok(Err(message)) => {
@@ -239,7 +255,11 @@ fn enter_chroot(spec: &DaemonProcessSpec) -> Result<(), String> {
     }
 }
 
-fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
+fn run(
+    spec: DaemonProcessSpec,
+    listener: RawFd,
+    accept_lock: Option<ProcMutex>,
+) -> Result<(), String> {
     // SAFETY: in the freshly forked child: drop Apache's listening sockets
     // and the other groups' listeners.
     unsafe {
@@ -294,8 +314,15 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
     }
     crate::module::preload_scripts(config, role);
     monitor::spawn_signal_dispatcher();
+    let turns = match &accept_lock {
+        Some(lock) => format!(
+            ", taking turns to accept under the {} mutex",
+            lock.method().name()
+        ),
+        None => String::new(),
+    };
     tracing::info!(
-        "mod_wsgi: daemon process {} serving group '{}' with {} threads",
+        "mod_wsgi: daemon process {} serving group '{}' with {} threads{turns}",
         std::process::id(),
         spec.name,
         spec.threads
@@ -303,12 +330,18 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
 
     let threads = spec.threads.max(1) as usize;
     let tracker = Arc::new(Tracker::new(threads));
+    let turns = Arc::new(AcceptTurns {
+        lock: accept_lock,
+        in_process: parking_lot::Mutex::new(()),
+        waiting: AtomicUsize::new(0),
+    });
     let limits = Limits::from_spec(&spec);
     let spec = Arc::new(spec);
     let workers: Vec<_> = (0..threads)
         .map(|slot| {
             let spec = spec.clone();
             let tracker = tracker.clone();
+            let turns = turns.clone();
             let mut builder = std::thread::Builder::new().name(format!("wsgi:{}", spec.name));
             if let Some(size) = spec.stack_size {
                 builder = builder.stack_size(size as usize);
@@ -320,7 +353,10 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
                     spec: &spec,
                     tracker: &tracker,
                 };
-                worker.serve(listener, workers_stop)
+                match &turns.lock {
+                    Some(_) => worker.serve_in_turn(listener, workers_stop, &turns),
+                    None => worker.serve(listener, workers_stop),
+                }
             })
         })
         .collect::<Result<_, _>>()
@@ -359,7 +395,14 @@ fn run(spec: DaemonProcessSpec, listener: RawFd) -> Result<(), String> {
         // SAFETY: ending the process without its exit handlers.
         unsafe { libc::_exit(1) }
     });
-    for worker in workers {
+    // A worker still waiting for the accept mutex holds no request, and
+    // may wait for as long as another process keeps it: it is left behind.
+    while workers.iter().filter(|w| !w.is_finished()).count()
+        > turns.waiting.load(Ordering::Acquire)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for worker in workers.into_iter().filter(|w| w.is_finished()) {
         let _ = worker.join();
     }
     if let Some(pulse) = pulse {
@@ -472,6 +515,70 @@ impl AcceptWaiter {
     }
 }
 
+/// `WSGIAcceptMutex`: the group's processes take turns accepting. Within
+/// a process one worker at a time competes for the cross-process lock,
+/// since file locks are held per process, not per thread.
+struct AcceptTurns {
+    lock: Option<ProcMutex>,
+    in_process: parking_lot::Mutex<()>,
+    /// Workers blocked waiting for their turn.
+    waiting: AtomicUsize,
+}
+
+impl AcceptTurns {
+    /// Waits for this worker's turn; `None` once the process stopped
+    /// accepting (or the lock failed).
+    fn take(&self) -> Option<AcceptTurn<'_>> {
+        let lock = self.lock.as_ref()?;
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let turn = self.in_process.lock();
+        let locked = monitor::accepting()
+            && lock
+                .lock()
+                .map_err(|e| {
+                    tracing::error!("mod_wsgi: daemon worker cannot take the accept mutex: {e}");
+                })
+                .is_ok();
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        if !locked {
+            return None;
+        }
+        if !monitor::accepting() {
+            lock.unlock();
+            return None;
+        }
+        Some(AcceptTurn { lock, _turn: turn })
+    }
+}
+
+/// Held while one worker waits for and accepts a connection.
+struct AcceptTurn<'a> {
+    lock: &'a ProcMutex,
+    _turn: parking_lot::MutexGuard<'a, ()>,
+}
+
+impl Drop for AcceptTurn<'_> {
+    fn drop(&mut self) {
+        self.lock.unlock();
+    }
+}
+
+/// Takes a connection from the listener, if one is still there (it is
+/// non-blocking: another worker may have taken it first).
+fn accept(listener: RawFd) -> Option<UnixStream> {
+    // SAFETY: accepting on our listener.
+    let fd = unsafe {
+        libc::accept4(
+            listener,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC,
+        )
+    };
+    // SAFETY: a new descriptor we own.
+    (fd >= 0).then(|| unsafe { UnixStream::from_raw_fd(fd) })
+}
+
 /// One request thread of the daemon.
 struct Worker<'a> {
     slot: usize,
@@ -483,7 +590,6 @@ struct Worker<'a> {
 impl Worker<'_> {
     /// Accepts and serves connections until the process stops accepting.
     fn serve(&self, listener: RawFd, workers_stop: RawFd) {
-        let stop_now = self.spec.graceful_timeout.is_none_or(|t| t.is_zero());
         let waiter = match AcceptWaiter::new(listener, workers_stop) {
             Ok(w) => w,
             Err(e) => {
@@ -504,37 +610,66 @@ impl Worker<'_> {
             } else if !wake.connection {
                 continue;
             }
-            // SAFETY: accepting on our listener (non-blocking: another
-            // worker may have taken the connection first).
-            let fd = unsafe {
-                libc::accept4(
-                    listener,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC,
-                )
-            };
-            if fd < 0 {
+            let Some(stream) = accept(listener) else {
                 continue;
-            }
-            // SAFETY: a new descriptor we own.
-            let stream = unsafe { UnixStream::from_raw_fd(fd) };
-            if let Some(served) = self.serve_connection(stream) {
-                if self
-                    .spec
-                    .maximum_requests
-                    .is_some_and(|m| m > 0 && served >= m)
-                {
-                    // Without graceful-timeout the last allowed request
-                    // stops this worker taking another at once.
-                    monitor::nudge();
-                    if stop_now {
-                        monitor::stop_accepting();
-                        return;
-                    }
-                }
+            };
+            if self.served_last_allowed(self.serve_connection(stream)) {
+                return;
             }
         }
+    }
+
+    /// Like `serve`, taking turns with the group's other processes under
+    /// the accept mutex: only the worker holding it waits on the listener.
+    fn serve_in_turn(&self, listener: RawFd, workers_stop: RawFd, turns: &AcceptTurns) {
+        let waiter = match AcceptWaiter::new(listener, workers_stop) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!("mod_wsgi: daemon worker cannot wait for connections: {e}");
+                return;
+            }
+        };
+        while let Some(turn) = turns.take() {
+            let wake = waiter.wait();
+            let fd = if wake.connection {
+                accept(listener)
+            } else {
+                None
+            };
+            drop(turn);
+            let Some(stream) = fd else {
+                if wake.stop {
+                    return;
+                }
+                continue;
+            };
+            if self.served_last_allowed(self.serve_connection(stream)) {
+                return;
+            }
+        }
+    }
+
+    /// After a request: whether it was this process's last one under
+    /// `maximum-requests` and the worker should stop at once.
+    fn served_last_allowed(&self, served: Option<u64>) -> bool {
+        let Some(served) = served else {
+            return false;
+        };
+        if !self
+            .spec
+            .maximum_requests
+            .is_some_and(|m| m > 0 && served >= m)
+        {
+            return false;
+        }
+        // Without graceful-timeout the last allowed request stops this
+        // worker taking another at once.
+        monitor::nudge();
+        if self.spec.graceful_timeout.is_none_or(|t| t.is_zero()) {
+            monitor::stop_accepting();
+            return true;
+        }
+        false
     }
 
     /// Reads the request, runs it and reports the outcome to the child;

@@ -11,7 +11,9 @@
 //! name stays the same.
 
 use crate::apache::ffi;
+use crate::apache::proc_mutex::ProcMutex;
 use crate::config::daemon::DaemonProcessSpec;
+use crate::config::server::AcceptMutex;
 use crate::config::ServerConfig;
 use parking_lot::Mutex;
 use std::ffi::{c_int, c_void, CString};
@@ -28,6 +30,8 @@ pub struct Group {
     /// The `ServerName` of the virtual host that defined the group; only
     /// that name's hosts may use it. `None`: defined at server level.
     pub scope: Option<String>,
+    /// `WSGIAcceptMutex`: the lock its processes take around `accept`.
+    accept_lock: Option<ProcMutex>,
 }
 
 /// A group's listening socket, kept across generations by the parent.
@@ -251,9 +255,10 @@ struct Slot {
 
 /// Forks the daemon for `slot` of group `index`; the child never returns.
 fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
-    let (name, listener) = {
+    let (name, listener, accept_lock) = {
         let groups = GROUPS.lock();
-        (groups[index].spec.name.clone(), groups[index].listener)
+        let group = &groups[index];
+        (group.spec.name.clone(), group.listener, group.accept_lock)
     };
     // SAFETY: the process record lives in the configuration pool, as APR's
     // other-child registry keeps a pointer to it.
@@ -267,7 +272,7 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
     let status = unsafe { ffi::apr_proc_fork(proc_, pconf) };
     if status == ffi::APR_INCHILD as i32 {
         let spec = GROUPS.lock()[index].spec.clone();
-        super::serve::daemon_main(spec, listener, slot);
+        super::serve::daemon_main(spec, listener, accept_lock, pconf);
     }
     if status != ffi::APR_INPARENT as i32 {
         tracing::error!(
@@ -379,6 +384,46 @@ unsafe extern "C" fn stop_groups(_data: *mut c_void) -> ffi::apr_status_t {
     0
 }
 
+/// Records this generation's listeners, here and for the next generation.
+fn publish_listeners(process_pool: *mut ffi::apr_pool_t, listeners: Vec<Listener>) {
+    hand_over(process_pool, &listeners);
+    *LISTENERS.lock() = listeners;
+}
+
+/// The `WSGIAcceptMutex` lock for a group, when one is configured and the
+/// group has more than one process to serialise. Made before the cleanup
+/// that stops the daemons, so it outlives them.
+fn accept_lock_for(
+    main: &ServerConfig,
+    spec: &DaemonProcessSpec,
+    socket_path: &str,
+    pconf: *mut ffi::apr_pool_t,
+) -> Result<Option<ProcMutex>, String> {
+    let method = match main.global.accept_mutex {
+        Some(method) if method != AcceptMutex::Default && spec.processes > 1 => method,
+        _ => return Ok(None),
+    };
+    let lock_file = format!("{}.lock", socket_path.trim_end_matches(".sock"));
+    if method.uses_lock_file() {
+        // A file left by a killed generation would make creation fail.
+        let _ = std::fs::remove_file(&lock_file);
+    }
+    let lock = ProcMutex::create(method, &lock_file, pconf)
+        .map_err(|e| format!("WSGIAcceptMutex for daemon group '{}': {e}", spec.name))?;
+    let (apache_uid, apache_gid) = apache_child_ids();
+    let uid = spec
+        .user
+        .as_ref()
+        .map_or(Ok(apache_uid), super::serve::resolve_uid)?;
+    let gid = spec
+        .group
+        .as_ref()
+        .map_or(Ok(apache_gid), super::serve::resolve_gid)?;
+    lock.give_to(uid, gid)
+        .map_err(|e| format!("WSGIAcceptMutex for daemon group '{}': {e}", spec.name))?;
+    Ok(Some(lock))
+}
+
 /// Creates the sockets and starts the processes of every daemon group in
 /// the configuration (`servers`: the main server first, then the virtual
 /// hosts, each with its `ServerName`).
@@ -435,8 +480,7 @@ pub fn start_groups(
                 Ok(fd) => fd,
                 Err(message) => {
                     listeners.extend(kept);
-                    hand_over(process_pool, &listeners);
-                    *LISTENERS.lock() = listeners;
+                    publish_listeners(process_pool, listeners);
                     return Err(message);
                 }
             };
@@ -445,7 +489,16 @@ pub fn start_groups(
                 path: socket_path.clone(),
                 fd: listener,
             });
+            let accept_lock = match accept_lock_for(main, spec, &socket_path, pconf) {
+                Ok(lock) => lock,
+                Err(message) => {
+                    listeners.extend(kept);
+                    publish_listeners(process_pool, listeners);
+                    return Err(message);
+                }
+            };
             groups.push(Group {
+                accept_lock,
                 pids: vec![0; spec.processes as usize],
                 spec: spec.clone(),
                 socket_path,
@@ -458,8 +511,7 @@ pub fn start_groups(
     for old in kept {
         close_listener(&old);
     }
-    hand_over(process_pool, &listeners);
-    *LISTENERS.lock() = listeners;
+    publish_listeners(process_pool, listeners);
     if groups.is_empty() {
         return Ok(());
     }
