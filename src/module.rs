@@ -285,15 +285,23 @@ unsafe fn all_server_configs<'a>(s: *mut ffi::server_rec) -> Vec<&'a ServerConfi
     // SAFETY: per the contract.
     unsafe { all_servers(s) }
         .into_iter()
-        .map(|(config, _)| config)
+        .map(|server| server.config)
         .collect()
 }
 
-/// Like `all_server_configs`, with each server's `ServerName`.
+/// One server of the configuration: the main server or a virtual host.
+pub struct ConfiguredServer<'a> {
+    pub config: &'a ServerConfig,
+    /// Its `ServerName` (empty when unset).
+    pub name: String,
+    pub server: *mut ffi::server_rec,
+}
+
+/// Like `all_server_configs`, with each server's `ServerName` and record.
 ///
 /// # Safety
 /// `s` is the main server; its `next` chain lists the virtual hosts.
-unsafe fn all_servers<'a>(s: *mut ffi::server_rec) -> Vec<(&'a ServerConfig, String)> {
+unsafe fn all_servers<'a>(s: *mut ffi::server_rec) -> Vec<ConfiguredServer<'a>> {
     let mut all = Vec::new();
     let mut server = s;
     while !server.is_null() {
@@ -306,7 +314,11 @@ unsafe fn all_servers<'a>(s: *mut ffi::server_rec) -> Vec<(&'a ServerConfig, Str
             } else {
                 crate::apache::c_str(name).into_owned()
             };
-            all.push((server_config(server), name));
+            all.push(ConfiguredServer {
+                config: server_config(server),
+                name,
+                server,
+            });
             server = (*server).next;
         }
     }

@@ -161,3 +161,50 @@ fn virtual_host_daemon_groups_stay_with_their_server_name() {
         server.error_log()
     );
 }
+
+/// The processes of a group defined inside a virtual host write their own
+/// log lines (those without a request) to that host's `ErrorLog`; a
+/// server-level group's go to the main error log.
+#[test]
+fn virtual_host_daemon_groups_log_to_the_host_error_log() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .file("info.wsgi", APP)
+        .config(
+            "WSGIDaemonProcess shared threads=1\n\
+             WSGIScriptAlias /shared {root}/info.wsgi process-group=shared\n\
+             <VirtualHost *:{port}>\n\
+             ServerName a.example\n\
+             ErrorLog {root}/a_error_log\n\
+             WSGIDaemonProcess owned threads=1\n\
+             WSGIScriptAlias /x {root}/info.wsgi process-group=owned\n\
+             </VirtualHost>",
+        )
+        .start();
+    let own = server.request("GET", "/x", &[("Host", "a.example")], b"");
+    assert_eq!(own.status, 200, "{}", server.error_log());
+    let owned_pid = own.json().get("pid").as_f64().unwrap() as i64;
+    let host_log =
+        || std::fs::read_to_string(server.root().join("a_error_log")).unwrap_or_default();
+    let serving = format!("daemon process {owned_pid} serving group 'owned'");
+    assert!(
+        host_log().contains(&serving),
+        "the host's error log lacks '{serving}':\n{}\nmain log:\n{}",
+        host_log(),
+        server.error_log()
+    );
+    assert!(
+        !server.error_log().contains(&serving),
+        "the owned group's line reached the main error log:\n{}",
+        server.error_log()
+    );
+    let shared = server.json_ok("/shared", &[]);
+    let shared_pid = shared.get("pid").as_f64().unwrap() as i64;
+    let serving = format!("daemon process {shared_pid} serving group 'shared'");
+    assert!(
+        server.error_log().contains(&serving),
+        "{}",
+        server.error_log()
+    );
+    assert!(!host_log().contains(&serving), "{}", host_log());
+}

@@ -17,7 +17,10 @@ pub const APLOG_DEBUG: i32 = 7;
 pub const APLOG_TRACE1: i32 = 8;
 
 static MAIN_SERVER: AtomicPtr<ffi::server_rec> = AtomicPtr::new(std::ptr::null_mut());
-/// Most verbose Apache level enabled for this module on the main server.
+/// Where lines without a request go: the main server, or in the daemon
+/// processes of a group a virtual host defined, that host.
+static LOG_SERVER: AtomicPtr<ffi::server_rec> = AtomicPtr::new(std::ptr::null_mut());
+/// Most verbose Apache level enabled for this module on the log server.
 static MAX_LEVEL: AtomicI32 = AtomicI32::new(APLOG_TRACE1);
 
 fn module_index() -> i32 {
@@ -29,7 +32,14 @@ fn module_index() -> i32 {
 /// level configured for this module on it.
 pub fn set_main_server(s: *mut ffi::server_rec) {
     MAIN_SERVER.store(s, Ordering::Release);
-    // SAFETY: `s` is the live main server_rec.
+    log_to_server(s);
+}
+
+/// Sends lines without a request to the error log of `s` (a live
+/// `server_rec`), at the level configured for this module there.
+pub fn log_to_server(s: *mut ffi::server_rec) {
+    LOG_SERVER.store(s, Ordering::Release);
+    // SAFETY: `s` is a live server_rec of the current configuration.
     let level = unsafe { ffi::ap_get_server_module_loglevel(s, module_index()) };
     MAX_LEVEL.store(level, Ordering::Release);
 }
@@ -49,10 +59,10 @@ fn apache_level(level: &Level) -> i32 {
     }
 }
 
-/// Writes one line to the error log of `s` (the main server when null).
+/// Writes one line to the error log of `s` (the log server when null).
 pub fn server_log(s: *const ffi::server_rec, level: i32, message: &str) {
     let s = if s.is_null() {
-        MAIN_SERVER.load(Ordering::Acquire) as *const _
+        LOG_SERVER.load(Ordering::Acquire) as *const _
     } else {
         s
     };

@@ -15,6 +15,7 @@ use crate::apache::proc_mutex::ProcMutex;
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::server::AcceptMutex;
 use crate::config::ServerConfig;
+use crate::module::ConfiguredServer;
 use parking_lot::Mutex;
 use std::ffi::{c_int, c_void, CString};
 use std::os::fd::RawFd;
@@ -32,6 +33,10 @@ pub struct Group {
     pub scope: Option<String>,
     /// `WSGIAcceptMutex`: the lock its processes take around `accept`.
     accept_lock: Option<ProcMutex>,
+    /// Address of the defining virtual host's `server_rec`, whose error
+    /// log the group's processes write to (0: the main server's). An
+    /// address, as raw pointers are not `Send`.
+    log_server: usize,
 }
 
 /// A group's listening socket, kept across generations by the parent.
@@ -255,10 +260,15 @@ struct Slot {
 
 /// Forks the daemon for `slot` of group `index`; the child never returns.
 fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
-    let (name, listener, accept_lock) = {
+    let (name, listener, accept_lock, log_server) = {
         let groups = GROUPS.lock();
         let group = &groups[index];
-        (group.spec.name.clone(), group.listener, group.accept_lock)
+        (
+            group.spec.name.clone(),
+            group.listener,
+            group.accept_lock,
+            group.log_server,
+        )
     };
     // SAFETY: the process record lives in the configuration pool, as APR's
     // other-child registry keeps a pointer to it.
@@ -272,6 +282,9 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
     let status = unsafe { ffi::apr_proc_fork(proc_, pconf) };
     if status == ffi::APR_INCHILD as i32 {
         let spec = GROUPS.lock()[index].spec.clone();
+        if log_server != 0 {
+            crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
+        }
         super::serve::daemon_main(spec, listener, accept_lock, pconf);
     }
     if status != ffi::APR_INPARENT as i32 {
@@ -428,7 +441,7 @@ fn accept_lock_for(
 /// the configuration (`servers`: the main server first, then the virtual
 /// hosts, each with its `ServerName`).
 pub fn start_groups(
-    servers: &[(&ServerConfig, String)],
+    servers: &[ConfiguredServer<'_>],
     main: &ServerConfig,
     pconf: *mut ffi::apr_pool_t,
     process_pool: *mut ffi::apr_pool_t,
@@ -445,16 +458,24 @@ pub fn start_groups(
     let mut groups = Vec::new();
     let global: Vec<&str> = servers
         .first()
-        .map(|(main, _)| main.daemons.iter().map(|d| d.name.as_str()).collect())
+        .map(|main| {
+            main.config
+                .daemons
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect()
+        })
         .unwrap_or_default();
-    for (config, server_name) in servers {
-        for spec in &config.daemons {
+    for server in servers {
+        for spec in &server.config.daemons {
             if groups.iter().any(|g: &Group| g.spec.name == spec.name) {
                 continue;
             }
             // A virtual host's merged configuration also lists the
             // server-level groups; the others are its own.
-            let scope = (!global.contains(&spec.name.as_str())).then(|| server_name.clone());
+            let own_group = !global.contains(&spec.name.as_str());
+            let scope = own_group.then(|| server.name.clone());
+            let log_server = if own_group { server.server as usize } else { 0 };
             let id = groups.len() + 1;
             let pid = std::process::id();
             let socket_path = if rotate {
@@ -499,6 +520,7 @@ pub fn start_groups(
             };
             groups.push(Group {
                 accept_lock,
+                log_server,
                 pids: vec![0; spec.processes as usize],
                 spec: spec.clone(),
                 socket_path,
