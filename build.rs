@@ -45,8 +45,8 @@ fn main() {
         .header("apxs/wrapper.h")
         .allowlist_function("(ap|apr|apu)_.*")
         .allowlist_var("ap_unixd_config|ap_scoreboard_image")
-        .allowlist_type("(ap|apr|apu)_.*|unixd_config_rec|request_rec|server_rec|conn_rec|module|command_rec|cmd_parms|process_rec|core_dir_config|scoreboard|global_score|process_score|worker_score")
-        .allowlist_var("(AP|APR|APLOG|HTTP|OK|DECLINED|DONE|M_|OR_|OPT_|ACCESS_CONF|RSRC_CONF|EXEC_ON_READ|NOT_IN_|GLOBAL_ONLY|MODULE_MAGIC|REQUEST_CHUNKED|HTTP_).*")
+        .allowlist_type("(ap|apr|apu)_.*|authn_provider|authz_provider|authn_status|authz_status|unixd_config_rec|request_rec|server_rec|conn_rec|module|command_rec|cmd_parms|process_rec|core_dir_config|scoreboard|global_score|process_score|worker_score")
+        .allowlist_var("(AP|APR|APLOG|HTTP|OK|DECLINED|DONE|M_|OR_|OPT_|ACCESS_CONF|AUTHN_|AUTHZ_|SATISFY_|RSRC_CONF|EXEC_ON_READ|NOT_IN_|GLOBAL_ONLY|MODULE_MAGIC|REQUEST_CHUNKED|HTTP_).*")
         .derive_default(true)
         .layout_tests(false)
         .generate_comments(false);

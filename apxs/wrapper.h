@@ -18,3 +18,4 @@
 #include <unixd.h>
 #include <ap_listen.h>
 #include <scoreboard.h>
+#include <mod_auth.h>

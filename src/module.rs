@@ -1,6 +1,6 @@
 //! The Apache module record (`wsgi_module`) and its hook entry points.
 
-use crate::apache::commands::{module_config, reset_used, used_but_not_implemented, COMMANDS};
+use crate::apache::commands::{module_config, COMMANDS};
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_NOTICE, APLOG_WARNING};
 use crate::apache::request::Request;
 use crate::apache::{ffi, mpm_query, pool};
@@ -17,6 +17,8 @@ use crate::python::runtime::{self, InitSettings};
 use crate::wsgi::handler::{self, EnvironExtras, Outcome, Route};
 use crate::wsgi::{dispatch, environ};
 use once_cell::sync::OnceCell;
+
+mod auth;
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::{addr_of, addr_of_mut, null, null_mut};
 
@@ -152,15 +154,6 @@ fn apache_version() -> [i64; 3] {
     ]
 }
 
-unsafe extern "C" fn pre_config(
-    _pconf: *mut ffi::apr_pool_t,
-    _plog: *mut ffi::apr_pool_t,
-    _ptemp: *mut ffi::apr_pool_t,
-) -> c_int {
-    reset_used();
-    0
-}
-
 unsafe extern "C" fn post_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
@@ -229,17 +222,6 @@ unsafe extern "C" fn post_config(
         // On a cold start the scoreboard is made after this hook; daemons
         // forked later can read it (`server_metrics()`), so wait for it.
         *DEFERRED_DAEMON_START.lock() = Some((s as usize, pconf as usize));
-    }
-    let pending = used_but_not_implemented();
-    if !pending.is_empty() {
-        log::server_log(
-            s,
-            APLOG_WARNING,
-            &format!(
-                "mod_wsgi: these directives are accepted but not implemented yet and have no effect: {}",
-                pending.join(", ")
-            ),
-        );
     }
     0
 }
@@ -1153,7 +1135,7 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     }
 }
 
-unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
+unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {
     /// A NULL-terminated list of module names for hook ordering.
     struct ModuleList([*const c_char; 2]);
     // SAFETY: points only at static strings.
@@ -1161,12 +1143,6 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
     static AFTER_ALIAS: ModuleList = ModuleList([c"mod_alias.c".as_ptr(), null()]);
     // SAFETY: registering hooks during module load; arrays are static.
     unsafe {
-        ffi::ap_hook_pre_config(
-            Some(pre_config),
-            null(),
-            null(),
-            ffi::APR_HOOK_MIDDLE as c_int,
-        );
         ffi::ap_hook_post_config(
             Some(post_config),
             null(),
@@ -1188,6 +1164,7 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
             ffi::APR_HOOK_MIDDLE as c_int,
         );
         ffi::ap_hook_handler(Some(handler), null(), null(), ffi::APR_HOOK_MIDDLE as c_int);
+        auth::register(p);
     }
     let _ = addr_of_mut!(wsgi_module);
 }

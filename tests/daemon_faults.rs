@@ -315,9 +315,6 @@ fn notes(server: &Server) -> String {
              there are no spare slots), e.g. with requests stuck on the old daemon socket.",
         );
     }
-    if log.contains("not implemented yet and have no effect: WSGISocketRotation") {
-        out.push_str("\nNOTE: this build ignores WSGISocketRotation.");
-    }
     out
 }
 

@@ -347,26 +347,6 @@ fn bad_interpreter_options_child(mpm: Mpm) {
 }
 mpm_tests!(bad_interpreter_options_child => bad_interpreter_options_child_event, bad_interpreter_options_child_worker, bad_interpreter_options_child_prefork);
 
-fn unimplemented_directive_warns(mpm: Mpm) {
-    let server = builder(mpm)
-        .file("hello.wsgi", APP_HELLO)
-        .config("WSGIAcceptMutex flock\nWSGIScriptAlias /hello {root}/hello.wsgi")
-        .start();
-    let found = || {
-        server
-            .all_logs()
-            .lines()
-            .any(|l| l.contains("not implemented yet") && l.contains("WSGIAcceptMutex"))
-    };
-    assert!(
-        wait_until(LOG_WAIT, found),
-        "no 'not implemented yet' warning naming WSGIAcceptMutex:\n{}",
-        server.all_logs()
-    );
-    assert_status(&server, "/hello", 200);
-}
-mpm_tests!(unimplemented_directive_warns => unimplemented_directive_warns_event, unimplemented_directive_warns_worker, unimplemented_directive_warns_prefork);
-
 // ---------------------------------------------------------------------------
 // WSGIScriptAlias
 // ---------------------------------------------------------------------------

@@ -6,7 +6,6 @@ use crate::config::directives::{Context, DirectiveSpec, DIRECTIVE_SPECS};
 use crate::config::interp_options::InterpreterOptions;
 use crate::config::{ConfigError, DirConfig, Directive, ServerConfig};
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 const COUNT: usize = DIRECTIVE_SPECS.len();
 
@@ -54,25 +53,6 @@ const fn build_table() -> [ffi::command_rec; COUNT + 1] {
 }
 
 pub static COMMANDS: CommandTable = CommandTable(build_table());
-
-/// Bit per directive used in the configuration being read.
-static USED: AtomicU64 = AtomicU64::new(0);
-
-/// Forgets what the previous configuration used (Apache re-reads its
-/// configuration on every restart).
-pub fn reset_used() {
-    USED.store(0, Ordering::Relaxed);
-}
-
-/// Names of directives used in the configuration that have no effect yet.
-pub fn used_but_not_implemented() -> Vec<&'static str> {
-    let used = USED.load(Ordering::Relaxed);
-    DIRECTIVE_SPECS
-        .iter()
-        .filter(|spec| !spec.implemented && used & (1 << spec.id as usize) != 0)
-        .map(|spec| spec.name)
-        .collect()
-}
 
 /// Splits a directive's argument string the way Apache does (quotes,
 /// backslash escapes), using `ap_getword_conf`.
@@ -136,7 +116,6 @@ unsafe extern "C" fn on_directive(
             return err;
         }
     }
-    USED.fetch_or(1 << spec.id as usize, Ordering::Relaxed);
     // SAFETY: `args` is the NUL-terminated rest of the directive line.
     let words = unsafe { split_words(cmd_ref.temp_pool, args) };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

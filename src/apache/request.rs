@@ -72,6 +72,31 @@ impl Request {
         unsafe { (*self.raw).filename = pool::strdup(self.pool(), name) as *mut c_char };
     }
 
+    /// The authenticated user (`r->user`), if any.
+    pub fn user(&self) -> Option<String> {
+        let user = self.rec().user;
+        // SAFETY: a NUL-terminated pool string when set.
+        (!user.is_null()).then(|| unsafe { c_str(user) }.into_owned())
+    }
+
+    /// Replaces the authenticated user name.
+    pub fn set_user(self, user: &str) {
+        // SAFETY: a pool copy assigned to the live request.
+        unsafe { (*self.raw).user = pool::strdup(self.pool(), user) as *mut c_char };
+    }
+
+    /// The client's address as Apache sees it (after mod_remoteip).
+    pub fn client_ip(&self) -> String {
+        // SAFETY: a NUL-terminated pool string.
+        unsafe { c_str(self.rec().useragent_ip) }.into_owned()
+    }
+
+    /// Whether `Satisfy Any` lets authentication stand in for host access.
+    pub fn satisfies_any(&self) -> bool {
+        // SAFETY: a plain query of the live request's configuration.
+        unsafe { ffi::ap_satisfies(self.raw) == ffi::SATISFY_ANY as i32 }
+    }
+
     pub fn set_handler(self, handler: &'static std::ffi::CStr) {
         // SAFETY: a static string outlives the request.
         unsafe { (*self.raw).handler = handler.as_ptr() };

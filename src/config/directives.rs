@@ -1,5 +1,5 @@
 //! The directive table: every `WSGI*` directive of mod_wsgi 6, where it may
-//! appear and whether its behaviour is implemented yet.
+//! appear and its argument summary.
 
 /// Where a directive may appear in httpd.conf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,7 @@ impl Context {
 }
 
 macro_rules! directive_table {
-    ($( $id:ident => ($name:literal, $ctx:ident, $implemented:literal, $syntax:literal) ),+ $(,)?) => {
+    ($( $id:ident => ($name:literal, $ctx:ident, $syntax:literal) ),+ $(,)?) => {
         /// One variant per directive; the discriminant indexes [`DIRECTIVES`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(usize)]
@@ -43,7 +43,6 @@ macro_rules! directive_table {
                 c_name: c_str(concat!($name, "\0")),
                 c_syntax: c_str(concat!($syntax, "\0")),
                 context: Context::$ctx,
-                implemented: $implemented,
                 syntax: $syntax,
             }),+
         ];
@@ -67,61 +66,58 @@ pub struct DirectiveSpec {
     pub c_name: &'static std::ffi::CStr,
     pub c_syntax: &'static std::ffi::CStr,
     pub context: Context,
-    /// False while the directive is accepted and validated but has no effect
-    /// yet; such directives are named in a startup warning when used.
-    pub implemented: bool,
     /// Argument summary shown by `httpd -L` and in error messages.
     pub syntax: &'static str,
 }
 
 directive_table! {
-    AcceptMutex => ("WSGIAcceptMutex", ServerOnly, true, "Default or an Apache mutex method (posixsem, sysvsem, fcntl, flock, pthread)"),
-    AccessScript => ("WSGIAccessScript", DirWithAuthConfig, false, "path [application-group=NAME]"),
-    ApplicationGroup => ("WSGIApplicationGroup", AnyButHtaccess, true, "name, %{GLOBAL}, %{SERVER}, %{RESOURCE} or %{ENV:VARIABLE}"),
-    AuthGroupScript => ("WSGIAuthGroupScript", DirWithAuthConfig, false, "path [application-group=NAME]"),
-    AuthUserScript => ("WSGIAuthUserScript", DirWithAuthConfig, false, "path [application-group=NAME]"),
-    CallableObject => ("WSGICallableObject", AnyWithFileInfo, true, "name of the WSGI application callable"),
-    CaseSensitivity => ("WSGICaseSensitivity", ServerOnly, true, "On or Off"),
-    ChunkedRequest => ("WSGIChunkedRequest", AnyWithFileInfo, true, "On or Off"),
-    DaemonProcess => ("WSGIDaemonProcess", ServerOrVhost, true, "name [option=value ...]"),
-    DestroyInterpreter => ("WSGIDestroyInterpreter", ServerOnly, true, "On or Off"),
-    DispatchScript => ("WSGIDispatchScript", AnyWithFileInfo, true, "path [application-group=NAME]"),
-    DontWriteBytecode => ("WSGIDontWriteBytecode", ServerOnly, true, "On or Off"),
-    EnableSendfile => ("WSGIEnableSendfile", AnyWithFileInfo, true, "On or Off"),
-    ErrorOverride => ("WSGIErrorOverride", AnyWithFileInfo, true, "On or Off"),
-    FreeThreading => ("WSGIFreeThreading", ServerOnly, true, "On or Off"),
-    HandlerScript => ("WSGIHandlerScript", AnyWithFileInfo, true, "name path [option=value ...]"),
-    IgnoreActivity => ("WSGIIgnoreActivity", AnyWithFileInfo, true, "On or Off"),
-    ImportScript => ("WSGIImportScript", ServerOnly, true, "path process-group=NAME application-group=NAME"),
-    InterpreterOptions => ("<WSGIInterpreterOptions", ServerOnly, true, "[process-group=NAME] [application-group=NAME]"),
-    MapHeadToGet => ("WSGIMapHEADToGET", AnyWithFileInfo, true, "On, Off or Auto"),
-    PassApacheRequest => ("WSGIPassApacheRequest", AnyWithFileInfo, true, "On or Off"),
-    PassAuthorization => ("WSGIPassAuthorization", AnyWithFileInfo, true, "On or Off"),
-    PerInterpreterGil => ("WSGIPerInterpreterGIL", ServerOnly, true, "On or Off"),
-    ProcessGroup => ("WSGIProcessGroup", AnyButHtaccess, true, "name, %{GLOBAL} or %{ENV:VARIABLE}"),
-    PythonEggs => ("WSGIPythonEggs", ServerOnly, true, "directory"),
-    PythonHashSeed => ("WSGIPythonHashSeed", ServerOnly, true, "random or 0..4294967295"),
-    PythonHome => ("WSGIPythonHome", ServerOnly, true, "prefix or prefix:exec_prefix"),
-    PythonOptimize => ("WSGIPythonOptimize", ServerOnly, true, "0, 1 or 2"),
-    PythonPath => ("WSGIPythonPath", ServerOnly, true, "directory[:directory...]"),
-    PythonWarnings => ("WSGIPythonWarnings", ServerOnly, true, "warnings filter, as for python -W"),
-    RestrictEmbedded => ("WSGIRestrictEmbedded", ServerOnly, true, "On or Off"),
-    RestrictProcess => ("WSGIRestrictProcess", AnyButHtaccess, true, "group [group ...]"),
-    RestrictSignal => ("WSGIRestrictSignal", ServerOnly, true, "On or Off"),
-    RestrictStdin => ("WSGIRestrictStdin", ServerOnly, true, "On or Off"),
-    RestrictStdout => ("WSGIRestrictStdout", ServerOnly, true, "On or Off"),
-    ScriptAlias => ("WSGIScriptAlias", ServerOrVhost, true, "URL-path file-or-directory [option=value ...]"),
-    ScriptAliasMatch => ("WSGIScriptAliasMatch", ServerOrVhost, true, "regex file-or-directory [option=value ...]"),
-    ScriptReloading => ("WSGIScriptReloading", AnyWithFileInfo, true, "On or Off"),
-    ServerMetrics => ("WSGIServerMetrics", ServerOnly, true, "On or Off"),
-    SlowRequests => ("WSGISlowRequests", ServerOnly, true, "seconds (0 or more)"),
-    SocketPrefix => ("WSGISocketPrefix", ServerOnly, true, "path prefix for daemon sockets"),
-    SocketRotation => ("WSGISocketRotation", ServerOnly, true, "On or Off"),
-    SwitchInterval => ("WSGISwitchInterval", ServerOnly, true, "seconds, e.g. 0.002"),
-    TelemetryOptions => ("WSGITelemetryOptions", ServerOnly, true, "[+|-]Flag ..., None or All"),
-    TelemetryService => ("WSGITelemetryService", ServerOnly, true, "unix:/path [interval=SECONDS]"),
-    TrustedProxies => ("WSGITrustedProxies", AnyWithFileInfo, true, "address or network [...]"),
-    TrustedProxyHeaders => ("WSGITrustedProxyHeaders", AnyWithFileInfo, true, "header [header ...]"),
+    AcceptMutex => ("WSGIAcceptMutex", ServerOnly, "Default or an Apache mutex method (posixsem, sysvsem, fcntl, flock, pthread)"),
+    AccessScript => ("WSGIAccessScript", DirWithAuthConfig, "path [application-group=NAME]"),
+    ApplicationGroup => ("WSGIApplicationGroup", AnyButHtaccess, "name, %{GLOBAL}, %{SERVER}, %{RESOURCE} or %{ENV:VARIABLE}"),
+    AuthGroupScript => ("WSGIAuthGroupScript", DirWithAuthConfig, "path [application-group=NAME]"),
+    AuthUserScript => ("WSGIAuthUserScript", DirWithAuthConfig, "path [application-group=NAME]"),
+    CallableObject => ("WSGICallableObject", AnyWithFileInfo, "name of the WSGI application callable"),
+    CaseSensitivity => ("WSGICaseSensitivity", ServerOnly, "On or Off"),
+    ChunkedRequest => ("WSGIChunkedRequest", AnyWithFileInfo, "On or Off"),
+    DaemonProcess => ("WSGIDaemonProcess", ServerOrVhost, "name [option=value ...]"),
+    DestroyInterpreter => ("WSGIDestroyInterpreter", ServerOnly, "On or Off"),
+    DispatchScript => ("WSGIDispatchScript", AnyWithFileInfo, "path [application-group=NAME]"),
+    DontWriteBytecode => ("WSGIDontWriteBytecode", ServerOnly, "On or Off"),
+    EnableSendfile => ("WSGIEnableSendfile", AnyWithFileInfo, "On or Off"),
+    ErrorOverride => ("WSGIErrorOverride", AnyWithFileInfo, "On or Off"),
+    FreeThreading => ("WSGIFreeThreading", ServerOnly, "On or Off"),
+    HandlerScript => ("WSGIHandlerScript", AnyWithFileInfo, "name path [option=value ...]"),
+    IgnoreActivity => ("WSGIIgnoreActivity", AnyWithFileInfo, "On or Off"),
+    ImportScript => ("WSGIImportScript", ServerOnly, "path process-group=NAME application-group=NAME"),
+    InterpreterOptions => ("<WSGIInterpreterOptions", ServerOnly, "[process-group=NAME] [application-group=NAME]"),
+    MapHeadToGet => ("WSGIMapHEADToGET", AnyWithFileInfo, "On, Off or Auto"),
+    PassApacheRequest => ("WSGIPassApacheRequest", AnyWithFileInfo, "On or Off"),
+    PassAuthorization => ("WSGIPassAuthorization", AnyWithFileInfo, "On or Off"),
+    PerInterpreterGil => ("WSGIPerInterpreterGIL", ServerOnly, "On or Off"),
+    ProcessGroup => ("WSGIProcessGroup", AnyButHtaccess, "name, %{GLOBAL} or %{ENV:VARIABLE}"),
+    PythonEggs => ("WSGIPythonEggs", ServerOnly, "directory"),
+    PythonHashSeed => ("WSGIPythonHashSeed", ServerOnly, "random or 0..4294967295"),
+    PythonHome => ("WSGIPythonHome", ServerOnly, "prefix or prefix:exec_prefix"),
+    PythonOptimize => ("WSGIPythonOptimize", ServerOnly, "0, 1 or 2"),
+    PythonPath => ("WSGIPythonPath", ServerOnly, "directory[:directory...]"),
+    PythonWarnings => ("WSGIPythonWarnings", ServerOnly, "warnings filter, as for python -W"),
+    RestrictEmbedded => ("WSGIRestrictEmbedded", ServerOnly, "On or Off"),
+    RestrictProcess => ("WSGIRestrictProcess", AnyButHtaccess, "group [group ...]"),
+    RestrictSignal => ("WSGIRestrictSignal", ServerOnly, "On or Off"),
+    RestrictStdin => ("WSGIRestrictStdin", ServerOnly, "On or Off"),
+    RestrictStdout => ("WSGIRestrictStdout", ServerOnly, "On or Off"),
+    ScriptAlias => ("WSGIScriptAlias", ServerOrVhost, "URL-path file-or-directory [option=value ...]"),
+    ScriptAliasMatch => ("WSGIScriptAliasMatch", ServerOrVhost, "regex file-or-directory [option=value ...]"),
+    ScriptReloading => ("WSGIScriptReloading", AnyWithFileInfo, "On or Off"),
+    ServerMetrics => ("WSGIServerMetrics", ServerOnly, "On or Off"),
+    SlowRequests => ("WSGISlowRequests", ServerOnly, "seconds (0 or more)"),
+    SocketPrefix => ("WSGISocketPrefix", ServerOnly, "path prefix for daemon sockets"),
+    SocketRotation => ("WSGISocketRotation", ServerOnly, "On or Off"),
+    SwitchInterval => ("WSGISwitchInterval", ServerOnly, "seconds, e.g. 0.002"),
+    TelemetryOptions => ("WSGITelemetryOptions", ServerOnly, "[+|-]Flag ..., None or All"),
+    TelemetryService => ("WSGITelemetryService", ServerOnly, "unix:/path [interval=SECONDS]"),
+    TrustedProxies => ("WSGITrustedProxies", AnyWithFileInfo, "address or network [...]"),
+    TrustedProxyHeaders => ("WSGITrustedProxyHeaders", AnyWithFileInfo, "header [header ...]"),
 }
 
 impl Directive {

@@ -177,6 +177,35 @@ pub fn is_none(obj: &Owned) -> bool {
     obj.as_ptr() == unsafe { ffi::Py_None() }
 }
 
+/// `Some(b)` when `obj` is exactly `True` or `False`.
+pub fn as_bool(obj: &Owned) -> Option<bool> {
+    // SAFETY: identity comparisons with the bool singletons.
+    unsafe {
+        if obj.as_ptr() == ffi::Py_True() {
+            Some(true)
+        } else if obj.as_ptr() == ffi::Py_False() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// The items of an iterable; `None` with the error set if it is not
+/// iterable or iterating raised.
+pub fn iter_items(obj: &Owned) -> Option<Vec<Owned>> {
+    // SAFETY: GIL held; PyIter_Next returns new references, NULL at the
+    // end (error clear) or on an error (error set).
+    unsafe {
+        let iter = Owned::from_new(ffi::PyObject_GetIter(obj.as_ptr()))?;
+        let mut items = Vec::new();
+        while let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) {
+            items.push(item);
+        }
+        ffi::PyErr_Occurred().is_null().then_some(items)
+    }
+}
+
 pub fn bool_obj(v: bool) -> Owned {
     // SAFETY: GIL held; returns a new reference to True/False.
     Owned::from_new(unsafe { ffi::PyBool_FromLong(v as _) }).expect("bool singletons exist")

@@ -2,6 +2,9 @@
 //! `Transport` trait so embedded and daemon mode share it.
 
 #[cfg(not(test))]
+pub mod auth;
+pub mod authz;
+#[cfg(not(test))]
 pub mod context;
 #[cfg(not(test))]
 pub mod dispatch;
