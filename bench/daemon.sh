@@ -5,13 +5,16 @@
 # event MPM front end as bench/run.sh. One generated config; only the
 # LoadModule line differs. Traffic goes to 127.0.0.1 only.
 #
-# Usage: bench/daemon.sh [seconds-per-run]   (env: PYTHON, CONNECTIONS, THREADS)
+# Usage: bench/daemon.sh [seconds-per-run]
+#   env: PYTHON, CONNECTIONS, THREADS, and ACCEPT_MUTEX (a WSGIAcceptMutex
+#   method given to both modules; unset: no directive, each module's default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 PYTHON=${PYTHON:-/usr/bin/python3.11}
 CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-2}
+ACCEPT_MUTEX=${ACCEPT_MUTEX:-}
 source bench/lib.sh
 ensure_tools
 build_modules
@@ -31,6 +34,7 @@ write_conf() {
 $(front_end_conf)
 LoadModule wsgi_module "$module"
 WSGISocketPrefix "$ROOT/wsgi"
+${ACCEPT_MUTEX:+WSGIAcceptMutex $ACCEPT_MUTEX}
 WSGIDaemonProcess hello processes=2 threads=5
 WSGIScriptAlias /hello "$ROOT/hello.wsgi" process-group=hello application-group=%{GLOBAL}
 CONF
@@ -52,7 +56,7 @@ read -r ours_rps ours_p99 < <(run_one ours "$OURS")
 read -r c_rps c_p99 < <(run_one cmod "$THEIRS")
 
 {
-    echo "Hello world, daemon mode (WSGIDaemonProcess processes=2 threads=5), front end event MPM"
+    echo "Hello world, daemon mode (WSGIDaemonProcess processes=2 threads=5${ACCEPT_MUTEX:+, WSGIAcceptMutex $ACCEPT_MUTEX}), front end event MPM"
     echo "(2 processes x 25 threads), keep-alive,"
     echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s on 127.0.0.1; $(versions); $(nproc) cores."
     echo

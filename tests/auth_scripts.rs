@@ -26,7 +26,10 @@
 mod common;
 
 use common::json::{self, Json};
-use common::{apache_modules_dir, python_eval, Mpm, Response, Server, ServerBuilder};
+use common::{
+    apache_modules_dir, basic_credentials, htpasswd_line, python_eval, Mpm, Response, Server,
+    ServerBuilder,
+};
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -73,31 +76,6 @@ fn basic_location(path: &str, script_options: &str, body: &str) -> String {
     )
 }
 
-fn base64(data: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
-}
-
 /// GET `path` with Basic credentials (`None`: no Authorization header)
 /// and further headers.
 fn get_as(
@@ -106,7 +84,7 @@ fn get_as(
     creds: Option<(&str, &str)>,
     headers: &[(&str, &str)],
 ) -> Response {
-    let auth = creds.map(|(u, p)| basic(u, p));
+    let auth = creds.map(|(u, p)| basic_credentials(u, p));
     let mut all: Vec<(&str, &str)> = headers.to_vec();
     if let Some(a) = &auth {
         all.push(("Authorization", a));
@@ -340,16 +318,6 @@ fn digest_auth_provider() {
 // ---------------------------------------------------------------------------
 // 3. WSGIAuthGroupScript: groups_for_user() and Require wsgi-group
 // ---------------------------------------------------------------------------
-
-/// An htpasswd line ({SHA} scheme) for `user`.
-fn htpasswd_line(user: &str, password: &str) -> String {
-    python_eval(
-        "import base64, hashlib, os\n\
-         d = hashlib.sha1(os.environ['P'].encode()).digest()\n\
-         print(os.environ['U'] + ':{SHA}' + base64.b64encode(d).decode())",
-        &[("U", user), ("P", password)],
-    )
-}
 
 // Reference: access-control-mechanisms.rst "Apache Group Authorisation"
 // (groups_for_user, Require wsgi-group, usable with any authentication

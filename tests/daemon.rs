@@ -31,13 +31,15 @@ use common::procs::{
     children_named, cmdline, pid_alive, proc_stat, process_age, signal, wait_until,
 };
 use common::raw;
-use common::{http_request, python_eval, Mpm, Response, Server, ServerBuilder};
+use common::{
+    basic_credentials, htpasswd_line, http_request, python_eval, Mpm, Response, Server,
+    ServerBuilder,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 const APP_INFO: &str = include_str!("apps/daemon/info.wsgi");
@@ -130,27 +132,6 @@ fn sha256_hex(server: &Server, data: &[u8]) -> String {
     hex
 }
 
-fn base64(data: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Umask of this test process (Apache, and so its daemons, inherit it).
 fn own_umask() -> u32 {
     fs::read_to_string("/proc/self/status")
@@ -178,26 +159,6 @@ fn user_and_group_ids(user: &str, group: &str) -> Option<(u32, u32)> {
             Some(((*pw).pw_uid, (*gr).gr_gid))
         }
     }
-}
-
-/// An htpasswd line for `user`: made by `htpasswd -nb` when available,
-/// else a {SHA} entry computed with Python.
-fn htpasswd_line(user: &str, password: &str) -> String {
-    if let Ok(out) = Command::new("htpasswd")
-        .args(["-nb", user, password])
-        .output()
-    {
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && text.starts_with(&format!("{user}:")) {
-            return text;
-        }
-    }
-    python_eval(
-        "import base64, hashlib, os\n\
-         d = hashlib.sha1(os.environ['P'].encode()).digest()\n\
-         print(os.environ['U'] + ':{SHA}' + base64.b64encode(d).decode())",
-        &[("U", user), ("P", password)],
-    )
 }
 
 // ---------------------------------------------------------------------------
@@ -586,13 +547,13 @@ fn request_bodies_and_remote_user() {
     // REMOTE_USER from Apache's basic authentication.
     let r = server.get("/auth/info");
     expect_status(&server, &r, "no credentials", 401);
-    let good = format!("Basic {}", base64(b"alice:s3cret"));
+    let good = basic_credentials("alice", "s3cret");
     let r = server.request("GET", "/auth/info", &[("Authorization", &good)], b"");
     expect_status(&server, &r, "valid credentials", 200);
     let j = r.json();
     assert_eq!(j.get("remote_user").as_str(), Some("alice"), "{j:?}");
     assert_eq!(j.str_of("process_group"), "io");
-    let bad = format!("Basic {}", base64(b"alice:wrong"));
+    let bad = basic_credentials("alice", "wrong");
     let r = server.request("GET", "/auth/info", &[("Authorization", &bad)], b"");
     expect_status(&server, &r, "wrong password", 401);
 }

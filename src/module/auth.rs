@@ -49,6 +49,7 @@ impl ScriptKind {
 
 /// Everything one call into an auth script needs.
 struct Prepared {
+    kind: ScriptKind,
     interpreter: Arc<Interpreter>,
     route: Route,
     application_group: String,
@@ -98,6 +99,7 @@ fn prepare(req: &Request, kind: ScriptKind) -> Result<Prepared, Failed> {
         ..Route::for_script(&script.path)
     };
     Ok(Prepared {
+        kind,
         interpreter,
         route,
         application_group,
@@ -122,14 +124,25 @@ fn auth_request<'a>(req: &'a Request, prepared: &Prepared) -> AuthRequest<'a> {
     }
 }
 
-/// Runs `body` for a hook, turning a panic into `on_panic`.
-fn guarded<T>(req: &Request, on_panic: T, body: impl FnOnce() -> T) -> T {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|_| {
+/// Runs `body` with the request's script of `kind` ready to call.
+/// `on_failure` when there is no script or interpreter (logged), or when
+/// the hook panicked: a panic must not unwind into Apache.
+fn with_script<T: Copy>(
+    req: &Request,
+    kind: ScriptKind,
+    on_failure: T,
+    body: impl FnOnce(&Prepared, &AuthRequest<'_>) -> T,
+) -> T {
+    let run = || match prepare(req, kind) {
+        Ok(prepared) => body(&prepared, &auth_request(req, &prepared)),
+        Err(Failed) => on_failure,
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
         req.log(
             APLOG_ERR,
             "mod_wsgi: internal error in an auth hook (please report)",
         );
-        on_panic
+        on_failure
     })
 }
 
@@ -138,6 +151,18 @@ fn guarded<T>(req: &Request, on_panic: T, body: impl FnOnce() -> T) -> T {
 unsafe fn text(p: *const c_char) -> String {
     // SAFETY: per the contract.
     unsafe { c_str(p) }.into_owned()
+}
+
+/// Logs that the script lacks the function Apache needs.
+fn log_missing(req: &Request, prepared: &Prepared, what: &str) {
+    req.log(
+        APLOG_ERR,
+        &format!(
+            "Target WSGI {} script '{}' does not provide {what}.",
+            prepared.kind.describe(),
+            prepared.route.script
+        ),
+    );
 }
 
 unsafe extern "C" fn check_password(
@@ -149,19 +174,10 @@ unsafe extern "C" fn check_password(
     let req = unsafe { Request::from_raw(r) };
     // SAFETY: Apache passes NUL-terminated strings.
     let (user, password) = unsafe { (text(user), text(password)) };
-    guarded(&req, ffi::authn_status_AUTH_GENERAL_ERROR, || {
-        let Ok(prepared) = prepare(&req, ScriptKind::User) else {
-            return ffi::authn_status_AUTH_GENERAL_ERROR;
-        };
-        let request = auth_request(&req, &prepared);
-        let answer = auth::check_password(
-            &prepared.interpreter,
-            &request,
-            &prepared.route,
-            &user,
-            &password,
-        );
-        match answer {
+    let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
+    with_script(&req, ScriptKind::User, failed, |prepared, request| {
+        let interpreter = &prepared.interpreter;
+        match auth::check_password(interpreter, request, &prepared.route, &user, &password) {
             Ok(PasswordCheck::Granted(name)) => {
                 if let Some(name) = name {
                     req.set_user(&name);
@@ -171,16 +187,10 @@ unsafe extern "C" fn check_password(
             Ok(PasswordCheck::Denied) => ffi::authn_status_AUTH_DENIED,
             Ok(PasswordCheck::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
             Ok(PasswordCheck::NoProvider) => {
-                req.log(
-                    APLOG_ERR,
-                    &format!(
-                        "Target WSGI user authentication script '{}' does not provide 'Basic' auth provider.",
-                        prepared.route.script
-                    ),
-                );
+                log_missing(&req, prepared, "'Basic' auth provider");
                 ffi::authn_status_AUTH_DENIED
             }
-            Err(Failed) => ffi::authn_status_AUTH_GENERAL_ERROR,
+            Err(Failed) => failed,
         }
     })
 }
@@ -195,19 +205,10 @@ unsafe extern "C" fn get_realm_hash(
     let req = unsafe { Request::from_raw(r) };
     // SAFETY: Apache passes NUL-terminated strings.
     let (user, realm) = unsafe { (text(user), text(realm)) };
-    guarded(&req, ffi::authn_status_AUTH_GENERAL_ERROR, || {
-        let Ok(prepared) = prepare(&req, ScriptKind::User) else {
-            return ffi::authn_status_AUTH_GENERAL_ERROR;
-        };
-        let request = auth_request(&req, &prepared);
-        let answer = auth::realm_hash(
-            &prepared.interpreter,
-            &request,
-            &prepared.route,
-            &user,
-            &realm,
-        );
-        match answer {
+    let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
+    with_script(&req, ScriptKind::User, failed, |prepared, request| {
+        let interpreter = &prepared.interpreter;
+        match auth::realm_hash(interpreter, request, &prepared.route, &user, &realm) {
             Ok(RealmHash::Found(hash)) => {
                 // SAFETY: Apache reads the hash from the request pool.
                 unsafe { *rethash = pool::strdup(req.pool(), &hash) as *mut c_char };
@@ -215,16 +216,10 @@ unsafe extern "C" fn get_realm_hash(
             }
             Ok(RealmHash::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
             Ok(RealmHash::NoProvider) => {
-                req.log(
-                    APLOG_ERR,
-                    &format!(
-                        "Target WSGI user authentication script '{}' does not provide 'Digest' auth provider.",
-                        prepared.route.script
-                    ),
-                );
+                log_missing(&req, prepared, "'Digest' auth provider");
                 ffi::authn_status_AUTH_DENIED
             }
-            Err(Failed) => ffi::authn_status_AUTH_GENERAL_ERROR,
+            Err(Failed) => failed,
         }
     })
 }
@@ -238,32 +233,19 @@ unsafe extern "C" fn check_group_authorization(
     let req = unsafe { Request::from_raw(r) };
     // SAFETY: Apache passes a NUL-terminated string.
     let required = authz::required_groups(&unsafe { text(require_line) });
-    guarded(&req, ffi::authz_status_AUTHZ_GENERAL_ERROR, || {
-        let Some(user) = req.user() else {
-            return ffi::authz_status_AUTHZ_DENIED_NO_USER;
-        };
-        let Ok(prepared) = prepare(&req, ScriptKind::Group) else {
-            return ffi::authz_status_AUTHZ_DENIED;
-        };
-        let request = auth_request(&req, &prepared);
-        let groups = match auth::groups_for_user(
-            &prepared.interpreter,
-            &request,
-            &prepared.route,
-            &user,
-        ) {
+    let Some(user) = req.user() else {
+        return ffi::authz_status_AUTHZ_DENIED_NO_USER;
+    };
+    let denied = ffi::authz_status_AUTHZ_DENIED;
+    with_script(&req, ScriptKind::Group, denied, |prepared, request| {
+        let interpreter = &prepared.interpreter;
+        let groups = match auth::groups_for_user(interpreter, request, &prepared.route, &user) {
             Ok(Some(groups)) => groups,
             Ok(None) => {
-                req.log(
-                        APLOG_ERR,
-                        &format!(
-                            "Target WSGI group authentication script '{}' does not provide 'groups_for_user' callable.",
-                            prepared.route.script
-                        ),
-                    );
-                return ffi::authz_status_AUTHZ_DENIED;
+                log_missing(&req, prepared, "'groups_for_user' callable");
+                return denied;
             }
-            Err(Failed) => return ffi::authz_status_AUTHZ_DENIED,
+            Err(Failed) => return denied,
         };
         let why = match authz::membership(&groups, &required) {
             Membership::Member => return ffi::authz_status_AUTHZ_GRANTED,
@@ -277,7 +259,7 @@ unsafe extern "C" fn check_group_authorization(
                 req.uri()
             ),
         );
-        ffi::authz_status_AUTHZ_DENIED
+        denied
     })
 }
 
@@ -290,42 +272,35 @@ unsafe extern "C" fn check_access(r: *mut ffi::request_rec) -> c_int {
     if dir.access_script.is_none() {
         return ffi::DECLINED as c_int;
     }
-    guarded(&req, ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
-        let decision = prepare(&req, ScriptKind::Access).and_then(|prepared| {
-            let request = auth_request(&req, &prepared);
-            let host = req.client_ip();
-            match auth::allow_access(&prepared.interpreter, &request, &prepared.route, &host)? {
-                Some(decision) => Ok(decision),
-                None => {
-                    req.log(
-                        APLOG_ERR,
-                        &format!(
-                            "Target WSGI host access script '{}' does not provide 'allow_access' callable.",
-                            prepared.route.script
-                        ),
-                    );
-                    Err(Failed)
-                }
+    let deny = HostAccess::Deny;
+    let decision = with_script(&req, ScriptKind::Access, deny, |prepared, request| {
+        let host = req.client_ip();
+        match auth::allow_access(&prepared.interpreter, request, &prepared.route, &host) {
+            Ok(Some(decision)) => decision,
+            Ok(None) => {
+                log_missing(&req, prepared, "'allow_access' callable");
+                deny
             }
-        });
-        match decision {
-            Ok(HostAccess::Allow) => ffi::OK as c_int,
-            Ok(HostAccess::Undecided) => ffi::DECLINED as c_int,
-            Ok(HostAccess::Deny) | Err(Failed) => {
-                // Under `Satisfy Any` authentication may still let it in.
-                if !req.satisfies_any() {
-                    req.log(
-                        APLOG_ERR,
-                        &format!(
-                            "Client denied by server configuration: '{}'.",
-                            req.filename()
-                        ),
-                    );
-                }
-                ffi::HTTP_FORBIDDEN as c_int
-            }
+            Err(Failed) => deny,
         }
-    })
+    });
+    match decision {
+        HostAccess::Allow => ffi::OK as c_int,
+        HostAccess::Undecided => ffi::DECLINED as c_int,
+        HostAccess::Deny => {
+            // Under `Satisfy Any` authentication may still let it in.
+            if !req.satisfies_any() {
+                req.log(
+                    APLOG_ERR,
+                    &format!(
+                        "Client denied by server configuration: '{}'.",
+                        req.filename()
+                    ),
+                );
+            }
+            ffi::HTTP_FORBIDDEN as c_int
+        }
+    }
 }
 
 /// A provider record Apache keeps a pointer to for the process's life.

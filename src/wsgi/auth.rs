@@ -45,7 +45,7 @@ pub enum RealmHash {
 }
 
 /// `allow_access(environ, host)`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostAccess {
     Allow,
     Deny,

@@ -1053,3 +1053,50 @@ fn decode_chunked(mut data: &[u8]) -> io::Result<Option<Vec<u8>>> {
         data = &data[size + 2..];
     }
 }
+
+/// Base64 (standard alphabet, padded), for credentials in test requests.
+pub fn base64(data: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// An `Authorization: Basic` value for `user` and `password`.
+pub fn basic_credentials(user: &str, password: &str) -> String {
+    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+}
+
+/// An htpasswd line for `user`: made by `htpasswd -nb` when available,
+/// else a {SHA} entry computed with Python.
+pub fn htpasswd_line(user: &str, password: &str) -> String {
+    if let Ok(out) = Command::new("htpasswd")
+        .args(["-nb", user, password])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && text.starts_with(&format!("{user}:")) {
+            return text;
+        }
+    }
+    python_eval(
+        "import base64, hashlib, os\n\
+         d = hashlib.sha1(os.environ['P'].encode()).digest()\n\
+         print(os.environ['U'] + ':{SHA}' + base64.b64encode(d).decode())",
+        &[("U", user), ("P", password)],
+    )
+}
