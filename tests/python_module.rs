@@ -867,7 +867,10 @@ fn metrics_scenario(daemon: bool) {
     );
     assert!(num(m, "sample_period") > 0.0, "{mode}: {m:?}");
 
-    // The drain emptied the window: only the previous /request call.
+    // The drain emptied the window: only the previous /request call. A
+    // request is counted just after its last bytes leave, so give it that
+    // moment before draining again.
+    std::thread::sleep(SETTLE);
     let j = json_get(&server, "/request");
     sent += 1;
     let m = j.get("metrics");

@@ -671,3 +671,175 @@ fn bad_telemetry_directives_fail_configtest() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// 6. Garbage-collector records
+// ---------------------------------------------------------------------------
+
+/// `/collect?gen=N` makes 500 reference cycles and collects generation N;
+/// answers with the pid, the interpreter and its collector's settings.
+const GC_APP: &str = r#"
+import gc, json, os
+import mod_wsgi
+
+class Node:
+    pass
+
+def application(environ, start_response):
+    generation = int(environ.get('QUERY_STRING', 'gen=2').split('=')[1])
+    for _ in range(500):
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+    collected = gc.collect(generation)
+    body = json.dumps({'pid': os.getpid(),
+                       'interpreter': mod_wsgi.application_group,
+                       'collected': collected,
+                       'threshold': list(gc.get_threshold()),
+                       'collections': [s['collections'] for s in gc.get_stats()]}).encode()
+    start_response('200 OK', [('Content-Type', 'application/json'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
+"#;
+
+/// GC records of `kind` for `pid` and interpreter `name` (the main
+/// interpreter's records carry no name).
+fn gc_records<'a>(d: &'a Decoded, kind: &'a str, child: i64, name: &'a str) -> Vec<&'a Sample> {
+    d.of_kind(kind)
+        .filter(|s| s.pid == child && s.text("interpreter_name").unwrap_or("") == name)
+        .collect()
+}
+
+// Reference: user-guides/external-telemetry-service.rst ("GC" view: per
+// interpreter generation pressure, collections, and every cyclic-GC pause),
+// mod_wsgi/telemetry/wire.py of mod-wsgi-telemetry 1.1.0 (KIND_GC_SNAPSHOT,
+// KIND_GC_EVENT, fields 8 and 300-324).
+#[test]
+fn gc_snapshots_and_collection_events_per_interpreter() {
+    let Some(c) = collector() else { return };
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .file("gc.wsgi", GC_APP)
+        .config(&format!(
+            "WSGITelemetryService {} interval={INTERVAL}\n\
+             WSGIScriptAlias /main {{root}}/gc.wsgi application-group=%{{GLOBAL}}\n\
+             WSGIScriptAlias /sub {{root}}/gc.wsgi application-group=sub",
+            c.target()
+        ))
+        .start();
+    let main = server.json_ok("/main?gen=0", &[]);
+    let child = i64::from(pid(&main));
+    assert_eq!(
+        server.json_ok("/sub?gen=0", &[]).str_of("interpreter"),
+        "sub"
+    );
+    // Both interpreters are hooked once a snapshot of each has been sent.
+    let hooked = c.wait_decoded(COLLECT_LIMIT, |d| {
+        !gc_records(d, "gc_snapshot", child, "").is_empty()
+            && !gc_records(d, "gc_snapshot", child, "sub").is_empty()
+    });
+    assert!(
+        !gc_records(&hooked, "gc_snapshot", child, "sub").is_empty(),
+        "no gc_snapshot for both interpreters\n{}",
+        context(&server, &hooked)
+    );
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(server.json_ok("/main?gen=2", &[]));
+        assert_eq!(
+            server.json_ok("/sub?gen=1", &[]).str_of("interpreter"),
+            "sub"
+        );
+    }
+    let last = last.unwrap();
+    let full_collections = last.get("collections").as_array().unwrap()[2]
+        .as_f64()
+        .unwrap();
+    let threshold0 = last.get("threshold").as_array().unwrap()[0]
+        .as_f64()
+        .unwrap();
+
+    let forced = |d: &Decoded, name: &str, generation: i64| {
+        gc_records(d, "gc_event", child, name)
+            .into_iter()
+            .filter(|e| {
+                e.int("gc_event_generation") == Some(generation)
+                    && e.num("gc_event_start_stamp").unwrap_or(0.0) >= since - 0.5
+            })
+            .count()
+    };
+    let d = c.wait_decoded(COLLECT_LIMIT, |d| {
+        forced(d, "", 2) >= 3
+            && forced(d, "sub", 1) >= 3
+            && gc_records(d, "gc_snapshot", child, "")
+                .iter()
+                .any(|s| s.int("gc_collections2").unwrap_or(0) as f64 >= full_collections)
+    });
+    maybe_dump("gc", &d);
+    assert_decoded(&server, &c, &d);
+    let ctx = || context(&server, &d);
+    assert!(
+        forced(&d, "", 2) >= 3,
+        "main: 3 full collections expected\n{}",
+        ctx()
+    );
+    assert!(
+        forced(&d, "sub", 1) >= 3,
+        "sub: 3 generation-1 collections\n{}",
+        ctx()
+    );
+    let mut collected_since = 0;
+    for event in gc_records(&d, "gc_event", child, "") {
+        let duration = event.num("gc_event_duration").unwrap_or(-1.0);
+        assert!((0.0..5.0).contains(&duration), "{}", event.brief());
+        if event.num("gc_event_start_stamp").unwrap_or(0.0) >= since - 0.5 {
+            collected_since += event.int("gc_event_collected").unwrap_or(0);
+        }
+    }
+    // Each request made 1000 objects in cycles; the automatic and forced
+    // passes of the three requests collected nearly all of them (the last
+    // pair is still referenced when a request's own pass runs).
+    assert!(
+        collected_since >= 2500,
+        "main: {collected_since} objects collected by the passes reported\n{}",
+        ctx()
+    );
+    let snapshot = gc_records(&d, "gc_snapshot", child, "")
+        .into_iter()
+        .last()
+        .expect("a main-interpreter snapshot");
+    assert_eq!(
+        snapshot.int("gc_is_enabled"),
+        Some(1),
+        "{}",
+        snapshot.brief()
+    );
+    assert_eq!(
+        snapshot.int("gc_threshold0").map(|t| t as f64),
+        Some(threshold0),
+        "{}",
+        snapshot.brief()
+    );
+    assert!(
+        snapshot.int("gc_collections2").unwrap_or(0) as f64 >= full_collections,
+        "{}",
+        snapshot.brief()
+    );
+    for name in [
+        "gc_count0",
+        "gc_collected2",
+        "gc_uncollectable2",
+        "gc_freeze_count",
+        "gc_dropped_events",
+    ] {
+        assert!(
+            snapshot.int(name).is_some(),
+            "{name} missing: {}",
+            snapshot.brief()
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //! interpreter.
 
 pub mod events;
+pub mod gc;
 mod metrics;
 
 use crate::python::object::{self, Owned};

@@ -206,6 +206,25 @@ pub fn iter_items(obj: &Owned) -> Option<Vec<Owned>> {
     }
 }
 
+/// A non-negative Python int as `u64`; `None` (error cleared) otherwise.
+pub fn to_u64(obj: &Owned) -> Option<u64> {
+    // SAFETY: GIL held, live object.
+    let value = unsafe { ffi::PyLong_AsUnsignedLongLong(obj.as_ptr()) };
+    // SAFETY: GIL held.
+    if value == u64::MAX && !unsafe { ffi::PyErr_Occurred() }.is_null() {
+        clear_error();
+        return None;
+    }
+    Some(value)
+}
+
+/// `dict[key]` for a dict object, or `None` when absent.
+pub fn dict_get(dict: &Owned, key: &str) -> Option<Owned> {
+    let key = CString::new(key).ok()?;
+    // SAFETY: GIL held; a borrowed reference (or NULL) made owned.
+    Owned::from_borrowed(unsafe { ffi::PyDict_GetItemString(dict.as_ptr(), key.as_ptr()) })
+}
+
 pub fn bool_obj(v: bool) -> Owned {
     // SAFETY: GIL held; returns a new reference to True/False.
     Owned::from_new(unsafe { ffi::PyBool_FromLong(v as _) }).expect("bool singletons exist")

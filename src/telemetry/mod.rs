@@ -135,6 +135,76 @@ pub fn process_stopped(id: &Identity, seq: u32, stamp: f64, exit: &Exit) -> Data
     d
 }
 
+/// One interpreter's cyclic garbage collector, as the `gc` module reports
+/// it: per generation, the allocation counts and thresholds, and the
+/// collections, objects collected and uncollectable objects so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GcSnapshot {
+    /// The application group (empty for the main interpreter).
+    pub interpreter: String,
+    pub count: [u64; 3],
+    pub threshold: [u64; 3],
+    pub collections: [u64; 3],
+    pub collected: [u64; 3],
+    pub uncollectable: [u64; 3],
+    pub enabled: bool,
+    pub freeze_count: u64,
+}
+
+/// One cyclic collection pass.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GcEvent {
+    pub interpreter: String,
+    /// Wall-clock start, seconds since the epoch.
+    pub start: f64,
+    pub duration: f64,
+    pub generation: u64,
+    pub collected: u64,
+    pub uncollectable: u64,
+}
+
+/// The interpreter's name field: omitted for the main interpreter, which
+/// the ingester takes as the default.
+fn interpreter_field(d: &mut Datagram, interpreter: &str) {
+    if !interpreter.is_empty() {
+        d.str("interpreter_name", interpreter);
+    }
+}
+
+/// A periodic garbage-collector snapshot of one interpreter; `dropped` is
+/// how many collection events this process could not queue so far.
+pub fn gc_snapshot(pid: u32, seq: u32, stamp: f64, gc: &GcSnapshot, dropped: u64) -> Datagram {
+    let mut d = Datagram::new(Kind::GcSnapshot, pid, seq, stamp);
+    interpreter_field(&mut d, &gc.interpreter);
+    for (name, values) in [
+        ("gc_count", &gc.count),
+        ("gc_threshold", &gc.threshold),
+        ("gc_collections", &gc.collections),
+        ("gc_collected", &gc.collected),
+        ("gc_uncollectable", &gc.uncollectable),
+    ] {
+        for (generation, value) in values.iter().enumerate() {
+            d.u64(&format!("{name}{generation}"), *value);
+        }
+    }
+    d.u64("gc_is_enabled", u64::from(gc.enabled))
+        .u64("gc_freeze_count", gc.freeze_count)
+        .u64("gc_dropped_events", dropped);
+    d
+}
+
+/// One collection pass, stamped with its end.
+pub fn gc_event(pid: u32, seq: u32, event: &GcEvent) -> Datagram {
+    let mut d = Datagram::new(Kind::GcEvent, pid, seq, event.start + event.duration);
+    interpreter_field(&mut d, &event.interpreter);
+    d.f64("gc_event_start_stamp", event.start)
+        .f64("gc_event_duration", event.duration)
+        .u64("gc_event_generation", event.generation)
+        .u64("gc_event_collected", event.collected)
+        .u64("gc_event_uncollectable", event.uncollectable);
+    d
+}
+
 /// A request that ran past `WSGISlowRequests`: what it was and how far
 /// it has got.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -342,6 +412,41 @@ mod tests {
         assert_eq!(stopped.bytes()[5], Kind::ProcessStopped as u8);
         let ids: Vec<u16> = field_ids(stopped.bytes()).iter().map(|f| f.0).collect();
         assert_eq!(ids, vec![5, 6, 7, 130, 131, 132, 134, 135]);
+    }
+
+    #[test]
+    fn gc_records_name_sub_interpreters_only() {
+        let snapshot = GcSnapshot {
+            interpreter: "shop".into(),
+            count: [5, 1, 0],
+            threshold: [700, 10, 10],
+            enabled: true,
+            ..GcSnapshot::default()
+        };
+        let d = gc_snapshot(4, 1, 2.0, &snapshot, 3);
+        assert_eq!(d.bytes()[5], Kind::GcSnapshot as u8);
+        let ids: Vec<u16> = field_ids(d.bytes()).iter().map(|f| f.0).collect();
+        let mut expected = vec![8];
+        expected.extend(300..=317);
+        assert_eq!(ids, expected);
+        let main = GcSnapshot::default();
+        let ids: Vec<u16> = field_ids(gc_snapshot(4, 2, 2.0, &main, 0).bytes())
+            .iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(ids.first(), Some(&300));
+
+        let event = GcEvent {
+            start: 10.0,
+            duration: 0.5,
+            generation: 2,
+            ..GcEvent::default()
+        };
+        let d = gc_event(4, 3, &event);
+        assert_eq!(d.bytes()[5], Kind::GcEvent as u8);
+        assert_eq!(&d.bytes()[16..24], &10.5f64.to_le_bytes());
+        let ids: Vec<u16> = field_ids(d.bytes()).iter().map(|f| f.0).collect();
+        assert_eq!(ids, vec![320, 321, 322, 323, 324]);
     }
 
     #[test]

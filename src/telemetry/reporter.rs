@@ -5,13 +5,19 @@
 
 use super::{Exit, Identity, Settings, SlowOutcome, SlowRequest};
 use crate::metrics;
+use crate::pymodule::gc;
+use crate::python::interp;
 use crate::wsgi::handler::now_seconds;
 use once_cell::sync::OnceCell;
 use parking_lot::{Condvar, Mutex};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long one tick may wait, in all, for a busy ingester to take its
+/// datagrams.
+const SEND_PATIENCE: Duration = Duration::from_millis(200);
 
 pub struct Reporter {
     socket: UnixDatagram,
@@ -26,6 +32,11 @@ pub struct Reporter {
     /// Set at exit, which may run in a signal handler: an atomic, so
     /// stopping never waits for a lock.
     stopped: AtomicBool,
+    /// Cleared once the process starts stopping: from then on the
+    /// reporter no longer enters interpreters, which are about to go.
+    gc_open: AtomicBool,
+    /// Set while a tick is inside the interpreters for GC snapshots.
+    gc_sampling: AtomicBool,
     /// Only for the reporter's own timed waits.
     pause: Mutex<()>,
     wake: Condvar,
@@ -60,6 +71,8 @@ pub fn start(
         capture_user_agent,
         slow: (0..threads.max(1)).map(|_| Mutex::new(None)).collect(),
         stopped: AtomicBool::new(false),
+        gc_open: AtomicBool::new(true),
+        gc_sampling: AtomicBool::new(false),
         pause: Mutex::new(()),
         wake: Condvar::new(),
     };
@@ -93,6 +106,23 @@ impl Reporter {
         let _ = self.socket.send_to(bytes, &self.target);
     }
 
+    /// For the reporter's own sends, which come in bursts (a tick's
+    /// sample, snapshots and GC events): while the ingester's queue is full
+    /// (the kernel allows only a few datagrams), waits for it to drain,
+    /// but not past `deadline`.
+    fn send_by(&self, bytes: &[u8], deadline: Instant) {
+        loop {
+            match self.socket.send_to(bytes, &self.target) {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                _ => return,
+            }
+        }
+    }
+
     pub fn capture_user_agent(&self) -> bool {
         self.capture_user_agent
     }
@@ -124,12 +154,15 @@ impl Reporter {
 
     fn tick(&self) {
         let now = now_seconds();
+        let deadline = Instant::now() + SEND_PATIENCE;
         if let Some(recorder) = metrics::recording() {
             let window = recorder.drain(now, metrics::usage::process());
-            self.send(
+            self.send_by(
                 super::interval(&window, &self.identity, &self.settings, self.next_seq()).bytes(),
+                deadline,
             );
         }
+        self.send_gc(now, deadline);
         if !self.tracks_slow_requests() {
             return;
         }
@@ -144,9 +177,53 @@ impl Reporter {
                         &request,
                         None,
                     );
-                    self.send(d.bytes());
+                    self.send_by(d.bytes(), deadline);
                 }
             }
+        }
+    }
+
+    /// A garbage-collector snapshot of every interpreter (which also hooks
+    /// new interpreters' collectors), then the collection passes timed
+    /// since the last tick.
+    fn send_gc(&self, now: f64, deadline: Instant) {
+        // Paired with `close_gc`: either this sees the gate closed, or
+        // `close_gc` sees the snapshot in progress and waits for it.
+        self.gc_sampling.store(true, Ordering::SeqCst);
+        if self.gc_open.load(Ordering::SeqCst) {
+            let dropped = gc::dropped_events();
+            for interpreter in interp::all() {
+                let gil = interpreter.enter();
+                let snapshot = gc::snapshot(&interpreter.name);
+                drop(gil);
+                if let Some(snapshot) = snapshot {
+                    let d = super::gc_snapshot(
+                        self.identity.pid,
+                        self.next_seq(),
+                        now,
+                        &snapshot,
+                        dropped,
+                    );
+                    self.send_by(d.bytes(), deadline);
+                }
+            }
+        }
+        self.gc_sampling.store(false, Ordering::SeqCst);
+        let (events, _) = gc::drain_events();
+        for event in &events {
+            let d = super::gc_event(self.identity.pid, self.next_seq(), event);
+            self.send_by(d.bytes(), deadline);
+        }
+    }
+
+    /// Stops GC snapshots before the interpreters are destroyed, waiting
+    /// (briefly: this may run in a signal handler that interrupted the
+    /// reporter itself) for one in progress.
+    fn close_gc(&self) {
+        self.gc_open.store(false, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        while self.gc_sampling.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -177,6 +254,7 @@ impl Reporter {
     /// The process decided to stop: one last sample (when `final_sample`,
     /// which takes the window lock), then the decision.
     pub fn stopping(&self, reason: &str, active: usize, final_sample: bool) {
+        self.close_gc();
         if final_sample {
             self.tick();
         }

@@ -17,6 +17,8 @@ pub enum Kind {
     ProcessStarted = 5,
     ProcessStopping = 6,
     ProcessStopped = 7,
+    GcSnapshot = 8,
+    GcEvent = 9,
 }
 
 const T_U64: u8 = 0x01;
@@ -137,6 +139,29 @@ pub fn field_id(name: &str) -> Option<u16> {
         "slow_cpu_system_time" => 251,
         "slow_active_at_start" => 260,
         "slow_active_at_completion" => 261,
+        "gc_count0" => 300,
+        "gc_count1" => 301,
+        "gc_count2" => 302,
+        "gc_threshold0" => 303,
+        "gc_threshold1" => 304,
+        "gc_threshold2" => 305,
+        "gc_collections0" => 306,
+        "gc_collections1" => 307,
+        "gc_collections2" => 308,
+        "gc_collected0" => 309,
+        "gc_collected1" => 310,
+        "gc_collected2" => 311,
+        "gc_uncollectable0" => 312,
+        "gc_uncollectable1" => 313,
+        "gc_uncollectable2" => 314,
+        "gc_is_enabled" => 315,
+        "gc_freeze_count" => 316,
+        "gc_dropped_events" => 317,
+        "gc_event_start_stamp" => 320,
+        "gc_event_duration" => 321,
+        "gc_event_generation" => 322,
+        "gc_event_collected" => 323,
+        "gc_event_uncollectable" => 324,
         _ => return None,
     };
     Some(id)

@@ -1,0 +1,164 @@
+//! Garbage-collector telemetry: a `gc.callbacks` hook in each interpreter
+//! that times every collection pass, and the per-interpreter snapshot the
+//! reporter sends each interval. Only used with `WSGITelemetryService`.
+
+use crate::python::object::{self, Owned};
+use crate::telemetry::{GcEvent, GcSnapshot};
+use parking_lot::Mutex;
+use pyo3_ffi as ffi;
+use std::cell::Cell;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Collection passes waiting for the reporter; beyond this many, new ones
+/// are counted as dropped instead.
+const QUEUE_LIMIT: usize = 4096;
+
+static EVENTS: Mutex<VecDeque<GcEvent>> = Mutex::new(VecDeque::new());
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Interpreters whose `gc.callbacks` has our hook.
+static HOOKED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+thread_local! {
+    /// When the collection running on this thread started (a pass starts
+    /// and stops on the same thread).
+    static STARTED: Cell<Option<(Instant, f64)>> = const { Cell::new(None) };
+}
+
+/// `gc.callbacks` entry: `(phase, info)`; `self` is the interpreter name.
+unsafe extern "C" fn on_collection(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held (Python calls us); `args` is the argument tuple and
+    // `slf` the str given at creation; borrowed references made owned.
+    let (name, phase, info) = unsafe {
+        (
+            Owned::from_borrowed(slf),
+            Owned::from_borrowed(ffi::PyTuple_GetItem(args, 0)),
+            Owned::from_borrowed(ffi::PyTuple_GetItem(args, 1)),
+        )
+    };
+    object::clear_error();
+    let phase = phase.and_then(|p| object::unicode_to_string(&p));
+    match phase.as_deref() {
+        Some("start") => {
+            STARTED.with(|s| s.set(Some((Instant::now(), crate::wsgi::handler::now_seconds()))))
+        }
+        Some("stop") => {
+            if let (Some((began, start)), Some(info)) = (STARTED.with(|s| s.take()), info) {
+                let field = |key: &str| {
+                    object::dict_get(&info, key)
+                        .and_then(|v| object::to_u64(&v))
+                        .unwrap_or(0)
+                };
+                record(GcEvent {
+                    interpreter: name
+                        .and_then(|n| object::unicode_to_string(&n))
+                        .unwrap_or_default(),
+                    start,
+                    duration: began.elapsed().as_secs_f64(),
+                    generation: field("generation"),
+                    collected: field("collected"),
+                    uncollectable: field("uncollectable"),
+                });
+            }
+        }
+        _ => {}
+    }
+    object::none().into_raw()
+}
+
+fn record(event: GcEvent) {
+    let mut events = EVENTS.lock();
+    if events.len() < QUEUE_LIMIT {
+        events.push_back(event);
+    } else {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The collection passes recorded since the last call, and how many could
+/// not be queued so far.
+pub fn drain_events() -> (Vec<GcEvent>, u64) {
+    let events = std::mem::take(&mut *EVENTS.lock()).into();
+    (events, DROPPED.load(Ordering::Relaxed))
+}
+
+pub fn dropped_events() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+static mut CALLBACK_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
+    ml_name: c"mod_wsgi_gc_telemetry".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: on_collection,
+    },
+    ml_flags: ffi::METH_VARARGS,
+    ml_doc: std::ptr::null(),
+};
+
+/// Adds our hook to this interpreter's `gc.callbacks` (once).
+fn hook(gc: &Owned, interpreter: &str) -> Option<()> {
+    let mut hooked = HOOKED.lock();
+    let hooked = hooked.get_or_insert_with(HashSet::new);
+    if hooked.contains(interpreter) {
+        return Some(());
+    }
+    let callbacks = gc.getattr("callbacks")?;
+    let name = object::str_obj(interpreter)?;
+    // SAFETY: GIL held; the method definition is static and never
+    // changed; `name` becomes the function's `self`.
+    let callback = Owned::from_new(unsafe {
+        ffi::PyCFunction_NewEx(
+            std::ptr::addr_of_mut!(CALLBACK_DEF),
+            name.as_ptr(),
+            std::ptr::null_mut(),
+        )
+    })?;
+    callbacks.getattr("append")?.call(&[&callback])?;
+    hooked.insert(interpreter.to_string());
+    Some(())
+}
+
+fn three(values: &Owned) -> Option<[u64; 3]> {
+    let items = object::iter_items(values)?;
+    let mut out = [0; 3];
+    for (slot, item) in out.iter_mut().zip(&items) {
+        *slot = object::to_u64(item)?;
+    }
+    Some(out)
+}
+
+/// With the interpreter's GIL held: its collector's state, after making
+/// sure its collection passes are being timed. `None` (error cleared)
+/// when the `gc` module cannot be read.
+pub fn snapshot(interpreter: &str) -> Option<GcSnapshot> {
+    let read = || {
+        let gc = object::import("gc")?;
+        hook(&gc, interpreter)?;
+        let call = |name: &str| gc.getattr(name)?.call0();
+        let mut snapshot = GcSnapshot {
+            interpreter: interpreter.to_string(),
+            count: three(&call("get_count")?)?,
+            threshold: three(&call("get_threshold")?)?,
+            enabled: object::is_true(&call("isenabled")?),
+            freeze_count: object::to_u64(&call("get_freeze_count")?)?,
+            ..GcSnapshot::default()
+        };
+        let stats = object::iter_items(&call("get_stats")?)?;
+        for (generation, stat) in stats.iter().take(3).enumerate() {
+            let field = |key: &str| object::dict_get(stat, key).and_then(|v| object::to_u64(&v));
+            snapshot.collections[generation] = field("collections")?;
+            snapshot.collected[generation] = field("collected")?;
+            snapshot.uncollectable[generation] = field("uncollectable")?;
+        }
+        Some(snapshot)
+    };
+    let snapshot = read();
+    if snapshot.is_none() {
+        object::clear_error();
+    }
+    snapshot
+}
