@@ -226,6 +226,11 @@ fn check_password_string_result_renames_the_user() {
     // The same function still refuses a wrong password for that user.
     let r = get_as(&server, "/basic", Some(("alias", "nope")), &[]);
     expect(&server, &r, 401, "alias with wrong password");
+    // A non-ASCII name comes back to the application as the same native
+    // string: its bytes are stored as they are.
+    let r = get_as(&server, "/basic", Some(("accent", "pw")), &[]);
+    let j = ok_json(&server, &r, "accent user");
+    assert_eq!(j.str_of("REMOTE_USER"), "caf\u{c3}\u{a9}", "{j:?}");
 }
 
 // ---------------------------------------------------------------------------

@@ -306,6 +306,12 @@ pub fn unicode_to_latin1(obj: &Owned) -> Option<Vec<u8>> {
     }
 }
 
+/// The inverse of `latin1_obj`: a native string's code points taken as
+/// bytes and read back as Apache text. `None` if not a str or not latin-1.
+pub fn latin1_text(obj: &Owned) -> Option<String> {
+    unicode_to_latin1(obj).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Borrow the contents of a `bytes` object; `None` if not bytes.
 pub fn bytes_contents(obj: &Owned) -> Option<&[u8]> {
     // SAFETY: GIL held; the slice borrows from `obj`, which outlives it.

@@ -168,10 +168,8 @@ pub fn check_password(
                     PasswordCheck::Denied
                 });
             }
-            match object::unicode_to_latin1(result) {
-                Some(name) => Ok(PasswordCheck::Granted(Some(
-                    name.iter().map(|&b| char::from(b)).collect(),
-                ))),
+            match object::latin1_text(result) {
+                Some(name) => Ok(PasswordCheck::Granted(Some(name))),
                 None => Err(
                     "Basic auth provider must return True, False, None or user name as string."
                         .into(),
@@ -199,8 +197,8 @@ pub fn realm_hash(
             if object::is_none(result) {
                 return Ok(RealmHash::UnknownUser);
             }
-            object::unicode_to_latin1(result)
-                .map(|hash| RealmHash::Found(hash.iter().map(|&b| char::from(b)).collect()))
+            object::latin1_text(result)
+                .map(RealmHash::Found)
                 .ok_or_else(|| "Digest auth provider must return None or string object.".into())
         },
     )?;
@@ -231,15 +229,14 @@ pub fn groups_for_user(
             items
             .iter()
             .map(|item| {
-                let bytes = match object::bytes_contents(item) {
-                    Some(bytes) => bytes.to_vec(),
-                    None => object::unicode_to_latin1(item).ok_or_else(|| {
+                object::bytes_contents(item)
+                    .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                    .or_else(|| object::latin1_text(item))
+                    .ok_or_else(|| {
                         format!(
                             "Item returned from 'groups_for_user' in '{script}' is not a byte string, or a string that encodes as latin-1."
                         )
-                    })?,
-                };
-                Ok(bytes.iter().map(|&b| char::from(b)).collect())
+                    })
             })
             .collect()
         },

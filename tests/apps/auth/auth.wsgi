@@ -16,7 +16,8 @@ import types
 STATE_DIR = None
 
 # The test rewrites this line to check script reloading.
-PASSWORDS = {'spy': 'secret', 'agent': 'hunter2', 'alias': 'pw', 'boom-group': 'pw'}
+PASSWORDS = {'spy': 'secret', 'agent': 'hunter2', 'alias': 'pw', 'accent': 'pw',
+             'boom-group': 'pw'}
 
 GROUPS = {'spy': ['secret-agents', 'staff'], 'agent': ['staff']}
 
@@ -78,6 +79,10 @@ def check_password(environ, user, password):
     if user == 'alias':
         # A string names the authenticated user instead of True.
         return 'canonical-user'
+    if user == 'accent':
+        # A native string (PEP 3333): the UTF-8 bytes of 'cafe' with an
+        # acute e, one code point per byte.
+        return 'caf\xc3\xa9'
     return True
 
 
