@@ -36,13 +36,13 @@ use common::daemon_app::{
 use common::json::Json;
 use common::procs::{children_named, pid_alive, signal, wait_until};
 use common::raw;
-use common::{http_request, Mpm, Response, Server, ServerBuilder};
+use common::{http_request, now_epoch, Mpm, Response, Server, ServerBuilder};
 use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const APP: &str = include_str!("apps/daemon_options/options.wsgi");
 const BOOT_APP: &str = include_str!("apps/daemon_options/boot.wsgi");
@@ -98,13 +98,6 @@ fn expect_replaced(server: &Server, path: &str, old: i32) -> Json {
 /// Status of a request's answer, None for a transport error.
 fn status_of(r: &io::Result<Response>) -> Option<u16> {
     r.as_ref().ok().map(|r| r.status)
-}
-
-fn now_epoch() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
 }
 
 fn user_ids(user: &str) -> (u32, u32) {

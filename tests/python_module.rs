@@ -577,10 +577,7 @@ fn events_scenario(daemon: bool) {
     );
     let request_start = num(started, "request_start");
     let application_start = num(started, "application_start");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let now = common::now_epoch();
     assert!(
         request_start > now - 120.0 && request_start <= now,
         "{mode}: request_start {request_start} is not a recent epoch time ({now})"

@@ -273,10 +273,7 @@ fn mod_wsgi_environ_keys() {
              <Location /capsule>\n  WSGIPassApacheRequest On\n</Location>",
         )
         .start();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let now = common::now_epoch();
     let j = server.json_ok("/env", &[]);
     assert_eq!(j.get("wsgi.input_terminated").as_bool(), Some(true));
     assert!(!j.str_of("mod_wsgi.request_id").is_empty());

@@ -743,10 +743,7 @@ fn gc_snapshots_and_collection_events_per_interpreter() {
         "no gc_snapshot for both interpreters\n{}",
         context(&server, &hooked)
     );
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let since = common::now_epoch();
     let mut last = None;
     for _ in 0..3 {
         last = Some(server.json_ok("/main?gen=2", &[]));

@@ -40,7 +40,7 @@ pub fn resolve_uid(id: &UnixId) -> Result<libc::uid_t, String> {
     }
 }
 
-pub fn resolve_gid(id: &UnixId) -> Result<libc::gid_t, String> {
+fn resolve_gid(id: &UnixId) -> Result<libc::gid_t, String> {
     match id {
         UnixId::Id(n) => Ok(*n),
         UnixId::Name(name) => {
@@ -56,6 +56,15 @@ pub fn resolve_gid(id: &UnixId) -> Result<libc::gid_t, String> {
     }
 }
 
+/// The uid and gid the group's processes run as: `user=` and `group=`,
+/// else Apache's `User` and `Group`.
+pub fn group_ids(spec: &DaemonProcessSpec) -> Result<(libc::uid_t, libc::gid_t), String> {
+    let (apache_uid, apache_gid) = super::supervisor::apache_child_ids();
+    let uid = spec.user.as_ref().map_or(Ok(apache_uid), resolve_uid)?;
+    let gid = spec.group.as_ref().map_or(Ok(apache_gid), resolve_gid)?;
+    Ok((uid, gid))
+}
+
 /// Takes on the group's user, group and supplementary groups (defaults:
 /// Apache's `User` and `Group`); a no-op unless running as root.
 fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), String> {
@@ -63,9 +72,7 @@ fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());
     }
-    let (apache_uid, apache_gid) = super::supervisor::apache_child_ids();
-    let uid = spec.user.as_ref().map_or(Ok(apache_uid), resolve_uid)?;
-    let gid = spec.group.as_ref().map_or(Ok(apache_gid), resolve_gid)?;
+    let (uid, gid) = group_ids(spec)?;
     let mut groups = vec![gid];
     for extra in &spec.supplementary_groups {
         groups.push(resolve_gid(extra)?);
@@ -353,9 +360,16 @@ fn run(
                     spec: &spec,
                     tracker: &tracker,
                 };
+                let waiter = match AcceptWaiter::new(listener, workers_stop) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        tracing::error!("mod_wsgi: daemon worker cannot wait for connections: {e}");
+                        return;
+                    }
+                };
                 match &turns.lock {
-                    Some(_) => worker.serve_in_turn(listener, workers_stop, &turns),
-                    None => worker.serve(listener, workers_stop),
+                    Some(_) => worker.serve_in_turn(&waiter, listener, &turns),
+                    None => worker.serve(&waiter, listener),
                 }
             })
         })
@@ -589,14 +603,7 @@ struct Worker<'a> {
 
 impl Worker<'_> {
     /// Accepts and serves connections until the process stops accepting.
-    fn serve(&self, listener: RawFd, workers_stop: RawFd) {
-        let waiter = match AcceptWaiter::new(listener, workers_stop) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!("mod_wsgi: daemon worker cannot wait for connections: {e}");
-                return;
-            }
-        };
+    fn serve(&self, waiter: &AcceptWaiter, listener: RawFd) {
         let mut took_last = false;
         loop {
             let wake = waiter.wait();
@@ -621,14 +628,7 @@ impl Worker<'_> {
 
     /// Like `serve`, taking turns with the group's other processes under
     /// the accept mutex: only the worker holding it waits on the listener.
-    fn serve_in_turn(&self, listener: RawFd, workers_stop: RawFd, turns: &AcceptTurns) {
-        let waiter = match AcceptWaiter::new(listener, workers_stop) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!("mod_wsgi: daemon worker cannot wait for connections: {e}");
-                return;
-            }
-        };
+    fn serve_in_turn(&self, waiter: &AcceptWaiter, listener: RawFd, turns: &AcceptTurns) {
         while let Some(turn) = turns.take() {
             let wake = waiter.wait();
             let fd = if wake.connection {

@@ -423,15 +423,7 @@ fn accept_lock_for(
     }
     let lock = ProcMutex::create(method, &lock_file, pconf)
         .map_err(|e| format!("WSGIAcceptMutex for daemon group '{}': {e}", spec.name))?;
-    let (apache_uid, apache_gid) = apache_child_ids();
-    let uid = spec
-        .user
-        .as_ref()
-        .map_or(Ok(apache_uid), super::serve::resolve_uid)?;
-    let gid = spec
-        .group
-        .as_ref()
-        .map_or(Ok(apache_gid), super::serve::resolve_gid)?;
+    let (uid, gid) = super::serve::group_ids(spec)?;
     lock.give_to(uid, gid)
         .map_err(|e| format!("WSGIAcceptMutex for daemon group '{}': {e}", spec.name))?;
     Ok(Some(lock))

@@ -79,13 +79,12 @@ fn record(event: GcEvent) {
     }
 }
 
-/// The collection passes recorded since the last call, and how many could
-/// not be queued so far.
-pub fn drain_events() -> (Vec<GcEvent>, u64) {
-    let events = std::mem::take(&mut *EVENTS.lock()).into();
-    (events, DROPPED.load(Ordering::Relaxed))
+/// The collection passes recorded since the last call.
+pub fn drain_events() -> Vec<GcEvent> {
+    std::mem::take(&mut *EVENTS.lock()).into()
 }
 
+/// How many collection passes could not be queued so far.
 pub fn dropped_events() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }

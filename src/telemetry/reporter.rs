@@ -209,8 +209,7 @@ impl Reporter {
             }
         }
         self.gc_sampling.store(false, Ordering::SeqCst);
-        let (events, _) = gc::drain_events();
-        for event in &events {
+        for event in &gc::drain_events() {
             let d = super::gc_event(self.identity.pid, self.next_seq(), event);
             self.send_by(d.bytes(), deadline);
         }

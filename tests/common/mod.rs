@@ -1100,3 +1100,12 @@ pub fn htpasswd_line(user: &str, password: &str) -> String {
         &[("U", user), ("P", password)],
     )
 }
+
+/// The wall-clock time in seconds since the epoch, as the module stamps
+/// its `mod_wsgi.*_start` values and telemetry.
+pub fn now_epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
