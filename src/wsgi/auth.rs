@@ -4,7 +4,7 @@
 //! reading its answer. Always in the Apache child, before the handler.
 
 use super::context::RequestContext;
-use super::handler::{load_script, log_python_error, Route};
+use super::handler::{cgi_dict, load_script, log_python_error, Route};
 use super::transport::Transport;
 use super::{streams, types};
 use crate::apache::log::APLOG_ERR;
@@ -122,10 +122,7 @@ fn call<T>(
 /// The environ the auth functions get: the CGI variables and a few
 /// `mod_wsgi.*` keys; no `wsgi.input`, as no body is read at this stage.
 fn environ(request: &AuthRequest<'_>, errors: &Owned) -> Option<Owned> {
-    let environ = object::new_dict()?;
-    for (key, value) in &request.cgi {
-        object::dict_set(&environ, key, &object::latin1_obj(value)?);
-    }
+    let environ = cgi_dict(&request.cgi)?;
     let set = |k: &str, v: Owned| object::dict_set(&environ, k, &v);
     set("wsgi.errors", errors.clone());
     set(

@@ -328,13 +328,19 @@ pub fn now_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// A dict of the CGI variables, as native strings.
+pub fn cgi_dict(cgi: &[(String, String)]) -> Option<Owned> {
+    let environ = object::new_dict()?;
+    for (key, value) in cgi {
+        object::dict_set(&environ, key, &object::latin1_obj(value)?);
+    }
+    Some(environ)
+}
+
 /// The environ without the per-request stream objects (`wsgi.input`,
 /// `wsgi.errors`), which the caller adds.
 pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
-    let environ = object::new_dict()?;
-    for (key, value) in &extras.cgi {
-        object::dict_set(&environ, key, &object::latin1_obj(value)?);
-    }
+    let environ = cgi_dict(&extras.cgi)?;
     let version = object::int_tuple(&crate::pymodule::version_numbers())?;
     let set = |k: &str, v: Owned| object::dict_set(&environ, k, &v);
     set("wsgi.version", object::int_tuple(&[1, 0])?);
