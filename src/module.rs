@@ -611,12 +611,7 @@ fn publish_in_every_interpreter(event: &str, fill: impl Fn(&object::Owned) -> Op
         };
         if let Some(payload) = object::new_dict() {
             if fill(&payload).is_some() {
-                crate::pymodule::events::publish(
-                    &objects.events.subscribers,
-                    event,
-                    &payload,
-                    &log,
-                );
+                objects.events.publish_process_event(event, &payload, &log);
             }
         }
         object::clear_error();

@@ -1455,3 +1455,55 @@ fn own_gil_worker_stopped_from_atexit_hangs_until_reaped() {
         diagnostics(&server)
     );
 }
+
+// ---------------------------------------------------------------------------
+// LogHandler and the subscriber lists (checked against C mod_wsgi 6.1.1)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn log_handler_logs_at_the_record_level_and_subscriber_lists_are_live() {
+    let server = ServerBuilder::new()
+        .single_process()
+        .log_level("debug")
+        .file("app.wsgi", include_str!("apps/pymodule/loghandler.wsgi"))
+        .config("WSGIScriptAlias / {root}/app.wsgi")
+        .start();
+    let first = json_get(&server, "/");
+    assert_eq!(
+        strings(&first, "mro"),
+        [
+            "mod_wsgi.LogHandler",
+            "logging.Handler",
+            "logging.Filterer",
+            "builtins.object"
+        ]
+    );
+    assert_eq!(strings(&first, "lists"), ["list", "list", "list"]);
+    // A callable appended to event_callbacks receives every event.
+    let second = json_get(&server, "/");
+    let seen = strings(&second, "seen");
+    for event in ["request_started", "response_started", "request_finished"] {
+        assert!(seen.iter().any(|e| e == event), "{event} not in {seen:?}");
+    }
+    let log = server.error_log();
+    let tag = format!("[script {}/app.wsgi] ", server.root().display());
+    for (level, message) in [
+        ("debug", "record-level-5"),
+        ("info", "record-info"),
+        ("warn", "record-warning"),
+        ("warn", "second-line"),
+        ("error", "record-level-45"),
+        ("crit", "record-critical"),
+    ] {
+        assert!(
+            log.lines().any(|l| l.contains(&format!("[wsgi:{level}]"))
+                && l.contains("[client 127.0.0.1:")
+                && l.ends_with(&format!("{tag}{message}"))),
+            "no [wsgi:{level}] line for {message:?}:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains("record-below-handler-level"),
+        "a record below the handler's level was logged:\n{log}"
+    );
+}

@@ -2,16 +2,19 @@
 //! `subscribe_signals`), publishing, and the per-request state behind
 //! `request_data()` and `active_requests`.
 //!
-//! Subscribers live on each interpreter's own `mod_wsgi` module, as a list
-//! of `(callback, only)` pairs where `only` names the one event the
-//! callback wants (or is None for all of them).
+//! Subscribers live on each interpreter's own `mod_wsgi` module, in the
+//! lists the C module exposes: `event_callbacks` get every event,
+//! `shutdown_callbacks` also get `process_stopping` and `signal_callbacks`
+//! also get `process_signal`. An application may append to them directly.
 
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-const SUBSCRIBERS: &str = "_subscribers";
+const EVENT_CALLBACKS: &str = "event_callbacks";
+const SHUTDOWN_CALLBACKS: &str = "shutdown_callbacks";
+const SIGNAL_CALLBACKS: &str = "signal_callbacks";
 
 /// Keys of the request payloads, made into Python strings once per
 /// interpreter instead of on every request.
@@ -33,8 +36,12 @@ const PAYLOAD_KEYS: &[&str] = &[
 
 /// One interpreter's event state, looked up once when it is set up.
 pub struct EventObjects {
-    /// The `(callback, only)` list on the module.
+    /// `mod_wsgi.event_callbacks`: called for every event.
     pub subscribers: Owned,
+    /// `mod_wsgi.shutdown_callbacks`: called for `process_stopping` too.
+    shutdown: Owned,
+    /// `mod_wsgi.signal_callbacks`: called for `process_signal` too.
+    signals: Owned,
     pub active_requests: Owned,
     keys: HashMap<&'static str, Owned>,
 }
@@ -46,13 +53,26 @@ impl EventObjects {
             .map(|k| Some((*k, object::str_obj(k)?)))
             .collect::<Option<_>>()?;
         Some(EventObjects {
-            subscribers: module.getattr(SUBSCRIBERS)?,
+            subscribers: module.getattr(EVENT_CALLBACKS)?,
+            shutdown: module.getattr(SHUTDOWN_CALLBACKS)?,
+            signals: module.getattr(SIGNAL_CALLBACKS)?,
             active_requests: module.getattr("active_requests")?,
             keys,
         })
     }
 
-    /// Whether anything subscribed in this interpreter.
+    /// Publishes a process-wide event: to every event subscriber, then to
+    /// those that subscribed to this kind of event alone.
+    pub fn publish_process_event(&self, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
+        publish(&self.subscribers, name, payload, log);
+        match name {
+            "process_stopping" => publish(&self.shutdown, name, payload, log),
+            "process_signal" => publish(&self.signals, name, payload, log),
+            _ => {}
+        }
+    }
+
+    /// Whether anything subscribed to request events in this interpreter.
     pub fn subscribed(&self) -> bool {
         // SAFETY: GIL held; our list.
         unsafe { ffi::PyList_Size(self.subscribers.as_ptr()) > 0 }
@@ -70,22 +90,22 @@ impl EventObjects {
     }
 }
 
-/// Creates the per-interpreter subscriber list and `active_requests`.
+/// Creates the per-interpreter subscriber lists and `active_requests`.
 pub fn init(module: &Owned) -> Option<()> {
-    module
-        .setattr(SUBSCRIBERS, &object::new_list()?)
-        .then_some(())?;
+    for list in [EVENT_CALLBACKS, SHUTDOWN_CALLBACKS, SIGNAL_CALLBACKS] {
+        module.setattr(list, &object::new_list()?).then_some(())?;
+    }
     module
         .setattr("active_requests", &object::new_dict()?)
         .then_some(())
 }
 
-/// Registers `callback` for every event, or only for `only`; returns it
-/// so the subscribe functions work as decorators.
+/// Appends `callback` to the module's list `list`; returns it so the
+/// subscribe functions work as decorators.
 fn subscribe(
     module: *mut ffi::PyObject,
     callback: *mut ffi::PyObject,
-    only: Option<&str>,
+    list: &str,
 ) -> *mut ffi::PyObject {
     let (Some(module), Some(callback)) =
         (Owned::from_borrowed(module), Owned::from_borrowed(callback))
@@ -101,15 +121,10 @@ fn subscribe(
         );
         return std::ptr::null_mut();
     }
-    let filter = match only {
-        Some(name) => object::str_obj(name),
-        None => Some(object::none()),
-    };
     let appended = (|| {
-        let entry = object::tuple(&[&callback, &filter?])?;
-        let list = module.getattr(SUBSCRIBERS)?;
-        // SAFETY: GIL held; `list` is our list.
-        (unsafe { ffi::PyList_Append(list.as_ptr(), entry.as_ptr()) } == 0).then_some(())
+        let list = module.getattr(list)?;
+        // SAFETY: GIL held; PyList_Append checks that `list` is a list.
+        (unsafe { ffi::PyList_Append(list.as_ptr(), callback.as_ptr()) } == 0).then_some(())
     })();
     if appended.is_none() {
         return std::ptr::null_mut();
@@ -121,14 +136,14 @@ pub unsafe extern "C" fn subscribe_events(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    subscribe(m, cb, None)
+    subscribe(m, cb, EVENT_CALLBACKS)
 }
 
 pub unsafe extern "C" fn subscribe_shutdown(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    subscribe(m, cb, Some("process_stopping"))
+    subscribe(m, cb, SHUTDOWN_CALLBACKS)
 }
 
 pub unsafe extern "C" fn subscribe_signals(
@@ -136,7 +151,7 @@ pub unsafe extern "C" fn subscribe_signals(
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     if crate::module::in_daemon_process() {
-        return subscribe(m, cb, Some("process_signal"));
+        return subscribe(m, cb, SIGNAL_CALLBACKS);
     }
     let stack = object::import("traceback")
         .and_then(|t| t.getattr("format_stack"))
@@ -156,7 +171,7 @@ pub unsafe extern "C" fn subscribe_signals(
     cb
 }
 
-/// Calls the subscribers (the list in `subscribers`) of `name` with
+/// Calls each callable in `list` with `name` and
 /// `payload` as keyword arguments, merging any dict a callback returns into
 /// the payload for the ones after it. A failing subscriber is logged
 /// through `log` and skipped.
@@ -171,23 +186,15 @@ pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
     let Some(name_obj) = object::str_obj(name) else {
         return;
     };
-    // SAFETY: GIL held; `entries` is a list of 2-tuples we built.
+    // SAFETY: GIL held; `entries` is a list.
     let count = unsafe { ffi::PyList_Size(entries.as_ptr()) };
     for i in 0..count {
-        // SAFETY: in bounds; borrowed references from our own tuples.
-        let (callback, only) = unsafe {
-            let entry = ffi::PyList_GetItem(entries.as_ptr(), i);
-            (
-                Owned::from_borrowed(ffi::PyTuple_GetItem(entry, 0)),
-                Owned::from_borrowed(ffi::PyTuple_GetItem(entry, 1)),
-            )
-        };
-        let (Some(callback), Some(only)) = (callback, only) else {
+        // SAFETY: in bounds; a borrowed reference kept alive by `entries`.
+        let Some(callback) =
+            Owned::from_borrowed(unsafe { ffi::PyList_GetItem(entries.as_ptr(), i) })
+        else {
             continue;
         };
-        if !object::is_none(&only) && object::unicode_to_string(&only).as_deref() != Some(name) {
-            continue;
-        }
         let args = object::tuple(&[&name_obj]);
         // SAFETY: GIL held; args is a tuple and payload a dict.
         let result = args.and_then(|args| {

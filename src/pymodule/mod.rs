@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod gc;
+mod logging;
 mod metrics;
 
 use crate::python::object::{self, Owned};
@@ -12,7 +13,8 @@ use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
 use std::ptr::addr_of_mut;
 
-/// Module version as a tuple of integers, from the crate version.
+/// Module version as a tuple of integers, from the crate version, which
+/// names the C mod_wsgi release whose behaviour we match.
 pub fn version_numbers() -> [i64; 3] {
     let mut parts = env!("CARGO_PKG_VERSION")
         .split(|c: char| !c.is_ascii_digit())
@@ -34,6 +36,7 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
         module.setattr("application_group", &object::str_obj("")?);
         module.setattr("RequestTimeout", &request_timeout_type()?);
         events::init(&module)?;
+        logging::init(&module)?;
         adopt_package_path(&module);
         Some(())
     })();
@@ -162,10 +165,11 @@ const fn method(
 }
 
 /// The module's functions, and private helpers for our streams.
-static mut METHODS: [ffi::PyMethodDef; 12] = [
+static mut METHODS: [ffi::PyMethodDef; 13] = [
     method(c"_log_write", crate::wsgi::streams::log_write, true),
     method(c"_log_flush", crate::wsgi::streams::log_flush, false),
     method(c"_log_warning", crate::wsgi::streams::log_warning, true),
+    method(c"_log_record", logging::log_record, true),
     method(c"subscribe_events", events::subscribe_events, true),
     method(c"subscribe_shutdown", events::subscribe_shutdown, true),
     method(c"subscribe_signals", events::subscribe_signals, true),

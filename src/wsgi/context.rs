@@ -19,7 +19,7 @@ pub struct RequestContext<'t> {
     pub client_gone: bool,
     error_line: Vec<u8>,
     /// `[script PATH] `, put before each line the application logs.
-    log_tag: String,
+    pub(super) log_tag: String,
     pub io: IoCounters,
     /// The last body bytes were written unflushed (`Transport::write_last`).
     pub flush_pending: bool,

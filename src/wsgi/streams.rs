@@ -127,16 +127,23 @@ pub unsafe extern "C" fn log_warning(
     let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t)) else {
         return std::ptr::null_mut();
     };
+    log_lines(APLOG_WARNING, &text);
+    object::none().into_raw()
+}
+
+/// Logs each line of `text` as its own record at `level`: with the
+/// request's decoration on a request thread, to the server log elsewhere.
+pub fn log_lines(level: i32, text: &str) {
     let ctx = CURRENT_REQUEST.with(Cell::get) as *mut RequestContext;
     for line in text.lines() {
         if ctx.is_null() {
-            server_log(std::ptr::null(), APLOG_WARNING, line);
+            server_log(std::ptr::null(), level, line);
         } else {
             // SAFETY: as in `route`.
-            unsafe { &*ctx }.transport.log(APLOG_WARNING, line);
+            let ctx = unsafe { &*ctx };
+            ctx.transport.log(level, &format!("{}{line}", ctx.log_tag));
         }
     }
-    object::none().into_raw()
 }
 
 /// Which of the standard streams and hooks are restricted.
