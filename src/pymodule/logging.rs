@@ -8,7 +8,7 @@ use pyo3_ffi as ffi;
 
 /// The Apache level for a Python logging level. Levels between the
 /// standard ones round down to the standard level below them.
-pub fn apache_level(python_level: i64) -> i32 {
+pub fn apache_level(python_level: std::ffi::c_long) -> i32 {
     match python_level {
         50.. => APLOG_CRIT,
         40..=49 => APLOG_ERR,
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn log_record(
     let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t)) else {
         return std::ptr::null_mut();
     };
-    crate::wsgi::streams::log_lines(apache_level(i64::from(level)), &text);
+    crate::wsgi::streams::log_lines(apache_level(level), &text);
     object::none().into_raw()
 }
 
