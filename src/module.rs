@@ -488,6 +488,7 @@ pub(crate) fn start_python(
     }
     let mut settings = init_settings(config, role);
     settings.free_threading = process.free_threading;
+    tracing::info!("Initializing Python runtime in {mode}.");
     let main_tstate = runtime::initialize(&settings)?;
     if process.free_threading {
         tracing::info!("Python started with the GIL disabled (free-threading) in {mode}");
@@ -718,12 +719,7 @@ pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
         };
         match interpreter_for(config, &group, &process_env) {
             Ok(interpreter) => {
-                if handler::preload(&interpreter, &path, &log) {
-                    tracing::info!(
-                        "Imported script '{path}' into {}",
-                        gil::describe_interpreter(role.group, &group)
-                    );
-                }
+                handler::preload(&interpreter, &path, &log);
             }
             Err(message) => tracing::error!("mod_wsgi: cannot preload '{path}': {message}"),
         }

@@ -97,7 +97,7 @@ fn dispatch_into_four_own_gil_interpreters() {
             assert!(flag(j, "daemon_threads_refused"), "{name} has its own GIL");
             assert_log(
                 &server,
-                &format!("Create interpreter: sub-interpreter '{name}' in embedded mode (own GIL)"),
+                &format!("Creating sub-interpreter '{name}' in embedded mode (own GIL)."),
             );
             assert_log(
                 &server,
@@ -110,9 +110,7 @@ fn dispatch_into_four_own_gil_interpreters() {
             assert!(!flag(j, "daemon_threads_refused"));
             assert_log(
                 &server,
-                &format!(
-                    "Create interpreter: sub-interpreter '{name}' in embedded mode (shared GIL)"
-                ),
+                &format!("Creating sub-interpreter '{name}' in embedded mode (shared GIL)."),
             );
         }
     }
@@ -120,7 +118,7 @@ fn dispatch_into_four_own_gil_interpreters() {
     // own group, %{ENV:APPLICATION_GROUP} being unset), shared GIL.
     assert_log(
         &server,
-        "Create interpreter: main interpreter in embedded mode (shared GIL)",
+        "Attaching to Python main interpreter in embedded mode (shared GIL).",
     );
     if !own_gil_supported() {
         assert_log(
@@ -228,7 +226,7 @@ fn main_interpreter_keeps_the_process_gil() {
     assert!(!flag(&j, "daemon_threads_refused"));
     assert_log(
         &server,
-        "Create interpreter: main interpreter in embedded mode (shared GIL)",
+        "Attaching to Python main interpreter in embedded mode (shared GIL).",
     );
     assert!(
         !server.error_log().contains("Skipping per-interpreter GIL"),
@@ -347,7 +345,7 @@ fn dispatch_script_overrides_group_and_callable() {
     // The script ran in its own application group.
     assert_log(
         &server,
-        "Create interpreter: sub-interpreter 'dispatcher' in embedded mode",
+        "Creating sub-interpreter 'dispatcher' in embedded mode",
     );
     // Routing to a daemon process group is not available in this build.
     assert_eq!(server.get("/daemon").status, 500);
@@ -414,11 +412,8 @@ fn import_script_preloads_at_process_start() {
         .start();
     // Before any request has been made.
     assert_log(&server, "preloaded into 'warm'");
-    assert_log(
-        &server,
-        "Create interpreter: sub-interpreter 'warm' in embedded mode",
-    );
-    assert_log(&server, "Imported script '");
+    assert_log(&server, "Creating sub-interpreter 'warm' in embedded mode");
+    assert_log(&server, "Loading WSGI script '");
     let j = server.json_ok("/", &[]);
     assert_eq!(text(&j, "application_group"), "warm");
 }
@@ -479,10 +474,11 @@ fn interpreters_are_destroyed_at_shutdown_unless_disabled() {
                 sub.is_some() && main.is_some() && sub < main,
                 "{mpm:?}: sub-interpreter first, then main:\n{log}"
             );
-            assert!(log.contains("Destroy interpreter: sub-interpreter 'leaving' in embedded mode"));
+            assert!(log.contains("Destroying sub-interpreter 'leaving' in embedded mode"));
         } else {
             assert!(!log.contains("atexit ran"), "{log}");
-            assert!(!log.contains("Destroy interpreter"), "{log}");
+            assert!(!log.contains("Destroying sub-interpreter"), "{log}");
+            assert!(!log.contains("Terminating Python runtime"), "{log}");
         }
         assert!(!log.contains("still did not exit"), "{mpm:?} hung:\n{log}");
         assert!(!log.contains("Segmentation fault"), "{log}");

@@ -48,6 +48,18 @@ pub fn describe_interpreter(process_group: &str, application_group: &str) -> Str
     format!("{interpreter} in {}", describe_process(process_group))
 }
 
+/// An interpreter as the C module names it in script messages ("Loading
+/// WSGI script ... into", "... exception raised processing WSGI script
+/// ... for"): "of daemon process" rather than "in daemon process".
+pub fn describe_interpreter_of(process_group: &str, application_group: &str) -> String {
+    let described = describe_interpreter(process_group, application_group);
+    if process_group.is_empty() {
+        described
+    } else {
+        described.replacen(" in daemon process ", " of daemon process ", 1)
+    }
+}
+
 pub fn describe_process(process_group: &str) -> String {
     if process_group.is_empty() {
         "embedded mode".to_string()

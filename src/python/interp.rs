@@ -4,7 +4,7 @@
 //! main interpreter).
 
 use super::object::{self, Owned};
-use crate::config::gil::{describe_interpreter, GilKind, InterpreterPlan};
+use crate::config::gil::{describe_interpreter, describe_process, GilKind, InterpreterPlan};
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
@@ -428,8 +428,8 @@ pub fn register_main(
         .insert(String::new(), interp.clone());
     registry.created.lock().push(String::new());
     tracing::info!(
-        "Create interpreter: {} ({})",
-        describe_interpreter(&setup.process_group, ""),
+        "Attaching to Python main interpreter in {} ({}).",
+        describe_process(&setup.process_group),
         interp.gil
     );
     Ok(interp)
@@ -500,7 +500,7 @@ pub fn get_or_create(
         SETUP_FAILED.store(true, Ordering::SeqCst);
     }
     result.map_err(|e| format!("cannot set up the {who}: {e}"))?;
-    tracing::info!("Create interpreter: {who} ({})", interp.gil);
+    tracing::info!("Creating {who} ({}).", interp.gil);
     registry.created.lock().push(application_group.to_string());
     interpreters.insert(application_group.to_string(), interp.clone());
     Ok(interp)
@@ -606,7 +606,8 @@ pub fn destroy_all() {
     }
     if let Some(main) = interpreters.remove("") {
         let who = describe_interpreter(&main.process_group, "");
-        tracing::info!("Destroy interpreter: {who}");
+        let process = describe_process(&main.process_group);
+        tracing::info!("Terminating Python runtime in {process}.");
         let gil = main.enter();
         main.release_objects(&gil);
         let current = THREAD_STATES.with(|m| m.borrow().get(&(main.state as usize)).copied());
@@ -618,6 +619,7 @@ pub fn destroy_all() {
         if status != 0 {
             tracing::warn!("Python reported an error while finalising the {who}");
         }
+        tracing::info!("Python runtime has shut down in {process}.");
     }
 }
 
@@ -665,7 +667,7 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
         drop(gil);
         return false;
     }
-    tracing::info!("Destroy interpreter: {who}");
+    tracing::info!("Destroying {who}.");
     std::mem::forget(gil);
     // SAFETY: this thread's thread state for the interpreter is current and
     // is its only one left apart from Python's own non-daemon threads,

@@ -360,6 +360,19 @@ pub fn take_exception() -> Option<Owned> {
     }
 }
 
+/// The name of the pending exception's type (`KeyError`), leaving the
+/// exception pending; `None` if none is set.
+pub fn pending_error_type_name() -> Option<String> {
+    let exception = take_exception()?;
+    // SAFETY: GIL held; Py_TYPE borrows the live object's type.
+    let name = Owned::from_borrowed(unsafe { ffi::Py_TYPE(exception.as_ptr()) }.cast())
+        .and_then(|t| t.getattr("__name__"))
+        .and_then(|n| unicode_to_string(&n));
+    clear_error();
+    restore_exception(exception);
+    name
+}
+
 /// Makes `exception` (an exception instance) the pending error again.
 pub fn restore_exception(exception: Owned) {
     // SAFETY: GIL held; both calls steal the references passed.

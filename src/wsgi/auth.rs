@@ -71,7 +71,7 @@ fn call<T>(
     // Output on sys.stdout/sys.stderr belongs to this request meanwhile.
     let scope = streams::RequestScope::enter(ctx_ptr);
     let answer = (|| {
-        let module = load_script(&gil, interp, &log, route).ok_or(Failed)?;
+        let module = load_script(&gil, interp, &log, route, true).ok_or(Failed)?;
         let Some(callable) = module.getattr(function) else {
             object::clear_error();
             return Ok(None);

@@ -24,7 +24,7 @@ pub fn run(
     configured: &Route,
 ) -> Result<Overrides, ()> {
     let gil = interp.enter();
-    let module = load_script(&gil, interp, log, script).ok_or(())?;
+    let module = load_script(&gil, interp, log, script, true).ok_or(())?;
     let Some(environ) = build_environ(extras, configured) else {
         log_python_error(log, "Cannot build the environ for the dispatch script.");
         return Err(());

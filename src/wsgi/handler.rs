@@ -108,6 +108,35 @@ pub fn log_python_error(log: LogFn<'_>, context: &str) {
     }
 }
 
+/// Logs the pending exception as the C module does for a WSGI script
+/// (WSGI0174): its type, the script and the interpreter, then the
+/// traceback. `in_request` adds the script tag the C module puts on
+/// request-bound lines.
+pub fn log_script_exception(log: LogFn<'_>, script: &str, who: &str, in_request: bool) {
+    let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
+    let tag = script_tag(script, in_request);
+    log_python_error(
+        log,
+        &format!(
+            "WSGI0174: {tag}{kind} exception raised processing WSGI script '{script}' for {who}."
+        ),
+    );
+}
+
+/// `[script PATH] `, put on request-bound lines about a script.
+fn script_tag(script: &str, in_request: bool) -> String {
+    if in_request {
+        format!("[script {script}] ")
+    } else {
+        String::new()
+    }
+}
+
+/// How script messages name `interp`.
+fn describe_for_scripts(interp: &Interpreter) -> String {
+    crate::config::gil::describe_interpreter_of(&interp.process_group, &interp.name)
+}
+
 fn script_module_name(path: &str) -> String {
     // FNV-1a: a stable, collision-unlikely name per script path.
     let hash = path.bytes().fold(0xcbf29ce484222325u64, |h, b| {
@@ -165,8 +194,16 @@ pub fn load_script(
     interp: &Interpreter,
     log: LogFn<'_>,
     route: &Route,
+    in_request: bool,
 ) -> Option<Owned> {
-    load_script_as_of(gil, interp, log, route, file_mtime(&route.script))
+    load_script_as_of(
+        gil,
+        interp,
+        log,
+        route,
+        file_mtime(&route.script),
+        in_request,
+    )
 }
 
 /// `load_script` with the file's modification time already read.
@@ -176,6 +213,7 @@ fn load_script_as_of(
     log: LogFn<'_>,
     route: &Route,
     mtime: Option<i64>,
+    in_request: bool,
 ) -> Option<Owned> {
     let key = route.cache_key();
     let cached = interp.with_scripts(gil, |scripts| {
@@ -185,7 +223,7 @@ fn load_script_as_of(
             .map(|s| s.module.clone())
     });
     if let Some(module) = cached {
-        if !reload_requested(&module, route, log) {
+        if !(route.reload_on_change && reload_requested(interp, &module, route, log, in_request)) {
             return Some(module);
         }
     }
@@ -209,12 +247,10 @@ fn load_script_as_of(
         ));
     };
     let name = script_module_name(&key);
-    log(
-        APLOG_DEBUG,
-        &format!(
-            "Loading WSGI script '{}' as module '{name}' in application group '{}'",
-            route.script, interp.name
-        ),
+    tracing::info!(
+        "Loading WSGI script '{}' into {}.",
+        route.script,
+        describe_for_scripts(interp)
     );
     let filename = CString::new(route.script.as_str()).ok()?;
     let loaded = (|| {
@@ -266,10 +302,21 @@ fn load_script_as_of(
             );
             return None;
         }
-        log_python_error(
-            log,
-            &format!("Failed to exec Python script file '{}'.", route.script),
-        );
+        let script = &route.script;
+        if in_request {
+            log(
+                APLOG_ERR,
+                &format!(
+                    "[script {script}] WSGI0109: Unable to execute Python script file '{script}'."
+                ),
+            );
+        } else {
+            log(
+                APLOG_ERR,
+                &format!("WSGI0110: Unable to execute Python script file '{script}'."),
+            );
+        }
+        log_script_exception(log, script, &describe_for_scripts(interp), in_request);
         return None;
     };
     interp.with_scripts(gil, |scripts| {
@@ -284,16 +331,21 @@ fn load_script_as_of(
     Some(module)
 }
 
-/// A handler script may define `reload_required(resource)`; a true
-/// result reloads the script before this request. Errors are logged and
-/// keep the loaded script.
-fn reload_requested(module: &Owned, route: &Route, log: LogFn<'_>) -> bool {
-    let Some(resource) = &route.resource else {
-        return false;
-    };
+/// A script may define `reload_required(resource)`; a true result
+/// reloads it before this request. `resource` is the handler script's
+/// target file, or the WSGI script itself. An exception is logged and
+/// keeps the loaded script.
+fn reload_requested(
+    interp: &Interpreter,
+    module: &Owned,
+    route: &Route,
+    log: LogFn<'_>,
+    in_request: bool,
+) -> bool {
     if !module.hasattr("reload_required") {
         return false;
     }
+    let resource = route.resource.as_deref().unwrap_or(&route.script);
     let answer = object::str_obj(resource).and_then(|r| {
         module
             .getattr("reload_required")
@@ -302,9 +354,11 @@ fn reload_requested(module: &Owned, route: &Route, log: LogFn<'_>) -> bool {
     match answer {
         Some(value) => object::is_true(&value),
         None => {
-            log_python_error(
+            log_script_exception(
                 log,
-                &format!("Exception calling reload_required() of '{}'.", route.script),
+                &route.script,
+                &describe_for_scripts(interp),
+                in_request,
             );
             false
         }
@@ -592,7 +646,7 @@ fn run_in_scope(
     {
         return Outcome::Restart;
     }
-    let Some(module) = load_script_as_of(gil, interp, &log, route, mtime) else {
+    let Some(module) = load_script_as_of(gil, interp, &log, route, mtime, true) else {
         return Outcome::Fail(500);
     };
     let Some(application) = module.getattr(&route.callable) else {
@@ -600,12 +654,16 @@ fn run_in_scope(
         transport.log(
             APLOG_ERR,
             &format!(
-                "Target WSGI script '{}' does not contain WSGI application '{}'.",
+                "[script {0}] WSGI0089: Target WSGI script '{0}' does not contain WSGI application '{1}'.",
                 route.script, route.callable
             ),
         );
-        // The C module answers 404 here; keep that for compatibility.
-        return Outcome::Fail(404);
+        // As the C module answers: 404 in embedded mode, 500 in a daemon.
+        return Outcome::Fail(if interp.process_group.is_empty() {
+            404
+        } else {
+            500
+        });
     };
     let Some(objects) = interp.objects(gil) else {
         transport.log(APLOG_ERR, "The Python interpreter is shutting down.");
@@ -658,7 +716,8 @@ fn run_in_scope(
         None => application,
     };
     let mut timed_out = false;
-    let mut log_failure = |context: &str| {
+    let who = describe_for_scripts(interp);
+    let mut log_failure = || {
         if let Some(events) = &events {
             events.exception(&log_error);
         }
@@ -666,18 +725,19 @@ fn run_in_scope(
             timed_out = true;
             log_python_error(&log, REQUEST_TIMEOUT_MESSAGE);
         } else {
-            log_python_error(&log, context);
+            log_script_exception(&log, &route.script, &who, true);
         }
     };
     let completed = match application.call(&[&environ, &start_response]) {
         None => {
-            log_failure(&script_failure);
+            log_failure();
             false
         }
         Some(result) => {
             let streamed = stream_result(ctx, &result, &objects.file_wrapper_type, route.sendfile);
-            if let Err(message) = &streamed {
-                log_failure(&format!("{script_failure} {message}."));
+            if streamed.is_err() {
+                // Every streaming failure leaves a Python exception set.
+                log_failure();
             }
             close_result(transport, &result);
             match streamed.and_then(|()| ctx.send_headers()) {
@@ -752,7 +812,7 @@ fn pending_is_request_timeout() -> bool {
 pub fn preload(interp: &Interpreter, script: &str, log: LogFn<'_>) -> bool {
     let route = Route::for_script(script);
     let gil = interp.enter();
-    let loaded = load_script(&gil, interp, log, &route);
+    let loaded = load_script(&gil, interp, log, &route, false);
     drop(gil);
     loaded.is_some()
 }
