@@ -4,7 +4,7 @@
 use super::{c_str, ffi, pool};
 use crate::config::directives::{Context, DirectiveSpec, DIRECTIVE_SPECS};
 use crate::config::interp_options::InterpreterOptions;
-use crate::config::{ConfigError, DirConfig, Directive, ServerConfig};
+use crate::config::{words, ConfigError, DirConfig, Directive, ServerConfig};
 use std::ffi::{c_char, c_void};
 
 const COUNT: usize = DIRECTIVE_SPECS.len();
@@ -54,29 +54,20 @@ const fn build_table() -> [ffi::command_rec; COUNT + 1] {
 
 pub static COMMANDS: CommandTable = CommandTable(build_table());
 
-/// Splits a directive's argument string the way Apache does (quotes,
-/// backslash escapes), using `ap_getword_conf`.
-///
 /// # Safety
-/// `pool` is live and `args` is a NUL-terminated string.
-unsafe fn split_words(pool: *mut ffi::apr_pool_t, args: *const c_char) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cursor = args;
-    loop {
-        // SAFETY: ap_getword_conf advances `cursor` within the string.
-        let word = unsafe { ffi::ap_getword_conf(pool, &mut cursor) };
-        // SAFETY: ap_getword_conf returns a pool string.
-        let word = unsafe { c_str(word) };
-        if word.is_empty() {
-            // SAFETY: `cursor` still points into the NUL-terminated input.
-            if unsafe { *cursor } == 0 {
-                break;
-            }
-            continue;
-        }
-        words.push(word.into_owned());
+/// `args` is a NUL-terminated string.
+unsafe fn args_text(args: *const c_char) -> String {
+    // SAFETY: Apache passes the NUL-terminated rest of the directive line.
+    unsafe { c_str(args) }.into_owned()
+}
+
+/// A directive's words: plain words, or for directives with `name=value`
+/// options, their positional words and then options with unquoted values.
+fn directive_words(directive: Directive, line: &str) -> Vec<String> {
+    match directive.positional_words() {
+        Some(positional) => words::split_with_options(line, positional),
+        None => words::split_words(line),
     }
-    words
 }
 
 /// # Safety
@@ -117,7 +108,7 @@ unsafe extern "C" fn on_directive(
         }
     }
     // SAFETY: `args` is the NUL-terminated rest of the directive line.
-    let words = unsafe { split_words(cmd_ref.temp_pool, args) };
+    let line = unsafe { args_text(args) };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if spec.id == Directive::InterpreterOptions {
             // SAFETY: server config of the server being configured.
@@ -125,21 +116,32 @@ unsafe extern "C" fn on_directive(
                 &mut *module_config::<ServerConfig>(cmd_ref.server.as_ref().unwrap().module_config)
             };
             // SAFETY: cmd->directive is the container node being executed.
-            unsafe { read_interpreter_options(cmd_ref, words, server) }
+            unsafe { read_interpreter_options(cmd_ref, &line, server) }
         } else if spec.context.is_per_directory() {
             // SAFETY: for per-directory directives Apache passes our DirConfig.
             let dir = unsafe { &mut *(mconfig as *mut DirConfig) };
-            dir.apply(spec.id, &words)
+            dir.apply(spec.id, &directive_words(spec.id, &line))
         } else {
             // SAFETY: server config of the server being configured.
             let server = unsafe {
                 &mut *module_config::<ServerConfig>(cmd_ref.server.as_ref().unwrap().module_config)
             };
-            server.apply(spec.id, &words)
+            server.apply(spec.id, &directive_words(spec.id, &line))
         }
     }));
     match result {
-        Ok(Ok(())) => std::ptr::null(),
+        Ok(Ok(())) => {
+            if spec.id == Directive::VerboseDebugging {
+                crate::apache::log::server_log(
+                    cmd_ref.server,
+                    super::log::APLOG_INFO,
+                    "WSGIVerboseDebugging has no effect and is accepted only for \
+                     compatibility; use 'LogLevel info wsgi_module:debug' (or :trace1 \
+                     for per-request detail) instead.",
+                );
+            }
+            std::ptr::null()
+        }
         Ok(Err(e)) => error_string(cmd_ref.pool, &e),
         Err(_) => error_string(
             cmd_ref.pool,
@@ -155,21 +157,16 @@ unsafe extern "C" fn on_directive(
 /// `cmd.directive` is the live container node.
 unsafe fn read_interpreter_options(
     cmd: &ffi::cmd_parms,
-    mut header: Vec<String>,
+    line: &str,
     server: &mut ServerConfig,
 ) -> Result<(), ConfigError> {
     const NAME: &str = "<WSGIInterpreterOptions>";
-    match header.last_mut() {
-        Some(last) if last.ends_with('>') => {
-            last.pop();
-            if last.is_empty() {
-                header.pop();
-            }
-        }
-        _ => {
-            return Err(ConfigError::invalid(NAME, "directive missing closing '>'"));
-        }
-    }
+    // The closing '>' comes off before the options are read, so a quoted
+    // last value (`application-group='x'>`) reads as `x`.
+    let Some(inside) = line.trim_end().strip_suffix('>') else {
+        return Err(ConfigError::invalid(NAME, "directive missing closing '>'"));
+    };
+    let header = directive_words(Directive::InterpreterOptions, inside);
     let mut options = InterpreterOptions::parse_header(&header)?;
     // SAFETY: children of the live container node, allocated in the config pool.
     let mut child = unsafe { (*cmd.directive).first_child };
@@ -179,7 +176,7 @@ unsafe fn read_interpreter_options(
         // SAFETY: node strings are NUL-terminated pool strings.
         let name = unsafe { c_str(node.directive) }.into_owned();
         // SAFETY: as above.
-        let words = unsafe { split_words(cmd.temp_pool, node.args) };
+        let words = words::split_words(&unsafe { c_str(node.args) });
         options
             .apply_line(&name, &words)
             .map_err(|e| ConfigError::invalid(NAME, format!("line {}: {e}", node.line_num)))?;

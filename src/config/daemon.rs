@@ -23,6 +23,8 @@ pub const DIRECTIVE: &str = "WSGIDaemonProcess";
 pub const DEFAULT_PROCESSES: u32 = 1;
 pub const DEFAULT_THREADS: u32 = 15;
 pub const DEFAULT_DEADLOCK_TIMEOUT: Duration = Duration::from_secs(300);
+/// As in the C module: a restart waits this long for active requests.
+pub const DEFAULT_GRACEFUL_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_LISTEN_BACKLOG: u32 = 100;
@@ -41,12 +43,10 @@ const MAX_ID: u64 = u32::MAX as u64 - 1;
 /// Python keeps the switch interval in whole microseconds, so anything smaller
 /// would silently become zero.
 const MIN_SWITCH_INTERVAL_SECS: f64 = 0.000_001;
-/// A GIL switch interval of more than a second starves every other thread;
-/// such a value is almost always milliseconds written where seconds belong.
-const MAX_SWITCH_INTERVAL_SECS: f64 = 1.0;
-/// The flush delay is meant to be a few milliseconds; over a minute would
-/// stall streaming responses and is almost surely a unit mistake.
-const MAX_RESPONSE_FLUSH_DELAY_MS: u64 = 60_000;
+/// Large intervals are accepted, as by the C module and Python itself.
+const MAX_SWITCH_INTERVAL_SECS: f64 = MAX_INT as f64;
+/// Any non-negative C `int` of milliseconds, as the C module accepts.
+const MAX_RESPONSE_FLUSH_DELAY_MS: u64 = MAX_INT;
 /// Below this, ordinary response headers no longer fit.
 const MIN_HEADER_BUFFER_SIZE: u64 = 8_192;
 /// The documented floor for `response-buffer-size`.
@@ -177,7 +177,7 @@ impl DaemonProcessSpec {
             interrupt_timeout: None,
             deadlock_timeout: Some(DEFAULT_DEADLOCK_TIMEOUT),
             startup_timeout: None,
-            graceful_timeout: None,
+            graceful_timeout: Some(DEFAULT_GRACEFUL_TIMEOUT),
             eviction_timeout: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -374,8 +374,12 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef {
         name: "display-name",
         apply: |spec, value| {
-            spec.display_name =
-                Some(display_name(value).ok_or("%{GROUP} or a non-empty process title")?);
+            // Empty (as mod_wsgi-express may write it) leaves the title alone.
+            spec.display_name = if value.is_empty() {
+                None
+            } else {
+                Some(display_name(value).ok_or("%{GROUP} or a process title")?)
+            };
             Ok(())
         },
     },
@@ -405,6 +409,7 @@ const OPTIONS: &[OptionDef] = &[
         apply: |spec, value| {
             spec.supplementary_groups = value
                 .split(',')
+                .filter(|entry| !entry.is_empty())
                 .map(unix_id)
                 .collect::<Option<_>>()
                 .ok_or("a comma-separated list of group names or #gids")?;
@@ -414,22 +419,21 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef {
         name: "umask",
         apply: |spec, value| {
-            spec.umask =
-                Some(octal_mode(value).ok_or("an octal mask from 0 to 0777, such as 0022")?);
+            spec.umask = Some(octal_mode(value).ok_or("an octal mask such as 0022")?);
             Ok(())
         },
     },
     OptionDef {
         name: "lang",
         apply: |spec, value| {
-            spec.lang = Some(locale_name(value).ok_or(LOCALE)?);
+            spec.lang = optional(value, locale_name).ok_or(LOCALE)?;
             Ok(())
         },
     },
     OptionDef {
         name: "locale",
         apply: |spec, value| {
-            spec.locale = Some(locale_name(value).ok_or(LOCALE)?);
+            spec.locale = optional(value, locale_name).ok_or(LOCALE)?;
             Ok(())
         },
     },
@@ -457,37 +461,38 @@ const OPTIONS: &[OptionDef] = &[
         },
     },
     OptionDef {
-        // Becomes sys.prefix, which Python requires to be absolute.
         name: "python-home",
         apply: |spec, value| {
-            spec.python_home = Some(absolute_path(value).ok_or(ABSOLUTE_DIR)?);
+            spec.python_home = optional(value, any_path).ok_or(DIRECTORY)?;
             Ok(())
         },
     },
     OptionDef {
         name: "python-path",
         apply: |spec, value| {
+            // Empty, as mod_wsgi-express writes `python-path=''`, adds nothing.
             spec.python_path = value
                 .split(':')
-                .map(any_path)
-                .collect::<Option<_>>()
-                .ok_or("one or more directories separated by ':', with no empty entries")?;
+                .filter(|entry| !entry.is_empty())
+                .map(PathBuf::from)
+                .collect();
             Ok(())
         },
     },
     OptionDef {
         name: "python-eggs",
         apply: |spec, value| {
-            spec.python_eggs = Some(any_path(value).ok_or(DIRECTORY)?);
+            spec.python_eggs = optional(value, any_path).ok_or(DIRECTORY)?;
             Ok(())
         },
     },
     OptionDef {
         name: "switch-interval",
         apply: |spec, value| {
-            spec.switch_interval = Some(switch_interval(value).ok_or(
-                "a number of seconds from 0.000001 to 1, such as 0.005 for 5 milliseconds",
-            )?);
+            spec.switch_interval = Some(
+                switch_interval(value)
+                    .ok_or("a positive number of seconds, such as 0.005 for 5 milliseconds")?,
+            );
             Ok(())
         },
     },
@@ -592,8 +597,8 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef {
         name: "listen-backlog",
         apply: |spec, value| {
-            spec.listen_backlog = unsigned_in(value, 1, MAX_INT)
-                .ok_or("a whole number of pending connections from 1 to 2147483647")?
+            spec.listen_backlog = unsigned_in(value, 0, MAX_INT)
+                .ok_or("a whole number of pending connections from 0 to 2147483647")?
                 as u32;
             Ok(())
         },
@@ -618,7 +623,9 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef {
         name: "cpu-priority",
         apply: |spec, value| {
-            spec.cpu_priority = signed_in(value, -20, 20).ok_or("a whole number from -20 to 20")?;
+            // The kernel clamps the nice value to -20..19, as it does for C.
+            spec.cpu_priority =
+                signed_in(value, i32::MIN, i32::MAX).ok_or("a whole number, such as -5 or 10")?;
             Ok(())
         },
     },
@@ -665,17 +672,22 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef {
         name: "header-buffer-size",
         apply: |spec, value| {
-            spec.header_buffer_size = unsigned_in(value, MIN_HEADER_BUFFER_SIZE, MAX_INT)
-                .ok_or("a number of bytes from 8192 to 2147483647")?
-                as u32;
+            spec.header_buffer_size = match unsigned(value) {
+                Some(0) => DEFAULT_HEADER_BUFFER_SIZE,
+                Some(n) if (MIN_HEADER_BUFFER_SIZE..=MAX_INT).contains(&n) => n as u32,
+                _ => return Err("a number of bytes from 8192 to 2147483647, or 0 for the default"),
+            };
             Ok(())
         },
     },
     OptionDef {
         name: "response-buffer-size",
         apply: |spec, value| {
-            spec.response_buffer_size = unsigned_in(value, MIN_RESPONSE_BUFFER_SIZE, u64::MAX)
-                .ok_or("a number of bytes of at least 65536")?;
+            spec.response_buffer_size = match unsigned(value) {
+                Some(0) => DEFAULT_RESPONSE_BUFFER_SIZE,
+                Some(n) if n >= MIN_RESPONSE_BUFFER_SIZE => n,
+                _ => return Err("a number of bytes of at least 65536, or 0 for the default"),
+            };
             Ok(())
         },
     },
@@ -694,7 +706,7 @@ const OPTIONS: &[OptionDef] = &[
         apply: |spec, value| {
             spec.response_flush_delay = unsigned_in(value, 0, MAX_RESPONSE_FLUSH_DELAY_MS)
                 .map(Duration::from_millis)
-                .ok_or("a whole number of milliseconds from 0 to 60000")?;
+                .ok_or("a whole number of milliseconds from 0 to 2147483647")?;
             Ok(())
         },
     },
@@ -779,9 +791,8 @@ fn octal_mode(value: &str) -> Option<u32> {
     if value.is_empty() || !value.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return None;
     }
-    u32::from_str_radix(value, 8)
-        .ok()
-        .filter(|mode| *mode <= 0o777)
+    // Like umask(2), only the permission bits count.
+    u32::from_str_radix(value, 8).ok().map(|mode| mode & 0o777)
 }
 
 fn on_off(value: &str) -> Option<bool> {
@@ -808,14 +819,20 @@ fn unix_id(value: &str) -> Option<UnixId> {
     plausible.then(|| UnixId::Name(value.to_string()))
 }
 
-/// Locale names never contain spaces; a '/' would make the C library read a
-/// locale from an arbitrary path.
+/// Locale names never contain spaces or control characters.
 fn locale_name(value: &str) -> Option<String> {
-    let plausible = !value.is_empty()
-        && !value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/');
+    let plausible = !value.chars().any(|c| c.is_whitespace() || c.is_control());
     plausible.then(|| value.to_string())
+}
+
+/// An empty value leaves the option unset, as mod_wsgi-express writes
+/// `option=''` for settings it has no value for.
+fn optional<T>(value: &str, parse: fn(&str) -> Option<T>) -> Option<Option<T>> {
+    if value.is_empty() {
+        Some(None)
+    } else {
+        parse(value).map(Some)
+    }
 }
 
 fn display_name(value: &str) -> Option<DisplayName> {
@@ -881,6 +898,7 @@ mod tests {
         assert_eq!(spec.header_buffer_size, 32_768);
         assert_eq!(spec.response_buffer_size, 8_388_608);
         assert_eq!(spec.response_flush_delay, Duration::from_millis(5));
+        assert_eq!(spec.graceful_timeout, Some(Duration::from_secs(15)));
         assert!(!spec.server_metrics);
         assert_eq!(spec.request_timeout, None);
         assert_eq!(spec.socket_timeout, None);
@@ -1004,7 +1022,9 @@ mod tests {
 
         let spec = parse_ok(&["app", "display-name=my worker"]);
         assert_eq!(spec.process_title().as_deref(), Some("my worker"));
-        assert_invalid_value("display-name=");
+        // mod_wsgi-express may write an empty value: the title is left alone.
+        assert_eq!(parse_ok(&["app", "display-name="]).process_title(), None);
+        assert_invalid_value("display-name=a\u{7}b");
     }
 
     #[test]
@@ -1053,21 +1073,24 @@ mod tests {
                 UnixId::Name("video".into())
             ]
         );
-        assert_invalid_value("supplementary-groups=adm,,video");
-        assert_invalid_value("supplementary-groups=");
+        // Empty entries are skipped, as the C module accepts them.
+        assert_eq!(
+            parse_ok(&["app", "supplementary-groups=adm,,video"]).supplementary_groups,
+            vec![UnixId::Name("adm".into()), UnixId::Name("video".into())]
+        );
+        assert!(parse_ok(&["app", "supplementary-groups="])
+            .supplementary_groups
+            .is_empty());
+        assert_invalid_value("supplementary-groups=adm,bad:name");
     }
 
     #[test]
     fn umask_is_octal() {
         assert_eq!(parse_ok(&["app", "umask=0022"]).umask, Some(0o22));
         assert_eq!(parse_ok(&["app", "umask=007"]).umask, Some(0o7));
-        for bad in [
-            "umask=0089",
-            "umask=-022",
-            "umask=01777",
-            "umask=0x12",
-            "umask=",
-        ] {
+        // Only the permission bits count, as for umask(2).
+        assert_eq!(parse_ok(&["app", "umask=01777"]).umask, Some(0o777));
+        for bad in ["umask=0089", "umask=-022", "umask=0x12", "umask="] {
             assert_invalid_value(bad);
         }
     }
@@ -1077,13 +1100,13 @@ mod tests {
         let spec = parse_ok(&["app", "lang=C.UTF-8", "locale=de_DE@euro"]);
         assert_eq!(spec.lang.as_deref(), Some("C.UTF-8"));
         assert_eq!(spec.locale.as_deref(), Some("de_DE@euro"));
-        assert_invalid_value("lang=");
+        let spec = parse_ok(&["app", "lang=", "locale="]);
+        assert_eq!((spec.lang, spec.locale), (None, None));
         assert_invalid_value("locale=en US");
-        assert_invalid_value("locale=../../tmp/evil");
     }
 
     #[test]
-    fn directories_that_must_be_absolute() {
+    fn home_and_chroot_must_be_absolute() {
         let spec = parse_ok(&[
             "app",
             "home=/srv/app",
@@ -1093,9 +1116,15 @@ mod tests {
         assert_eq!(spec.home, Some(PathBuf::from("/srv/app")));
         assert_eq!(spec.python_home, Some(PathBuf::from("/srv/venv")));
         assert_eq!(spec.chroot, Some(PathBuf::from("/jail")));
-        for bad in ["home=srv/app", "home=", "python-home=venv", "chroot=./jail"] {
+        for bad in ["home=srv/app", "home=", "chroot=./jail", "chroot="] {
             assert_invalid_value(bad);
         }
+        // python-home is taken as written, as the C module does; empty is unset.
+        assert_eq!(
+            parse_ok(&["app", "python-home=venv"]).python_home,
+            Some(PathBuf::from("venv"))
+        );
+        assert_eq!(parse_ok(&["app", "python-home="]).python_home, None);
     }
 
     #[test]
@@ -1114,9 +1143,13 @@ mod tests {
             parse_ok(&["app", "python-path=/one"]).python_path,
             vec![PathBuf::from("/one")]
         );
-        assert_invalid_value("python-path=/a::/b");
-        assert_invalid_value("python-path=/a:");
-        assert_invalid_value("python-eggs=");
+        // Empty entries add nothing; `python-path=''` means no extra path.
+        assert_eq!(
+            parse_ok(&["app", "python-path=/a::/b:"]).python_path,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert!(parse_ok(&["app", "python-path="]).python_path.is_empty());
+        assert_eq!(parse_ok(&["app", "python-eggs="]).python_eggs, None);
     }
 
     #[test]
@@ -1126,20 +1159,10 @@ mod tests {
         assert_eq!(interval("0.002"), Some(Duration::from_millis(2)));
         assert_eq!(interval("0.0001"), Some(Duration::from_micros(100)));
         assert_eq!(interval("1"), Some(Duration::from_secs(1)));
+        assert_eq!(interval("5"), Some(Duration::from_secs(5)));
         assert_eq!(interval("5e-3"), Some(Duration::from_millis(5)));
         assert_eq!(interval("0.000001"), Some(Duration::from_micros(1)));
-        for bad in [
-            "0",
-            "-0.005",
-            "5",
-            "1.5",
-            "0.0000001",
-            "inf",
-            "NaN",
-            "2ms",
-            "",
-            ".",
-        ] {
+        for bad in ["0", "-0.005", "0.0000001", "inf", "NaN", "2ms", "", "."] {
             assert_invalid_value(&format!("switch-interval={bad}"));
         }
     }
@@ -1182,7 +1205,15 @@ mod tests {
 
     #[test]
     fn eviction_timeout_falls_back_to_graceful_timeout() {
-        assert_eq!(parse_ok(&["app"]).effective_eviction_timeout(), None);
+        // graceful-timeout defaults to 15 seconds, as in the C module.
+        assert_eq!(
+            parse_ok(&["app"]).effective_eviction_timeout(),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(
+            parse_ok(&["app", "graceful-timeout=0"]).effective_eviction_timeout(),
+            None
+        );
         let spec = parse_ok(&["app", "graceful-timeout=15", "eviction-timeout=30"]);
         assert_eq!(
             spec.effective_eviction_timeout(),
@@ -1205,8 +1236,12 @@ mod tests {
             parse_ok(&["app", "response-flush-delay=0"]).response_flush_delay,
             Duration::ZERO
         );
-        assert_invalid_value("response-flush-delay=60001");
+        assert_eq!(
+            parse_ok(&["app", "response-flush-delay=60001"]).response_flush_delay,
+            Duration::from_millis(60_001)
+        );
         assert_invalid_value("response-flush-delay=0.5");
+        assert_invalid_value("response-flush-delay=-1");
     }
 
     #[test]
@@ -1217,22 +1252,19 @@ mod tests {
         );
         assert_eq!(parse_ok(&["app", "listen-backlog=500"]).listen_backlog, 500);
         assert_invalid_value("maximum-requests=-5");
-        assert_invalid_value("listen-backlog=0");
+        assert_eq!(parse_ok(&["app", "listen-backlog=0"]).listen_backlog, 0);
+        assert_invalid_value("listen-backlog=-5");
         assert_invalid_value("listen-backlog=2147483648");
     }
 
     #[test]
-    fn cpu_priority_is_signed_and_bounded() {
+    fn cpu_priority_is_a_signed_whole_number() {
         assert_eq!(parse_ok(&["app", "cpu-priority=-20"]).cpu_priority, -20);
         assert_eq!(parse_ok(&["app", "cpu-priority=20"]).cpu_priority, 20);
         assert_eq!(parse_ok(&["app", "cpu-priority=+5"]).cpu_priority, 5);
-        for bad in [
-            "cpu-priority=-21",
-            "cpu-priority=21",
-            "cpu-priority=--1",
-            "cpu-priority=-",
-            "cpu-priority=1e1",
-        ] {
+        // Out-of-range nice values are clamped by the kernel, not refused.
+        assert_eq!(parse_ok(&["app", "cpu-priority=-21"]).cpu_priority, -21);
+        for bad in ["cpu-priority=--1", "cpu-priority=-", "cpu-priority=1e1"] {
             assert_invalid_value(bad);
         }
     }
@@ -1257,9 +1289,13 @@ mod tests {
         assert_eq!(spec.header_buffer_size, 65_536);
         assert_eq!(spec.response_buffer_size, 65_536);
 
+        // 0, as mod_wsgi-express writes when unset, means the default.
+        let spec = parse_ok(&["app", "header-buffer-size=0", "response-buffer-size=0"]);
+        assert_eq!(spec.header_buffer_size, DEFAULT_HEADER_BUFFER_SIZE);
+        assert_eq!(spec.response_buffer_size, DEFAULT_RESPONSE_BUFFER_SIZE);
+
         for bad in [
             "response-buffer-size=65535",
-            "response-buffer-size=0",
             "header-buffer-size=8191",
             "send-buffer-size=100",
             "receive-buffer-size=2147483648",

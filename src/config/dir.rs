@@ -43,6 +43,10 @@ pub struct DirConfig {
     pub access_script: Option<ScriptRef>,
     pub auth_user_script: Option<ScriptRef>,
     pub auth_group_script: Option<ScriptRef>,
+    /// `WSGIGroupAuthoritative`: accepted as in the C module. Under Apache
+    /// 2.4 the `wsgi-group` authorization provider's answer is combined by
+    /// the `Require` rules, so the flag changes nothing.
+    pub group_authoritative: Option<bool>,
 }
 
 macro_rules! inherit {
@@ -106,7 +110,7 @@ impl DirConfig {
             chunked_request, dispatch_script, enable_sendfile, error_override,
             ignore_activity, map_head_to_get, pass_apache_request, pass_authorization,
             script_reloading, trusted_proxies, trusted_proxy_headers, access_script,
-            auth_user_script, auth_group_script)
+            auth_user_script, auth_group_script, group_authoritative)
     }
 
     pub fn apply(&mut self, directive: Directive, args: &[String]) -> ConfigResult<()> {
@@ -165,6 +169,7 @@ impl DirConfig {
                 self.handler_scripts.retain(|(n, _)| *n != args[0]);
                 self.handler_scripts.push((args[0].clone(), script));
             }
+            Directive::GroupAuthoritative => self.group_authoritative = flag()?,
             Directive::IgnoreActivity => self.ignore_activity = flag()?,
             Directive::MapHeadToGet => {
                 let token = single()?;

@@ -81,17 +81,18 @@ directive_table! {
     ChunkedRequest => ("WSGIChunkedRequest", AnyWithFileInfo, "On or Off"),
     DaemonProcess => ("WSGIDaemonProcess", ServerOrVhost, "name [option=value ...]"),
     DestroyInterpreter => ("WSGIDestroyInterpreter", ServerOnly, "On or Off"),
-    DispatchScript => ("WSGIDispatchScript", AnyWithFileInfo, "path [application-group=NAME]"),
+    DispatchScript => ("WSGIDispatchScript", AnyButHtaccess, "path [application-group=NAME]"),
     DontWriteBytecode => ("WSGIDontWriteBytecode", ServerOnly, "On or Off"),
     EnableSendfile => ("WSGIEnableSendfile", AnyWithFileInfo, "On or Off"),
     ErrorOverride => ("WSGIErrorOverride", AnyWithFileInfo, "On or Off"),
     FreeThreading => ("WSGIFreeThreading", ServerOnly, "On or Off"),
-    HandlerScript => ("WSGIHandlerScript", AnyWithFileInfo, "name path [option=value ...]"),
+    GroupAuthoritative => ("WSGIGroupAuthoritative", DirWithAuthConfig, "On or Off"),
+    HandlerScript => ("WSGIHandlerScript", AnyButHtaccess, "name path [option=value ...]"),
     IgnoreActivity => ("WSGIIgnoreActivity", AnyWithFileInfo, "On or Off"),
-    ImportScript => ("WSGIImportScript", ServerOnly, "path process-group=NAME application-group=NAME"),
+    ImportScript => ("WSGIImportScript", ServerOrVhost, "path process-group=NAME application-group=NAME"),
     InterpreterOptions => ("<WSGIInterpreterOptions", ServerOnly, "[process-group=NAME] [application-group=NAME]"),
     MapHeadToGet => ("WSGIMapHEADToGET", AnyWithFileInfo, "On, Off or Auto"),
-    PassApacheRequest => ("WSGIPassApacheRequest", AnyWithFileInfo, "On or Off"),
+    PassApacheRequest => ("WSGIPassApacheRequest", AnyButHtaccess, "On or Off"),
     PassAuthorization => ("WSGIPassAuthorization", AnyWithFileInfo, "On or Off"),
     PerInterpreterGil => ("WSGIPerInterpreterGIL", ServerOnly, "On or Off"),
     ProcessGroup => ("WSGIProcessGroup", AnyButHtaccess, "name, %{GLOBAL} or %{ENV:VARIABLE}"),
@@ -118,6 +119,7 @@ directive_table! {
     TelemetryService => ("WSGITelemetryService", ServerOnly, "unix:/path [interval=SECONDS]"),
     TrustedProxies => ("WSGITrustedProxies", AnyWithFileInfo, "address or network [...]"),
     TrustedProxyHeaders => ("WSGITrustedProxyHeaders", AnyWithFileInfo, "header [header ...]"),
+    VerboseDebugging => ("WSGIVerboseDebugging", ServerOnly, "On or Off (deprecated, no effect)"),
 }
 
 impl Directive {
@@ -127,6 +129,24 @@ impl Directive {
 
     pub fn name(self) -> &'static str {
         self.spec().name
+    }
+
+    /// For directives that take `name=value` options: how many plain words
+    /// come before the options. Option values may be quoted.
+    pub fn positional_words(self) -> Option<usize> {
+        match self {
+            Directive::InterpreterOptions => Some(0),
+            Directive::DaemonProcess
+            | Directive::ImportScript
+            | Directive::DispatchScript
+            | Directive::AccessScript
+            | Directive::AuthUserScript
+            | Directive::AuthGroupScript => Some(1),
+            Directive::ScriptAlias | Directive::ScriptAliasMatch | Directive::HandlerScript => {
+                Some(2)
+            }
+            _ => None,
+        }
     }
 
     pub fn by_name(name: &str) -> Option<Directive> {
@@ -150,8 +170,9 @@ mod tests {
 
     #[test]
     fn table_has_every_reference_directive() {
-        // 46 WSGI* directives plus the <WSGIInterpreterOptions> container.
-        assert_eq!(DIRECTIVES.len(), 47);
+        // The 48 WSGI* directives of the C module's command table plus the
+        // <WSGIInterpreterOptions> container.
+        assert_eq!(DIRECTIVES.len(), 49);
         assert_eq!(
             Directive::by_name("wsgiscriptalias"),
             Some(Directive::ScriptAlias)

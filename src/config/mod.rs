@@ -9,6 +9,7 @@ pub mod gil;
 pub mod interp_options;
 pub mod server;
 pub mod values;
+pub mod words;
 
 pub use dir::DirConfig;
 pub use directives::{Context, Directive, DIRECTIVES};

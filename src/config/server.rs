@@ -341,6 +341,11 @@ impl ServerConfig {
                 })?);
             }
             Directive::CaseSensitivity => g.case_sensitivity = on_off(directive, args)?,
+            // Deprecated in the C module: the value is checked, then ignored
+            // (the command layer logs that it has no effect).
+            Directive::VerboseDebugging => {
+                on_off(directive, args)?;
+            }
             Directive::DestroyInterpreter => g.destroy_interpreter = on_off(directive, args)?,
             Directive::DontWriteBytecode => g.dont_write_bytecode = on_off(directive, args)?,
             Directive::ImportScript => {
