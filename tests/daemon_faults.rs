@@ -688,3 +688,57 @@ fn graceful_stop_finishes_in_flight_request() {
     );
     server.stop();
 }
+
+/// An iterable that raises (or yields a str) after its first chunk, in
+/// daemon mode: the client gets the status and every byte the application
+/// produced, then a visibly incomplete response (no final chunk), and the
+/// daemon serves the next request. (An Apache child that aborted before
+/// flushing used to drop the whole response: an empty reply.)
+#[test]
+fn failure_after_first_chunk_keeps_what_was_produced() {
+    let server = ServerBuilder::new()
+        .file(
+            "app.wsgi",
+            "def application(environ, start_response):\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+             yield b'first chunk\\n'\n    \
+             if environ['PATH_INFO'] == '/bad-item':\n        \
+             yield 'not bytes'\n    \
+             raise RuntimeError('after the first chunk')\n",
+        )
+        .config(
+            "WSGISocketPrefix {root}/run/wsgi\n\
+             WSGIDaemonProcess failing processes=1 threads=2\n\
+             WSGIProcessGroup failing\n\
+             WSGIScriptAlias / {root}/app.wsgi",
+        )
+        .start();
+    for path in ["/raise", "/bad-item", "/raise"] {
+        let mut conn = common::raw::RawConn::connect(server.port());
+        conn.send(&common::raw::request_bytes(
+            server.port(),
+            "GET",
+            path,
+            &[],
+            b"",
+        ))
+        .unwrap();
+        let reply = conn.read_timed(Duration::from_secs(10));
+        let head = common::raw::parse_head(&reply.data)
+            .unwrap_or_else(|| panic!("{path}: no response head: {:?}", reply.text()));
+        assert_eq!(head.status, 200, "{path}");
+        assert!(head.is_chunked(), "{path}");
+        let (payload, complete, _) = common::raw::dechunk(&reply.data[head.len..]);
+        assert_eq!(payload, b"first chunk\n", "{path}");
+        assert!(!complete, "{path}: the cut-short response looked complete");
+        assert!(reply.eof.is_some(), "{path}: connection left open");
+    }
+    assert!(
+        server.wait_for_log(
+            "RuntimeError exception raised processing WSGI script",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.error_log()
+    );
+}

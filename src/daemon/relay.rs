@@ -241,6 +241,9 @@ fn exchange(
                             "mod_wsgi: Unable to proxy response from daemon process '{group}' to client ({why})."
                         ),
                     );
+                    // What the client already has stays delivered; the
+                    // response is then visibly cut short.
+                    req.flush();
                     req.abort_response();
                     return Exchange::Done(0);
                 }
@@ -326,6 +329,7 @@ fn exchange(
             Frame::End => return Exchange::Done(overridden.unwrap_or(0)),
             Frame::Fail(status) => return Exchange::Done(status),
             Frame::Abort => {
+                req.flush();
                 req.abort_response();
                 return Exchange::Done(0);
             }

@@ -607,11 +607,7 @@ pub fn run(
     let mut ctx = RequestContext::new(transport, &route.script);
     let ctx_ptr: *mut RequestContext = &mut ctx;
     let gil = interp.enter();
-    // Output to sys.stdout/sys.stderr from this thread belongs to this
-    // request until it ends (including while the script is imported).
-    let scope = streams::RequestScope::enter(ctx_ptr);
     let outcome = run_in_scope(&gil, interp, ctx_ptr, route, extras, &meter, &mut timing);
-    drop(scope);
     // SAFETY: the request objects were unbound; nothing else refers to ctx.
     unsafe { &mut *ctx_ptr }.flush_log();
     drop(gil);
@@ -649,6 +645,10 @@ fn run_in_scope(
     let Some(module) = load_script_as_of(gil, interp, &log, route, mtime, true) else {
         return Outcome::Fail(500);
     };
+    // Output to sys.stdout/sys.stderr from this thread belongs to this
+    // request from here on; while the script is imported it is the
+    // process's, as with the C module.
+    let _scope = streams::RequestScope::enter(ctx_ptr);
     let Some(application) = module.getattr(&route.callable) else {
         object::clear_error();
         transport.log(
