@@ -1263,3 +1263,36 @@ fn socket_prefix_places_private_socket() {
         );
     }
 }
+
+/// A daemon response with status 200 and a `Location` naming a local path
+/// is served by Apache from that path (an internal redirect), as the C
+/// module does and the reference's file-serving delegation relies on; a
+/// Location with a scheme, or in embedded mode, goes out as sent.
+#[test]
+fn local_location_with_200_is_an_internal_redirect_in_daemon_mode() {
+    let app = "def application(environ, start_response):\n    \
+               target = 'http://example.com/x' if environ['PATH_INFO'] == '/absolute' else '/files/file.txt'\n    \
+               start_response('200 OK', [('Location', target), ('Content-Type', 'text/plain')])\n    \
+               return [b'application body']\n";
+    let server = ServerBuilder::new()
+        .file("app.wsgi", app)
+        .file("files/file.txt", "delegated file\n")
+        .config(
+            "WSGISocketPrefix {root}/run/wsgi\n\
+             WSGIDaemonProcess redirecting processes=1 threads=2\n\
+             WSGIScriptAlias /daemon {root}/app.wsgi process-group=redirecting\n\
+             WSGIScriptAlias /embedded {root}/app.wsgi\n\
+             Alias /files {root}/files",
+        )
+        .start();
+    let delegated = server.get("/daemon/local");
+    assert_eq!(delegated.status, 200);
+    assert_eq!(delegated.text(), "delegated file\n");
+    assert_eq!(delegated.header("Location"), None);
+    let absolute = server.get("/daemon/absolute");
+    assert_eq!(absolute.text(), "application body");
+    assert_eq!(absolute.header("Location"), Some("http://example.com/x"));
+    let embedded = server.get("/embedded/local");
+    assert_eq!(embedded.text(), "application body");
+    assert_eq!(embedded.header("Location"), Some("/files/file.txt"));
+}

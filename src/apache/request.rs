@@ -268,6 +268,20 @@ impl Request {
         }
     }
 
+    /// Serves `location` (a local URL path) in place of this request, as a
+    /// GET without a body, the way CGI's local redirects work.
+    pub fn internal_redirect(self, location: &str) {
+        // SAFETY: the location is copied into the request pool; the method
+        // strings are static; Apache runs the new request to completion
+        // before returning.
+        unsafe {
+            (*self.raw).method = c"GET".as_ptr();
+            (*self.raw).method_number = ffi::M_GET as i32;
+            ffi::apr_table_unset((*self.raw).headers_in, c"Content-Length".as_ptr());
+            ffi::ap_internal_redirect_handler(pool::strdup(self.pool(), location), self.raw);
+        }
+    }
+
     /// Writes body bytes into the output filter chain; false when the
     /// client has gone away.
     pub fn write(self, data: &[u8]) -> bool {

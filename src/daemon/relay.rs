@@ -207,6 +207,32 @@ fn more_arrives_within(reader: &BufReader<&UnixStream>, delay: Duration) -> bool
     unsafe { libc::poll(&mut pfd, 1, delay.as_millis().min(i32::MAX as u128) as i32) > 0 }
 }
 
+/// The local URL path a daemon response asks Apache to serve instead: a
+/// 200 with a `Location` that starts with `/`.
+fn local_redirect(status: i32, headers: &[(String, String)]) -> Option<&str> {
+    if status != 200 {
+        return None;
+    }
+    headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("location"))
+        .map(|(_, value)| value.as_str())
+        .filter(|value| value.starts_with('/'))
+}
+
+/// Reads and drops the rest of a response the client will not see.
+fn drain_response(reader: &mut BufReader<&UnixStream>) {
+    while let Ok(Some(frame)) = Frame::read_from(reader) {
+        // A daemon asking for body bytes now gets the socket closed.
+        if matches!(
+            frame,
+            Frame::End | Frame::Fail(_) | Frame::Abort | Frame::ReadBody(_)
+        ) {
+            break;
+        }
+    }
+}
+
 /// Serves one connection's frames until the daemon is done with it.
 fn exchange(
     req: Request,
@@ -305,6 +331,13 @@ fn exchange(
                 if options.error_override && status >= 400 {
                     overridden = Some(status);
                     continue;
+                }
+                if let Some(location) = local_redirect(status, &headers) {
+                    // As the C module does in daemon mode: a 200 naming a
+                    // local Location is served by Apache from that URL.
+                    drain_response(&mut reader);
+                    req.internal_redirect(location);
+                    return Exchange::Done(0);
                 }
                 req.set_status(status, &reason);
                 for (name, value) in &headers {
