@@ -94,6 +94,12 @@ pub fn request_log_enabled(r: *const ffi::request_rec, level: i32) -> bool {
 /// Writes one line to the error log in the context of request `r`, so it
 /// carries the request's log id and client address.
 pub fn request_log(r: *const ffi::request_rec, level: i32, message: &str) {
+    request_log_with_status(r, level, 0, message);
+}
+
+/// `request_log` with an OS error number, which Apache renders as
+/// `(errno)description: ` at the start of the line.
+pub fn request_log_with_status(r: *const ffi::request_rec, level: i32, errno: i32, message: &str) {
     if !request_log_enabled(r, level) {
         return;
     }
@@ -105,7 +111,7 @@ pub fn request_log(r: *const ffi::request_rec, level: i32, message: &str) {
             0,
             module_index(),
             level,
-            0,
+            errno,
             r,
             c"%s".as_ptr(),
             msg.as_ptr(),

@@ -403,6 +403,14 @@ impl Request {
         (n >= 0).then_some(n as usize)
     }
 
+    /// Logs `message` about this request's script as the C module does:
+    /// `[script FILENAME] ` first, and the OS error `errno` (when not 0)
+    /// rendered by Apache.
+    pub fn log_script_error(self, errno: i32, message: &str) {
+        let line = format!("[script {}] {message}", self.filename());
+        super::log::request_log_with_status(self.raw, super::log::APLOG_ERR, errno, &line);
+    }
+
     pub fn log(self, level: i32, message: &str) {
         super::log::request_log(self.raw, level, message);
     }

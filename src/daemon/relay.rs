@@ -101,9 +101,9 @@ enum Exchange {
 /// Runs the request in daemon group `group`; returns the handler status.
 pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOptions) -> i32 {
     let Some(endpoint) = super::supervisor::endpoint(group) else {
-        req.log(
-            APLOG_ERR,
-            &format!("mod_wsgi: No WSGI daemon process called '{group}' has been configured."),
+        req.log_script_error(
+            0,
+            &format!("WSGI0151: No WSGI daemon process called '{group}' has been configured."),
         );
         return 500;
     };
@@ -118,10 +118,10 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
     }
     if let Some(owner) = &endpoint.scope {
         if req.server_hostname() != *owner {
-            req.log(
-                APLOG_ERR,
+            req.log_script_error(
+                0,
                 &format!(
-                    "mod_wsgi: Daemon process called '{group}' cannot be accessed by this WSGI application (it belongs to virtual host '{owner}')."
+                    "WSGI0152: Daemon process called '{group}' cannot be accessed by this WSGI application (it belongs to virtual host '{owner}')."
                 ),
             );
             return 500;
@@ -137,10 +137,10 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
         let stream = match connect(&endpoint.path, endpoint.connect_timeout) {
             Ok(s) => s,
             Err(ConnectError::Busy) => {
-                req.log(
-                    APLOG_ERR,
+                req.log_script_error(
+                    0,
                     &format!(
-                        "mod_wsgi: Unable to connect to WSGI daemon process '{group}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
+                        "WSGI0116: Unable to connect to WSGI daemon process '{group}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
                         endpoint.path
                     ),
                 );
@@ -149,10 +149,10 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
             Err(ConnectError::Failed(e)) => {
                 // SAFETY: getuid cannot fail.
                 let uid = unsafe { libc::getuid() };
-                req.log(
-                    APLOG_ERR,
+                req.log_script_error(
+                    e.raw_os_error().unwrap_or(0),
                     &format!(
-                        "mod_wsgi: Unable to connect to WSGI daemon process '{group}' on '{}' as user with uid={uid} ({e}).",
+                        "WSGI0117: Unable to connect to WSGI daemon process '{group}' on '{}' as user with uid={uid}.",
                         endpoint.path
                     ),
                 );
@@ -180,10 +180,10 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
             Exchange::Retry => restarts += 1,
         }
     }
-    req.log(
-        APLOG_ERR,
+    req.log_script_error(
+        0,
         &format!(
-            "mod_wsgi: Maximum number of WSGI daemon process '{group}' restart attempts reached: {MAX_ATTEMPTS}."
+            "WSGI0124: Maximum number of WSGI daemon process '{group}' restart attempts reached: {MAX_ATTEMPTS}."
         ),
     );
     503
@@ -257,14 +257,14 @@ fn exchange(
             outcome => {
                 let timed_out = matches!(&outcome, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
                 if headers_sent {
-                    let why = match outcome {
-                        Err(e) => e.to_string(),
-                        _ => "connection closed".into(),
+                    let (errno, why) = match outcome {
+                        Err(e) => (e.raw_os_error().unwrap_or(0), e.to_string()),
+                        _ => (0, "connection closed".into()),
                     };
-                    req.log(
-                        APLOG_ERR,
+                    req.log_script_error(
+                        errno,
                         &format!(
-                            "mod_wsgi: Unable to proxy response from daemon process '{group}' to client ({why})."
+                            "WSGI0119: Unable to proxy response from daemon to client (daemon process '{group}': {why})."
                         ),
                     );
                     // What the client already has stays delivered; the
@@ -274,23 +274,23 @@ fn exchange(
                     return Exchange::Done(0);
                 }
                 if timed_out {
-                    req.log(
-                        APLOG_ERR,
+                    req.log_script_error(
+                        0,
                         &format!(
-                            "mod_wsgi: Timeout when reading response headers from daemon process '{group}'."
+                            "WSGI0145: Timeout when reading response headers from daemon process '{group}'."
                         ),
                     );
                     return Exchange::Done(504);
                 }
                 let message = match outcome {
                     Err(e) => format!(
-                        "mod_wsgi: Error reading response headers from daemon process '{group}' ({e})."
+                        "WSGI0147: Error reading response headers from daemon process '{group}' ({e})."
                     ),
                     _ => format!(
-                        "mod_wsgi: Daemon process '{group}' closed connection before sending complete response headers."
+                        "WSGI0146: Daemon process '{group}' closed connection before sending complete response headers."
                     ),
                 };
-                req.log(APLOG_ERR, &message);
+                req.log_script_error(0, &message);
                 return Exchange::Done(502);
             }
         };
@@ -320,10 +320,10 @@ fn exchange(
                     .iter()
                     .find(|(name, value)| name.len() + value.len() + 2 > limit)
                 {
-                    req.log(
-                        APLOG_ERR,
+                    req.log_script_error(
+                        0,
                         &format!(
-                            "mod_wsgi: Response header '{name}' from daemon process '{group}' is longer than header-buffer-size ({limit} bytes)."
+                            "WSGI0144: Response header line too long from daemon process '{group}' (header '{name}' is longer than header-buffer-size, {limit} bytes)."
                         ),
                     );
                     return Exchange::Done(500);
