@@ -225,6 +225,21 @@ impl Request {
         (!id.is_null()).then(|| unsafe { c_str(id) }.into_owned())
     }
 
+    /// The listening socket the connection came in on: the host as the
+    /// `Listen` directive named it ("" when it named none) and the port.
+    pub fn listener(&self) -> (String, u16) {
+        // SAFETY: the connection and its local address outlive the request.
+        let addr = unsafe { (*self.rec().connection).local_addr };
+        if addr.is_null() {
+            return (String::new(), 0);
+        }
+        // SAFETY: checked non-null; a pool-allocated sockaddr.
+        let (host, port) = unsafe { ((*addr).hostname, (*addr).port) };
+        // SAFETY: pool string when set.
+        let host = (!host.is_null()).then(|| unsafe { c_str(host) }.into_owned());
+        (host.unwrap_or_default(), port)
+    }
+
     /// When Apache received the request, in seconds since the epoch.
     pub fn request_time(&self) -> f64 {
         self.rec().request_time as f64 / 1e6
