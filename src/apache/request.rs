@@ -274,11 +274,14 @@ impl Request {
                     pool::strdup(p, value),
                 );
             } else {
-                ffi::apr_table_add(
-                    (*self.raw).headers_out,
-                    pool::strdup(p, name),
-                    pool::strdup(p, value),
-                );
+                // As the C module does: a challenge also survives an error
+                // page Apache makes, and goes out ahead of other headers.
+                let table = if name.eq_ignore_ascii_case("www-authenticate") {
+                    (*self.raw).err_headers_out
+                } else {
+                    (*self.raw).headers_out
+                };
+                ffi::apr_table_add(table, pool::strdup(p, name), pool::strdup(p, value));
             }
         }
     }

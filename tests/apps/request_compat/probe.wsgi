@@ -107,6 +107,10 @@ BAD_START = [
     ('exc_info string', ('200 OK', [], 'oops')),
     ('exc_info none tuple', ('200 OK', [], (None, None, None))),
     ('exc_info none', ('200 OK', [], None)),
+    ('tab in status', ('200 O\tK', [])),
+    ('control in status', ('200 O\x01K', [])),
+    ('del in status', ('200 O\x7fK', [])),
+    ('exc_info 2-tuple', ('200 OK', [], (None, None))),
     ('too few args', ('200 OK',)),
     ('too many args', ('200 OK', [], None, None)),
 ]
@@ -148,7 +152,9 @@ def application(environ, start_response):
         start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Dup', 'one'),
                                   ('X-Other', 'between'), ('X-Dup', 'two'),
                                   ('Set-Cookie', 'a=1'), ('Set-Cookie', 'b=2'),
-                                  ('x-dup', 'three')])
+                                  ('x-dup', 'three'), ('WWW-Authenticate', 'Basic realm="a"'),
+                                  ('WWW-Authenticate', 'Bearer'), ('Cache-Control', 'no-cache'),
+                                  ('Cache-Control', 'private'), ('Vary', 'A'), ('Vary', 'B')])
         return [b'dup\n']
     elif probe == 'file_wrapper':
         wrapper = environ['wsgi.file_wrapper']
