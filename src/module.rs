@@ -942,6 +942,7 @@ fn request_environ(
         head_as_get,
         trusted_proxies: dir.trusted_proxies.as_deref(),
         trusted_headers: dir.trusted_proxy_headers.as_deref().unwrap_or(&[]),
+        listener: Some(req.listener()),
     };
     environ::adjust(req.cgi_environment(), &policy)
 }

@@ -676,11 +676,6 @@ fn reject_status_bytes() {
 }
 
 #[test]
-fn reject_status_without_reason() {
-    expect_rejected("/p/bad/status_no_reason", &["ValueError", "status"], &[]);
-}
-
-#[test]
 fn reject_header_name_with_space() {
     expect_rejected(
         "/p/bad/header_name_space",

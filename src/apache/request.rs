@@ -225,6 +225,21 @@ impl Request {
         (!id.is_null()).then(|| unsafe { c_str(id) }.into_owned())
     }
 
+    /// The listening socket the connection came in on: the host as the
+    /// `Listen` directive named it ("" when it named none) and the port.
+    pub fn listener(&self) -> (String, u16) {
+        // SAFETY: the connection and its local address outlive the request.
+        let addr = unsafe { (*self.rec().connection).local_addr };
+        if addr.is_null() {
+            return (String::new(), 0);
+        }
+        // SAFETY: checked non-null; a pool-allocated sockaddr.
+        let (host, port) = unsafe { ((*addr).hostname, (*addr).port) };
+        // SAFETY: pool string when set.
+        let host = (!host.is_null()).then(|| unsafe { c_str(host) }.into_owned());
+        (host.unwrap_or_default(), port)
+    }
+
     /// When Apache received the request, in seconds since the epoch.
     pub fn request_time(&self) -> f64 {
         self.rec().request_time as f64 / 1e6
@@ -259,11 +274,14 @@ impl Request {
                     pool::strdup(p, value),
                 );
             } else {
-                ffi::apr_table_add(
-                    (*self.raw).headers_out,
-                    pool::strdup(p, name),
-                    pool::strdup(p, value),
-                );
+                // As the C module does: a challenge also survives an error
+                // page Apache makes, and goes out ahead of other headers.
+                let table = if name.eq_ignore_ascii_case("www-authenticate") {
+                    (*self.raw).err_headers_out
+                } else {
+                    (*self.raw).headers_out
+                };
+                ffi::apr_table_add(table, pool::strdup(p, name), pool::strdup(p, value));
             }
         }
     }

@@ -115,6 +115,7 @@ fn auth_request<'a>(req: &'a Request, prepared: &Prepared) -> AuthRequest<'a> {
         head_as_get: false,
         trusted_proxies: None,
         trusted_headers: &[],
+        listener: None,
     };
     AuthRequest {
         transport: req,

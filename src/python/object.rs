@@ -312,6 +312,33 @@ pub fn latin1_text(obj: &Owned) -> Option<String> {
     unicode_to_latin1(obj).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The name of `obj`'s type, as Python messages show it ("NoneType").
+pub fn type_name(obj: &Owned) -> String {
+    // SAFETY: GIL held; every object has a type, which outlives the call.
+    let kind = Owned::from_borrowed(unsafe { ffi::Py_TYPE(obj.as_ptr()) }.cast());
+    let name = kind.and_then(|k| k.getattr("__name__"));
+    clear_error();
+    name.map(|n| n.to_string_lossy()).unwrap_or_default()
+}
+
+/// The latin-1 bytes of a `str`, raising as the C module does when it is
+/// not one (`TypeError: must be str, not bytes`) or cannot be encoded
+/// (Python's own `UnicodeEncodeError`). `None`: the error is pending.
+pub fn latin1_or_raise(obj: &Owned) -> Option<Vec<u8>> {
+    // SAFETY: GIL held; type checked before encoding.
+    unsafe {
+        if ffi::PyUnicode_Check(obj.as_ptr()) == 0 {
+            raise(
+                ffi::PyExc_TypeError,
+                &format!("must be str, not {}", type_name(obj)),
+            );
+            return None;
+        }
+        let encoded = Owned::from_new(ffi::PyUnicode_AsLatin1String(obj.as_ptr()))?;
+        bytes_contents(&encoded).map(<[u8]>::to_vec)
+    }
+}
+
 /// Borrow the contents of a `bytes` object; `None` if not bytes.
 pub fn bytes_contents(obj: &Owned) -> Option<&[u8]> {
     // SAFETY: GIL held; the slice borrows from `obj`, which outlives it.

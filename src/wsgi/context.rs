@@ -1,6 +1,5 @@
 //! Per-request state shared by the adapter objects handed to Python.
 
-use super::response::{check_header, parse_status};
 use super::transport::Transport;
 use crate::apache::log::{APLOG_ERR, APLOG_TRACE1, APLOG_WARNING};
 
@@ -75,20 +74,17 @@ impl<'t> RequestContext<'t> {
         }
     }
 
-    /// Records `start_response` arguments after validating them.
+    /// Records (or, before any output, replaces) the status and headers
+    /// `start_response` was given, already validated. Returns a message
+    /// for a Content-Length that is not a number.
     pub fn set_response(
         &mut self,
-        status: &str,
-        headers: Vec<(String, Vec<u8>)>,
+        code: i32,
+        status: String,
+        headers: Vec<(String, String)>,
     ) -> Result<(), String> {
-        let code = parse_status(status).map_err(|e| e.to_string())?;
-        let mut checked = Vec::with_capacity(headers.len());
-        for (name, value) in headers {
-            check_header(&name, &value).map_err(|e| e.to_string())?;
-            checked.push((name, String::from_utf8_lossy(&value).into_owned()));
-        }
         self.declared_length =
-            match checked
+            match headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
             {
@@ -97,8 +93,8 @@ impl<'t> RequestContext<'t> {
                 })?),
                 None => None,
             };
-        self.status = Some((code, status.to_string()));
-        self.headers = checked;
+        self.status = Some((code, status));
+        self.headers = headers;
         Ok(())
     }
 

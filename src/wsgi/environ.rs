@@ -7,7 +7,7 @@ use std::net::IpAddr;
 /// What the request-level directives and the connection contribute.
 #[derive(Debug, Default)]
 pub struct EnvironPolicy<'a> {
-    /// The connection (or a trusted proxy header) is HTTPS.
+    /// The connection is TLS (mod_ssl says so).
     pub https: bool,
     /// `WSGIPassAuthorization On` and the request's `Authorization` header.
     pub authorization: Option<String>,
@@ -17,6 +17,9 @@ pub struct EnvironPolicy<'a> {
     pub trusted_proxies: Option<&'a [String]>,
     /// `WSGITrustedProxyHeaders`; empty disables proxy processing.
     pub trusted_headers: &'a [String],
+    /// The listening socket (host as `Listen` named it, port), published
+    /// as `mod_wsgi.listener_host` / `mod_wsgi.listener_port`.
+    pub listener: Option<(String, u16)>,
 }
 
 /// The CGI variables and the value for `wsgi.url_scheme`.
@@ -26,25 +29,36 @@ pub struct Adjusted {
     pub url_scheme: &'static str,
 }
 
-/// What a family of equivalent proxy headers conveys.
+/// Variables Apache's CGI helpers add that the C module's environ does
+/// not carry: the server's own process environment (`PATH`, the shared
+/// library path) and the CGI-only ones.
+const NOT_PASSED: &[&str] = &[
+    "PATH",
+    "LD_LIBRARY_PATH",
+    "GATEWAY_INTERFACE",
+    "PATH_TRANSLATED",
+    "SERVER_SIGNATURE",
+];
+
+/// What a family of equivalent proxy headers conveys. Only the families
+/// whose rival headers are dropped are listed; `X-Forwarded-Server` and
+/// `X-Forwarded-Port` stand alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Purpose {
+enum Family {
     ClientAddress,
     Scheme,
     Host,
-    Port,
-    ServerName,
     ScriptName,
 }
 
-/// The supported proxy headers, as CGI variable names, by purpose.
-const PROXY_HEADERS: &[(Purpose, &[&str])] = &[
+/// The supported proxy headers, as CGI variable names, by family.
+const FAMILIES: &[(Family, &[&str])] = &[
     (
-        Purpose::ClientAddress,
+        Family::ClientAddress,
         &["HTTP_X_FORWARDED_FOR", "HTTP_X_CLIENT_IP", "HTTP_X_REAL_IP"],
     ),
     (
-        Purpose::Scheme,
+        Family::Scheme,
         &[
             "HTTP_X_FORWARDED_HTTPS",
             "HTTP_X_FORWARDED_PROTO",
@@ -54,14 +68,19 @@ const PROXY_HEADERS: &[(Purpose, &[&str])] = &[
             "HTTP_X_SCHEME",
         ],
     ),
-    (Purpose::Host, &["HTTP_X_FORWARDED_HOST", "HTTP_X_HOST"]),
-    (Purpose::Port, &["HTTP_X_FORWARDED_PORT"]),
-    (Purpose::ServerName, &["HTTP_X_FORWARDED_SERVER"]),
+    (Family::Host, &["HTTP_X_FORWARDED_HOST", "HTTP_X_HOST"]),
     (
-        Purpose::ScriptName,
+        Family::ScriptName,
         &["HTTP_X_SCRIPT_NAME", "HTTP_X_FORWARDED_SCRIPT_NAME"],
     ),
 ];
+
+fn family_of(variable: &str) -> Option<Family> {
+    FAMILIES
+        .iter()
+        .find(|(_, members)| members.contains(&variable))
+        .map(|(family, _)| *family)
+}
 
 /// `X-Forwarded-For` → `HTTP_X_FORWARDED_FOR`.
 fn cgi_name(header: &str) -> String {
@@ -102,37 +121,64 @@ pub fn address_in(address: IpAddr, network: &str) -> bool {
     }
 }
 
-fn is_trusted(address: &str, proxies: Option<&[String]>) -> bool {
-    let Some(proxies) = proxies else {
-        return true;
-    };
+/// Whether `address` is one of `proxies`; anything that is not an IP
+/// address is not.
+fn is_listed(address: &str, proxies: &[String]) -> bool {
     address
-        .trim()
         .parse::<IpAddr>()
         .is_ok_and(|ip| proxies.iter().any(|p| address_in(ip, p)))
 }
 
-/// The client address from an `X-Forwarded-For` style list: the rightmost
-/// entry that is not itself a trusted proxy (the leftmost if all are).
-fn client_from_list(value: &str, proxies: Option<&[String]>) -> Option<String> {
+/// `X-Forwarded-For`: the client address and the list as it should be
+/// passed on. Without a proxy list the first hop is the client and the
+/// list stays as sent. With one, the trusted proxies at the end of the
+/// list are peeled off: the hop before them is the client and the list
+/// keeps that hop onwards; when the last hop is not trusted it is the
+/// client and the whole list.
+fn forwarded_for(value: &str, proxies: Option<&[String]>) -> Option<(String, Option<String>)> {
     let hops: Vec<&str> = value
         .split(',')
         .map(str::trim)
         .filter(|h| !h.is_empty())
         .collect();
-    if proxies.is_some() {
-        if let Some(hop) = hops.iter().rev().find(|h| !is_trusted(h, proxies)) {
-            return Some(hop.to_string());
-        }
-    }
-    hops.first().map(|h| h.to_string())
+    let Some(proxies) = proxies else {
+        return hops.first().map(|h| (h.to_string(), None));
+    };
+    let last = hops.len().checked_sub(1)?;
+    let trusted_from = (0..hops.len())
+        .rev()
+        .take_while(|&i| is_listed(hops[i], proxies))
+        .last();
+    let client = match trusted_from {
+        Some(first) => first.saturating_sub(1),
+        None => last,
+    };
+    Some((hops[client].to_string(), Some(hops[client..].join(", "))))
 }
 
-fn scheme_is_https(variable: &str, value: &str) -> bool {
-    let value = value.trim().to_ascii_lowercase();
+/// The effect of a scheme header's value on `HTTPS`: set, unset, or
+/// (an unrecognised value) left as it was.
+fn scheme_says_https(variable: &str, value: &str) -> Option<bool> {
+    let is = |word: &str| value.eq_ignore_ascii_case(word);
     match variable {
-        "HTTP_X_FORWARDED_PROTO" | "HTTP_X_FORWARDED_SCHEME" | "HTTP_X_SCHEME" => value == "https",
-        _ => matches!(value.as_str(), "on" | "1" | "true" | "yes"),
+        "HTTP_X_FORWARDED_PROTO" | "HTTP_X_FORWARDED_SCHEME" | "HTTP_X_SCHEME" => {
+            if is("https") {
+                Some(true)
+            } else if is("http") {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        _ => {
+            if is("on") || is("true") || is("1") {
+                Some(true)
+            } else if is("off") || is("false") || is("0") {
+                Some(false)
+            } else {
+                None
+            }
+        }
     }
 }
 
@@ -143,50 +189,131 @@ fn set(vars: &mut Vec<(String, String)>, key: &str, value: String) {
     }
 }
 
+fn unset(vars: &mut Vec<(String, String)>, key: &str) {
+    vars.retain(|(k, _)| k != key);
+}
+
 fn get<'v>(vars: &'v [(String, String)], key: &str) -> Option<&'v str> {
     vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-/// Applies the policy to Apache's CGI variables.
-pub fn adjust(mut vars: Vec<(String, String)>, policy: &EnvironPolicy<'_>) -> Adjusted {
-    let mut https = policy.https
-        || get(&vars, "HTTPS").is_some_and(|v| v.eq_ignore_ascii_case("on") || v == "1");
-    // The scheme is conveyed by wsgi.url_scheme, not the CGI convention.
-    vars.retain(|(k, _)| k != "HTTPS");
-    if let Some(authorization) = &policy.authorization {
-        set(&mut vars, "HTTP_AUTHORIZATION", authorization.clone());
+/// A path with every run of slashes collapsed to one, as the C module
+/// presents `SCRIPT_NAME` and `PATH_INFO` (only for absolute paths).
+fn collapse_slashes(path: &str) -> String {
+    if !path.starts_with('/') {
+        return path.to_string();
     }
-    if policy.head_as_get && get(&vars, "REQUEST_METHOD") == Some("HEAD") {
-        set(&mut vars, "REQUEST_METHOD", "GET".into());
+    let mut collapsed = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c != '/' || !collapsed.ends_with('/') {
+            collapsed.push(c);
+        }
     }
-    if !policy.trusted_headers.is_empty() {
-        let peer_trusted =
-            get(&vars, "REMOTE_ADDR").is_some_and(|peer| is_trusted(peer, policy.trusted_proxies));
-        let chosen: Vec<String> = policy.trusted_headers.iter().map(|h| cgi_name(h)).collect();
-        for &(purpose, family) in PROXY_HEADERS {
-            let Some(trusted) = family.iter().find(|v| chosen.iter().any(|c| c == *v)) else {
-                continue;
-            };
-            // Only the designated header of a family survives, and only
-            // from a trusted peer; the others could be forged by clients.
-            vars.retain(|(k, _)| !family.contains(&k.as_str()) || (peer_trusted && k == trusted));
-            let Some(value) = get(&vars, trusted).map(str::to_string) else {
-                continue;
-            };
-            match purpose {
-                Purpose::ClientAddress => {
-                    if let Some(client) = client_from_list(&value, policy.trusted_proxies) {
-                        set(&mut vars, "REMOTE_ADDR", client);
+    collapsed
+}
+
+/// Applies `WSGITrustedProxyHeaders`: each configured header a trusted
+/// peer sent rewrites what it stands for, in the configured order; in
+/// every family some header of which is configured, the headers other
+/// than the one applied are dropped (all of them for an untrusted peer),
+/// so an application cannot be fooled by a header the proxy let through.
+fn apply_proxy_headers(vars: &mut Vec<(String, String)>, policy: &EnvironPolicy<'_>) {
+    let peer_trusted = match policy.trusted_proxies {
+        None => true,
+        Some(proxies) => get(vars, "REMOTE_ADDR").is_some_and(|peer| is_listed(peer, proxies)),
+    };
+    let configured: Vec<String> = policy.trusted_headers.iter().map(|h| cgi_name(h)).collect();
+    // Per family: whether configured, and the header applied last.
+    let mut applied: Vec<(Family, Option<String>)> = Vec::new();
+    for variable in &configured {
+        let value = get(vars, variable).map(str::to_string);
+        let family = family_of(variable);
+        if let Some(family) = family {
+            if !applied.iter().any(|(f, _)| *f == family) {
+                applied.push((family, None));
+            }
+        }
+        let (true, Some(value)) = (peer_trusted, value) else {
+            continue;
+        };
+        let mut used = true;
+        match variable.as_str() {
+            "HTTP_X_FORWARDED_FOR" => {
+                if let Some((client, list)) = forwarded_for(&value, policy.trusted_proxies) {
+                    set(vars, "REMOTE_ADDR", client);
+                    if let Some(list) = list {
+                        set(vars, "HTTP_X_FORWARDED_FOR", list);
                     }
                 }
-                Purpose::Scheme => https = scheme_is_https(trusted, &value),
-                Purpose::Host => set(&mut vars, "HTTP_HOST", value),
-                Purpose::Port => set(&mut vars, "SERVER_PORT", value),
-                Purpose::ServerName => set(&mut vars, "SERVER_NAME", value),
-                Purpose::ScriptName => set(&mut vars, "SCRIPT_NAME", value),
+            }
+            "HTTP_X_CLIENT_IP" | "HTTP_X_REAL_IP" => set(vars, "REMOTE_ADDR", value),
+            "HTTP_X_FORWARDED_HOST" | "HTTP_X_HOST" => set(vars, "HTTP_HOST", value),
+            "HTTP_X_FORWARDED_SERVER" => set(vars, "SERVER_NAME", value),
+            "HTTP_X_FORWARDED_PORT" => set(vars, "SERVER_PORT", value),
+            "HTTP_X_SCRIPT_NAME" | "HTTP_X_FORWARDED_SCRIPT_NAME" => {
+                // The mount point the proxy asserts; mod_wsgi.script_name
+                // keeps Apache's own.
+                set(vars, "mod_wsgi.mount_point", value.clone());
+                set(vars, "SCRIPT_NAME", value);
+            }
+            scheme if family == Some(Family::Scheme) => match scheme_says_https(scheme, &value) {
+                Some(true) => set(vars, "HTTPS", "1".into()),
+                Some(false) => unset(vars, "HTTPS"),
+                None => {}
+            },
+            _ => used = false,
+        }
+        if let (true, Some(family)) = (used, family) {
+            if let Some(slot) = applied.iter_mut().find(|(f, _)| *f == family) {
+                slot.1 = Some(variable.clone());
             }
         }
     }
+    for (family, kept) in applied {
+        let members = FAMILIES
+            .iter()
+            .find(|(f, _)| *f == family)
+            .map_or(&[][..], |(_, m)| *m);
+        vars.retain(|(k, _)| !members.contains(&k.as_str()) || kept.as_deref() == Some(k));
+    }
+}
+
+/// Turns Apache's CGI variables into the environ's, as the C module does:
+/// drops what it does not pass, applies the request-level directives,
+/// tidies `SCRIPT_NAME`/`PATH_INFO` (remembering them as
+/// `mod_wsgi.script_name`/`mod_wsgi.path_info`), applies trusted proxy
+/// headers, and turns `HTTPS` into the URL scheme.
+pub fn adjust(mut vars: Vec<(String, String)>, policy: &EnvironPolicy<'_>) -> Adjusted {
+    vars.retain(|(k, _)| !NOT_PASSED.contains(&k.as_str()));
+    if policy.head_as_get && get(&vars, "REQUEST_METHOD") == Some("HEAD") {
+        set(&mut vars, "REQUEST_METHOD", "GET".into());
+    }
+    if let Some(authorization) = &policy.authorization {
+        set(&mut vars, "HTTP_AUTHORIZATION", authorization.clone());
+    }
+    for key in ["SCRIPT_NAME", "PATH_INFO"] {
+        let value = collapse_slashes(get(&vars, key).unwrap_or(""));
+        set(
+            &mut vars,
+            &format!("mod_wsgi.{}", key.to_ascii_lowercase()),
+            value.clone(),
+        );
+        set(&mut vars, key, value);
+    }
+    if !policy.trusted_headers.is_empty() {
+        apply_proxy_headers(&mut vars, policy);
+    }
+    // A TLS connection is HTTPS whatever a proxy header said.
+    if policy.https {
+        set(&mut vars, "HTTPS", "1".into());
+    }
+    if let Some((host, port)) = &policy.listener {
+        set(&mut vars, "mod_wsgi.listener_host", host.clone());
+        set(&mut vars, "mod_wsgi.listener_port", port.to_string());
+    }
+    // The scheme is conveyed by wsgi.url_scheme, not the CGI convention.
+    let https = get(&vars, "HTTPS").is_some_and(|v| v.eq_ignore_ascii_case("on") || v == "1");
+    unset(&mut vars, "HTTPS");
     Adjusted {
         vars,
         url_scheme: if https { "https" } else { "http" },
@@ -347,8 +474,172 @@ mod tests {
     }
 
     #[test]
-    fn no_headers_configured_changes_nothing() {
+    fn no_headers_configured_leaves_proxy_headers_alone() {
         let a = adjust(proxied(), &EnvironPolicy::default());
-        assert_eq!(a.vars, proxied());
+        for (key, value) in proxied() {
+            assert_eq!(get(&a.vars, &key), Some(value.as_str()), "{key}");
+        }
+        assert_eq!(get(&a.vars, "mod_wsgi.mount_point"), None);
+    }
+
+    #[test]
+    fn drops_what_the_c_module_does_not_pass() {
+        let a = adjust(
+            vars(&[
+                ("PATH", "/usr/bin"),
+                ("LD_LIBRARY_PATH", "/lib"),
+                ("GATEWAY_INTERFACE", "CGI/1.1"),
+                ("PATH_TRANSLATED", "/srv/x"),
+                ("SERVER_SIGNATURE", ""),
+                ("SERVER_SOFTWARE", "Apache"),
+            ]),
+            &EnvironPolicy::default(),
+        );
+        assert_eq!(
+            a.vars,
+            vars(&[
+                ("SERVER_SOFTWARE", "Apache"),
+                ("mod_wsgi.script_name", ""),
+                ("SCRIPT_NAME", ""),
+                ("mod_wsgi.path_info", ""),
+                ("PATH_INFO", ""),
+            ])
+        );
+    }
+
+    #[test]
+    fn script_name_and_path_info_lose_duplicate_slashes() {
+        let a = adjust(
+            vars(&[("SCRIPT_NAME", "//app//x"), ("PATH_INFO", "/a//b/")]),
+            &EnvironPolicy::default(),
+        );
+        assert_eq!(get(&a.vars, "SCRIPT_NAME"), Some("/app/x"));
+        assert_eq!(get(&a.vars, "mod_wsgi.script_name"), Some("/app/x"));
+        assert_eq!(get(&a.vars, "PATH_INFO"), Some("/a/b/"));
+        assert_eq!(get(&a.vars, "mod_wsgi.path_info"), Some("/a/b/"));
+        assert_eq!(collapse_slashes("a//b"), "a//b");
+        assert_eq!(collapse_slashes("///"), "/");
+    }
+
+    #[test]
+    fn script_name_header_records_the_mount_point() {
+        let headers = strings(&["X-Script-Name"]);
+        let policy = EnvironPolicy {
+            trusted_headers: &headers,
+            ..Default::default()
+        };
+        let a = adjust(proxied(), &policy);
+        assert_eq!(get(&a.vars, "SCRIPT_NAME"), Some("/public"));
+        assert_eq!(get(&a.vars, "mod_wsgi.mount_point"), Some("/public"));
+        assert_eq!(get(&a.vars, "mod_wsgi.script_name"), Some("/app"));
+    }
+
+    #[test]
+    fn scheme_header_values() {
+        let headers = strings(&["X-Forwarded-SSL", "X-Forwarded-Proto"]);
+        let policy = EnvironPolicy {
+            trusted_headers: &headers,
+            ..Default::default()
+        };
+        let scheme = |pairs: &[(&str, &str)]| adjust(vars(pairs), &policy).url_scheme;
+        for on in ["On", "on", "TRUE", "1"] {
+            assert_eq!(scheme(&[("HTTP_X_FORWARDED_SSL", on)]), "https", "{on}");
+        }
+        for other in ["yes", " on", "https"] {
+            assert_eq!(
+                scheme(&[("HTTP_X_FORWARDED_SSL", other)]),
+                "http",
+                "{other}"
+            );
+        }
+        // Off, false and 0 unset an HTTPS that was set (by SetEnv here).
+        for off in ["Off", "false", "0"] {
+            assert_eq!(
+                scheme(&[("HTTPS", "on"), ("HTTP_X_FORWARDED_SSL", off)]),
+                "http",
+                "{off}"
+            );
+        }
+        // An unrecognised value leaves it as it was.
+        assert_eq!(
+            scheme(&[("HTTPS", "on"), ("HTTP_X_FORWARDED_SSL", "maybe")]),
+            "https"
+        );
+        assert_eq!(scheme(&[("HTTP_X_FORWARDED_PROTO", "HTTPS")]), "https");
+        assert_eq!(
+            scheme(&[("HTTPS", "1"), ("HTTP_X_FORWARDED_PROTO", "http")]),
+            "http"
+        );
+        // Both configured and sent: the one configured last decides, and
+        // is the one kept.
+        let a = adjust(
+            vars(&[
+                ("HTTP_X_FORWARDED_SSL", "on"),
+                ("HTTP_X_FORWARDED_PROTO", "http"),
+            ]),
+            &policy,
+        );
+        assert_eq!(a.url_scheme, "http");
+        assert_eq!(get(&a.vars, "HTTP_X_FORWARDED_SSL"), None);
+        assert_eq!(get(&a.vars, "HTTP_X_FORWARDED_PROTO"), Some("http"));
+    }
+
+    #[test]
+    fn tls_connection_stays_https() {
+        let headers = strings(&["X-Forwarded-SSL"]);
+        let policy = EnvironPolicy {
+            https: true,
+            trusted_headers: &headers,
+            ..Default::default()
+        };
+        let a = adjust(vars(&[("HTTP_X_FORWARDED_SSL", "Off")]), &policy);
+        assert_eq!(a.url_scheme, "https");
+    }
+
+    #[test]
+    fn forwarded_for_with_a_proxy_list() {
+        let proxies = strings(&["10.0.0.0/8"]);
+        let list = |value: &str| forwarded_for(value, Some(&proxies));
+        let pair = |client: &str, list: &str| Some((client.to_string(), Some(list.to_string())));
+        assert_eq!(
+            list("1.1.1.1, 2.2.2.2, 10.0.0.1"),
+            pair("2.2.2.2", "2.2.2.2, 10.0.0.1")
+        );
+        assert_eq!(
+            list("10.0.0.2 , 10.0.0.1"),
+            pair("10.0.0.2", "10.0.0.2, 10.0.0.1")
+        );
+        assert_eq!(list("1.1.1.1, 2.2.2.2"), pair("2.2.2.2", "2.2.2.2"));
+        assert_eq!(list(" , "), None);
+        assert_eq!(
+            forwarded_for(" 1.1.1.1 , 2.2.2.2", None),
+            Some(("1.1.1.1".to_string(), None))
+        );
+    }
+
+    #[test]
+    fn forwarded_server_and_port() {
+        let headers = strings(&["X-Forwarded-Server", "X-Forwarded-Port", "X-Host"]);
+        let policy = EnvironPolicy {
+            trusted_headers: &headers,
+            ..Default::default()
+        };
+        let a = adjust(proxied(), &policy);
+        assert_eq!(get(&a.vars, "SERVER_NAME"), Some("proxy.example.com"));
+        assert_eq!(get(&a.vars, "SERVER_PORT"), Some("443"));
+        // X-Host configured but not sent: the host family is dropped.
+        assert_eq!(get(&a.vars, "HTTP_HOST"), Some("backend:8000"));
+        assert_eq!(get(&a.vars, "HTTP_X_FORWARDED_HOST"), None);
+    }
+
+    #[test]
+    fn listener_is_published() {
+        let policy = EnvironPolicy {
+            listener: Some(("127.0.0.1".into(), 8080)),
+            ..Default::default()
+        };
+        let a = adjust(vars(&[]), &policy);
+        assert_eq!(get(&a.vars, "mod_wsgi.listener_host"), Some("127.0.0.1"));
+        assert_eq!(get(&a.vars, "mod_wsgi.listener_port"), Some("8080"));
     }
 }

@@ -426,10 +426,6 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
         "mod_wsgi.handler_script",
         object::str_obj(&extras.handler_script)?,
     );
-    set(
-        "mod_wsgi.script_reloading",
-        object::str_obj(if route.reload_on_change { "1" } else { "0" })?,
-    );
     set("mod_wsgi.request_id", object::str_obj(&extras.request_id)?);
     if let Some(id) = &extras.connection_id {
         set("mod_wsgi.connection_id", object::str_obj(id)?);
@@ -539,17 +535,8 @@ fn stream_result(
     }
     // SAFETY: GIL held for all calls below.
     unsafe {
-        // A one-item list or tuple lets us announce Content-Length, as the
-        // C module does, so keep-alive works without chunking.
-        let is_seq =
-            ffi::PyList_Check(result.as_ptr()) != 0 || ffi::PyTuple_Check(result.as_ptr()) != 0;
-        if is_seq && ffi::PySequence_Size(result.as_ptr()) == 1 {
-            if let Some(item) = Owned::from_new(ffi::PySequence_GetItem(result.as_ptr(), 0)) {
-                if let Some(bytes) = object::bytes_contents(&item) {
-                    ctx.declare_length(bytes.len() as u64);
-                }
-            }
-        }
+        // Like the C module, no Content-Length is derived from the
+        // result: each item is passed on (and flushed) as it comes.
         let iter = Owned::from_new(ffi::PyObject_GetIter(result.as_ptr()))
             .ok_or_else(|| "the WSGI application returned a non-iterable object".to_string())?;
         loop {

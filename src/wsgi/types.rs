@@ -6,6 +6,7 @@
 //! touching freed memory.
 
 use super::context::RequestContext;
+use super::response;
 use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
@@ -116,6 +117,64 @@ unsafe fn size_arg(args: *mut ffi::PyObject) -> Result<Option<usize>, ()> {
 
 // ---- start_response / write ----
 
+/// A latin-1 byte string as the `String` of the same characters.
+fn latin1_string(bytes: &[u8]) -> String {
+    bytes.iter().copied().map(char::from).collect()
+}
+
+/// Response headers as (name, value) pairs.
+type Headers = Vec<(String, String)>;
+
+/// The status line and headers given to `start_response`, converted and
+/// validated as the C module does; `None` with the exception raised.
+fn checked_response(status: &Owned, headers: &Owned) -> Option<(i32, String, Headers)> {
+    let raise_value_error = |message: String| {
+        // SAFETY: GIL held by the caller (a Python method).
+        object::raise(unsafe { ffi::PyExc_ValueError }, &message);
+    };
+    let status = object::latin1_or_raise(status)?;
+    let code = response::parse_status(&status)
+        .map_err(raise_value_error)
+        .ok()?;
+    let mut checked = Vec::new();
+    // SAFETY: GIL held; `headers` is a list (checked by the caller).
+    let count = unsafe { ffi::PyList_Size(headers.as_ptr()) };
+    for i in 0..count {
+        // SAFETY: index within bounds; borrowed item.
+        let item = Owned::from_borrowed(unsafe { ffi::PyList_GetItem(headers.as_ptr(), i) })?;
+        // SAFETY: GIL held.
+        if unsafe { ffi::PyTuple_Check(item.as_ptr()) } == 0 {
+            raise_type_error(&format!(
+                "each header must be a 2-tuple, not {}",
+                object::type_name(&item)
+            ));
+            return None;
+        }
+        // SAFETY: GIL held; a tuple.
+        let length = unsafe { ffi::PyTuple_Size(item.as_ptr()) };
+        if length != 2 {
+            raise_value_error(format!(
+                "each header must be a 2-tuple, got length {length}"
+            ));
+            return None;
+        }
+        // SAFETY: tuple of size 2.
+        let (name, value) = unsafe { (arg(item.as_ptr(), 0)?, arg(item.as_ptr(), 1)?) };
+        let name = object::latin1_or_raise(&name)?;
+        let value = object::latin1_or_raise(&value)?;
+        response::check_header_name(&name)
+            .and_then(|()| response::check_header_value(&value))
+            .map_err(raise_value_error)
+            .ok()?;
+        let name = latin1_string(&name);
+        response::check_not_hop_by_hop(&name)
+            .map_err(raise_value_error)
+            .ok()?;
+        checked.push((name, String::from_utf8_lossy(&value).into_owned()));
+    }
+    Some((code, latin1_string(&status), checked))
+}
+
 unsafe extern "C" fn start_response(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
@@ -140,68 +199,67 @@ unsafe extern "C" fn start_response(
             arg(args, 2).or_else(|| kw(c"exc_info")),
         )
     };
-    let (Some(status), Some(headers)) = (status, headers) else {
-        return raise_type_error("start_response() requires status and headers arguments");
-    };
-    let has_exc_info = exc_info.as_ref().is_some_and(|e| !object::is_none(e));
-    if has_exc_info {
-        if ctx.headers_sent {
-            // Re-raise the application's exception, as PEP 3333 requires.
-            let e = exc_info.expect("checked");
-            // SAFETY: GIL held; item 1 of exc_info is the exception instance.
-            if let Some(value) = Owned::from_new(unsafe { ffi::PySequence_GetItem(e.as_ptr(), 1) })
-            {
-                object::restore_exception(value);
-            }
-            return std::ptr::null_mut();
-        }
-    } else if ctx.status.is_some() {
-        // SAFETY: GIL held.
-        object::raise(
-            unsafe { ffi::PyExc_RuntimeError },
-            "start_response() called a second time without exc_info",
-        );
-        return std::ptr::null_mut();
+    // SAFETY: GIL held.
+    let given = unsafe { ffi::PyTuple_Size(args) }
+        + if kwargs.is_null() {
+            0
+        } else {
+            // SAFETY: GIL held; the call's keyword dict.
+            unsafe { ffi::PyDict_Size(kwargs) }
+        };
+    if given > 3 {
+        return raise_type_error(&format!(
+            "start_response() takes at most 3 arguments ({given} given)"
+        ));
     }
-    let Some(status_text) = object::unicode_to_string(&status) else {
-        return raise_type_error("status passed to start_response() must be a str");
+    let (Some(status), Some(headers)) = (status, headers) else {
+        return raise_type_error(&format!(
+            "start_response() takes at least 2 arguments ({given} given)"
+        ));
     };
     // SAFETY: GIL held.
     if unsafe { ffi::PyList_Check(headers.as_ptr()) } == 0 {
-        return raise_type_error("headers passed to start_response() must be a list");
+        return raise_type_error(&format!(
+            "start_response() argument 2 must be list, not {}",
+            object::type_name(&headers)
+        ));
     }
-    let mut parsed = Vec::new();
-    // SAFETY: GIL held; `headers` is a list.
-    let count = unsafe { ffi::PyList_Size(headers.as_ptr()) };
-    for i in 0..count {
-        // SAFETY: index within bounds; borrowed item.
-        let item = Owned::from_borrowed(unsafe { ffi::PyList_GetItem(headers.as_ptr(), i) })
-            .expect("in bounds");
+    let exc_info = exc_info.filter(|e| !object::is_none(e));
+    if let Some(exc_info) = &exc_info {
         // SAFETY: GIL held.
-        let pair = unsafe {
-            ffi::PyTuple_Check(item.as_ptr()) != 0 && ffi::PyTuple_Size(item.as_ptr()) == 2
-        };
-        if !pair {
-            return raise_type_error("each response header must be a (name, value) tuple");
-        }
-        // SAFETY: tuple of size 2.
-        let (name, value) = unsafe {
-            (
-                arg(item.as_ptr(), 0).expect("size 2"),
-                arg(item.as_ptr(), 1).expect("size 2"),
-            )
-        };
-        let (Some(name), Some(value)) = (
-            object::unicode_to_string(&name),
-            object::unicode_to_latin1(&value),
-        ) else {
-            return raise_type_error(
-                "response header names and values must be str (values latin-1 encodable)",
+        if unsafe { ffi::PyTuple_Check(exc_info.as_ptr()) } == 0 {
+            // SAFETY: GIL held.
+            object::raise(
+                unsafe { ffi::PyExc_RuntimeError },
+                "start_response() argument 'exc_info' must be a 3-tuple or None",
             );
-        };
-        parsed.push((name, value));
+            return std::ptr::null_mut();
+        }
     }
-    if let Err(message) = ctx.set_response(&status_text, parsed) {
+    // Before any output a later call simply replaces status and headers;
+    // once they are out, only an error report (exc_info) may come, and its
+    // exception propagates (PEP 3333).
+    if ctx.headers_sent {
+        let Some(exc_info) = exc_info else {
+            // SAFETY: GIL held.
+            object::raise(
+                unsafe { ffi::PyExc_RuntimeError },
+                "start_response() called more than once without exc_info",
+            );
+            return std::ptr::null_mut();
+        };
+        // SAFETY: GIL held; item 1 of the tuple is the exception.
+        if let Some(value) =
+            Owned::from_new(unsafe { ffi::PySequence_GetItem(exc_info.as_ptr(), 1) })
+        {
+            object::restore_exception(value);
+        }
+        return std::ptr::null_mut();
+    }
+    let Some((code, status_line, parsed)) = checked_response(&status, &headers) else {
+        return std::ptr::null_mut();
+    };
+    if let Err(message) = ctx.set_response(code, status_line, parsed) {
         // SAFETY: GIL held.
         object::raise(unsafe { ffi::PyExc_ValueError }, &message);
         return std::ptr::null_mut();
