@@ -881,35 +881,17 @@ fn request_target<'c>(
         });
     }
     if !req.file_exists() {
-        req.log(
-            APLOG_ERR,
-            &format!(
-                "Target WSGI script not found or unable to stat: {}",
-                req.filename()
-            ),
-        );
+        req.log_script_error(0, "WSGI0135: Target WSGI script not found or unable to stat.");
         return Err(404);
     }
     if !req.is_regular_file() {
-        req.log(
-            APLOG_ERR,
-            &format!(
-                "Attempt to invoke directory as WSGI application: {}",
-                req.filename()
-            ),
-        );
+        req.log_script_error(0, "WSGI0136: Attempt to invoke directory as WSGI application.");
         return Err(403);
     }
     // A script reached by handler mapping rather than WSGIScriptAlias must
     // be in a directory where scripts may run, as for CGI.
     if alias.is_none() && !req.exec_cgi_allowed() {
-        req.log(
-            APLOG_ERR,
-            &format!(
-                "Options ExecCGI is off in this directory: {}",
-                req.filename()
-            ),
-        );
+        req.log_script_error(0, "WSGI0134: Options ExecCGI is off in this directory.");
         return Err(403);
     }
     Ok(Target {
