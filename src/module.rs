@@ -881,11 +881,17 @@ fn request_target<'c>(
         });
     }
     if !req.file_exists() {
-        req.log_script_error(0, "WSGI0135: Target WSGI script not found or unable to stat.");
+        req.log_script_error(
+            0,
+            "WSGI0135: Target WSGI script not found or unable to stat.",
+        );
         return Err(404);
     }
     if !req.is_regular_file() {
-        req.log_script_error(0, "WSGI0136: Attempt to invoke directory as WSGI application.");
+        req.log_script_error(
+            0,
+            "WSGI0136: Attempt to invoke directory as WSGI application.",
+        );
         return Err(403);
     }
     // A script reached by handler mapping rather than WSGIScriptAlias must

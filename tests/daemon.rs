@@ -704,7 +704,9 @@ fn crashed_or_killed_daemon_is_replaced() {
 fn recycling_triggers() {
     let server = builder(Mpm::Event)
         .config(
-            "WSGIDaemonProcess maxreq processes=1 threads=1 maximum-requests=5\n\
+            // graceful-timeout=0: recycle at once. With the default (15 s)
+            // the process may take requests while it waits to be idle.
+            "WSGIDaemonProcess maxreq processes=1 threads=1 maximum-requests=5 graceful-timeout=0\n\
              WSGIDaemonProcess idle threads=1 inactivity-timeout=2\n\
              WSGIDaemonProcess interval threads=1 restart-interval=2\n\
              WSGIScriptAlias /m {root}/info.wsgi process-group=maxreq\n\

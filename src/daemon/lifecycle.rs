@@ -69,6 +69,8 @@ pub struct Limits {
     pub inactivity_timeout: Option<Duration>,
     /// The request-timeout fire point, already scaled by the thread count.
     pub request_timeout: Option<Duration>,
+    /// `request-timeout=` as configured, for the log.
+    pub request_timeout_setting: Option<Duration>,
     pub interrupt_timeout: Option<Duration>,
     pub graceful_timeout: Option<Duration>,
     pub eviction_timeout: Option<Duration>,
@@ -96,6 +98,7 @@ impl Limits {
             inactivity_timeout: nonzero(spec.inactivity_timeout),
             request_timeout: nonzero(spec.request_timeout)
                 .map(|t| request_timeout_fire_point(t, spec.threads)),
+            request_timeout_setting: nonzero(spec.request_timeout),
             interrupt_timeout: nonzero(spec.interrupt_timeout),
             graceful_timeout: nonzero(spec.graceful_timeout),
             eviction_timeout: nonzero(spec.eviction_timeout),

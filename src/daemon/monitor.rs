@@ -4,7 +4,7 @@
 //! requests, draining, and stopping within shutdown-timeout.
 
 use super::lifecycle::{self, Limits, Next, Phase, Reason, RequestView, Snapshot};
-use crate::python::interp::{self, Interpreter};
+use crate::python::interp::{self, Interpreter, StackFrame};
 use parking_lot::Mutex;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -255,26 +255,31 @@ impl Tracker {
     }
 
     /// Injects `mod_wsgi.RequestTimeout` into the request in `slot`,
-    /// logging where it was stuck.
-    fn interrupt(&self, slot: usize, group: &str) {
+    /// logging where it was stuck, in the C module's words.
+    fn interrupt(&self, slot: usize, group: &str, setting: Option<Duration>) {
         let target = {
             let mut slots = self.slots.lock();
             slots[slot].as_mut().map(|a| {
                 a.interrupted = Some(Instant::now());
-                (a.thread, a.interpreter.clone(), a.started.elapsed())
+                (a.thread, a.interpreter.clone())
             })
         };
-        let Some((thread, interpreter, running_for)) = target else {
+        let Some((thread, interpreter)) = target else {
             return;
         };
-        tracing::error!(
-            "mod_wsgi: request in daemon process {} of group '{group}' has run for {:.1}s, past request-timeout; interrupting it with mod_wsgi.RequestTimeout",
-            std::process::id(),
-            running_for.as_secs_f64()
+        tracing::info!(
+            "Dumping stack trace for thread {slot} of daemon process '{group}' which has exceeded request-timeout of {} seconds, before injecting RequestTimeout to unwind it.",
+            setting.unwrap_or_default().as_secs()
         );
         log_stack(&interpreter, thread);
-        if !interpreter.interrupt_thread(thread) {
-            tracing::warn!("mod_wsgi: could not interrupt the request thread");
+        if interpreter.interrupt_thread(thread) {
+            tracing::info!(
+                "Injected RequestTimeout into thread {slot} of daemon process '{group}'."
+            );
+        } else {
+            tracing::warn!(
+                "Could not inject RequestTimeout into thread {slot} of daemon process '{group}'."
+            );
         }
     }
 
@@ -297,11 +302,27 @@ fn log_stack(interpreter: &Interpreter, thread: u64) {
         return;
     }
     if let Some(stack) = interpreter.thread_stack(thread) {
-        tracing::info!("mod_wsgi: stack of request thread {thread}:");
-        for line in stack.lines() {
-            tracing::info!("mod_wsgi:   {line}");
+        for line in stack_lines(thread, &stack) {
+            tracing::info!("{line}");
         }
     }
+}
+
+/// A thread's stack as the C module logs it: the innermost frame on the
+/// thread's own line, then each caller.
+fn stack_lines(thread: u64, stack: &[StackFrame]) -> Vec<String> {
+    stack
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let place = format!("file \"{}\", line {}, in {}", f.file, f.line, f.function);
+            if i == 0 {
+                format!("Thread {thread} executing {place}")
+            } else {
+                format!("called from {place}.")
+            }
+        })
+        .collect()
 }
 
 /// Takes every interpreter's GIL about once a second, so a GIL held
@@ -371,7 +392,7 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
         let snapshot = tracker.snapshot(cpu, evict);
         let decision = lifecycle::decide(limits, &snapshot, phase);
         for slot in decision.interrupt {
-            tracker.interrupt(slot, group);
+            tracker.interrupt(slot, group, limits.request_timeout_setting);
         }
         match decision.next {
             Next::Continue => {}
@@ -396,5 +417,27 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
                 return reason;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_are_logged_innermost_first_as_the_c_module_words_them() {
+        let frame = |function: &str, line| StackFrame {
+            file: "/srv/app.wsgi".into(),
+            line,
+            function: function.into(),
+        };
+        assert_eq!(
+            stack_lines(7, &[frame("spin", 5), frame("application", 9)]),
+            [
+                "Thread 7 executing file \"/srv/app.wsgi\", line 5, in spin",
+                "called from file \"/srv/app.wsgi\", line 9, in application."
+            ]
+        );
+        assert!(stack_lines(7, &[]).is_empty());
     }
 }

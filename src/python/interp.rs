@@ -312,32 +312,43 @@ impl Interpreter {
         injected.unwrap_or(false)
     }
 
-    /// The Python stack of thread `thread_ident` in this interpreter, for
-    /// the log when a request times out. Call without holding any GIL.
-    pub fn thread_stack(&self, thread_ident: u64) -> Option<String> {
+    /// The Python stack of thread `thread_ident` in this interpreter,
+    /// innermost frame first, for the log when a request times out. Call
+    /// without holding any GIL.
+    pub fn thread_stack(&self, thread_ident: u64) -> Option<Vec<StackFrame>> {
         // Reading another thread's frames is only safe under a GIL.
         if cfg!(Py_GIL_DISABLED) {
             return None;
         }
         let gil = self.enter();
-        let text = (|| {
+        let frames = (|| {
             let frames = object::import("sys")?.getattr("_current_frames")?.call0()?;
             let key = object::int_obj(thread_ident as i64)?;
             let frame = frames.getattr("get")?.call(&[&key])?;
             if object::is_none(&frame) {
                 return None;
             }
-            let lines = object::import("traceback")?
-                .getattr("format_stack")?
+            let summaries = object::import("traceback")?
+                .getattr("extract_stack")?
                 .call(&[&frame])?;
-            let joined = object::str_obj("")?.getattr("join")?.call(&[&lines])?;
-            object::unicode_to_string(&joined)
+            let mut stack = object::iter_items(&summaries)?
+                .iter()
+                .map(|summary| {
+                    Some(StackFrame {
+                        file: object::unicode_to_string(&summary.getattr("filename")?)?,
+                        line: object::to_u64(&summary.getattr("lineno")?).unwrap_or(0),
+                        function: object::unicode_to_string(&summary.getattr("name")?)?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            stack.reverse();
+            Some(stack)
         })();
-        if text.is_none() {
+        if frames.is_none() {
             object::clear_error();
         }
         drop(gil);
-        text
+        frames
     }
 
     /// Takes and releases this interpreter's GIL: the deadlock detector's
@@ -345,6 +356,14 @@ impl Interpreter {
     pub fn touch_gil(&self) {
         drop(self.enter());
     }
+}
+
+/// One frame of a thread's Python stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackFrame {
+    pub file: String,
+    pub line: u64,
+    pub function: String,
 }
 
 /// Every interpreter created so far in this process.

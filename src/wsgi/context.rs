@@ -115,6 +115,14 @@ impl<'t> RequestContext<'t> {
         Ok(())
     }
 
+    /// Answers with `code` and no headers of the application's, before any
+    /// output (the response to an interrupted request).
+    pub fn set_status_only(&mut self, code: i32, line: &str) -> Result<(), String> {
+        self.status = Some((code, line.to_string()));
+        self.headers.clear();
+        self.send_headers()
+    }
+
     /// Announces a Content-Length the application did not set (for a
     /// one-item body or a wrapped file) so keep-alive works unchunked.
     pub fn declare_length(&mut self, length: u64) {

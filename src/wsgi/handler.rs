@@ -5,7 +5,7 @@ use super::context::RequestContext;
 use super::observe::{Meter, RequestEvents, Timing};
 use super::transport::Transport;
 use super::{streams, types};
-use crate::apache::log::{APLOG_DEBUG, APLOG_ERR};
+use crate::apache::log::{APLOG_DEBUG, APLOG_ERR, APLOG_INFO};
 use crate::python::interp::{Gil, Interpreter, LoadedScript};
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
@@ -709,8 +709,13 @@ fn run_in_scope(
             events.exception(&log_error);
         }
         if pending_is_request_timeout() {
+            // The unwinding the daemon asked for: not an application error.
             timed_out = true;
-            log_python_error(&log, REQUEST_TIMEOUT_MESSAGE);
+            object::clear_error();
+            log(
+                APLOG_INFO,
+                &format!("[script {}] {REQUEST_TIMEOUT_MESSAGE}", route.script),
+            );
         } else {
             log_script_exception(&log, &route.script, &who, true);
         }
@@ -738,14 +743,18 @@ fn run_in_scope(
             }
         }
     };
+    // An interrupted request is answered, as by the C module, with an
+    // empty 504 of its own (not an Apache error page).
+    let completed = completed
+        || (timed_out
+            && !ctx.headers_sent
+            && ctx.set_status_only(504, "504 Gateway Timeout").is_ok());
     ctx.finish(!completed);
     timing.application_finish = now_seconds();
     // Before any output an error becomes a 500 page; after it, the
     // response stays as sent (and was cut short by `finish`).
     let outcome = if completed || ctx.headers_sent {
         Outcome::Done
-    } else if timed_out {
-        Outcome::Fail(504)
     } else {
         Outcome::Fail(500)
     };
@@ -775,8 +784,7 @@ fn run_in_scope(
     outcome
 }
 
-const REQUEST_TIMEOUT_MESSAGE: &str =
-    "Request exceeded the daemon process group's request-timeout and was interrupted (mod_wsgi.RequestTimeout); answering 504.";
+const REQUEST_TIMEOUT_MESSAGE: &str = "Request interrupted by RequestTimeout; thread recovered.";
 
 /// Whether the pending exception is `mod_wsgi.RequestTimeout`, injected
 /// when a daemon's request-timeout fired. The exception stays pending.
