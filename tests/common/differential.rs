@@ -167,15 +167,21 @@ impl Endpoint {
         }
     }
 
-    /// Replaces this server's own roots, ports and module path.
+    /// Replaces this server's own roots, ports and module path, and the
+    /// client's port.
     pub fn normalise(&self, text: &str) -> String {
         let mut s = text.to_string();
         for (from, to) in &self.replacements {
-            if !from.is_empty() {
-                s = s.replace(from.as_str(), to);
+            if from.is_empty() {
+                continue;
             }
+            s = if from.bytes().all(|b| b.is_ascii_digit()) {
+                replace_number(&s, from, to)
+            } else {
+                s.replace(from.as_str(), to)
+            };
         }
-        mask_volatile(&s)
+        mask_volatile(&mask_digits_after(&s, "127.0.0.1:"))
     }
 
     /// The normalised error-log lines written since `offset`.
@@ -378,10 +384,29 @@ pub fn normalise_log_prefix(line: &str) -> String {
 /// addresses.
 pub fn mask_volatile(text: &str) -> String {
     let mut s = text.to_string();
-    for prefix in ["pid=", "pid ", "tid ", "process ", "thread "] {
+    for prefix in ["pid=", "pid ", "tid ", "process ", "thread ", "wsgi."] {
         s = mask_digits_after(&s, prefix);
     }
     mask_hex_addresses(&s)
+}
+
+/// Replaces `number` where it stands alone (not part of a longer number).
+fn replace_number(s: &str, number: &str, placeholder: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(number) {
+        let before = rest[..i].bytes().last();
+        let after = rest[i + number.len()..].bytes().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(|b| b.is_ascii_digit()) || after.is_some_and(|b| b.is_ascii_digit()) {
+            out.push_str(number);
+        } else {
+            out.push_str(placeholder);
+        }
+        rest = &rest[i + number.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn mask_digits_after(s: &str, prefix: &str) -> String {
@@ -493,7 +518,13 @@ impl Judge {
         self.exchanges += 1;
         self.aspect(case, "status", &c.status, &ours.status);
         self.lines(case, "headers", &c.headers, &ours.headers);
-        self.aspect(case, "body", &c.body, &ours.body);
+        if c.body.contains('\n') || ours.body.contains('\n') {
+            // Line by line, so that the report shows what differs.
+            let split = |b: &str| b.lines().map(str::to_string).collect::<Vec<_>>();
+            self.lines(case, "body", &split(&c.body), &split(&ours.body));
+        } else {
+            self.aspect(case, "body", &c.body, &ours.body);
+        }
         self.lines(case, "log", &c.log, &ours.log);
     }
 
@@ -578,16 +609,16 @@ impl Judge {
         let file = dir.join(format!("{}.txt", self.suite));
         let _ = fs::write(&file, &report);
         assert!(
-            self.exchanges > 0,
-            "differential {}: no exchange was compared",
-            self.suite
-        );
-        assert!(
             self.differences.is_empty(),
             "differential {}: {} differences from the C module (report in {}):\n{report}",
             self.suite,
             self.differences.len(),
             file.display()
+        );
+        assert!(
+            self.exchanges > 0,
+            "differential {}: no exchange was compared",
+            self.suite
         );
     }
 }
@@ -764,7 +795,10 @@ impl ExpressServer {
         let _ = procs::wait_until(Duration::from_millis(500), || {
             procs::children_quiet(pid as u32)
         });
-        procs::signal(pid, libc::SIGTERM);
+        // SAFETY: signalling our own child (it may have exited already).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
         let _ = procs::wait_until(STOP_TIMEOUT, || matches!(child.try_wait(), Ok(Some(_))));
         // SAFETY: the group is our own child's (process_group(0)).
         unsafe {
