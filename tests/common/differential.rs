@@ -189,6 +189,7 @@ impl Endpoint {
         self.log_since(offset)
             .lines()
             .filter(|l| !l.trim().is_empty())
+            .filter(|l| !IGNORED_LOG_MARKERS.iter().any(|m| l.contains(m)))
             .map(|l| self.normalise(&normalise_log_prefix(l)))
             .collect()
     }
@@ -265,6 +266,10 @@ pub struct Observed {
     pub body: String,
     pub log: Vec<String>,
 }
+
+/// Apache's own capacity notices (MinSpareThreads, MaxRequestWorkers):
+/// they depend on timing, not on the module.
+const IGNORED_LOG_MARKERS: &[&str] = &["AH00287:", "AH00161:"];
 
 /// Response headers that differ between any two servers, not modules.
 const IGNORED_HEADERS: &[&str] = &["date", "server", "keep-alive"];
@@ -673,6 +678,9 @@ pub fn setup_server(
 ) -> Result<String, String> {
     let _ = fs::remove_dir_all(root);
     let mut cmd = Command::new(&c_module().express);
+    // The express makes its working directory the daemon's home: one
+    // www-data can read, the same for both roots.
+    cmd.current_dir("/tmp");
     cmd.arg("setup-server")
         .arg(app)
         .arg("--server-root")
