@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 pub mod apache_info;
 pub mod daemon_app;
+pub mod differential;
 pub mod express;
 pub mod framework_apps;
 pub mod json;

@@ -1,7 +1,7 @@
-//! A virtualenv with real web frameworks (Flask, Django) and the
-//! mod-wsgi-telemetry ingester from PyPI, built
-//! once for the Python under test (`MOD_WSGI_PYTHON`) and reused by later
-//! test runs.
+//! Virtualenvs of the Python under test (`MOD_WSGI_PYTHON`) with pinned
+//! packages from PyPI, built once and reused by later test runs: the
+//! framework one (Flask, Django, the mod-wsgi-telemetry ingester) and any
+//! other set through `venv_with` (the C mod_wsgi of tests/differential.rs).
 //!
 //! Location: `/var/tmp/mod_wsgi-test-venvs/py<X.Y>-<hash>` (the base
 //! directory can be changed with `MOD_WSGI_TEST_VENVS`), where the hash
@@ -73,7 +73,7 @@ pub struct Venv {
 /// `MOD_WSGI_SKIP_FRAMEWORKS=1`, where it prints why and returns `None`.
 pub fn framework_venv() -> Option<&'static Venv> {
     static VENV: OnceLock<Result<Venv, String>> = OnceLock::new();
-    match VENV.get_or_init(build_or_reuse) {
+    match VENV.get_or_init(|| venv_with(REQUIREMENTS)) {
         Ok(v) => Some(v),
         Err(e) => {
             if std::env::var("MOD_WSGI_SKIP_FRAMEWORKS").as_deref() == Ok("1") {
@@ -161,7 +161,11 @@ impl Drop for FileLock {
     }
 }
 
-fn build_or_reuse() -> Result<Venv, String> {
+/// A virtualenv of `MOD_WSGI_PYTHON` with exactly `requirements`
+/// installed, built on first use and reused (see the module comment for
+/// where it lives and how concurrent builders are serialised). Callers
+/// keep the result in their own `OnceLock`.
+pub fn venv_with(requirements: &[&str]) -> Result<Venv, String> {
     let python = super::python_exe();
     let ident = run(
         Command::new(&python).args([
@@ -177,7 +181,7 @@ fn build_or_reuse() -> Result<Venv, String> {
         return Err(format!("unexpected output from {python}: {ident:?}"));
     }
     let mut key = ident.clone();
-    for r in REQUIREMENTS {
+    for r in requirements {
         key.push('\n');
         key.push_str(r);
     }
@@ -218,13 +222,13 @@ fn build_or_reuse() -> Result<Venv, String> {
             "--retries",
             "2",
         ])
-        .args(REQUIREMENTS);
+        .args(requirements);
         if let Err(e) = run(&mut pip, "pip install") {
             let _ = fs::remove_dir_all(&dir);
             return Err(e);
         }
         make_world_readable(&dir).map_err(|e| format!("chmod -R o+rX {}: {e}", dir.display()))?;
-        fs::write(dir.join(MARKER), REQUIREMENTS.join("\n"))
+        fs::write(dir.join(MARKER), requirements.join("\n"))
             .map_err(|e| format!("write marker: {e}"))?;
         eprintln!(
             "virtualenv {} ready in {:.1}s",
