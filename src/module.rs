@@ -1,7 +1,7 @@
 //! The Apache module record (`wsgi_module`) and its hook entry points.
 
 use crate::apache::commands::{module_config, COMMANDS};
-use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_NOTICE, APLOG_WARNING};
+use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_WARNING};
 use crate::apache::request::Request;
 use crate::apache::{ffi, mpm_query, pool};
 use crate::config::daemon::DaemonProcessSpec;
@@ -196,9 +196,10 @@ unsafe extern "C" fn post_config(
         let python = pool::strdup(pconf, &format!("Python/{}", runtime::BUILD_PYTHON_VERSION));
         ffi::ap_add_version_component(pconf, python);
     }
+    // Debug only: Apache's own start-up notice already names both versions.
     log::server_log(
         s,
-        APLOG_NOTICE,
+        log::APLOG_DEBUG,
         &format!(
             "mod_wsgi/{} Python/{} ({}) configured -- {}",
             env!("CARGO_PKG_VERSION"),

@@ -110,7 +110,7 @@ fn dispatch_into_four_own_gil_interpreters() {
             assert!(!flag(j, "daemon_threads_refused"));
             assert_log(
                 &server,
-                &format!("Creating sub-interpreter '{name}' in embedded mode (shared GIL)."),
+                &format!("Creating sub-interpreter '{name}' in embedded mode."),
             );
         }
     }
@@ -118,7 +118,7 @@ fn dispatch_into_four_own_gil_interpreters() {
     // own group, %{ENV:APPLICATION_GROUP} being unset), shared GIL.
     assert_log(
         &server,
-        "Attaching to Python main interpreter in embedded mode (shared GIL).",
+        "Attaching to Python main interpreter in embedded mode.",
     );
     if !own_gil_supported() {
         assert_log(
@@ -226,7 +226,7 @@ fn main_interpreter_keeps_the_process_gil() {
     assert!(!flag(&j, "daemon_threads_refused"));
     assert_log(
         &server,
-        "Attaching to Python main interpreter in embedded mode (shared GIL).",
+        "Attaching to Python main interpreter in embedded mode.",
     );
     assert!(
         !server.error_log().contains("Skipping per-interpreter GIL"),

@@ -12,7 +12,6 @@ pub const APLOG_EMERG: i32 = 0;
 pub const APLOG_CRIT: i32 = 2;
 pub const APLOG_ERR: i32 = 3;
 pub const APLOG_WARNING: i32 = 4;
-pub const APLOG_NOTICE: i32 = 5;
 pub const APLOG_INFO: i32 = 6;
 pub const APLOG_DEBUG: i32 = 7;
 pub const APLOG_TRACE1: i32 = 8;

@@ -358,6 +358,15 @@ impl Interpreter {
     }
 }
 
+/// The GIL an interpreter was given, for its creation line: nothing for
+/// the shared GIL, so the line reads exactly as the C module's does.
+fn gil_note(gil: GilKind) -> String {
+    match gil {
+        GilKind::Shared => String::new(),
+        other => format!(" ({other})"),
+    }
+}
+
 /// One frame of a thread's Python stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackFrame {
@@ -447,9 +456,9 @@ pub fn register_main(
         .insert(String::new(), interp.clone());
     registry.created.lock().push(String::new());
     tracing::info!(
-        "Attaching to Python main interpreter in {} ({}).",
+        "Attaching to Python main interpreter in {}{}.",
         describe_process(&setup.process_group),
-        interp.gil
+        gil_note(interp.gil)
     );
     Ok(interp)
 }
@@ -519,7 +528,7 @@ pub fn get_or_create(
         SETUP_FAILED.store(true, Ordering::SeqCst);
     }
     result.map_err(|e| format!("cannot set up the {who}: {e}"))?;
-    tracing::info!("Creating {who} ({}).", interp.gil);
+    tracing::info!("Creating {who}{}.", gil_note(interp.gil));
     registry.created.lock().push(application_group.to_string());
     interpreters.insert(application_group.to_string(), interp.clone());
     Ok(interp)

@@ -3,6 +3,11 @@
 use super::transport::Transport;
 use crate::apache::log::{APLOG_ERR, APLOG_TRACE1, APLOG_WARNING};
 
+/// What the C module raises (`RuntimeError`) when a response has content
+/// but `start_response` was never called.
+pub const START_RESPONSE_FIRST: &str =
+    "start_response() must be called before response content is produced";
+
 pub struct RequestContext<'t> {
     pub transport: &'t dyn Transport,
     pub status: Option<(i32, String)>,
@@ -103,10 +108,7 @@ impl<'t> RequestContext<'t> {
         if self.headers_sent {
             return Ok(());
         }
-        let (code, line) = self
-            .status
-            .as_ref()
-            .ok_or("the application returned a response before calling start_response()")?;
+        let (code, line) = self.status.as_ref().ok_or(START_RESPONSE_FIRST)?;
         self.transport.set_status(*code, line);
         for (name, value) in &self.headers {
             self.transport.add_header(name, value);

@@ -1,7 +1,7 @@
 //! Runs one WSGI request: load the script, build environ, call the
 //! application, stream the result, always call `close()`.
 
-use super::context::RequestContext;
+use super::context::{RequestContext, START_RESPONSE_FIRST};
 use super::observe::{Meter, RequestEvents, Timing};
 use super::transport::Transport;
 use super::{streams, types};
@@ -115,12 +115,15 @@ pub fn log_python_error(log: LogFn<'_>, context: &str) {
 pub fn log_script_exception(log: LogFn<'_>, script: &str, who: &str, in_request: bool) {
     let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
     let tag = script_tag(script, in_request);
-    log_python_error(
-        log,
-        &format!(
+    let headline = if kind == "SystemExit" {
+        // The process carries on, so the C module says it ignored it.
+        format!("WSGI0175: {tag}SystemExit exception raised by WSGI script '{script}' for {who}; ignored.")
+    } else {
+        format!(
             "WSGI0174: {tag}{kind} exception raised processing WSGI script '{script}' for {who}."
-        ),
-    );
+        )
+    };
+    log_python_error(log, &headline);
 }
 
 /// `[script PATH] `, put on request-bound lines about a script.
@@ -553,7 +556,7 @@ fn stream_result(
                     .unwrap_or_default();
                 object::raise(
                     ffi::PyExc_TypeError,
-                    &format!("sequence of byte string values expected, value of type {kind} found"),
+                    &format!("response iterable must yield bytes, not {kind}"),
                 );
                 return Err("invalid item in the WSGI response".into());
             };
@@ -561,7 +564,11 @@ fn stream_result(
                 continue;
             }
             let data = bytes.to_vec();
-            ctx.write_body(&data)?;
+            if let Err(message) = ctx.write_body(&data) {
+                // Reported like an exception the application raised.
+                object::raise(ffi::PyExc_RuntimeError, &message);
+                return Err(message);
+            }
             if ctx.client_gone {
                 return Ok(());
             }
@@ -569,16 +576,14 @@ fn stream_result(
     }
 }
 
-/// Calls `close()` on the result if it has one; errors are logged.
-fn close_result(transport: &dyn Transport, result: &Owned) {
+/// Calls `close()` on the result if it has one; an exception it raises
+/// goes to `log_exception`.
+fn close_result(result: &Owned, log_exception: impl FnOnce()) {
     if !result.hasattr("close") {
         return;
     }
     if result.getattr("close").and_then(|c| c.call0()).is_none() {
-        log_python_error(
-            &|level, line| transport.log(level, line),
-            "Exception occurred while calling close() on the WSGI response.",
-        );
+        log_exception();
     }
 }
 
@@ -678,10 +683,6 @@ fn run_in_scope(
         return Outcome::Fail(500);
     };
 
-    let script_failure = format!(
-        "Exception occurred processing WSGI script '{}'.",
-        route.script
-    );
     // SAFETY: `ctx_ptr` points at `ctx`, alive until the objects are unbound
     // below; all Python calls run on this thread with the GIL held.
     let ctx = unsafe { &mut *ctx_ptr };
@@ -731,14 +732,22 @@ fn run_in_scope(
                 // Every streaming failure leaves a Python exception set.
                 log_failure();
             }
-            close_result(transport, &result);
-            match streamed.and_then(|()| ctx.send_headers()) {
-                Ok(()) => true,
-                Err(message) => {
-                    if !message.contains("WSGI response") {
-                        transport.log(APLOG_ERR, &format!("{script_failure} {message}"));
+            close_result(&result, || {
+                log_script_exception(&log, &route.script, &who, true)
+            });
+            match streamed {
+                Err(_) => false,
+                // An empty response still needs start_response().
+                Ok(()) => {
+                    ctx.send_headers().is_ok() || {
+                        object::raise(
+                            // SAFETY: GIL held; a static exception type.
+                            unsafe { ffi::PyExc_RuntimeError },
+                            START_RESPONSE_FIRST,
+                        );
+                        log_failure();
+                        false
                     }
-                    false
                 }
             }
         }
