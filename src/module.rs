@@ -9,7 +9,7 @@ use crate::config::dir::MapHeadToGet;
 use crate::config::gil;
 use crate::config::interp_options;
 use crate::config::server::{HashSeed, ScriptAlias, ScriptOptions};
-use crate::config::values::{GroupContext, GroupSpec};
+use crate::config::values::{expand_callable, GroupContext, GroupSpec};
 use crate::config::{DirConfig, ServerConfig};
 use crate::python::interp::{self, InterpreterSetup};
 use crate::python::object;
@@ -664,11 +664,17 @@ pub(crate) fn start_daemon_python(
 struct StartupContext;
 
 impl GroupContext for StartupContext {
-    fn host_and_port(&self) -> String {
+    fn server_name(&self) -> String {
         String::new()
     }
-    fn script_name(&self) -> String {
+    fn request_host(&self) -> String {
         String::new()
+    }
+    fn server_port(&self) -> u16 {
+        0
+    }
+    fn uri_and_path_info(&self) -> (String, String) {
+        Default::default()
     }
     fn env(&self, name: &str) -> Option<String> {
         process_env(name)
@@ -769,7 +775,9 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         server_metrics: config.global.server_metrics == Some(true),
         server: ServerFacts::read(),
     });
-    if config.global.restrict_embedded == Some(true) {
+    // Dispatch, auth and import scripts still run here when embedded
+    // applications are refused; only with none of them is Python skipped.
+    if config.global.restrict_embedded == Some(true) && !crate::config::embedded_python_needed() {
         let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
         return;
     }
@@ -985,10 +993,12 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     let callable = match target.handler_script {
         // Handler scripts always use this entry point.
         Some(_) => "handle_request".to_string(),
-        None => options
-            .and_then(|o| o.callable_object.clone())
-            .or_else(|| dir.callable_object.clone())
-            .unwrap_or_else(|| "application".into()),
+        None => expand_callable(
+            options
+                .and_then(|o| o.callable_object.as_deref())
+                .or(dir.callable_object.as_deref()),
+            &|name| req.env(name),
+        ),
     };
     let mut route = Route {
         script: target.script,
@@ -1096,7 +1106,10 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     if config.global.restrict_embedded == Some(true) {
         req.log(
             APLOG_ERR,
-            "mod_wsgi: embedded mode is disabled by WSGIRestrictEmbedded; this request has no daemon process group",
+            &format!(
+                "[script {}] WSGI0143: Embedded mode of mod_wsgi disabled by runtime configuration.",
+                route.script
+            ),
         );
         return 500;
     }

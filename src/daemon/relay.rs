@@ -103,7 +103,10 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
     let Some(endpoint) = super::supervisor::endpoint(group) else {
         req.log(
             APLOG_ERR,
-            &format!("mod_wsgi: No WSGI daemon process called '{group}' has been configured."),
+            &format!(
+                "[script {}] WSGI0151: No WSGI daemon process called '{group}' has been configured.",
+                req.filename()
+            ),
         );
         return 500;
     };
