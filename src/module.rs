@@ -393,16 +393,19 @@ fn interpreter_setup(
         env,
     );
     if let Some(daemon) = role.daemon {
-        // The group's python-path= comes after the top-level directories,
-        // before container layers.
+        // In a daemon the group's python-path= takes the place of the
+        // top-level WSGIPythonPath, which is for embedded mode only (as in
+        // C); container layers still follow.
+        if !g.interpreter.python_path.is_empty() {
+            resolved.python_path_layers.remove(0);
+        }
         let paths: Vec<String> = daemon
             .python_path
             .iter()
             .map(|p| p.display().to_string())
             .collect();
         if !paths.is_empty() {
-            let after_top_level = usize::from(!g.interpreter.python_path.is_empty());
-            resolved.python_path_layers.insert(after_top_level, paths);
+            resolved.python_path_layers.insert(0, paths);
         }
     }
     let plan = gil::plan_interpreter(

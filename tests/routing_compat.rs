@@ -273,3 +273,46 @@ fn unset_env_process_group_fails_as_in_c() {
     }
     assert_eq!(refusals[0], refusals[1], "C's log line, then ours");
 }
+
+// ---------------------------------------------------------------------------
+// sys.path: WSGIPythonPath and python-path=
+// ---------------------------------------------------------------------------
+
+const PYTHON_PATHS: &str = "WSGIPythonPath {root}/server-a:{root}/server-b\n\
+    WSGIDaemonProcess d1 threads=2 python-path={root}/daemon-a:{root}/daemon-b\n\
+    WSGIScriptAlias /embedded {root}/app.wsgi\n\
+    WSGIDaemonProcess d2 threads=2\n\
+    WSGIScriptAlias /daemon {root}/app.wsgi process-group=d1\n\
+    WSGIScriptAlias /daemon-without {root}/app.wsgi process-group=d2\n";
+
+/// sys.path in embedded mode, in a daemon with python-path= and in one
+/// without, the server root written as `{root}`.
+fn python_paths(module: Module) -> [Vec<String>; 3] {
+    let server = start(
+        module,
+        &format!("{SOCKETS}{PYTHON_PATHS}"),
+        &[
+            ("server-a/.keep", ""),
+            ("server-b/.keep", ""),
+            ("daemon-a/.keep", ""),
+            ("daemon-b/.keep", ""),
+        ],
+    );
+    let root = server.root().display().to_string();
+    ["/embedded", "/daemon", "/daemon-without"].map(|path| {
+        let json = report(&server, module, path, &[]);
+        json.get("sys_path")
+            .as_array()
+            .expect("sys_path")
+            .iter()
+            .map(|p| p.as_str().expect("a path").replace(&root, "{root}"))
+            .collect()
+    })
+}
+
+#[test]
+fn python_path_entries_land_where_c_puts_them() {
+    let c = python_paths(Module::C);
+    let ours = python_paths(Module::Ours);
+    assert_eq!(c, ours, "C's sys.path (embedded, daemons), then ours");
+}
