@@ -684,9 +684,13 @@ impl GroupContext for StartupContext {
     }
 }
 
-/// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets that
-/// name both groups, meant for this process's group.
+/// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets (of
+/// the main server and every virtual host) that name both groups, meant
+/// for this process's group.
 pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
+    // SAFETY: the main server recorded at start-up; its chain of virtual
+    // hosts and their configurations live for the whole process.
+    let servers = unsafe { all_server_configs(log::main_server()) };
     let mut wanted: Vec<(String, String)> = Vec::new();
     let ours = |spec: &Option<GroupSpec>| {
         spec.as_ref()
@@ -699,7 +703,8 @@ pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
             }
         }
     }
-    for alias in &config.aliases {
+    // A virtual host's list repeats the main server's aliases.
+    for alias in servers.iter().flat_map(|c| c.aliases.iter()) {
         let o = &alias.options;
         let literal_group = matches!(
             o.application_group,
@@ -715,7 +720,10 @@ pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
                 .as_ref()
                 .map(|g| g.expand(&StartupContext))
                 .unwrap_or_default();
-            wanted.push((alias.target.clone(), group));
+            let entry = (alias.target.clone(), group);
+            if !wanted.contains(&entry) {
+                wanted.push(entry);
+            }
         }
     }
     for (path, group) in wanted {

@@ -316,3 +316,24 @@ fn python_path_entries_land_where_c_puts_them() {
     let ours = python_paths(Module::Ours);
     assert_eq!(c, ours, "C's sys.path (embedded, daemons), then ours");
 }
+
+// ---------------------------------------------------------------------------
+// Preloading a virtual host's WSGIScriptAlias
+// ---------------------------------------------------------------------------
+
+#[test]
+fn virtual_host_alias_naming_both_groups_is_preloaded_in_the_daemon() {
+    let config = format!(
+        "{SOCKETS}WSGIDaemonProcess d1 threads=2\n\
+         <VirtualHost 127.0.0.1:{{port}}>\n  ServerName vhost.example\n  \
+         WSGIScriptAlias /app {{root}}/app.wsgi process-group=d1 application-group=%{{GLOBAL}}\n\
+         </VirtualHost>\n"
+    );
+    let mut lines = Vec::new();
+    for module in BOTH {
+        let server = start(module, &config, &[]);
+        // Preloading happens at daemon start, before any request.
+        lines.push(log_message(&server, "Loading WSGI script"));
+    }
+    assert_eq!(lines[0], lines[1], "C's log line, then ours");
+}
