@@ -9,7 +9,7 @@ use crate::config::dir::MapHeadToGet;
 use crate::config::gil;
 use crate::config::interp_options;
 use crate::config::server::{HashSeed, ScriptAlias, ScriptOptions};
-use crate::config::values::{GroupContext, GroupSpec};
+use crate::config::values::{expand_callable, GroupContext, GroupSpec};
 use crate::config::{DirConfig, ServerConfig};
 use crate::python::interp::{self, InterpreterSetup};
 use crate::python::object;
@@ -394,16 +394,19 @@ fn interpreter_setup(
         env,
     );
     if let Some(daemon) = role.daemon {
-        // The group's python-path= comes after the top-level directories,
-        // before container layers.
+        // In a daemon the group's python-path= takes the place of the
+        // top-level WSGIPythonPath, which is for embedded mode only (as in
+        // C); container layers still follow.
+        if !g.interpreter.python_path.is_empty() {
+            resolved.python_path_layers.remove(0);
+        }
         let paths: Vec<String> = daemon
             .python_path
             .iter()
             .map(|p| p.display().to_string())
             .collect();
         if !paths.is_empty() {
-            let after_top_level = usize::from(!g.interpreter.python_path.is_empty());
-            resolved.python_path_layers.insert(after_top_level, paths);
+            resolved.python_path_layers.insert(0, paths);
         }
     }
     let plan = gil::plan_interpreter(
@@ -665,20 +668,30 @@ pub(crate) fn start_daemon_python(
 struct StartupContext;
 
 impl GroupContext for StartupContext {
-    fn host_and_port(&self) -> String {
+    fn server_name(&self) -> String {
         String::new()
     }
-    fn script_name(&self) -> String {
+    fn request_host(&self) -> String {
         String::new()
+    }
+    fn server_port(&self) -> u16 {
+        0
+    }
+    fn uri_and_path_info(&self) -> (String, String) {
+        Default::default()
     }
     fn env(&self, name: &str) -> Option<String> {
         process_env(name)
     }
 }
 
-/// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets that
-/// name both groups, meant for this process's group.
+/// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets (of
+/// the main server and every virtual host) that name both groups, meant
+/// for this process's group.
 pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
+    // SAFETY: the main server recorded at start-up; its chain of virtual
+    // hosts and their configurations live for the whole process.
+    let servers = unsafe { all_server_configs(log::main_server()) };
     let mut wanted: Vec<(String, String)> = Vec::new();
     let ours = |spec: &Option<GroupSpec>| {
         spec.as_ref()
@@ -691,7 +704,8 @@ pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
             }
         }
     }
-    for alias in &config.aliases {
+    // A virtual host's list repeats the main server's aliases.
+    for alias in servers.iter().flat_map(|c| c.aliases.iter()) {
         let o = &alias.options;
         let literal_group = matches!(
             o.application_group,
@@ -707,7 +721,10 @@ pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
                 .as_ref()
                 .map(|g| g.expand(&StartupContext))
                 .unwrap_or_default();
-            wanted.push((alias.target.clone(), group));
+            let entry = (alias.target.clone(), group);
+            if !wanted.contains(&entry) {
+                wanted.push(entry);
+            }
         }
     }
     for (path, group) in wanted {
@@ -770,7 +787,9 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         server_metrics: config.global.server_metrics == Some(true),
         server: ServerFacts::read(),
     });
-    if config.global.restrict_embedded == Some(true) {
+    // Dispatch, auth and import scripts still run here when embedded
+    // applications are refused; only with none of them is Python skipped.
+    if config.global.restrict_embedded == Some(true) && !crate::config::embedded_python_needed() {
         let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
         return;
     }
@@ -975,10 +994,12 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     let callable = match target.handler_script {
         // Handler scripts always use this entry point.
         Some(_) => "handle_request".to_string(),
-        None => options
-            .and_then(|o| o.callable_object.clone())
-            .or_else(|| dir.callable_object.clone())
-            .unwrap_or_else(|| "application".into()),
+        None => expand_callable(
+            options
+                .and_then(|o| o.callable_object.as_deref())
+                .or(dir.callable_object.as_deref()),
+            &|name| req.env(name),
+        ),
     };
     let mut route = Route {
         script: target.script,
@@ -1086,7 +1107,10 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     if config.global.restrict_embedded == Some(true) {
         req.log(
             APLOG_ERR,
-            "mod_wsgi: embedded mode is disabled by WSGIRestrictEmbedded; this request has no daemon process group",
+            &format!(
+                "[script {}] WSGI0143: Embedded mode of mod_wsgi disabled by runtime configuration.",
+                route.script
+            ),
         );
         return 500;
     }

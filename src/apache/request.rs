@@ -115,11 +115,6 @@ impl Request {
     }
 
     /// Host name the client addressed (or the server name).
-    pub fn hostname(&self) -> String {
-        // SAFETY: as above.
-        unsafe { c_str(ffi::ap_get_server_name(self.raw)) }.into_owned()
-    }
-
     pub fn server_port(&self) -> u16 {
         // SAFETY: plain query on the live request.
         unsafe { ffi::ap_get_server_port(self.raw) }
@@ -459,19 +454,23 @@ impl Request {
 }
 
 impl crate::config::values::GroupContext for Request {
-    fn host_and_port(&self) -> String {
-        match self.server_port() {
-            80 | 443 => self.hostname(),
-            port => format!("{}:{port}", self.hostname()),
-        }
+    fn server_name(&self) -> String {
+        self.server_hostname()
     }
 
-    fn script_name(&self) -> String {
-        let uri = self.uri();
-        let path_info = self.env_var("PATH_INFO").unwrap_or_default();
-        uri.strip_suffix(path_info.as_str())
-            .unwrap_or(&uri)
-            .to_string()
+    fn request_host(&self) -> String {
+        // SAFETY: r->hostname is a pool string or NULL.
+        unsafe { c_str(self.rec().hostname) }.into_owned()
+    }
+
+    fn server_port(&self) -> u16 {
+        Request::server_port(self)
+    }
+
+    fn uri_and_path_info(&self) -> (String, String) {
+        // SAFETY: r->path_info is a pool string or NULL.
+        let path_info = unsafe { c_str(self.rec().path_info) }.into_owned();
+        (self.uri(), path_info)
     }
 
     fn env(&self, name: &str) -> Option<String> {

@@ -141,16 +141,17 @@ impl DirConfig {
         };
         match directive {
             Directive::ApplicationGroup => {
-                self.application_group = Some(GroupSpec::parse(name, single()?, true)?)
+                self.application_group = Some(GroupSpec::parse(name, single()?)?)
             }
             Directive::ProcessGroup => {
-                self.process_group = Some(GroupSpec::parse(name, single()?, false)?)
+                self.process_group = Some(GroupSpec::parse(name, single()?)?)
             }
             Directive::RestrictProcess => self.restrict_process = Some(list()?),
             Directive::CallableObject => self.callable_object = Some(single()?.to_string()),
             Directive::ChunkedRequest => self.chunked_request = flag()?,
             Directive::DispatchScript => {
-                self.dispatch_script = Some(script_ref(name, args, &["application-group"])?)
+                self.dispatch_script = Some(script_ref(name, args, &["application-group"])?);
+                super::note_embedded_python_needed();
             }
             Directive::EnableSendfile => self.enable_sendfile = flag()?,
             Directive::ErrorOverride => self.error_override = flag()?,
@@ -207,13 +208,16 @@ impl DirConfig {
                     .extend(headers);
             }
             Directive::AccessScript => {
-                self.access_script = Some(script_ref(name, args, &["application-group"])?)
+                self.access_script = Some(script_ref(name, args, &["application-group"])?);
+                super::note_embedded_python_needed();
             }
             Directive::AuthUserScript => {
-                self.auth_user_script = Some(script_ref(name, args, &["application-group"])?)
+                self.auth_user_script = Some(script_ref(name, args, &["application-group"])?);
+                super::note_embedded_python_needed();
             }
             Directive::AuthGroupScript => {
-                self.auth_group_script = Some(script_ref(name, args, &["application-group"])?)
+                self.auth_group_script = Some(script_ref(name, args, &["application-group"])?);
+                super::note_embedded_python_needed();
             }
             _ => {
                 return Err(ConfigError::invalid(
@@ -299,8 +303,12 @@ mod tests {
         assert!(c
             .apply(Directive::TrustedProxyHeaders, &words("X:Bad"))
             .is_err());
+        // Process groups take every form application groups take, as in C.
         assert!(c
             .apply(Directive::ProcessGroup, &words("%{RESOURCE}"))
+            .is_ok());
+        assert!(c
+            .apply(Directive::ProcessGroup, &words("%{BOGUS}"))
             .is_err());
         assert!(c
             .apply(Directive::DispatchScript, &words("/d.py process-group=x"))

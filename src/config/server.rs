@@ -131,11 +131,11 @@ impl ScriptOptions {
             let duplicate = match key {
                 "process-group" => options
                     .process_group
-                    .replace(GroupSpec::parse(directive, value, false)?)
+                    .replace(GroupSpec::parse(directive, value)?)
                     .is_some(),
                 "application-group" => options
                     .application_group
-                    .replace(GroupSpec::parse(directive, value, true)?)
+                    .replace(GroupSpec::parse(directive, value)?)
                     .is_some(),
                 "callable-object" => {
                     if value.is_empty() {
@@ -362,6 +362,9 @@ impl ServerConfig {
                         name,
                         "both process-group= and application-group= must be given",
                     ));
+                }
+                if options.process_group == Some(GroupSpec::Global) {
+                    super::note_embedded_python_needed();
                 }
                 g.import_scripts.push(ImportScript {
                     path: path.clone(),

@@ -83,6 +83,24 @@ fn nonzero(d: Option<Duration>) -> Option<Duration> {
 }
 
 /// `request-timeout` grows with the thread count by natural log:
+/// A thread's Python stack as the C module logs it: the innermost frame
+/// (`(file, line, function)`, innermost first) on the thread's own line,
+/// then each caller.
+pub fn stack_lines(thread: u64, frames: &[(String, u64, String)]) -> Vec<String> {
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, (file, line, function))| {
+            let place = format!("file \"{file}\", line {line}, in {function}");
+            if i == 0 {
+                format!("Thread {thread} executing {place}")
+            } else {
+                format!("called from {place}.")
+            }
+        })
+        .collect()
+}
+
 /// `T * (1 + ln(threads))`, so one wedged thread out of many is given
 /// proportionally more patience.
 pub fn request_timeout_fire_point(timeout: Duration, threads: u32) -> Duration {
@@ -105,6 +123,15 @@ impl Limits {
             deadlock_timeout: nonzero(spec.deadlock_timeout),
             startup_timeout: nonzero(spec.startup_timeout),
         }
+    }
+
+    /// The line announcing that the request in `slot` ran past its
+    /// request-timeout, in the C module's words.
+    pub fn request_timeout_line(&self, slot: usize, group: &str) -> String {
+        format!(
+            "Dumping stack trace for thread {slot} of daemon process '{group}' which has exceeded request-timeout of {} seconds, before injecting RequestTimeout to unwind it.",
+            self.request_timeout_setting.unwrap_or_default().as_secs()
+        )
     }
 
     /// A request running longer than this will not unwind by itself, so
@@ -267,6 +294,34 @@ pub fn decide(limits: &Limits, snap: &Snapshot, phase: Phase) -> Decision {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn stacks_are_logged_innermost_first_as_the_c_module_words_them() {
+        let frame =
+            |function: &str, line| ("/srv/app.wsgi".to_string(), line, function.to_string());
+        assert_eq!(
+            stack_lines(7, &[frame("spin", 5), frame("application", 9)]),
+            [
+                "Thread 7 executing file \"/srv/app.wsgi\", line 5, in spin",
+                "called from file \"/srv/app.wsgi\", line 9, in application."
+            ]
+        );
+        assert!(stack_lines(7, &[]).is_empty());
+    }
+
+    #[test]
+    fn request_timeout_line_names_the_configured_timeout() {
+        let spec = DaemonProcessSpec {
+            request_timeout: Some(secs(2)),
+            threads: 4,
+            ..DaemonProcessSpec::new("site")
+        };
+        assert_eq!(
+            Limits::from_spec(&spec).request_timeout_line(1, "site"),
+            "Dumping stack trace for thread 1 of daemon process 'site' which has exceeded request-timeout of 2 seconds, before injecting RequestTimeout to unwind it."
+        );
+    }
+
     use super::*;
 
     fn secs(n: u64) -> Duration {

@@ -4,7 +4,7 @@
 //! requests, draining, and stopping within shutdown-timeout.
 
 use super::lifecycle::{self, Limits, Next, Phase, Reason, RequestView, Snapshot};
-use crate::python::interp::{self, Interpreter, StackFrame};
+use crate::python::interp::{self, Interpreter};
 use parking_lot::Mutex;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -256,7 +256,7 @@ impl Tracker {
 
     /// Injects `mod_wsgi.RequestTimeout` into the request in `slot`,
     /// logging where it was stuck, in the C module's words.
-    fn interrupt(&self, slot: usize, group: &str, setting: Option<Duration>) {
+    fn interrupt(&self, slot: usize, group: &str, limits: &Limits) {
         let target = {
             let mut slots = self.slots.lock();
             slots[slot].as_mut().map(|a| {
@@ -267,10 +267,7 @@ impl Tracker {
         let Some((thread, interpreter)) = target else {
             return;
         };
-        tracing::info!(
-            "Dumping stack trace for thread {slot} of daemon process '{group}' which has exceeded request-timeout of {} seconds, before injecting RequestTimeout to unwind it.",
-            setting.unwrap_or_default().as_secs()
-        );
+        tracing::info!("{}", limits.request_timeout_line(slot, group));
         log_stack(&interpreter, thread);
         if interpreter.interrupt_thread(thread) {
             tracing::info!(
@@ -302,27 +299,10 @@ fn log_stack(interpreter: &Interpreter, thread: u64) {
         return;
     }
     if let Some(stack) = interpreter.thread_stack(thread) {
-        for line in stack_lines(thread, &stack) {
+        for line in lifecycle::stack_lines(thread, &stack) {
             tracing::info!("{line}");
         }
     }
-}
-
-/// A thread's stack as the C module logs it: the innermost frame on the
-/// thread's own line, then each caller.
-fn stack_lines(thread: u64, stack: &[StackFrame]) -> Vec<String> {
-    stack
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let place = format!("file \"{}\", line {}, in {}", f.file, f.line, f.function);
-            if i == 0 {
-                format!("Thread {thread} executing {place}")
-            } else {
-                format!("called from {place}.")
-            }
-        })
-        .collect()
 }
 
 /// Takes every interpreter's GIL about once a second, so a GIL held
@@ -392,7 +372,7 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
         let snapshot = tracker.snapshot(cpu, evict);
         let decision = lifecycle::decide(limits, &snapshot, phase);
         for slot in decision.interrupt {
-            tracker.interrupt(slot, group, limits.request_timeout_setting);
+            tracker.interrupt(slot, group, limits);
         }
         match decision.next {
             Next::Continue => {}
@@ -417,27 +397,5 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
                 return reason;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stacks_are_logged_innermost_first_as_the_c_module_words_them() {
-        let frame = |function: &str, line| StackFrame {
-            file: "/srv/app.wsgi".into(),
-            line,
-            function: function.into(),
-        };
-        assert_eq!(
-            stack_lines(7, &[frame("spin", 5), frame("application", 9)]),
-            [
-                "Thread 7 executing file \"/srv/app.wsgi\", line 5, in spin",
-                "called from file \"/srv/app.wsgi\", line 9, in application."
-            ]
-        );
-        assert!(stack_lines(7, &[]).is_empty());
     }
 }

@@ -315,7 +315,8 @@ impl Interpreter {
     /// The Python stack of thread `thread_ident` in this interpreter,
     /// innermost frame first, for the log when a request times out. Call
     /// without holding any GIL.
-    pub fn thread_stack(&self, thread_ident: u64) -> Option<Vec<StackFrame>> {
+    /// Each frame is `(file, line, function)`.
+    pub fn thread_stack(&self, thread_ident: u64) -> Option<Vec<(String, u64, String)>> {
         // Reading another thread's frames is only safe under a GIL.
         if cfg!(Py_GIL_DISABLED) {
             return None;
@@ -334,11 +335,11 @@ impl Interpreter {
             let mut stack = object::iter_items(&summaries)?
                 .iter()
                 .map(|summary| {
-                    Some(StackFrame {
-                        file: object::unicode_to_string(&summary.getattr("filename")?)?,
-                        line: object::to_u64(&summary.getattr("lineno")?).unwrap_or(0),
-                        function: object::unicode_to_string(&summary.getattr("name")?)?,
-                    })
+                    Some((
+                        object::unicode_to_string(&summary.getattr("filename")?)?,
+                        object::to_u64(&summary.getattr("lineno")?).unwrap_or(0),
+                        object::unicode_to_string(&summary.getattr("name")?)?,
+                    ))
                 })
                 .collect::<Option<Vec<_>>>()?;
             stack.reverse();
@@ -365,14 +366,6 @@ fn gil_note(gil: GilKind) -> String {
         GilKind::Shared => String::new(),
         other => format!(" ({other})"),
     }
-}
-
-/// One frame of a thread's Python stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StackFrame {
-    pub file: String,
-    pub line: u64,
-    pub function: String,
 }
 
 /// Every interpreter created so far in this process.
