@@ -46,6 +46,12 @@ impl Route {
     }
 
     /// The key a loaded script is cached under.
+    /// The file the request is for, as the C module names it in request
+    /// log lines: a handler script's target, else the script itself.
+    pub fn target_file(&self) -> &str {
+        self.resource.as_deref().unwrap_or(&self.script)
+    }
+
     fn cache_key(&self) -> String {
         if self.case_insensitive {
             self.script.to_lowercase()
@@ -306,20 +312,23 @@ fn load_script_as_of(
             return None;
         }
         let script = &route.script;
-        if in_request {
+        let named = if in_request {
+            let target = route.target_file();
             log(
                 APLOG_ERR,
                 &format!(
-                    "[script {script}] WSGI0109: Unable to execute Python script file '{script}'."
+                    "[script {target}] WSGI0109: Unable to execute Python script file '{script}'."
                 ),
             );
+            target
         } else {
             log(
                 APLOG_ERR,
                 &format!("WSGI0110: Unable to execute Python script file '{script}'."),
             );
-        }
-        log_script_exception(log, script, &describe_for_scripts(interp), in_request);
+            script
+        };
+        log_script_exception(log, named, &describe_for_scripts(interp), in_request);
         return None;
     };
     interp.with_scripts(gil, |scripts| {
@@ -348,7 +357,7 @@ fn reload_requested(
     if !module.hasattr("reload_required") {
         return false;
     }
-    let resource = route.resource.as_deref().unwrap_or(&route.script);
+    let resource = route.target_file();
     let answer = object::str_obj(resource).and_then(|r| {
         module
             .getattr("reload_required")
@@ -357,12 +366,7 @@ fn reload_requested(
     match answer {
         Some(value) => object::is_true(&value),
         None => {
-            log_script_exception(
-                log,
-                &route.script,
-                &describe_for_scripts(interp),
-                in_request,
-            );
+            log_script_exception(log, resource, &describe_for_scripts(interp), in_request);
             false
         }
     }
@@ -596,7 +600,7 @@ pub fn run(
 ) -> Outcome {
     let meter = Meter::begin(extras);
     let mut timing = Timing::default();
-    let mut ctx = RequestContext::new(transport, &route.script);
+    let mut ctx = RequestContext::new(transport, route.target_file());
     let ctx_ptr: *mut RequestContext = &mut ctx;
     let gil = interp.enter();
     let outcome = run_in_scope(&gil, interp, ctx_ptr, route, extras, &meter, &mut timing);
@@ -646,8 +650,10 @@ fn run_in_scope(
         transport.log(
             APLOG_ERR,
             &format!(
-                "[script {0}] WSGI0089: Target WSGI script '{0}' does not contain WSGI application '{1}'.",
-                route.script, route.callable
+                "[script {}] WSGI0089: Target WSGI script '{}' does not contain WSGI application '{}'.",
+                route.target_file(),
+                route.script,
+                route.callable
             ),
         );
         // As the C module answers: 404 in embedded mode, 500 in a daemon.
@@ -715,10 +721,10 @@ fn run_in_scope(
             object::clear_error();
             log(
                 APLOG_INFO,
-                &format!("[script {}] {REQUEST_TIMEOUT_MESSAGE}", route.script),
+                &format!("[script {}] {REQUEST_TIMEOUT_MESSAGE}", route.target_file()),
             );
         } else {
-            log_script_exception(&log, &route.script, &who, true);
+            log_script_exception(&log, route.target_file(), &who, true);
         }
     };
     let completed = match application.call(&[&environ, &start_response]) {
@@ -733,7 +739,7 @@ fn run_in_scope(
                 log_failure();
             }
             close_result(&result, || {
-                log_script_exception(&log, &route.script, &who, true)
+                log_script_exception(&log, route.target_file(), &who, true)
             });
             match streamed {
                 Err(_) => false,
