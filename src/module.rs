@@ -1046,13 +1046,13 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             return 500;
         }
         // The dispatch script runs in its own application-group= if given,
-        // else in the group the request would otherwise go to.
+        // else in the main interpreter, as the C module runs it.
         let group = script
             .options
             .application_group
             .as_ref()
             .map(|g| g.expand(&req))
-            .unwrap_or_else(|| extras.application_group.clone());
+            .unwrap_or_default();
         let Some(interpreter) = interpreter_or_log(&group) else {
             return 500;
         };

@@ -183,28 +183,26 @@ fn virtual_host_daemon_groups_log_to_the_host_error_log() {
         .start();
     let own = server.request("GET", "/x", &[("Host", "a.example")], b"");
     assert_eq!(own.status, 200, "{}", server.error_log());
-    let owned_pid = own.json().get("pid").as_f64().unwrap() as i64;
     let host_log =
         || std::fs::read_to_string(server.root().join("a_error_log")).unwrap_or_default();
-    let serving = format!("daemon process {owned_pid} serving group 'owned'");
+    let serving = "Starting daemon process 'owned' with ";
     assert!(
-        host_log().contains(&serving),
+        host_log().contains(serving),
         "the host's error log lacks '{serving}':\n{}\nmain log:\n{}",
         host_log(),
         server.error_log()
     );
     assert!(
-        !server.error_log().contains(&serving),
+        !server.error_log().contains(serving),
         "the owned group's line reached the main error log:\n{}",
         server.error_log()
     );
-    let shared = server.json_ok("/shared", &[]);
-    let shared_pid = shared.get("pid").as_f64().unwrap() as i64;
-    let serving = format!("daemon process {shared_pid} serving group 'shared'");
+    server.json_ok("/shared", &[]);
+    let serving = "Starting daemon process 'shared' with ";
     assert!(
-        server.error_log().contains(&serving),
+        server.error_log().contains(serving),
         "{}",
         server.error_log()
     );
-    assert!(!host_log().contains(&serving), "{}", host_log());
+    assert!(!host_log().contains(serving), "{}", host_log());
 }

@@ -281,6 +281,12 @@ fn run(
     }
     apply_resource_limits(&spec)?;
     enter_chroot(&spec)?;
+    let (uid, gid) = group_ids(&spec)?;
+    tracing::info!(
+        "Starting daemon process '{}' with uid={uid}, gid={gid} and threads={}.",
+        spec.name,
+        spec.threads
+    );
     switch_identity(&spec)?;
     // SAFETY: process-wide settings in this child.
     unsafe {
@@ -321,19 +327,20 @@ fn run(
     }
     crate::module::preload_scripts(config, role);
     monitor::spawn_signal_dispatcher();
-    let turns = match &accept_lock {
-        Some(lock) => format!(
-            ", taking turns to accept under the {} mutex",
-            lock.method().name()
-        ),
-        None => String::new(),
-    };
-    tracing::info!(
-        "mod_wsgi: daemon process {} serving group '{}' with {} threads{turns}",
+    tracing::debug!(
+        "mod_wsgi: daemon process {} serving group '{}' with {} threads",
         std::process::id(),
         spec.name,
         spec.threads
     );
+    if let Some(lock) = &accept_lock {
+        tracing::info!(
+            "mod_wsgi: daemon process {} of group '{}' taking turns to accept under the {} mutex",
+            std::process::id(),
+            spec.name,
+            lock.method().name()
+        );
+    }
 
     let threads = spec.threads.max(1) as usize;
     let tracker = Arc::new(Tracker::new(threads));

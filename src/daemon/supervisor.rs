@@ -312,7 +312,7 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
             pconf,
         )
     };
-    tracing::info!("mod_wsgi: started daemon process {pid} for group '{name}'");
+    tracing::debug!("mod_wsgi: started daemon process {pid} for group '{name}'");
 }
 
 /// Called by the MPM about a registered daemon: restart it when it died.

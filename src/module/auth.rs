@@ -38,6 +38,18 @@ impl ScriptKind {
         }
     }
 
+    /// The C module's codes for "script not configured" and "script
+    /// lacks the function" (the user script's depend on Basic or Digest;
+    /// ours name Basic's).
+    fn codes(self, digest: bool) -> (&'static str, &'static str) {
+        match (self, digest) {
+            (ScriptKind::User, false) => ("WSGI0041", "WSGI0043"),
+            (ScriptKind::User, true) => ("WSGI0044", "WSGI0046"),
+            (ScriptKind::Group, _) => ("WSGI0047", "WSGI0052"),
+            (ScriptKind::Access, _) => ("WSGI0053", "WSGI0056"),
+        }
+    }
+
     fn script(self, dir: &DirConfig) -> Option<&ScriptRef> {
         match self {
             ScriptKind::User => dir.auth_user_script.as_ref(),
@@ -61,9 +73,13 @@ fn prepare(req: &Request, kind: ScriptKind) -> Result<Prepared, Failed> {
     // SAFETY: our merged per-directory config for this request.
     let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
     let Some(script) = kind.script(dir) else {
-        req.log(
-            APLOG_ERR,
-            &format!("Location of WSGI {} script not provided.", kind.describe()),
+        req.log_script_error(
+            0,
+            &format!(
+                "{}: Location of WSGI {} script not provided.",
+                kind.codes(false).0,
+                kind.describe()
+            ),
         );
         return Err(Failed);
     };
@@ -156,10 +172,11 @@ unsafe fn text(p: *const c_char) -> String {
 
 /// Logs that the script lacks the function Apache needs.
 fn log_missing(req: &Request, prepared: &Prepared, what: &str) {
-    req.log(
-        APLOG_ERR,
+    let code = prepared.kind.codes(what.contains("Digest")).1;
+    req.log_script_error(
+        0,
         &format!(
-            "Target WSGI {} script '{}' does not provide {what}.",
+            "{code}: Target WSGI {} script '{}' does not provide {what}.",
             prepared.kind.describe(),
             prepared.route.script
         ),
@@ -250,14 +267,16 @@ unsafe extern "C" fn check_group_authorization(
         };
         let why = match authz::membership(&groups, &required) {
             Membership::Member => return ffi::authz_status_AUTHZ_GRANTED,
-            Membership::NoGroups => "User is not a member of any groups.",
-            Membership::NotInRequired => "User is not a member of designated groups.",
+            Membership::NoGroups => ("WSGI0059", "User is not a member of any groups."),
+            Membership::NotInRequired => ("WSGI0060", "User is not a member of designated groups."),
         };
-        req.log(
-            APLOG_ERR,
+        req.log_script_error(
+            0,
             &format!(
-                "Authorization of user '{user}' to access '{}' failed. {why}",
-                req.uri()
+                "{}: Authorization of user '{user}' to access '{}' failed. {}",
+                why.0,
+                req.uri(),
+                why.1
             ),
         );
         denied
@@ -291,10 +310,10 @@ unsafe extern "C" fn check_access(r: *mut ffi::request_rec) -> c_int {
         HostAccess::Deny => {
             // Under `Satisfy Any` authentication may still let it in.
             if !req.satisfies_any() {
-                req.log(
-                    APLOG_ERR,
+                req.log_script_error(
+                    0,
                     &format!(
-                        "Client denied by server configuration: '{}'.",
+                        "WSGI0057: Client denied by server configuration: '{}'.",
                         req.filename()
                     ),
                 );

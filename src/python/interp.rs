@@ -261,6 +261,12 @@ impl Interpreter {
         let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error());
         crate::wsgi::streams::install(setup.restrictions)
             .ok_or_else(|| fail("cannot install the standard streams"))?;
+        for dir in setup.python_path_layers.iter().flatten() {
+            tracing::info!(
+                "Adding '{dir}' to Python module search path for {}.",
+                describe_process(&setup.process_group)
+            );
+        }
         add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))?;
         let module =
             object::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
