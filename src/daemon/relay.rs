@@ -2,6 +2,7 @@
 //! process over the group's socket, then serve the daemon's requests for
 //! body bytes and relay its response to the client.
 
+use super::header_scan;
 use super::supervisor::Endpoint;
 use super::wire::{Frame, RequestHead};
 use crate::apache::log::APLOG_ERR;
@@ -220,59 +221,6 @@ fn local_redirect(status: i32, headers: &[(String, String)]) -> Option<&str> {
         .filter(|value| value.starts_with('/'))
 }
 
-/// Response headers as the C module's Apache child hands a daemon's
-/// response to Apache (its CGI-style header scan): values lose leading
-/// whitespace; `Location`, `Content-Length`, `Content-Range`,
-/// `Transfer-Encoding` and `Last-Modified` keep their last value and come
-/// first; `Set-Cookie` and `WWW-Authenticate` stay one line each; any
-/// other repeated header, whatever its case, becomes one line of
-/// comma-separated values under the name it first came with. Cookies go
-/// last. `Content-Type` keeps its last value.
-fn relayed_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
-    const REPLACED: &[&str] = &[
-        "content-type",
-        "location",
-        "content-length",
-        "content-range",
-        "transfer-encoding",
-        "last-modified",
-    ];
-    const SEPARATE: &[&str] = &["set-cookie", "www-authenticate"];
-    let is = |list: &[&str], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
-    let mut replaced: Vec<(String, String)> = Vec::new();
-    let mut merged: Vec<(String, String)> = Vec::new();
-    let mut separate: Vec<(String, String)> = Vec::new();
-    let mut cookies: Vec<(String, String)> = Vec::new();
-    for (name, value) in headers {
-        let value = value.trim_start().to_string();
-        let same_name = |entry: &&mut (String, String)| entry.0.eq_ignore_ascii_case(name);
-        if is(REPLACED, name) {
-            match replaced.iter_mut().find(same_name) {
-                Some(entry) => entry.1 = value,
-                None => replaced.push((name.clone(), value)),
-            }
-        } else if name.eq_ignore_ascii_case("set-cookie") {
-            cookies.push((name.clone(), value));
-        } else if is(SEPARATE, name) {
-            separate.push((name.clone(), value));
-        } else {
-            match merged.iter_mut().find(same_name) {
-                Some(entry) => {
-                    entry.1.push_str(", ");
-                    entry.1.push_str(&value);
-                }
-                None => merged.push((name.clone(), value)),
-            }
-        }
-    }
-    separate
-        .into_iter()
-        .chain(replaced)
-        .chain(merged)
-        .chain(cookies)
-        .collect()
-}
-
 /// Reads and drops the rest of a response the client will not see.
 fn drain_response(reader: &mut BufReader<&UnixStream>) {
     while let Ok(Some(frame)) = Frame::read_from(reader) {
@@ -381,19 +329,28 @@ fn exchange(
                     );
                     return Exchange::Done(500);
                 }
+                let (status, reason) =
+                    header_scan::status_header(&headers).unwrap_or((status, reason));
                 if options.error_override && status >= 400 {
                     overridden = Some(status);
                     continue;
                 }
                 if let Some(location) = local_redirect(status, &headers) {
                     // As the C module does in daemon mode: a 200 naming a
-                    // local Location is served by Apache from that URL.
+                    // local Location is served by Apache from that URL;
+                    // challenges, kept with the error headers, go along.
+                    for (name, value) in header_scan::relayed_headers(&headers)
+                        .iter()
+                        .filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+                    {
+                        req.add_header(name, value);
+                    }
                     drain_response(&mut reader);
                     req.internal_redirect(location);
                     return Exchange::Done(0);
                 }
                 req.set_status(status, &reason);
-                for (name, value) in &relayed_headers(&headers) {
+                for (name, value) in &header_scan::relayed_headers(&headers) {
                     req.add_header(name, value);
                 }
                 headers_sent = true;
@@ -433,52 +390,5 @@ fn exchange(
                 return Exchange::Done(if headers_sent { 0 } else { 500 });
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::relayed_headers;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn repeated_headers_join_as_the_c_module_relays_them() {
-        let given = pairs(&[
-            ("X-Dup", "one"),
-            ("X-Other", "between"),
-            ("Set-Cookie", "a=1"),
-            ("x-dup", " two"),
-            ("WWW-Authenticate", "Basic"),
-            ("Location", "http://x/"),
-            ("set-cookie", "b=2"),
-            ("www-authenticate", "Bearer"),
-            ("Location", "http://y/"),
-            ("X-Empty", ""),
-            ("X-Empty", "v"),
-        ]);
-        assert_eq!(
-            relayed_headers(&given),
-            pairs(&[
-                ("WWW-Authenticate", "Basic"),
-                ("www-authenticate", "Bearer"),
-                ("Location", "http://y/"),
-                ("X-Dup", "one, two"),
-                ("X-Other", "between"),
-                ("X-Empty", ", v"),
-                ("Set-Cookie", "a=1"),
-                ("set-cookie", "b=2"),
-            ])
-        );
-    }
-
-    #[test]
-    fn single_headers_pass_unchanged() {
-        let given = pairs(&[("Content-Type", "text/plain"), ("X-A", "trailing  ")]);
-        assert_eq!(relayed_headers(&given), given);
     }
 }
