@@ -624,7 +624,7 @@ fn eviction_timeout_on_sigusr1() {
     let server = builder()
         .config(
             "WSGIDaemonProcess evict threads=2 eviction-timeout=3 shutdown-timeout=1\n\
-             WSGIDaemonProcess evictnow threads=2 shutdown-timeout=1\n\
+             WSGIDaemonProcess evictnow threads=2 shutdown-timeout=1 graceful-timeout=0\n\
              WSGIScriptAlias /evict {root}/options.wsgi process-group=evict\n\
              WSGIScriptAlias /evictnow {root}/options.wsgi process-group=evictnow",
         )
@@ -673,7 +673,7 @@ fn eviction_timeout_on_sigusr1() {
     );
     expect_replaced(&server, "/evict/info", pid1);
 
-    // Without eviction-timeout or graceful-timeout: restarts at once, and
+    // Without eviction-timeout, and graceful-timeout=0 (its default is 15 s): restarts at once, and
     // the same request dies with the process after shutdown-timeout=1.
     let pid2 = pid(&facts(&server, "/evictnow/info"));
     let off = server.log_len();
@@ -713,7 +713,7 @@ fn graceful_timeout_with_maximum_requests() {
         .config(
             "WSGIDaemonProcess grace threads=2 maximum-requests=2 graceful-timeout=5 \
              shutdown-timeout=1\n\
-             WSGIDaemonProcess nograce threads=2 maximum-requests=2 shutdown-timeout=1\n\
+             WSGIDaemonProcess nograce threads=2 maximum-requests=2 shutdown-timeout=1 graceful-timeout=0\n\
              WSGIScriptAlias /grace {root}/options.wsgi process-group=grace\n\
              WSGIScriptAlias /nograce {root}/options.wsgi process-group=nograce",
         )
@@ -748,7 +748,7 @@ fn graceful_timeout_with_maximum_requests() {
     expect_restart_line(&server, off, pid1, "grace", "maximum-requests reached");
     expect_replaced(&server, "/grace/info", pid1);
 
-    // Without graceful-timeout the same in-flight request dies with the
+    // With graceful-timeout=0 (the default is 15 s) the same in-flight request dies with the
     // process after shutdown-timeout=1.
     let pid2 = pid(&facts(&server, "/nograce/info"));
     let off = server.log_len();

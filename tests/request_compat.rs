@@ -313,10 +313,9 @@ fn duplicate_response_headers() {
 }
 
 /// The C module's Apache child joins a repeated header's values into one
-/// line (Set-Cookie excepted) when relaying a daemon's response; ours
-/// relays each line (src/daemon/relay.rs).
+/// line (Set-Cookie and WWW-Authenticate excepted) when relaying a
+/// daemon's response.
 #[test]
-#[ignore = "daemon relay does not join repeated headers yet"]
 fn duplicate_response_headers_daemon() {
     compare(DAEMON, &[get("/app/duplicates", &[])]);
 }

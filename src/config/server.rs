@@ -51,14 +51,17 @@ fn substitute(template: &str, captures: &regex::Captures<'_>) -> String {
     out
 }
 
-/// Strips `prefix` from the start of `uri`, where each `/` of the prefix
-/// matches a run of slashes in the URI (as Apache's `Alias` does).
+/// Strips `prefix` from the start of `uri`, where each run of slashes in
+/// the prefix matches a run of slashes in the URI (as Apache's `Alias`
+/// does).
 fn strip_alias_prefix<'u>(uri: &'u str, prefix: &str) -> Option<&'u str> {
     let mut rest = uri;
-    for c in prefix.chars() {
+    let mut prefix = prefix.chars().peekable();
+    while let Some(c) = prefix.next() {
         rest = rest.strip_prefix(c)?;
         if c == '/' {
             rest = rest.trim_start_matches('/');
+            while prefix.next_if_eq(&'/').is_some() {}
         }
     }
     Some(rest)
@@ -740,6 +743,12 @@ mod tests {
         );
         assert_eq!(dir.map_uri("/apps"), None);
         assert_eq!(dir.map_uri("/apps/").as_deref(), Some("/srv/apps/"));
+        let doubled = alias("//app", "/srv/app.wsgi");
+        assert_eq!(
+            doubled.map_uri("//app/x").as_deref(),
+            Some("/srv/app.wsgi/x")
+        );
+        assert_eq!(doubled.map_uri("/app").as_deref(), Some("/srv/app.wsgi"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 #[cfg(not(test))]
 pub mod handoff;
+pub mod header_scan;
 pub mod lifecycle;
 #[cfg(not(test))]
 pub mod monitor;

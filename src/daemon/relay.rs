@@ -2,6 +2,7 @@
 //! process over the group's socket, then serve the daemon's requests for
 //! body bytes and relay its response to the client.
 
+use super::header_scan;
 use super::supervisor::Endpoint;
 use super::wire::{Frame, RequestHead};
 use crate::apache::log::APLOG_ERR;
@@ -328,19 +329,28 @@ fn exchange(
                     );
                     return Exchange::Done(500);
                 }
+                let (status, reason) =
+                    header_scan::status_header(&headers).unwrap_or((status, reason));
                 if options.error_override && status >= 400 {
                     overridden = Some(status);
                     continue;
                 }
                 if let Some(location) = local_redirect(status, &headers) {
                     // As the C module does in daemon mode: a 200 naming a
-                    // local Location is served by Apache from that URL.
+                    // local Location is served by Apache from that URL;
+                    // challenges, kept with the error headers, go along.
+                    for (name, value) in header_scan::relayed_headers(&headers)
+                        .iter()
+                        .filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+                    {
+                        req.add_header(name, value);
+                    }
                     drain_response(&mut reader);
                     req.internal_redirect(location);
                     return Exchange::Done(0);
                 }
                 req.set_status(status, &reason);
-                for (name, value) in &headers {
+                for (name, value) in &header_scan::relayed_headers(&headers) {
                     req.add_header(name, value);
                 }
                 headers_sent = true;
@@ -359,7 +369,15 @@ fn exchange(
                 }
             }
             Frame::Log { level, message } => req.log(level, &message),
-            Frame::End => return Exchange::Done(overridden.unwrap_or(0)),
+            Frame::End => {
+                if overridden.is_none() {
+                    // Handing the body on before the end, as the C module
+                    // does, leaves Apache no Content-Length to derive: a
+                    // body the application gave no length goes chunked.
+                    req.flush();
+                }
+                return Exchange::Done(overridden.unwrap_or(0));
+            }
             Frame::Fail(status) => return Exchange::Done(status),
             Frame::Abort => {
                 req.flush();

@@ -165,9 +165,7 @@ const fn method(
 }
 
 /// The module's functions, and private helpers for our streams.
-static mut METHODS: [ffi::PyMethodDef; 13] = [
-    method(c"_log_write", crate::wsgi::streams::log_write, true),
-    method(c"_log_flush", crate::wsgi::streams::log_flush, false),
+static mut METHODS: [ffi::PyMethodDef; 11] = [
     method(c"_log_warning", crate::wsgi::streams::log_warning, true),
     method(c"_log_record", logging::log_record, true),
     method(c"subscribe_events", events::subscribe_events, true),

@@ -41,7 +41,13 @@ impl Drop for ActiveRequest {
 pub struct InterpreterObjects {
     pub adapter_type: Owned,
     pub input_type: Owned,
-    pub errors_type: Owned,
+    /// `mod_wsgi.Log`, the byte stream under `wsgi.errors`,
+    /// `sys.stdout` and `sys.stderr`.
+    pub log_type: Owned,
+    /// `mod_wsgi.Restricted`, standing for a restricted standard stream.
+    pub restricted_type: Owned,
+    /// `io.TextIOWrapper`, the text stream over each log.
+    pub text_wrapper: Owned,
     /// The class handed out as `wsgi.file_wrapper`.
     pub file_wrapper_type: Owned,
     /// Event subscribers and `active_requests` of this interpreter's
@@ -259,7 +265,11 @@ impl Interpreter {
     /// adapter types. Called with its GIL held.
     fn initialise(&self, setup: &InterpreterSetup) -> Result<(), String> {
         let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error());
-        crate::wsgi::streams::install(setup.restrictions)
+        let module =
+            object::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
+        let objects = crate::wsgi::types::create(&module)
+            .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
+        crate::wsgi::streams::install(&objects, setup.restrictions)
             .ok_or_else(|| fail("cannot install the standard streams"))?;
         for dir in setup.python_path_layers.iter().flatten() {
             tracing::info!(
@@ -268,12 +278,8 @@ impl Interpreter {
             );
         }
         add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))?;
-        let module =
-            object::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
         crate::pymodule::set_groups(&module, &self.process_group, &self.name)
             .ok_or_else(|| fail("cannot set mod_wsgi attributes"))?;
-        let objects = crate::wsgi::types::create(&module)
-            .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
         module.setattr("FileWrapper", &objects.file_wrapper_type);
         *self.objects.lock() = Some(Arc::new(objects));
         if let Some(interval) = setup.plan.switch_interval {

@@ -352,6 +352,37 @@ pub fn bytes_contents(obj: &Owned) -> Option<&[u8]> {
     }
 }
 
+/// Runs `f` on the UTF-8 bytes of a `str`, or on the bytes of any
+/// bytes-like object; `None` with Python's error pending otherwise
+/// ("a bytes-like object is required, not ...").
+pub fn with_text_or_bytes<T>(obj: &Owned, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+    // SAFETY: GIL held; the UTF-8 buffer belongs to the str and the view is
+    // released before returning.
+    unsafe {
+        if ffi::PyUnicode_Check(obj.as_ptr()) != 0 {
+            let mut len: ffi::Py_ssize_t = 0;
+            let p = ffi::PyUnicode_AsUTF8AndSize(obj.as_ptr(), &mut len);
+            if p.is_null() {
+                return None;
+            }
+            return Some(f(std::slice::from_raw_parts(p as *const u8, len as usize)));
+        }
+        let mut view = std::mem::MaybeUninit::<ffi::Py_buffer>::uninit();
+        if ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), ffi::PyBUF_SIMPLE) != 0 {
+            return None;
+        }
+        let mut view = view.assume_init();
+        let bytes = if view.buf.is_null() || view.len <= 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(view.buf as *const u8, view.len as usize)
+        };
+        let result = f(bytes);
+        ffi::PyBuffer_Release(&mut view);
+        Some(result)
+    }
+}
+
 pub fn import(name: &str) -> Option<Owned> {
     let name = CString::new(name).ok()?;
     // SAFETY: GIL held.

@@ -80,12 +80,12 @@ fn call<T>(
             log(APLOG_ERR, "The Python interpreter is shutting down.");
             return Err(Failed);
         };
-        let Some(errors) = types::bind(&objects.errors_type, ctx_ptr) else {
+        let Some((errors, errors_stream)) = types::request_errors(&objects, ctx_ptr) else {
             log_python_error(&log, "Cannot create wsgi.errors for the auth script.");
             return Err(Failed);
         };
         let result = (|| {
-            let environ = environ(request, &errors)?;
+            let environ = environ(request, &errors_stream)?;
             let mut owned = vec![environ];
             for arg in args {
                 owned.push(object::latin1_obj(arg)?);

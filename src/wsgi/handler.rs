@@ -670,16 +670,16 @@ fn run_in_scope(
     let bound = (
         types::bind(&objects.adapter_type, ctx_ptr),
         types::bind(&objects.input_type, ctx_ptr),
-        types::bind(&objects.errors_type, ctx_ptr),
+        types::request_errors(&objects, ctx_ptr),
     );
-    let (Some(adapter), Some(input), Some(errors)) = bound else {
+    let (Some(adapter), Some(input), Some((errors, errors_stream))) = bound else {
         log_python_error(&log, "Cannot create the WSGI request objects.");
         return Outcome::Fail(500);
     };
     let outcome = (|| {
         let environ = build_environ(extras, route)?;
         object::dict_set(&environ, "wsgi.input", &input);
-        object::dict_set(&environ, "wsgi.errors", &errors);
+        object::dict_set(&environ, "wsgi.errors", &errors_stream);
         object::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
         let start_response = adapter.getattr("start_response")?;
         Some((environ, start_response))

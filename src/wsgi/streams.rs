@@ -8,7 +8,9 @@
 //! way they are line-buffered and logged at `error`, as the C module does.
 
 use super::context::RequestContext;
+use super::types;
 use crate::apache::log::{server_log, APLOG_ERR, APLOG_WARNING};
+use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
@@ -68,8 +70,9 @@ fn write_unattached(text: &[u8], flush: bool) {
     });
 }
 
-/// Routes application output to the current request or the server log.
-fn route(text: &[u8], flush: bool) {
+/// Routes output written to `sys.stdout`/`sys.stderr` to the request this
+/// thread handles, or to the server log outside any request.
+pub fn route_output(text: &[u8], flush: bool) {
     let ctx = CURRENT_REQUEST.with(Cell::get) as *mut RequestContext;
     if ctx.is_null() {
         write_unattached(text, flush);
@@ -87,35 +90,6 @@ fn route(text: &[u8], flush: bool) {
 /// Logs whatever partial line is left outside requests (at shutdown).
 pub fn flush_unattached() {
     write_unattached(b"", true);
-}
-
-/// `mod_wsgi._log_write(text)`.
-pub unsafe extern "C" fn log_write(
-    _module: *mut ffi::PyObject,
-    text: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    let Some(text) = Owned::from_borrowed(text) else {
-        return std::ptr::null_mut();
-    };
-    let Some(text) = object::unicode_to_string(&text) else {
-        // SAFETY: GIL held by the caller (a Python method call).
-        object::raise(
-            unsafe { ffi::PyExc_TypeError },
-            "write() argument must be str",
-        );
-        return std::ptr::null_mut();
-    };
-    route(text.as_bytes(), false);
-    object::none().into_raw()
-}
-
-/// `mod_wsgi._log_flush()`.
-pub unsafe extern "C" fn log_flush(
-    _module: *mut ffi::PyObject,
-    _: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    route(b"", true);
-    object::none().into_raw()
 }
 
 /// `mod_wsgi._log_warning(text)`: one warning line per text line, for the
@@ -154,80 +128,48 @@ pub struct Restrictions {
     pub signal: bool,
 }
 
-/// Installed in each interpreter by [`install`]. The restricted object
-/// raises on any use, naming the directive that turns it off.
-const STREAMS_SOURCE: &std::ffi::CStr = c"
-import io, sys, mod_wsgi
-
-class ApacheLog(io.TextIOBase):
-    '''Text stream whose lines go to the Apache error log.'''
-
-    def __init__(self, name):
-        self._name = name
-
-    @property
-    def name(self):
-        return self._name
-
-    @property
-    def encoding(self):
-        return 'utf-8'
-
-    @property
-    def errors(self):
-        return 'backslashreplace'
-
-    def writable(self):
-        return True
-
-    def isatty(self):
-        return False
-
-    def write(self, text):
-        mod_wsgi._log_write(text)
-        return len(text)
-
-    def writelines(self, lines):
-        for line in lines:
-            self.write(line)
-
-    def flush(self):
-        mod_wsgi._log_flush()
-
-class RestrictedStream:
-    def __init__(self, name, directive):
-        self.__dict__['_message'] = (
-            '%s access restricted by mod_wsgi (see %s)' % (name, directive))
-
-    def __getattr__(self, attr):
-        raise OSError(self._message)
+/// Installed in each interpreter by [`install`] when signal registration
+/// is restricted.
+const SIGNAL_GUARD_SOURCE: &std::ffi::CStr = c"
+import os, signal, mod_wsgi
 
 def guarded_signal(signum, handler):
     import traceback
     stack = ''.join(traceback.format_stack()[:-1])
     mod_wsgi._log_warning(
         'mod_wsgi (pid=%d): Callback registration for signal %d ignored '
-        '(WSGIRestrictSignal is On).\\n%s' % (__import__('os').getpid(), signum, stack))
+        '(WSGIRestrictSignal is On).\\n%s' % (os.getpid(), signum, stack))
     return handler
 
-sys.stdout = ApacheLog('<stdout>')
-sys.stderr = ApacheLog('<stderr>')
-if restrict_stdout:
-    sys.stdout = RestrictedStream('sys.stdout', 'WSGIRestrictStdout')
-if restrict_stdin:
-    sys.stdin = RestrictedStream('sys.stdin', 'WSGIRestrictStdin')
-if restrict_signal:
-    import signal
-    signal.signal = guarded_signal
+signal.signal = guarded_signal
 ";
 
 /// Replaces the standard streams (and `signal.signal` when restricted) in
-/// the current interpreter. The GIL is held.
-pub fn install(restrictions: Restrictions) -> Option<()> {
-    let flags = [
-        ("restrict_stdin", object::bool_obj(restrictions.stdin)),
-        ("restrict_stdout", object::bool_obj(restrictions.stdout)),
-        ("restrict_signal", object::bool_obj(restrictions.signal)),
-    ];
-    object::run_source(STREAMS_SOURCE, "mod_wsgi._streams", &flags).map(drop)
+/// the current interpreter, as the C module does: `sys.stdout` and
+/// `sys.stderr` log through `mod_wsgi.Log`; a restricted stream is a
+/// `mod_wsgi.Restricted`. The GIL is held.
+pub fn install(objects: &InterpreterObjects, restrictions: Restrictions) -> Option<()> {
+    let sys = object::import("sys")?;
+    let stdout = if restrictions.stdout {
+        types::restricted(objects, c"sys.stdout")?
+    } else {
+        types::standard_stream(objects, c"<stdout>")?
+    };
+    set_sys_stream(&sys, "stdout", &stdout)?;
+    set_sys_stream(
+        &sys,
+        "stderr",
+        &types::standard_stream(objects, c"<stderr>")?,
+    )?;
+    if restrictions.stdin {
+        set_sys_stream(&sys, "stdin", &types::restricted(objects, c"sys.stdin")?)?;
+    }
+    if restrictions.signal {
+        object::run_source(SIGNAL_GUARD_SOURCE, "mod_wsgi._signal", &[])?;
+    }
+    Some(())
+}
+
+fn set_sys_stream(sys: &Owned, name: &str, stream: &Owned) -> Option<()> {
+    sys.setattr(name, stream).then_some(())
 }

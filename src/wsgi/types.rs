@@ -10,7 +10,7 @@ use super::response;
 use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::addr_of_mut;
 
 #[repr(C)]
@@ -396,41 +396,107 @@ unsafe extern "C" fn input_next(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
     }
 }
 
-// ---- wsgi.errors ----
+// ---- wsgi.errors, sys.stdout and sys.stderr ----
+//
+// As in the C module, each is an `io.TextIOWrapper` (UTF-8, errors
+// replaced, line buffered, written through) over a `mod_wsgi.Log` byte
+// stream whose complete lines go to the error log.
 
-unsafe extern "C" fn errors_write(
-    slf: *mut ffi::PyObject,
-    text: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; live instance.
-    let Some(ctx) = (unsafe { context(slf) }) else {
-        return std::ptr::null_mut();
-    };
-    let Some(text) = Owned::from_borrowed(text) else {
-        return std::ptr::null_mut();
-    };
-    let Some(s) = object::unicode_to_string(&text) else {
-        return raise_type_error("wsgi.errors.write() argument must be str");
-    };
-    ctx.log_text(s.as_bytes());
-    none_result()
+/// A `mod_wsgi.Log`: bound to one request (`wsgi.errors`), or following
+/// whichever request the writing thread handles (`sys.stdout`/`sys.stderr`).
+#[repr(C)]
+struct LogBuffer {
+    bound: RequestBound,
+    /// Static, NUL-terminated: what `name` reports.
+    name: *const c_char,
+    follows_thread: c_int,
 }
 
-unsafe extern "C" fn errors_writelines(
+/// Where a write to `obj` goes; `Err` with a Python error set when its
+/// request has completed.
+///
+/// # Safety
+/// `obj` is a `LogBuffer` and the GIL is held.
+unsafe fn log_target<'a>(
+    obj: *mut ffi::PyObject,
+    method: &str,
+) -> Result<Option<&'a mut RequestContext<'a>>, ()> {
+    // SAFETY: layout guaranteed by the type spec.
+    let log = unsafe { &*(obj as *const LogBuffer) };
+    if log.follows_thread != 0 {
+        return Ok(None);
+    }
+    let ctx = log.bound.context as *mut RequestContext;
+    if ctx.is_null() {
+        // SAFETY: GIL held.
+        object::raise(
+            unsafe { ffi::PyExc_RuntimeError },
+            &format!("{method}() called on wsgi.errors after request completed"),
+        );
+        return Err(());
+    }
+    // SAFETY: set by `new_log` for the duration of the request, on this thread.
+    Ok(Some(unsafe { &mut *ctx }))
+}
+
+/// Queues `bytes` on the log's pending line, logging each complete line.
+fn log_bytes(target: Option<&mut RequestContext>, bytes: &[u8]) {
+    match target {
+        Some(ctx) => ctx.log_text(bytes),
+        None => super::streams::route_output(bytes, false),
+    }
+}
+
+/// Writes one str (as UTF-8) or bytes-like item; `None` with the error set.
+///
+/// # Safety
+/// `obj` is a `LogBuffer` and the GIL is held.
+unsafe fn log_write_item(
+    obj: *mut ffi::PyObject,
+    item: *mut ffi::PyObject,
+    method: &str,
+) -> Option<()> {
+    let item = Owned::from_borrowed(item)?;
+    // SAFETY: forwarded.
+    let target = unsafe { log_target(obj, method) }.ok()?;
+    object::with_text_or_bytes(&item, |bytes| log_bytes(target, bytes))
+}
+
+unsafe extern "C" fn log_write(
+    slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    if nargs != 1 {
+        return raise_type_error(&format!("write() takes exactly 1 argument ({nargs} given)"));
+    }
+    // SAFETY: one argument given; GIL held; live instance.
+    match unsafe { log_write_item(slf, *args, "write") } {
+        Some(()) => none_result(),
+        None => std::ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn log_writelines(
     slf: *mut ffi::PyObject,
     lines: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; live instance.
+    if unsafe { log_target(slf, "writelines") }.is_err() {
+        return std::ptr::null_mut();
+    }
     // SAFETY: GIL held; iterate the given iterable.
     unsafe {
         let Some(iter) = Owned::from_new(ffi::PyObject_GetIter(lines)) else {
-            return std::ptr::null_mut();
+            object::clear_error();
+            return raise_type_error(
+                "writelines() argument must be an iterable of bytes-like objects",
+            );
         };
         while let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) {
-            let r = errors_write(slf, item.as_ptr());
-            if r.is_null() {
-                return r;
+            if log_write_item(slf, item.as_ptr(), "writelines").is_none() {
+                return std::ptr::null_mut();
             }
-            ffi::Py_DecRef(r);
         }
         if !ffi::PyErr_Occurred().is_null() {
             return std::ptr::null_mut();
@@ -439,16 +505,170 @@ unsafe extern "C" fn errors_writelines(
     none_result()
 }
 
-unsafe extern "C" fn errors_flush(
+/// Logs the pending partial line, if any; a log whose request has
+/// completed has nothing left to flush.
+unsafe extern "C" fn log_flush(
     slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; live instance.
-    let Some(ctx) = (unsafe { context(slf) }) else {
-        return std::ptr::null_mut();
-    };
-    ctx.flush_log();
+    // SAFETY: layout guaranteed by the type spec; GIL held.
+    let log = unsafe { &*(slf as *const LogBuffer) };
+    if log.follows_thread != 0 {
+        super::streams::route_output(b"", true);
+    } else if !log.bound.context.is_null() {
+        // SAFETY: as in `log_target`.
+        unsafe { &mut *(log.bound.context as *mut RequestContext) }.flush_log();
+    }
     none_result()
+}
+
+/// Flushes; a request's log then refuses further writes, as C's does.
+unsafe extern "C" fn log_close(
+    slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: forwarded; `log_flush` cannot fail.
+    unsafe { ffi::Py_DecRef(log_flush(slf, std::ptr::null_mut())) };
+    // SAFETY: layout guaranteed by the type spec; GIL held.
+    let log = unsafe { &mut *(slf as *mut LogBuffer) };
+    if log.follows_thread == 0 {
+        log.bound.context = std::ptr::null_mut();
+    }
+    none_result()
+}
+
+unsafe extern "C" fn log_fileno(
+    _slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    raise_os_error("wsgi.errors log object has no file descriptor")
+}
+
+unsafe extern "C" fn log_false(
+    _slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    object::bool_obj(false).into_raw()
+}
+
+unsafe extern "C" fn log_true(
+    _slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    object::bool_obj(true).into_raw()
+}
+
+unsafe extern "C" fn log_name(slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    // SAFETY: layout guaranteed by the type spec; GIL held.
+    let name = unsafe { (*(slf as *const LogBuffer)).name };
+    let name = if name.is_null() {
+        "<log>".into()
+    } else {
+        // SAFETY: a static NUL-terminated string set by `new_log`.
+        unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy()
+    };
+    object::str_obj(&name).map_or(std::ptr::null_mut(), Owned::into_raw)
+}
+
+unsafe extern "C" fn log_closed(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    object::bool_obj(false).into_raw()
+}
+
+unsafe extern "C" fn log_encoding(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    object::str_obj("utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
+}
+
+unsafe extern "C" fn log_errors(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    object::str_obj("replace").map_or(std::ptr::null_mut(), Owned::into_raw)
+}
+
+/// A `mod_wsgi.Log` named `name`: bound to `ctx`, or following the
+/// writing thread's request when `ctx` is null.
+fn new_log(
+    objects: &InterpreterObjects,
+    ctx: *mut RequestContext,
+    name: &'static CStr,
+) -> Option<Owned> {
+    let log = bind(&objects.log_type, ctx)?;
+    // SAFETY: `log` has the LogBuffer layout.
+    unsafe {
+        let fields = &mut *(log.as_ptr() as *mut LogBuffer);
+        fields.name = name.as_ptr();
+        fields.follows_thread = c_int::from(ctx.is_null());
+    }
+    Some(log)
+}
+
+/// The text stream applications write to, over `log`.
+fn text_stream(objects: &InterpreterObjects, log: &Owned) -> Option<Owned> {
+    let (encoding, errors) = (object::str_obj("utf-8")?, object::str_obj("replace")?);
+    let (newline, line_buffering, write_through) = (
+        object::none(),
+        object::bool_obj(true),
+        object::bool_obj(true),
+    );
+    objects.text_wrapper.call(&[
+        log,
+        &encoding,
+        &errors,
+        &newline,
+        &line_buffering,
+        &write_through,
+    ])
+}
+
+/// `wsgi.errors` for the request behind `ctx`: the log (to unbind when the
+/// request ends) and the text stream over it (for the environ).
+pub fn request_errors(
+    objects: &InterpreterObjects,
+    ctx: *mut RequestContext,
+) -> Option<(Owned, Owned)> {
+    let log = new_log(objects, ctx, c"<wsgi.errors>")?;
+    let stream = text_stream(objects, &log)?;
+    Some((log, stream))
+}
+
+/// A `sys.stdout`/`sys.stderr` stream named `name`, logging for whichever
+/// request the writing thread handles.
+pub fn standard_stream(objects: &InterpreterObjects, name: &'static CStr) -> Option<Owned> {
+    text_stream(objects, &new_log(objects, std::ptr::null_mut(), name)?)
+}
+
+// ---- mod_wsgi.Restricted ----
+
+/// What `sys.stdin`/`sys.stdout` become when restricted: any attribute
+/// access raises, as the C module's object does.
+#[repr(C)]
+struct Restricted {
+    ob_base: ffi::PyObject,
+    /// Static, NUL-terminated: the stream's name in the message.
+    stream: *const c_char,
+}
+
+unsafe extern "C" fn restricted_getattr(
+    slf: *mut ffi::PyObject,
+    _name: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: layout guaranteed by the type spec; GIL held.
+    let stream = unsafe { (*(slf as *const Restricted)).stream };
+    let stream = if stream.is_null() {
+        "stream".into()
+    } else {
+        // SAFETY: a static NUL-terminated string set by `restricted`.
+        unsafe { CStr::from_ptr(stream) }.to_string_lossy()
+    };
+    raise_os_error(&format!("{stream} access restricted by mod_wsgi"))
+}
+
+/// A `mod_wsgi.Restricted` standing for `stream` (`sys.stdin`, `sys.stdout`).
+pub fn restricted(objects: &InterpreterObjects, stream: &'static CStr) -> Option<Owned> {
+    // SAFETY: GIL held; generic allocation zero-fills our struct.
+    let obj = Owned::from_new(unsafe {
+        ffi::PyType_GenericAlloc(objects.restricted_type.as_ptr().cast(), 0)
+    })?;
+    // SAFETY: `obj` has the Restricted layout.
+    unsafe { (*(obj.as_ptr() as *mut Restricted)).stream = stream.as_ptr() };
+    Some(obj)
 }
 
 // ---- type construction ----
@@ -487,45 +707,68 @@ static mut INPUT_METHODS: [ffi::PyMethodDef; 4] = [
     ffi::PyMethodDef::zeroed(),
 ];
 
-static mut ERRORS_METHODS: [ffi::PyMethodDef; 4] = [
-    method!(c"write", errors_write, ffi::METH_O),
-    method!(c"writelines", errors_writelines, ffi::METH_O),
-    method!(c"flush", errors_flush, ffi::METH_NOARGS),
+static mut LOG_METHODS: [ffi::PyMethodDef; 10] = [
+    ffi::PyMethodDef {
+        ml_name: c"write".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFast: log_write,
+        },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: std::ptr::null(),
+    },
+    method!(c"writelines", log_writelines, ffi::METH_O),
+    method!(c"flush", log_flush, ffi::METH_NOARGS),
+    method!(c"close", log_close, ffi::METH_NOARGS),
+    method!(c"fileno", log_fileno, ffi::METH_NOARGS),
+    method!(c"isatty", log_false, ffi::METH_NOARGS),
+    method!(c"readable", log_false, ffi::METH_NOARGS),
+    method!(c"seekable", log_false, ffi::METH_NOARGS),
+    method!(c"writable", log_true, ffi::METH_NOARGS),
     ffi::PyMethodDef::zeroed(),
 ];
 
+macro_rules! getter {
+    ($name:literal, $func:expr) => {
+        ffi::PyGetSetDef {
+            name: $name.as_ptr(),
+            get: Some($func),
+            set: None,
+            doc: std::ptr::null(),
+            closure: std::ptr::null_mut(),
+        }
+    };
+}
+
+static mut LOG_GETTERS: [ffi::PyGetSetDef; 5] = [
+    getter!(c"name", log_name),
+    getter!(c"closed", log_closed),
+    getter!(c"encoding", log_encoding),
+    getter!(c"errors", log_errors),
+    ffi::PyGetSetDef {
+        name: std::ptr::null(),
+        get: None,
+        set: None,
+        doc: std::ptr::null(),
+        closure: std::ptr::null_mut(),
+    },
+];
+
+fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
+    ffi::PyType_Slot { slot, pfunc }
+}
+
+/// A heap type `name` whose instances are `basicsize` bytes, with `slots`
+/// (deallocation added).
 fn make_type(
-    name: &'static std::ffi::CStr,
-    methods: *mut ffi::PyMethodDef,
-    iterable: bool,
+    name: &'static CStr,
+    basicsize: usize,
+    mut slots: Vec<ffi::PyType_Slot>,
 ) -> Option<Owned> {
-    let mut slots = vec![
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_dealloc,
-            pfunc: dealloc as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_methods,
-            pfunc: methods.cast(),
-        },
-    ];
-    if iterable {
-        slots.push(ffi::PyType_Slot {
-            slot: ffi::Py_tp_iter,
-            pfunc: input_iter as *mut c_void,
-        });
-        slots.push(ffi::PyType_Slot {
-            slot: ffi::Py_tp_iternext,
-            pfunc: input_next as *mut c_void,
-        });
-    }
-    slots.push(ffi::PyType_Slot {
-        slot: 0,
-        pfunc: std::ptr::null_mut(),
-    });
+    slots.push(slot(ffi::Py_tp_dealloc, dealloc as *mut c_void));
+    slots.push(slot(0, std::ptr::null_mut()));
     let mut spec = ffi::PyType_Spec {
         name: name.as_ptr(),
-        basicsize: std::mem::size_of::<RequestBound>() as c_int,
+        basicsize: basicsize as c_int,
         itemsize: 0,
         flags: ffi::Py_TPFLAGS_DEFAULT as _,
         slots: slots.as_mut_ptr(),
@@ -534,25 +777,71 @@ fn make_type(
     Owned::from_new(unsafe { ffi::PyType_FromSpec(&mut spec) })
 }
 
-/// `wsgi.file_wrapper`: iterates a file-like object in blocks and closes
-/// it with the response. The adapter recognises this exact class and sends
-/// real files from their descriptor instead of iterating.
+/// A request-bound type with `methods`.
+fn bound_type(
+    name: &'static CStr,
+    methods: *mut ffi::PyMethodDef,
+    iterable: bool,
+) -> Option<Owned> {
+    let mut slots = vec![slot(ffi::Py_tp_methods, methods.cast())];
+    if iterable {
+        slots.push(slot(ffi::Py_tp_iter, input_iter as *mut c_void));
+        slots.push(slot(ffi::Py_tp_iternext, input_next as *mut c_void));
+    }
+    make_type(name, std::mem::size_of::<RequestBound>(), slots)
+}
+
+/// `wsgi.file_wrapper`: iterates a file-like object in blocks; `close()`
+/// closes it once (its errors ignored) and lets it go, as the C module's
+/// does. The adapter recognises this exact class and sends real files from
+/// their descriptor instead of iterating.
+///
+/// The C module's `close()` on an object without one returns with the
+/// AttributeError still set, which Python reports as a SystemError; the
+/// same error is raised here so applications see the same outcome.
 const FILE_WRAPPER_SOURCE: &std::ffi::CStr = c"
+import operator
+
 class FileWrapper:
     def __init__(self, filelike, blksize=8192):
-        self.filelike = filelike
-        self.blksize = blksize
-        if hasattr(filelike, 'close'):
-            self.close = filelike.close
+        self._filelike = filelike
+        self._blksize = operator.index(blksize)
+
+    @property
+    def filelike(self):
+        if self._filelike is None:
+            raise ValueError('I/O operation on closed file')
+        return self._filelike
+
+    @property
+    def blksize(self):
+        return self._blksize
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        data = self.filelike.read(self.blksize)
+        data = self.filelike.read(self._blksize)
+        if not isinstance(data, bytes):
+            raise TypeError('file wrapper read() must return bytes, not %s'
+                            % type(data).__name__)
         if data:
             return data
         raise StopIteration
+
+    def close(self):
+        filelike, self._filelike = self._filelike, None
+        if filelike is None:
+            return
+        try:
+            close = filelike.close
+        except AttributeError as missing:
+            raise SystemError(\"<method 'close' of 'mod_wsgi.FileWrapper' objects> \"
+                              'returned a result with an exception set') from missing
+        try:
+            close()
+        except Exception:
+            pass
 ";
 
 fn file_wrapper_type() -> Option<Owned> {
@@ -569,12 +858,25 @@ pub fn create(module: &Owned) -> Option<InterpreterObjects> {
     Some(InterpreterObjects {
         events: crate::pymodule::events::EventObjects::new(module)?,
         file_wrapper_type: file_wrapper_type()?,
-        adapter_type: make_type(
+        adapter_type: bound_type(
             c"mod_wsgi.Adapter",
             addr_of_mut!(ADAPTER_METHODS).cast(),
             false,
         )?,
-        input_type: make_type(c"mod_wsgi.Input", addr_of_mut!(INPUT_METHODS).cast(), true)?,
-        errors_type: make_type(c"mod_wsgi.Log", addr_of_mut!(ERRORS_METHODS).cast(), false)?,
+        input_type: bound_type(c"mod_wsgi.Input", addr_of_mut!(INPUT_METHODS).cast(), true)?,
+        log_type: make_type(
+            c"mod_wsgi.Log",
+            std::mem::size_of::<LogBuffer>(),
+            vec![
+                slot(ffi::Py_tp_methods, addr_of_mut!(LOG_METHODS).cast()),
+                slot(ffi::Py_tp_getset, addr_of_mut!(LOG_GETTERS).cast()),
+            ],
+        )?,
+        restricted_type: make_type(
+            c"mod_wsgi.Restricted",
+            std::mem::size_of::<Restricted>(),
+            vec![slot(ffi::Py_tp_getattro, restricted_getattr as *mut c_void)],
+        )?,
+        text_wrapper: object::import("io")?.getattr("TextIOWrapper")?,
     })
 }

@@ -6,9 +6,10 @@ def _raise(environ, start_response):
 
 
 def _twice(environ, start_response):
-    start_response('200 OK', [('Content-Type', 'text/plain')])
-    start_response('200 OK', [('Content-Type', 'text/plain')])
-    return [b'should not be sent']
+    # Before any output a second call replaces the first (as in C mod_wsgi).
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('X-First', '1')])
+    start_response('201 Created', [('Content-Type', 'text/plain')])
+    return [b'second call wins']
 
 
 def _noniter(environ, start_response):
