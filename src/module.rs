@@ -982,7 +982,20 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         .or_else(|| dir.process_group.clone())
         .unwrap_or(GroupSpec::Global)
         .expand(&req);
-    if let Err(status) = req.setup_body(dir.chunked_request.unwrap_or(false)) {
+    let chunked_allowed = dir.chunked_request.unwrap_or(false);
+    let chunked = req
+        .header_in("Transfer-Encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"));
+    if chunked && !chunked_allowed {
+        // Refused by us, with the C module's line, before Apache's body
+        // setup would refuse it with its own.
+        req.log_script_error(
+            0,
+            "WSGI0139: Request requires chunked transfer encoding, but support for chunked transfer encoding has not been enabled.",
+        );
+        return ffi::HTTP_LENGTH_REQUIRED as c_int;
+    }
+    if let Err(status) = req.setup_body(chunked_allowed) {
         return status;
     }
     let adjusted = request_environ(&req, dir, options);

@@ -516,6 +516,8 @@ pub fn get_or_create(
         objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
     });
+    // Logged before its set-up logs anything, as the C module orders it.
+    tracing::info!("Creating {who}{}.", gil_note(interp.gil));
     // The new thread state is attached; wrap it so it is released on exit.
     let result = {
         let gil = Gil::attached();
@@ -533,7 +535,6 @@ pub fn get_or_create(
         SETUP_FAILED.store(true, Ordering::SeqCst);
     }
     result.map_err(|e| format!("cannot set up the {who}: {e}"))?;
-    tracing::info!("Creating {who}{}.", gil_note(interp.gil));
     registry.created.lock().push(application_group.to_string());
     interpreters.insert(application_group.to_string(), interp.clone());
     Ok(interp)

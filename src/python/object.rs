@@ -422,13 +422,9 @@ pub fn take_exception() -> Option<Owned> {
 /// exception pending; `None` if none is set.
 pub fn pending_error_type_name() -> Option<String> {
     let exception = take_exception()?;
-    // SAFETY: GIL held; Py_TYPE borrows the live object's type.
-    let name = Owned::from_borrowed(unsafe { ffi::Py_TYPE(exception.as_ptr()) }.cast())
-        .and_then(|t| t.getattr("__name__"))
-        .and_then(|n| unicode_to_string(&n));
-    clear_error();
+    let name = type_name(&exception);
     restore_exception(exception);
-    name
+    Some(name)
 }
 
 /// Makes `exception` (an exception instance) the pending error again.

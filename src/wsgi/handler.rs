@@ -554,13 +554,12 @@ fn stream_result(
                 return Ok(());
             };
             let Some(bytes) = object::bytes_contents(&item) else {
-                let kind = object::Owned::from_borrowed(ffi::Py_TYPE(item.as_ptr()).cast())
-                    .and_then(|t| t.getattr("__name__"))
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default();
                 object::raise(
                     ffi::PyExc_TypeError,
-                    &format!("response iterable must yield bytes, not {kind}"),
+                    &format!(
+                        "response iterable must yield bytes, not {}",
+                        object::type_name(&item)
+                    ),
                 );
                 return Err("invalid item in the WSGI response".into());
             };

@@ -97,15 +97,20 @@ unsafe fn arg(args: *mut ffi::PyObject, i: isize) -> Option<Owned> {
 }
 
 /// Optional size argument: missing, None or negative mean "no limit".
-unsafe fn size_arg(args: *mut ffi::PyObject) -> Result<Option<usize>, ()> {
+unsafe fn size_arg(method: &str, args: *mut ffi::PyObject) -> Result<Option<usize>, ()> {
+    // SAFETY: GIL held; `args` is the call's argument tuple.
+    let given = unsafe { ffi::PyTuple_Size(args) };
+    if given > 1 {
+        raise_type_error(&format!(
+            "{method}() takes at most 1 argument ({given} given)"
+        ));
+        return Err(());
+    }
     // SAFETY: forwarded.
     let Some(value) = (unsafe { arg(args, 0) }) else {
         return Ok(None);
     };
-    if object::is_none(&value) {
-        return Ok(None);
-    }
-    // SAFETY: GIL held.
+    // SAFETY: GIL held. As with the C module, None is not a size.
     unsafe {
         let n = ffi::PyLong_AsLongLong(value.as_ptr());
         if n == -1 && !ffi::PyErr_Occurred().is_null() {
@@ -286,7 +291,10 @@ unsafe extern "C" fn write(
         return std::ptr::null_mut();
     };
     let Some(bytes) = object::bytes_contents(&data) else {
-        return raise_type_error("write() argument must be bytes");
+        return raise_type_error(&format!(
+            "write() argument must be bytes, not {}",
+            object::type_name(&data)
+        ));
     };
     if ctx.status.is_none() {
         // SAFETY: GIL held.
@@ -322,7 +330,7 @@ unsafe extern "C" fn input_read(
         return std::ptr::null_mut();
     };
     // SAFETY: forwarded call arguments.
-    match unsafe { size_arg(args) } {
+    match unsafe { size_arg("read", args) } {
         Ok(size) => bytes_result(ctx.read(size)),
         Err(()) => std::ptr::null_mut(),
     }
@@ -337,7 +345,7 @@ unsafe extern "C" fn input_readline(
         return std::ptr::null_mut();
     };
     // SAFETY: forwarded call arguments.
-    match unsafe { size_arg(args) } {
+    match unsafe { size_arg("readline", args) } {
         Ok(size) => bytes_result(ctx.readline(size)),
         Err(()) => std::ptr::null_mut(),
     }
@@ -352,7 +360,7 @@ unsafe extern "C" fn input_readlines(
         return std::ptr::null_mut();
     };
     // SAFETY: forwarded call arguments.
-    let Ok(hint) = (unsafe { size_arg(args) }) else {
+    let Ok(hint) = (unsafe { size_arg("readlines", args) }) else {
         return std::ptr::null_mut();
     };
     let Some(list) = object::new_list() else {
@@ -378,6 +386,15 @@ unsafe extern "C" fn input_readlines(
         }
     }
     list.into_raw()
+}
+
+/// `wsgi.input.close()`: accepted and ignored, as by the C module (the
+/// server owns the request body).
+unsafe extern "C" fn input_close(
+    _slf: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    none_result()
 }
 
 unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
@@ -700,7 +717,8 @@ static mut ADAPTER_METHODS: [ffi::PyMethodDef; 3] = [
     ffi::PyMethodDef::zeroed(),
 ];
 
-static mut INPUT_METHODS: [ffi::PyMethodDef; 4] = [
+static mut INPUT_METHODS: [ffi::PyMethodDef; 5] = [
+    method!(c"close", input_close, ffi::METH_NOARGS),
     method!(c"read", input_read, ffi::METH_VARARGS),
     method!(c"readline", input_readline, ffi::METH_VARARGS),
     method!(c"readlines", input_readlines, ffi::METH_VARARGS),

@@ -14,6 +14,7 @@ VOLATILE = {
     'mod_wsgi.daemon_restarts', 'mod_wsgi.total_requests', 'mod_wsgi.request_count',
     'SSL_SESSION_ID', 'SSL_CLIENT_VERIFY', 'SSL_SERVER_V_START', 'SSL_SERVER_V_END',
     'SSL_SERVER_M_SERIAL', 'SSL_SERVER_CERT', 'SSL_SERVER_A_KEY', 'SSL_SESSION_RESUMED',
+    'mod_wsgi.application_start', 'mod_wsgi.server_pid',
 }
 
 
