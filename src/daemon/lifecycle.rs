@@ -83,6 +83,15 @@ fn nonzero(d: Option<Duration>) -> Option<Duration> {
 }
 
 /// `request-timeout` grows with the thread count by natural log:
+/// How long a replacement waits before starting, for a daemon process that
+/// died after living `lived`: one that dies young (a crashing application,
+/// a service script that returns) is restarted at most about once a second,
+/// as the C module's restarts are paced, instead of in a tight loop.
+pub fn restart_hold_off(lived: Duration) -> Duration {
+    const SHORTEST_LIFE: Duration = Duration::from_secs(1);
+    SHORTEST_LIFE.saturating_sub(lived)
+}
+
 /// A thread's Python stack as the C module logs it: the innermost frame
 /// (`(file, line, function)`, innermost first) on the thread's own line,
 /// then each caller.
@@ -294,6 +303,17 @@ pub fn decide(limits: &Limits, snap: &Snapshot, phase: Phase) -> Decision {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn young_deaths_are_restarted_about_once_a_second() {
+        assert_eq!(restart_hold_off(Duration::ZERO), secs(1));
+        assert_eq!(
+            restart_hold_off(Duration::from_millis(300)),
+            Duration::from_millis(700)
+        );
+        assert_eq!(restart_hold_off(secs(1)), Duration::ZERO);
+        assert_eq!(restart_hold_off(secs(60)), Duration::ZERO);
+    }
 
     #[test]
     fn stacks_are_logged_innermost_first_as_the_c_module_words_them() {

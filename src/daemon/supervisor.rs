@@ -256,10 +256,13 @@ struct Slot {
     group: usize,
     slot: usize,
     pconf: *mut ffi::apr_pool_t,
+    /// When this process was forked, to pace restarts of one that dies young.
+    started: Instant,
 }
 
-/// Forks the daemon for `slot` of group `index`; the child never returns.
-fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
+/// Forks the daemon for `slot` of group `index`; the child waits
+/// `hold_off` before it starts, and never returns.
+fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Duration) {
     let (name, listener, accept_lock, log_server) = {
         let groups = GROUPS.lock();
         let group = &groups[index];
@@ -285,6 +288,7 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
         if log_server != 0 {
             crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
         }
+        std::thread::sleep(hold_off);
         super::serve::daemon_main(spec, listener, accept_lock, pconf);
     }
     if status != ffi::APR_INPARENT as i32 {
@@ -300,6 +304,7 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
         group: index,
         slot,
         pconf,
+        started: Instant::now(),
     }));
     // SAFETY: registering the child with the MPM's maintenance; `data` is
     // reclaimed in the callback when the registration ends.
@@ -319,7 +324,8 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t) {
 unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
     let slot = data as *mut Slot;
     // SAFETY: `data` is the Slot registered in `spawn`.
-    let (group, index, pconf) = unsafe { ((*slot).group, (*slot).slot, (*slot).pconf) };
+    let (group, index, pconf, started) =
+        unsafe { ((*slot).group, (*slot).slot, (*slot).pconf, (*slot).started) };
     // (Copied out above: `slot` is freed by the UNREGISTER call below.)
     match reason as u32 {
         ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
@@ -341,7 +347,12 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
             tracing::info!(
                 "mod_wsgi: daemon process {pid} of group '{name}' has died (exit status or signal {status}); restarting it"
             );
-            spawn(group, index, pconf);
+            spawn(
+                group,
+                index,
+                pconf,
+                super::lifecycle::restart_hold_off(started.elapsed()),
+            );
         }
         ffi::APR_OC_REASON_UNREGISTER => {
             // SAFETY: as above; the registration is gone.
@@ -542,7 +553,7 @@ pub fn start_groups(
     };
     for (index, count) in counts.into_iter().enumerate() {
         for slot in 0..count {
-            spawn(index, slot, pconf);
+            spawn(index, slot, pconf, Duration::ZERO);
         }
     }
     Ok(())
