@@ -1047,8 +1047,8 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         queue_start: 0.0,
         daemon_start: 0.0,
         server_pid: std::process::id(),
-        daemon_connects: None,
-        daemon_restarts: None,
+        daemon_connects: 0,
+        daemon_restarts: 0,
         apache_request: dir
             .pass_apache_request
             .unwrap_or(false)

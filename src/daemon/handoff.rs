@@ -119,8 +119,8 @@ pub fn route_and_extras(
         queue_start: queue_start(head).unwrap_or(0.0),
         daemon_start,
         server_pid: text(SERVER_PID).parse().unwrap_or(0),
-        daemon_connects: text(DAEMON_CONNECTS).parse().ok(),
-        daemon_restarts: text(DAEMON_RESTARTS).parse().ok(),
+        daemon_connects: text(DAEMON_CONNECTS).parse().unwrap_or(0),
+        daemon_restarts: text(DAEMON_RESTARTS).parse().unwrap_or(0),
         apache_request: None,
     };
     (route, extras)

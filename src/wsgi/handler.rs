@@ -85,9 +85,10 @@ pub struct EnvironExtras {
     /// The Apache child that accepted the request.
     pub server_pid: u32,
     /// Daemon mode: connections the child made to hand the request over,
-    /// and how many of them met a restarting daemon.
-    pub daemon_connects: Option<u32>,
-    pub daemon_restarts: Option<u32>,
+    /// and how many of them met a restarting daemon (0 in embedded mode,
+    /// as the C module reports them).
+    pub daemon_connects: u32,
+    pub daemon_restarts: u32,
     /// `WSGIPassApacheRequest On`: the `request_rec` to wrap in a capsule.
     pub apache_request: Option<*mut std::ffi::c_void>,
 }

@@ -248,12 +248,14 @@ impl<'a> RequestEvents<'a> {
             set("callable_object", object::str_obj(callable))?;
             set("request_environ", Some(environ.clone()))?;
             set("application_object", Some(application.clone()))?;
-            if let Some(n) = extras.daemon_connects {
-                set("daemon_connects", object::int_obj(n.into()))?;
-            }
-            if let Some(n) = extras.daemon_restarts {
-                set("daemon_restarts", object::int_obj(n.into()))?;
-            }
+            set(
+                "daemon_connects",
+                object::int_obj(extras.daemon_connects.into()),
+            )?;
+            set(
+                "daemon_restarts",
+                object::int_obj(extras.daemon_restarts.into()),
+            )?;
             Some(d)
         })();
         let Some(payload) = built else {
