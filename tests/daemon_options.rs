@@ -1128,3 +1128,39 @@ fn accept_mutex_waiter_does_not_delay_a_restart() {
     );
     assert_eq!(concurrent_sleepers(&server).len(), 2);
 }
+
+/// `send-buffer-size=` and `receive-buffer-size=` size the group's listening
+/// socket, as with the C module (checked against it): `ss -xlm` shows the
+/// kernel's doubled figures on that listener, while a group without them
+/// keeps the defaults.
+#[test]
+fn buffer_sizes_apply_to_the_listening_socket() {
+    let server = builder()
+        .config(
+            "WSGISocketPrefix {root}/run/wsgi\n\
+             WSGIDaemonProcess sized threads=1 send-buffer-size=65536 receive-buffer-size=98304\n\
+             WSGIDaemonProcess plain threads=1\n\
+             WSGIScriptAlias /sized {root}/options.wsgi process-group=sized\n\
+             WSGIScriptAlias /plain {root}/options.wsgi process-group=plain",
+        )
+        .start();
+    let listing = std::process::Command::new("ss")
+        .arg("-xlm")
+        .output()
+        .expect("run ss -xlm");
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    let root = server.root().join("run").display().to_string();
+    // One line per listener of this server: its path, then skmem:(...).
+    let listeners: Vec<&str> = listing.lines().filter(|l| l.contains(&root)).collect();
+    assert_eq!(listeners.len(), 2, "{listing}");
+    let sized = listeners
+        .iter()
+        .filter(|l| l.contains("rb196608,t0,tb131072"))
+        .count();
+    assert_eq!(
+        sized,
+        1,
+        "one listener sized as configured:\n{}",
+        listeners.join("\n")
+    );
+}

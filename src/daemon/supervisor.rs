@@ -212,6 +212,45 @@ fn reuse_or_listen(
     listen_at(path, backlog, owner)
 }
 
+/// `send-buffer-size=` and `receive-buffer-size=` on the group's listening
+/// socket, as the C module sets them (each connection's own end is sized
+/// too, where it is made); a refusal is a warning and the default stays.
+fn size_listener_buffers(fd: RawFd, spec: &DaemonProcessSpec) {
+    let wanted = [
+        (
+            spec.send_buffer_size,
+            libc::SO_SNDBUF,
+            "WSGI0062: Unable to set send buffer size",
+        ),
+        (
+            spec.receive_buffer_size,
+            libc::SO_RCVBUF,
+            "WSGI0063: Unable to set receive buffer size",
+        ),
+    ];
+    for (size, option, failure) in wanted {
+        let Some(size) = size else { continue };
+        let value = size.min(i32::MAX as u32) as c_int;
+        // SAFETY: setting an integer option on our own listening socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                std::ptr::addr_of!(value).cast(),
+                std::mem::size_of::<c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(
+                "{failure} on daemon process socket for group '{}'; default size will be used ({}).",
+                spec.name,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 fn close_listener(listener: &Listener) {
     // SAFETY: closing a descriptor this process created.
     unsafe { libc::close(listener.fd) };
@@ -508,6 +547,7 @@ pub fn start_groups(
                     return Err(message);
                 }
             };
+            size_listener_buffers(listener, spec);
             listeners.push(Listener {
                 group: spec.name.clone(),
                 path: socket_path.clone(),
