@@ -214,12 +214,13 @@ fn harness_raw_client() {
 // 1. wsgi.input methods
 // ---------------------------------------------------------------------------
 
+// `read(None)` is left out: unlike io.BytesIO, the C module raises
+// TypeError for it, and so do we (the differential corpus checks that).
 const OPS: &[&str] = &[
     "read",
     "read_n",
     "read_zero",
     "read_negative",
-    "read_none",
     "readline",
     "readline_size",
     "readline_negative",

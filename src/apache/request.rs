@@ -166,6 +166,49 @@ impl Request {
         found.is_some_and(|is_https| unsafe { is_https(self.rec().connection) } != 0)
     }
 
+    /// Whether mod_ssl is loaded (its variable lookup is registered).
+    pub fn ssl_loaded() -> bool {
+        // SAFETY: a lookup in APR's table of optional functions.
+        unsafe { ffi::apr_dynamic_fn_retrieve(c"ssl_var_lookup".as_ptr()) }.is_some()
+    }
+
+    /// mod_ssl's value of SSL variable `name` for this request (`HTTPS`,
+    /// `SSL_CIPHER`, ...); `None` when mod_ssl is not loaded.
+    pub fn ssl_var(self, name: &str) -> Option<String> {
+        type VarLookup = unsafe extern "C" fn(
+            *mut ffi::apr_pool_t,
+            *mut ffi::server_rec,
+            *mut ffi::conn_rec,
+            *mut ffi::request_rec,
+            *mut c_char,
+        ) -> *mut c_char;
+        static SSL_VAR_LOOKUP: once_cell::sync::OnceCell<Option<VarLookup>> =
+            once_cell::sync::OnceCell::new();
+        let lookup = SSL_VAR_LOOKUP.get_or_init(|| {
+            // SAFETY: mod_ssl registers "ssl_var_lookup" with this signature.
+            unsafe {
+                ffi::apr_dynamic_fn_retrieve(c"ssl_var_lookup".as_ptr())
+                    .map(|f| std::mem::transmute::<_, VarLookup>(f))
+            }
+        });
+        let lookup = (*lookup)?;
+        // SAFETY: the name is copied into the request pool; mod_ssl's lookup
+        // on this live request returns a pool string or NULL.
+        let value = unsafe {
+            let name = pool::strdup(self.pool(), name);
+            let r = self.rec();
+            lookup(
+                self.pool(),
+                r.server,
+                r.connection,
+                self.raw,
+                name.cast_mut(),
+            )
+        };
+        // SAFETY: a NUL-terminated pool string, or NULL (read as empty).
+        Some(unsafe { c_str(value) }.into_owned())
+    }
+
     /// Apache's `Timeout` for this request's server.
     pub fn server_timeout(&self) -> std::time::Duration {
         // SAFETY: the request's server record is live.

@@ -17,6 +17,7 @@ use crate::wsgi::auth::{self, AuthRequest, Failed, HostAccess, PasswordCheck, Re
 use crate::wsgi::authz::{self, Membership};
 use crate::wsgi::environ;
 use crate::wsgi::handler::Route;
+use crate::wsgi::ssl::SslVars;
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::null;
 use std::sync::Arc;
@@ -133,11 +134,16 @@ fn auth_request<'a>(req: &'a Request, prepared: &Prepared) -> AuthRequest<'a> {
         trusted_headers: &[],
         listener: None,
     };
+    let mut cgi = environ::adjust(req.cgi_environment(), &policy).vars;
+    // The C module gives auth scripts none of the mod_wsgi.* routing keys a
+    // WSGI application gets (script_name, path_info).
+    cgi.retain(|(name, _)| !name.starts_with("mod_wsgi."));
     AuthRequest {
         transport: req,
-        cgi: environ::adjust(req.cgi_environment(), &policy).vars,
+        cgi,
         application_group: prepared.application_group.clone(),
         apache_version: process_info().apache_version,
+        ssl: Request::ssl_loaded().then_some(req as &dyn SslVars),
     }
 }
 

@@ -19,6 +19,8 @@ pub struct AuthRequest<'a> {
     pub cgi: Vec<(String, String)>,
     pub application_group: String,
     pub apache_version: [i64; 3],
+    /// mod_ssl's answers for this request, when mod_ssl is loaded.
+    pub ssl: Option<&'a dyn super::ssl::SslVars>,
 }
 
 /// The script could not give an answer; the reason is logged.
@@ -84,6 +86,7 @@ fn call<T>(
             log_python_error(&log, "Cannot create wsgi.errors for the auth script.");
             return Err(Failed);
         };
+        let _ssl = request.ssl.map(super::ssl::SslScope::enter);
         let result = (|| {
             let environ = environ(request, &errors_stream)?;
             let mut owned = vec![environ];
@@ -138,6 +141,9 @@ fn environ(request: &AuthRequest<'_>, errors: &Owned) -> Option<Owned> {
         "apache.version",
         object::int_tuple(&request.apache_version)?,
     );
+    if request.ssl.is_some() {
+        super::ssl::add_to(&environ)?;
+    }
     Some(environ)
 }
 

@@ -15,6 +15,8 @@ pub mod handler;
 pub mod observe;
 pub mod response;
 #[cfg(not(test))]
+pub mod ssl;
+#[cfg(not(test))]
 pub mod streams;
 #[cfg(not(test))]
 pub mod transport;

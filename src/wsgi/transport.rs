@@ -70,3 +70,14 @@ impl Transport for crate::apache::request::Request {
         crate::apache::request::Request::log(*self, level, message)
     }
 }
+
+#[cfg(not(test))]
+impl super::ssl::SslVars for crate::apache::request::Request {
+    fn is_https(&self) -> bool {
+        crate::apache::request::Request::is_https(self)
+    }
+
+    fn var(&self, name: &str) -> String {
+        self.ssl_var(name).unwrap_or_default()
+    }
+}

@@ -24,10 +24,6 @@ def op_read_negative(f):
     return [f.read(4), f.read(-1), f.read(-1)]
 
 
-def op_read_none(f):
-    return [f.read(4), f.read(None), f.read(None)]
-
-
 def op_readline(f):
     out = []
     while True:

@@ -77,7 +77,7 @@ def application(environ, start_response):
         first = inp.read()
         return text(start_response, [repr(first), repr(inp.read()), repr(inp.read(10)), repr(inp.readline()), repr(inp.readlines())])
     if path == '/input/bad-args':
-        return text(start_response, [caught(lambda: inp.read('x')), caught(lambda: inp.readline('x')), caught(lambda: inp.read(1, 2))])
+        return text(start_response, [caught(lambda: inp.read('x')), caught(lambda: inp.readline('x')), caught(lambda: inp.read(1, 2)), caught(lambda: inp.read(None)), caught(lambda: inp.readline(None)), caught(lambda: inp.close())])
     if path == '/input/attrs':
         return text(start_response, [type(inp).__name__, sorted(a for a in dir(inp) if not a.startswith('__'))])
 

@@ -1,0 +1,149 @@
+//! `mod_ssl.is_https()` and `mod_ssl.var_lookup(name)` in the environ the
+//! access-control scripts get, as the C module provides them there. They
+//! answer for the request being checked only while its script function
+//! runs; kept and called later, they raise instead of reaching a request
+//! that has gone.
+
+use crate::python::object::{self, Owned};
+use pyo3_ffi as ffi;
+use std::cell::Cell;
+
+/// What the two functions ask of the request.
+pub trait SslVars {
+    fn is_https(&self) -> bool;
+    /// mod_ssl's value of variable `name` (empty when it has none).
+    fn var(&self, name: &str) -> String;
+}
+
+thread_local! {
+    /// The request whose auth function is running on this thread.
+    static CURRENT: Cell<Option<*const (dyn SslVars + 'static)>> = const { Cell::new(None) };
+}
+
+/// Makes `vars` what the functions answer for until dropped.
+pub struct SslScope {
+    previous: Option<*const (dyn SslVars + 'static)>,
+}
+
+impl SslScope {
+    pub fn enter(vars: &dyn SslVars) -> SslScope {
+        // SAFETY: only the lifetime is erased; the scope is dropped before
+        // `vars` goes out of use (it lives on the caller's stack frame).
+        let erased: *const (dyn SslVars + 'static) = unsafe { std::mem::transmute(vars) };
+        SslScope {
+            previous: CURRENT.with(|c| c.replace(Some(erased))),
+        }
+    }
+}
+
+impl Drop for SslScope {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+/// Runs `f` on the current request, or raises RuntimeError.
+fn with_current(f: impl FnOnce(&dyn SslVars) -> *mut ffi::PyObject) -> *mut ffi::PyObject {
+    match CURRENT.with(Cell::get) {
+        // SAFETY: set by a live SslScope on this thread (see `enter`).
+        Some(vars) => f(unsafe { &*vars }),
+        None => {
+            object::raise(
+                // SAFETY: a static exception type; GIL held by the caller.
+                unsafe { ffi::PyExc_RuntimeError },
+                "mod_ssl functions are only available while the request is being checked",
+            );
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Raises the C module's TypeError for a wrong argument count.
+fn wrong_count(name: &str, wanted: isize, args: *mut ffi::PyObject) -> bool {
+    // SAFETY: GIL held; `args` is the call's argument tuple.
+    let given = unsafe { ffi::PyTuple_Size(args) };
+    if given == wanted {
+        return false;
+    }
+    let plural = if wanted == 1 { "argument" } else { "arguments" };
+    object::raise(
+        // SAFETY: a static exception type; GIL held.
+        unsafe { ffi::PyExc_TypeError },
+        &format!("{name}() takes exactly {wanted} {plural} ({given} given)"),
+    );
+    true
+}
+
+unsafe extern "C" fn is_https(
+    _slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    if wrong_count("ssl_is_https", 0, args) {
+        return std::ptr::null_mut();
+    }
+    with_current(|vars| {
+        object::int_obj(i64::from(vars.is_https())).map_or(std::ptr::null_mut(), Owned::into_raw)
+    })
+}
+
+unsafe extern "C" fn var_lookup(
+    _slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    if wrong_count("ssl_var_lookup", 1, args) {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: GIL held; index 0 exists (counted above); borrowed.
+    let Some(name) = Owned::from_borrowed(unsafe { ffi::PyTuple_GetItem(args, 0) }) else {
+        return std::ptr::null_mut();
+    };
+    let Some(name) = object::unicode_to_string(&name) else {
+        object::clear_error();
+        object::raise(
+            // SAFETY: a static exception type; GIL held.
+            unsafe { ffi::PyExc_TypeError },
+            &format!(
+                "byte string value expected, value of type {} found",
+                object::type_name(&name)
+            ),
+        );
+        return std::ptr::null_mut();
+    };
+    with_current(|vars| {
+        object::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
+    })
+}
+
+static mut IS_HTTPS: ffi::PyMethodDef = ffi::PyMethodDef {
+    ml_name: c"ssl_is_https".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: is_https,
+    },
+    ml_flags: ffi::METH_VARARGS,
+    ml_doc: std::ptr::null(),
+};
+
+static mut VAR_LOOKUP: ffi::PyMethodDef = ffi::PyMethodDef {
+    ml_name: c"ssl_var_lookup".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: var_lookup,
+    },
+    ml_flags: ffi::METH_VARARGS,
+    ml_doc: std::ptr::null(),
+};
+
+/// Adds `mod_ssl.is_https` and `mod_ssl.var_lookup` to `environ`.
+pub fn add_to(environ: &Owned) -> Option<()> {
+    for (key, def) in [
+        ("mod_ssl.is_https", std::ptr::addr_of_mut!(IS_HTTPS)),
+        ("mod_ssl.var_lookup", std::ptr::addr_of_mut!(VAR_LOOKUP)),
+    ] {
+        // SAFETY: GIL held; the method definitions are static and never
+        // written; a new reference or NULL with an exception set.
+        let function = Owned::from_new(unsafe {
+            ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut())
+        })?;
+        object::dict_set(environ, key, &function).then_some(())?;
+    }
+    Some(())
+}
