@@ -28,7 +28,12 @@ for py in "${PYTHONS[@]}"; do
     echo "=== integration tests against $label ($py)"
     export CARGO_TARGET_DIR="target/$label"
     PYO3_PYTHON="$py" cargo build --release
+    # tests/panic_safety.rs needs the module with fault injection compiled
+    # in; its own target dir keeps that feature out of the module built
+    # above (a full build the first time, only this crate afterwards).
+    PYO3_PYTHON="$py" CARGO_TARGET_DIR="target/$label-faults" cargo build --release --features fault-injection
     PYO3_PYTHON="$py" MOD_WSGI_SO="$PWD/$CARGO_TARGET_DIR/release/libmod_wsgi.so" MOD_WSGI_PYTHON="$py" \
+        MOD_WSGI_SO_FAULTS="$PWD/target/$label-faults/release/libmod_wsgi.so" \
         cargo test --release --no-fail-fast "${suites[@]}" -- --test-threads=4
     # The C mod_wsgi 6.1.1 judges ours on the same configurations
     # (docs/differential-testing.md); about two minutes per Python.

@@ -13,6 +13,7 @@ mod daemon;
 mod metrics;
 #[cfg(not(test))]
 pub mod module;
+mod panic_guard;
 #[cfg(not(test))]
 mod pymodule;
 #[cfg(not(test))]

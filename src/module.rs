@@ -3,7 +3,7 @@
 use crate::apache::commands::{module_config, COMMANDS};
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_WARNING};
 use crate::apache::request::Request;
-use crate::apache::{ffi, mpm_query, pool};
+use crate::apache::{ffi, hook, mpm_query, pool};
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::dir::MapHeadToGet;
 use crate::config::gil;
@@ -160,71 +160,79 @@ unsafe extern "C" fn post_config(
     _ptemp: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
 ) -> c_int {
-    log::install();
-    log::set_main_server(s);
-    // Apache reads its configuration twice at start-up; report once, on the
-    // pass that goes on to serve.
-    // SAFETY: userdata on the process pool, which lives for the whole run.
-    let first_pass = unsafe {
-        let key = c"mod_wsgi_init".as_ptr();
-        let pool = (*(*s).process).pool;
-        let mut data: *mut c_void = null_mut();
-        ffi::apr_pool_userdata_get(&mut data, key, pool);
-        if data.is_null() {
-            ffi::apr_pool_userdata_set(
-                std::ptr::dangling::<c_void>(),
-                key,
-                Some(ffi::apr_pool_cleanup_null),
-                pool,
+    hook::guard(
+        "post_config",
+        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        || {
+            log::install();
+            log::set_main_server(s);
+            // Apache reads its configuration twice at start-up; report once, on the
+            // pass that goes on to serve.
+            // SAFETY: userdata on the process pool, which lives for the whole run.
+            let first_pass = unsafe {
+                let key = c"mod_wsgi_init".as_ptr();
+                let pool = (*(*s).process).pool;
+                let mut data: *mut c_void = null_mut();
+                ffi::apr_pool_userdata_get(&mut data, key, pool);
+                if data.is_null() {
+                    ffi::apr_pool_userdata_set(
+                        std::ptr::dangling::<c_void>(),
+                        key,
+                        Some(ffi::apr_pool_cleanup_null),
+                        pool,
+                    );
+                    true
+                } else {
+                    false
+                }
+            };
+            if let Err(message) = runtime::check_runtime_version() {
+                log::server_log(s, APLOG_EMERG, &message);
+                return 500;
+            }
+            if first_pass {
+                return 0;
+            }
+            // SAFETY: `pconf` lives as long as this configuration.
+            unsafe {
+                let component =
+                    pool::strdup(pconf, &format!("mod_wsgi/{}", env!("CARGO_PKG_VERSION")));
+                ffi::ap_add_version_component(pconf, component);
+                let python =
+                    pool::strdup(pconf, &format!("Python/{}", runtime::BUILD_PYTHON_VERSION));
+                ffi::ap_add_version_component(pconf, python);
+            }
+            // Debug only: Apache's own start-up notice already names both versions.
+            log::server_log(
+                s,
+                log::APLOG_DEBUG,
+                &format!(
+                    "mod_wsgi/{} Python/{} ({}) configured -- {}",
+                    env!("CARGO_PKG_VERSION"),
+                    runtime::BUILD_PYTHON_VERSION,
+                    runtime::runtime_version(),
+                    crate::apache::server_description()
+                ),
             );
-            true
-        } else {
-            false
-        }
-    };
-    if let Err(message) = runtime::check_runtime_version() {
-        log::server_log(s, APLOG_EMERG, &message);
-        return 500;
-    }
-    if first_pass {
-        return 0;
-    }
-    // SAFETY: `pconf` lives as long as this configuration.
-    unsafe {
-        let component = pool::strdup(pconf, &format!("mod_wsgi/{}", env!("CARGO_PKG_VERSION")));
-        ffi::ap_add_version_component(pconf, component);
-        let python = pool::strdup(pconf, &format!("Python/{}", runtime::BUILD_PYTHON_VERSION));
-        ffi::ap_add_version_component(pconf, python);
-    }
-    // Debug only: Apache's own start-up notice already names both versions.
-    log::server_log(
-        s,
-        log::APLOG_DEBUG,
-        &format!(
-            "mod_wsgi/{} Python/{} ({}) configured -- {}",
-            env!("CARGO_PKG_VERSION"),
-            runtime::BUILD_PYTHON_VERSION,
-            runtime::runtime_version(),
-            crate::apache::server_description()
-        ),
-    );
-    // SAFETY: `s` is the main server of the configuration just read.
-    for warning in unsafe { gil_configuration_warnings(s) } {
-        log::server_log(s, APLOG_WARNING, &format!("mod_wsgi: {warning}"));
-    }
-    // SAFETY: plain query of httpd state.
-    if unsafe { ffi::ap_exists_scoreboard_image() } != 0 {
-        // SAFETY: the configuration just read; `pconf` is its pool.
-        let status = unsafe { start_daemon_groups(s, pconf) };
-        if status != 0 {
-            return status;
-        }
-    } else {
-        // On a cold start the scoreboard is made after this hook; daemons
-        // forked later can read it (`server_metrics()`), so wait for it.
-        *DEFERRED_DAEMON_START.lock() = Some((s as usize, pconf as usize));
-    }
-    0
+            // SAFETY: `s` is the main server of the configuration just read.
+            for warning in unsafe { gil_configuration_warnings(s) } {
+                log::server_log(s, APLOG_WARNING, &format!("mod_wsgi: {warning}"));
+            }
+            // SAFETY: plain query of httpd state.
+            if unsafe { ffi::ap_exists_scoreboard_image() } != 0 {
+                // SAFETY: the configuration just read; `pconf` is its pool.
+                let status = unsafe { start_daemon_groups(s, pconf) };
+                if status != 0 {
+                    return status;
+                }
+            } else {
+                // On a cold start the scoreboard is made after this hook; daemons
+                // forked later can read it (`server_metrics()`), so wait for it.
+                *DEFERRED_DAEMON_START.lock() = Some((s as usize, pconf as usize));
+            }
+            0
+        },
+    )
 }
 
 /// Server and configuration pool whose daemon groups start once the
@@ -253,11 +261,13 @@ unsafe fn start_daemon_groups(s: *mut ffi::server_rec, pconf: *mut ffi::apr_pool
 /// After the scoreboard is created (cold starts only): the deferred
 /// daemon groups.
 unsafe extern "C" fn pre_mpm(_p: *mut ffi::apr_pool_t, _sb: ffi::ap_scoreboard_e) -> c_int {
-    let Some((s, pconf)) = DEFERRED_DAEMON_START.lock().take() else {
-        return 0;
-    };
-    // SAFETY: recorded in post_config of this same configuration cycle.
-    unsafe { start_daemon_groups(s as *mut ffi::server_rec, pconf as *mut ffi::apr_pool_t) }
+    hook::guard("pre_mpm", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+        let Some((s, pconf)) = DEFERRED_DAEMON_START.lock().take() else {
+            return 0;
+        };
+        // SAFETY: recorded in post_config of this same configuration cycle.
+        unsafe { start_daemon_groups(s as *mut ffi::server_rec, pconf as *mut ffi::apr_pool_t) }
+    })
 }
 
 /// The configuration of the main server and of every virtual host.
@@ -747,106 +757,114 @@ pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
 /// Pool cleanup on the child pool: destroys the interpreters as the
 /// process exits.
 unsafe extern "C" fn destroy_python(_data: *mut c_void) -> ffi::apr_status_t {
-    let _ = std::panic::catch_unwind(interp::destroy_all);
-    crate::wsgi::streams::flush_unattached();
-    0
+    hook::guard("destroy_python cleanup", 0, || {
+        // The partial output lines are still logged after a failure here.
+        let _ = hook::catch_panic("interpreter destruction", interp::destroy_all);
+        crate::wsgi::streams::flush_unattached();
+        0
+    })
 }
 
 /// Pool cleanup on the child pool, run before `destroy_python`: tells
 /// subscribers and the telemetry ingester that the process is stopping.
 unsafe extern "C" fn announce_exit(_data: *mut c_void) -> ffi::apr_status_t {
-    let _ = std::panic::catch_unwind(|| {
+    hook::guard("announce_exit cleanup", 0, || {
         announce_stopping("");
         announce_stopped("");
-    });
-    0
+        0
+    })
 }
 
 unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
-    log::set_main_server(s);
-    // Only the Apache parent and the daemons may hold the daemon listeners:
-    // a child keeping one open would keep a stale socket accepting
-    // connections nobody serves.
-    crate::daemon::supervisor::close_listeners();
-    let threaded =
-        mpm_query(ffi::AP_MPMQ_IS_THREADED).is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
-    let forked =
-        mpm_query(ffi::AP_MPMQ_IS_FORKED).is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
-    let max_daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).unwrap_or(1);
-    let max_threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS).unwrap_or(1).max(1);
-    // SAFETY: `s` is the main server during child_init.
-    let config = unsafe { server_config(s) };
-    let process = process_plan(config, ProcessRole::EMBEDDED);
-    let _ = PROCESS.set(ProcessInfo {
-        multithread: threaded,
-        multiprocess: forked && max_daemons != 1,
-        apache_version: apache_version(),
-        free_threading: process.free_threading,
-        maximum_processes: i64::from(max_daemons),
-        threads_per_process: i64::from(max_threads),
-        server_metrics: config.global.server_metrics == Some(true),
-        server: ServerFacts::read(),
-    });
-    // Dispatch, auth and import scripts still run here when embedded
-    // applications are refused; only with none of them is Python skipped.
-    if config.global.restrict_embedded == Some(true) && !crate::config::embedded_python_needed() {
-        let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
-        return;
-    }
-    if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process) {
-        log::server_log(
-            s,
-            APLOG_ERR,
-            &format!("mod_wsgi: cannot start Python in this process: {message}"),
+    hook::guard("child_init", (), || {
+        log::set_main_server(s);
+        // Only the Apache parent and the daemons may hold the daemon listeners:
+        // a child keeping one open would keep a stale socket accepting
+        // connections nobody serves.
+        crate::daemon::supervisor::close_listeners();
+        let threaded = mpm_query(ffi::AP_MPMQ_IS_THREADED)
+            .is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
+        let forked = mpm_query(ffi::AP_MPMQ_IS_FORKED)
+            .is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
+        let max_daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).unwrap_or(1);
+        let max_threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS).unwrap_or(1).max(1);
+        // SAFETY: `s` is the main server during child_init.
+        let config = unsafe { server_config(s) };
+        let process = process_plan(config, ProcessRole::EMBEDDED);
+        let _ = PROCESS.set(ProcessInfo {
+            multithread: threaded,
+            multiprocess: forked && max_daemons != 1,
+            apache_version: apache_version(),
+            free_threading: process.free_threading,
+            maximum_processes: i64::from(max_daemons),
+            threads_per_process: i64::from(max_threads),
+            server_metrics: config.global.server_metrics == Some(true),
+            server: ServerFacts::read(),
+        });
+        // Dispatch, auth and import scripts still run here when embedded
+        // applications are refused; only with none of them is Python skipped.
+        if config.global.restrict_embedded == Some(true) && !crate::config::embedded_python_needed()
+        {
+            let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
+            return;
+        }
+        if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process) {
+            log::server_log(
+                s,
+                APLOG_ERR,
+                &format!("mod_wsgi: cannot start Python in this process: {message}"),
+            );
+            let _ = PYTHON_FAILURE.set(message);
+            return;
+        }
+        tracing::debug!(
+            "Python {} initialised in process {}",
+            runtime::runtime_version(),
+            std::process::id()
         );
-        let _ = PYTHON_FAILURE.set(message);
-        return;
-    }
-    tracing::debug!(
-        "Python {} initialised in process {}",
-        runtime::runtime_version(),
-        std::process::id()
-    );
-    preload_scripts(config, ProcessRole::EMBEDDED);
-    // SAFETY: registering cleanups on the child pool, destroyed when the
-    // child exits after its request threads have stopped; they run in
-    // reverse order, so the announcement comes before destruction.
-    unsafe {
-        if config.global.destroy_interpreter != Some(false) {
+        preload_scripts(config, ProcessRole::EMBEDDED);
+        // SAFETY: registering cleanups on the child pool, destroyed when the
+        // child exits after its request threads have stopped; they run in
+        // reverse order, so the announcement comes before destruction.
+        unsafe {
+            if config.global.destroy_interpreter != Some(false) {
+                ffi::apr_pool_cleanup_register(
+                    pchild,
+                    null(),
+                    Some(destroy_python),
+                    Some(ffi::apr_pool_cleanup_null),
+                );
+            }
             ffi::apr_pool_cleanup_register(
                 pchild,
                 null(),
-                Some(destroy_python),
+                Some(announce_exit),
                 Some(ffi::apr_pool_cleanup_null),
             );
         }
-        ffi::apr_pool_cleanup_register(
-            pchild,
-            null(),
-            Some(announce_exit),
-            Some(ffi::apr_pool_cleanup_null),
-        );
-    }
+    })
 }
 
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
-    // SAFETY: live request for this hook call.
-    let req = unsafe { Request::from_raw(r) };
-    // SAFETY: the request's (merged) server.
-    let config = unsafe { server_config(req.server()) };
-    if config.aliases.is_empty() {
-        return ffi::DECLINED as c_int;
-    }
-    let uri = req.uri();
-    for alias in &config.aliases {
-        if let Some(filename) = alias.map_uri(&uri) {
-            req.set_filename(&filename);
-            req.set_handler(HANDLER_NAME);
-            req.set_module_data(alias as *const ScriptAlias);
-            return ffi::OK as c_int;
+    hook::guard("translate_name", ffi::DECLINED as c_int, || {
+        // SAFETY: live request for this hook call.
+        let req = unsafe { Request::from_raw(r) };
+        // SAFETY: the request's (merged) server.
+        let config = unsafe { server_config(req.server()) };
+        if config.aliases.is_empty() {
+            return ffi::DECLINED as c_int;
         }
-    }
-    ffi::DECLINED as c_int
+        let uri = req.uri();
+        for alias in &config.aliases {
+            if let Some(filename) = alias.map_uri(&uri) {
+                req.set_filename(&filename);
+                req.set_handler(HANDLER_NAME);
+                req.set_module_data(alias as *const ScriptAlias);
+                return ffi::OK as c_int;
+            }
+        }
+        ffi::DECLINED as c_int
+    })
 }
 
 /// Handler names served by the `wsgi-script` behaviour (a script file).
@@ -865,9 +883,9 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
             return ffi::DECLINED as c_int;
         }
     }
-    match std::panic::catch_unwind(|| handle_request(req, &handler_name)) {
-        Ok(status) => status,
-        Err(_) => {
+    match hook::catch_panic("handler", || handle_request(req, &handler_name)) {
+        Some(status) => status,
+        None => {
             req.log(
                 APLOG_ERR,
                 "mod_wsgi: internal error while handling the request (please report)",
@@ -1154,35 +1172,37 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
 }
 
 unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {
-    /// A NULL-terminated list of module names for hook ordering.
-    struct ModuleList([*const c_char; 2]);
-    // SAFETY: points only at static strings.
-    unsafe impl Sync for ModuleList {}
-    static AFTER_ALIAS: ModuleList = ModuleList([c"mod_alias.c".as_ptr(), null()]);
-    // SAFETY: registering hooks during module load; arrays are static.
-    unsafe {
-        ffi::ap_hook_post_config(
-            Some(post_config),
-            null(),
-            null(),
-            ffi::APR_HOOK_MIDDLE as c_int,
-        );
-        // After the core's hook, which creates the scoreboard.
-        ffi::ap_hook_pre_mpm(Some(pre_mpm), null(), null(), ffi::APR_HOOK_LAST as c_int);
-        ffi::ap_hook_child_init(
-            Some(child_init),
-            null(),
-            null(),
-            ffi::APR_HOOK_MIDDLE as c_int,
-        );
-        ffi::ap_hook_translate_name(
-            Some(translate_name),
-            AFTER_ALIAS.0.as_ptr(),
-            null(),
-            ffi::APR_HOOK_MIDDLE as c_int,
-        );
-        ffi::ap_hook_handler(Some(handler), null(), null(), ffi::APR_HOOK_MIDDLE as c_int);
-        auth::register(p);
-    }
-    let _ = addr_of_mut!(wsgi_module);
+    hook::guard("register_hooks", (), || {
+        /// A NULL-terminated list of module names for hook ordering.
+        struct ModuleList([*const c_char; 2]);
+        // SAFETY: points only at static strings.
+        unsafe impl Sync for ModuleList {}
+        static AFTER_ALIAS: ModuleList = ModuleList([c"mod_alias.c".as_ptr(), null()]);
+        // SAFETY: registering hooks during module load; arrays are static.
+        unsafe {
+            ffi::ap_hook_post_config(
+                Some(post_config),
+                null(),
+                null(),
+                ffi::APR_HOOK_MIDDLE as c_int,
+            );
+            // After the core's hook, which creates the scoreboard.
+            ffi::ap_hook_pre_mpm(Some(pre_mpm), null(), null(), ffi::APR_HOOK_LAST as c_int);
+            ffi::ap_hook_child_init(
+                Some(child_init),
+                null(),
+                null(),
+                ffi::APR_HOOK_MIDDLE as c_int,
+            );
+            ffi::ap_hook_translate_name(
+                Some(translate_name),
+                AFTER_ALIAS.0.as_ptr(),
+                null(),
+                ffi::APR_HOOK_MIDDLE as c_int,
+            );
+            ffi::ap_hook_handler(Some(handler), null(), null(), ffi::APR_HOOK_MIDDLE as c_int);
+            auth::register(p);
+        }
+        let _ = addr_of_mut!(wsgi_module);
+    })
 }

@@ -96,9 +96,10 @@ fn harness_plain_apache(mpm: Mpm) {
     assert!(!server.is_alive());
     // Process group is gone.
     assert!(
-        wait_until(Duration::from_secs(5), || unsafe {
-            libc::kill(-(pid as i32), 0)
-        } != 0),
+        wait_until(Duration::from_secs(5), || {
+            // SAFETY: signal 0 only probes whether the process group exists.
+            unsafe { libc::kill(-(pid as i32), 0) != 0 }
+        }),
         "apache processes left behind"
     );
 }

@@ -5,6 +5,9 @@
     non_snake_case,
     dead_code,
     unnecessary_transmutes,
-    clippy::all
+    clippy::all,
+    // Generated code: bindgen writes no SAFETY comments.
+    clippy::undocumented_unsafe_blocks,
+    unsafe_op_in_unsafe_fn
 )]
 include!(concat!(env!("OUT_DIR"), "/apache_bindings.rs"));

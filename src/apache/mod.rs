@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod ffi;
+pub mod hook;
 pub mod log;
 pub mod pool;
 pub mod proc_mutex;

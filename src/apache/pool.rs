@@ -1,6 +1,6 @@
 //! Ties Rust values to APR pool lifetimes.
 
-use super::ffi;
+use super::{ffi, hook};
 use std::ffi::{c_char, c_void, CString};
 
 /// Moves `value` to the heap and drops it when `pool` is cleared.
@@ -9,9 +9,11 @@ use std::ffi::{c_char, c_void, CString};
 /// `pool` must be a live APR pool.
 pub unsafe fn attach<T>(pool: *mut ffi::apr_pool_t, value: T) -> *mut T {
     unsafe extern "C" fn drop_box<T>(data: *mut c_void) -> ffi::apr_status_t {
-        // SAFETY: `data` came from Box::into_raw below and is freed once.
-        drop(unsafe { Box::from_raw(data as *mut T) });
-        0
+        hook::guard("pool cleanup", 0, || {
+            // SAFETY: `data` came from Box::into_raw below and is freed once.
+            drop(unsafe { Box::from_raw(data as *mut T) });
+            0
+        })
     }
     let raw = Box::into_raw(Box::new(value));
     // SAFETY: the pool outlives the registration; the cleanup frees `raw`.

@@ -10,8 +10,8 @@
 //! new generation's name, as the reference describes; with it Off the
 //! name stays the same.
 
-use crate::apache::ffi;
 use crate::apache::proc_mutex::ProcMutex;
+use crate::apache::{ffi, hook};
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::server::AcceptMutex;
 use crate::config::ServerConfig;
@@ -361,90 +361,96 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
 
 /// Called by the MPM about a registered daemon: restart it when it died.
 unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
-    let slot = data as *mut Slot;
-    // SAFETY: `data` is the Slot registered in `spawn`.
-    let (group, index, pconf, started) =
-        unsafe { ((*slot).group, (*slot).slot, (*slot).pconf, (*slot).started) };
-    // (Copied out above: `slot` is freed by the UNREGISTER call below.)
-    match reason as u32 {
-        ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
-            // SAFETY: the registration ends with the process; APR calls us
-            // back with UNREGISTER, which frees `data`, so read it first.
-            unsafe { ffi::apr_proc_other_child_unregister(data) };
-            let (name, pid) = {
-                let mut groups = GROUPS.lock();
-                let Some(g) = groups.get_mut(group) else {
-                    return;
+    hook::guard("daemon maintenance callback", (), || {
+        let slot = data as *mut Slot;
+        // SAFETY: `data` is the Slot registered in `spawn`.
+        let (group, index, pconf, started) =
+            unsafe { ((*slot).group, (*slot).slot, (*slot).pconf, (*slot).started) };
+        // (Copied out above: `slot` is freed by the UNREGISTER call below.)
+        match reason as u32 {
+            ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
+                // SAFETY: the registration ends with the process; APR calls us
+                // back with UNREGISTER, which frees `data`, so read it first.
+                unsafe { ffi::apr_proc_other_child_unregister(data) };
+                let (name, pid) = {
+                    let mut groups = GROUPS.lock();
+                    let Some(g) = groups.get_mut(group) else {
+                        return;
+                    };
+                    let pid = std::mem::replace(&mut g.pids[index], 0);
+                    (g.spec.name.clone(), pid)
                 };
-                let pid = std::mem::replace(&mut g.pids[index], 0);
-                (g.spec.name.clone(), pid)
-            };
-            if STOPPING.load(std::sync::atomic::Ordering::Acquire) {
-                return;
-            }
-            // The MPM passes the exit code (or the signal number) only.
-            tracing::info!(
+                if STOPPING.load(std::sync::atomic::Ordering::Acquire) {
+                    return;
+                }
+                // The MPM passes the exit code (or the signal number) only.
+                tracing::info!(
                 "mod_wsgi: daemon process {pid} of group '{name}' has died (exit status or signal {status}); restarting it"
             );
-            spawn(
-                group,
-                index,
-                pconf,
-                super::lifecycle::restart_hold_off(started.elapsed()),
-            );
+                spawn(
+                    group,
+                    index,
+                    pconf,
+                    super::lifecycle::restart_hold_off(started.elapsed()),
+                );
+            }
+            ffi::APR_OC_REASON_UNREGISTER => {
+                // SAFETY: as above; the registration is gone.
+                drop(unsafe { Box::from_raw(slot) });
+            }
+            _ => {}
         }
-        ffi::APR_OC_REASON_UNREGISTER => {
-            // SAFETY: as above; the registration is gone.
-            drop(unsafe { Box::from_raw(slot) });
-        }
-        _ => {}
-    }
+    })
 }
 
 /// Pool cleanup on the configuration pool: stop every daemon, waiting up to
 /// each group's shutdown-timeout before killing it.
 unsafe extern "C" fn stop_groups(_data: *mut c_void) -> ffi::apr_status_t {
-    if PARENT.load(std::sync::atomic::Ordering::Acquire) != std::process::id() {
-        return 0;
-    }
-    STOPPING.store(true, std::sync::atomic::Ordering::Release);
-    let groups = std::mem::take(&mut *GROUPS.lock());
-    let mut waiting: Vec<(libc::pid_t, Instant)> = Vec::new();
-    for group in &groups {
-        for &pid in group.pids.iter().filter(|&&p| p > 0) {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            waiting.push((pid, Instant::now() + group.spec.shutdown_timeout));
+    hook::guard("daemon stop cleanup", 0, || {
+        if PARENT.load(std::sync::atomic::Ordering::Acquire) != std::process::id() {
+            return 0;
         }
-    }
-    while !waiting.is_empty() {
-        waiting.retain(|&(pid, deadline)| {
-            let mut status = 0;
-            // SAFETY: reaping our own child without blocking.
-            let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if done == pid || done < 0 {
-                return false;
+        STOPPING.store(true, std::sync::atomic::Ordering::Release);
+        let groups = std::mem::take(&mut *GROUPS.lock());
+        let mut waiting: Vec<(libc::pid_t, Instant)> = Vec::new();
+        for group in &groups {
+            for &pid in group.pids.iter().filter(|&&p| p > 0) {
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                waiting.push((pid, Instant::now() + group.spec.shutdown_timeout));
             }
-            if Instant::now() >= deadline {
-                tracing::warn!("mod_wsgi: daemon process {pid} did not stop in time; killing it");
-                // SAFETY: as above.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
+        }
+        while !waiting.is_empty() {
+            waiting.retain(|&(pid, deadline)| {
+                let mut status = 0;
+                // SAFETY: reaping our own child without blocking.
+                let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                if done == pid || done < 0 {
+                    return false;
                 }
-                return false;
-            }
-            true
-        });
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // On a restart the listeners stay open for the next generation.
-    if apache_exiting() {
-        for listener in std::mem::take(&mut *LISTENERS.lock()) {
-            close_listener(&listener);
+                if Instant::now() >= deadline {
+                    tracing::warn!(
+                        "mod_wsgi: daemon process {pid} did not stop in time; killing it"
+                    );
+                    // SAFETY: as above.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, &mut status, 0);
+                    }
+                    return false;
+                }
+                true
+            });
+            std::thread::sleep(Duration::from_millis(20));
         }
-    }
-    0
+        // On a restart the listeners stay open for the next generation.
+        if apache_exiting() {
+            for listener in std::mem::take(&mut *LISTENERS.lock()) {
+                close_listener(&listener);
+            }
+        }
+        0
+    })
 }
 
 /// Records this generation's listeners, here and for the next generation.

@@ -8,7 +8,7 @@
 use super::{interpreter_for, process_info, server_config, PYTHON_FAILURE};
 use crate::apache::log::APLOG_ERR;
 use crate::apache::request::Request;
-use crate::apache::{c_str, ffi, pool};
+use crate::apache::{c_str, ffi, hook, pool};
 use crate::config::dir::ScriptRef;
 use crate::config::values::{GroupContext, GroupSpec};
 use crate::config::DirConfig;
@@ -160,7 +160,7 @@ fn with_script<T: Copy>(
         Ok(prepared) => body(&prepared, &auth_request(req, &prepared)),
         Err(Failed) => on_failure,
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+    hook::catch_panic(&format!("{} script", kind.describe()), run).unwrap_or_else(|| {
         req.log(
             APLOG_ERR,
             "mod_wsgi: internal error in an auth hook (please report)",
@@ -194,29 +194,36 @@ unsafe extern "C" fn check_password(
     user: *const c_char,
     password: *const c_char,
 ) -> ffi::authn_status {
-    // SAFETY: the live request of this provider call.
-    let req = unsafe { Request::from_raw(r) };
-    // SAFETY: Apache passes NUL-terminated strings.
-    let (user, password) = unsafe { (text(user), text(password)) };
-    let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
-    with_script(&req, ScriptKind::User, failed, |prepared, request| {
-        let interpreter = &prepared.interpreter;
-        match auth::check_password(interpreter, request, &prepared.route, &user, &password) {
-            Ok(PasswordCheck::Granted(name)) => {
-                if let Some(name) = name {
-                    req.set_user(&name);
+    hook::guard(
+        "wsgi authn check_password",
+        ffi::authn_status_AUTH_GENERAL_ERROR,
+        || {
+            // SAFETY: the live request of this provider call.
+            let req = unsafe { Request::from_raw(r) };
+            // SAFETY: Apache passes NUL-terminated strings.
+            let (user, password) = unsafe { (text(user), text(password)) };
+            let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
+            with_script(&req, ScriptKind::User, failed, |prepared, request| {
+                let interpreter = &prepared.interpreter;
+                match auth::check_password(interpreter, request, &prepared.route, &user, &password)
+                {
+                    Ok(PasswordCheck::Granted(name)) => {
+                        if let Some(name) = name {
+                            req.set_user(&name);
+                        }
+                        ffi::authn_status_AUTH_GRANTED
+                    }
+                    Ok(PasswordCheck::Denied) => ffi::authn_status_AUTH_DENIED,
+                    Ok(PasswordCheck::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
+                    Ok(PasswordCheck::NoProvider) => {
+                        log_missing(&req, prepared, "'Basic' auth provider");
+                        ffi::authn_status_AUTH_DENIED
+                    }
+                    Err(Failed) => failed,
                 }
-                ffi::authn_status_AUTH_GRANTED
-            }
-            Ok(PasswordCheck::Denied) => ffi::authn_status_AUTH_DENIED,
-            Ok(PasswordCheck::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
-            Ok(PasswordCheck::NoProvider) => {
-                log_missing(&req, prepared, "'Basic' auth provider");
-                ffi::authn_status_AUTH_DENIED
-            }
-            Err(Failed) => failed,
-        }
-    })
+            })
+        },
+    )
 }
 
 unsafe extern "C" fn get_realm_hash(
@@ -225,27 +232,33 @@ unsafe extern "C" fn get_realm_hash(
     realm: *const c_char,
     rethash: *mut *mut c_char,
 ) -> ffi::authn_status {
-    // SAFETY: the live request of this provider call.
-    let req = unsafe { Request::from_raw(r) };
-    // SAFETY: Apache passes NUL-terminated strings.
-    let (user, realm) = unsafe { (text(user), text(realm)) };
-    let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
-    with_script(&req, ScriptKind::User, failed, |prepared, request| {
-        let interpreter = &prepared.interpreter;
-        match auth::realm_hash(interpreter, request, &prepared.route, &user, &realm) {
-            Ok(RealmHash::Found(hash)) => {
-                // SAFETY: Apache reads the hash from the request pool.
-                unsafe { *rethash = pool::strdup(req.pool(), &hash) as *mut c_char };
-                ffi::authn_status_AUTH_USER_FOUND
-            }
-            Ok(RealmHash::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
-            Ok(RealmHash::NoProvider) => {
-                log_missing(&req, prepared, "'Digest' auth provider");
-                ffi::authn_status_AUTH_DENIED
-            }
-            Err(Failed) => failed,
-        }
-    })
+    hook::guard(
+        "wsgi authn get_realm_hash",
+        ffi::authn_status_AUTH_GENERAL_ERROR,
+        || {
+            // SAFETY: the live request of this provider call.
+            let req = unsafe { Request::from_raw(r) };
+            // SAFETY: Apache passes NUL-terminated strings.
+            let (user, realm) = unsafe { (text(user), text(realm)) };
+            let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
+            with_script(&req, ScriptKind::User, failed, |prepared, request| {
+                let interpreter = &prepared.interpreter;
+                match auth::realm_hash(interpreter, request, &prepared.route, &user, &realm) {
+                    Ok(RealmHash::Found(hash)) => {
+                        // SAFETY: Apache reads the hash from the request pool.
+                        unsafe { *rethash = pool::strdup(req.pool(), &hash) as *mut c_char };
+                        ffi::authn_status_AUTH_USER_FOUND
+                    }
+                    Ok(RealmHash::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
+                    Ok(RealmHash::NoProvider) => {
+                        log_missing(&req, prepared, "'Digest' auth provider");
+                        ffi::authn_status_AUTH_DENIED
+                    }
+                    Err(Failed) => failed,
+                }
+            })
+        },
+    )
 }
 
 unsafe extern "C" fn check_group_authorization(
@@ -253,80 +266,95 @@ unsafe extern "C" fn check_group_authorization(
     require_line: *const c_char,
     _parsed: *const c_void,
 ) -> ffi::authz_status {
-    // SAFETY: the live request of this provider call.
-    let req = unsafe { Request::from_raw(r) };
-    // SAFETY: Apache passes a NUL-terminated string.
-    let required = authz::required_groups(&unsafe { text(require_line) });
-    let Some(user) = req.user() else {
-        return ffi::authz_status_AUTHZ_DENIED_NO_USER;
-    };
-    let denied = ffi::authz_status_AUTHZ_DENIED;
-    with_script(&req, ScriptKind::Group, denied, |prepared, request| {
-        let interpreter = &prepared.interpreter;
-        let groups = match auth::groups_for_user(interpreter, request, &prepared.route, &user) {
-            Ok(Some(groups)) => groups,
-            Ok(None) => {
-                log_missing(&req, prepared, "'groups_for_user' callable");
-                return denied;
-            }
-            Err(Failed) => return denied,
-        };
-        let why = match authz::membership(&groups, &required) {
-            Membership::Member => return ffi::authz_status_AUTHZ_GRANTED,
-            Membership::NoGroups => ("WSGI0059", "User is not a member of any groups."),
-            Membership::NotInRequired => ("WSGI0060", "User is not a member of designated groups."),
-        };
-        req.log_script_error(
-            0,
-            &format!(
-                "{}: Authorization of user '{user}' to access '{}' failed. {}",
-                why.0,
-                req.uri(),
-                why.1
-            ),
-        );
-        denied
-    })
+    hook::guard(
+        "wsgi-group authz check",
+        ffi::authz_status_AUTHZ_GENERAL_ERROR,
+        || {
+            // SAFETY: the live request of this provider call.
+            let req = unsafe { Request::from_raw(r) };
+            // SAFETY: Apache passes a NUL-terminated string.
+            let required = authz::required_groups(&unsafe { text(require_line) });
+            let Some(user) = req.user() else {
+                return ffi::authz_status_AUTHZ_DENIED_NO_USER;
+            };
+            let denied = ffi::authz_status_AUTHZ_DENIED;
+            with_script(&req, ScriptKind::Group, denied, |prepared, request| {
+                let interpreter = &prepared.interpreter;
+                let groups =
+                    match auth::groups_for_user(interpreter, request, &prepared.route, &user) {
+                        Ok(Some(groups)) => groups,
+                        Ok(None) => {
+                            log_missing(&req, prepared, "'groups_for_user' callable");
+                            return denied;
+                        }
+                        Err(Failed) => return denied,
+                    };
+                let why = match authz::membership(&groups, &required) {
+                    Membership::Member => return ffi::authz_status_AUTHZ_GRANTED,
+                    Membership::NoGroups => ("WSGI0059", "User is not a member of any groups."),
+                    Membership::NotInRequired => {
+                        ("WSGI0060", "User is not a member of designated groups.")
+                    }
+                };
+                req.log_script_error(
+                    0,
+                    &format!(
+                        "{}: Authorization of user '{user}' to access '{}' failed. {}",
+                        why.0,
+                        req.uri(),
+                        why.1
+                    ),
+                );
+                denied
+            })
+        },
+    )
 }
 
 /// The access check: `allow_access(environ, host)` before authentication.
 unsafe extern "C" fn check_access(r: *mut ffi::request_rec) -> c_int {
-    // SAFETY: the live request of this hook call.
-    let req = unsafe { Request::from_raw(r) };
-    // SAFETY: our merged per-directory config for this request.
-    let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
-    if dir.access_script.is_none() {
-        return ffi::DECLINED as c_int;
-    }
-    let deny = HostAccess::Deny;
-    let decision = with_script(&req, ScriptKind::Access, deny, |prepared, request| {
-        let host = req.client_ip();
-        match auth::allow_access(&prepared.interpreter, request, &prepared.route, &host) {
-            Ok(Some(decision)) => decision,
-            Ok(None) => {
-                log_missing(&req, prepared, "'allow_access' callable");
-                deny
+    hook::guard(
+        "check_access",
+        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        || {
+            // SAFETY: the live request of this hook call.
+            let req = unsafe { Request::from_raw(r) };
+            // SAFETY: our merged per-directory config for this request.
+            let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
+            if dir.access_script.is_none() {
+                return ffi::DECLINED as c_int;
             }
-            Err(Failed) => deny,
-        }
-    });
-    match decision {
-        HostAccess::Allow => ffi::OK as c_int,
-        HostAccess::Undecided => ffi::DECLINED as c_int,
-        HostAccess::Deny => {
-            // Under `Satisfy Any` authentication may still let it in.
-            if !req.satisfies_any() {
-                req.log_script_error(
-                    0,
-                    &format!(
-                        "WSGI0057: Client denied by server configuration: '{}'.",
-                        req.filename()
-                    ),
-                );
+            let deny = HostAccess::Deny;
+            let decision = with_script(&req, ScriptKind::Access, deny, |prepared, request| {
+                let host = req.client_ip();
+                match auth::allow_access(&prepared.interpreter, request, &prepared.route, &host) {
+                    Ok(Some(decision)) => decision,
+                    Ok(None) => {
+                        log_missing(&req, prepared, "'allow_access' callable");
+                        deny
+                    }
+                    Err(Failed) => deny,
+                }
+            });
+            match decision {
+                HostAccess::Allow => ffi::OK as c_int,
+                HostAccess::Undecided => ffi::DECLINED as c_int,
+                HostAccess::Deny => {
+                    // Under `Satisfy Any` authentication may still let it in.
+                    if !req.satisfies_any() {
+                        req.log_script_error(
+                            0,
+                            &format!(
+                                "WSGI0057: Client denied by server configuration: '{}'.",
+                                req.filename()
+                            ),
+                        );
+                    }
+                    ffi::HTTP_FORBIDDEN as c_int
+                }
             }
-            ffi::HTTP_FORBIDDEN as c_int
-        }
-    }
+        },
+    )
 }
 
 /// A provider record Apache keeps a pointer to for the process's life.

@@ -8,6 +8,7 @@
 //! also get `process_signal`. An application may append to them directly.
 
 use crate::python::object::{self, Owned};
+use crate::python::trampoline::trampoline;
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -136,39 +137,45 @@ pub unsafe extern "C" fn subscribe_events(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    subscribe(m, cb, EVENT_CALLBACKS)
+    trampoline("mod_wsgi.subscribe_events", || {
+        subscribe(m, cb, EVENT_CALLBACKS)
+    })
 }
 
 pub unsafe extern "C" fn subscribe_shutdown(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    subscribe(m, cb, SHUTDOWN_CALLBACKS)
+    trampoline("mod_wsgi.subscribe_shutdown", || {
+        subscribe(m, cb, SHUTDOWN_CALLBACKS)
+    })
 }
 
 pub unsafe extern "C" fn subscribe_signals(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if crate::module::in_daemon_process() {
-        return subscribe(m, cb, SIGNAL_CALLBACKS);
-    }
-    let stack = object::import("traceback")
-        .and_then(|t| t.getattr("format_stack"))
-        .and_then(|f| f.call0())
-        .and_then(|lines| object::str_obj("")?.getattr("join")?.call(&[&lines]))
-        .and_then(|s| object::unicode_to_string(&s))
-        .unwrap_or_default();
-    object::clear_error();
-    tracing::warn!(
+    trampoline("mod_wsgi.subscribe_signals", || {
+        if crate::module::in_daemon_process() {
+            return subscribe(m, cb, SIGNAL_CALLBACKS);
+        }
+        let stack = object::import("traceback")
+            .and_then(|t| t.getattr("format_stack"))
+            .and_then(|f| f.call0())
+            .and_then(|lines| object::str_obj("")?.getattr("join")?.call(&[&lines]))
+            .and_then(|s| object::unicode_to_string(&s))
+            .unwrap_or_default();
+        object::clear_error();
+        tracing::warn!(
         "mod_wsgi: subscribe_signals() has no effect in embedded mode (Apache owns the signals here); the callback will never be called. Registered at:"
     );
-    for line in stack.lines() {
-        tracing::warn!("{line}");
-    }
-    // SAFETY: returning a new reference to the callback.
-    unsafe { ffi::Py_IncRef(cb) };
-    cb
+        for line in stack.lines() {
+            tracing::warn!("{line}");
+        }
+        // SAFETY: returning a new reference to the callback.
+        unsafe { ffi::Py_IncRef(cb) };
+        cb
+    })
 }
 
 /// Calls each callable in `list` with `name` and
@@ -196,8 +203,8 @@ pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
             continue;
         };
         let args = object::tuple(&[&name_obj]);
-        // SAFETY: GIL held; args is a tuple and payload a dict.
         let result = args.and_then(|args| {
+            // SAFETY: GIL held; args is a tuple and payload a dict.
             Owned::from_new(unsafe {
                 ffi::PyObject_Call(callback.as_ptr(), args.as_ptr(), payload.as_ptr())
             })
@@ -290,15 +297,17 @@ pub unsafe extern "C" fn request_data(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    match CURRENT.with(|c| c.borrow().as_ref().map(|c| c.data.clone())) {
-        Some(data) => data.into_raw(),
-        None => {
-            object::raise(
-                // SAFETY: GIL held.
-                unsafe { ffi::PyExc_RuntimeError },
-                "request_data() called outside of an active request",
-            );
-            std::ptr::null_mut()
+    trampoline("mod_wsgi.request_data", || {
+        match CURRENT.with(|c| c.borrow().as_ref().map(|c| c.data.clone())) {
+            Some(data) => data.into_raw(),
+            None => {
+                object::raise(
+                    // SAFETY: GIL held.
+                    unsafe { ffi::PyExc_RuntimeError },
+                    "request_data() called outside of an active request",
+                );
+                std::ptr::null_mut()
+            }
         }
-    }
+    })
 }

@@ -3,6 +3,7 @@
 //! reporter sends each interval. Only used with `WSGITelemetryService`.
 
 use crate::python::object::{self, Owned};
+use crate::python::trampoline::trampoline;
 use crate::telemetry::{GcEvent, GcSnapshot};
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
@@ -31,43 +32,45 @@ unsafe extern "C" fn on_collection(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: GIL held (Python calls us); `args` is the argument tuple and
-    // `slf` the str given at creation; borrowed references made owned.
-    let (name, phase, info) = unsafe {
-        (
-            Owned::from_borrowed(slf),
-            Owned::from_borrowed(ffi::PyTuple_GetItem(args, 0)),
-            Owned::from_borrowed(ffi::PyTuple_GetItem(args, 1)),
-        )
-    };
-    object::clear_error();
-    let phase = phase.and_then(|p| object::unicode_to_string(&p));
-    match phase.as_deref() {
-        Some("start") => {
-            STARTED.with(|s| s.set(Some((Instant::now(), crate::wsgi::handler::now_seconds()))))
-        }
-        Some("stop") => {
-            if let (Some((began, start)), Some(info)) = (STARTED.with(|s| s.take()), info) {
-                let field = |key: &str| {
-                    object::dict_get(&info, key)
-                        .and_then(|v| object::to_u64(&v))
-                        .unwrap_or(0)
-                };
-                record(GcEvent {
-                    interpreter: name
-                        .and_then(|n| object::unicode_to_string(&n))
-                        .unwrap_or_default(),
-                    start,
-                    duration: began.elapsed().as_secs_f64(),
-                    generation: field("generation"),
-                    collected: field("collected"),
-                    uncollectable: field("uncollectable"),
-                });
+    trampoline("mod_wsgi gc callback", || {
+        // SAFETY: GIL held (Python calls us); `args` is the argument tuple and
+        // `slf` the str given at creation; borrowed references made owned.
+        let (name, phase, info) = unsafe {
+            (
+                Owned::from_borrowed(slf),
+                Owned::from_borrowed(ffi::PyTuple_GetItem(args, 0)),
+                Owned::from_borrowed(ffi::PyTuple_GetItem(args, 1)),
+            )
+        };
+        object::clear_error();
+        let phase = phase.and_then(|p| object::unicode_to_string(&p));
+        match phase.as_deref() {
+            Some("start") => {
+                STARTED.with(|s| s.set(Some((Instant::now(), crate::wsgi::handler::now_seconds()))))
             }
+            Some("stop") => {
+                if let (Some((began, start)), Some(info)) = (STARTED.with(|s| s.take()), info) {
+                    let field = |key: &str| {
+                        object::dict_get(&info, key)
+                            .and_then(|v| object::to_u64(&v))
+                            .unwrap_or(0)
+                    };
+                    record(GcEvent {
+                        interpreter: name
+                            .and_then(|n| object::unicode_to_string(&n))
+                            .unwrap_or_default(),
+                        start,
+                        duration: began.elapsed().as_secs_f64(),
+                        generation: field("generation"),
+                        collected: field("collected"),
+                        uncollectable: field("uncollectable"),
+                    });
+                }
+            }
+            _ => {}
         }
-        _ => {}
-    }
-    object::none().into_raw()
+        object::none().into_raw()
+    })
 }
 
 fn record(event: GcEvent) {

@@ -4,6 +4,7 @@
 
 use crate::apache::log::{APLOG_CRIT, APLOG_DEBUG, APLOG_ERR, APLOG_INFO, APLOG_WARNING};
 use crate::python::object::{self, Owned};
+use crate::python::trampoline::trampoline;
 use pyo3_ffi as ffi;
 
 /// The Apache level for a Python logging level. Levels between the
@@ -52,26 +53,29 @@ pub unsafe extern "C" fn log_record(
     _module: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let mut level: std::ffi::c_long = 0;
-    let mut text: *mut ffi::PyObject = std::ptr::null_mut();
-    // SAFETY: GIL held (a Python method call); the format matches the
-    // two out-pointers, and `text` is borrowed from `args`.
-    let parsed = unsafe {
-        ffi::PyArg_ParseTuple(
-            args,
-            c"lU".as_ptr(),
-            &mut level as *mut std::ffi::c_long,
-            &mut text as *mut *mut ffi::PyObject,
-        )
-    };
-    if parsed == 0 {
-        return std::ptr::null_mut();
-    }
-    let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t)) else {
-        return std::ptr::null_mut();
-    };
-    crate::wsgi::streams::log_lines(apache_level(level), &text);
-    object::none().into_raw()
+    trampoline("mod_wsgi._log_record", || {
+        let mut level: std::ffi::c_long = 0;
+        let mut text: *mut ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: GIL held (a Python method call); the format matches the
+        // two out-pointers, and `text` is borrowed from `args`.
+        let parsed = unsafe {
+            ffi::PyArg_ParseTuple(
+                args,
+                c"lU".as_ptr(),
+                &mut level as *mut std::ffi::c_long,
+                &mut text as *mut *mut ffi::PyObject,
+            )
+        };
+        if parsed == 0 {
+            return std::ptr::null_mut();
+        }
+        let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t))
+        else {
+            return std::ptr::null_mut();
+        };
+        crate::wsgi::streams::log_lines(apache_level(level), &text);
+        object::none().into_raw()
+    })
 }
 
 #[cfg(test)]

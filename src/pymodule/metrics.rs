@@ -4,6 +4,7 @@
 use crate::apache::scoreboard;
 use crate::metrics::{self, report, report::Value};
 use crate::python::object::{self, Owned};
+use crate::python::trampoline::trampoline;
 use crate::wsgi::handler::now_seconds;
 use pyo3_ffi as ffi;
 
@@ -55,107 +56,115 @@ pub unsafe extern "C" fn start_recording_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    metrics::start_recording(now_seconds());
-    none()
+    trampoline("mod_wsgi.start_recording_metrics", || {
+        metrics::start_recording(now_seconds());
+        none()
+    })
 }
 
 pub unsafe extern "C" fn request_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let Some(recorder) = metrics::for_python() else {
-        return none();
-    };
-    // The drain takes the lock request threads use: release the GIL so a
-    // request thread finishing meanwhile is never blocked behind Python.
-    let window = crate::python::interp::without_gil(|| {
-        recorder.drain(now_seconds(), metrics::usage::process())
-    });
-    report_dict(&report::request_metrics(
-        &window,
-        std::process::id(),
-        !crate::module::in_daemon_process(),
-    ))
+    trampoline("mod_wsgi.request_metrics", || {
+        let Some(recorder) = metrics::for_python() else {
+            return none();
+        };
+        // The drain takes the lock request threads use: release the GIL so a
+        // request thread finishing meanwhile is never blocked behind Python.
+        let window = crate::python::interp::without_gil(|| {
+            recorder.drain(now_seconds(), metrics::usage::process())
+        });
+        report_dict(&report::request_metrics(
+            &window,
+            std::process::id(),
+            !crate::module::in_daemon_process(),
+        ))
+    })
 }
 
 pub unsafe extern "C" fn process_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let Some(recorder) = metrics::for_python() else {
-        return none();
-    };
-    let fields = report::process_metrics(
-        &recorder.lifetime(),
-        std::process::id(),
-        metrics::process_start(),
-        now_seconds(),
-        recorder.active_requests(),
-        metrics::usage::process(),
-    );
-    report_dict(&fields)
+    trampoline("mod_wsgi.process_metrics", || {
+        let Some(recorder) = metrics::for_python() else {
+            return none();
+        };
+        let fields = report::process_metrics(
+            &recorder.lifetime(),
+            std::process::id(),
+            metrics::process_start(),
+            now_seconds(),
+            recorder.active_requests(),
+            metrics::usage::process(),
+        );
+        report_dict(&fields)
+    })
 }
 
 pub unsafe extern "C" fn server_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let allowed = crate::module::process_info_if_set().is_some_and(|p| p.server_metrics);
-    let Some(board) = allowed.then(scoreboard::read).flatten() else {
-        return none();
-    };
-    let now = now_seconds();
-    let built = (|| {
-        let d = object::new_dict()?;
-        let set = |d: &Owned, k: &str, v: Option<Owned>| v.map(|v| object::dict_set(d, k, &v));
-        set(
-            &d,
-            "server_limit",
-            object::int_obj(board.server_limit.into()),
-        )?;
-        set(
-            &d,
-            "thread_limit",
-            object::int_obj(board.thread_limit.into()),
-        )?;
-        set(
-            &d,
-            "running_generation",
-            object::int_obj(board.running_generation.into()),
-        )?;
-        set(&d, "restart_time", object::float_obj(board.restart_time))?;
-        set(&d, "current_time", object::float_obj(now))?;
-        set(
-            &d,
-            "running_time",
-            object::int_obj((now - board.restart_time).max(0.0) as i64),
-        )?;
-        let processes = list(board.processes.iter().map(|p| {
-            let pd = object::new_dict()?;
-            set(&pd, "process_num", object::int_obj(p.process_num.into()))?;
-            set(&pd, "pid", object::int_obj(p.pid.into()))?;
-            set(&pd, "generation", object::int_obj(p.generation.into()))?;
-            set(&pd, "quiescing", Some(object::bool_obj(p.quiescing)))?;
-            let workers = list(p.workers.iter().map(|w| {
-                let wd = object::new_dict()?;
-                set(&wd, "thread_num", object::int_obj(w.thread_num.into()))?;
-                set(&wd, "generation", object::int_obj(w.generation.into()))?;
-                set(&wd, "status", object::str_obj(&w.status.to_string()))?;
-                set(&wd, "access_count", object::int_obj(w.access_count as i64))?;
-                set(&wd, "bytes_served", object::int_obj(w.bytes_served))?;
-                set(&wd, "start_time", object::float_obj(w.start_time))?;
-                set(&wd, "stop_time", object::float_obj(w.stop_time))?;
-                set(&wd, "last_used", object::float_obj(w.last_used))?;
-                set(&wd, "client", object::str_obj(&w.client))?;
-                set(&wd, "request", object::str_obj(&w.request))?;
-                set(&wd, "vhost", object::str_obj(&w.vhost))?;
-                Some(wd)
+    trampoline("mod_wsgi.server_metrics", || {
+        let allowed = crate::module::process_info_if_set().is_some_and(|p| p.server_metrics);
+        let Some(board) = allowed.then(scoreboard::read).flatten() else {
+            return none();
+        };
+        let now = now_seconds();
+        let built = (|| {
+            let d = object::new_dict()?;
+            let set = |d: &Owned, k: &str, v: Option<Owned>| v.map(|v| object::dict_set(d, k, &v));
+            set(
+                &d,
+                "server_limit",
+                object::int_obj(board.server_limit.into()),
+            )?;
+            set(
+                &d,
+                "thread_limit",
+                object::int_obj(board.thread_limit.into()),
+            )?;
+            set(
+                &d,
+                "running_generation",
+                object::int_obj(board.running_generation.into()),
+            )?;
+            set(&d, "restart_time", object::float_obj(board.restart_time))?;
+            set(&d, "current_time", object::float_obj(now))?;
+            set(
+                &d,
+                "running_time",
+                object::int_obj((now - board.restart_time).max(0.0) as i64),
+            )?;
+            let processes = list(board.processes.iter().map(|p| {
+                let pd = object::new_dict()?;
+                set(&pd, "process_num", object::int_obj(p.process_num.into()))?;
+                set(&pd, "pid", object::int_obj(p.pid.into()))?;
+                set(&pd, "generation", object::int_obj(p.generation.into()))?;
+                set(&pd, "quiescing", Some(object::bool_obj(p.quiescing)))?;
+                let workers = list(p.workers.iter().map(|w| {
+                    let wd = object::new_dict()?;
+                    set(&wd, "thread_num", object::int_obj(w.thread_num.into()))?;
+                    set(&wd, "generation", object::int_obj(w.generation.into()))?;
+                    set(&wd, "status", object::str_obj(&w.status.to_string()))?;
+                    set(&wd, "access_count", object::int_obj(w.access_count as i64))?;
+                    set(&wd, "bytes_served", object::int_obj(w.bytes_served))?;
+                    set(&wd, "start_time", object::float_obj(w.start_time))?;
+                    set(&wd, "stop_time", object::float_obj(w.stop_time))?;
+                    set(&wd, "last_used", object::float_obj(w.last_used))?;
+                    set(&wd, "client", object::str_obj(&w.client))?;
+                    set(&wd, "request", object::str_obj(&w.request))?;
+                    set(&wd, "vhost", object::str_obj(&w.vhost))?;
+                    Some(wd)
+                }));
+                set(&pd, "workers", workers)?;
+                Some(pd)
             }));
-            set(&pd, "workers", workers)?;
-            Some(pd)
-        }));
-        set(&d, "processes", processes)?;
-        Some(d)
-    })();
-    built.map_or(std::ptr::null_mut(), Owned::into_raw)
+            set(&d, "processes", processes)?;
+            Some(d)
+        })();
+        built.map_or(std::ptr::null_mut(), Owned::into_raw)
+    })
 }

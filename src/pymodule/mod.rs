@@ -9,6 +9,7 @@ mod logging;
 mod metrics;
 
 use crate::python::object::{self, Owned};
+use crate::python::trampoline::trampoline;
 use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
 use std::ptr::addr_of_mut;
@@ -27,24 +28,26 @@ pub fn version_numbers() -> [i64; 3] {
 }
 
 unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
-    let Some(module) = Owned::from_borrowed(module) else {
-        return -1;
-    };
-    let done = (|| {
-        module.setattr("version", &object::int_tuple(&version_numbers())?);
-        module.setattr("process_group", &object::str_obj("")?);
-        module.setattr("application_group", &object::str_obj("")?);
-        module.setattr("RequestTimeout", &request_timeout_type()?);
-        events::init(&module)?;
-        logging::init(&module)?;
-        adopt_package_path(&module);
-        Some(())
-    })();
-    if done.is_some() {
-        0
-    } else {
-        -1
-    }
+    trampoline("mod_wsgi module exec", || {
+        let Some(module) = Owned::from_borrowed(module) else {
+            return -1;
+        };
+        let done = (|| {
+            module.setattr("version", &object::int_tuple(&version_numbers())?);
+            module.setattr("process_group", &object::str_obj("")?);
+            module.setattr("application_group", &object::str_obj("")?);
+            module.setattr("RequestTimeout", &request_timeout_type()?);
+            events::init(&module)?;
+            logging::init(&module)?;
+            adopt_package_path(&module);
+            Some(())
+        })();
+        if done.is_some() {
+            0
+        } else {
+            -1
+        }
+    })
 }
 
 /// `mod_wsgi.RequestTimeout`: injected into a request thread when a
@@ -204,47 +207,51 @@ static mut MODULE_DEF: ffi::PyModuleDef =
 
 /// `PyInit_mod_wsgi`, registered with `PyImport_AppendInittab`.
 pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
-    // SAFETY: the definition is static; Python only reads it. Slots are
-    // linked here because a static cannot take another static's address
-    // mutably at compile time.
-    unsafe {
-        let def = addr_of_mut!(MODULE_DEF);
-        (*def).m_slots = addr_of_mut!(SLOTS).cast();
-        (*def).m_methods = addr_of_mut!(METHODS).cast();
-        ffi::PyModuleDef_Init(def)
-    }
+    trampoline("PyInit_mod_wsgi", || {
+        // SAFETY: the definition is static; Python only reads it. Slots
+        // are linked here because a static cannot take another static's
+        // address mutably at compile time.
+        unsafe {
+            let def = addr_of_mut!(MODULE_DEF);
+            (*def).m_slots = addr_of_mut!(SLOTS).cast();
+            (*def).m_methods = addr_of_mut!(METHODS).cast();
+            ffi::PyModuleDef_Init(def)
+        }
+    })
 }
 
 unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
-    let Some(module) = Owned::from_borrowed(module) else {
-        return -1;
-    };
-    let done = (|| {
-        let Some(process) = crate::module::process_info_if_set() else {
-            return Some(());
+    trampoline("apache module exec", || {
+        let Some(module) = Owned::from_borrowed(module) else {
+            return -1;
         };
-        module.setattr("version", &object::int_tuple(&process.apache_version)?);
-        module.setattr(
-            "maximum_processes",
-            &object::int_obj(process.maximum_processes)?,
-        );
-        module.setattr(
-            "threads_per_process",
-            &object::int_obj(process.threads_per_process)?,
-        );
-        module.setattr(
-            "description",
-            &object::str_obj(&process.server.description)?,
-        );
-        module.setattr("mpm_name", &object::str_obj(&process.server.mpm_name)?);
-        module.setattr("build_date", &object::str_obj(&process.server.build_date)?);
-        Some(())
-    })();
-    if done.is_some() {
-        0
-    } else {
-        -1
-    }
+        let done = (|| {
+            let Some(process) = crate::module::process_info_if_set() else {
+                return Some(());
+            };
+            module.setattr("version", &object::int_tuple(&process.apache_version)?);
+            module.setattr(
+                "maximum_processes",
+                &object::int_obj(process.maximum_processes)?,
+            );
+            module.setattr(
+                "threads_per_process",
+                &object::int_obj(process.threads_per_process)?,
+            );
+            module.setattr(
+                "description",
+                &object::str_obj(&process.server.description)?,
+            );
+            module.setattr("mpm_name", &object::str_obj(&process.server.mpm_name)?);
+            module.setattr("build_date", &object::str_obj(&process.server.build_date)?);
+            Some(())
+        })();
+        if done.is_some() {
+            0
+        } else {
+            -1
+        }
+    })
 }
 
 static mut APACHE_SLOTS: [ffi::PyModuleDef_Slot; SLOT_COUNT] = slots(exec_apache_module);
@@ -254,10 +261,12 @@ static mut APACHE_MODULE_DEF: ffi::PyModuleDef =
 
 /// `PyInit_apache`, registered with `PyImport_AppendInittab`.
 pub unsafe extern "C" fn init_apache() -> *mut ffi::PyObject {
-    // SAFETY: as for `init_mod_wsgi`.
-    unsafe {
-        let def = addr_of_mut!(APACHE_MODULE_DEF);
-        (*def).m_slots = addr_of_mut!(APACHE_SLOTS).cast();
-        ffi::PyModuleDef_Init(def)
-    }
+    trampoline("PyInit_apache", || {
+        // SAFETY: as for `init_mod_wsgi`.
+        unsafe {
+            let def = addr_of_mut!(APACHE_MODULE_DEF);
+            (*def).m_slots = addr_of_mut!(APACHE_SLOTS).cast();
+            ffi::PyModuleDef_Init(def)
+        }
+    })
 }

@@ -4,3 +4,4 @@
 pub mod interp;
 pub mod object;
 pub mod runtime;
+pub mod trampoline;

@@ -5,6 +5,7 @@
 //! that has gone.
 
 use crate::python::object::{self, Owned};
+use crate::python::trampoline::trampoline;
 use pyo3_ffi as ffi;
 use std::cell::Cell;
 
@@ -78,11 +79,14 @@ unsafe extern "C" fn is_https(
     _slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if wrong_count("ssl_is_https", 0, args) {
-        return std::ptr::null_mut();
-    }
-    with_current(|vars| {
-        object::int_obj(i64::from(vars.is_https())).map_or(std::ptr::null_mut(), Owned::into_raw)
+    trampoline("mod_ssl.is_https", || {
+        if wrong_count("ssl_is_https", 0, args) {
+            return std::ptr::null_mut();
+        }
+        with_current(|vars| {
+            object::int_obj(i64::from(vars.is_https()))
+                .map_or(std::ptr::null_mut(), Owned::into_raw)
+        })
     })
 }
 
@@ -90,27 +94,29 @@ unsafe extern "C" fn var_lookup(
     _slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    if wrong_count("ssl_var_lookup", 1, args) {
-        return std::ptr::null_mut();
-    }
-    // SAFETY: GIL held; index 0 exists (counted above); borrowed.
-    let Some(name) = Owned::from_borrowed(unsafe { ffi::PyTuple_GetItem(args, 0) }) else {
-        return std::ptr::null_mut();
-    };
-    let Some(name) = object::unicode_to_string(&name) else {
-        object::clear_error();
-        object::raise(
-            // SAFETY: a static exception type; GIL held.
-            unsafe { ffi::PyExc_TypeError },
-            &format!(
-                "byte string value expected, value of type {} found",
-                object::type_name(&name)
-            ),
-        );
-        return std::ptr::null_mut();
-    };
-    with_current(|vars| {
-        object::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
+    trampoline("mod_ssl.var_lookup", || {
+        if wrong_count("ssl_var_lookup", 1, args) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: GIL held; index 0 exists (counted above); borrowed.
+        let Some(name) = Owned::from_borrowed(unsafe { ffi::PyTuple_GetItem(args, 0) }) else {
+            return std::ptr::null_mut();
+        };
+        let Some(name) = object::unicode_to_string(&name) else {
+            object::clear_error();
+            object::raise(
+                // SAFETY: a static exception type; GIL held.
+                unsafe { ffi::PyExc_TypeError },
+                &format!(
+                    "byte string value expected, value of type {} found",
+                    object::type_name(&name)
+                ),
+            );
+            return std::ptr::null_mut();
+        };
+        with_current(|vars| {
+            object::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
+        })
     })
 }
 

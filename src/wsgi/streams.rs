@@ -12,6 +12,7 @@ use super::types;
 use crate::apache::log::{server_log, APLOG_ERR, APLOG_WARNING};
 use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
+use crate::python::trampoline::trampoline;
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
 use std::cell::Cell;
@@ -98,11 +99,14 @@ pub unsafe extern "C" fn log_warning(
     _module: *mut ffi::PyObject,
     text: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t)) else {
-        return std::ptr::null_mut();
-    };
-    log_lines(APLOG_WARNING, &text);
-    object::none().into_raw()
+    trampoline("mod_wsgi._log_warning", || {
+        let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t))
+        else {
+            return std::ptr::null_mut();
+        };
+        log_lines(APLOG_WARNING, &text);
+        object::none().into_raw()
+    })
 }
 
 /// Logs each line of `text` as its own record at `level`: with the

@@ -9,6 +9,7 @@ use super::context::RequestContext;
 use super::response;
 use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
+use crate::python::trampoline::trampoline;
 use pyo3_ffi as ffi;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::addr_of_mut;
@@ -20,18 +21,20 @@ pub struct RequestBound {
 }
 
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
-    // SAFETY: called by Python with a dead instance of one of our heap
-    // types; free it with the type's allocator and drop the type reference
-    // the instance held.
-    unsafe {
-        let tp = ffi::Py_TYPE(obj);
-        let free = ffi::PyType_GetSlot(tp, ffi::Py_tp_free);
-        if !free.is_null() {
-            let free: ffi::freefunc = std::mem::transmute::<*mut c_void, ffi::freefunc>(free);
-            free(obj.cast());
+    trampoline("mod_wsgi object dealloc", || {
+        // SAFETY: called by Python with a dead instance of one of our heap
+        // types; free it with the type's allocator and drop the type
+        // reference the instance held.
+        unsafe {
+            let tp = ffi::Py_TYPE(obj);
+            let free = ffi::PyType_GetSlot(tp, ffi::Py_tp_free);
+            if !free.is_null() {
+                let free: ffi::freefunc = std::mem::transmute::<*mut c_void, ffi::freefunc>(free);
+                free(obj.cast());
+            }
+            ffi::Py_DecRef(tp.cast());
         }
-        ffi::Py_DecRef(tp.cast());
-    }
+    })
 }
 
 /// The request context behind `obj`, or a Python error when the request
@@ -52,6 +55,22 @@ unsafe fn context<'a>(obj: *mut ffi::PyObject) -> Option<&'a mut RequestContext<
     }
     // SAFETY: set by `bind` for the duration of the request, on this thread.
     Some(unsafe { &mut *ptr })
+}
+
+/// The body of the request-bound method `$name`, run through the
+/// trampoline with `$ctx` bound to the request context behind `$slf`;
+/// once the request has finished the call raises instead.
+macro_rules! request_method {
+    ($name:expr, $slf:expr, |$ctx:ident| $body:block) => {
+        trampoline($name, || {
+            // SAFETY: Python calls our methods with the GIL held and `self`
+            // an instance of one of our types, as `context` requires.
+            let Some($ctx) = (unsafe { context($slf) }) else {
+                return std::ptr::null_mut();
+            };
+            $body
+        })
+    };
 }
 
 /// Creates an instance of `tp` bound to `ctx`.
@@ -185,131 +204,126 @@ unsafe extern "C" fn start_response(
     args: *mut ffi::PyObject,
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: Python calls us with the GIL held and a live instance.
-    let Some(ctx) = (unsafe { context(slf) }) else {
-        return std::ptr::null_mut();
-    };
-    // SAFETY: argument tuple/dict from the call.
-    let (status, headers, exc_info) = unsafe {
-        let kw = |name: &std::ffi::CStr| -> Option<Owned> {
-            if kwargs.is_null() {
-                None
+    request_method!("start_response", slf, |ctx| {
+        // SAFETY: argument tuple/dict from the call.
+        let (status, headers, exc_info) = unsafe {
+            let kw = |name: &std::ffi::CStr| -> Option<Owned> {
+                if kwargs.is_null() {
+                    None
+                } else {
+                    Owned::from_borrowed(ffi::PyDict_GetItemString(kwargs, name.as_ptr()))
+                }
+            };
+            (
+                arg(args, 0).or_else(|| kw(c"status")),
+                arg(args, 1).or_else(|| kw(c"headers")),
+                arg(args, 2).or_else(|| kw(c"exc_info")),
+            )
+        };
+        // SAFETY: GIL held.
+        let given = unsafe { ffi::PyTuple_Size(args) }
+            + if kwargs.is_null() {
+                0
             } else {
-                Owned::from_borrowed(ffi::PyDict_GetItemString(kwargs, name.as_ptr()))
+                // SAFETY: GIL held; the call's keyword dict.
+                unsafe { ffi::PyDict_Size(kwargs) }
+            };
+        if given > 3 {
+            return raise_type_error(&format!(
+                "start_response() takes at most 3 arguments ({given} given)"
+            ));
+        }
+        let (Some(status), Some(headers)) = (status, headers) else {
+            return raise_type_error(&format!(
+                "start_response() takes at least 2 arguments ({given} given)"
+            ));
+        };
+        // SAFETY: GIL held.
+        if unsafe { ffi::PyList_Check(headers.as_ptr()) } == 0 {
+            return raise_type_error(&format!(
+                "start_response() argument 2 must be list, not {}",
+                object::type_name(&headers)
+            ));
+        }
+        let exc_info = exc_info.filter(|e| !object::is_none(e));
+        if let Some(exc_info) = &exc_info {
+            // SAFETY: GIL held.
+            if unsafe { ffi::PyTuple_Check(exc_info.as_ptr()) } == 0 {
+                // SAFETY: GIL held.
+                object::raise(
+                    unsafe { ffi::PyExc_RuntimeError },
+                    "start_response() argument 'exc_info' must be a 3-tuple or None",
+                );
+                return std::ptr::null_mut();
             }
-        };
-        (
-            arg(args, 0).or_else(|| kw(c"status")),
-            arg(args, 1).or_else(|| kw(c"headers")),
-            arg(args, 2).or_else(|| kw(c"exc_info")),
-        )
-    };
-    // SAFETY: GIL held.
-    let given = unsafe { ffi::PyTuple_Size(args) }
-        + if kwargs.is_null() {
-            0
-        } else {
-            // SAFETY: GIL held; the call's keyword dict.
-            unsafe { ffi::PyDict_Size(kwargs) }
-        };
-    if given > 3 {
-        return raise_type_error(&format!(
-            "start_response() takes at most 3 arguments ({given} given)"
-        ));
-    }
-    let (Some(status), Some(headers)) = (status, headers) else {
-        return raise_type_error(&format!(
-            "start_response() takes at least 2 arguments ({given} given)"
-        ));
-    };
-    // SAFETY: GIL held.
-    if unsafe { ffi::PyList_Check(headers.as_ptr()) } == 0 {
-        return raise_type_error(&format!(
-            "start_response() argument 2 must be list, not {}",
-            object::type_name(&headers)
-        ));
-    }
-    let exc_info = exc_info.filter(|e| !object::is_none(e));
-    if let Some(exc_info) = &exc_info {
-        // SAFETY: GIL held.
-        if unsafe { ffi::PyTuple_Check(exc_info.as_ptr()) } == 0 {
-            // SAFETY: GIL held.
-            object::raise(
-                unsafe { ffi::PyExc_RuntimeError },
-                "start_response() argument 'exc_info' must be a 3-tuple or None",
-            );
+        }
+        // Before any output a later call simply replaces status and headers;
+        // once they are out, only an error report (exc_info) may come, and its
+        // exception propagates (PEP 3333).
+        if ctx.headers_sent {
+            let Some(exc_info) = exc_info else {
+                // SAFETY: GIL held.
+                object::raise(
+                    unsafe { ffi::PyExc_RuntimeError },
+                    "start_response() called more than once without exc_info",
+                );
+                return std::ptr::null_mut();
+            };
+            // SAFETY: GIL held; item 1 of the tuple is the exception.
+            let value = unsafe { ffi::PySequence_GetItem(exc_info.as_ptr(), 1) };
+            if let Some(value) = Owned::from_new(value) {
+                object::restore_exception(value);
+            }
             return std::ptr::null_mut();
         }
-    }
-    // Before any output a later call simply replaces status and headers;
-    // once they are out, only an error report (exc_info) may come, and its
-    // exception propagates (PEP 3333).
-    if ctx.headers_sent {
-        let Some(exc_info) = exc_info else {
-            // SAFETY: GIL held.
-            object::raise(
-                unsafe { ffi::PyExc_RuntimeError },
-                "start_response() called more than once without exc_info",
-            );
+        let Some((code, status_line, parsed)) = checked_response(&status, &headers) else {
             return std::ptr::null_mut();
         };
-        // SAFETY: GIL held; item 1 of the tuple is the exception.
-        if let Some(value) =
-            Owned::from_new(unsafe { ffi::PySequence_GetItem(exc_info.as_ptr(), 1) })
-        {
-            object::restore_exception(value);
+        if let Err(message) = ctx.set_response(code, status_line, parsed) {
+            // SAFETY: GIL held.
+            object::raise(unsafe { ffi::PyExc_ValueError }, &message);
+            return std::ptr::null_mut();
         }
-        return std::ptr::null_mut();
-    }
-    let Some((code, status_line, parsed)) = checked_response(&status, &headers) else {
-        return std::ptr::null_mut();
-    };
-    if let Err(message) = ctx.set_response(code, status_line, parsed) {
-        // SAFETY: GIL held.
-        object::raise(unsafe { ffi::PyExc_ValueError }, &message);
-        return std::ptr::null_mut();
-    }
-    let transport = ctx.transport;
-    crate::pymodule::events::response_started(&status, &headers, exc_info.as_ref(), &|line| {
-        transport.log(crate::apache::log::APLOG_ERR, line)
-    });
-    // SAFETY: bound method lookup on the live instance.
-    let slf = Owned::from_borrowed(slf).expect("non-null");
-    slf.getattr("write")
-        .map_or(std::ptr::null_mut(), Owned::into_raw)
+        let transport = ctx.transport;
+        crate::pymodule::events::response_started(&status, &headers, exc_info.as_ref(), &|line| {
+            transport.log(crate::apache::log::APLOG_ERR, line)
+        });
+        // SAFETY: bound method lookup on the live instance.
+        let slf = Owned::from_borrowed(slf).expect("non-null");
+        slf.getattr("write")
+            .map_or(std::ptr::null_mut(), Owned::into_raw)
+    })
 }
 
 unsafe extern "C" fn write(
     slf: *mut ffi::PyObject,
     data: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; live instance.
-    let Some(ctx) = (unsafe { context(slf) }) else {
-        return std::ptr::null_mut();
-    };
-    let Some(data) = Owned::from_borrowed(data) else {
-        return std::ptr::null_mut();
-    };
-    let Some(bytes) = object::bytes_contents(&data) else {
-        return raise_type_error(&format!(
-            "write() argument must be bytes, not {}",
-            object::type_name(&data)
-        ));
-    };
-    if ctx.status.is_none() {
-        // SAFETY: GIL held.
-        object::raise(
-            unsafe { ffi::PyExc_RuntimeError },
-            "write() called before start_response()",
-        );
-        return std::ptr::null_mut();
-    }
-    let bytes = bytes.to_vec();
-    match ctx.write_body(&bytes) {
-        Ok(()) if ctx.client_gone => raise_os_error("client connection closed"),
-        Ok(()) => none_result(),
-        Err(e) => raise_os_error(&e),
-    }
+    request_method!("write", slf, |ctx| {
+        let Some(data) = Owned::from_borrowed(data) else {
+            return std::ptr::null_mut();
+        };
+        let Some(bytes) = object::bytes_contents(&data) else {
+            return raise_type_error(&format!(
+                "write() argument must be bytes, not {}",
+                object::type_name(&data)
+            ));
+        };
+        if ctx.status.is_none() {
+            // SAFETY: GIL held.
+            object::raise(
+                unsafe { ffi::PyExc_RuntimeError },
+                "write() called before start_response()",
+            );
+            return std::ptr::null_mut();
+        }
+        let bytes = bytes.to_vec();
+        match ctx.write_body(&bytes) {
+            Ok(()) if ctx.client_gone => raise_os_error("client connection closed"),
+            Ok(()) => none_result(),
+            Err(e) => raise_os_error(&e),
+        }
+    })
 }
 
 // ---- wsgi.input ----
@@ -325,67 +339,61 @@ unsafe extern "C" fn input_read(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; live instance.
-    let Some(ctx) = (unsafe { context(slf) }) else {
-        return std::ptr::null_mut();
-    };
-    // SAFETY: forwarded call arguments.
-    match unsafe { size_arg("read", args) } {
-        Ok(size) => bytes_result(ctx.read(size)),
-        Err(()) => std::ptr::null_mut(),
-    }
+    request_method!("wsgi.input.read", slf, |ctx| {
+        // SAFETY: forwarded call arguments.
+        match unsafe { size_arg("read", args) } {
+            Ok(size) => bytes_result(ctx.read(size)),
+            Err(()) => std::ptr::null_mut(),
+        }
+    })
 }
 
 unsafe extern "C" fn input_readline(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; live instance.
-    let Some(ctx) = (unsafe { context(slf) }) else {
-        return std::ptr::null_mut();
-    };
-    // SAFETY: forwarded call arguments.
-    match unsafe { size_arg("readline", args) } {
-        Ok(size) => bytes_result(ctx.readline(size)),
-        Err(()) => std::ptr::null_mut(),
-    }
+    request_method!("wsgi.input.readline", slf, |ctx| {
+        // SAFETY: forwarded call arguments.
+        match unsafe { size_arg("readline", args) } {
+            Ok(size) => bytes_result(ctx.readline(size)),
+            Err(()) => std::ptr::null_mut(),
+        }
+    })
 }
 
 unsafe extern "C" fn input_readlines(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; live instance.
-    let Some(ctx) = (unsafe { context(slf) }) else {
-        return std::ptr::null_mut();
-    };
-    // SAFETY: forwarded call arguments.
-    let Ok(hint) = (unsafe { size_arg("readlines", args) }) else {
-        return std::ptr::null_mut();
-    };
-    let Some(list) = object::new_list() else {
-        return std::ptr::null_mut();
-    };
-    let mut total = 0usize;
-    loop {
-        let line = match ctx.readline(None) {
-            Ok(l) => l,
-            Err(e) => return raise_os_error(&e),
-        };
-        if line.is_empty() {
-            break;
-        }
-        total += line.len();
-        let Some(item) = object::bytes_obj(&line) else {
+    request_method!("wsgi.input.readlines", slf, |ctx| {
+        // SAFETY: forwarded call arguments.
+        let Ok(hint) = (unsafe { size_arg("readlines", args) }) else {
             return std::ptr::null_mut();
         };
-        // SAFETY: GIL held; append does not steal.
-        unsafe { ffi::PyList_Append(list.as_ptr(), item.as_ptr()) };
-        if hint.is_some_and(|h| h > 0 && total >= h) {
-            break;
+        let Some(list) = object::new_list() else {
+            return std::ptr::null_mut();
+        };
+        let mut total = 0usize;
+        loop {
+            let line = match ctx.readline(None) {
+                Ok(l) => l,
+                Err(e) => return raise_os_error(&e),
+            };
+            if line.is_empty() {
+                break;
+            }
+            total += line.len();
+            let Some(item) = object::bytes_obj(&line) else {
+                return std::ptr::null_mut();
+            };
+            // SAFETY: GIL held; append does not steal.
+            unsafe { ffi::PyList_Append(list.as_ptr(), item.as_ptr()) };
+            if hint.is_some_and(|h| h > 0 && total >= h) {
+                break;
+            }
         }
-    }
-    list.into_raw()
+        list.into_raw()
+    })
 }
 
 /// `wsgi.input.close()`: accepted and ignored, as by the C module (the
@@ -394,23 +402,23 @@ unsafe extern "C" fn input_close(
     _slf: *mut ffi::PyObject,
     _args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    none_result()
+    trampoline("wsgi.input.close", none_result)
 }
 
 unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    Owned::from_borrowed(slf).map_or(std::ptr::null_mut(), Owned::into_raw)
+    trampoline("wsgi.input.__iter__", || {
+        Owned::from_borrowed(slf).map_or(std::ptr::null_mut(), Owned::into_raw)
+    })
 }
 
 unsafe extern "C" fn input_next(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; live instance.
-    let Some(ctx) = (unsafe { context(slf) }) else {
-        return std::ptr::null_mut();
-    };
-    match ctx.readline(None) {
-        // Returning NULL without an exception ends iteration.
-        Ok(line) if line.is_empty() => std::ptr::null_mut(),
-        other => bytes_result(other),
-    }
+    request_method!("wsgi.input.__next__", slf, |ctx| {
+        match ctx.readline(None) {
+            // Returning NULL without an exception ends iteration.
+            Ok(line) if line.is_empty() => std::ptr::null_mut(),
+            other => bytes_result(other),
+        }
+    })
 }
 
 // ---- wsgi.errors, sys.stdout and sys.stderr ----
@@ -484,42 +492,46 @@ unsafe extern "C" fn log_write(
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
-    if nargs != 1 {
-        return raise_type_error(&format!("write() takes exactly 1 argument ({nargs} given)"));
-    }
-    // SAFETY: one argument given; GIL held; live instance.
-    match unsafe { log_write_item(slf, *args, "write") } {
-        Some(()) => none_result(),
-        None => std::ptr::null_mut(),
-    }
+    trampoline("wsgi.errors.write", || {
+        if nargs != 1 {
+            return raise_type_error(&format!("write() takes exactly 1 argument ({nargs} given)"));
+        }
+        // SAFETY: one argument given; GIL held; live instance.
+        match unsafe { log_write_item(slf, *args, "write") } {
+            Some(()) => none_result(),
+            None => std::ptr::null_mut(),
+        }
+    })
 }
 
 unsafe extern "C" fn log_writelines(
     slf: *mut ffi::PyObject,
     lines: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; live instance.
-    if unsafe { log_target(slf, "writelines") }.is_err() {
-        return std::ptr::null_mut();
-    }
-    // SAFETY: GIL held; iterate the given iterable.
-    unsafe {
-        let Some(iter) = Owned::from_new(ffi::PyObject_GetIter(lines)) else {
-            object::clear_error();
-            return raise_type_error(
-                "writelines() argument must be an iterable of bytes-like objects",
-            );
-        };
-        while let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) {
-            if log_write_item(slf, item.as_ptr(), "writelines").is_none() {
+    trampoline("wsgi.errors.writelines", || {
+        // SAFETY: GIL held; live instance.
+        if unsafe { log_target(slf, "writelines") }.is_err() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: GIL held; iterate the given iterable.
+        unsafe {
+            let Some(iter) = Owned::from_new(ffi::PyObject_GetIter(lines)) else {
+                object::clear_error();
+                return raise_type_error(
+                    "writelines() argument must be an iterable of bytes-like objects",
+                );
+            };
+            while let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) {
+                if log_write_item(slf, item.as_ptr(), "writelines").is_none() {
+                    return std::ptr::null_mut();
+                }
+            }
+            if !ffi::PyErr_Occurred().is_null() {
                 return std::ptr::null_mut();
             }
         }
-        if !ffi::PyErr_Occurred().is_null() {
-            return std::ptr::null_mut();
-        }
-    }
-    none_result()
+        none_result()
+    })
 }
 
 /// Logs the pending partial line, if any; a log whose request has
@@ -528,15 +540,17 @@ unsafe extern "C" fn log_flush(
     slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: layout guaranteed by the type spec; GIL held.
-    let log = unsafe { &*(slf as *const LogBuffer) };
-    if log.follows_thread != 0 {
-        super::streams::route_output(b"", true);
-    } else if !log.bound.context.is_null() {
-        // SAFETY: as in `log_target`.
-        unsafe { &mut *(log.bound.context as *mut RequestContext) }.flush_log();
-    }
-    none_result()
+    trampoline("wsgi.errors.flush", || {
+        // SAFETY: layout guaranteed by the type spec; GIL held.
+        let log = unsafe { &*(slf as *const LogBuffer) };
+        if log.follows_thread != 0 {
+            super::streams::route_output(b"", true);
+        } else if !log.bound.context.is_null() {
+            // SAFETY: as in `log_target`.
+            unsafe { &mut *(log.bound.context as *mut RequestContext) }.flush_log();
+        }
+        none_result()
+    })
 }
 
 /// Flushes; a request's log then refuses further writes, as C's does.
@@ -544,59 +558,71 @@ unsafe extern "C" fn log_close(
     slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: forwarded; `log_flush` cannot fail.
-    unsafe { ffi::Py_DecRef(log_flush(slf, std::ptr::null_mut())) };
-    // SAFETY: layout guaranteed by the type spec; GIL held.
-    let log = unsafe { &mut *(slf as *mut LogBuffer) };
-    if log.follows_thread == 0 {
-        log.bound.context = std::ptr::null_mut();
-    }
-    none_result()
+    trampoline("wsgi.errors.close", || {
+        // SAFETY: forwarded; `log_flush` cannot fail.
+        unsafe { ffi::Py_DecRef(log_flush(slf, std::ptr::null_mut())) };
+        // SAFETY: layout guaranteed by the type spec; GIL held.
+        let log = unsafe { &mut *(slf as *mut LogBuffer) };
+        if log.follows_thread == 0 {
+            log.bound.context = std::ptr::null_mut();
+        }
+        none_result()
+    })
 }
 
 unsafe extern "C" fn log_fileno(
     _slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    raise_os_error("wsgi.errors log object has no file descriptor")
+    trampoline("wsgi.errors.fileno", || {
+        raise_os_error("wsgi.errors log object has no file descriptor")
+    })
 }
 
 unsafe extern "C" fn log_false(
     _slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    object::bool_obj(false).into_raw()
+    trampoline("wsgi.errors.isatty/readable/seekable", || {
+        object::bool_obj(false).into_raw()
+    })
 }
 
 unsafe extern "C" fn log_true(
     _slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    object::bool_obj(true).into_raw()
+    trampoline("wsgi.errors.writable", || object::bool_obj(true).into_raw())
 }
 
 unsafe extern "C" fn log_name(slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    // SAFETY: layout guaranteed by the type spec; GIL held.
-    let name = unsafe { (*(slf as *const LogBuffer)).name };
-    let name = if name.is_null() {
-        "<log>".into()
-    } else {
-        // SAFETY: a static NUL-terminated string set by `new_log`.
-        unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy()
-    };
-    object::str_obj(&name).map_or(std::ptr::null_mut(), Owned::into_raw)
+    trampoline("wsgi.errors.name", || {
+        // SAFETY: layout guaranteed by the type spec; GIL held.
+        let name = unsafe { (*(slf as *const LogBuffer)).name };
+        let name = if name.is_null() {
+            "<log>".into()
+        } else {
+            // SAFETY: a static NUL-terminated string set by `new_log`.
+            unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy()
+        };
+        object::str_obj(&name).map_or(std::ptr::null_mut(), Owned::into_raw)
+    })
 }
 
 unsafe extern "C" fn log_closed(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    object::bool_obj(false).into_raw()
+    trampoline("wsgi.errors.closed", || object::bool_obj(false).into_raw())
 }
 
 unsafe extern "C" fn log_encoding(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    object::str_obj("utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
+    trampoline("wsgi.errors.encoding", || {
+        object::str_obj("utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
+    })
 }
 
 unsafe extern "C" fn log_errors(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    object::str_obj("replace").map_or(std::ptr::null_mut(), Owned::into_raw)
+    trampoline("wsgi.errors.errors", || {
+        object::str_obj("replace").map_or(std::ptr::null_mut(), Owned::into_raw)
+    })
 }
 
 /// A `mod_wsgi.Log` named `name`: bound to `ctx`, or following the
@@ -666,15 +692,17 @@ unsafe extern "C" fn restricted_getattr(
     slf: *mut ffi::PyObject,
     _name: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: layout guaranteed by the type spec; GIL held.
-    let stream = unsafe { (*(slf as *const Restricted)).stream };
-    let stream = if stream.is_null() {
-        "stream".into()
-    } else {
-        // SAFETY: a static NUL-terminated string set by `restricted`.
-        unsafe { CStr::from_ptr(stream) }.to_string_lossy()
-    };
-    raise_os_error(&format!("{stream} access restricted by mod_wsgi"))
+    trampoline("mod_wsgi.Restricted.__getattr__", || {
+        // SAFETY: layout guaranteed by the type spec; GIL held.
+        let stream = unsafe { (*(slf as *const Restricted)).stream };
+        let stream = if stream.is_null() {
+            "stream".into()
+        } else {
+            // SAFETY: a static NUL-terminated string set by `restricted`.
+            unsafe { CStr::from_ptr(stream) }.to_string_lossy()
+        };
+        raise_os_error(&format!("{stream} access restricted by mod_wsgi"))
+    })
 }
 
 /// A `mod_wsgi.Restricted` standing for `stream` (`sys.stdin`, `sys.stdout`).

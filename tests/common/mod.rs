@@ -4,6 +4,8 @@
 //! Environment:
 //! * `MOD_WSGI_SO`      absolute path of the built module
 //!   (default `<CARGO_MANIFEST_DIR>/target/release/libmod_wsgi.so`).
+//! * `MOD_WSGI_SO_FAULTS` the same module built with `--features
+//!   fault-injection` (required by `tests/panic_safety.rs`).
 //! * `MOD_WSGI_PYTHON`  python executable the module was built against
 //!   (default `python3`), used to compute expected values.
 //! * `MOD_WSGI_APACHE`  httpd binary (default `/usr/sbin/apache2`).
@@ -279,6 +281,8 @@ pub struct ServerBuilder {
     extra_modules: Vec<String>,
     /// A module (and the Python it embeds) other than MOD_WSGI_SO's.
     module_override: Option<(PathBuf, String)>,
+    /// Variables added to Apache's otherwise cleared environment.
+    extra_env: Vec<(String, String)>,
 }
 
 impl Default for ServerBuilder {
@@ -302,6 +306,7 @@ impl ServerBuilder {
             single_process: false,
             extra_modules: Vec::new(),
             module_override: None,
+            extra_env: Vec::new(),
         }
     }
 
@@ -370,6 +375,13 @@ impl ServerBuilder {
             Some((so, _)) => so.clone(),
             None => module_path(),
         }
+    }
+
+    /// Sets `name=value` in Apache's process environment (inherited by
+    /// its children and daemon processes).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.extra_env.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub fn module(mut self, short: &str) -> Self {
@@ -483,7 +495,7 @@ impl ServerBuilder {
         let port = free_port();
         let conf = root.join("httpd.conf");
         fs::write(&conf, self.render_conf(&root, port)).unwrap();
-        let out = apache_command(&conf)
+        let out = apache_command(&conf, &self.extra_env)
             .arg("-t")
             .stdin(Stdio::null())
             .output()
@@ -510,7 +522,7 @@ impl ServerBuilder {
             let out_path = root.join("apache_stdio.log");
             let out = fs::File::create(&out_path).unwrap();
             let err = out.try_clone().unwrap();
-            let child = apache_command(&conf)
+            let child = apache_command(&conf, &self.extra_env)
                 .arg("-DFOREGROUND")
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(out))
@@ -567,7 +579,7 @@ fn cleanup_root(root: &Path) {
     }
 }
 
-fn apache_command(conf: &Path) -> Command {
+fn apache_command(conf: &Path, extra_env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(apache_bin());
     cmd.arg("-f").arg(conf);
     // Self-contained environment: don't leak PYTHON* variables of the runner
@@ -581,6 +593,7 @@ fn apache_command(conf: &Path) -> Command {
     if let Some(v) = std::env::var_os("LD_LIBRARY_PATH") {
         cmd.env("LD_LIBRARY_PATH", v);
     }
+    cmd.envs(extra_env.iter().map(|(name, value)| (name, value)));
     cmd
 }
 
