@@ -40,8 +40,8 @@ pub mod handler {
         pub queue_start: f64,
         pub daemon_start: f64,
         pub server_pid: u32,
-        pub daemon_connects: Option<u32>,
-        pub daemon_restarts: Option<u32>,
+        pub daemon_connects: u32,
+        pub daemon_restarts: u32,
         pub apache_request: Option<*mut std::ffi::c_void>,
     }
 }
