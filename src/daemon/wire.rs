@@ -252,8 +252,13 @@ impl Frame {
         if len > MAX_FRAME {
             return Err(bad("frame too large"));
         }
-        let mut payload = vec![0u8; len];
-        input.read_exact(&mut payload)?;
+        // Grown as bytes arrive rather than sized up front, so a peer that
+        // announces a large frame and sends nothing costs nothing.
+        let mut payload = Vec::with_capacity(len.min(64 * 1024));
+        input.take(len as u64).read_to_end(&mut payload)?;
+        if payload.len() < len {
+            return Err(bad("connection closed inside a frame"));
+        }
         let mut c = Cursor(&payload);
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         let frame = match head[0] {
@@ -382,6 +387,11 @@ mod tests {
         assert!(Frame::read_from(&mut unknown).is_err());
         let mut huge: &[u8] = &[BODY, 0xff, 0xff, 0xff, 0xff];
         assert!(Frame::read_from(&mut huge).is_err());
+        // A large frame announced, then the peer goes away: an error.
+        let mut announced: Vec<u8> = vec![BODY];
+        announced.extend_from_slice(&((MAX_FRAME as u32) - 1).to_be_bytes());
+        announced.extend_from_slice(b"abc");
+        assert!(Frame::read_from(&mut &announced[..]).is_err());
         // A pair count larger than the payload could hold.
         let mut lying: Vec<u8> = vec![REQUEST, 0, 0, 0, 4];
         lying.extend_from_slice(&1000u32.to_be_bytes());
