@@ -966,3 +966,47 @@ fn auth_script_gates_a_daemon_mode_app() {
         assert_eq!(s.get("environ").str_of("mod_wsgi.process_group"), "");
     }
 }
+
+/// With mod_ssl loaded, the environ of an auth script carries the C
+/// module's `mod_ssl.is_https()` and `mod_ssl.var_lookup(name)` (plain
+/// HTTP here: 0 and `'off'`), with its argument checks, and no mod_wsgi.*
+/// routing keys. Checked against C mod_wsgi 6.1.1.
+#[test]
+fn auth_script_environ_has_the_mod_ssl_functions() {
+    let probe = "import sys\n\
+def check_password(environ, user, password):\n    \
+    keys = sorted(k for k in environ if k.startswith(('mod_ssl', 'mod_wsgi')))\n    \
+    f, g = environ['mod_ssl.is_https'], environ['mod_ssl.var_lookup']\n    \
+    out = [repr(keys), repr((f(), g('HTTPS'), g('SSL_CIPHER'), type(f).__name__))]\n    \
+    for call in (lambda: g(), lambda: f(1), lambda: g(1)):\n        \
+        try:\n            call()\n        \
+        except TypeError as e:\n            out.append(str(e))\n    \
+    sys.stderr.write('PROBE ' + ' | '.join(out) + '\\n')\n    \
+    return password == 'pw'\n";
+    let server = builder(Mpm::Event)
+        .module("ssl")
+        .file("probe.wsgi", probe)
+        .config("WSGIScriptAlias /basic {root}/app.wsgi")
+        .config(
+            "<Location /basic>\n  AuthType Basic\n  AuthName \"Top Secret\"\n  \
+             AuthBasicProvider wsgi\n  WSGIAuthUserScript {root}/probe.wsgi\n  \
+             Require valid-user\n</Location>\n",
+        )
+        .start();
+    let r = get_as(&server, "/basic", Some(("someone", "pw")), &[]);
+    expect(&server, &r, 200, "probe user");
+    let log = server.error_log();
+    let line = log
+        .lines()
+        .find_map(|l| l.split_once("PROBE ").map(|(_, p)| p.to_string()))
+        .unwrap_or_else(|| panic!("no probe line:\n{log}"));
+    assert_eq!(
+        line,
+        "['mod_ssl.is_https', 'mod_ssl.var_lookup', 'mod_wsgi.application_group', \
+         'mod_wsgi.process_group', 'mod_wsgi.version'] | \
+         (0, 'off', '', 'builtin_function_or_method') | \
+         ssl_var_lookup() takes exactly 1 argument (0 given) | \
+         ssl_is_https() takes exactly 0 arguments (1 given) | \
+         byte string value expected, value of type int found"
+    );
+}
