@@ -3,9 +3,8 @@
 //! and every response (status, headers, body) must be the same. The C
 //! module's answer is the expectation.
 //!
-//! The C module is `MOD_WSGI_C_SO`, else the one the C package installed
-//! in `/var/tmp/cmw/pyXY` for MOD_WSGI_PYTHON's version reports
-//! (`mod_wsgi-express module-location`).
+//! The C module is `MOD_WSGI_C_SO`, else the one the differential harness
+//! installs from PyPI for MOD_WSGI_PYTHON (tests/common/differential.rs).
 //!
 //! Run: `cargo test --release --test request_compat`
 //! (see tests/common/mod.rs for MOD_WSGI_SO / MOD_WSGI_PYTHON).
@@ -13,32 +12,15 @@
 #[macro_use]
 mod common;
 
-use common::{python_exe, python_info, Server, ServerBuilder};
+use common::{python_exe, Server, ServerBuilder};
 use std::path::PathBuf;
-use std::process::Command;
 
 const PROBE: &str = include_str!("apps/request_compat/probe.wsgi");
 
-/// The C mod_wsgi built for the Python under test.
+/// The C mod_wsgi built for the Python under test (provisioned from PyPI
+/// by the differential harness; `MOD_WSGI_C_SO` overrides it).
 fn c_module_so() -> PathBuf {
-    if let Some(so) = std::env::var_os("MOD_WSGI_C_SO").filter(|s| !s.is_empty()) {
-        return PathBuf::from(so);
-    }
-    let info = python_info();
-    let express = format!(
-        "/var/tmp/cmw/py{}{}/bin/mod_wsgi-express",
-        info.major, info.minor
-    );
-    let out = Command::new(&express)
-        .arg("module-location")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {express} (set MOD_WSGI_C_SO): {e}"));
-    assert!(
-        out.status.success(),
-        "{express} module-location failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    common::differential::c_module().so.clone()
 }
 
 /// One request of a comparison.

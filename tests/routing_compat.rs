@@ -3,9 +3,10 @@
 //! configuration and application, and expects the same answers and log
 //! lines. What the C module does is the expectation.
 //!
-//! The C module is `MOD_WSGI_C_SO`, else what
-//! `/var/tmp/cmw/pyXY/bin/mod_wsgi-express module-location` names for the
-//! Python under test; the tests fail, rather than skip, without it.
+//! The C module is `MOD_WSGI_C_SO`, else the one the differential harness
+//! installs from PyPI for the Python under test
+//! (tests/common/differential.rs); the tests fail, rather than skip,
+//! without it.
 //!
 //! Run: `cargo test --release --test routing_compat`
 //! (see tests/common/mod.rs for MOD_WSGI_SO / MOD_WSGI_PYTHON).
@@ -13,9 +14,8 @@
 mod common;
 
 use common::json::Json;
-use common::{python_exe, python_info, Response, Server, ServerBuilder};
+use common::{python_exe, Response, Server, ServerBuilder};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 /// Reports how the request was routed and what Python set up.
@@ -57,23 +57,10 @@ enum Module {
 
 const BOTH: [Module; 2] = [Module::C, Module::Ours];
 
+/// The C mod_wsgi built for the Python under test (provisioned from PyPI
+/// by the differential harness; `MOD_WSGI_C_SO` overrides it).
 fn c_module() -> PathBuf {
-    if let Ok(path) = std::env::var("MOD_WSGI_C_SO") {
-        return PathBuf::from(path);
-    }
-    let info = python_info();
-    let express = format!(
-        "/var/tmp/cmw/py{}{}/bin/mod_wsgi-express",
-        info.major, info.minor
-    );
-    let out = Command::new(&express)
-        .arg("module-location")
-        .output()
-        .unwrap_or_else(|e| panic!("the C module is needed: cannot run {express}: {e}"));
-    assert!(out.status.success(), "{express} module-location failed");
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(path.is_file(), "C module {} is missing", path.display());
-    path
+    common::differential::c_module().so.clone()
 }
 
 /// A server for `module` with the report app at `{root}/app.wsgi` and
