@@ -43,7 +43,7 @@ def op_readline_size(f):
 
 
 def op_readline_negative(f):
-    return [f.readline(-1), f.readline(None), f.read()]
+    return [f.readline(-1), f.readline(-1), f.read()]
 
 
 def op_readlines(f):
