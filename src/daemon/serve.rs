@@ -310,7 +310,12 @@ fn run(
         std::env::set_var("LC_ALL", locale);
         let c = CString::new(locale.as_str()).unwrap_or_default();
         // SAFETY: single-threaded at this point.
-        unsafe { libc::setlocale(libc::LC_ALL, c.as_ptr()) };
+        if unsafe { libc::setlocale(libc::LC_ALL, c.as_ptr()) }.is_null() {
+            tracing::warn!(
+                "WSGI0079: Unsupported locale setting '{locale}' specified for daemon process group '{}'; daemon will run with the inherited locale. Consider 'C.UTF-8' as a fallback.",
+                spec.name
+            );
+        }
     }
     if let Some(eggs) = &spec.python_eggs {
         std::env::set_var("PYTHON_EGG_CACHE", eggs);
