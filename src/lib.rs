@@ -18,5 +18,7 @@ mod panic_guard;
 mod pymodule;
 #[cfg(not(test))]
 mod python;
+#[cfg(not(test))]
+mod sys;
 mod telemetry;
 mod wsgi;

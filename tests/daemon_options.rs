@@ -66,14 +66,18 @@ fn float(j: &Json, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key:?} is not a number in {j:?}"))
 }
 
-/// Waits for the daemon's log line saying that process `pid` restarts
-/// because of `reason` (serve.rs: "daemon process PID of group 'G'
-/// restarting: REASON").
+/// Waits for the daemon's log line saying that process `pid` of `group`
+/// stops for a reason (the C module's words, e.g. "Maximum requests
+/// reached; ... of daemon process 'G'.", logged by that process).
 fn expect_restart_line(server: &Server, offset: usize, pid: i32, group: &str, reason: &str) {
-    let needle = format!("daemon process {pid} of group '{group}' restarting: {reason}");
+    let by_process = format!("[pid {pid}:");
+    let of_group = format!("process '{group}'");
     assert!(
-        wait_for_log_line(server, offset, LOG_WAIT, |l| l.contains(&needle)).is_some(),
-        "no log line {needle:?}\n{}",
+        wait_for_log_line(server, offset, LOG_WAIT, |l| l.contains(&by_process)
+            && l.contains(reason)
+            && l.contains(&of_group))
+        .is_some(),
+        "no log line from process {pid} of '{group}' with {reason:?}\n{}",
         diagnostics(server)
     );
 }
@@ -177,7 +181,7 @@ fn cpu_time_limit_restarts_the_process() {
     let spun = facts(&server, "/cpu/cpu?s=2");
     assert_eq!(pid(&spun), pid1, "the spinning request ran elsewhere");
     assert!(float(&spun, "cpu") >= 1.0, "spun too little: {spun:?}");
-    expect_restart_line(&server, off, pid1, "cpu", "cpu-time-limit reached");
+    expect_restart_line(&server, off, pid1, "cpu", "Exceeded CPU time limit");
     let after = expect_replaced(&server, "/cpu/info", pid1);
     assert_eq!(after.str_of("process_group"), "cpu");
     assert!(
@@ -459,7 +463,7 @@ fn ignore_activity_lets_inactivity_timeout_fire() {
     assert!(
         !server
             .error_log_since(off)
-            .contains("inactivity-timeout expired"),
+            .contains("Daemon process idle inactivity timer expired"),
         "{}",
         diagnostics(&server)
     );
@@ -497,7 +501,13 @@ fn ignore_activity_lets_inactivity_timeout_fire() {
         "inactivity-timeout=2: replaced {replaced:?} after the last normal request: \
          {answers:?}"
     );
-    expect_restart_line(&server, off, pid1, "idle", "inactivity-timeout expired");
+    expect_restart_line(
+        &server,
+        off,
+        pid1,
+        "idle",
+        "Daemon process idle inactivity timer expired",
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -664,13 +674,7 @@ fn eviction_timeout_on_sigusr1() {
         pid1,
         "the evicted process still accepts requests while it waits"
     );
-    expect_restart_line(
-        &server,
-        off,
-        pid1,
-        "evict",
-        "graceful restart signal received",
-    );
+    expect_restart_line(&server, off, pid1, "evict", "Process eviction requested");
     expect_replaced(&server, "/evict/info", pid1);
 
     // Without eviction-timeout, and graceful-timeout=0 (its default is 15 s): restarts at once, and
@@ -699,7 +703,7 @@ fn eviction_timeout_on_sigusr1() {
         off,
         pid2,
         "evictnow",
-        "graceful restart signal received",
+        "Graceful restart requested; triggering immediate shutdown",
     );
     expect_replaced(&server, "/evictnow/info", pid2);
 }
@@ -745,7 +749,7 @@ fn graceful_timeout_with_maximum_requests() {
         200,
     );
     assert_eq!(pid(&slow.json()), pid1);
-    expect_restart_line(&server, off, pid1, "grace", "maximum-requests reached");
+    expect_restart_line(&server, off, pid1, "grace", "Maximum requests reached");
     expect_replaced(&server, "/grace/info", pid1);
 
     // With graceful-timeout=0 (the default is 15 s) the same in-flight request dies with the
@@ -764,7 +768,7 @@ fn graceful_timeout_with_maximum_requests() {
         Some(200),
         "no graceful-timeout: the request should not outlive shutdown-timeout=1"
     );
-    expect_restart_line(&server, off, pid2, "nograce", "maximum-requests reached");
+    expect_restart_line(&server, off, pid2, "nograce", "Maximum requests reached");
     expect_replaced(&server, "/nograce/info", pid2);
 }
 
@@ -804,7 +808,13 @@ fn startup_timeout_restarts_a_process_that_cannot_load() {
     let r = server.get("/boot");
     expect_status(&server, &r, "script still failing", 500);
 
-    expect_restart_line(&server, off, pid1, "boot", "startup-timeout expired");
+    expect_restart_line(
+        &server,
+        off,
+        pid1,
+        "boot",
+        "Application startup timer expired",
+    );
     assert!(
         wait_until(POLL_LIMIT, || !pid_alive(pid1)),
         "process {pid1} still running after startup-timeout"
@@ -861,7 +871,13 @@ fn deadlock_timeout_replaces_a_process_holding_the_gil() {
         wait_until(Duration::from_secs(3), || !pid_alive(pid1)),
         "process {pid1} still running after its request ended"
     );
-    expect_restart_line(&server, off, pid1, "stuck", "deadlock-timeout expired");
+    expect_restart_line(
+        &server,
+        off,
+        pid1,
+        "stuck",
+        "Daemon process deadlock timer expired",
+    );
     expect_replaced(&server, "/stuck/info", pid1);
 }
 
@@ -920,6 +936,56 @@ fn service_script_daemons_run_their_script_and_stop_on_sigterm() {
     server.stop();
     let log = server.error_log();
     assert!(!log.contains("Traceback"), "{log}");
+}
+
+/// Apache stopping while a daemon process is being replaced must not leave
+/// the replacement behind: a service script that returns is replaced about
+/// once a second, so a stop nearly always finds a death to deal with.
+#[test]
+fn stopping_apache_while_a_daemon_is_replaced_leaves_no_process_behind() {
+    let once =
+        "import os, sys\nsys.stderr.write('oneshot ran %d\\n' % os.getpid()); sys.stderr.flush()\n";
+    let mut server = builder()
+        .file("once.py", once)
+        .config(
+            "WSGIDaemonProcess oneshot threads=0\n\
+             WSGIImportScript {root}/once.py process-group=oneshot application-group=%{GLOBAL}\n",
+        )
+        .start();
+    assert!(
+        wait_until(LOG_WAIT, || server
+            .error_log()
+            .matches("oneshot ran ")
+            .count()
+            >= 2),
+        "{}",
+        server.error_log()
+    );
+    // Stop the parent alone, as `apachectl stop` does (the harness would
+    // otherwise kill the whole process group), soon after a process ended
+    // and before the parent's next check would have replaced it.
+    std::thread::sleep(Duration::from_millis(200));
+    let parent = server.pid() as i32;
+    let stopped_at = server.log_len();
+    signal(parent, libc::SIGTERM);
+    assert!(
+        wait_until(LOG_WAIT, || !pid_alive(parent)),
+        "Apache did not stop"
+    );
+    // Longer than the one-second restart hold-off.
+    std::thread::sleep(Duration::from_millis(2500));
+    let left = common::procs::in_process_group(parent);
+    let late = server.error_log_since(stopped_at);
+    assert!(
+        left.is_empty(),
+        "processes outlived Apache: {left:?}\n{}",
+        server.error_log()
+    );
+    assert!(
+        !late.contains("Starting daemon process"),
+        "a daemon process started after Apache was told to stop:\n{late}"
+    );
+    server.stop();
 }
 
 // ---------------------------------------------------------------------------
@@ -1115,7 +1181,7 @@ fn accept_mutex_waiter_does_not_delay_a_restart() {
     assert!(
         !server
             .error_log_since(off)
-            .contains("did not stop within shutdown-timeout"),
+            .contains("Shutdown timeout expired; aborting"),
         "{}",
         diagnostics(&server)
     );

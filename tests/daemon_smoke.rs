@@ -60,7 +60,7 @@ fn daemon_group_serves_restarts_and_stops() {
     assert!(
         server.wait_for_log_since(
             offset,
-            "(exit status or signal 3); restarting it",
+            "terminated by signal or with exit code 3",
             Duration::from_secs(5)
         ),
         "{}",

@@ -528,7 +528,7 @@ fn daemon_timeouts_and_limits() {
     );
     assert!(
         server.wait_for_log(
-            "restarting: request-timeout expired",
+            "Daemon process request time limit exceeded",
             Duration::from_secs(10)
         ),
         "{}",

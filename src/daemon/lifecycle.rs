@@ -44,20 +44,92 @@ impl Reason {
         }
     }
 
-    pub fn describe(self) -> &'static str {
+    /// The C module's line when this reason stops the process at once
+    /// (also the drain's start line when it does not wait).
+    pub fn stop_line(self, group: &str, limits: &Limits) -> String {
         match self {
-            Reason::MaximumRequests => "maximum-requests reached",
-            Reason::RestartInterval => "restart-interval expired",
-            Reason::InactivityTimeout => "inactivity-timeout expired",
-            Reason::RequestTimeout => "request-timeout expired",
-            Reason::DeadlockTimeout => "deadlock-timeout expired (the Python GIL looks stuck)",
-            Reason::StartupTimeout => "startup-timeout expired without the WSGI script loading",
-            Reason::CpuTimeLimit => "cpu-time-limit reached",
-            Reason::Eviction => "graceful restart signal received",
-            Reason::ScriptReload => "WSGI script changed on disk",
-            Reason::StopSignal => "told to stop",
+            Reason::MaximumRequests => format!(
+                "Maximum requests reached; triggering immediate shutdown of daemon process '{group}'."
+            ),
+            Reason::RestartInterval => {
+                format!("Application restart timer expired, stopping process '{group}'.")
+            }
+            Reason::InactivityTimeout => {
+                format!("Daemon process idle inactivity timer expired, stopping process '{group}'.")
+            }
+            Reason::RequestTimeout => format!(
+                "Daemon process request time limit exceeded, stopping daemon process '{group}'."
+            ),
+            Reason::DeadlockTimeout => {
+                format!("Daemon process deadlock timer expired, stopping daemon process '{group}'.")
+            }
+            Reason::StartupTimeout => {
+                format!("Application startup timer expired, stopping daemon process '{group}'.")
+            }
+            Reason::CpuTimeLimit => format!(
+                "Exceeded CPU time limit; triggering immediate shutdown of daemon process '{group}'."
+            ),
+            Reason::Eviction => format!(
+                "{} requested; triggering immediate shutdown of daemon process '{group}'.",
+                Self::eviction_kind(limits)
+            ),
+            Reason::ScriptReload | Reason::StopSignal => self.drain_line(group, limits),
         }
     }
+
+    /// The C module's line when this reason starts a drain: the process
+    /// keeps serving until its requests are done or the timeout passes.
+    pub fn drain_line(self, group: &str, limits: &Limits) -> String {
+        let waiting = "waiting for in-flight requests to complete in";
+        match self {
+            Reason::MaximumRequests => format!(
+                "Maximum requests reached; attempting graceful shutdown of daemon process '{group}'."
+            ),
+            Reason::RestartInterval => {
+                format!("Application restart timer expired; {waiting} process '{group}'.")
+            }
+            Reason::RequestTimeout => format!(
+                "Daemon process request time limit exceeded; {waiting} daemon process '{group}'."
+            ),
+            Reason::CpuTimeLimit => {
+                format!("Exceeded CPU time limit; {waiting} daemon process '{group}'.")
+            }
+            Reason::Eviction => format!(
+                "{} requested; {waiting} daemon process '{group}'.",
+                Self::eviction_kind(limits)
+            ),
+            // Never drained: these stop at once.
+            Reason::InactivityTimeout | Reason::DeadlockTimeout | Reason::StartupTimeout => {
+                self.stop_line(group, limits)
+            }
+            Reason::ScriptReload | Reason::StopSignal => shutdown_requested_line(group),
+        }
+    }
+
+    /// SIGUSR1 is an eviction when `eviction-timeout` is set, otherwise a
+    /// graceful restart, in the C module's words.
+    fn eviction_kind(limits: &Limits) -> &'static str {
+        if limits.eviction_timeout.is_some() {
+            "Process eviction"
+        } else {
+            "Graceful restart"
+        }
+    }
+}
+
+/// Logged by every daemon process that begins to stop, whatever the reason.
+pub fn shutdown_requested_line(group: &str) -> String {
+    format!("Shutdown requested for daemon process '{group}'.")
+}
+
+/// A drain ended because the requests finished.
+pub fn drain_completed_line(group: &str) -> String {
+    format!("Requests have completed; triggering immediate shutdown of daemon process '{group}'.")
+}
+
+/// A drain ended because its timeout passed with requests still running.
+pub fn drain_expired_line(group: &str) -> String {
+    format!("Daemon process restart timer expired in daemon process '{group}'; forcing shutdown.")
 }
 
 /// The options that drive the decisions, with "unset" and zero both
@@ -90,6 +162,55 @@ fn nonzero(d: Option<Duration>) -> Option<Duration> {
 pub fn restart_hold_off(lived: Duration) -> Duration {
     const SHORTEST_LIFE: Duration = Duration::from_secs(1);
     SHORTEST_LIFE.saturating_sub(lived)
+}
+
+/// What the Apache parent logs about a daemon process of `group` that it
+/// monitors, in the C module's words.
+pub mod parent_lines {
+    /// It ended while the server runs, so it is replaced.
+    pub fn died(group: &str, pid: i32, status: i32) -> [String; 2] {
+        // The MPM hands over one number, the exit code or the signal, and
+        // not which. The C module reads it as a wait status and so reports
+        // `os._exit(3)` as "terminated by signal 3"; we say what is known.
+        let outcome = if status == 0 {
+            "terminated normally, exit code 0".to_string()
+        } else {
+            format!("terminated by signal or with exit code {status}")
+        };
+        [
+            format!("Process '{group}' (pid={pid}) has died; deregistering and restarting it."),
+            format!("Process '{group}' (pid={pid}) {outcome}"),
+        ]
+    }
+
+    /// It ended while Apache stops or restarts: not replaced.
+    pub fn died_while_stopping(group: &str, pid: i32) -> String {
+        format!(
+            "Process '{group}' (pid={pid}) has died but server is being stopped, deregister it."
+        )
+    }
+
+    /// APR lost track of it; it is replaced.
+    pub fn lost(group: &str, pid: i32) -> String {
+        format!(
+            "Process '{group}' (pid={pid}) appears to have been lost; deregistering and restarting it."
+        )
+    }
+
+    /// Apache drops the registration of a live process as it stops or
+    /// restarts.
+    pub fn deregistering(group: &str, pid: i32) -> String {
+        format!(
+            "Deregistering daemon process '{group}' (pid={pid}); server is restarting or shutting down."
+        )
+    }
+
+    /// Every registration ends with this line.
+    pub fn deregistered(group: &str, pid: i32) -> String {
+        format!(
+            "Process '{group}' (pid={pid}) has been deregistered and will no longer be monitored."
+        )
+    }
 }
 
 /// A thread's Python stack as the C module logs it: the innermost frame
@@ -611,8 +732,81 @@ mod tests {
     }
 
     #[test]
-    fn every_reason_reads_differently_in_the_log() {
-        let all = [
+    fn parent_logs_deaths_in_the_c_modules_words() {
+        assert_eq!(
+            parent_lines::died("dg", 42, 0),
+            [
+                "Process 'dg' (pid=42) has died; deregistering and restarting it.",
+                "Process 'dg' (pid=42) terminated normally, exit code 0"
+            ]
+        );
+        assert_eq!(
+            parent_lines::died("dg", 42, 9)[1],
+            "Process 'dg' (pid=42) terminated by signal or with exit code 9"
+        );
+        assert_eq!(
+            parent_lines::deregistered("dg", 42),
+            "Process 'dg' (pid=42) has been deregistered and will no longer be monitored."
+        );
+        assert_eq!(
+            parent_lines::died_while_stopping("dg", 42),
+            "Process 'dg' (pid=42) has died but server is being stopped, deregister it."
+        );
+        assert_eq!(
+            parent_lines::lost("dg", 42),
+            "Process 'dg' (pid=42) appears to have been lost; deregistering and restarting it."
+        );
+        assert_eq!(
+            parent_lines::deregistering("dg", 42),
+            "Deregistering daemon process 'dg' (pid=42); server is restarting or shutting down."
+        );
+    }
+
+    #[test]
+    fn stop_and_drain_lines_are_the_c_modules() {
+        let plain = Limits::default();
+        let evicting = Limits {
+            eviction_timeout: Some(secs(3)),
+            ..Limits::default()
+        };
+        assert_eq!(
+            Reason::MaximumRequests.stop_line("dg", &plain),
+            "Maximum requests reached; triggering immediate shutdown of daemon process 'dg'."
+        );
+        assert_eq!(
+            Reason::MaximumRequests.drain_line("dg", &plain),
+            "Maximum requests reached; attempting graceful shutdown of daemon process 'dg'."
+        );
+        assert_eq!(
+            Reason::InactivityTimeout.stop_line("dg", &plain),
+            "Daemon process idle inactivity timer expired, stopping process 'dg'."
+        );
+        assert_eq!(
+            Reason::RestartInterval.drain_line("dg", &plain),
+            "Application restart timer expired; waiting for in-flight requests to complete in process 'dg'."
+        );
+        assert_eq!(
+            Reason::Eviction.drain_line("dg", &plain),
+            "Graceful restart requested; waiting for in-flight requests to complete in daemon process 'dg'."
+        );
+        assert_eq!(
+            Reason::Eviction.stop_line("dg", &evicting),
+            "Process eviction requested; triggering immediate shutdown of daemon process 'dg'."
+        );
+        assert_eq!(
+            Reason::StopSignal.stop_line("dg", &plain),
+            shutdown_requested_line("dg")
+        );
+        assert_eq!(
+            drain_completed_line("dg"),
+            "Requests have completed; triggering immediate shutdown of daemon process 'dg'."
+        );
+        assert_eq!(
+            drain_expired_line("dg"),
+            "Daemon process restart timer expired in daemon process 'dg'; forcing shutdown."
+        );
+        // Every reason that the monitor decides on reads differently.
+        let decided = [
             Reason::MaximumRequests,
             Reason::RestartInterval,
             Reason::InactivityTimeout,
@@ -621,11 +815,10 @@ mod tests {
             Reason::StartupTimeout,
             Reason::CpuTimeLimit,
             Reason::Eviction,
-            Reason::ScriptReload,
-            Reason::StopSignal,
         ];
-        let texts: std::collections::HashSet<_> = all.iter().map(|r| r.describe()).collect();
-        assert_eq!(texts.len(), all.len());
+        let texts: std::collections::HashSet<_> =
+            decided.iter().map(|r| r.stop_line("dg", &plain)).collect();
+        assert_eq!(texts.len(), decided.len());
     }
 
     #[test]

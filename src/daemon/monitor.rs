@@ -377,12 +377,7 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
         match decision.next {
             Next::Continue => {}
             Next::Drain { reason, timeout } => {
-                tracing::info!(
-                    "mod_wsgi: daemon process {} of group '{group}' will restart once idle ({}; waiting up to {:.0}s)",
-                    std::process::id(),
-                    reason.describe(),
-                    timeout.unwrap_or_default().as_secs_f64()
-                );
+                tracing::info!("{}", reason.drain_line(group, limits));
                 drain_began = Instant::now();
                 phase = Phase::Draining {
                     reason,
@@ -391,6 +386,18 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
                 };
             }
             Next::Stop(reason) => {
+                let line = match phase {
+                    Phase::Running => reason.stop_line(group, limits),
+                    Phase::Draining {
+                        timeout,
+                        draining_for,
+                        ..
+                    } if timeout.is_some_and(|t| draining_for >= t) => {
+                        lifecycle::drain_expired_line(group)
+                    }
+                    Phase::Draining { .. } => lifecycle::drain_completed_line(group),
+                };
+                tracing::info!("{line}");
                 if reason == Reason::RequestTimeout {
                     tracker.log_stacks();
                 }

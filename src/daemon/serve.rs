@@ -3,7 +3,7 @@
 //! socket on `threads=` worker threads, while the main thread watches the
 //! process's life (see `monitor`) until it is time to stop.
 
-use super::lifecycle::{Limits, Reason};
+use super::lifecycle::{self, Limits};
 use super::monitor::{self, Tracker};
 use super::wire::{Frame, RequestHead};
 use crate::apache::ffi;
@@ -393,19 +393,7 @@ fn run(
         .map(|_| monitor::spawn_gil_pulse(tracker.clone(), pulse_stop.clone()));
 
     let reason = monitor::run(&tracker, &limits, &spec.name, event_read);
-    let pid = std::process::id();
-    if reason == Reason::StopSignal {
-        tracing::info!(
-            "mod_wsgi: daemon process {pid} of group '{}' stopping",
-            spec.name
-        );
-    } else {
-        tracing::info!(
-            "mod_wsgi: daemon process {pid} of group '{}' restarting: {}",
-            spec.name,
-            reason.describe()
-        );
-    }
+    tracing::info!("{}", lifecycle::shutdown_requested_line(&spec.name));
     monitor::stop_accepting();
     crate::module::report_stopping(reason.key(), true);
     // Requests get shutdown-timeout to finish, exit functions included;
@@ -414,10 +402,8 @@ fn run(
     let group = spec.name.clone();
     std::thread::spawn(move || {
         std::thread::sleep(shutdown_timeout);
-        tracing::warn!(
-            "mod_wsgi: daemon process {pid} of group '{group}' did not stop within shutdown-timeout ({}s); exiting now",
-            shutdown_timeout.as_secs_f64()
-        );
+        tracing::info!("Shutdown timeout expired; aborting daemon process '{group}'.");
+        tracing::info!("Exiting daemon process '{group}'.");
         // SAFETY: ending the process without its exit handlers.
         unsafe { libc::_exit(1) }
     });
@@ -436,11 +422,13 @@ fn run(
         pulse.thread().unpark();
         let _ = pulse.join();
     }
+    tracing::info!("Stopping process '{}'.", spec.name);
     // Subscribers hear of it while every interpreter is whole, so they can
     // stop threads that finalisation would otherwise wait for.
     crate::module::publish_stopping(reason.key());
     interp::destroy_all();
     crate::module::announce_stopped(reason.key());
+    tracing::info!("Exiting daemon process '{}'.", spec.name);
     Ok(())
 }
 
@@ -452,11 +440,6 @@ fn run_service_scripts(
     config: &crate::config::ServerConfig,
     role: crate::module::ProcessRole<'_>,
 ) -> Result<(), String> {
-    let pid = std::process::id();
-    tracing::info!(
-        "mod_wsgi: daemon process {pid} of group '{}' runs service scripts (threads=0)",
-        role.group
-    );
     let main = crate::module::interpreter_for(config, "", &|name: &str| std::env::var(name).ok())?;
     let gil = main.enter();
     let armed = crate::python::object::run_source(
@@ -473,10 +456,9 @@ fn run_service_scripts(
         return Err("cannot install the SIGTERM handler for the service script".into());
     }
     crate::module::preload_scripts(config, role);
-    tracing::info!(
-        "mod_wsgi: service scripts of daemon process {pid} of group '{}' finished; exiting",
-        role.group
-    );
+    tracing::info!("Stopping process '{}'.", role.group);
+    interp::destroy_all();
+    tracing::info!("Exiting daemon process '{}'.", role.group);
     Ok(())
 }
 
@@ -733,11 +715,6 @@ impl Worker<'_> {
                 transport.send(&Frame::Fail(status));
             }
             Outcome::Restart => {
-                tracing::info!(
-                    "mod_wsgi: a WSGI script of group '{}' changed; restarting daemon process {}",
-                    spec.name,
-                    std::process::id()
-                );
                 monitor::request_reload();
                 transport.send(&Frame::Retry);
             }

@@ -10,6 +10,7 @@
 //! new generation's name, as the reference describes; with it Off the
 //! name stays the same.
 
+use super::lifecycle::parent_lines;
 use crate::apache::proc_mutex::ProcMutex;
 use crate::apache::{ffi, hook};
 use crate::config::daemon::DaemonProcessSpec;
@@ -297,6 +298,12 @@ struct Slot {
     pconf: *mut ffi::apr_pool_t,
     /// When this process was forked, to pace restarts of one that dies young.
     started: Instant,
+    /// For the log: the group's name and the process.
+    name: String,
+    pid: libc::pid_t,
+    /// Set when the registration ends because the process died, rather
+    /// than because Apache is stopping or restarting.
+    ended_by_death: bool,
 }
 
 /// Forks the daemon for `slot` of group `index`; the child waits
@@ -323,6 +330,10 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
     // SAFETY: apr_proc_fork returns twice; the child branch never returns.
     let status = unsafe { ffi::apr_proc_fork(proc_, pconf) };
     if status == ffi::APR_INCHILD as i32 {
+        // Apache's own handlers came with the fork; while the child waits
+        // out its hold-off, a stop signal must end it rather than be
+        // swallowed, or a server that stops meanwhile leaves it behind.
+        crate::sys::reset_stop_signals();
         let spec = GROUPS.lock()[index].spec.clone();
         if log_server != 0 {
             crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
@@ -344,6 +355,9 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
         slot,
         pconf,
         started: Instant::now(),
+        name: name.clone(),
+        pid,
+        ended_by_death: false,
     }));
     // SAFETY: registering the child with the MPM's maintenance; `data` is
     // reclaimed in the callback when the registration ends.
@@ -359,42 +373,57 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
     tracing::debug!("mod_wsgi: started daemon process {pid} for group '{name}'");
 }
 
+/// Whether the MPM is stopping (for a shutdown or a restart): a daemon that
+/// dies now is not replaced, the next generation starts its own.
+fn server_stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::Acquire)
+        || crate::apache::mpm_query(ffi::AP_MPMQ_MPM_STATE)
+            .is_some_and(|state| state == ffi::AP_MPMQ_STOPPING as i32)
+}
+
 /// Called by the MPM about a registered daemon: restart it when it died.
 unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
     hook::guard("daemon maintenance callback", (), || {
         let slot = data as *mut Slot;
-        // SAFETY: `data` is the Slot registered in `spawn`.
-        let (group, index, pconf, started) =
-            unsafe { ((*slot).group, (*slot).slot, (*slot).pconf, (*slot).started) };
-        // (Copied out above: `slot` is freed by the UNREGISTER call below.)
+        // SAFETY: `data` is the Slot registered in `spawn`, freed only by
+        // the UNREGISTER branch below.
+        let entry = unsafe { &mut *slot };
+        let (group, index, pconf, started) = (entry.group, entry.slot, entry.pconf, entry.started);
+        let (name, pid) = (entry.name.clone(), entry.pid);
         match reason as u32 {
             ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
-                // SAFETY: the registration ends with the process; APR calls us
-                // back with UNREGISTER, which frees `data`, so read it first.
-                unsafe { ffi::apr_proc_other_child_unregister(data) };
-                let (name, pid) = {
-                    let mut groups = GROUPS.lock();
-                    let Some(g) = groups.get_mut(group) else {
-                        return;
-                    };
-                    let pid = std::mem::replace(&mut g.pids[index], 0);
-                    (g.spec.name.clone(), pid)
-                };
-                if STOPPING.load(std::sync::atomic::Ordering::Acquire) {
-                    return;
+                if let Some(g) = GROUPS.lock().get_mut(group) {
+                    g.pids[index] = 0;
                 }
-                // The MPM passes the exit code (or the signal number) only.
-                tracing::info!(
-                "mod_wsgi: daemon process {pid} of group '{name}' has died (exit status or signal {status}); restarting it"
-            );
-                spawn(
-                    group,
-                    index,
-                    pconf,
-                    super::lifecycle::restart_hold_off(started.elapsed()),
-                );
+                let stopping = server_stopping();
+                if stopping {
+                    tracing::info!("{}", parent_lines::died_while_stopping(&name, pid));
+                } else if reason as u32 == ffi::APR_OC_REASON_LOST {
+                    tracing::info!("{}", parent_lines::lost(&name, pid));
+                } else {
+                    for line in parent_lines::died(&name, pid, status) {
+                        tracing::info!("{line}");
+                    }
+                }
+                entry.ended_by_death = true;
+                // SAFETY: the registration ends with the process; APR calls
+                // us back with UNREGISTER, which frees `data` (not used
+                // after this).
+                unsafe { ffi::apr_proc_other_child_unregister(data) };
+                if !stopping {
+                    spawn(
+                        group,
+                        index,
+                        pconf,
+                        super::lifecycle::restart_hold_off(started.elapsed()),
+                    );
+                }
             }
             ffi::APR_OC_REASON_UNREGISTER => {
+                if !entry.ended_by_death {
+                    tracing::info!("{}", parent_lines::deregistering(&name, pid));
+                }
+                tracing::info!("{}", parent_lines::deregistered(&name, pid));
                 // SAFETY: as above; the registration is gone.
                 drop(unsafe { Box::from_raw(slot) });
             }

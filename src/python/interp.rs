@@ -625,6 +625,12 @@ pub fn destroy_all() {
     let order: Vec<String> = std::mem::take(&mut *registry.created.lock());
     let mut interpreters = std::mem::take(&mut *registry.interpreters.lock());
     let mut all_ended = !SETUP_FAILED.load(Ordering::SeqCst);
+    let process = interpreters
+        .get("")
+        .map(|main| describe_process(&main.process_group));
+    if let Some(process) = &process {
+        tracing::info!("Destroying Python sub-interpreters in {process}.");
+    }
     for name in order.iter().rev().filter(|n| !n.is_empty()) {
         if let Some(interp) = interpreters.remove(name) {
             all_ended &= end_sub_interpreter(registry, &interp);
@@ -641,6 +647,7 @@ pub fn destroy_all() {
     if let Some(main) = interpreters.remove("") {
         let who = describe_interpreter(&main.process_group, "");
         let process = describe_process(&main.process_group);
+        tracing::info!("Releasing Python main interpreter wrapper in {process}.");
         tracing::info!("Terminating Python runtime in {process}.");
         let gil = main.enter();
         main.release_objects(&gil);
@@ -651,7 +658,10 @@ pub fn destroy_all() {
         // not used again in this process.
         let status = unsafe { ffi::Py_FinalizeEx() };
         if status != 0 {
-            tracing::warn!("Python reported an error while finalising the {who}");
+            // Typically a standard stream that cannot be flushed (one
+            // restricted by WSGIRestrictStdout); nothing is lost, and the
+            // C module is silent here.
+            tracing::debug!("Python reported an error while finalising the {who}");
         }
         tracing::info!("Python runtime has shut down in {process}.");
     }

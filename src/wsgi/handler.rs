@@ -636,6 +636,13 @@ fn run_in_scope(
         && route.reload_on_change
         && script_changed(gil, interp, route, mtime)
     {
+        log(
+            APLOG_INFO,
+            &format!(
+                "Forcing restart of daemon process '{}' due to modification of script '{}'.",
+                interp.process_group, route.script
+            ),
+        );
         return Outcome::Restart;
     }
     let Some(module) = load_script_as_of(gil, interp, &log, route, mtime, true) else {

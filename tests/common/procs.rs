@@ -88,6 +88,25 @@ pub fn children_quiet(parent: u32) -> bool {
     true
 }
 
+/// Live (not zombie) processes in process group `pgid`: Apache's parent
+/// and everything it forked, unless a process left the group.
+pub fn in_process_group(pgid: i32) -> Vec<i32> {
+    all_pids()
+        .filter(|&pid| {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some(close) = stat.rfind(')') else {
+                return false;
+            };
+            let mut fields = stat[close + 1..].split_whitespace();
+            let state = fields.next().unwrap_or("Z");
+            let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+            state != "Z" && state != "X" && group == Some(pgid)
+        })
+        .collect()
+}
+
 /// Live children of `parent` whose command line starts with `prefix`.
 pub fn children_named(parent: u32, prefix: &str) -> Vec<i32> {
     let mut out = Vec::new();
