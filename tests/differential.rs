@@ -247,7 +247,7 @@ fn with_corpus_app(builder: ServerBuilder) -> ServerBuilder {
 /// Two servers built from one configuration: C first, ours second.
 struct BuilderPair {
     /// Kept until the pair is dropped (which stops both).
-    _servers: (Server, Server),
+    servers: (Server, Server),
     c_ep: Endpoint,
     ours_ep: Endpoint,
 }
@@ -260,10 +260,20 @@ impl BuilderPair {
         let c_ep = Endpoint::of_server(Side::C, &c, &c_so);
         let ours_ep = Endpoint::of_server(Side::Ours, &ours, &module_path());
         BuilderPair {
-            _servers: (c, ours),
+            servers: (c, ours),
             c_ep,
             ours_ep,
         }
+    }
+
+    /// Stops both servers and compares what stopping logged.
+    fn compare_shutdown(self, judge: &mut Judge, case: &str) {
+        let BuilderPair {
+            servers: (mut c, mut ours),
+            c_ep,
+            ours_ep,
+        } = self;
+        judge.shutdown(case, (&c_ep, || c.stop()), (&ours_ep, || ours.stop()));
     }
 
     /// Compares the error log written while starting (sorted: daemon
@@ -293,7 +303,7 @@ fn run_corpus(suite: &str, config: &str) {
     for ex in corpus("") {
         judge.exchange(suite, &pair.c_ep, &pair.ours_ep, &ex);
     }
-    drop(pair);
+    pair.compare_shutdown(&mut judge, &format!("{suite}/shutdown"));
     judge.finish();
 }
 
@@ -338,8 +348,9 @@ const DISPATCH_SCRIPT: &str = "def application_group(environ):\n    return 'disp
 const ACCESS_SCRIPT: &str =
     "def allow_access(environ, host):\n    return environ.get('HTTP_X_ALLOW') == 'yes'\n";
 const AUTH_SCRIPT: &str = "def check_password(environ, user, password):\n    if user == 'alice':\n        return password == 'secret'\n    return None\n";
-const SERVICE_SCRIPT: &str =
-    "import sys\nsys.stderr.write('service script started\\n')\nsys.stderr.flush()\n";
+/// A service script runs for the life of its process (one that returns is
+/// restarted about once a second; tests/daemon_options.rs covers that).
+const SERVICE_SCRIPT: &str = "import sys, time\nsys.stderr.write('service script started\\n')\nsys.stderr.flush()\nwhile True:\n    time.sleep(0.05)\n";
 
 fn directive_cases() -> Vec<DirectiveCase> {
     vec![
@@ -541,6 +552,7 @@ fn directive_configs() {
         for ex in (case.exchanges)() {
             judge.exchange(case.name, &pair.c_ep, &pair.ours_ep, &ex);
         }
+        pair.compare_shutdown(&mut judge, &format!("{}/shutdown", case.name));
     }
     judge.finish();
 }
@@ -890,9 +902,18 @@ fn express_option_sets() {
                 let oo = observe_https(&o_ep, oh);
                 judge.compare(&format!("{}/https-env", set.name), &co, &oo);
             }
+            let mut c_server = c_server;
+            let mut o_server = o_server;
+            judge.shutdown(
+                &format!("{}/shutdown", set.name),
+                (&c_ep, || c_server.stop()),
+                (&o_ep, || o_server.stop()),
+            );
             drop(o_server);
+            drop(c_server);
+        } else {
+            drop(c_server);
         }
-        drop(c_server);
     }
     judge.finish();
 }

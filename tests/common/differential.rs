@@ -558,6 +558,27 @@ impl Judge {
         }
     }
 
+    /// Stops both servers (C first, then ours) and compares the error-log
+    /// lines that stopping wrote, sorted, as processes stop concurrently.
+    pub fn shutdown(
+        &mut self,
+        case: &str,
+        (c, stop_c): (&Endpoint, impl FnOnce()),
+        (ours, stop_ours): (&Endpoint, impl FnOnce()),
+    ) {
+        let stopped_lines = |ep: &Endpoint, stop: Box<dyn FnOnce() + '_>| {
+            ep.settle_log();
+            let offset = ep.log_len();
+            stop();
+            let mut lines = ep.log_lines_since(offset);
+            lines.sort();
+            lines
+        };
+        let c_lines = stopped_lines(c, Box::new(stop_c));
+        let ours_lines = stopped_lines(ours, Box::new(stop_ours));
+        self.lines(case, "shutdown-log", &c_lines, &ours_lines);
+    }
+
     /// Compares two line lists (order matters); the report shows the
     /// lines only one side has, or both lists when only the order differs.
     pub fn lines(&mut self, case: &str, aspect: &str, c: &[String], ours: &[String]) {
