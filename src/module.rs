@@ -216,7 +216,7 @@ unsafe extern "C" fn post_config(
             );
             // SAFETY: `s` is the main server of the configuration just read.
             for warning in unsafe { gil_configuration_warnings(s) } {
-                log::server_log(s, APLOG_WARNING, &format!("mod_wsgi: {warning}"));
+                log::server_log(s, APLOG_WARNING, &warning);
             }
             // SAFETY: plain query of httpd state.
             if unsafe { ffi::ap_exists_scoreboard_image() } != 0 {
@@ -325,22 +325,9 @@ unsafe fn all_servers<'a>(s: *mut ffi::server_rec) -> Vec<ConfiguredServer<'a>> 
 unsafe fn gil_configuration_warnings(s: *mut ffi::server_rec) -> Vec<String> {
     // SAFETY: per the contract.
     let config = unsafe { server_config(s) };
-    let mut daemon_names: Vec<String> = Vec::new();
-    // SAFETY: per the contract.
-    for server in unsafe { all_server_configs(s) } {
-        for daemon in &server.daemons {
-            if !daemon_names.contains(&daemon.name) {
-                daemon_names.push(daemon.name.clone());
-            }
-        }
-    }
-    let process_groups: Vec<&str> = std::iter::once("")
-        .chain(daemon_names.iter().map(String::as_str))
-        .collect();
     gil::configuration_warnings(
         &config.global.interpreter,
         &config.global.interpreter_options,
-        &process_groups,
         runtime::CAPABILITIES,
     )
 }
@@ -424,7 +411,10 @@ fn interpreter_setup(
         role.group,
         application_group,
         runtime::CAPABILITIES,
-        free_threading,
+        &gil::ProcessPlan {
+            free_threading,
+            ..process_plan(config, role)
+        },
     );
     InterpreterSetup {
         process_group: role.group.to_string(),
@@ -502,11 +492,13 @@ pub(crate) fn start_python(
     }
     let mut settings = init_settings(config, role);
     settings.free_threading = process.free_threading;
-    tracing::info!("Initializing Python runtime in {mode}.");
+    let free_threading_note = if process.free_threading {
+        " with free-threading enabled"
+    } else {
+        ""
+    };
+    tracing::info!("Initializing Python runtime in {mode}{free_threading_note}.");
     let main_tstate = runtime::initialize(&settings)?;
-    if process.free_threading {
-        tracing::info!("Python started with the GIL disabled (free-threading) in {mode}");
-    }
     let main = interp::register_main(
         main_tstate,
         &interpreter_setup(config, role, "", &process_env, process.free_threading),
@@ -516,7 +508,10 @@ pub(crate) fn start_python(
         let set = interp::set_switch_interval(interval);
         drop(gil);
         set.ok_or("cannot set the switch interval")?;
-        tracing::info!("Set switch interval {}s for {mode}", interval.as_secs_f64());
+        tracing::info!(
+            "mod_wsgi: Python GIL switch interval set to {} in {mode}.",
+            gil::seconds(interval)
+        );
     }
     // Service scripts (threads=0) serve no requests: nothing to account.
     if !role.daemon.is_some_and(DaemonProcessSpec::is_managed_mode) {
@@ -564,6 +559,8 @@ fn start_reporting(
         // Python's own default applies when none is configured.
         switch_interval: switch_interval.map_or(0.005, |d| d.as_secs_f64()),
     };
+    let target = format!("unix:{}", service.socket_path);
+    let interval = settings.interval;
     let started = crate::telemetry::reporter::start(
         service.socket_path.clone().into(),
         identity,
@@ -571,8 +568,23 @@ fn start_reporting(
         config.global.telemetry_flags.capture_user_agent,
         threads,
     );
-    if let Err(message) = started {
-        tracing::error!("mod_wsgi: telemetry is off in this process: {message}");
+    use crate::telemetry::reporter::StartFailure;
+    match started {
+        Ok(()) => tracing::info!(
+            "Telemetry reporter started; target='{target}', interval={interval:.3}s."
+        ),
+        Err(StartFailure::Target(e)) => {
+            tracing::debug!("telemetry socket: {e}");
+            tracing::warn!(
+                "WSGI0132: Telemetry reporter could not open target '{target}'; metrics will not be sent."
+            );
+        }
+        Err(StartFailure::Thread(e)) => {
+            tracing::debug!("telemetry thread: {e}");
+            tracing::warn!(
+                "WSGI0133: Unable to create telemetry reporter thread; metrics will not be sent."
+            );
+        }
     }
 }
 

@@ -523,6 +523,24 @@ fn directive_cases() -> Vec<DirectiveCase> {
             },
         },
         DirectiveCase {
+            name: "gil-switch-intervals",
+            config: "WSGISwitchInterval 0.002\n\
+                     <WSGIInterpreterOptions application-group=own>\n  WSGIPerInterpreterGIL On\n  WSGISwitchInterval 0.01\n</WSGIInterpreterOptions>\n\
+                     <WSGIInterpreterOptions application-group=shared>\n  WSGISwitchInterval 0.02\n</WSGIInterpreterOptions>\n\
+                     WSGIScriptAlias /own {root}/app/corpus.wsgi application-group=own\n\
+                     WSGIScriptAlias /shared {root}/app/corpus.wsgi application-group=shared\n\
+                     WSGIScriptAlias / {root}/app/corpus.wsgi\n",
+            modules: &[],
+            files: &[],
+            exchanges: || {
+                vec![
+                    Exchange::get("own", "/own/hello"),
+                    Exchange::get("shared", "/shared/hello"),
+                    Exchange::get("default", "/hello"),
+                ]
+            },
+        },
+        DirectiveCase {
             name: "python-options",
             config: "WSGIPythonOptimize 1\nWSGIDontWriteBytecode On\nWSGIPythonHashSeed 7\nWSGIPythonPath {root}/app\n\
                      WSGIScriptAlias / {root}/app/corpus.wsgi\n",

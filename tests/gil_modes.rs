@@ -97,13 +97,11 @@ fn dispatch_into_four_own_gil_interpreters() {
             assert!(flag(j, "daemon_threads_refused"), "{name} has its own GIL");
             assert_log(
                 &server,
-                &format!("Creating sub-interpreter '{name}' in embedded mode (own GIL)."),
+                &format!("Creating sub-interpreter '{name}' in embedded mode with own GIL."),
             );
             assert_log(
                 &server,
-                &format!(
-                    "Set switch interval {expected}s for sub-interpreter '{name}' in embedded mode"
-                ),
+                &format!("Set switch interval {expected:.6}s for sub-interpreter '{name}'."),
             );
         } else {
             assert!(close(num(j, "switch_interval"), 0.005), "{name}: {j:?}");
@@ -126,7 +124,7 @@ fn dispatch_into_four_own_gil_interpreters() {
             "WSGIPerInterpreterGIL requires Python 3.12 or later",
         );
         // Each container's interval would change the whole process.
-        assert_log(&server, "WSGISwitchInterval 0.001s inside <WSGIInterpreterOptions application-group=interp_0> is ignored");
+        assert_log(&server, "WSGI0199: Skipping per-interpreter switch interval 0.001000s for sub-interpreter 'interp_0': setting it would mutate the process-global value because this interpreter does not have its own GIL.");
     }
 }
 
@@ -249,7 +247,18 @@ fn process_switch_interval_applies_to_shared_and_own_gil_interpreters() {
         let j = server.json_ok(path, &[]);
         assert!(close(num(&j, "switch_interval"), 0.002), "{path}: {j:?}");
     }
-    assert_log(&server, "Set switch interval 0.002s for embedded mode");
+    assert_log(
+        &server,
+        "mod_wsgi: Python GIL switch interval set to 0.002000s in embedded mode.",
+    );
+    assert_log(
+        &server,
+        "Set switch interval 0.002000s for main interpreter.",
+    );
+    assert_log(
+        &server,
+        "Set switch interval 0.002000s for sub-interpreter 'shared'.",
+    );
 }
 
 /// The rule the reference calls "never silently wider than asked": an
@@ -263,15 +272,11 @@ fn application_scoped_switch_interval_without_own_gil_warns() {
          WSGIScriptAlias /app1 {root}/gil.wsgi application-group=app1\n\
          WSGIScriptAlias /app2 {root}/gil.wsgi application-group=app2\n",
     );
-    assert_log(
-        &server,
-        "WSGISwitchInterval 0.001s inside <WSGIInterpreterOptions application-group=app1> is ignored for sub-interpreter 'app1' in embedded mode",
-    );
     let j = server.json_ok("/app1", &[]);
     assert!(close(num(&j, "switch_interval"), 0.005), "{j:?}");
     assert_log(
         &server,
-        "Skipping per-interpreter switch interval 0.001s for sub-interpreter 'app1' in embedded mode",
+        "WSGI0199: Skipping per-interpreter switch interval 0.001000s for sub-interpreter 'app1': setting it would mutate the process-global value because this interpreter does not have its own GIL.",
     );
     let j = server.json_ok("/app2", &[]);
     assert!(close(num(&j, "switch_interval"), 0.005), "{j:?}");
@@ -318,7 +323,7 @@ fn free_threading_requests_are_reported_on_a_gil_build() {
     assert_log(&server, "WSGIFreeThreading On has no effect");
     assert_log(
         &server,
-        "WSGIFreeThreading inside <WSGIInterpreterOptions application-group=x> is ignored",
+        "WSGI0201: WSGIFreeThreading inside <WSGIInterpreterOptions> with application-group= set is ignored",
     );
     let j = server.json_ok("/", &[]);
     assert!(flag(&j, "gil_enabled"));
@@ -546,11 +551,11 @@ fn free_threading_end_to_end() {
     assert!(!flag(&j, "gil_enabled"), "{j:?}");
     assert_log(
         &server,
-        "Skipping WSGISwitchInterval 0.002s in embedded mode",
+        "WSGI0203: Skipping WSGISwitchInterval 0.002000s in embedded mode",
     );
     assert_log(
         &server,
-        "Skipping per-interpreter GIL for sub-interpreter 'sub'",
+        "WSGI0202: Skipping per-interpreter GIL for sub-interpreter 'sub' in embedded mode",
     );
     eprintln!("free-threaded run took {:?}", started.elapsed());
 }

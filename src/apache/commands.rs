@@ -135,9 +135,10 @@ unsafe extern "C" fn on_directive(
                 crate::apache::log::server_log(
                     cmd_ref.server,
                     super::log::APLOG_INFO,
-                    "WSGIVerboseDebugging has no effect and is accepted only for \
-                     compatibility; use 'LogLevel info wsgi_module:debug' (or :trace1 \
-                     for per-request detail) instead.",
+                    "WSGIVerboseDebugging is deprecated and has no effect. Use \
+                     'LogLevel info wsgi_module:debug' for lifecycle messages and \
+                     'LogLevel info wsgi_module:trace1' for per-request and \
+                     per-thread-binding messages.",
                 );
             }
             std::ptr::null()

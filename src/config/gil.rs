@@ -38,14 +38,23 @@ impl fmt::Display for GilKind {
     }
 }
 
-/// How to describe an interpreter in log lines.
-pub fn describe_interpreter(process_group: &str, application_group: &str) -> String {
-    let interpreter = if application_group.is_empty() {
+/// An interpreter without its process: "main interpreter" or
+/// "sub-interpreter 'NAME'".
+pub fn interpreter_name(application_group: &str) -> String {
+    if application_group.is_empty() {
         "main interpreter".to_string()
     } else {
         format!("sub-interpreter '{application_group}'")
-    };
-    format!("{interpreter} in {}", describe_process(process_group))
+    }
+}
+
+/// How to describe an interpreter in log lines.
+pub fn describe_interpreter(process_group: &str, application_group: &str) -> String {
+    format!(
+        "{} in {}",
+        interpreter_name(application_group),
+        describe_process(process_group)
+    )
 }
 
 /// An interpreter as the C module names it in script messages ("Loading
@@ -68,8 +77,9 @@ pub fn describe_process(process_group: &str) -> String {
     }
 }
 
-fn seconds(interval: Duration) -> String {
-    format!("{}s", interval.as_secs_f64())
+/// An interval as the C module prints it: `0.002000s`.
+pub fn seconds(interval: Duration) -> String {
+    format!("{:.6}s", interval.as_secs_f64())
 }
 
 /// What to do for one process before and right after Python starts.
@@ -95,8 +105,14 @@ pub fn plan_process(
     let mut warnings = Vec::new();
     let switch_interval = match settings.switch_interval {
         Some(interval) if free_threading => {
+            // WSGI0204 is the daemon form of WSGI0203.
+            let code = if process_group.is_empty() {
+                "WSGI0203"
+            } else {
+                "WSGI0204"
+            };
             warnings.push(format!(
-                "Skipping WSGISwitchInterval {} in {}: free-threading is active in this process, so there is no GIL switch interval to set.",
+                "{code}: Skipping WSGISwitchInterval {} in {}: free-threading is active in this process so there is no GIL switch interval to set.",
                 seconds(interval),
                 describe_process(process_group)
             ));
@@ -115,30 +131,33 @@ pub fn plan_process(
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterpreterPlan {
     pub gil: GilKind,
-    /// `sys.setswitchinterval()` inside this interpreter once created. Only
-    /// ever set for an interpreter with its own GIL: for the shared GIL the
-    /// process-wide value of [`ProcessPlan`] applies.
+    /// `sys.setswitchinterval()` inside this interpreter once created: its
+    /// own value for an interpreter with its own GIL; for the shared GIL
+    /// only the process-wide value of [`ProcessPlan`] again (set from each
+    /// interpreter, as the C module does, and logged as it logs it).
     pub switch_interval: Option<Duration>,
     pub warnings: Vec<String>,
 }
 
 /// Plans the interpreter for `application_group` ("" is the main
-/// interpreter) in `process_group`, given its resolved settings and whether
-/// the process runs free-threaded.
+/// interpreter) in `process_group`, given its resolved settings and the
+/// process's plan.
 pub fn plan_interpreter(
     resolved: &ResolvedSettings,
     process_group: &str,
     application_group: &str,
     caps: PythonCapabilities,
-    free_threading_active: bool,
+    process: &ProcessPlan,
 ) -> InterpreterPlan {
-    let who = describe_interpreter(process_group, application_group);
+    let free_threading_active = process.free_threading;
+    let who = interpreter_name(application_group);
     let mut warnings = Vec::new();
     let is_main = application_group.is_empty();
     let gil = if free_threading_active {
         if resolved.per_interpreter_gil && !is_main {
             warnings.push(format!(
-                "Skipping per-interpreter GIL for {who}: free-threading is active in this process, so there is no GIL to allocate per interpreter."
+                "WSGI0202: Skipping per-interpreter GIL for {who} in {}: free-threading is active in this process so there is no GIL to allocate per interpreter.",
+                describe_process(process_group)
             ));
         }
         GilKind::FreeThreaded
@@ -158,7 +177,7 @@ pub fn plan_interpreter(
                 // A process-wide value was already reported by plan_process.
                 if resolved.switch_interval_per_application {
                     warnings.push(format!(
-                        "Skipping per-interpreter switch interval {} for {who}: free-threading is active in this process, so there is no GIL switch interval to set.",
+                        "WSGI0205: Skipping per-interpreter switch interval {} for {who}: free-threading is active in this process so there is no GIL switch interval to set.",
                         seconds(interval)
                     ));
                 }
@@ -167,11 +186,17 @@ pub fn plan_interpreter(
             GilKind::Shared => {
                 if resolved.switch_interval_per_application {
                     warnings.push(format!(
-                        "Skipping per-interpreter switch interval {} for {who}: this interpreter does not have its own GIL, so setting it would change the process-wide value.",
+                        "WSGI0199: Skipping per-interpreter switch interval {} for {who}: setting it would mutate the process-global value because this interpreter does not have its own GIL.",
                         seconds(interval)
                     ));
+                    None
+                } else {
+                    // Setting the process-wide value again changes nothing.
+                    // A different value (a daemon's switch-interval=) wins
+                    // over the directive; the C module lets this
+                    // interpreter's setting override it.
+                    process.switch_interval.filter(|&p| p == interval)
                 }
-                None
             }
         },
     };
@@ -183,12 +208,11 @@ pub fn plan_interpreter(
 }
 
 /// Warnings about the GIL directives that can be given once, when the
-/// configuration is loaded. `process_groups` names every process Python
-/// may run in: "" for embedded mode and each daemon process group.
+/// configuration is loaded. (A switch interval an interpreter cannot take
+/// is reported when the interpreter is created, as WSGI0199.)
 pub fn configuration_warnings(
     top_level: &InterpreterSettings,
     containers: &[InterpreterOptions],
-    process_groups: &[&str],
     caps: PythonCapabilities,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
@@ -200,65 +224,17 @@ pub fn configuration_warnings(
     }
     if !caps.free_threading && layers().any(|s| s.free_threading == Some(true)) {
         warnings.push(
-            "WSGIFreeThreading On has no effect: this Python build does not support free-threading (PEP 703); a Python configured with --disable-gil is needed.".to_string(),
+            "WSGI0200: WSGIFreeThreading On has no effect: this Python build does not support free-threading (PEP 703). Rebuild Python with --disable-gil to use it.".to_string(),
         );
     }
     for container in containers {
-        let Some(application_group) = &container.application_group else {
-            continue;
-        };
-        if container.settings.free_threading.is_some() {
-            warnings.push(format!(
-                "WSGIFreeThreading inside <WSGIInterpreterOptions application-group={}> is ignored: free-threading is a process-wide setting and cannot be scoped per application group.",
-                shown(application_group)
-            ));
-        }
-        // Application groups named through %{ENV:...} are checked when the
-        // interpreter is created instead.
-        let Some(interval) = container.settings.switch_interval else {
-            continue;
-        };
-        if !container.has_static_application_group() {
-            continue;
-        }
-        for process_group in process_groups {
-            if !container.matches(process_group, application_group, &|_| None) {
-                continue;
-            }
-            let resolved = super::interp_options::resolve(
-                top_level,
-                containers,
-                process_group,
-                application_group,
-                &|_| None,
+        if container.application_group.is_some() && container.settings.free_threading.is_some() {
+            warnings.push(
+                "WSGI0201: WSGIFreeThreading inside <WSGIInterpreterOptions> with application-group= set is ignored: free-threading is a process-wide setting and cannot be scoped per application group.".to_string(),
             );
-            if resolved.switch_interval != Some(interval)
-                || !resolved.switch_interval_per_application
-            {
-                continue; // another container's value wins for this interpreter
-            }
-            let own_gil = resolved.per_interpreter_gil
-                && caps.per_interpreter_gil
-                && !application_group.is_empty();
-            if !own_gil {
-                warnings.push(format!(
-                    "WSGISwitchInterval {} inside <WSGIInterpreterOptions application-group={}> is ignored for {}: that interpreter does not have its own GIL, so the value would change the whole process. Add WSGIPerInterpreterGIL On to the container, or set the interval for the whole process.",
-                    seconds(interval),
-                    shown(application_group),
-                    describe_interpreter(process_group, application_group)
-                ));
-            }
         }
     }
     warnings
-}
-
-fn shown(selector: &str) -> &str {
-    if selector.is_empty() {
-        "%{GLOBAL}"
-    } else {
-        selector
-    }
 }
 
 #[cfg(test)]
@@ -304,13 +280,7 @@ mod tests {
             application_group,
             &no_env,
         );
-        let interp = plan_interpreter(
-            &resolved,
-            process_group,
-            application_group,
-            caps,
-            process.free_threading,
-        );
+        let interp = plan_interpreter(&resolved, process_group, application_group, caps, &process);
         (process, interp)
     }
 
@@ -349,13 +319,13 @@ mod tests {
     fn per_interpreter_gil_is_inert_before_python_3_12_with_a_load_warning() {
         let t = top(&["WSGIPerInterpreterGIL On"]);
         assert_eq!(plan(&t, &[], "", "app", PY311).1.gil, GilKind::Shared);
-        let warnings = configuration_warnings(&t, &[], &[""], PY311);
+        let warnings = configuration_warnings(&t, &[], PY311);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("requires Python 3.12"), "{warnings:?}");
-        assert!(configuration_warnings(&t, &[], &[""], PY312).is_empty());
+        assert!(configuration_warnings(&t, &[], PY312).is_empty());
         // Off is never worth a warning.
         let off = top(&["WSGIPerInterpreterGIL Off"]);
-        assert!(configuration_warnings(&off, &[], &[""], PY311).is_empty());
+        assert!(configuration_warnings(&off, &[], PY311).is_empty());
     }
 
     #[test]
@@ -408,7 +378,7 @@ mod tests {
         let r = resolve(&top(&[]), &containers, "", "interp_1", &no_env);
         assert!(!r.per_interpreter_gil);
         // Checked at creation time, not at load.
-        assert!(configuration_warnings(&top(&[]), &containers, &[""], PY312).is_empty());
+        assert!(configuration_warnings(&top(&[]), &containers, PY312).is_empty());
     }
 
     #[test]
@@ -463,13 +433,13 @@ mod tests {
     fn free_threading_needs_a_free_threaded_build() {
         let t = top(&["WSGIFreeThreading On"]);
         assert!(!plan(&t, &[], "", "", PY312).0.free_threading);
-        let warnings = configuration_warnings(&t, &[], &[""], PY312);
+        let warnings = configuration_warnings(&t, &[], PY312);
         assert_eq!(warnings.len(), 1);
         assert!(
             warnings[0].contains("does not support free-threading"),
             "{warnings:?}"
         );
-        assert!(configuration_warnings(&t, &[], &[""], PY313T).is_empty());
+        assert!(configuration_warnings(&t, &[], PY313T).is_empty());
     }
 
     #[test]
@@ -480,7 +450,7 @@ mod tests {
         )];
         let t = top(&[]);
         assert!(!plan(&t, &containers, "p", "a", PY313T).0.free_threading);
-        let warnings = configuration_warnings(&t, &containers, &["", "p"], PY313T);
+        let warnings = configuration_warnings(&t, &containers, PY313T);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("cannot be scoped per application group"));
     }
@@ -492,9 +462,10 @@ mod tests {
         assert!(process.free_threading);
         assert_eq!(interp.gil, GilKind::FreeThreaded);
         assert_eq!(interp.warnings.len(), 1);
-        assert!(interp.warnings[0].starts_with(
-            "Skipping per-interpreter GIL for sub-interpreter 'app' in embedded mode"
-        ));
+        assert_eq!(
+            interp.warnings[0],
+            "WSGI0202: Skipping per-interpreter GIL for sub-interpreter 'app' in embedded mode: free-threading is active in this process so there is no GIL to allocate per interpreter."
+        );
         // The main interpreter never asked for its own GIL: no warning.
         let (_, main) = plan(&t, &[], "", "", PY313T);
         assert_eq!(main.gil, GilKind::FreeThreaded);
@@ -510,8 +481,9 @@ mod tests {
         ];
         let (process, interp) = plan(&t, &containers, "", "app", PY312);
         assert_eq!(process.switch_interval, Some(Duration::from_millis(5)));
-        // Shared GIL: nothing more to do inside the sub-interpreter.
-        assert_eq!(interp.switch_interval, None);
+        // Shared GIL: the process-wide value, set again from inside the
+        // sub-interpreter as the C module does (and logs).
+        assert_eq!(interp.switch_interval, Some(Duration::from_millis(5)));
         assert!(interp.warnings.is_empty());
         let (process, _) = plan(&t, &containers, "fast", "app", PY312);
         assert_eq!(process.switch_interval, Some(Duration::from_micros(100)));
@@ -528,7 +500,7 @@ mod tests {
         assert_eq!(process.switch_interval, Some(Duration::from_millis(2)));
         assert_eq!(interp.gil, GilKind::Own);
         assert_eq!(interp.switch_interval, Some(Duration::from_millis(1)));
-        assert!(configuration_warnings(&t, &containers, &["", "my-app"], PY312).is_empty());
+        assert!(configuration_warnings(&t, &containers, PY312).is_empty());
     }
 
     #[test]
@@ -552,22 +524,21 @@ mod tests {
         assert_eq!(process.switch_interval, None, "never wider than asked");
         assert_eq!(interp.switch_interval, None);
         assert_eq!(interp.warnings.len(), 1);
-        assert!(interp.warnings[0].starts_with(
-            "Skipping per-interpreter switch interval 0.001s for sub-interpreter 'app1' in embedded mode"
-        ));
-        // Static name: reported at configuration load as well.
-        let warnings = configuration_warnings(&t, &containers, &[""], PY312);
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("does not have its own GIL"));
+        assert_eq!(
+            interp.warnings[0],
+            "WSGI0199: Skipping per-interpreter switch interval 0.001000s for sub-interpreter 'app1': setting it would mutate the process-global value because this interpreter does not have its own GIL."
+        );
+        // Reported when the interpreter is created only, as by C.
+        assert!(configuration_warnings(&t, &containers, PY312).is_empty());
         // On 3.11 the interpreter can never have its own GIL.
         let with_gil = [container(
             "application-group=app1",
             &["WSGIPerInterpreterGIL On", "WSGISwitchInterval 0.001"],
         )];
-        assert!(configuration_warnings(&t, &with_gil, &[""], PY312).is_empty());
-        assert!(configuration_warnings(&t, &with_gil, &[""], PY311)
-            .iter()
-            .any(|w| w.contains("does not have its own GIL")));
+        let (_, interp) = plan(&t, &with_gil, "", "app1", PY311);
+        assert!(interp.warnings[0].starts_with("WSGI0199: "));
+        let (_, interp) = plan(&t, &with_gil, "", "app1", PY312);
+        assert!(interp.warnings.is_empty());
     }
 
     #[test]
@@ -580,10 +551,7 @@ mod tests {
         assert_eq!(interp.gil, GilKind::Shared);
         assert_eq!(interp.switch_interval, None);
         assert_eq!(interp.warnings.len(), 1);
-        assert_eq!(
-            configuration_warnings(&top(&[]), &containers, &[""], PY312).len(),
-            1
-        );
+        assert!(interp.warnings[0].starts_with("WSGI0199: "));
     }
 
     #[test]
@@ -592,10 +560,12 @@ mod tests {
         let (process, _) = plan(&t, &[], "", "app", PY313T);
         assert_eq!(process.switch_interval, None);
         assert_eq!(process.warnings.len(), 1);
-        assert!(
-            process.warnings[0].starts_with("Skipping WSGISwitchInterval 0.002s in embedded mode")
+        assert_eq!(
+            process.warnings[0],
+            "WSGI0203: Skipping WSGISwitchInterval 0.002000s in embedded mode: free-threading is active in this process so there is no GIL switch interval to set."
         );
         let (process, _) = plan(&t, &[], "web", "app", PY313T);
+        assert!(process.warnings[0].starts_with("WSGI0204: "));
         assert!(process.warnings[0].contains("daemon process 'web'"));
 
         let containers = [container(

@@ -285,9 +285,9 @@ impl Interpreter {
         if let Some(interval) = setup.plan.switch_interval {
             set_switch_interval(interval).ok_or_else(|| fail("cannot set the switch interval"))?;
             tracing::info!(
-                "Set switch interval {}s for {}",
-                interval.as_secs_f64(),
-                describe_interpreter(&self.process_group, &self.name)
+                "Set switch interval {} for {}.",
+                crate::config::gil::seconds(interval),
+                crate::config::gil::interpreter_name(&self.name)
             );
         }
         Ok(())
@@ -371,12 +371,12 @@ impl Interpreter {
     }
 }
 
-/// The GIL an interpreter was given, for its creation line: nothing for
-/// the shared GIL, so the line reads exactly as the C module's does.
-fn gil_note(gil: GilKind) -> String {
+/// The GIL an interpreter was given, for its creation line, in the C
+/// module's words: only an own GIL is noted.
+fn gil_note(gil: GilKind) -> &'static str {
     match gil {
-        GilKind::Shared => String::new(),
-        other => format!(" ({other})"),
+        GilKind::Own => " with own GIL",
+        GilKind::Shared | GilKind::FreeThreaded => "",
     }
 }
 
@@ -461,9 +461,8 @@ pub fn register_main(
         .insert(String::new(), interp.clone());
     registry.created.lock().push(String::new());
     tracing::info!(
-        "Attaching to Python main interpreter in {}{}.",
-        describe_process(&setup.process_group),
-        gil_note(interp.gil)
+        "Attaching to Python main interpreter in {}.",
+        describe_process(&setup.process_group)
     );
     Ok(interp)
 }
@@ -489,9 +488,6 @@ pub fn get_or_create(
         .cloned()
         .ok_or("main interpreter missing")?;
     let setup = setup();
-    for warning in &setup.plan.warnings {
-        tracing::warn!("{warning}");
-    }
     let who = describe_interpreter(&setup.process_group, application_group);
     let main_gil = main.enter();
     // On success the new interpreter's thread state is current (and with
@@ -518,6 +514,9 @@ pub fn get_or_create(
     });
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));
+    for warning in &setup.plan.warnings {
+        tracing::warn!("{warning}");
+    }
     // The new thread state is attached; wrap it so it is released on exit.
     let result = {
         let gil = Gil::attached();

@@ -49,6 +49,15 @@ pub fn get() -> Option<&'static Reporter> {
     REPORTER.get()
 }
 
+/// Why reporting could not start; the detail is for the debug log.
+#[derive(Debug)]
+pub enum StartFailure {
+    /// The socket towards the target could not be set up.
+    Target(std::io::Error),
+    /// The reporter thread could not be started.
+    Thread(std::io::Error),
+}
+
 /// Starts reporting (once per process); `threads` is the worker slots.
 pub fn start(
     target: PathBuf,
@@ -56,12 +65,9 @@ pub fn start(
     settings: Settings,
     capture_user_agent: bool,
     threads: usize,
-) -> Result<(), String> {
-    let socket =
-        UnixDatagram::unbound().map_err(|e| format!("cannot create the telemetry socket: {e}"))?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot make the telemetry socket non-blocking: {e}"))?;
+) -> Result<(), StartFailure> {
+    let socket = UnixDatagram::unbound().map_err(StartFailure::Target)?;
+    socket.set_nonblocking(true).map_err(StartFailure::Target)?;
     let reporter = Reporter {
         socket,
         target,
@@ -92,7 +98,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("wsgi-telemetry".into())
         .spawn(move || reporter.run())
-        .map_err(|e| format!("cannot start the telemetry thread: {e}"))?;
+        .map_err(StartFailure::Thread)?;
     Ok(())
 }
 
