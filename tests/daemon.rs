@@ -1266,6 +1266,115 @@ fn socket_prefix_places_private_socket() {
     }
 }
 
+/// Tries to connect to the unix socket `path` as `user` (via setpriv, with
+/// no supplementary groups); Ok when the connection was accepted, Err with
+/// Python's error otherwise.
+fn connect_as(user: &str, group: &str, path: &str) -> Result<(), String> {
+    let out = std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={user}"),
+            &format!("--regid={group}"),
+            "--clear-groups",
+            // Debian's own Python: the one under test may live in root's
+            // home, which other users cannot enter.
+            "/usr/bin/python3",
+            "-c",
+            "import socket, sys\n\
+             s = socket.socket(socket.AF_UNIX)\n\
+             try:\n    s.connect(sys.argv[1])\n\
+             except OSError as e:\n    print(type(e).__name__, e); sys.exit(1)\n",
+            path,
+        ])
+        .output()
+        .expect("setpriv runs");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The daemon socket admits Apache's children (www-data) and nobody else:
+/// another unprivileged local user cannot hand it requests.
+#[test]
+fn daemon_socket_refuses_other_local_users() {
+    if user_and_group_ids("nobody", "nogroup").is_none() {
+        eprintln!("SKIPPED daemon_socket_refuses_other_local_users: no 'nobody' user or 'nogroup' group here");
+        return;
+    }
+    let server = builder(Mpm::Event)
+        .file("sockets/.keep", "")
+        .config(
+            "WSGISocketPrefix {root}/sockets/wsgi\n\
+             WSGIDaemonProcess guarded user=nobody group=nogroup home={root} threads=1\n\
+             WSGIScriptAlias /g {root}/info.wsgi process-group=guarded",
+        )
+        .start();
+    assert_eq!(facts(&server, "/g/info").str_of("process_group"), "guarded");
+    let socket = fs::read_dir(server.root().join("sockets"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().is_ok_and(|t| t.is_socket()))
+        .map(|e| e.path().display().to_string())
+        .expect("the group's socket");
+    assert_eq!(
+        connect_as("www-data", "www-data", &socket),
+        Ok(()),
+        "Apache's children must be able to connect"
+    );
+    // The daemon itself runs as nobody, yet the socket is Apache's: the
+    // application's own user cannot reach it from outside either.
+    let refused = connect_as("nobody", "nogroup", &socket);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("PermissionError")),
+        "another user connected to {socket}: {refused:?}"
+    );
+}
+
+/// `%{ENV:...}` values a request controls (here through a header, with
+/// SetEnvIf) cannot take it past WSGIRestrictProcess or WSGIRestrictEmbedded.
+#[test]
+fn request_controlled_group_names_cannot_bypass_restrictions() {
+    let server = builder(Mpm::Event)
+        .module("setenvif")
+        .config(
+            "WSGIRestrictEmbedded On\n\
+             WSGIDaemonProcess tenant-a threads=1\n\
+             WSGIDaemonProcess tenant-b threads=1\n\
+             SetEnvIf X-Tenant \"^(.*)$\" TENANT=$1\n\
+             WSGIScriptAlias /app {root}/info.wsgi\n\
+             <Location /app>\n  WSGIRestrictProcess tenant-a\n  WSGIProcessGroup %{ENV:TENANT}\n</Location>",
+        )
+        .start();
+    let as_tenant = |tenant: &str| server.request("GET", "/app/info", &[("X-Tenant", tenant)], b"");
+    let allowed = as_tenant("tenant-a");
+    assert_eq!(allowed.status, 200, "{}", diagnostics(&server));
+    assert_eq!(allowed.json().str_of("process_group"), "tenant-a");
+    // Another existing group, the embedded group (empty), %{GLOBAL} and a
+    // name that exists nowhere: none of them runs the application.
+    for tenant in ["tenant-b", "", "%{GLOBAL}", "nonexistent"] {
+        let r = as_tenant(tenant);
+        assert!(
+            r.status >= 400,
+            "X-Tenant {tenant:?} got {} {:?}\n{}",
+            r.status,
+            r.text(),
+            diagnostics(&server)
+        );
+        assert!(
+            !r.text().contains("process_group"),
+            "{tenant:?}: {}",
+            r.text()
+        );
+    }
+}
+
 /// A daemon response with status 200 and a `Location` naming a local path
 /// is served by Apache from that path (an internal redirect), as the C
 /// module does and the reference's file-serving delegation relies on; a
