@@ -30,6 +30,16 @@ pub fn server_description() -> String {
     unsafe { c_str(ffi::ap_get_server_description()) }.into_owned()
 }
 
+/// APR's message for `status` (an OS error or an APR status).
+pub fn apr_error(status: ffi::apr_status_t) -> String {
+    let mut buf = [0 as std::ffi::c_char; 256];
+    // SAFETY: apr_strerror writes a NUL-terminated message into `buf`.
+    unsafe {
+        ffi::apr_strerror(status, buf.as_mut_ptr(), buf.len() as ffi::apr_size_t);
+        c_str(buf.as_ptr()).into_owned()
+    }
+}
+
 /// A value of `ap_mpm_query`, or `None` when the MPM does not support it.
 pub fn mpm_query(code: u32) -> Option<i32> {
     let mut value: i32 = 0;

@@ -31,14 +31,7 @@ fn mechanism(method: AcceptMutex) -> ffi::apr_lockmech_e {
     }
 }
 
-fn apr_error(status: ffi::apr_status_t) -> String {
-    let mut buf = [0 as std::ffi::c_char; 256];
-    // SAFETY: apr_strerror writes a NUL-terminated message into `buf`.
-    unsafe {
-        ffi::apr_strerror(status, buf.as_mut_ptr(), buf.len() as ffi::apr_size_t);
-        super::c_str(buf.as_ptr()).into_owned()
-    }
-}
+use super::apr_error;
 
 impl ProcMutex {
     /// Creates the mutex in `pool`; `lock_file` names it for the methods

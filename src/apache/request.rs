@@ -452,11 +452,39 @@ impl Request {
     }
 
     /// Reads up to `buf.len()` body bytes; 0 at end, `None` on error.
-    pub fn read_body(self, buf: &mut [u8]) -> Option<usize> {
-        // SAFETY: writes at most buf.len() bytes into `buf`.
-        let n =
-            unsafe { ffi::ap_get_client_block(self.raw, buf.as_mut_ptr().cast(), buf.len() as _) };
-        (n >= 0).then_some(n as usize)
+    /// Reads up to `buf.len()` bytes of the request body: `Ok(0)` at its
+    /// end, or the status Apache's input filters failed with (a timeout,
+    /// a client that left, a malformed chunk), as `ap_get_client_block`
+    /// would not say.
+    pub fn read_body(self, buf: &mut [u8]) -> Result<usize, ffi::apr_status_t> {
+        let rec = self.rec();
+        // SAFETY: a brigade from the request pool, filled by the request's
+        // input filters, flattened into at most buf.len() bytes of `buf`
+        // and destroyed before returning.
+        unsafe {
+            let bb = ffi::apr_brigade_create(rec.pool, (*rec.connection).bucket_alloc);
+            let rv = ffi::ap_get_brigade(
+                rec.input_filters,
+                bb,
+                ffi::ap_input_mode_t_AP_MODE_READBYTES,
+                ffi::apr_read_type_e_APR_BLOCK_READ,
+                buf.len() as _,
+            );
+            if rv != 0 {
+                ffi::apr_brigade_destroy(bb);
+                // What is left of the body cannot be skipped reliably:
+                // the connection is not reused.
+                (*rec.connection).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE;
+                return Err(rv);
+            }
+            let mut len = buf.len() as ffi::apr_size_t;
+            let rv = ffi::apr_brigade_flatten(bb, buf.as_mut_ptr().cast(), &mut len);
+            ffi::apr_brigade_destroy(bb);
+            if rv != 0 {
+                return Err(rv);
+            }
+            Ok(len as usize)
+        }
     }
 
     /// Logs `message` about this request's script as the C module does:

@@ -301,8 +301,8 @@ fn exchange(
                 buf.resize(n as usize, 0);
                 let mut out = stream;
                 let sent = match req.read_body(&mut buf) {
-                    Some(len) => super::wire::write_body_data(&mut out, &buf[..len]),
-                    None => Frame::BodyError(
+                    Ok(len) => super::wire::write_body_data(&mut out, &buf[..len]),
+                    Err(_) => Frame::BodyError(
                         "error reading the request body (client disconnected or timed out)".into(),
                     )
                     .write_to(&mut out),

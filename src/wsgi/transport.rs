@@ -61,8 +61,11 @@ impl Transport for crate::apache::request::Request {
     }
 
     fn read(&self, buf: &mut [u8]) -> Result<usize, String> {
-        self.read_body(buf).ok_or_else(|| {
-            String::from("error reading the request body (client disconnected or timed out)")
+        self.read_body(buf).map_err(|status| {
+            format!(
+                "mod_wsgi request data read error: {}",
+                crate::apache::apr_error(status)
+            )
         })
     }
 
