@@ -163,8 +163,7 @@ fn malformed() -> Vec<Exchange> {
         Exchange::raw(
             "pipelined",
             b"GET /hello HTTP/1.1\r\nHost: {host}\r\n\r\n\
-              POST /read HTTP/1.1\r\nHost: {host}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
-                .to_vec(),
+              POST /read HTTP/1.1\r\nHost: {host}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
         ),
         Exchange::raw(
             "expect-100-continue",
