@@ -99,8 +99,8 @@ fuzz_target!(|input: Input| match input {
             queue_start: 0.0,
             daemon_start: 0.0,
             server_pid: r.server_pid,
-            daemon_connects: None,
-            daemon_restarts: None,
+            daemon_connects: 0,
+            daemon_restarts: 0,
             apache_request: None,
         };
         let mut head = request_head(&route, &extras, r.ignore_activity);
@@ -129,7 +129,7 @@ fuzz_target!(|input: Input| match input {
         assert_eq!(got.server_pid, extras.server_pid);
         assert!(same_float(got.request_start, extras.request_start));
         assert!(same_float(got.queue_start, r.queue_start));
-        assert_eq!(got.daemon_connects, Some(r.connects));
-        assert_eq!(got.daemon_restarts, Some(r.restarts));
+        assert_eq!(got.daemon_connects, r.connects);
+        assert_eq!(got.daemon_restarts, r.restarts);
     }
 });
