@@ -51,3 +51,7 @@ for py in "${differential_pythons[@]}"; do
     PYO3_PYTHON="$py" CARGO_TARGET_DIR="target/$label" MOD_WSGI_SO="$PWD/target/$label/release/libmod_wsgi.so" \
         MOD_WSGI_PYTHON="$py" cargo test --release --test differential -- --test-threads=2
 done
+
+# Nothing of ours may outlive the tests: no Apache or daemon process, no
+# daemon socket.
+bash scripts/leftovers.sh
