@@ -2,7 +2,9 @@
 # Fails if a test left an Apache or daemon process of ours running, or a
 # daemon socket behind: every test server lives under /tmp/mod_wsgi-*
 # (see tests/common), and a daemon process named with display-name shows
-# "(wsgi:NAME)" instead of its command line. Run after the suites.
+# "(wsgi:NAME)" instead of its command line. Run after the suites, with
+# the file given as $1 created before them: only sockets newer than it
+# count (roots kept on purpose by earlier runs are not this run's).
 set -euo pipefail
 left=()
 for proc in /proc/[0-9]*; do
@@ -13,7 +15,8 @@ for proc in /proc/[0-9]*; do
         *"/tmp/mod_wsgi-"* | "(wsgi:"*) left+=("${proc#/proc/} $cmd") ;;
     esac
 done
-sockets=$(find /tmp -maxdepth 4 -path '/tmp/mod_wsgi-*' -type s 2>/dev/null || true)
+since=(${1:+-newer "$1"})
+sockets=$(find /tmp -maxdepth 4 -path '/tmp/mod_wsgi-*' -type s "${since[@]}" 2>/dev/null || true)
 if [ ${#left[@]} -gt 0 ] || [ -n "$sockets" ]; then
     echo "left behind by the tests:" >&2
     printf '  process %s\n' "${left[@]}" >&2

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 source scripts/pythons.sh
 
+started_marker=$(mktemp)
+trap 'rm -f "$started_marker"' EXIT
 export PYO3_PYTHON=/usr/bin/python3.11
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
@@ -54,4 +56,4 @@ done
 
 # Nothing of ours may outlive the tests: no Apache or daemon process, no
 # daemon socket.
-bash scripts/leftovers.sh
+bash scripts/leftovers.sh "$started_marker"
