@@ -19,7 +19,7 @@ mod common;
 use common::basic_credentials;
 use common::differential::{
     c_module, express_configtest, remove_root, rewrite_load_module, scratch_path, setup_server,
-    Endpoint, Exchange, ExpressServer, Judge, Observed, Side,
+    Endpoint, Exchange, ExpressServer, Judge, Observed, Side, PROCESS_LOG_QUIET,
 };
 use common::{free_port, module_path, python_exe, Server, ServerBuilder};
 use std::fs;
@@ -280,7 +280,7 @@ impl BuilderPair {
     /// processes start concurrently).
     fn compare_startup(&self, judge: &mut Judge, case: &str) {
         for ep in [&self.c_ep, &self.ours_ep] {
-            ep.settle_log();
+            ep.settle_log_for(PROCESS_LOG_QUIET);
         }
         let sorted = |ep: &Endpoint| {
             let mut l = ep.log_lines_since(0);
@@ -901,7 +901,7 @@ fn express_option_sets() {
             // Startup output of daemon processes and service scripts.
             std::thread::sleep(Duration::from_millis(300));
             let sorted = |ep: &Endpoint| {
-                ep.settle_log();
+                ep.settle_log_for(PROCESS_LOG_QUIET);
                 let mut l = ep.log_lines_since(0);
                 l.sort();
                 l

@@ -32,6 +32,8 @@ pub const C_MOD_WSGI: &str = "mod_wsgi==6.1.1";
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(15);
 /// The error log counts as settled once it has not grown for this long.
 const LOG_QUIET: Duration = Duration::from_millis(200);
+/// See [`Endpoint::settle_log_for`].
+pub const PROCESS_LOG_QUIET: Duration = Duration::from_secs(1);
 /// Longest wait for the error log to settle after an exchange.
 const LOG_SETTLE_LIMIT: Duration = Duration::from_secs(3);
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -152,7 +154,14 @@ impl Endpoint {
 
     /// Waits (bounded) until the error log stops growing.
     pub fn settle_log(&self) {
-        let deadline = Instant::now() + LOG_SETTLE_LIMIT;
+        self.settle_log_for(LOG_QUIET);
+    }
+
+    /// Waits (bounded) until the error log has not grown for `quiet`:
+    /// longer than between requests when processes start or stop, whose
+    /// lines (Python starting in each) can pause under load.
+    pub fn settle_log_for(&self, quiet: Duration) {
+        let deadline = Instant::now() + LOG_SETTLE_LIMIT.max(quiet * 4);
         let mut len = self.log_len();
         let mut since = Instant::now();
         while Instant::now() < deadline {
@@ -161,7 +170,7 @@ impl Endpoint {
             if now != len {
                 len = now;
                 since = Instant::now();
-            } else if since.elapsed() >= LOG_QUIET {
+            } else if since.elapsed() >= quiet {
                 return;
             }
         }
@@ -567,7 +576,7 @@ impl Judge {
         (ours, stop_ours): (&Endpoint, impl FnOnce()),
     ) {
         let stopped_lines = |ep: &Endpoint, stop: Box<dyn FnOnce() + '_>| {
-            ep.settle_log();
+            ep.settle_log_for(PROCESS_LOG_QUIET);
             let offset = ep.log_len();
             stop();
             let mut lines = ep.log_lines_since(offset);
