@@ -603,13 +603,15 @@ fn directive_cases() -> Vec<DirectiveCase> {
         },
         DirectiveCase {
             name: "access-script-errors",
-            config: "WSGIScriptAlias / {root}/app/corpus.wsgi\n<Location />\n  WSGIAccessScript {root}/app/access-errors.py\n</Location>\n",
+            config: "WSGIScriptAlias / {root}/app/corpus.wsgi\n<Location />\n  WSGIAccessScript {root}/app/access-errors.py\n</Location>\n\
+                     <Location /hello>\n  WSGIAccessScript {root}/app/access-errors.py application-group=named\n</Location>\n",
             modules: &[],
             files: &[("app/access-errors.py", ACCESS_ERRORS_SCRIPT)],
             exchanges: || {
                 vec![
                     Exchange::simple("returns-int", "GET", "/env", &["X-Mode: int"], b""),
                     Exchange::simple("raises", "GET", "/env", &["X-Mode: raise"], b""),
+                    Exchange::simple("raises-in-sub-interpreter", "GET", "/hello", &["X-Mode: raise"], b""),
                     Exchange::simple("denies", "GET", "/env", &["X-Mode: deny"], b""),
                     Exchange::get("undecided", "/env"),
                 ]
