@@ -226,11 +226,17 @@ fn check_password_string_result_renames_the_user() {
     // The same function still refuses a wrong password for that user.
     let r = get_as(&server, "/basic", Some(("alias", "nope")), &[]);
     expect(&server, &r, 401, "alias with wrong password");
-    // A non-ASCII name comes back to the application as the same native
-    // string: its bytes are stored as they are.
+    // A non-ASCII name is stored as the UTF-8 encoding of the string, as
+    // C 6.1.1 stores it, so the application's native string (one code
+    // point per byte) shows those bytes: 'caf\xc3\xa9' comes back as
+    // 'caf\xc3\x83\xc2\xa9'.
     let r = get_as(&server, "/basic", Some(("accent", "pw")), &[]);
     let j = ok_json(&server, &r, "accent user");
-    assert_eq!(j.str_of("REMOTE_USER"), "caf\u{c3}\u{a9}", "{j:?}");
+    assert_eq!(
+        j.str_of("REMOTE_USER"),
+        "caf\u{c3}\u{83}\u{c2}\u{a9}",
+        "{j:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -558,10 +564,10 @@ fn application_group_option_selects_the_interpreter() {
 // 6. Scripts that raise or return the wrong type
 // ---------------------------------------------------------------------------
 
-// The docs do not say; C 6.1.1: an exception in check_password, or a result
-// other than True/False/None/str, is a server error (500, the exception or
-// "must return True, False, None or user name as string" logged), and the
-// server goes on serving.
+// The docs do not say; C 6.1.1: an exception in check_password, a result
+// other than True/False/None/str, or an empty string is a server error (500,
+// the exception, WSGI0177 or WSGI0176 logged), and the server goes on
+// serving.
 #[test]
 fn user_script_errors_are_500_and_the_server_keeps_serving() {
     let mut server = builder(Mpm::Event)
@@ -569,6 +575,8 @@ fn user_script_errors_are_500_and_the_server_keeps_serving() {
         .config(&basic_location("/basic", "", "  Require valid-user"))
         .start();
     let script = format!("{}/auth.wsgi", server.root().display());
+    // As in C, the lines are tagged with the file the request is for.
+    let tag = format!("[script {}/app.wsgi]", server.root().display());
 
     let off = server.log_len();
     let r = get_as(&server, "/basic", Some(("boom", "x")), &[]);
@@ -576,7 +584,13 @@ fn user_script_errors_are_500_and_the_server_keeps_serving() {
     expect_log(
         &server,
         off,
-        &["RuntimeError: check_password exploded for boom", &script],
+        &[
+            &format!(
+                "WSGI0174: {tag} RuntimeError exception raised processing WSGI script \
+                 '{script}' for main interpreter in embedded mode."
+            ),
+            "RuntimeError: check_password exploded for boom",
+        ],
     );
 
     let off = server.log_len();
@@ -585,7 +599,21 @@ fn user_script_errors_are_500_and_the_server_keeps_serving() {
     expect_log(
         &server,
         off,
-        &["must return True, False, None or user name as string"],
+        &[&format!(
+            "{tag} WSGI0177: Basic auth provider must return True, False, None or user name as string."
+        )],
+    );
+
+    // An empty name is refused, not taken as a grant.
+    let off = server.log_len();
+    let r = get_as(&server, "/basic", Some(("nameless", "x")), &[]);
+    expect(&server, &r, 500, "check_password returned ''");
+    expect_log(
+        &server,
+        off,
+        &[&format!(
+            "{tag} WSGI0176: Basic auth provider returned empty user name string."
+        )],
     );
 
     for _ in 0..3 {

@@ -348,6 +348,36 @@ const DISPATCH_SCRIPT: &str = "def application_group(environ):\n    return 'disp
 const ACCESS_SCRIPT: &str =
     "def allow_access(environ, host):\n    return environ.get('HTTP_X_ALLOW') == 'yes'\n";
 const AUTH_SCRIPT: &str = "def check_password(environ, user, password):\n    if user == 'alice':\n        return password == 'secret'\n    return None\n";
+/// check_password answers the C module refuses or fails on, by user name.
+const AUTH_ERRORS_SCRIPT: &str = "def check_password(environ, user, password):\n    if user == 'raise':\n        raise ValueError('check_password failed for ' + user)\n    if user == 'exit':\n        raise SystemExit(3)\n    if user == 'int':\n        return 42\n    if user == 'empty':\n        return ''\n    if user == 'renamed':\n        return '\\xe9t\\xe9'\n    return None\n";
+/// groups_for_user answers the C module refuses, by user name (any
+/// password is right).
+const GROUP_ERRORS_SCRIPT: &str = "def check_password(environ, user, password):\n    return True\n\ndef groups_for_user(environ, user):\n    if user == 'int':\n        return 42\n    if user == 'item':\n        return [b'staff', 7]\n    if user == 'wide':\n        return ['\\u20ac']\n    if user == 'partial':\n        def groups():\n            yield b'visitors'\n            raise KeyError('no more groups')\n        return groups()\n    if user == 'none':\n        return []\n    return [b'staff', 'caf\\xe9']\n";
+/// allow_access answers by the X-Mode header.
+const ACCESS_ERRORS_SCRIPT: &str = "def allow_access(environ, host):\n    mode = environ.get('HTTP_X_MODE')\n    if mode == 'int':\n        return 1\n    if mode == 'raise':\n        raise ValueError('allow_access failed')\n    if mode == 'deny':\n        return False\n    return None\n";
+/// get_realm_hash answers the C module refuses or fails on, by user name.
+const DIGEST_ERRORS_SCRIPT: &str = "def get_realm_hash(environ, user, realm):\n    if user == 'empty':\n        return ''\n    if user == 'bytes-empty':\n        return b''\n    if user == 'int':\n        return 42\n    if user == 'raise':\n        raise ValueError('get_realm_hash failed')\n    return None\n";
+/// A script defining none of the auth functions.
+const NO_FUNCTIONS_SCRIPT: &str = "x = 1\n";
+
+/// `Authorization: Digest` for `user` and `uri` in the realm "diff realm".
+/// mod_auth_digest asks the provider for the user's hash before it checks
+/// the nonce or the response, so fixed (well-formed) ones reach the script
+/// the same way on both servers. (A 401 carries a fresh nonce, which
+/// differs between the servers: only exchanges the script fails are
+/// compared.)
+fn digest_header(user: &str, uri: &str) -> String {
+    format!(
+        "Authorization: Digest username=\"{user}\", realm=\"diff realm\", \
+         nonce=\"AAAAAAAAAAA=0000000000000000000000000000000000000000\", uri=\"{uri}\", \
+         response=\"00000000000000000000000000000000\", qop=auth, nc=00000001, cnonce=\"0a4f113b\""
+    )
+}
+
+fn basic_header(user: &str) -> String {
+    format!("Authorization: {}", basic_credentials(user, "pw"))
+}
+
 /// A service script runs for the life of its process (one that returns is
 /// restarted about once a second; tests/daemon_options.rs covers that).
 const SERVICE_SCRIPT: &str = "import sys, time\nsys.stderr.write('service script started\\n')\nsys.stderr.flush()\nwhile True:\n    time.sleep(0.05)\n";
@@ -522,6 +552,71 @@ fn directive_cases() -> Vec<DirectiveCase> {
                 ]
             },
         },
+        // Each auth case reaches the application only in its last
+        // exchange: C loads an auth script again on the first auth check
+        // after an application request on the same thread (see
+        // intentional.txt), which would make the log depend on threads.
+        DirectiveCase {
+            name: "auth-user-script-errors",
+            config: "WSGIScriptAlias / {root}/app/corpus.wsgi\n\
+                     <Location /env>\n  AuthType Basic\n  AuthName \"diff realm\"\n  AuthBasicProvider wsgi\n  WSGIAuthUserScript {root}/app/auth-errors.py\n  Require valid-user\n</Location>\n\
+                     <Location /hello>\n  AuthType Basic\n  AuthName \"diff realm\"\n  AuthBasicProvider wsgi\n  Require valid-user\n</Location>\n\
+                     <Location /iter>\n  AuthType Basic\n  AuthName \"diff realm\"\n  AuthBasicProvider wsgi\n  WSGIAuthUserScript {root}/app/no-functions.py\n  Require valid-user\n</Location>\n",
+            modules: &["auth_basic", "authn_core", "authz_user"],
+            files: &[("app/auth-errors.py", AUTH_ERRORS_SCRIPT), ("app/no-functions.py", NO_FUNCTIONS_SCRIPT)],
+            exchanges: || {
+                vec![
+                    Exchange::simple("raises", "GET", "/env", &[&basic_header("raise")], b""),
+                    Exchange::simple("system-exit", "GET", "/env", &[&basic_header("exit")], b""),
+                    Exchange::simple("returns-int", "GET", "/env", &[&basic_header("int")], b""),
+                    Exchange::simple("returns-empty", "GET", "/env", &[&basic_header("empty")], b""),
+                    Exchange::simple("unknown-user", "GET", "/env", &[&basic_header("nobody")], b""),
+                    Exchange::simple("no-script", "GET", "/hello", &[&basic_header("nobody")], b""),
+                    Exchange::simple("no-check-password", "GET", "/iter/generator", &[&basic_header("nobody")], b""),
+                    Exchange::simple("returns-name", "GET", "/env", &[&basic_header("renamed")], b""),
+                ]
+            },
+        },
+        DirectiveCase {
+            name: "auth-group-script-errors",
+            config: "WSGIScriptAlias / {root}/app/corpus.wsgi\n\
+                     <Location /env>\n  AuthType Basic\n  AuthName \"diff realm\"\n  AuthBasicProvider wsgi\n  WSGIAuthUserScript {root}/app/groups.py\n  WSGIAuthGroupScript {root}/app/groups.py\n  Require wsgi-group staff\n</Location>\n\
+                     <Location /hello>\n  AuthType Basic\n  AuthName \"diff realm\"\n  AuthBasicProvider wsgi\n  WSGIAuthUserScript {root}/app/groups.py\n  Require wsgi-group staff\n</Location>\n\
+                     <Location /iter>\n  AuthType Basic\n  AuthName \"diff realm\"\n  AuthBasicProvider wsgi\n  WSGIAuthUserScript {root}/app/groups.py\n  WSGIAuthGroupScript {root}/app/no-functions.py\n  Require wsgi-group staff\n</Location>\n\
+                     <Location /sr>\n  AuthType Basic\n  AuthName \"diff realm\"\n  AuthBasicProvider wsgi\n  WSGIAuthUserScript {root}/app/groups.py\n  WSGIAuthGroupScript {root}/app/groups.py\n  Require wsgi-group \"caf\u{e9}\"\n</Location>\n",
+            modules: &["auth_basic", "authn_core", "authz_user"],
+            files: &[("app/groups.py", GROUP_ERRORS_SCRIPT), ("app/no-functions.py", NO_FUNCTIONS_SCRIPT)],
+            exchanges: || {
+                vec![
+                    Exchange::simple("not-iterable", "GET", "/env", &[&basic_header("int")], b""),
+                    Exchange::simple("bad-item", "GET", "/env", &[&basic_header("item")], b""),
+                    Exchange::simple("non-latin1-item", "GET", "/env", &[&basic_header("wide")], b""),
+                    Exchange::simple("raises-part-way", "GET", "/env", &[&basic_header("partial")], b""),
+                    Exchange::simple("no-groups", "GET", "/env", &[&basic_header("none")], b""),
+                    Exchange::simple("no-group-script", "GET", "/hello", &[&basic_header("member")], b""),
+                    Exchange::simple("no-groups-for-user", "GET", "/iter/generator", &[&basic_header("member")], b""),
+                    // The Require line is UTF-8 and the group latin-1: not the same bytes.
+                    Exchange::simple("non-ascii-group", "GET", "/sr/status-404", &[&basic_header("member")], b""),
+                    Exchange::simple("member", "GET", "/env", &[&basic_header("member")], b""),
+                ]
+            },
+        },
+        DirectiveCase {
+            name: "access-script-errors",
+            config: "WSGIScriptAlias / {root}/app/corpus.wsgi\n<Location />\n  WSGIAccessScript {root}/app/access-errors.py\n</Location>\n\
+                     <Location /hello>\n  WSGIAccessScript {root}/app/access-errors.py application-group=named\n</Location>\n",
+            modules: &[],
+            files: &[("app/access-errors.py", ACCESS_ERRORS_SCRIPT)],
+            exchanges: || {
+                vec![
+                    Exchange::simple("returns-int", "GET", "/env", &["X-Mode: int"], b""),
+                    Exchange::simple("raises", "GET", "/env", &["X-Mode: raise"], b""),
+                    Exchange::simple("raises-in-sub-interpreter", "GET", "/hello", &["X-Mode: raise"], b""),
+                    Exchange::simple("denies", "GET", "/env", &["X-Mode: deny"], b""),
+                    Exchange::get("undecided", "/env"),
+                ]
+            },
+        },
         DirectiveCase {
             name: "gil-switch-intervals",
             config: "WSGISwitchInterval 0.002\n\
@@ -551,10 +646,42 @@ fn directive_cases() -> Vec<DirectiveCase> {
     ]
 }
 
+/// `AuthDigestProvider wsgi`, for servers that have mod_auth_digest.
+fn digest_case() -> DirectiveCase {
+    DirectiveCase {
+        name: "auth-digest-script-errors",
+        config: "WSGIScriptAlias / {root}/app/corpus.wsgi\n\
+                 <Location /env>\n  AuthType Digest\n  AuthName \"diff realm\"\n  AuthDigestProvider wsgi\n  WSGIAuthUserScript {root}/app/digest-errors.py\n  Require valid-user\n</Location>\n\
+                 <Location /hello>\n  AuthType Digest\n  AuthName \"diff realm\"\n  AuthDigestProvider wsgi\n  Require valid-user\n</Location>\n\
+                 <Location /iter>\n  AuthType Digest\n  AuthName \"diff realm\"\n  AuthDigestProvider wsgi\n  WSGIAuthUserScript {root}/app/no-functions.py\n  Require valid-user\n</Location>\n",
+        modules: &["auth_digest", "authn_core", "authz_user"],
+        files: &[("app/digest-errors.py", DIGEST_ERRORS_SCRIPT), ("app/no-functions.py", NO_FUNCTIONS_SCRIPT)],
+        exchanges: || {
+            vec![
+                Exchange::simple("returns-empty", "GET", "/env", &[&digest_header("empty", "/env")], b""),
+                Exchange::simple("returns-empty-bytes", "GET", "/env", &[&digest_header("bytes-empty", "/env")], b""),
+                Exchange::simple("returns-int", "GET", "/env", &[&digest_header("int", "/env")], b""),
+                Exchange::simple("raises", "GET", "/env", &[&digest_header("raise", "/env")], b""),
+                Exchange::simple("no-script", "GET", "/hello", &[&digest_header("nobody", "/hello")], b""),
+                Exchange::simple("no-get-realm-hash", "GET", "/iter/generator", &[&digest_header("nobody", "/iter/generator")], b""),
+            ]
+        },
+    }
+}
+
 #[test]
 fn directive_configs() {
     let mut judge = Judge::new("directives");
-    for case in directive_cases() {
+    let mut cases = directive_cases();
+    if Path::new(&common::apache_modules_dir())
+        .join("mod_auth_digest.so")
+        .exists()
+    {
+        cases.push(digest_case());
+    } else {
+        eprintln!("SKIPPED auth-digest-script-errors: no mod_auth_digest.so");
+    }
+    for case in cases {
         let make = || {
             let mut b = with_corpus_app(ServerBuilder::new()).config(case.config);
             for m in case.modules {

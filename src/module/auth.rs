@@ -6,7 +6,7 @@
 //! child, whatever process group the application itself uses.
 
 use super::{interpreter_for, process_info, server_config, PYTHON_FAILURE};
-use crate::apache::log::APLOG_ERR;
+use crate::apache::log::{server_log, APLOG_ERR};
 use crate::apache::request::Request;
 use crate::apache::{c_str, ffi, hook, pool};
 use crate::config::dir::ScriptRef;
@@ -18,14 +18,16 @@ use crate::wsgi::authz::{self, Membership};
 use crate::wsgi::environ;
 use crate::wsgi::handler::Route;
 use crate::wsgi::ssl::SslVars;
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::null;
 use std::sync::Arc;
 
-/// Which directive named the script, for log lines.
+/// Which script a hook calls: the user script (for Basic or Digest
+/// authentication), the group script or the access script.
 #[derive(Clone, Copy)]
 enum ScriptKind {
-    User,
+    Basic,
+    Digest,
     Group,
     Access,
 }
@@ -33,30 +35,55 @@ enum ScriptKind {
 impl ScriptKind {
     fn describe(self) -> &'static str {
         match self {
-            ScriptKind::User => "user authentication",
+            ScriptKind::Basic | ScriptKind::Digest => "user authentication",
             ScriptKind::Group => "group authentication",
             ScriptKind::Access => "host access",
         }
     }
 
-    /// The C module's codes for "script not configured" and "script
-    /// lacks the function" (the user script's depend on Basic or Digest;
-    /// ours name Basic's).
-    fn codes(self, digest: bool) -> (&'static str, &'static str) {
-        match (self, digest) {
-            (ScriptKind::User, false) => ("WSGI0041", "WSGI0043"),
-            (ScriptKind::User, true) => ("WSGI0044", "WSGI0046"),
-            (ScriptKind::Group, _) => ("WSGI0047", "WSGI0052"),
-            (ScriptKind::Access, _) => ("WSGI0053", "WSGI0056"),
+    /// The C module's line when the directive naming the script is absent.
+    fn not_configured(self) -> &'static str {
+        match self {
+            ScriptKind::Basic => {
+                "WSGI0041: Location of WSGI user authentication script not provided."
+            }
+            ScriptKind::Digest => {
+                "WSGI0044: Location of WSGI user authentication script not provided."
+            }
+            ScriptKind::Group => {
+                "WSGI0058: Location of WSGI group authorization script not provided."
+            }
+            ScriptKind::Access => "WSGI0053: Location of WSGI host access script not provided.",
+        }
+    }
+
+    /// The C module's codes for "no interpreter for the hook" and "the
+    /// script lacks the function".
+    fn codes(self) -> (&'static str, &'static str) {
+        match self {
+            ScriptKind::Basic => ("WSGI0042", "WSGI0043"),
+            ScriptKind::Digest => ("WSGI0045", "WSGI0046"),
+            ScriptKind::Group => ("WSGI0048", "WSGI0052"),
+            ScriptKind::Access => ("WSGI0054", "WSGI0056"),
         }
     }
 
     fn script(self, dir: &DirConfig) -> Option<&ScriptRef> {
         match self {
-            ScriptKind::User => dir.auth_user_script.as_ref(),
+            ScriptKind::Basic | ScriptKind::Digest => dir.auth_user_script.as_ref(),
             ScriptKind::Group => dir.auth_group_script.as_ref(),
             ScriptKind::Access => dir.access_script.as_ref(),
         }
+    }
+}
+
+/// An interpreter as the C module names it in "Unable to acquire" lines
+/// (without the process).
+fn interpreter_name(application_group: &str) -> String {
+    if application_group.is_empty() {
+        "main interpreter".to_string()
+    } else {
+        format!("sub-interpreter '{application_group}'")
     }
 }
 
@@ -74,14 +101,8 @@ fn prepare(req: &Request, kind: ScriptKind) -> Result<Prepared, Failed> {
     // SAFETY: our merged per-directory config for this request.
     let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
     let Some(script) = kind.script(dir) else {
-        req.log_script_error(
-            0,
-            &format!(
-                "{}: Location of WSGI {} script not provided.",
-                kind.codes(false).0,
-                kind.describe()
-            ),
-        );
+        // The C module logs this against the server, not the request.
+        server_log(null(), APLOG_ERR, kind.not_configured());
         return Err(Failed);
     };
     if let Some(reason) = PYTHON_FAILURE.get() {
@@ -101,12 +122,18 @@ fn prepare(req: &Request, kind: ScriptKind) -> Result<Prepared, Failed> {
         .expand(req);
     let env = |name: &str| req.env(name);
     let interpreter = interpreter_for(config, &application_group, &env).map_err(|message| {
-        req.log(
-            APLOG_ERR,
+        req.log_script_error(
+            0,
             &format!(
-                "Unable to acquire the interpreter for the {} hook: {message}",
+                "{}: Unable to acquire {} for {} hook.",
+                kind.codes().0,
+                interpreter_name(&application_group),
                 kind.describe()
             ),
+        );
+        tracing::debug!(
+            "Acquiring the interpreter for the {} hook failed: {message}",
+            kind.describe()
         );
         Failed
     })?;
@@ -144,6 +171,7 @@ fn auth_request<'a>(req: &'a Request, prepared: &Prepared) -> AuthRequest<'a> {
         application_group: prepared.application_group.clone(),
         apache_version: process_info().apache_version,
         ssl: Request::ssl_loaded().then_some(req as &dyn SslVars),
+        filename: req.filename(),
     }
 }
 
@@ -178,7 +206,7 @@ unsafe fn text(p: *const c_char) -> String {
 
 /// Logs that the script lacks the function Apache needs.
 fn log_missing(req: &Request, prepared: &Prepared, what: &str) {
-    let code = prepared.kind.codes(what.contains("Digest")).1;
+    let code = prepared.kind.codes().1;
     req.log_script_error(
         0,
         &format!(
@@ -203,7 +231,7 @@ unsafe extern "C" fn check_password(
             // SAFETY: Apache passes NUL-terminated strings.
             let (user, password) = unsafe { (text(user), text(password)) };
             let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
-            with_script(&req, ScriptKind::User, failed, |prepared, request| {
+            with_script(&req, ScriptKind::Basic, failed, |prepared, request| {
                 let interpreter = &prepared.interpreter;
                 match auth::check_password(interpreter, request, &prepared.route, &user, &password)
                 {
@@ -217,7 +245,7 @@ unsafe extern "C" fn check_password(
                     Ok(PasswordCheck::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
                     Ok(PasswordCheck::NoProvider) => {
                         log_missing(&req, prepared, "'Basic' auth provider");
-                        ffi::authn_status_AUTH_DENIED
+                        failed
                     }
                     Err(Failed) => failed,
                 }
@@ -241,7 +269,7 @@ unsafe extern "C" fn get_realm_hash(
             // SAFETY: Apache passes NUL-terminated strings.
             let (user, realm) = unsafe { (text(user), text(realm)) };
             let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
-            with_script(&req, ScriptKind::User, failed, |prepared, request| {
+            with_script(&req, ScriptKind::Digest, failed, |prepared, request| {
                 let interpreter = &prepared.interpreter;
                 match auth::realm_hash(interpreter, request, &prepared.route, &user, &realm) {
                     Ok(RealmHash::Found(hash)) => {
@@ -252,7 +280,7 @@ unsafe extern "C" fn get_realm_hash(
                     Ok(RealmHash::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
                     Ok(RealmHash::NoProvider) => {
                         log_missing(&req, prepared, "'Digest' auth provider");
-                        ffi::authn_status_AUTH_DENIED
+                        failed
                     }
                     Err(Failed) => failed,
                 }
@@ -272,8 +300,15 @@ unsafe extern "C" fn check_group_authorization(
         || {
             // SAFETY: the live request of this provider call.
             let req = unsafe { Request::from_raw(r) };
-            // SAFETY: Apache passes a NUL-terminated string.
-            let required = authz::required_groups(&unsafe { text(require_line) });
+            // Group names are compared as the bytes they are, as
+            // `groups_for_user`'s are (see authz::latin1_chars).
+            let line = if require_line.is_null() {
+                &[][..]
+            } else {
+                // SAFETY: Apache passes a NUL-terminated string.
+                unsafe { CStr::from_ptr(require_line) }.to_bytes()
+            };
+            let required = authz::required_groups(&authz::latin1_chars(line));
             let Some(user) = req.user() else {
                 return ffi::authz_status_AUTHZ_DENIED_NO_USER;
             };

@@ -206,6 +206,25 @@ pub fn iter_items(obj: &Owned) -> Option<Vec<Owned>> {
     }
 }
 
+/// `iter(obj)`; `None` with the error set if it is not iterable.
+pub fn get_iter(obj: &Owned) -> Option<Owned> {
+    // SAFETY: GIL held; a new reference or NULL with the error set.
+    Owned::from_new(unsafe { ffi::PyObject_GetIter(obj.as_ptr()) })
+}
+
+/// The iterator's next item; `None` at the end, or with the error set
+/// when the iteration raised (see `error_pending`).
+pub fn iter_next(iterator: &Owned) -> Option<Owned> {
+    // SAFETY: GIL held; `iterator` is an iterator (from `get_iter`).
+    Owned::from_new(unsafe { ffi::PyIter_Next(iterator.as_ptr()) })
+}
+
+/// Whether a Python exception is pending.
+pub fn error_pending() -> bool {
+    // SAFETY: GIL held.
+    !unsafe { ffi::PyErr_Occurred() }.is_null()
+}
+
 /// A non-negative Python int as `u64`; `None` (error cleared) otherwise.
 pub fn to_u64(obj: &Owned) -> Option<u64> {
     // SAFETY: GIL held, live object.
@@ -287,31 +306,6 @@ pub fn unicode_to_string(obj: &Owned) -> Option<String> {
     }
 }
 
-/// Latin-1 bytes of a `str` object (PEP 3333 native strings); `None` if
-/// not a str or not representable.
-pub fn unicode_to_latin1(obj: &Owned) -> Option<Vec<u8>> {
-    // SAFETY: GIL held; type checked.
-    unsafe {
-        if ffi::PyUnicode_Check(obj.as_ptr()) == 0 {
-            return None;
-        }
-        let b = Owned::from_new(ffi::PyUnicode_AsLatin1String(obj.as_ptr()));
-        match b {
-            Some(b) => bytes_contents(&b).map(|s| s.to_vec()),
-            None => {
-                clear_error();
-                None
-            }
-        }
-    }
-}
-
-/// The inverse of `latin1_obj`: a native string's code points taken as
-/// bytes and read back as Apache text. `None` if not a str or not latin-1.
-pub fn latin1_text(obj: &Owned) -> Option<String> {
-    unicode_to_latin1(obj).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-}
-
 /// The name of `obj`'s type, as Python messages show it ("NoneType").
 pub fn type_name(obj: &Owned) -> String {
     // SAFETY: GIL held; every object has a type, which outlives the call.
@@ -337,6 +331,12 @@ pub fn latin1_or_raise(obj: &Owned) -> Option<Vec<u8>> {
         let encoded = Owned::from_new(ffi::PyUnicode_AsLatin1String(obj.as_ptr()))?;
         bytes_contents(&encoded).map(<[u8]>::to_vec)
     }
+}
+
+/// Whether `obj` is a `str` (or a subclass of it).
+pub fn is_str(obj: &Owned) -> bool {
+    // SAFETY: GIL held; a type check on a live object.
+    unsafe { ffi::PyUnicode_Check(obj.as_ptr()) != 0 }
 }
 
 /// Borrow the contents of a `bytes` object; `None` if not bytes.
@@ -461,6 +461,25 @@ pub fn take_error_text() -> Option<String> {
         clear_error();
         value.to_string_lossy()
     }))
+}
+
+/// Replaces the pending exception with one of type `exc` and `message`
+/// whose `__cause__` is the exception it replaces, as `raise ... from`
+/// does (tracebacks then show "The above exception was the direct cause
+/// of the following exception").
+pub fn raise_from_pending(exc: *mut ffi::PyObject, message: &str) {
+    let cause = take_exception();
+    raise(exc, message);
+    let (Some(cause), Some(raised)) = (cause, take_exception()) else {
+        return;
+    };
+    // SAFETY: GIL held; both are exception instances. SetContext and
+    // SetCause steal a reference each, so each gets its own.
+    unsafe {
+        ffi::PyException_SetContext(raised.as_ptr(), cause.clone().into_raw());
+        ffi::PyException_SetCause(raised.as_ptr(), cause.into_raw());
+    }
+    restore_exception(raised);
 }
 
 /// Sets a Python exception of type `exc` with `message`.

@@ -3,8 +3,9 @@
 //! `groups_for_user` or `allow_access` with a cut-down environ, and
 //! reading its answer. Always in the Apache child, before the handler.
 
+use super::authz;
 use super::context::RequestContext;
-use super::handler::{cgi_dict, load_script, log_python_error, Route};
+use super::handler::{cgi_dict, load_script, log_python_error, LogFn, Route};
 use super::transport::Transport;
 use super::{streams, types};
 use crate::apache::log::APLOG_ERR;
@@ -21,6 +22,9 @@ pub struct AuthRequest<'a> {
     pub apache_version: [i64; 3],
     /// mod_ssl's answers for this request, when mod_ssl is loaded.
     pub ssl: Option<&'a dyn super::ssl::SslVars>,
+    /// The file the request is for (Apache's `r->filename`): the C module
+    /// tags an auth script's log lines with it, not with the script.
+    pub filename: String,
 }
 
 /// The script could not give an answer; the reason is logged.
@@ -55,18 +59,75 @@ pub enum HostAccess {
     Undecided,
 }
 
+/// Logs what went wrong with an auth script's answer as the C module
+/// does: on the request, tagged `[script FILENAME]` with the request's
+/// file, and a raised exception as a WSGI0174 (WSGI0175) block naming the
+/// script and its interpreter.
+pub struct Reporter<'a> {
+    log: LogFn<'a>,
+    filename: &'a str,
+    script: &'a str,
+    interpreter: String,
+}
+
+impl Reporter<'_> {
+    /// `[script FILENAME] message`, at ERR.
+    pub fn error(&self, message: &str) {
+        (self.log)(APLOG_ERR, &format!("[script {}] {message}", self.filename));
+    }
+
+    /// The pending Python exception, with its traceback.
+    pub fn exception(&self) {
+        log_script_exception_as(
+            self.log,
+            Some(self.filename),
+            self.script,
+            &self.interpreter,
+        );
+    }
+}
+
+/// The pending exception as a WSGI0174 block (WSGI0175 for SystemExit),
+/// tagged with `request_file` (the request's file, which for an auth
+/// script is not the script that raised).
+// The same line as handler::log_script_exception, whose tag is always the
+// failing script; replace this with a shared helper taking both paths once
+// handler.rs has one.
+fn log_script_exception_as(log: LogFn<'_>, request_file: Option<&str>, script: &str, who: &str) {
+    let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
+    let tag = request_file.map_or(String::new(), |file| format!("[script {file}] "));
+    let headline = if kind == "SystemExit" {
+        format!("WSGI0175: {tag}SystemExit exception raised by WSGI script '{script}' for {who}; ignored.")
+    } else {
+        format!(
+            "WSGI0174: {tag}{kind} exception raised processing WSGI script '{script}' for {who}."
+        )
+    };
+    log_python_error(log, &headline);
+}
+
 /// Runs `function(environ, *args)` of the script in `interp`, handing the
-/// result to `read`; `Ok(None)` when the script has no such function.
+/// result to `read` (which logs through the `Reporter` why an answer is
+/// unusable); `Ok(None)` when the script has no such function.
 fn call<T>(
     interp: &Interpreter,
     request: &AuthRequest<'_>,
     route: &Route,
     function: &str,
     args: &[&str],
-    read: impl FnOnce(&Owned) -> Result<T, String>,
+    read: impl FnOnce(&Owned, &Reporter<'_>) -> Result<T, Failed>,
 ) -> Result<Option<T>, Failed> {
     let transport = request.transport;
     let log = |level: i32, line: &str| transport.log(level, line);
+    let reporter = Reporter {
+        log: &log,
+        filename: &request.filename,
+        script: &route.script,
+        interpreter: crate::config::gil::describe_interpreter_of(
+            &interp.process_group,
+            &interp.name,
+        ),
+    };
     let mut ctx = RequestContext::new(transport, &route.script);
     let ctx_ptr: *mut RequestContext = &mut ctx;
     let gil = interp.enter();
@@ -98,23 +159,10 @@ fn call<T>(
         })();
         types::unbind(&errors);
         let Some(result) = result else {
-            log_python_error(
-                &log,
-                &format!(
-                    "Exception occurred calling {function}() of WSGI script '{}'.",
-                    route.script
-                ),
-            );
+            reporter.exception();
             return Err(Failed);
         };
-        match read(&result) {
-            Ok(value) => Ok(Some(value)),
-            Err(message) => {
-                object::clear_error();
-                log(APLOG_ERR, &message);
-                Err(Failed)
-            }
-        }
+        read(&result, &reporter).map(Some)
     })();
     drop(scope);
     ctx.flush_log();
@@ -160,7 +208,7 @@ pub fn check_password(
         route,
         "check_password",
         &[user, password],
-        |result| {
+        |result, reporter| {
             if object::is_none(result) {
                 return Ok(PasswordCheck::UnknownUser);
             }
@@ -171,13 +219,24 @@ pub fn check_password(
                     PasswordCheck::Denied
                 });
             }
-            match object::latin1_text(result) {
-                Some(name) => Ok(PasswordCheck::Granted(Some(name))),
-                None => Err(
-                    "Basic auth provider must return True, False, None or user name as string."
-                        .into(),
-                ),
+            if !object::is_str(result) {
+                reporter.error(
+                    "WSGI0177: Basic auth provider must return True, False, None or user name as string.",
+                );
+                return Err(Failed);
             }
+            // The name Apache records is the string's UTF-8 encoding.
+            let Some(name) =
+                object::with_text_or_bytes(result, |b| String::from_utf8_lossy(b).into_owned())
+            else {
+                reporter.exception();
+                return Err(Failed);
+            };
+            if name.is_empty() {
+                reporter.error("WSGI0176: Basic auth provider returned empty user name string.");
+                return Err(Failed);
+            }
+            Ok(PasswordCheck::Granted(Some(name)))
         },
     )?;
     Ok(answer.unwrap_or(PasswordCheck::NoProvider))
@@ -196,20 +255,41 @@ pub fn realm_hash(
         route,
         "get_realm_hash",
         &[user, realm],
-        |result| {
+        |result, reporter| {
             if object::is_none(result) {
                 return Ok(RealmHash::UnknownUser);
             }
-            object::latin1_text(result)
-                .map(RealmHash::Found)
-                .ok_or_else(|| "Digest auth provider must return None or string object.".into())
+            let hash = if let Some(bytes) = object::bytes_contents(result) {
+                String::from_utf8_lossy(bytes).into_owned()
+            } else if object::is_str(result) {
+                let Some(bytes) = object::latin1_or_raise(result) else {
+                    object::raise_from_pending(
+                        // SAFETY: GIL held; a static exception type.
+                        unsafe { pyo3_ffi::PyExc_TypeError },
+                        "Digest auth provider must return None or string object, value containing non 'latin-1' characters found",
+                    );
+                    reporter.exception();
+                    return Err(Failed);
+                };
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                reporter.error("WSGI0179: Digest auth provider must return None or string object.");
+                return Err(Failed);
+            };
+            if hash.is_empty() {
+                reporter.error("WSGI0178: Digest auth provider returned empty realm hash.");
+                return Err(Failed);
+            }
+            Ok(RealmHash::Found(hash))
         },
     )?;
     Ok(answer.unwrap_or(RealmHash::NoProvider))
 }
 
 /// The groups `groups_for_user` lists: byte strings, or strings that
-/// encode as latin-1. `Ok(None)`: the script has no such function.
+/// encode as latin-1, each as `authz::latin1_chars`. `Ok(None)`: the script has
+/// no such function. Iteration that raises part way is logged and the
+/// groups listed until then count, as in the C module.
 pub fn groups_for_user(
     interp: &Interpreter,
     request: &AuthRequest<'_>,
@@ -223,25 +303,38 @@ pub fn groups_for_user(
         route,
         "groups_for_user",
         &[user],
-        |result| {
-            let items = object::iter_items(result).ok_or_else(|| {
-            format!(
-                "Result returned from 'groups_for_user' in '{script}' is not iterable; expected an iterable sequence of byte strings."
-            )
-        })?;
-            items
-            .iter()
-            .map(|item| {
-                object::bytes_contents(item)
-                    .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
-                    .or_else(|| object::latin1_text(item))
-                    .ok_or_else(|| {
-                        format!(
-                            "Item returned from 'groups_for_user' in '{script}' is not a byte string, or a string that encodes as latin-1."
-                        )
-                    })
-            })
-            .collect()
+        |result, reporter| {
+            let Some(iterator) = object::get_iter(result) else {
+                reporter.error(&format!(
+                    "WSGI0051: Result returned from 'groups_for_user' in '{script}' is not iterable; expected an iterable sequence of byte strings."
+                ));
+                reporter.exception();
+                return Err(Failed);
+            };
+            let mut groups = Vec::new();
+            while let Some(item) = object::iter_next(&iterator) {
+                if let Some(bytes) = object::bytes_contents(&item) {
+                    groups.push(authz::latin1_chars(bytes));
+                } else if object::is_str(&item) {
+                    let Some(bytes) = object::latin1_or_raise(&item) else {
+                        reporter.error(&format!(
+                            "WSGI0049: Item returned from 'groups_for_user' in '{script}' is a string containing characters that cannot be encoded as latin-1; expected a byte string."
+                        ));
+                        reporter.exception();
+                        return Err(Failed);
+                    };
+                    groups.push(authz::latin1_chars(&bytes));
+                } else {
+                    reporter.error(&format!(
+                        "WSGI0050: Item returned from 'groups_for_user' in '{script}' is not a byte string."
+                    ));
+                    return Err(Failed);
+                }
+            }
+            if object::error_pending() {
+                reporter.exception();
+            }
+            Ok(groups)
         },
     )
 }
@@ -254,16 +347,26 @@ pub fn allow_access(
     host: &str,
 ) -> Result<Option<HostAccess>, Failed> {
     let script = route.script.as_str();
-    call(interp, request, route, "allow_access", &[host], |result| {
-        if object::is_none(result) {
-            return Ok(HostAccess::Undecided);
-        }
-        match object::as_bool(result) {
-            Some(true) => Ok(HostAccess::Allow),
-            Some(false) => Ok(HostAccess::Deny),
-            None => Err(format!(
-                "Result returned from 'allow_access' in '{script}' must be a boolean or None."
-            )),
-        }
-    })
+    call(
+        interp,
+        request,
+        route,
+        "allow_access",
+        &[host],
+        |result, reporter| {
+            if object::is_none(result) {
+                return Ok(HostAccess::Undecided);
+            }
+            match object::as_bool(result) {
+                Some(true) => Ok(HostAccess::Allow),
+                Some(false) => Ok(HostAccess::Deny),
+                None => {
+                    reporter.error(&format!(
+                    "WSGI0055: Result returned from 'allow_access' in '{script}' must be a boolean or None."
+                ));
+                    Err(Failed)
+                }
+            }
+        },
+    )
 }

@@ -72,6 +72,8 @@ def check_password(environ, user, password):
         raise RuntimeError('check_password exploded for boom')
     if user == 'weird':
         return 42
+    if user == 'nameless':
+        return ''
     if user not in PASSWORDS:
         return None
     if password != PASSWORDS[user]:
