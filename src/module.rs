@@ -985,12 +985,16 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         Ok(target) => target,
         Err(status) => return status,
     };
+    if req.path_info_refused() {
+        req.log_script_error(0, "WSGI0137: AcceptPathInfo off disallows user's path.");
+        return ffi::HTTP_NOT_FOUND as c_int;
+    }
     // Embedded requests and dispatch scripts need Python in this process.
     let python_unavailable = || {
-        PYTHON_FAILURE.get().inspect(|reason| {
-            req.log(
-                APLOG_ERR,
-                &format!("mod_wsgi: Python is not available in this process: {reason}"),
+        PYTHON_FAILURE.get().inspect(|_| {
+            req.log_script_error(
+                0,
+                "WSGI0210: Embedded mode of mod_wsgi cannot be used as Python was not initialised in this process.",
             );
         })
     };
@@ -1094,9 +1098,14 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             sendfile: false,
             ..route.clone()
         };
-        let log = |level: i32, line: &str| req.log(level, line);
-        let Ok(overrides) = dispatch::run(&interpreter, &log, &dispatch_route, &extras, &route)
-        else {
+        let Ok(overrides) = dispatch::run(
+            &interpreter,
+            &req,
+            &req.filename(),
+            &dispatch_route,
+            &extras,
+            &route,
+        ) else {
             return 500;
         };
         if let Some(value) = overrides.process_group {
@@ -1115,10 +1124,11 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             named => named,
         };
         if !allowed.iter().any(|g| g == group) {
-            req.log(
-                APLOG_ERR,
+            req.log_script_error(
+                0,
                 &format!(
-                    "mod_wsgi: Daemon process called '{group}' cannot be accessed by this WSGI application as not a member of allowed groups."
+                    "WSGI0149: Daemon process called '{}' cannot be accessed by this WSGI application as not a member of allowed groups.",
+                    extras.process_group
                 ),
             );
             return 500;
@@ -1169,6 +1179,13 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         // reloads it in place), so this is not reached.
         Outcome::Restart => 503,
     }
+}
+
+/// Whether this process is a `threads=0` daemon, which runs its
+/// `WSGIImportScript` scripts as services: SystemExit is how they are told
+/// to stop, so it is no failure there.
+pub(crate) fn runs_service_scripts() -> bool {
+    current_role().daemon.is_some_and(|d| d.is_managed_mode())
 }
 
 unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {

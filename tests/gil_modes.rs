@@ -375,7 +375,10 @@ fn dispatch_script_errors_give_500_and_reload_fixes_them() {
     std::fs::write(&script, "def application_group(environ):\n    return 42\n").unwrap();
     bump_mtime(&script);
     assert_eq!(server.get("/").status, 500);
-    assert_log(&server, "application_group() must return a string or None");
+    assert_log(
+        &server,
+        "TypeError: Application group must be a string object",
+    );
     std::fs::write(
         &script,
         "def application_group(environ):\n    return 'fixed'\n",

@@ -234,6 +234,15 @@ impl Request {
         }
     }
 
+    /// Whether `AcceptPathInfo Off` refuses this request's extra path
+    /// (`PATH_INFO` after the file the URL named).
+    pub fn path_info_refused(&self) -> bool {
+        let rec = self.rec();
+        let refused = rec.used_path_info == ffi::AP_REQ_REJECT_PATH_INFO as i32;
+        // SAFETY: `path_info` is a NUL-terminated pool string when set.
+        refused && !rec.path_info.is_null() && unsafe { *rec.path_info } != 0
+    }
+
     /// Whether `Options ExecCGI` applies to the request's directory.
     pub fn exec_cgi_allowed(&self) -> bool {
         // SAFETY: query on the live request.

@@ -28,6 +28,11 @@ pub trait Transport {
     fn read(&self, buf: &mut [u8]) -> Result<usize, String>;
     /// Logs a line in the request's context at an Apache log level.
     fn log(&self, level: i32, message: &str);
+    /// `log` with an OS error number, which Apache renders before the line
+    /// where it logs it; elsewhere the number is dropped.
+    fn log_with_errno(&self, level: i32, _errno: i32, message: &str) {
+        self.log(level, message)
+    }
 }
 
 #[cfg(not(test))]
@@ -68,6 +73,10 @@ impl Transport for crate::apache::request::Request {
 
     fn log(&self, level: i32, message: &str) {
         crate::apache::request::Request::log(*self, level, message)
+    }
+
+    fn log_with_errno(&self, level: i32, errno: i32, message: &str) {
+        crate::apache::log::request_log_with_status(self.raw(), level, errno, message)
     }
 }
 
