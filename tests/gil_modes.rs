@@ -379,6 +379,8 @@ fn dispatch_script_errors_give_500_and_reload_fixes_them() {
         &server,
         "TypeError: Application group must be a string object",
     );
+    // A changed script replacing a loaded one is reloaded, and said so.
+    assert_log(&server, "Reloading WSGI script '");
     std::fs::write(
         &script,
         "def application_group(environ):\n    return 'fixed'\n",
