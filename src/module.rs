@@ -1048,9 +1048,19 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     let process = process_info();
     let _active = interp::ActiveRequest::begin();
     let env = |name: &str| req.env(name);
-    let interpreter_or_log = |group: &str| {
+    // An interpreter that cannot be had is logged with the C module's
+    // `code` and line, which `purpose` completes ("for dispatch hook"); our
+    // reason follows at debug level.
+    let interpreter_or_log = |group: &str, code: &str, purpose: &str| {
         interpreter_for(config, group, &env)
-            .inspect_err(|message| req.log(APLOG_ERR, &format!("mod_wsgi: {message}")))
+            .inspect_err(|message| {
+                let name = match group {
+                    "" => "main interpreter".to_string(),
+                    named => format!("sub-interpreter '{named}'"),
+                };
+                req.log_script_error(0, &format!("{code}: Unable to acquire {name} {purpose}."));
+                req.log(log::APLOG_DEBUG, &format!("mod_wsgi: {message}"));
+            })
             .ok()
     };
     let mut extras = EnvironExtras {
@@ -1088,7 +1098,7 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             .as_ref()
             .map(|g| g.expand(&req))
             .unwrap_or_default();
-        let Some(interpreter) = interpreter_or_log(&group) else {
+        let Some(interpreter) = interpreter_or_log(&group, "WSGI0086", "for dispatch hook") else {
             return 500;
         };
         let dispatch_route = Route {
@@ -1158,7 +1168,12 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     if python_unavailable().is_some() {
         return 500;
     }
-    let Some(interpreter) = interpreter_or_log(&extras.application_group) else {
+    let purpose = format!(
+        "for WSGI request handler in {}",
+        gil::describe_process(&extras.process_group)
+    );
+    let Some(interpreter) = interpreter_or_log(&extras.application_group, "WSGI0087", &purpose)
+    else {
         return 500;
     };
     let outcome = handler::run(&interpreter, &req, &route, &extras);
