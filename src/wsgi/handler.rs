@@ -296,7 +296,12 @@ fn load_script_as_of(
     let loaded =
         compile(report, route, &who).and_then(|code| execute(report, route, &key, &code, &who));
     note_load(loaded.is_some());
-    let module = loaded?;
+    let Some(module) = loaded else {
+        // A copy that failed to reload is gone, as from the C module's
+        // sys.modules: the next attempt is a first load again.
+        interp.with_scripts(gil, |scripts| scripts.remove(&key));
+        return None;
+    };
     interp.with_scripts(gil, |scripts| {
         scripts.insert(
             key,
