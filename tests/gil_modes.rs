@@ -398,7 +398,7 @@ fn dispatch_script_errors_give_500_and_reload_fixes_them() {
 #[test]
 fn failed_reload_is_logged_and_retried_as_a_first_load() {
     let good = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'good']\n";
-    let mut server = ServerBuilder::new()
+    let server = ServerBuilder::new()
         .mpm(Mpm::Prefork)
         .single_process()
         .writable_dir("scripts")
