@@ -997,12 +997,16 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         Ok(target) => target,
         Err(status) => return status,
     };
+    if req.path_info_refused() {
+        req.log_script_error(0, "WSGI0137: AcceptPathInfo off disallows user's path.");
+        return ffi::HTTP_NOT_FOUND as c_int;
+    }
     // Embedded requests and dispatch scripts need Python in this process.
     let python_unavailable = || {
-        PYTHON_FAILURE.get().inspect(|reason| {
-            req.log(
-                APLOG_ERR,
-                &format!("mod_wsgi: Python is not available in this process: {reason}"),
+        PYTHON_FAILURE.get().inspect(|_| {
+            req.log_script_error(
+                0,
+                "WSGI0210: Embedded mode of mod_wsgi cannot be used as Python was not initialised in this process.",
             );
         })
     };
@@ -1056,9 +1060,19 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     let process = process_info();
     let _active = interp::ActiveRequest::begin();
     let env = |name: &str| req.env(name);
-    let interpreter_or_log = |group: &str| {
+    // An interpreter that cannot be had is logged with the C module's
+    // `code` and line, which `purpose` completes ("for dispatch hook"); our
+    // reason follows at debug level.
+    let interpreter_or_log = |group: &str, code: &str, purpose: &str| {
         interpreter_for(config, group, &env)
-            .inspect_err(|message| req.log(APLOG_ERR, &format!("mod_wsgi: {message}")))
+            .inspect_err(|message| {
+                let name = match group {
+                    "" => "main interpreter".to_string(),
+                    named => format!("sub-interpreter '{named}'"),
+                };
+                req.log_script_error(0, &format!("{code}: Unable to acquire {name} {purpose}."));
+                req.log(log::APLOG_DEBUG, &format!("mod_wsgi: {message}"));
+            })
             .ok()
     };
     let mut extras = EnvironExtras {
@@ -1096,7 +1110,7 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             .as_ref()
             .map(|g| g.expand(&req))
             .unwrap_or_default();
-        let Some(interpreter) = interpreter_or_log(&group) else {
+        let Some(interpreter) = interpreter_or_log(&group, "WSGI0086", "for dispatch hook") else {
             return 500;
         };
         let dispatch_route = Route {
@@ -1106,9 +1120,14 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             sendfile: false,
             ..route.clone()
         };
-        let log = |level: i32, line: &str| req.log(level, line);
-        let Ok(overrides) = dispatch::run(&interpreter, &log, &dispatch_route, &extras, &route)
-        else {
+        let Ok(overrides) = dispatch::run(
+            &interpreter,
+            &req,
+            &req.filename(),
+            &dispatch_route,
+            &extras,
+            &route,
+        ) else {
             return 500;
         };
         if let Some(value) = overrides.process_group {
@@ -1127,10 +1146,11 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             named => named,
         };
         if !allowed.iter().any(|g| g == group) {
-            req.log(
-                APLOG_ERR,
+            req.log_script_error(
+                0,
                 &format!(
-                    "mod_wsgi: Daemon process called '{group}' cannot be accessed by this WSGI application as not a member of allowed groups."
+                    "WSGI0149: Daemon process called '{}' cannot be accessed by this WSGI application as not a member of allowed groups.",
+                    extras.process_group
                 ),
             );
             return 500;
@@ -1160,7 +1180,12 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     if python_unavailable().is_some() {
         return 500;
     }
-    let Some(interpreter) = interpreter_or_log(&extras.application_group) else {
+    let purpose = format!(
+        "for WSGI request handler in {}",
+        gil::describe_process(&extras.process_group)
+    );
+    let Some(interpreter) = interpreter_or_log(&extras.application_group, "WSGI0087", &purpose)
+    else {
         return 500;
     };
     let outcome = handler::run(&interpreter, &req, &route, &extras);
@@ -1181,6 +1206,13 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         // reloads it in place), so this is not reached.
         Outcome::Restart => 503,
     }
+}
+
+/// Whether this process is a `threads=0` daemon, which runs its
+/// `WSGIImportScript` scripts as services: SystemExit is how they are told
+/// to stop, so it is no failure there.
+pub(crate) fn runs_service_scripts() -> bool {
+    current_role().daemon.is_some_and(|d| d.is_managed_mode())
 }
 
 unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {

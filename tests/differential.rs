@@ -175,6 +175,7 @@ fn corpus(prefix: &str) -> Vec<Exchange> {
         Exchange::get("iter-raise-after-first", &p("/iter/raise-after-first")),
         Exchange::get("iter-close", &p("/iter/close")),
         Exchange::get("iter-close-raises", &p("/iter/close-raises")),
+        Exchange::get("iter-close-lookup-raises", &p("/iter/close-lookup-raises")),
         Exchange::get("iter-str-item", &p("/iter/str-item")),
         Exchange::get("iter-none", &p("/iter/none")),
         Exchange::get("iter-empty", &p("/iter/empty")),
@@ -380,6 +381,12 @@ fn basic_header(user: &str) -> String {
 
 /// A service script runs for the life of its process (one that returns is
 /// restarted about once a second; tests/daemon_options.rs covers that).
+/// Subscribes an event callback that fails, and registers signal handlers
+/// in the ways mod_wsgi refuses.
+const EVENTS_APP: &str = "import signal, mod_wsgi\n\
+def callback(name, **kwargs):\n    if name == 'request_started':\n        raise ValueError('subscriber failed')\n    if name == 'request_finished':\n        raise SystemExit(1)\n\
+mod_wsgi.subscribe_events(callback)\n\
+def application(environ, start_response):\n    path = environ.get('PATH_INFO', '')\n    if path == '/signal':\n        signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n    if path == '/subscribe-signals':\n        mod_wsgi.subscribe_signals(lambda *args, **kwargs: None)\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'ok\\n']\n";
 const SERVICE_SCRIPT: &str = "import sys, time\nsys.stderr.write('service script started\\n')\nsys.stderr.flush()\nwhile True:\n    time.sleep(0.05)\n";
 
 fn directive_cases() -> Vec<DirectiveCase> {
@@ -437,6 +444,107 @@ fn directive_cases() -> Vec<DirectiveCase> {
             modules: &[],
             files: &[("app/dispatch.py", DISPATCH_SCRIPT)],
             exchanges: || vec![Exchange::get("env", "/env")],
+        },
+        DirectiveCase {
+            name: "dispatch-script-failures",
+            config: "WSGIScriptAlias /syntax {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     WSGIScriptAlias /missing {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     WSGIScriptAlias /exit {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     WSGIScriptAlias /import-raises {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     WSGIScriptAlias /raises {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     WSGIScriptAlias /not-string {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     WSGIScriptAlias /process-group {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     WSGIScriptAlias /not-latin1 {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     WSGIScriptAlias /bytes {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
+                     <Location /syntax>\n  WSGIDispatchScript {root}/app/syntax.py\n</Location>\n\
+                     <Location /missing>\n  WSGIDispatchScript {root}/app/absent.py\n</Location>\n\
+                     <Location /exit>\n  WSGIDispatchScript {root}/app/exit.py\n</Location>\n\
+                     <Location /import-raises>\n  WSGIDispatchScript {root}/app/import_raises.py\n</Location>\n\
+                     <Location /raises>\n  WSGIDispatchScript {root}/app/raises.py\n</Location>\n\
+                     <Location /not-string>\n  WSGIDispatchScript {root}/app/not_string.py\n</Location>\n\
+                     <Location /process-group>\n  WSGIDispatchScript {root}/app/process_group.py\n</Location>\n\
+                     <Location /not-latin1>\n  WSGIDispatchScript {root}/app/not_latin1.py\n</Location>\n\
+                     <Location /bytes>\n  WSGIDispatchScript {root}/app/bytes.py\n</Location>\n",
+            modules: &[],
+            files: &[
+                ("app/syntax.py", "def application_group(environ:\n"),
+                ("app/exit.py", "raise SystemExit(2)\n"),
+                ("app/import_raises.py", "raise ValueError('dispatch import failed')\n"),
+                ("app/raises.py", "def application_group(environ):\n    raise ValueError('dispatch failed')\n"),
+                ("app/not_string.py", "def application_group(environ):\n    return 42\n"),
+                ("app/process_group.py", "def process_group(environ):\n    return 42\n"),
+                ("app/not_latin1.py", "def callable_object(environ):\n    return 'caf\\u20ac'\n"),
+                ("app/bytes.py", "def application_group(environ):\n    return b'from-bytes'\n"),
+            ],
+            exchanges: || {
+                ["syntax", "missing", "exit", "import-raises", "raises", "not-string", "process-group", "not-latin1", "bytes"]
+                    .iter()
+                    .map(|name| Exchange::get(name, &format!("/{name}/hello")))
+                    .collect()
+            },
+        },
+        DirectiveCase {
+            name: "script-load-failures",
+            config: "WSGIScriptAlias /syntax {root}/app/syntax.wsgi\n\
+                     WSGIScriptAlias /exit {root}/app/exit.wsgi\n\
+                     WSGIScriptAlias /import-raises {root}/app/import_raises.wsgi\n\
+                     WSGIHandlerScript absent-handler {root}/app/absent.py\n\
+                     <Directory {root}/htdocs>\n  AddHandler absent-handler .xyz\n</Directory>\n\
+                     WSGIImportScript {root}/app/absent-import.py process-group=%{GLOBAL} application-group=%{GLOBAL}\n\
+                     WSGIImportScript {root}/app/exit.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}\n\
+                     WSGIImportScript {root}/app/syntax.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}\n",
+            modules: &[],
+            files: &[
+                ("app/syntax.wsgi", "def application(environ, start_response:\n"),
+                ("app/exit.wsgi", "raise SystemExit(1)\n"),
+                ("app/import_raises.wsgi", "raise KeyError('import failed')\n"),
+                ("htdocs/page.xyz", "page\n"),
+            ],
+            exchanges: || {
+                vec![
+                    Exchange::get("syntax", "/syntax"),
+                    Exchange::get("exit", "/exit"),
+                    Exchange::get("import-raises", "/import-raises"),
+                    Exchange::get("handler-script-missing", "/page.xyz"),
+                ]
+            },
+        },
+        DirectiveCase {
+            name: "accept-path-info-off",
+            config: "WSGIHandlerScript corpus-handler {root}/app/corpus.wsgi\n\
+                     <Directory {root}/htdocs>\n  Options ExecCGI\n  AddHandler wsgi-script .wsgi\n  AddHandler corpus-handler .xyz\n  AcceptPathInfo Off\n</Directory>\n",
+            modules: &[],
+            files: &[("htdocs/app.wsgi", CORPUS_APP), ("htdocs/page.xyz", "page\n")],
+            exchanges: || {
+                vec![
+                    Exchange::get("script-extra-path", "/app.wsgi/hello"),
+                    Exchange::get("script-no-extra-path", "/app.wsgi"),
+                    Exchange::get("handler-extra-path", "/page.xyz/hello"),
+                ]
+            },
+        },
+        DirectiveCase {
+            name: "restrict-process",
+            config: "WSGIDaemonProcess grp threads=1\n\
+                     WSGIScriptAlias /embedded {root}/app/corpus.wsgi\n\
+                     WSGIScriptAlias /daemon {root}/app/corpus.wsgi process-group=grp\n\
+                     <Location />\n  WSGIRestrictProcess grp\n</Location>\n",
+            modules: &[],
+            files: &[],
+            exchanges: || vec![Exchange::get("refused", "/embedded/hello"), Exchange::get("allowed", "/daemon/hello")],
+        },
+        DirectiveCase {
+            name: "event-callback-failures",
+            config: "WSGIScriptAlias /events {root}/app/events.wsgi application-group=%{GLOBAL}\n",
+            modules: &[],
+            files: &[("app/events.wsgi", EVENTS_APP)],
+            exchanges: || {
+                vec![
+                    Exchange::get("failing-subscriber", "/events/plain"),
+                    Exchange::get("signal-registration", "/events/signal"),
+                    Exchange::get("subscribe-signals-embedded", "/events/subscribe-signals"),
+                ]
+            },
         },
         DirectiveCase {
             name: "handler-script",

@@ -728,6 +728,24 @@ fn python_home(mpm: Mpm) {
 }
 mpm_tests!(python_home => python_home_event, python_home_worker, python_home_prefork);
 
+/// With Python unable to start (a WSGIPythonHome that does not exist), an
+/// embedded request is refused with the C module's WSGI0210.
+#[test]
+fn embedded_request_without_python_logs_wsgi0210() {
+    let server = pyinfo_server(Mpm::Event, "WSGIPythonHome /nonexistent/python-home");
+    assert_status(&server, "/py", 500);
+    assert!(
+        server.wait_for_log(
+            "WSGI0210: Embedded mode of mod_wsgi cannot be used as Python was not initialised in this process.",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.error_log()
+    );
+    let log = server.error_log();
+    assert!(log.contains("[script "), "{log}");
+}
+
 // ---------------------------------------------------------------------------
 // Application errors
 // ---------------------------------------------------------------------------

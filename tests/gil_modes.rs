@@ -380,7 +380,12 @@ fn dispatch_script_errors_give_500_and_reload_fixes_them() {
     std::fs::write(&script, "def application_group(environ):\n    return 42\n").unwrap();
     bump_mtime(&script);
     assert_eq!(server.get("/").status, 500);
-    assert_log(&server, "application_group() must return a string or None");
+    assert_log(
+        &server,
+        "TypeError: Application group must be a string object",
+    );
+    // A changed script replacing a loaded one is reloaded, and said so.
+    assert_log(&server, "Reloading WSGI script '");
     std::fs::write(
         &script,
         "def application_group(environ):\n    return 'fixed'\n",
@@ -390,6 +395,40 @@ fn dispatch_script_errors_give_500_and_reload_fixes_them() {
     let j = server.json_ok("/", &[]);
     assert_eq!(text(&j, "application_group"), "fixed");
     assert!(server.is_alive());
+}
+
+/// A script that fails to reload is logged as the C module logs it
+/// (Reloading, then WSGI0105 and the SyntaxError); the next attempt is a
+/// first load again, and a fixed script is served.
+#[test]
+fn failed_reload_is_logged_and_retried_as_a_first_load() {
+    let good = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'good']\n";
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Prefork)
+        .single_process()
+        .writable_dir("scripts")
+        .config("WSGIScriptAlias / {root}/scripts/app.wsgi application-group=%{GLOBAL}\n")
+        .start();
+    let script = server.root().join("scripts/app.wsgi");
+    let loading = format!("Loading WSGI script '{}'", script.display());
+    std::fs::write(&script, good).unwrap();
+    assert_eq!(server.get("/").status, 200);
+    std::fs::write(&script, "def application(environ, start_response:\n").unwrap();
+    bump_mtime(&script);
+    assert_eq!(server.get("/").status, 500);
+    assert_log(
+        &server,
+        &format!("Reloading WSGI script '{}'", script.display()),
+    );
+    assert_log(&server, "WSGI0105: Could not read or compile WSGI script '");
+    assert_log(&server, "SyntaxError");
+    assert_eq!(server.get("/").status, 500);
+    // Logged by the request before its response was sent.
+    let log = server.error_log();
+    assert_eq!(log.matches(&loading).count(), 2, "{log}");
+    std::fs::write(&script, good).unwrap();
+    bump_mtime(&script);
+    assert_eq!(server.get("/").status, 200);
 }
 
 fn bump_mtime(path: &std::path::Path) {

@@ -452,7 +452,7 @@ fn restrictions_scoped_by_interpreter_options() {
 }
 
 fn signal_restriction(mpm: Mpm) {
-    // On by default: registration is ignored with a warning and a stack.
+    // On by default: registration is ignored with an info line and a stack.
     let server = ServerBuilder::new()
         .mpm(mpm)
         .file("streams.wsgi", APP_STREAMS)
@@ -462,13 +462,16 @@ fn signal_restriction(mpm: Mpm) {
     assert!(j.get("error").is_null(), "{:?}", j.get("error"));
     assert_eq!(j.get("installed").as_bool(), Some(false));
     assert!(
-        server.wait_for_log("Callback registration for signal 12 ignored", LOG_WAIT),
+        server.wait_for_log(
+            "Ignoring Python signal handler registration for signal 12 in WSGI process; mod_wsgi manages signals.",
+            LOG_WAIT
+        ),
         "{}",
         server.error_log()
     );
     let log = server.error_log();
     assert!(
-        log.contains("[wsgi:warn]") && log.contains("streams.wsgi"),
+        log.contains("[wsgi:info]") && log.contains("streams.wsgi"),
         "{log}"
     );
 

@@ -61,6 +61,12 @@ fn apache_level(level: &Level) -> i32 {
 
 /// Writes one line to the error log of `s` (the log server when null).
 pub fn server_log(s: *const ffi::server_rec, level: i32, message: &str) {
+    server_log_with_status(s, level, 0, message);
+}
+
+/// `server_log` with an OS error number, which Apache renders as
+/// `(errno)description: ` at the start of the line.
+pub fn server_log_with_status(s: *const ffi::server_rec, level: i32, errno: i32, message: &str) {
     let s = if s.is_null() {
         LOG_SERVER.load(Ordering::Acquire) as *const _
     } else {
@@ -75,7 +81,7 @@ pub fn server_log(s: *const ffi::server_rec, level: i32, message: &str) {
             0,
             module_index(),
             level,
-            0,
+            errno,
             s,
             c"%s".as_ptr(),
             msg.as_ptr(),

@@ -3,6 +3,25 @@
 use super::{c_str, ffi, pool};
 use std::ffi::c_char;
 
+/// Why writing response data to the client failed.
+#[derive(Debug)]
+pub enum WriteFailure {
+    /// Apache had already found the connection closed.
+    ClientGone,
+    /// The output filters failed, with APR's description of the error.
+    Failed(String),
+}
+
+/// APR's description of `status`.
+fn apr_error(status: ffi::apr_status_t) -> String {
+    let mut buf = [0 as c_char; 256];
+    // SAFETY: apr_strerror writes a NUL-terminated message into `buf`.
+    unsafe {
+        ffi::apr_strerror(status, buf.as_mut_ptr(), buf.len() as ffi::apr_size_t);
+        c_str(buf.as_ptr()).into_owned()
+    }
+}
+
 /// Borrowed handle to the request being handled on this thread.
 #[derive(Clone, Copy)]
 pub struct Request {
@@ -234,6 +253,15 @@ impl Request {
         }
     }
 
+    /// Whether `AcceptPathInfo Off` refuses this request's extra path
+    /// (`PATH_INFO` after the file the URL named).
+    pub fn path_info_refused(&self) -> bool {
+        let rec = self.rec();
+        let refused = rec.used_path_info == ffi::AP_REQ_REJECT_PATH_INFO as i32;
+        // SAFETY: `path_info` is a NUL-terminated pool string when set.
+        refused && !rec.path_info.is_null() && unsafe { *rec.path_info } != 0
+    }
+
     /// Whether `Options ExecCGI` applies to the request's directory.
     pub fn exec_cgi_allowed(&self) -> bool {
         // SAFETY: query on the live request.
@@ -340,17 +368,46 @@ impl Request {
 
     /// Writes body bytes into the output filter chain; false when the
     /// client has gone away.
-    pub fn write(self, data: &[u8]) -> bool {
+    pub fn write(self, data: &[u8]) -> Result<(), WriteFailure> {
         if data.is_empty() {
-            return true;
+            return Ok(());
         }
-        // SAFETY: ap_rwrite copies `data` before returning; the flush
-        // pushes it (and the headers, the first time) to the client now, so
-        // streamed responses arrive as they are produced.
-        unsafe {
-            ffi::ap_rwrite(data.as_ptr().cast(), data.len() as i32, self.raw) >= 0
-                && ffi::ap_rflush(self.raw) >= 0
+        if self.connection_aborted() {
+            return Err(WriteFailure::ClientGone);
         }
+        // SAFETY: the brigade lives in the request pool and is destroyed
+        // before returning; apr_brigade_write copies `data`, and the flush
+        // pushes it (and the headers, the first time) to the client now,
+        // so streamed responses arrive as they are produced.
+        let status = unsafe {
+            let connection = self.rec().connection;
+            let brigade = ffi::apr_brigade_create(self.pool(), (*connection).bucket_alloc);
+            let mut status = ffi::apr_brigade_write(
+                brigade,
+                None,
+                std::ptr::null_mut(),
+                data.as_ptr().cast(),
+                data.len() as ffi::apr_size_t,
+            );
+            if status == 0 {
+                status = ffi::ap_fflush(self.rec().output_filters, brigade);
+            }
+            ffi::apr_brigade_destroy(brigade);
+            status
+        };
+        if status != 0 {
+            return Err(WriteFailure::Failed(apr_error(status)));
+        }
+        if self.connection_aborted() {
+            return Err(WriteFailure::ClientGone);
+        }
+        Ok(())
+    }
+
+    /// Whether Apache has found the client connection gone.
+    pub fn connection_aborted(&self) -> bool {
+        // SAFETY: the request's connection lives as long as the request.
+        unsafe { (*self.rec().connection).aborted != 0 }
     }
 
     /// Passes `data` down the output filters without forcing it out; the

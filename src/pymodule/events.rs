@@ -7,6 +7,7 @@
 //! `shutdown_callbacks` also get `process_stopping` and `signal_callbacks`
 //! also get `process_signal`. An application may append to them directly.
 
+use crate::apache::log::{server_log, APLOG_ERR};
 use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
 use pyo3_ffi as ffi;
@@ -166,16 +167,22 @@ pub unsafe extern "C" fn subscribe_signals(
             .and_then(|s| object::unicode_to_string(&s))
             .unwrap_or_default();
         object::clear_error();
-        tracing::warn!(
-        "mod_wsgi: subscribe_signals() has no effect in embedded mode (Apache owns the signals here); the callback will never be called. Registered at:"
-    );
+        tracing::info!(
+            "mod_wsgi.subscribe_signals() called outside daemon mode; the callback will not be invoked. Signal callbacks are only delivered in daemon mode processes."
+        );
         for line in stack.lines() {
-            tracing::warn!("{line}");
+            tracing::info!("{line}");
         }
         // SAFETY: returning a new reference to the callback.
         unsafe { ffi::Py_IncRef(cb) };
         cb
     })
+}
+
+/// Where a failing event subscriber is logged from a request: the server
+/// log, with no request decoration, as the C module logs it.
+pub fn log_subscriber_failure(line: &str) {
+    server_log(std::ptr::null(), APLOG_ERR, line);
 }
 
 /// Calls each callable in `list` with `name` and
@@ -216,10 +223,13 @@ pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
             },
             Some(_) => {}
             None => {
+                let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
                 let text = object::take_error_text().unwrap_or_default();
-                log(&format!(
-                    "mod_wsgi: exception in the '{name}' event subscriber:"
-                ));
+                log(&if kind == "SystemExit" {
+                    format!("WSGI0190: {kind} exception raised by event callback for '{name}'; ignored.")
+                } else {
+                    format!("WSGI0112: {kind} exception raised by event callback for '{name}'.")
+                });
                 for line in text.lines() {
                     log(line);
                 }

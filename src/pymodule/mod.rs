@@ -169,7 +169,7 @@ const fn method(
 
 /// The module's functions, and private helpers for our streams.
 static mut METHODS: [ffi::PyMethodDef; 11] = [
-    method(c"_log_warning", crate::wsgi::streams::log_warning, true),
+    method(c"_log_info", crate::wsgi::streams::log_info, true),
     method(c"_log_record", logging::log_record, true),
     method(c"subscribe_events", events::subscribe_events, true),
     method(c"subscribe_shutdown", events::subscribe_shutdown, true),

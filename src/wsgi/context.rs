@@ -159,8 +159,10 @@ impl<'t> RequestContext<'t> {
     pub fn client_disconnected(&mut self) {
         if !self.client_gone {
             self.client_gone = true;
-            self.transport
-                .log(APLOG_TRACE1, "mod_wsgi: Client closed connection.");
+            if !self.transport.logs_write_failures() {
+                let line = format!("{}{}", self.log_tag, super::transport::CLIENT_CLOSED);
+                self.transport.log(APLOG_TRACE1, &line);
+            }
         }
     }
 

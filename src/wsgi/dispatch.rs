@@ -1,10 +1,14 @@
 //! `WSGIDispatchScript`: per-request hooks that may override the process
 //! group, application group and callable name chosen by configuration.
 
-use super::handler::{build_environ, load_script, log_python_error, EnvironExtras, LogFn, Route};
-use crate::apache::log::APLOG_ERR;
+use super::handler::{
+    build_environ, load_script_for_request, log_python_error, log_script_exception_as,
+    EnvironExtras, Route,
+};
+use super::transport::Transport;
 use crate::python::interp::Interpreter;
-use crate::python::object;
+use crate::python::object::{self, Owned};
+use pyo3_ffi as ffi;
 
 /// What the dispatch script decided; `None` keeps the configured value.
 #[derive(Debug, Default)]
@@ -14,62 +18,125 @@ pub struct Overrides {
     pub callable_object: Option<String>,
 }
 
-/// Calls the script's hooks in `interp`. `Err` means the script failed and
-/// the request should get a 500 (the reason is already logged).
+/// A hook a dispatch script may define, and how the C module's
+/// `TypeError` messages name what it returns.
+struct Hook {
+    name: &'static str,
+    subject: &'static str,
+    /// What a result of the wrong type should have been (the C module's
+    /// wording differs per hook).
+    expected: &'static str,
+}
+
+/// The hooks, in the order they are called.
+const HOOKS: [Hook; 3] = [
+    Hook {
+        name: "process_group",
+        subject: "Process group",
+        expected: "a byte string",
+    },
+    Hook {
+        name: "application_group",
+        subject: "Application group",
+        expected: "a string object",
+    },
+    Hook {
+        name: "callable_object",
+        subject: "Callable object",
+        expected: "a string object",
+    },
+];
+
+/// Calls the script's hooks in `interp` for the request whose file is
+/// `request_file`. `Err` means a hook failed and the request should get a
+/// 500 (the reason is already logged). A script that cannot be loaded
+/// changes nothing: the request goes where configuration sends it, as with
+/// the C module.
 pub fn run(
     interp: &Interpreter,
-    log: LogFn<'_>,
+    transport: &dyn Transport,
+    request_file: &str,
     script: &Route,
     extras: &EnvironExtras,
     configured: &Route,
 ) -> Result<Overrides, ()> {
     let gil = interp.enter();
-    let module = load_script(&gil, interp, log, script, true).ok_or(())?;
+    let log = |level: i32, line: &str| transport.log(level, line);
+    // Exceptions are said to be raised for the request's interpreter, as
+    // the C module names it.
+    let who = crate::config::gil::describe_interpreter_of(
+        &extras.process_group,
+        &extras.application_group,
+    );
+    let Some(module) = load_script_for_request(&gil, interp, transport, script, request_file)
+    else {
+        if object::pending_error_type_name().is_some() {
+            log_script_exception_as(&log, Some(request_file), &script.script, &who);
+        }
+        return Ok(Overrides::default());
+    };
     let Some(environ) = build_environ(extras, configured) else {
-        log_python_error(log, "Cannot build the environ for the dispatch script.");
+        log_python_error(&log, "Cannot build the environ for the dispatch script.");
         return Err(());
     };
-    let call = |hook: &str| -> Result<Option<String>, ()> {
-        if !module.hasattr(hook) {
+    let call = |hook: &Hook| -> Result<Option<String>, ()> {
+        let Some(function) = module.getattr(hook.name) else {
+            object::clear_error();
             return Ok(None);
-        }
-        let failed = |message: &str| {
-            log_python_error(
-                log,
-                &format!(
-                    "Exception occurred in {hook}() of dispatch script '{}'. {message}",
-                    script.script
-                ),
-            );
-            Err(())
         };
-        let Some(result) = module.getattr(hook).and_then(|f| f.call(&[&environ])) else {
-            return failed("");
-        };
-        if object::is_none(&result) {
-            return Ok(None);
-        }
-        match object::unicode_to_string(&result) {
-            Some(value) => Ok(Some(value)),
-            None => {
-                object::clear_error();
-                log(
-                    APLOG_ERR,
-                    &format!(
-                        "Dispatch script '{}': {hook}() must return a string or None.",
-                        script.script
-                    ),
-                );
-                Err(())
-            }
-        }
+        let value = function
+            .call(&[&environ])
+            .and_then(|result| hook_value(&result, hook));
+        value.ok_or_else(|| log_script_exception_as(&log, Some(request_file), &script.script, &who))
     };
     let overrides = Overrides {
-        process_group: call("process_group")?,
-        application_group: call("application_group")?,
-        callable_object: call("callable_object")?,
+        process_group: call(&HOOKS[0])?,
+        application_group: call(&HOOKS[1])?,
+        callable_object: call(&HOOKS[2])?,
     };
     drop((environ, module));
     drop(gil);
     Ok(overrides)
+}
+
+/// A hook's result as the C module takes it: `None` keeps the configured
+/// value; bytes, or a str that encodes as latin-1, replace it. Anything
+/// else raises `TypeError` (`None` returned: an exception is pending).
+fn hook_value(result: &Owned, hook: &Hook) -> Option<Option<String>> {
+    if object::is_none(result) {
+        return Some(None);
+    }
+    if let Some(bytes) = object::bytes_contents(result) {
+        return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
+    }
+    let subject = hook.subject;
+    // SAFETY: GIL held; a type check on a live object.
+    if unsafe { ffi::PyUnicode_Check(result.as_ptr()) } == 0 {
+        raise_type_error(&format!("{subject} must be {}", hook.expected));
+        return None;
+    }
+    // SAFETY: GIL held; `result` is a str.
+    let encoded = Owned::from_new(unsafe { ffi::PyUnicode_AsLatin1String(result.as_ptr()) });
+    if let Some(bytes) = encoded.as_ref().and_then(object::bytes_contents) {
+        return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
+    }
+    let cause = object::take_exception();
+    raise_type_error(&format!(
+        "{subject} must be a byte string, value containing non 'latin-1' characters found"
+    ));
+    if let (Some(cause), Some(error)) = (cause, object::take_exception()) {
+        // SAFETY: GIL held; both are exception instances, and the setters
+        // steal the references passed.
+        unsafe {
+            ffi::PyException_SetContext(error.as_ptr(), cause.clone().into_raw());
+            ffi::PyException_SetCause(error.as_ptr(), cause.into_raw());
+        }
+        object::restore_exception(error);
+    }
+    None
+}
+
+fn raise_type_error(message: &str) {
+    // SAFETY: a static exception type.
+    object::raise(unsafe { ffi::PyExc_TypeError }, message);
 }

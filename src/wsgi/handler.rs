@@ -5,7 +5,7 @@ use super::context::{RequestContext, START_RESPONSE_FIRST};
 use super::observe::{Meter, RequestEvents, Timing};
 use super::transport::Transport;
 use super::{streams, types};
-use crate::apache::log::{APLOG_DEBUG, APLOG_ERR, APLOG_INFO};
+use crate::apache::log::{APLOG_ERR, APLOG_INFO};
 use crate::python::interp::{Gil, Interpreter, LoadedScript};
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
@@ -110,7 +110,8 @@ pub type LogFn<'a> = &'a dyn Fn(i32, &str);
 pub fn log_python_error(log: LogFn<'_>, context: &str) {
     let text = object::take_error_text().unwrap_or_else(|| "unknown error".into());
     log(APLOG_ERR, context);
-    for line in text.lines() {
+    // Apache writes no empty lines, so the C module's tracebacks have none.
+    for line in text.lines().filter(|line| !line.is_empty()) {
         log(APLOG_ERR, line);
     }
 }
@@ -120,8 +121,20 @@ pub fn log_python_error(log: LogFn<'_>, context: &str) {
 /// traceback. `in_request` adds the script tag the C module puts on
 /// request-bound lines.
 pub fn log_script_exception(log: LogFn<'_>, script: &str, who: &str, in_request: bool) {
+    log_script_exception_as(log, in_request.then_some(script), script, who);
+}
+
+/// [`log_script_exception`] for a request whose file (`request_file`, C's
+/// `r->filename`, the `[script]` tag) is not the script that failed, as
+/// for an auth, dispatch or handler script. `None`: outside any request.
+pub fn log_script_exception_as(
+    log: LogFn<'_>,
+    request_file: Option<&str>,
+    script: &str,
+    who: &str,
+) {
     let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
-    let tag = script_tag(script, in_request);
+    let tag = request_file.map_or(String::new(), |file| format!("[script {file}] "));
     let headline = if kind == "SystemExit" {
         // The process carries on, so the C module says it ignored it.
         format!("WSGI0175: {tag}SystemExit exception raised by WSGI script '{script}' for {who}; ignored.")
@@ -133,17 +146,8 @@ pub fn log_script_exception(log: LogFn<'_>, script: &str, who: &str, in_request:
     log_python_error(log, &headline);
 }
 
-/// `[script PATH] `, put on request-bound lines about a script.
-fn script_tag(script: &str, in_request: bool) -> String {
-    if in_request {
-        format!("[script {script}] ")
-    } else {
-        String::new()
-    }
-}
-
 /// How script messages name `interp`.
-fn describe_for_scripts(interp: &Interpreter) -> String {
+pub fn describe_for_scripts(interp: &Interpreter) -> String {
     crate::config::gil::describe_interpreter_of(&interp.process_group, &interp.name)
 }
 
@@ -197,8 +201,31 @@ fn script_changed(gil: &Gil<'_>, interp: &Interpreter, route: &Route, mtime: Opt
     })
 }
 
+/// Where the loading of a script is reported.
+pub struct LoadLog<'a> {
+    pub log: LogFn<'a>,
+    /// Logs a line with an OS error number, which Apache renders before it
+    /// (`(2)No such file or directory: `).
+    pub log_errno: &'a dyn Fn(i32, i32, &str),
+    /// The file of the request the script is loaded for (C's `r->filename`,
+    /// the `[script]` tag of request lines); `None` at process start.
+    pub request_file: Option<&'a str>,
+}
+
+impl LoadLog<'_> {
+    /// A line about the script: `[script R] ` first within a request.
+    fn script_line(&self, level: i32, errno: i32, message: &str) {
+        match self.request_file {
+            Some(file) => (self.log_errno)(level, errno, &format!("[script {file}] {message}")),
+            None => (self.log_errno)(level, errno, message),
+        }
+    }
+}
+
 /// Loads (or reuses) the script module, reloading when the file changed
-/// (if `route.reload_on_change`).
+/// (if `route.reload_on_change`). `in_request` tags the lines about it
+/// with the script itself; [`load_script_for_request`] names the request's
+/// file instead.
 pub fn load_script(
     gil: &Gil<'_>,
     interp: &Interpreter,
@@ -206,130 +233,73 @@ pub fn load_script(
     route: &Route,
     in_request: bool,
 ) -> Option<Owned> {
-    load_script_as_of(
-        gil,
-        interp,
+    let report = LoadLog {
         log,
-        route,
-        file_mtime(&route.script),
-        in_request,
-    )
+        log_errno: &|level, _errno, line| log(level, line),
+        request_file: in_request.then(|| route.target_file()),
+    };
+    let module = load_script_as_of(gil, interp, &report, route, file_mtime(&route.script));
+    if module.is_none() && object::pending_error_type_name().is_some() {
+        let who = describe_for_scripts(interp);
+        log_script_exception_as(log, report.request_file, &route.script, &who);
+    }
+    module
+}
+
+/// [`load_script`] for a request whose file is `request_file`: lines about
+/// the script carry it in their `[script]` tag, and an unreadable script is
+/// logged with its OS error, as the C module logs them. A SystemExit the
+/// script raised is left pending for the caller to log.
+pub fn load_script_for_request(
+    gil: &Gil<'_>,
+    interp: &Interpreter,
+    transport: &dyn Transport,
+    route: &Route,
+    request_file: &str,
+) -> Option<Owned> {
+    let log = |level: i32, line: &str| transport.log(level, line);
+    let report = LoadLog {
+        log: &log,
+        log_errno: &|level, errno, line| transport.log_with_errno(level, errno, line),
+        request_file: Some(request_file),
+    };
+    load_script_as_of(gil, interp, &report, route, file_mtime(&route.script))
 }
 
 /// `load_script` with the file's modification time already read.
 fn load_script_as_of(
     gil: &Gil<'_>,
     interp: &Interpreter,
-    log: LogFn<'_>,
+    report: &LoadLog<'_>,
     route: &Route,
     mtime: Option<i64>,
-    in_request: bool,
 ) -> Option<Owned> {
     let key = route.cache_key();
     let cached = interp.with_scripts(gil, |scripts| {
-        scripts
-            .get(&key)
-            .filter(|s| !route.reload_on_change || Some(s.mtime) == mtime)
-            .map(|s| s.module.clone())
+        scripts.get(&key).map(|s| (s.module.clone(), s.mtime))
     });
-    if let Some(module) = cached {
-        if !(route.reload_on_change && reload_requested(interp, &module, route, log, in_request)) {
-            return Some(module);
+    if let Some((module, loaded_mtime)) = &cached {
+        let unchanged = !route.reload_on_change || Some(*loaded_mtime) == mtime;
+        if unchanged && !(route.reload_on_change && reload_requested(interp, module, route, report))
+        {
+            return Some(module.clone());
         }
     }
-    let fail = |message: String| {
-        log(APLOG_ERR, &message);
-        None
+    let who = describe_for_scripts(interp);
+    // As the C module does, before the file is even read.
+    let verb = if cached.is_some() {
+        "Reloading"
+    } else {
+        "Loading"
     };
-    let source = match std::fs::read(&route.script) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(format!(
-                "Failed to read WSGI script '{}': {e}",
-                route.script
-            ))
-        }
-    };
-    let Ok(source) = CString::new(source) else {
-        return fail(format!(
-            "WSGI script '{}' contains a NUL byte",
-            route.script
-        ));
-    };
-    let name = script_module_name(&key);
-    tracing::info!(
-        "Loading WSGI script '{}' into {}.",
-        route.script,
-        describe_for_scripts(interp)
-    );
-    let filename = CString::new(route.script.as_str()).ok()?;
-    let loaded = (|| {
-        // SAFETY: GIL held; each call returns a new reference or NULL.
-        unsafe {
-            let cname = CString::new(name.as_str()).ok()?;
-            let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
-            let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
-            object::dict_set(&dict, "__file__", &object::str_obj(&route.script)?);
-            // As the import system does: C code importing on the script's
-            // behalf (PyImport_ImportModule) looks `__import__` up here.
-            object::dict_set(&dict, "__builtins__", &object::import("builtins")?);
-            let code = Owned::from_new(ffi::Py_CompileString(
-                source.as_ptr(),
-                filename.as_ptr(),
-                ffi::Py_file_input,
-            ))?;
-            let modules = Owned::from_borrowed(ffi::PyImport_GetModuleDict())?;
-            object::dict_set(&modules, &name, &module);
-            let result = Owned::from_new(ffi::PyEval_EvalCode(
-                code.as_ptr(),
-                dict.as_ptr(),
-                dict.as_ptr(),
-            ));
-            if result.is_none() {
-                // Forget the half-initialised module, keeping the error.
-                let key = CString::new(name.as_str()).ok()?;
-                let error = object::take_exception();
-                ffi::PyDict_DelItemString(modules.as_ptr(), key.as_ptr());
-                ffi::PyErr_Clear();
-                if let Some(error) = error {
-                    object::restore_exception(error);
-                }
-                return None;
-            }
-            Some(module)
-        }
-    })();
+    tracing::info!("{verb} WSGI script '{}' into {who}.", route.script);
+    let loaded =
+        compile(report, route, &who).and_then(|code| execute(report, route, &key, &code, &who));
     note_load(loaded.is_some());
     let Some(module) = loaded else {
-        // SAFETY: GIL held; checks the pending exception's type.
-        if unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) } != 0 {
-            // A service script told to stop (threads=0 daemons), or one
-            // that chose to exit: not a failure worth a traceback.
-            object::clear_error();
-            log(
-                APLOG_DEBUG,
-                &format!("Python script file '{}' exited (SystemExit).", route.script),
-            );
-            return None;
-        }
-        let script = &route.script;
-        let named = if in_request {
-            let target = route.target_file();
-            log(
-                APLOG_ERR,
-                &format!(
-                    "[script {target}] WSGI0109: Unable to execute Python script file '{script}'."
-                ),
-            );
-            target
-        } else {
-            log(
-                APLOG_ERR,
-                &format!("WSGI0110: Unable to execute Python script file '{script}'."),
-            );
-            script
-        };
-        log_script_exception(log, named, &describe_for_scripts(interp), in_request);
+        // A copy that failed to reload is gone, as from the C module's
+        // sys.modules: the next attempt is a first load again.
+        interp.with_scripts(gil, |scripts| scripts.remove(&key));
         return None;
     };
     interp.with_scripts(gil, |scripts| {
@@ -344,6 +314,142 @@ fn load_script_as_of(
     Some(module)
 }
 
+/// Reads and compiles the route's script; a failure is logged as the C
+/// module logs it (WSGI0105 in a request, WSGI0106 outside one, with the
+/// OS error of a failed read), followed by the exception.
+fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
+    let script = &route.script;
+    let code = match std::fs::read(script) {
+        Ok(source) => {
+            // The C module hands the bytes over as a C string, so a NUL
+            // byte ends the source.
+            let end = source.iter().position(|&b| b == 0).unwrap_or(source.len());
+            let source = CString::new(&source[..end]).ok()?;
+            let filename = CString::new(script.as_str()).ok()?;
+            // SAFETY: GIL held; returns a new reference or NULL with an
+            // exception set.
+            Owned::from_new(unsafe {
+                ffi::Py_CompileString(source.as_ptr(), filename.as_ptr(), ffi::Py_file_input)
+            })
+            .ok_or(0)
+        }
+        Err(error) => {
+            let errno = error.raw_os_error().unwrap_or(0);
+            raise_os_error(errno, script);
+            Err(errno)
+        }
+    };
+    let errno = match code {
+        Ok(code) => return Some(code),
+        Err(errno) => errno,
+    };
+    let code = if report.request_file.is_some() {
+        "WSGI0105"
+    } else {
+        "WSGI0106"
+    };
+    report.script_line(
+        APLOG_ERR,
+        errno,
+        &format!("{code}: Could not read or compile WSGI script '{script}' for {who}."),
+    );
+    log_script_exception_as(report.log, report.request_file, script, who);
+    None
+}
+
+/// Raises the `OSError` (subclass) Python raises for `errno` on `path`.
+fn raise_os_error(errno: i32, path: &str) {
+    let Ok(path) = CString::new(path) else {
+        return;
+    };
+    // SAFETY: sets this thread's errno, which PyErr_SetFromErrno... reads
+    // at once; GIL held.
+    unsafe {
+        *libc::__errno_location() = errno;
+        ffi::PyErr_SetFromErrnoWithFilename(ffi::PyExc_OSError, path.as_ptr());
+    }
+}
+
+/// Runs the compiled script as a new module named after `key`. A failure
+/// is logged as the C module logs it: SystemExit with WSGI0107, leaving it
+/// pending (WSGI0108 outside a request, clearing it; nothing in a process
+/// that runs service scripts, where it is how they are told to stop),
+/// anything else with WSGI0109 (WSGI0110) and the exception.
+fn execute(
+    report: &LoadLog<'_>,
+    route: &Route,
+    key: &str,
+    code: &Owned,
+    who: &str,
+) -> Option<Owned> {
+    let name = script_module_name(key);
+    let script = &route.script;
+    // SAFETY: GIL held; each call returns a new reference or NULL.
+    let module = unsafe {
+        (|| {
+            let cname = CString::new(name.as_str()).ok()?;
+            let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
+            let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
+            object::dict_set(&dict, "__file__", &object::str_obj(script)?);
+            // As the import system does: C code importing on the script's
+            // behalf (PyImport_ImportModule) looks `__import__` up here.
+            object::dict_set(&dict, "__builtins__", &object::import("builtins")?);
+            let modules = Owned::from_borrowed(ffi::PyImport_GetModuleDict())?;
+            object::dict_set(&modules, &name, &module);
+            let result = Owned::from_new(ffi::PyEval_EvalCode(
+                code.as_ptr(),
+                dict.as_ptr(),
+                dict.as_ptr(),
+            ));
+            if result.is_none() {
+                // Forget the half-initialised module, keeping the error.
+                let error = object::take_exception();
+                ffi::PyDict_DelItemString(modules.as_ptr(), cname.as_ptr());
+                ffi::PyErr_Clear();
+                if let Some(error) = error {
+                    object::restore_exception(error);
+                }
+                return None;
+            }
+            Some(module)
+        })()
+    };
+    if module.is_some() {
+        return module;
+    }
+    // SAFETY: GIL held; checks the pending exception's type.
+    let system_exit = unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) } != 0;
+    let in_request = report.request_file.is_some();
+    match (system_exit, in_request) {
+        (true, false) if crate::module::runs_service_scripts() => object::clear_error(),
+        (true, false) => {
+            object::clear_error();
+            report.script_line(
+                APLOG_ERR,
+                0,
+                &format!("WSGI0108: SystemExit exception raised when doing exec of Python script file '{script}'."),
+            );
+        }
+        // The exception stays pending: the caller logs it, as the C
+        // module's callers do, naming what they name.
+        (true, true) => report.script_line(
+            APLOG_ERR,
+            0,
+            &format!("WSGI0107: SystemExit exception raised when doing exec of Python script file '{script}'."),
+        ),
+        (false, _) => {
+            let code = if in_request { "WSGI0109" } else { "WSGI0110" };
+            report.script_line(
+                APLOG_ERR,
+                0,
+                &format!("{code}: Unable to execute Python script file '{script}'."),
+            );
+            log_script_exception_as(report.log, report.request_file, script, who);
+        }
+    }
+    None
+}
+
 /// A script may define `reload_required(resource)`; a true result
 /// reloads it before this request. `resource` is the handler script's
 /// target file, or the WSGI script itself. An exception is logged and
@@ -352,8 +458,7 @@ fn reload_requested(
     interp: &Interpreter,
     module: &Owned,
     route: &Route,
-    log: LogFn<'_>,
-    in_request: bool,
+    report: &LoadLog<'_>,
 ) -> bool {
     if !module.hasattr("reload_required") {
         return false;
@@ -367,7 +472,12 @@ fn reload_requested(
     match answer {
         Some(value) => object::is_true(&value),
         None => {
-            log_script_exception(log, resource, &describe_for_scripts(interp), in_request);
+            log_script_exception_as(
+                report.log,
+                report.request_file,
+                &route.script,
+                &describe_for_scripts(interp),
+            );
             false
         }
     }
@@ -580,13 +690,24 @@ fn stream_result(
     }
 }
 
-/// Calls `close()` on the result if it has one; an exception it raises
-/// goes to `log_exception`.
-fn close_result(result: &Owned, log_exception: impl FnOnce()) {
-    if !result.hasattr("close") {
-        return;
-    }
-    if result.getattr("close").and_then(|c| c.call0()).is_none() {
+/// Calls `close()` on the result if it has one. A failed lookup of
+/// `close` is logged with `log_lookup_failure` (C's WSGI0194), then, like
+/// an exception `close()` raises, goes to `log_exception`.
+fn close_result(result: &Owned, log_lookup_failure: impl FnOnce(), log_exception: impl FnOnce()) {
+    let close = match result.getattr("close") {
+        Some(close) => close,
+        None => {
+            // SAFETY: GIL held; checks the pending exception's type.
+            if unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_AttributeError) } != 0 {
+                object::clear_error();
+            } else {
+                log_lookup_failure();
+                log_exception();
+            }
+            return;
+        }
+    };
+    if close.call0().is_none() {
         log_exception();
     }
 }
@@ -645,7 +766,17 @@ fn run_in_scope(
         );
         return Outcome::Restart;
     }
-    let Some(module) = load_script_as_of(gil, interp, &log, route, mtime, true) else {
+    let report = LoadLog {
+        log: &log,
+        log_errno: &|level, errno, line| transport.log_with_errno(level, errno, line),
+        request_file: Some(route.target_file()),
+    };
+    let Some(module) = load_script_as_of(gil, interp, &report, route, mtime) else {
+        if object::pending_error_type_name().is_some() {
+            // A SystemExit, named by the request's file as the C module does.
+            let who = describe_for_scripts(interp);
+            log_script_exception(&log, route.target_file(), &who, true);
+        }
         return Outcome::Fail(500);
     };
     // Output to sys.stdout/sys.stderr from this thread belongs to this
@@ -699,7 +830,8 @@ fn run_in_scope(
     // SAFETY: `ctx_ptr` points at `ctx`, alive until the objects are unbound
     // below; all Python calls run on this thread with the GIL held.
     let ctx = unsafe { &mut *ctx_ptr };
-    let log_error = |line: &str| transport.log(APLOG_ERR, line);
+    // As the C module does, failing event subscribers go to the server log.
+    let log_error = crate::pymodule::events::log_subscriber_failure;
     let events = RequestEvents::begin(&objects.events, extras, meter);
     timing.application_start = now_seconds();
     if let Some(now) = object::float_obj(timing.application_start) {
@@ -745,9 +877,19 @@ fn run_in_scope(
                 // Every streaming failure leaves a Python exception set.
                 log_failure();
             }
-            close_result(&result, || {
-                log_script_exception(&log, route.target_file(), &who, true)
-            });
+            close_result(
+                &result,
+                || {
+                    log(
+                        APLOG_ERR,
+                        &format!(
+                            "[script {}] WSGI0194: Lookup of 'close' attribute on WSGI response iterable raised an exception.",
+                            route.target_file()
+                        ),
+                    )
+                },
+                || log_script_exception(&log, route.target_file(), &who, true),
+            );
             match streamed {
                 Err(_) => false,
                 // An empty response still needs start_response().
@@ -829,7 +971,15 @@ fn pending_is_request_timeout() -> bool {
 pub fn preload(interp: &Interpreter, script: &str, log: LogFn<'_>) -> bool {
     let route = Route::for_script(script);
     let gil = interp.enter();
-    let loaded = load_script(&gil, interp, log, &route, false);
+    let report = LoadLog {
+        log,
+        log_errno: &|level, errno, line| match errno {
+            0 => log(level, line),
+            _ => crate::apache::log::server_log_with_status(std::ptr::null(), level, errno, line),
+        },
+        request_file: None,
+    };
+    let loaded = load_script_as_of(&gil, interp, &report, &route, file_mtime(script));
     drop(gil);
     loaded.is_some()
 }

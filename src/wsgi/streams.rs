@@ -9,7 +9,7 @@
 
 use super::context::RequestContext;
 use super::types;
-use crate::apache::log::{server_log, APLOG_ERR, APLOG_WARNING};
+use crate::apache::log::{server_log, APLOG_ERR, APLOG_INFO};
 use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
@@ -93,18 +93,21 @@ pub fn flush_unattached() {
     write_unattached(b"", true);
 }
 
-/// `mod_wsgi._log_warning(text)`: one warning line per text line, for the
-/// signal guard.
-pub unsafe extern "C" fn log_warning(
+/// `mod_wsgi._log_info(text)`: one server-level INFO line per text line,
+/// for the signal guard (the C module logs its notice so, even within a
+/// request).
+pub unsafe extern "C" fn log_info(
     _module: *mut ffi::PyObject,
     text: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi._log_warning", || {
+    trampoline("mod_wsgi._log_info", || {
         let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t))
         else {
             return std::ptr::null_mut();
         };
-        log_lines(APLOG_WARNING, &text);
+        for line in text.lines() {
+            server_log(std::ptr::null(), APLOG_INFO, line);
+        }
         object::none().into_raw()
     })
 }
@@ -135,14 +138,14 @@ pub struct Restrictions {
 /// Installed in each interpreter by [`install`] when signal registration
 /// is restricted.
 const SIGNAL_GUARD_SOURCE: &std::ffi::CStr = c"
-import os, signal, mod_wsgi
+import signal, mod_wsgi
 
 def guarded_signal(signum, handler):
     import traceback
     stack = ''.join(traceback.format_stack()[:-1])
-    mod_wsgi._log_warning(
-        'mod_wsgi (pid=%d): Callback registration for signal %d ignored '
-        '(WSGIRestrictSignal is On).\\n%s' % (os.getpid(), signum, stack))
+    mod_wsgi._log_info(
+        'Ignoring Python signal handler registration for signal %d in WSGI '
+        'process; mod_wsgi manages signals.\\n%s' % (signum, stack))
     return handler
 
 signal.signal = guarded_signal

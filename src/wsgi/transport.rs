@@ -8,6 +8,11 @@ pub trait Transport {
     /// Writes body bytes and flushes them towards the client; false when
     /// the client has gone away.
     fn write(&self, data: &[u8]) -> bool;
+    /// Whether `write` logs why it failed (as the C module does); if not,
+    /// the caller notes that the client went away.
+    fn logs_write_failures(&self) -> bool {
+        false
+    }
     /// Writes the last body bytes of a response whose length was declared
     /// without pushing them out; [`flush`](Self::flush) does that once the
     /// request's own bookkeeping has ended, so a client that has the whole
@@ -28,6 +33,11 @@ pub trait Transport {
     fn read(&self, buf: &mut [u8]) -> Result<usize, String>;
     /// Logs a line in the request's context at an Apache log level.
     fn log(&self, level: i32, message: &str);
+    /// `log` with an OS error number, which Apache renders before the line
+    /// where it logs it; elsewhere the number is dropped.
+    fn log_with_errno(&self, level: i32, _errno: i32, message: &str) {
+        self.log(level, message)
+    }
 }
 
 #[cfg(not(test))]
@@ -41,11 +51,27 @@ impl Transport for crate::apache::request::Request {
     }
 
     fn write(&self, data: &[u8]) -> bool {
-        crate::apache::request::Request::write(*self, data)
+        use crate::apache::request::WriteFailure;
+        match crate::apache::request::Request::write(*self, data) {
+            Ok(()) => return true,
+            Err(WriteFailure::ClientGone) => log_write_failure(*self, CLIENT_CLOSED),
+            Err(WriteFailure::Failed(error)) => {
+                log_write_failure(*self, &format!("Unable to write response data: {error}."))
+            }
+        }
+        false
+    }
+
+    fn logs_write_failures(&self) -> bool {
+        true
     }
 
     fn write_last(&self, data: &[u8]) -> bool {
-        crate::apache::request::Request::write_unflushed(*self, data)
+        let written = crate::apache::request::Request::write_unflushed(*self, data);
+        if !written {
+            log_write_failure(*self, CLIENT_CLOSED);
+        }
+        written
     }
 
     fn flush(&self) {
@@ -53,7 +79,12 @@ impl Transport for crate::apache::request::Request {
     }
 
     fn send_file(&self, fd: i32, offset: u64, length: u64, allow_sendfile: bool) -> bool {
-        crate::apache::request::Request::send_file(*self, fd, offset, length, allow_sendfile)
+        let sent =
+            crate::apache::request::Request::send_file(*self, fd, offset, length, allow_sendfile);
+        if !sent {
+            log_write_failure(*self, CLIENT_CLOSED);
+        }
+        sent
     }
 
     fn abort_response(&self) {
@@ -72,6 +103,21 @@ impl Transport for crate::apache::request::Request {
     fn log(&self, level: i32, message: &str) {
         crate::apache::request::Request::log(*self, level, message)
     }
+
+    fn log_with_errno(&self, level: i32, errno: i32, message: &str) {
+        crate::apache::log::request_log_with_status(self.raw(), level, errno, message)
+    }
+}
+
+/// The C module's line for a client found gone while writing.
+pub(super) const CLIENT_CLOSED: &str = "Client closed connection.";
+
+/// Logs why response data did not reach the client, at TRACE1 and naming
+/// the request's file, as the C module does.
+#[cfg(not(test))]
+fn log_write_failure(req: crate::apache::request::Request, why: &str) {
+    let line = format!("[script {}] {why}", req.filename());
+    req.log(crate::apache::log::APLOG_TRACE1, &line);
 }
 
 #[cfg(not(test))]

@@ -284,10 +284,12 @@ unsafe extern "C" fn start_response(
             object::raise(unsafe { ffi::PyExc_ValueError }, &message);
             return std::ptr::null_mut();
         }
-        let transport = ctx.transport;
-        crate::pymodule::events::response_started(&status, &headers, exc_info.as_ref(), &|line| {
-            transport.log(crate::apache::log::APLOG_ERR, line)
-        });
+        crate::pymodule::events::response_started(
+            &status,
+            &headers,
+            exc_info.as_ref(),
+            &crate::pymodule::events::log_subscriber_failure,
+        );
         // SAFETY: bound method lookup on the live instance.
         let slf = Owned::from_borrowed(slf).expect("non-null");
         slf.getattr("write")

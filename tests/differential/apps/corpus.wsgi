@@ -211,6 +211,17 @@ def application(environ, start_response):
                 raise RuntimeError('close failed')
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return Body()
+    if path == '/iter/close-lookup-raises':
+        class Body:
+            def __iter__(self):
+                yield b'body\n'
+
+            def __getattr__(self, name):
+                if name == 'close':
+                    raise RuntimeError('close lookup failed')
+                raise AttributeError(name)
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return Body()
     if path == '/iter/str-item':
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return ['a str, not bytes\n']
