@@ -5,7 +5,9 @@
 
 use super::authz;
 use super::context::RequestContext;
-use super::handler::{cgi_dict, load_script, log_python_error, LogFn, Route};
+use super::handler::{
+    cgi_dict, load_script_for_request, log_python_error, log_script_exception_as, LogFn, Route,
+};
 use super::transport::Transport;
 use super::{streams, types};
 use crate::apache::log::APLOG_ERR;
@@ -87,25 +89,6 @@ impl Reporter<'_> {
     }
 }
 
-/// The pending exception as a WSGI0174 block (WSGI0175 for SystemExit),
-/// tagged with `request_file` (the request's file, which for an auth
-/// script is not the script that raised).
-// The same line as handler::log_script_exception, whose tag is always the
-// failing script; replace this with a shared helper taking both paths once
-// handler.rs has one.
-fn log_script_exception_as(log: LogFn<'_>, request_file: Option<&str>, script: &str, who: &str) {
-    let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
-    let tag = request_file.map_or(String::new(), |file| format!("[script {file}] "));
-    let headline = if kind == "SystemExit" {
-        format!("WSGI0175: {tag}SystemExit exception raised by WSGI script '{script}' for {who}; ignored.")
-    } else {
-        format!(
-            "WSGI0174: {tag}{kind} exception raised processing WSGI script '{script}' for {who}."
-        )
-    };
-    log_python_error(log, &headline);
-}
-
 /// Runs `function(environ, *args)` of the script in `interp`, handing the
 /// result to `read` (which logs through the `Reporter` why an answer is
 /// unusable); `Ok(None)` when the script has no such function.
@@ -134,7 +117,14 @@ fn call<T>(
     // Output on sys.stdout/sys.stderr belongs to this request meanwhile.
     let scope = streams::RequestScope::enter(ctx_ptr);
     let answer = (|| {
-        let module = load_script(&gil, interp, &log, route, true).ok_or(Failed)?;
+        let Some(module) =
+            load_script_for_request(&gil, interp, transport, route, &request.filename)
+        else {
+            if object::pending_error_type_name().is_some() {
+                reporter.exception();
+            }
+            return Err(Failed);
+        };
         let Some(callable) = module.getattr(function) else {
             object::clear_error();
             return Ok(None);

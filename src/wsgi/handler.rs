@@ -222,32 +222,9 @@ impl LoadLog<'_> {
     }
 }
 
-/// Loads (or reuses) the script module, reloading when the file changed
-/// (if `route.reload_on_change`). `in_request` tags the lines about it
-/// with the script itself; [`load_script_for_request`] names the request's
-/// file instead.
-pub fn load_script(
-    gil: &Gil<'_>,
-    interp: &Interpreter,
-    log: LogFn<'_>,
-    route: &Route,
-    in_request: bool,
-) -> Option<Owned> {
-    let report = LoadLog {
-        log,
-        log_errno: &|level, _errno, line| log(level, line),
-        request_file: in_request.then(|| route.target_file()),
-    };
-    let module = load_script_as_of(gil, interp, &report, route, file_mtime(&route.script));
-    if module.is_none() && object::pending_error_type_name().is_some() {
-        let who = describe_for_scripts(interp);
-        log_script_exception_as(log, report.request_file, &route.script, &who);
-    }
-    module
-}
-
-/// [`load_script`] for a request whose file is `request_file`: lines about
-/// the script carry it in their `[script]` tag, and an unreadable script is
+/// Loads (or reuses) the script module of `route`, reloading it when the
+/// file changed (if `route.reload_on_change`), for a request whose file is
+/// `request_file`: lines about the script carry it in their `[script]` tag, and an unreadable script is
 /// logged with its OS error, as the C module logs them. A SystemExit the
 /// script raised is left pending for the caller to log.
 pub fn load_script_for_request(
@@ -266,7 +243,7 @@ pub fn load_script_for_request(
     load_script_as_of(gil, interp, &report, route, file_mtime(&route.script))
 }
 
-/// `load_script` with the file's modification time already read.
+/// Loads the script with the file's modification time already read.
 fn load_script_as_of(
     gil: &Gil<'_>,
     interp: &Interpreter,
