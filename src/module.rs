@@ -503,7 +503,13 @@ pub(crate) fn start_python(
     let mut settings = init_settings(config, role);
     settings.free_threading = process.free_threading;
     tracing::info!("Initializing Python runtime in {mode}.");
-    let main_tstate = runtime::initialize(&settings)?;
+    let main_tstate = runtime::initialize(&settings).inspect_err(|message| {
+        log::server_log(
+            null(),
+            log::APLOG_CRIT,
+            &format!("WSGI0036: Python interpreter configuration failed in {mode}: {message}"),
+        );
+    })?;
     if process.free_threading {
         tracing::info!("Python started with the GIL disabled (free-threading) in {mode}");
     }
@@ -749,6 +755,17 @@ pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
             Ok(interpreter) => {
                 handler::preload(&interpreter, &path, &log);
             }
+            Err(message) if role.daemon.is_some() => {
+                tracing::debug!("mod_wsgi: cannot preload '{path}': {message}");
+                log::server_log(
+                    null(),
+                    log::APLOG_CRIT,
+                    &format!(
+                        "WSGI0040: Unable to acquire {} during daemon startup script preload; skipping import.",
+                        gil::describe_interpreter_of(role.group, &group)
+                    ),
+                );
+            }
             Err(message) => tracing::error!("mod_wsgi: cannot preload '{path}': {message}"),
         }
     }
@@ -811,8 +828,8 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process) {
             log::server_log(
                 s,
-                APLOG_ERR,
-                &format!("mod_wsgi: cannot start Python in this process: {message}"),
+                log::APLOG_CRIT,
+                "WSGI0001: Python initialisation failed in Apache child process; Python based handlers will not be available.",
             );
             let _ = PYTHON_FAILURE.set(message);
             return;

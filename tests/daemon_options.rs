@@ -276,7 +276,9 @@ fn resource_limits_priority_eggs_and_environ_times() {
 
 // Reference: WSGIDaemonProcess.rst script-user= and script-group= (a WSGI
 // script file not owned by that user or group gets HTTP Forbidden);
-// error-reference.rst (script file writable to world: Forbidden).
+// error-reference.rst WSGI0155-0173 (the file and its directory: owner,
+// group, writable by others; each answered Forbidden, logged by the Apache
+// child with the names the C module gives).
 #[test]
 fn script_owner_requirements() {
     let mut b = builder().config(
@@ -288,14 +290,18 @@ fn script_owner_requirements() {
          WSGIScriptAlias /user-world {root}/scripts/world.wsgi process-group=byuser\n\
          WSGIScriptAlias /group-ok {root}/scripts/group_ok.wsgi process-group=bygroup\n\
          WSGIScriptAlias /group-root {root}/scripts/root.wsgi process-group=bygroup\n\
-         WSGIScriptAlias /free-root {root}/scripts/root.wsgi process-group=free",
+         WSGIScriptAlias /free-root {root}/scripts/root.wsgi process-group=free\n\
+         WSGIScriptAlias /user-rootdir {root}/rootdir/mine.wsgi process-group=byuser",
     );
     for name in ["user_ok", "root", "world", "group_ok"] {
         b = b.file(&format!("scripts/{name}.wsgi"), APP);
     }
+    b = b.file("rootdir/mine.wsgi", APP);
     let server = b.start();
     let scripts = server.root().join("scripts");
     let (www_uid, www_gid) = user_ids("www-data");
+    // The directory is checked too, as the C module does (WSGI0171/0160).
+    chown(&scripts, www_uid, www_gid);
     chown(&scripts.join("user_ok.wsgi"), www_uid, www_gid);
     chown(&scripts.join("world.wsgi"), www_uid, www_gid);
     fs::set_permissions(
@@ -305,6 +311,9 @@ fn script_owner_requirements() {
     .unwrap();
     chown(&scripts.join("group_ok.wsgi"), 0, www_gid);
     chown(&scripts.join("root.wsgi"), 0, 0);
+    let rootdir = server.root().join("rootdir");
+    chown(&rootdir, 0, 0);
+    chown(&rootdir.join("mine.wsgi"), www_uid, www_gid);
 
     for (path, group) in [
         ("/user-ok/info", "byuser"),
@@ -315,19 +324,30 @@ fn script_owner_requirements() {
         assert_eq!(j.str_of("process_group"), group, "{path}: {j:?}");
     }
 
+    let scripts_dir = scripts.display().to_string();
     for (path, needle) in [
-        ("/user-root/info", "owner does not match daemon requirement"),
+        (
+            "/user-root/info",
+            format!("[script {scripts_dir}/root.wsgi] WSGI0164: WSGI script file owner 'root' does not match user required for daemon process."),
+        ),
         (
             "/group-root/info",
-            "group does not match daemon requirement",
+            format!("[script {scripts_dir}/root.wsgi] WSGI0155: WSGI script file group 'root' does not match group required for daemon process."),
         ),
-        ("/user-world/info", "writable to world"),
+        (
+            "/user-world/info",
+            format!("[script {scripts_dir}/world.wsgi] WSGI0166: WSGI script file is writable to group."),
+        ),
+        (
+            "/user-rootdir/info",
+            format!("[script {}/mine.wsgi] WSGI0171: Parent directory of WSGI script file has owner 'root' which does not match user required for daemon process.", rootdir.display()),
+        ),
     ] {
         let off = server.log_len();
         let r = server.get(path);
         expect_status(&server, &r, path, 403);
         assert!(
-            wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+            wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(&needle)).is_some(),
             "{path}: no log line containing {needle:?}\n{}",
             diagnostics(&server)
         );

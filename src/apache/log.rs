@@ -9,6 +9,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata};
 
 pub const APLOG_EMERG: i32 = 0;
+pub const APLOG_ALERT: i32 = 1;
 pub const APLOG_CRIT: i32 = 2;
 pub const APLOG_ERR: i32 = 3;
 pub const APLOG_WARNING: i32 = 4;
@@ -61,6 +62,12 @@ fn apache_level(level: &Level) -> i32 {
 
 /// Writes one line to the error log of `s` (the log server when null).
 pub fn server_log(s: *const ffi::server_rec, level: i32, message: &str) {
+    server_log_with_status(s, level, 0, message);
+}
+
+/// `server_log` with an OS error number, which Apache renders as
+/// `(errno)description: ` at the start of the line.
+pub fn server_log_with_status(s: *const ffi::server_rec, level: i32, errno: i32, message: &str) {
     let s = if s.is_null() {
         LOG_SERVER.load(Ordering::Acquire) as *const _
     } else {
@@ -75,7 +82,7 @@ pub fn server_log(s: *const ffi::server_rec, level: i32, message: &str) {
             0,
             module_index(),
             level,
-            0,
+            errno,
             s,
             c"%s".as_ptr(),
             msg.as_ptr(),

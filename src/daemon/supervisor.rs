@@ -130,6 +130,8 @@ pub struct Endpoint {
     pub scope: Option<String>,
     /// `threads=0`: the group runs service scripts and takes no requests.
     pub service_only: bool,
+    /// `script-user=` / `script-group=`, checked by the child.
+    pub script_ownership: super::script_owner::ScriptOwnership,
 }
 
 /// Where and how the Apache children reach `group`, if it exists.
@@ -148,6 +150,10 @@ pub fn endpoint(group: &str) -> Option<Endpoint> {
             response_flush_delay: g.spec.response_flush_delay,
             scope: g.scope.clone(),
             service_only: g.spec.is_managed_mode(),
+            script_ownership: super::script_owner::ScriptOwnership {
+                user: g.spec.script_user.clone(),
+                group: g.spec.script_group.clone(),
+            },
         })
 }
 
@@ -243,10 +249,12 @@ fn size_listener_buffers(fd: RawFd, spec: &DaemonProcessSpec) {
             )
         };
         if rc != 0 {
-            tracing::warn!(
-                "{failure} on daemon process socket for group '{}'; default size will be used ({}).",
-                spec.name,
-                std::io::Error::last_os_error()
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            crate::apache::log::server_log_with_status(
+                std::ptr::null(),
+                crate::apache::log::APLOG_WARNING,
+                errno,
+                &format!("{failure} on daemon process socket; default size will be used."),
             );
         }
     }
@@ -342,8 +350,13 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
         super::serve::daemon_main(spec, listener, accept_lock, pconf);
     }
     if status != ffi::APR_INPARENT as i32 {
-        tracing::error!(
-            "mod_wsgi: cannot fork a process for daemon group '{name}' (status {status})"
+        crate::apache::log::server_log_with_status(
+            std::ptr::null(),
+            crate::apache::log::APLOG_ALERT,
+            status,
+            &format!(
+                "WSGI0024: Unable to spawn daemon process '{name}'. Daemon group will not start."
+            ),
         );
         return;
     }
