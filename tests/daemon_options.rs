@@ -407,9 +407,10 @@ fn error_override_header_buffer_and_flush_delay() {
         "9000-byte header, header-buffer-size=8192",
         500,
     );
+    let needle = "WSGI0144: Response header line too long from daemon process 'smallheaders'.";
     assert!(
-        wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains("header-buffer-size")).is_some(),
-        "no log line naming header-buffer-size\n{}",
+        wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+        "no {needle:?} line\n{}",
         diagnostics(&server)
     );
     // The default (32768) lets a 20000-byte header through.
@@ -1248,5 +1249,59 @@ fn buffer_sizes_apply_to_the_listening_socket() {
         1,
         "one listener sized as configured:\n{}",
         listeners.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Start-up failures of a daemon process
+// ---------------------------------------------------------------------------
+
+// Reference: error-reference.rst WSGI0009 and WSGI0025 (home= that cannot
+// be entered: ALERT, the OS error first; the process exits after a 20
+// second delay and is started again), WSGI0100 (a python-home= that does
+// not exist: WARNING), WSGI0036 and WSGI0028 (Python cannot start: CRIT).
+// Other groups serve regardless, and the server stops promptly.
+#[test]
+fn daemon_start_failures_are_logged_as_the_c_module_does() {
+    let mut server = builder()
+        .config(
+            "WSGIDaemonProcess nohome threads=1 home=/nonexistent-home\n\
+             WSGIDaemonProcess nopython threads=1 python-home=/nonexistent-python\n\
+             WSGIDaemonProcess fine threads=1\n\
+             WSGIScriptAlias /fine {root}/options.wsgi process-group=fine",
+        )
+        .start();
+    get_ok(&server, "/fine/info");
+    for (level, needle) in [
+        ("alert", "(2)No such file or directory: WSGI0009: Unable to change working directory to '/nonexistent-home'. Daemon process will exit."),
+        ("alert", "WSGI0025: Daemon process configuration failed; process left in unspecified state. Daemon process will exit and be restarted after a delay."),
+        ("info", "Python home set to '/nonexistent-python' for daemon process 'nopython'."),
+        ("warn", "(2)No such file or directory: WSGI0100: Unable to stat Python home '/nonexistent-python' for daemon process 'nopython'; Python interpreter may not initialise correctly."),
+        ("crit", "WSGI0036: Python interpreter configuration failed in daemon process 'nopython': "),
+        ("crit", "WSGI0028: Python initialisation failed in daemon process 'nopython'; Python based handlers will not be available."),
+    ] {
+        let tag = format!("[wsgi:{level}] ");
+        assert!(
+            wait_for_log_line(&server, 0, LOG_WAIT, |l| l.contains(&tag) && l.contains(needle))
+                .is_some(),
+            "no {level} line containing {needle:?}\n{}",
+            diagnostics(&server)
+        );
+    }
+    // The process that cannot enter home= waits before it exits, so it is
+    // not started again (and the line repeated) within a few seconds.
+    std::thread::sleep(Duration::from_secs(3));
+    let home_failures = server
+        .error_log()
+        .lines()
+        .filter(|l| l.contains("WSGI0009:"))
+        .count();
+    assert_eq!(home_failures, 1, "{}", diagnostics(&server));
+    let stopping = Instant::now();
+    server.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopping took {:?} with a daemon process waiting out its set-up failure",
+        stopping.elapsed()
     );
 }
