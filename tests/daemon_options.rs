@@ -1305,3 +1305,42 @@ fn daemon_start_failures_are_logged_as_the_c_module_does() {
         stopping.elapsed()
     );
 }
+
+// Reference: error-reference.rst WSGI0013 (the group's socket cannot be
+// bound: ALERT, the OS error first; that group does not start but Apache
+// does) and WSGI0117 (its requests then fail to connect: 503).
+#[test]
+fn daemon_socket_that_cannot_be_bound_leaves_apache_running() {
+    let server = builder()
+        .config(
+            "WSGISocketPrefix {root}/nodir/wsgi\n\
+             WSGIDaemonProcess unbound threads=1\n\
+             WSGIScriptAlias /unbound {root}/options.wsgi process-group=unbound\n\
+             WSGIScriptAlias /embedded {root}/options.wsgi",
+        )
+        .start();
+    get_ok(&server, "/embedded/info");
+    let r = server.get("/unbound/info");
+    expect_status(&server, &r, "group whose socket was not bound", 503);
+    let nodir = server.root().join("nodir").display().to_string();
+    let bind_failure = format!(
+        "(2)No such file or directory: WSGI0013: Unable to bind unix domain socket '{nodir}/wsgi."
+    );
+    assert!(
+        wait_for_log_line(&server, 0, LOG_WAIT, |l| l.contains("[wsgi:alert] ")
+            && l.contains(&bind_failure)
+            && l.contains("Daemon group will not start."))
+        .is_some(),
+        "no alert line containing {bind_failure:?}\n{}",
+        diagnostics(&server)
+    );
+    let connect_failure = "WSGI0117: Unable to connect to WSGI daemon process 'unbound' on ";
+    assert!(
+        wait_for_log_line(&server, 0, LOG_WAIT, |l| l
+            .contains("(2)No such file or directory: [client ")
+            && l.contains(connect_failure))
+        .is_some(),
+        "no line with the OS error and {connect_failure:?}\n{}",
+        diagnostics(&server)
+    );
+}

@@ -530,14 +530,12 @@ fn directive_cases() -> Vec<DirectiveCase> {
             config: "WSGIDaemonProcess byuser threads=1 script-user=nobody\n\
                      WSGIDaemonProcess bygroup threads=1 script-group=nogroup\n\
                      WSGIDaemonProcess byroot threads=1 script-user=root\n\
-                     WSGIDaemonProcess byrootgroup threads=1 script-group=root\n\
                      WSGIScriptAlias /u {root}/app/corpus.wsgi process-group=byuser\n\
                      WSGIScriptAlias /g {root}/app/corpus.wsgi process-group=bygroup\n\
-                     WSGIScriptAlias /ru {root}/app/corpus.wsgi process-group=byroot\n\
-                     WSGIScriptAlias /rg {root}/app/corpus.wsgi process-group=byrootgroup\n",
+                     WSGIScriptAlias /ru {root}/app/corpus.wsgi process-group=byroot\n",
             modules: &[],
             files: &[],
-            exchanges: || vec![Exchange::get("other-user", "/u/hello"), Exchange::get("other-group", "/g/hello"), Exchange::get("root-user", "/ru/hello"), Exchange::get("root-group", "/rg/hello")],
+            exchanges: || vec![Exchange::get("other-user", "/u/hello"), Exchange::get("other-group", "/g/hello"), Exchange::get("root-user", "/ru/hello")],
         },
         DirectiveCase {
             name: "daemon-header-buffer-size",
