@@ -65,6 +65,14 @@ fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// A user or group as the configuration wrote it (`name` or `#number`).
+fn as_written(id: &UnixId) -> String {
+    match id {
+        UnixId::Name(name) => name.clone(),
+        UnixId::Id(number) => format!("#{number}"),
+    }
+}
+
 /// A user name or `#uid` as a uid.
 pub fn resolve_uid(id: &UnixId) -> Result<libc::uid_t, String> {
     match id {
@@ -153,21 +161,11 @@ fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
         }
         // SAFETY: as above.
         None if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 => {
-            let listed: Vec<String> = spec
-                .supplementary_groups
-                .iter()
-                .map(|g| match g {
-                    UnixId::Name(name) => name.clone(),
-                    UnixId::Id(id) => format!("#{id}"),
-                })
-                .collect();
-            let uname = spec.user.as_ref().map_or_else(
-                || uid.to_string(),
-                |u| match u {
-                    UnixId::Name(name) => name.clone(),
-                    UnixId::Id(id) => format!("#{id}"),
-                },
-            );
+            let listed: Vec<String> = spec.supplementary_groups.iter().map(as_written).collect();
+            let uname = spec
+                .user
+                .as_ref()
+                .map_or_else(|| uid.to_string(), as_written);
             return Err(setup_failed(
                 last_errno(),
                 &format!(
