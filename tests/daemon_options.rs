@@ -1344,3 +1344,54 @@ fn daemon_socket_that_cannot_be_bound_leaves_apache_running() {
         diagnostics(&server)
     );
 }
+
+// Reference: error-reference.rst WSGI0126 (the Apache child cannot read
+// the request body it relays to the daemon: 408 when the client timed
+// out, the APR error in the line) and the application's wsgi.input
+// raising OSError "mod_wsgi request data read error: ...".
+#[test]
+fn request_body_read_failure_while_relaying() {
+    let server = builder()
+        .config(
+            "Timeout 2\n\
+             WSGIDaemonProcess upload threads=1\n\
+             WSGIScriptAlias /upload {root}/options.wsgi process-group=upload",
+        )
+        .start();
+    let request: &[u8] = b"POST /upload/read HTTP/1.1\r\nHost: localhost\r\n\
+        Content-Length: 10\r\nConnection: close\r\n\r\nabc";
+
+    // The client sends 3 of the 10 bytes it announced, then waits.
+    let off = server.log_len();
+    let mut conn = raw::RawConn::connect(server.port());
+    conn.send(request).expect("send request");
+    let answer = conn.read_timed(Duration::from_secs(15)).text();
+    assert!(
+        answer.starts_with("HTTP/1.1 408 "),
+        "stalled upload answered {answer:?}\n{}",
+        diagnostics(&server)
+    );
+    for needle in [
+        "WSGI0126: Request data read error when proxying data to daemon process: The timeout specified has expired.",
+        "OSError: mod_wsgi request data read error: Partial results are valid but processing is incomplete",
+    ] {
+        assert!(
+            wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+            "no log line containing {needle:?}\n{}",
+            diagnostics(&server)
+        );
+    }
+
+    // The client goes away part way through the body.
+    let off = server.log_len();
+    let mut conn = raw::RawConn::connect(server.port());
+    conn.send(request).expect("send request");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(conn);
+    let needle = "WSGI0126: Request data read error when proxying data to daemon process: Partial results are valid but processing is incomplete.";
+    assert!(
+        wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+        "no log line containing {needle:?}\n{}",
+        diagnostics(&server)
+    );
+}
