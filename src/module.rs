@@ -479,6 +479,35 @@ fn process_plan(config: &ServerConfig, role: ProcessRole<'_>) -> gil::ProcessPla
     gil::plan_process(&settings, role.group, runtime::CAPABILITIES)
 }
 
+/// Warns, as the C module does before starting Python, when the Python
+/// home is missing, not a directory or not accessible; Python will then
+/// most likely fail to start (WSGI0036).
+fn warn_unusable_python_home(home: &str, mode: &str) {
+    const LIKELY: &str = "Python interpreter may not initialise correctly.";
+    let warn = |errno: i32, message: String| {
+        log::server_log_with_status(null(), APLOG_WARNING, errno, &message);
+    };
+    match std::fs::metadata(home) {
+        Err(e) => warn(
+            e.raw_os_error().unwrap_or(0),
+            format!("WSGI0100: Unable to stat Python home '{home}' for {mode}; {LIKELY} Verify the path and the access permissions on every component of it."),
+        ),
+        Ok(meta) if !meta.is_dir() => warn(
+            0,
+            format!("WSGI0101: Python home '{home}' for {mode} is not a directory; {LIKELY} Verify the supplied path."),
+        ),
+        // Opening it for listing needs read permission.
+        Ok(_) => {
+            if let Err(e) = std::fs::read_dir(home) {
+                warn(
+                    e.raw_os_error().unwrap_or(0),
+                    format!("WSGI0102: Python home '{home}' for {mode} is not accessible; {LIKELY} Verify the access permissions on the directory."),
+                );
+            }
+        }
+    }
+}
+
 /// Starts Python in this process with its GIL mode and switch interval.
 pub(crate) fn start_python(
     config: &ServerConfig,
@@ -492,13 +521,23 @@ pub(crate) fn start_python(
     }
     let mut settings = init_settings(config, role);
     settings.free_threading = process.free_threading;
+    if let Some(home) = &settings.home {
+        tracing::info!("Python home set to '{home}' for {mode}.");
+        warn_unusable_python_home(home, &mode);
+    }
     let free_threading_note = if process.free_threading {
         " with free-threading enabled"
     } else {
         ""
     };
     tracing::info!("Initializing Python runtime in {mode}{free_threading_note}.");
-    let main_tstate = runtime::initialize(&settings)?;
+    let main_tstate = runtime::initialize(&settings).inspect_err(|message| {
+        log::server_log(
+            null(),
+            log::APLOG_CRIT,
+            &format!("WSGI0036: Python interpreter configuration failed in {mode}: {message}"),
+        );
+    })?;
     let main = interp::register_main(
         main_tstate,
         &interpreter_setup(config, role, "", &process_env, process.free_threading),
@@ -761,6 +800,17 @@ pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
             Ok(interpreter) => {
                 handler::preload(&interpreter, &path, &log);
             }
+            Err(message) if role.daemon.is_some() => {
+                tracing::debug!("mod_wsgi: cannot preload '{path}': {message}");
+                log::server_log(
+                    null(),
+                    log::APLOG_CRIT,
+                    &format!(
+                        "WSGI0040: Unable to acquire {} during daemon startup script preload; skipping import.",
+                        gil::describe_interpreter_of(role.group, &group)
+                    ),
+                );
+            }
             Err(message) => tracing::error!("mod_wsgi: cannot preload '{path}': {message}"),
         }
     }
@@ -823,8 +873,8 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process) {
             log::server_log(
                 s,
-                APLOG_ERR,
-                &format!("mod_wsgi: cannot start Python in this process: {message}"),
+                log::APLOG_CRIT,
+                "WSGI0001: Python initialisation failed in Apache child process; Python based handlers will not be available.",
             );
             let _ = PYTHON_FAILURE.set(message);
             return;

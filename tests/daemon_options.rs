@@ -276,7 +276,9 @@ fn resource_limits_priority_eggs_and_environ_times() {
 
 // Reference: WSGIDaemonProcess.rst script-user= and script-group= (a WSGI
 // script file not owned by that user or group gets HTTP Forbidden);
-// error-reference.rst (script file writable to world: Forbidden).
+// error-reference.rst WSGI0155-0173 (the file and its directory: owner,
+// group, writable by others; each answered Forbidden, logged by the Apache
+// child with the names the C module gives).
 #[test]
 fn script_owner_requirements() {
     let mut b = builder().config(
@@ -288,14 +290,18 @@ fn script_owner_requirements() {
          WSGIScriptAlias /user-world {root}/scripts/world.wsgi process-group=byuser\n\
          WSGIScriptAlias /group-ok {root}/scripts/group_ok.wsgi process-group=bygroup\n\
          WSGIScriptAlias /group-root {root}/scripts/root.wsgi process-group=bygroup\n\
-         WSGIScriptAlias /free-root {root}/scripts/root.wsgi process-group=free",
+         WSGIScriptAlias /free-root {root}/scripts/root.wsgi process-group=free\n\
+         WSGIScriptAlias /user-rootdir {root}/rootdir/mine.wsgi process-group=byuser",
     );
     for name in ["user_ok", "root", "world", "group_ok"] {
         b = b.file(&format!("scripts/{name}.wsgi"), APP);
     }
+    b = b.file("rootdir/mine.wsgi", APP);
     let server = b.start();
     let scripts = server.root().join("scripts");
     let (www_uid, www_gid) = user_ids("www-data");
+    // The directory is checked too, as the C module does (WSGI0171/0160).
+    chown(&scripts, www_uid, www_gid);
     chown(&scripts.join("user_ok.wsgi"), www_uid, www_gid);
     chown(&scripts.join("world.wsgi"), www_uid, www_gid);
     fs::set_permissions(
@@ -305,6 +311,9 @@ fn script_owner_requirements() {
     .unwrap();
     chown(&scripts.join("group_ok.wsgi"), 0, www_gid);
     chown(&scripts.join("root.wsgi"), 0, 0);
+    let rootdir = server.root().join("rootdir");
+    chown(&rootdir, 0, 0);
+    chown(&rootdir.join("mine.wsgi"), www_uid, www_gid);
 
     for (path, group) in [
         ("/user-ok/info", "byuser"),
@@ -315,19 +324,30 @@ fn script_owner_requirements() {
         assert_eq!(j.str_of("process_group"), group, "{path}: {j:?}");
     }
 
+    let scripts_dir = scripts.display().to_string();
     for (path, needle) in [
-        ("/user-root/info", "owner does not match daemon requirement"),
+        (
+            "/user-root/info",
+            format!("[script {scripts_dir}/root.wsgi] WSGI0164: WSGI script file owner 'root' does not match user required for daemon process."),
+        ),
         (
             "/group-root/info",
-            "group does not match daemon requirement",
+            format!("[script {scripts_dir}/root.wsgi] WSGI0155: WSGI script file group 'root' does not match group required for daemon process."),
         ),
-        ("/user-world/info", "writable to world"),
+        (
+            "/user-world/info",
+            format!("[script {scripts_dir}/world.wsgi] WSGI0166: WSGI script file is writable to group."),
+        ),
+        (
+            "/user-rootdir/info",
+            format!("[script {}/mine.wsgi] WSGI0171: Parent directory of WSGI script file has owner 'root' which does not match user required for daemon process.", rootdir.display()),
+        ),
     ] {
         let off = server.log_len();
         let r = server.get(path);
         expect_status(&server, &r, path, 403);
         assert!(
-            wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+            wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(&needle)).is_some(),
             "{path}: no log line containing {needle:?}\n{}",
             diagnostics(&server)
         );
@@ -387,9 +407,10 @@ fn error_override_header_buffer_and_flush_delay() {
         "9000-byte header, header-buffer-size=8192",
         500,
     );
+    let needle = "WSGI0144: Response header line too long from daemon process 'smallheaders'.";
     assert!(
-        wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains("header-buffer-size")).is_some(),
-        "no log line naming header-buffer-size\n{}",
+        wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+        "no {needle:?} line\n{}",
         diagnostics(&server)
     );
     // The default (32768) lets a 20000-byte header through.
@@ -1231,5 +1252,149 @@ fn buffer_sizes_apply_to_the_listening_socket() {
         1,
         "one listener sized as configured:\n{}",
         listeners.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Start-up failures of a daemon process
+// ---------------------------------------------------------------------------
+
+// Reference: error-reference.rst WSGI0009 and WSGI0025 (home= that cannot
+// be entered: ALERT, the OS error first; the process exits after a 20
+// second delay and is started again), WSGI0100 (a python-home= that does
+// not exist: WARNING), WSGI0036 and WSGI0028 (Python cannot start: CRIT).
+// Other groups serve regardless, and the server stops promptly.
+#[test]
+fn daemon_start_failures_are_logged_as_the_c_module_does() {
+    let mut server = builder()
+        .config(
+            "WSGIDaemonProcess nohome threads=1 home=/nonexistent-home\n\
+             WSGIDaemonProcess nopython threads=1 python-home=/nonexistent-python\n\
+             WSGIDaemonProcess fine threads=1\n\
+             WSGIScriptAlias /fine {root}/options.wsgi process-group=fine",
+        )
+        .start();
+    get_ok(&server, "/fine/info");
+    for (level, needle) in [
+        ("alert", "(2)No such file or directory: WSGI0009: Unable to change working directory to '/nonexistent-home'. Daemon process will exit."),
+        ("alert", "WSGI0025: Daemon process configuration failed; process left in unspecified state. Daemon process will exit and be restarted after a delay."),
+        ("info", "Python home set to '/nonexistent-python' for daemon process 'nopython'."),
+        ("warn", "(2)No such file or directory: WSGI0100: Unable to stat Python home '/nonexistent-python' for daemon process 'nopython'; Python interpreter may not initialise correctly."),
+        ("crit", "WSGI0036: Python interpreter configuration failed in daemon process 'nopython': "),
+        ("crit", "WSGI0028: Python initialisation failed in daemon process 'nopython'; Python based handlers will not be available."),
+    ] {
+        let tag = format!("[wsgi:{level}] ");
+        assert!(
+            wait_for_log_line(&server, 0, LOG_WAIT, |l| l.contains(&tag) && l.contains(needle))
+                .is_some(),
+            "no {level} line containing {needle:?}\n{}",
+            diagnostics(&server)
+        );
+    }
+    // The process that cannot enter home= waits before it exits, so it is
+    // not started again (and the line repeated) within a few seconds.
+    std::thread::sleep(Duration::from_secs(3));
+    let home_failures = server
+        .error_log()
+        .lines()
+        .filter(|l| l.contains("WSGI0009:"))
+        .count();
+    assert_eq!(home_failures, 1, "{}", diagnostics(&server));
+    let stopping = Instant::now();
+    server.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopping took {:?} with a daemon process waiting out its set-up failure",
+        stopping.elapsed()
+    );
+}
+
+// Reference: error-reference.rst WSGI0013 (the group's socket cannot be
+// bound: ALERT, the OS error first; that group does not start but Apache
+// does) and WSGI0117 (its requests then fail to connect: 503).
+#[test]
+fn daemon_socket_that_cannot_be_bound_leaves_apache_running() {
+    let server = builder()
+        .config(
+            "WSGISocketPrefix {root}/nodir/wsgi\n\
+             WSGIDaemonProcess unbound threads=1\n\
+             WSGIScriptAlias /unbound {root}/options.wsgi process-group=unbound\n\
+             WSGIScriptAlias /embedded {root}/options.wsgi",
+        )
+        .start();
+    get_ok(&server, "/embedded/info");
+    let r = server.get("/unbound/info");
+    expect_status(&server, &r, "group whose socket was not bound", 503);
+    let nodir = server.root().join("nodir").display().to_string();
+    let bind_failure = format!(
+        "(2)No such file or directory: WSGI0013: Unable to bind unix domain socket '{nodir}/wsgi."
+    );
+    assert!(
+        wait_for_log_line(&server, 0, LOG_WAIT, |l| l.contains("[wsgi:alert] ")
+            && l.contains(&bind_failure)
+            && l.contains("Daemon group will not start."))
+        .is_some(),
+        "no alert line containing {bind_failure:?}\n{}",
+        diagnostics(&server)
+    );
+    let connect_failure = "WSGI0117: Unable to connect to WSGI daemon process 'unbound' on ";
+    assert!(
+        wait_for_log_line(&server, 0, LOG_WAIT, |l| l
+            .contains("(2)No such file or directory: [client ")
+            && l.contains(connect_failure))
+        .is_some(),
+        "no line with the OS error and {connect_failure:?}\n{}",
+        diagnostics(&server)
+    );
+}
+
+// Reference: error-reference.rst WSGI0126 (the Apache child cannot read
+// the request body it relays to the daemon: 408 when the client timed
+// out, the APR error in the line) and the application's wsgi.input
+// raising OSError "mod_wsgi request data read error: ...".
+#[test]
+fn request_body_read_failure_while_relaying() {
+    let server = builder()
+        .config(
+            "Timeout 2\n\
+             WSGIDaemonProcess upload threads=1\n\
+             WSGIScriptAlias /upload {root}/options.wsgi process-group=upload",
+        )
+        .start();
+    let request: &[u8] = b"POST /upload/read HTTP/1.1\r\nHost: localhost\r\n\
+        Content-Length: 10\r\nConnection: close\r\n\r\nabc";
+
+    // The client sends 3 of the 10 bytes it announced, then waits.
+    let off = server.log_len();
+    let mut conn = raw::RawConn::connect(server.port());
+    conn.send(request).expect("send request");
+    let answer = conn.read_timed(Duration::from_secs(15)).text();
+    assert!(
+        answer.starts_with("HTTP/1.1 408 "),
+        "stalled upload answered {answer:?}\n{}",
+        diagnostics(&server)
+    );
+    for needle in [
+        "WSGI0126: Request data read error when proxying data to daemon process: The timeout specified has expired.",
+        "OSError: mod_wsgi request data read error: Partial results are valid but processing is incomplete",
+    ] {
+        assert!(
+            wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+            "no log line containing {needle:?}\n{}",
+            diagnostics(&server)
+        );
+    }
+
+    // The client goes away part way through the body.
+    let off = server.log_len();
+    let mut conn = raw::RawConn::connect(server.port());
+    conn.send(request).expect("send request");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(conn);
+    let needle = "WSGI0126: Request data read error when proxying data to daemon process: Partial results are valid but processing is incomplete.";
+    assert!(
+        wait_for_log_line(&server, off, LOG_WAIT, |l| l.contains(needle)).is_some(),
+        "no log line containing {needle:?}\n{}",
+        diagnostics(&server)
     );
 }

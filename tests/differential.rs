@@ -744,6 +744,40 @@ fn directive_cases() -> Vec<DirectiveCase> {
             },
         },
         DirectiveCase {
+            // The script and its directory belong to root: script-user=
+            // and script-group= other than root refuse it (403), in the
+            // Apache child, with the owner's name.
+            name: "script-user-and-group",
+            config: "WSGIDaemonProcess byuser threads=1 script-user=nobody\n\
+                     WSGIDaemonProcess bygroup threads=1 script-group=nogroup\n\
+                     WSGIDaemonProcess byroot threads=1 script-user=root\n\
+                     WSGIScriptAlias /u {root}/app/corpus.wsgi process-group=byuser\n\
+                     WSGIScriptAlias /g {root}/app/corpus.wsgi process-group=bygroup\n\
+                     WSGIScriptAlias /ru {root}/app/corpus.wsgi process-group=byroot\n",
+            modules: &[],
+            files: &[],
+            exchanges: || vec![Exchange::get("other-user", "/u/hello"), Exchange::get("other-group", "/g/hello"), Exchange::get("root-user", "/ru/hello")],
+        },
+        DirectiveCase {
+            name: "daemon-header-buffer-size",
+            config: "WSGIDaemonProcess grp threads=1 header-buffer-size=8192\n\
+                     WSGIScriptAlias / {root}/app/corpus.wsgi process-group=grp\n",
+            modules: &[],
+            files: &[],
+            exchanges: || vec![Exchange::get("long-header", "/headers/long"), Exchange::get("ok", "/hello")],
+        },
+        DirectiveCase {
+            // The daemon cannot enter home=: both modules say so and leave
+            // the process to exit after a delay; other groups serve.
+            name: "daemon-home-missing",
+            config: "WSGIDaemonProcess nohome threads=1 home=/nonexistent-home\n\
+                     WSGIDaemonProcess grp threads=1\n\
+                     WSGIScriptAlias / {root}/app/corpus.wsgi process-group=grp\n",
+            modules: &[],
+            files: &[],
+            exchanges: || vec![Exchange::get("ok", "/hello")],
+        },
+        DirectiveCase {
             name: "python-options",
             config: "WSGIPythonOptimize 1\nWSGIDontWriteBytecode On\nWSGIPythonHashSeed 7\nWSGIPythonPath {root}/app\n\
                      WSGIScriptAlias / {root}/app/corpus.wsgi\n",

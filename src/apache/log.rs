@@ -9,6 +9,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata};
 
 pub const APLOG_EMERG: i32 = 0;
+pub const APLOG_ALERT: i32 = 1;
 pub const APLOG_CRIT: i32 = 2;
 pub const APLOG_ERR: i32 = 3;
 pub const APLOG_WARNING: i32 = 4;

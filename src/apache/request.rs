@@ -548,8 +548,17 @@ impl Request {
     /// `[script FILENAME] ` first, and the OS error `errno` (when not 0)
     /// rendered by Apache.
     pub fn log_script_error(self, errno: i32, message: &str) {
+        self.log_script(super::log::APLOG_ERR, errno, message);
+    }
+
+    /// `log_script_error` at any level (the C module tags every line it
+    /// logs about a request this way, traces included).
+    pub fn log_script(self, level: i32, errno: i32, message: &str) {
+        if !self.log_enabled(level) {
+            return;
+        }
         let line = format!("[script {}] {message}", self.filename());
-        super::log::request_log_with_status(self.raw, super::log::APLOG_ERR, errno, &line);
+        super::log::request_log_with_status(self.raw, level, errno, &line);
     }
 
     pub fn log(self, level: i32, message: &str) {

@@ -12,6 +12,8 @@ pub mod monitor;
 #[cfg(not(test))]
 pub mod relay;
 #[cfg(not(test))]
+pub mod script_owner;
+#[cfg(not(test))]
 pub mod serve;
 #[cfg(not(test))]
 pub mod supervisor;

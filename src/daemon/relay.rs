@@ -5,7 +5,7 @@
 use super::header_scan;
 use super::supervisor::Endpoint;
 use super::wire::{Frame, RequestHead};
-use crate::apache::log::APLOG_ERR;
+use crate::apache::log::{APLOG_ERR, APLOG_INFO, APLOG_TRACE1};
 use crate::apache::request::Request;
 use std::io::{BufReader, ErrorKind};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -24,14 +24,20 @@ pub struct RelayOptions {
 const MAX_ATTEMPTS: usize = 10;
 
 enum ConnectError {
-    /// Backlog full or nobody listening, until connect-timeout ran out.
-    Busy,
+    /// Backlog full or nobody listening, until connect-timeout ran out;
+    /// the last attempt's error.
+    Busy(std::io::Error),
     Failed(std::io::Error),
 }
 
 /// Connects to the group's socket, retrying while its backlog is full or
-/// nobody listens, for up to `connect_timeout`.
-fn connect(path: &str, connect_timeout: Duration) -> Result<UnixStream, ConnectError> {
+/// nobody listens, for up to `connect_timeout`; `on_retry` hears of each
+/// attempt that will be retried (its number and error).
+fn connect(
+    path: &str,
+    connect_timeout: Duration,
+    mut on_retry: impl FnMut(u32, &std::io::Error),
+) -> Result<UnixStream, ConnectError> {
     // SAFETY: sockaddr_un is plain data for which all-zero is valid.
     let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     address.sun_family = libc::AF_UNIX as libc::sa_family_t;
@@ -47,7 +53,9 @@ fn connect(path: &str, connect_timeout: Duration) -> Result<UnixStream, ConnectE
     }
     let deadline = Instant::now() + connect_timeout;
     let mut pause = Duration::from_millis(5);
+    let mut attempt = 0u32;
     loop {
+        attempt += 1;
         // SAFETY: creating a socket; the descriptor is owned below.
         let fd = unsafe {
             libc::socket(
@@ -81,8 +89,9 @@ fn connect(path: &str, connect_timeout: Duration) -> Result<UnixStream, ConnectE
             Some(libc::EINTR) => continue,
             Some(libc::EAGAIN) | Some(libc::ECONNREFUSED) => {
                 if Instant::now() >= deadline {
-                    return Err(ConnectError::Busy);
+                    return Err(ConnectError::Busy(error));
                 }
+                on_retry(attempt, &error);
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
@@ -122,11 +131,14 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
             req.log_script_error(
                 0,
                 &format!(
-                    "WSGI0152: Daemon process called '{group}' cannot be accessed by this WSGI application (it belongs to virtual host '{owner}')."
+                    "WSGI0152: Daemon process called '{group}' cannot be accessed by this WSGI application."
                 ),
             );
             return 500;
         }
+    }
+    if let Err(status) = super::script_owner::check(req, &endpoint.script_ownership) {
+        return status;
     }
     if let Some(timeout) = endpoint.response_socket_timeout {
         req.set_client_timeout(timeout);
@@ -134,12 +146,22 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
     // Connections made, and attempts the daemon turned back because it
     // was restarting (for the request's `daemon_connects`/`_restarts`).
     let (mut connects, mut restarts) = (0u32, 0u32);
-    for _ in 0..MAX_ATTEMPTS {
-        let stream = match connect(&endpoint.path, endpoint.connect_timeout) {
+    loop {
+        let on_retry = |attempt: u32, error: &std::io::Error| {
+            req.log_script(
+                APLOG_TRACE1,
+                error.raw_os_error().unwrap_or(0),
+                &format!(
+                    "Connection attempt #{attempt} to WSGI daemon process '{group}' on '{}' failed, sleeping before retrying again.",
+                    endpoint.path
+                ),
+            );
+        };
+        let stream = match connect(&endpoint.path, endpoint.connect_timeout, on_retry) {
             Ok(s) => s,
-            Err(ConnectError::Busy) => {
+            Err(ConnectError::Busy(error)) => {
                 req.log_script_error(
-                    0,
+                    error.raw_os_error().unwrap_or(0),
                     &format!(
                         "WSGI0116: Unable to connect to WSGI daemon process '{group}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
                         endpoint.path
@@ -171,23 +193,31 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
         connects += 1;
         let now = crate::wsgi::handler::now_seconds();
         super::handoff::stamp_queue_start(&mut head, now, connects, restarts);
-        if super::wire::write_request(&mut &stream, &head).is_err() {
-            // The daemon dropped the connection unread (it is stopping).
-            restarts += 1;
-            continue;
+        // Unless the daemon dropped the connection unread (it is
+        // stopping), it runs the request or turns it back.
+        if super::wire::write_request(&mut &stream, &head).is_ok() {
+            if let Exchange::Done(status) = exchange(req, &stream, group, &endpoint, &options) {
+                return status;
+            }
         }
-        match exchange(req, &stream, group, &endpoint, &options) {
-            Exchange::Done(status) => return status,
-            Exchange::Retry => restarts += 1,
+        restarts += 1;
+        if restarts as usize >= MAX_ATTEMPTS {
+            req.log_script_error(
+                0,
+                &format!(
+                    "WSGI0124: Maximum number of WSGI daemon process '{group}' restart attempts reached: {MAX_ATTEMPTS}."
+                ),
+            );
+            return 503;
         }
+        req.log_script(
+            APLOG_INFO,
+            0,
+            &format!(
+                "Reconnecting after WSGI daemon process '{group}' restart, attempt #{restarts}."
+            ),
+        );
     }
-    req.log_script_error(
-        0,
-        &format!(
-            "WSGI0124: Maximum number of WSGI daemon process '{group}' restart attempts reached: {MAX_ATTEMPTS}."
-        ),
-    );
-    503
 }
 
 /// Whether more of the response is already waiting (so flushing now
@@ -221,6 +251,53 @@ fn local_redirect(status: i32, headers: &[(String, String)]) -> Option<&str> {
         .filter(|value| value.starts_with('/'))
 }
 
+/// APR's status for a timed-out read (`APR_TIMEUP`), which Apache renders
+/// as `(70007)The timeout specified has expired`.
+const APR_TIMEUP: i32 = 70007;
+
+/// What the application's `wsgi.input` raises when the child could not
+/// read the body, as in the C module's daemons (which see the body stream
+/// cut short whatever the cause).
+const BODY_CUT_SHORT: &str =
+    "mod_wsgi request data read error: Partial results are valid but processing is incomplete";
+
+/// An OS error as `strerror` words it, without Rust's `(os error N)`.
+fn os_error_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// After a failed body read the request is answered without the
+/// daemon's response: the application is told its input broke off, and
+/// what it logs about that is still logged for the request.
+fn finish_after_body_error(req: Request, reader: &mut BufReader<&UnixStream>) {
+    let stream = *reader.get_ref();
+    let mut out = stream;
+    if Frame::BodyError(BODY_CUT_SHORT.into())
+        .write_to(&mut out)
+        .is_err()
+    {
+        return;
+    }
+    while let Ok(Some(frame)) = Frame::read_from(reader) {
+        match frame {
+            Frame::Log { level, message } => req.log(level, &message),
+            Frame::ReadBody(_)
+                if Frame::BodyError(BODY_CUT_SHORT.into())
+                    .write_to(&mut out)
+                    .is_err() =>
+            {
+                return
+            }
+            Frame::End | Frame::Fail(_) | Frame::Abort => return,
+            _ => {}
+        }
+    }
+}
+
 /// Reads and drops the rest of a response the client will not see.
 fn drain_response(reader: &mut BufReader<&UnixStream>) {
     while let Ok(Some(frame)) = Frame::read_from(reader) {
@@ -245,6 +322,8 @@ fn exchange(
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut headers_sent = false;
     let mut received_any = false;
+    // The daemon has had the whole request body, its end included.
+    let mut body_delivered = false;
     // WSGIErrorOverride: the application's error status, its body dropped.
     let mut overridden: Option<i32> = None;
     let mut buf = Vec::new();
@@ -258,15 +337,17 @@ fn exchange(
             outcome => {
                 let timed_out = matches!(&outcome, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
                 if headers_sent {
-                    let (errno, why) = match outcome {
-                        Err(e) => (e.raw_os_error().unwrap_or(0), e.to_string()),
-                        _ => (0, "connection closed".into()),
+                    // A daemon that ends early closes a socket with the
+                    // end of the request body unread in the C module's
+                    // protocol, so it saw the connection reset.
+                    let errno = match &outcome {
+                        _ if timed_out => APR_TIMEUP,
+                        Err(e) => e.raw_os_error().unwrap_or(libc::ECONNRESET),
+                        Ok(_) => libc::ECONNRESET,
                     };
                     req.log_script_error(
                         errno,
-                        &format!(
-                            "WSGI0119: Unable to proxy response from daemon to client (daemon process '{group}': {why})."
-                        ),
+                        "WSGI0119: Unable to proxy response from daemon to client.",
                     );
                     // What the client already has stays delivered; the
                     // response is then visibly cut short.
@@ -283,11 +364,20 @@ fn exchange(
                     );
                     return Exchange::Done(504);
                 }
+                // In the C module's protocol a daemon that ends before
+                // reading the request body to its end resets the
+                // connection; one that had it all closes it cleanly.
+                let reset = std::io::Error::from_raw_os_error(libc::ECONNRESET);
                 let message = match outcome {
                     Err(e) => format!(
-                        "WSGI0147: Error reading response headers from daemon process '{group}' ({e})."
+                        "WSGI0147: Error reading response headers from daemon process '{group}' ({}).",
+                        os_error_text(&e)
                     ),
-                    _ => format!(
+                    Ok(_) if !body_delivered => format!(
+                        "WSGI0147: Error reading response headers from daemon process '{group}' ({}).",
+                        os_error_text(&reset)
+                    ),
+                    Ok(_) => format!(
                         "WSGI0146: Daemon process '{group}' closed connection before sending complete response headers."
                     ),
                 };
@@ -301,11 +391,26 @@ fn exchange(
                 buf.resize(n as usize, 0);
                 let mut out = stream;
                 let sent = match req.read_body(&mut buf) {
-                    Ok(len) => super::wire::write_body_data(&mut out, &buf[..len]),
-                    Err(_) => Frame::BodyError(
-                        "error reading the request body (client disconnected or timed out)".into(),
-                    )
-                    .write_to(&mut out),
+                    Ok(len) => {
+                        body_delivered |= len == 0;
+                        super::wire::write_body_data(&mut out, &buf[..len])
+                    }
+                    Err(status) => {
+                        let timed_out = status == APR_TIMEUP;
+                        req.log_script_error(
+                            0,
+                            &format!(
+                                "WSGI0126: Request data read error when proxying data to daemon process: {}.",
+                                crate::apache::apr_error(status)
+                            ),
+                        );
+                        let status = if timed_out { 408 } else { 500 };
+                        if !headers_sent {
+                            finish_after_body_error(req, &mut reader);
+                            return Exchange::Done(status);
+                        }
+                        Frame::BodyError(BODY_CUT_SHORT.into()).write_to(&mut out)
+                    }
                 };
                 if sent.is_err() {
                     return Exchange::Done(if headers_sent { 0 } else { 502 });
@@ -317,14 +422,14 @@ fn exchange(
                 headers,
             } => {
                 let limit = endpoint.header_buffer_size as usize;
-                if let Some((name, _)) = headers
+                if headers
                     .iter()
-                    .find(|(name, value)| name.len() + value.len() + 2 > limit)
+                    .any(|(name, value)| name.len() + value.len() + 2 > limit)
                 {
                     req.log_script_error(
                         0,
                         &format!(
-                            "WSGI0144: Response header line too long from daemon process '{group}' (header '{name}' is longer than header-buffer-size, {limit} bytes)."
+                            "WSGI0144: Response header line too long from daemon process '{group}'."
                         ),
                     );
                     return Exchange::Done(500);

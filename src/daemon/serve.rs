@@ -7,7 +7,9 @@ use super::lifecycle::{self, Limits};
 use super::monitor::{self, Tracker};
 use super::wire::{Frame, RequestHead};
 use crate::apache::ffi;
-use crate::apache::log::APLOG_ERR;
+use crate::apache::log::{
+    server_log_with_status, APLOG_ALERT, APLOG_CRIT, APLOG_ERR, APLOG_WARNING,
+};
 use crate::apache::proc_mutex::ProcMutex;
 use crate::config::daemon::{DaemonProcessSpec, UnixId};
 use crate::config::ServerConfig;
@@ -19,9 +21,57 @@ use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::ptr::null;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why a daemon process ends before or instead of serving.
+enum DaemonFailure {
+    /// Already logged, in the C module's words.
+    Logged,
+    /// A set-up step (root, identity, working directory) failed, logged
+    /// in the C module's words; the process waits before it exits.
+    SetupFailed,
+    /// Logged by `daemon_main`.
+    Message(String),
+}
+
+impl From<String> for DaemonFailure {
+    fn from(message: String) -> Self {
+        DaemonFailure::Message(message)
+    }
+}
+
+/// Logs a daemon set-up step that failed (`errno` from the OS, 0 when
+/// none), then the C module's closing line for it; the process exits.
+fn setup_failed(errno: i32, message: &str, closing_code: &str) -> DaemonFailure {
+    server_log_with_status(null(), APLOG_ALERT, errno, message);
+    server_log_with_status(
+        null(),
+        APLOG_ALERT,
+        0,
+        &format!("{closing_code}: Daemon process configuration failed; process left in unspecified state. Daemon process will exit and be restarted after a delay."),
+    );
+    DaemonFailure::SetupFailed
+}
+
+/// How long a process whose set-up failed waits before exiting (and so
+/// being started again), as in the C module: the same failure would
+/// otherwise repeat at once, over and over.
+const SETUP_FAILURE_DELAY: Duration = Duration::from_secs(20);
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// A user or group as the configuration wrote it (`name` or `#number`).
+fn as_written(id: &UnixId) -> String {
+    match id {
+        UnixId::Name(name) => name.clone(),
+        UnixId::Id(number) => format!("#{number}"),
+    }
+}
 
 /// A user name or `#uid` as a uid.
 pub fn resolve_uid(id: &UnixId) -> Result<libc::uid_t, String> {
@@ -67,7 +117,7 @@ pub fn group_ids(spec: &DaemonProcessSpec) -> Result<(libc::uid_t, libc::gid_t),
 
 /// Takes on the group's user, group and supplementary groups (defaults:
 /// Apache's `User` and `Group`); a no-op unless running as root.
-fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), String> {
+fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
     // SAFETY: identity syscalls in a freshly forked, single-threaded child.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());
@@ -88,24 +138,52 @@ fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), String> {
     } else {
         None
     };
+    const EXIT: &str = "Daemon process will exit.";
     // SAFETY: as above.
-    unsafe {
-        let grouped = match &user_name {
-            Some(name) => libc::initgroups(name.as_ptr(), gid),
-            None => libc::setgroups(groups.len(), groups.as_ptr()),
-        };
-        if grouped != 0 || libc::setgid(gid) != 0 {
-            return Err(format!(
-                "cannot switch to group {gid}: {}",
-                std::io::Error::last_os_error()
+    if unsafe { libc::setgid(gid) } != 0 {
+        return Err(setup_failed(
+            last_errno(),
+            &format!("WSGI0004: Unable to set group id to gid={gid}. {EXIT}"),
+            "WSGI0025",
+        ));
+    }
+    match &user_name {
+        // SAFETY: as above.
+        Some(name) if unsafe { libc::initgroups(name.as_ptr(), gid) } != 0 => {
+            return Err(setup_failed(
+                last_errno(),
+                &format!(
+                    "WSGI0006: Unable to initialise groups for uname={} and gid={gid}. {EXIT}",
+                    name.to_string_lossy()
+                ),
+                "WSGI0025",
             ));
         }
-        if libc::setuid(uid) != 0 {
-            return Err(format!(
-                "cannot switch to user {uid}: {}",
-                std::io::Error::last_os_error()
+        // SAFETY: as above.
+        None if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 => {
+            let listed: Vec<String> = spec.supplementary_groups.iter().map(as_written).collect();
+            let uname = spec
+                .user
+                .as_ref()
+                .map_or_else(|| uid.to_string(), as_written);
+            return Err(setup_failed(
+                last_errno(),
+                &format!(
+                    "WSGI0005: Unable to set supplementary groups for uname={uname} of '{}'. {EXIT}",
+                    listed.join(",")
+                ),
+                "WSGI0025",
             ));
         }
+        _ => {}
+    }
+    // SAFETY: as above.
+    if unsafe { libc::setuid(uid) } != 0 {
+        return Err(setup_failed(
+            last_errno(),
+            &format!("WSGI0007: Unable to change to uid={uid}. {EXIT}"),
+            "WSGI0008",
+        ));
     }
     Ok(())
 }
@@ -160,8 +238,9 @@ pub fn daemon_main(
     let outcome = std::panic::catch_unwind(move || {
         let accept_lock = match accept_lock {
             Some(mut lock) => {
-                lock.attach_in_child(pool)
-                    .map_err(|e| format!("cannot attach the accept mutex: {e}"))?;
+                lock.attach_in_child(pool).map_err(|e| {
+                    DaemonFailure::from(format!("cannot attach the accept mutex: {e}"))
+                })?;
                 Some(lock)
             }
             None => None,
@@ -170,7 +249,14 @@ pub fn daemon_main(
     });
     let code = match outcome {
         Ok(Ok(())) => 0,
-        Ok(Err(message)) => {
+        Ok(Err(DaemonFailure::Logged)) => 1,
+        Ok(Err(DaemonFailure::SetupFailed)) => {
+            // Apache stopping meanwhile must still end the process.
+            crate::sys::reset_stop_signals();
+            std::thread::sleep(SETUP_FAILURE_DELAY);
+            1
+        }
+        Ok(Err(DaemonFailure::Message(message))) => {
             tracing::error!("mod_wsgi: daemon process for group '{name}' failed: {message}");
             1
         }
@@ -185,9 +271,11 @@ pub fn daemon_main(
 }
 
 /// Applies `cpu-time-limit`, `memory-limit`, `virtual-memory-limit` and
-/// `cpu-priority` to this process.
-fn apply_resource_limits(spec: &DaemonProcessSpec) -> Result<(), String> {
-    let set = |resource, value: u64, what: &str| {
+/// `cpu-priority` to this process. One that cannot be set is warned about
+/// and the daemon runs without it, as in the C module.
+fn apply_resource_limits(spec: &DaemonProcessSpec) {
+    let group = &spec.name;
+    let set = |resource, value: u64| -> Result<(), i32> {
         let limit = libc::rlimit {
             rlim_cur: value as libc::rlim_t,
             rlim_max: libc::RLIM_INFINITY,
@@ -213,37 +301,42 @@ fn apply_resource_limits(spec: &DaemonProcessSpec) -> Result<(), String> {
             }
         }
         if rc != 0 {
-            return Err(format!(
-                "Unable to set {what} for daemon process: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(last_errno());
         }
         Ok(())
     };
+    let warn = |errno: i32, message: String| {
+        server_log_with_status(null(), APLOG_WARNING, errno, &message);
+    };
+    const WITHOUT: &str = "daemon will run without the configured limit.";
     if let Some(limit) = spec.cpu_time_limit.filter(|d| !d.is_zero()) {
         // The kernel sends SIGXCPU at the soft limit: a graceful restart.
-        set(libc::RLIMIT_CPU, limit.as_secs().max(1), "CPU time limit")?;
-    }
-    if let Some(bytes) = spec.memory_limit.filter(|&b| b > 0) {
-        set(libc::RLIMIT_DATA, bytes, "memory limit")?;
-    }
-    if let Some(bytes) = spec.virtual_memory_limit.filter(|&b| b > 0) {
-        set(libc::RLIMIT_AS, bytes, "virtual memory limit")?;
-    }
-    if spec.cpu_priority != 0 {
-        // SAFETY: setting this process's scheduling priority.
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, spec.cpu_priority) } != 0 {
-            return Err(format!(
-                "Unable to set CPU priority for daemon process: {}",
-                std::io::Error::last_os_error()
-            ));
+        let seconds = limit.as_secs().max(1);
+        if let Err(errno) = set(libc::RLIMIT_CPU, seconds) {
+            warn(errno, format!("WSGI0076: Unable to set CPU time limit of {seconds} seconds for daemon process '{group}'; {WITHOUT}"));
         }
     }
-    Ok(())
+    if let Some(bytes) = spec.memory_limit.filter(|&b| b > 0) {
+        if let Err(errno) = set(libc::RLIMIT_DATA, bytes) {
+            warn(errno, format!("WSGI0077: Unable to set memory limit of {bytes} for daemon process '{group}'; {WITHOUT}"));
+        }
+    }
+    if let Some(bytes) = spec.virtual_memory_limit.filter(|&b| b > 0) {
+        if let Err(errno) = set(libc::RLIMIT_AS, bytes) {
+            warn(errno, format!("WSGI0078: Unable to set virtual memory limit of {bytes} for daemon process '{group}'; {WITHOUT}"));
+        }
+    }
+    let priority_refused = || {
+        // SAFETY: setting this process's scheduling priority.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, spec.cpu_priority) != 0 }
+    };
+    if spec.cpu_priority != 0 && priority_refused() {
+        warn(last_errno(), format!("WSGI0075: Unable to set CPU priority of {} for daemon process '{group}'; daemon will run with default priority.", spec.cpu_priority));
+    }
 }
 
 /// `chroot=`: enters the jail before giving up root.
-fn enter_chroot(spec: &DaemonProcessSpec) -> Result<(), String> {
+fn enter_chroot(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
     let Some(dir) = &spec.chroot else {
         return Ok(());
     };
@@ -254,19 +347,58 @@ fn enter_chroot(spec: &DaemonProcessSpec) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "Unable to change root directory to '{}': {}",
-            dir.display(),
-            std::io::Error::last_os_error()
+        Err(setup_failed(
+            last_errno(),
+            &format!(
+                "WSGI0003: Unable to change root directory to '{}'. Daemon process will exit.",
+                dir.display()
+            ),
+            "WSGI0025",
         ))
     }
+}
+
+/// Enters `home=`, else the home directory of the user the process now
+/// runs as.
+fn enter_home(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
+    const EXIT: &str = "Daemon process will exit.";
+    if let Some(home) = &spec.home {
+        return std::env::set_current_dir(home).map_err(|e| {
+            setup_failed(
+                e.raw_os_error().unwrap_or(0),
+                &format!(
+                    "WSGI0009: Unable to change working directory to '{}'. {EXIT}",
+                    home.display()
+                ),
+                "WSGI0025",
+            )
+        });
+    }
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let Some(dir) = user_home() else {
+        return Err(setup_failed(
+            last_errno(),
+            &format!("WSGI0011: Unable to determine home directory for uid={uid}. {EXIT}"),
+            "WSGI0025",
+        ));
+    };
+    std::env::set_current_dir(&dir).map_err(|e| {
+        setup_failed(
+            e.raw_os_error().unwrap_or(0),
+            &format!(
+                "WSGI0010: Unable to change working directory to home directory '{dir}' for uid={uid}. {EXIT}"
+            ),
+            "WSGI0025",
+        )
+    })
 }
 
 fn run(
     spec: DaemonProcessSpec,
     listener: RawFd,
     accept_lock: Option<ProcMutex>,
-) -> Result<(), String> {
+) -> Result<(), DaemonFailure> {
     // SAFETY: in the freshly forked child: drop Apache's listening sockets
     // and the other groups' listeners.
     unsafe {
@@ -279,7 +411,7 @@ fn run(
     if let Some(title) = spec.process_title() {
         set_process_title(&title);
     }
-    apply_resource_limits(&spec)?;
+    apply_resource_limits(&spec);
     enter_chroot(&spec)?;
     let (uid, gid) = group_ids(&spec)?;
     tracing::info!(
@@ -294,15 +426,7 @@ fn run(
             libc::umask(mask as libc::mode_t);
         }
     }
-    let home = spec
-        .home
-        .as_ref()
-        .map(|h| h.display().to_string())
-        .or_else(user_home);
-    if let Some(home) = home {
-        std::env::set_current_dir(&home)
-            .map_err(|e| format!("cannot change to home '{home}': {e}"))?;
-    }
+    enter_home(&spec)?;
     if let Some(lang) = &spec.lang {
         std::env::set_var("LANG", lang);
     }
@@ -326,9 +450,20 @@ fn run(
         group: &spec.name,
         daemon: Some(&spec),
     };
-    crate::module::start_daemon_python(config, role, &spec)?;
+    if crate::module::start_daemon_python(config, role, &spec).is_err() {
+        server_log_with_status(
+            null(),
+            APLOG_CRIT,
+            0,
+            &format!(
+                "WSGI0028: Python initialisation failed in daemon process '{}'; Python based handlers will not be available.",
+                spec.name
+            ),
+        );
+        return Err(DaemonFailure::Logged);
+    }
     if spec.is_managed_mode() {
-        return run_service_scripts(config, role);
+        return Ok(run_service_scripts(config, role)?);
     }
     crate::module::preload_scripts(config, role);
     monitor::spawn_signal_dispatcher();
@@ -737,10 +872,6 @@ impl Worker<'_> {
             crate::module::process_info(),
             daemon_start,
         );
-        if let Err(message) = check_script_owner(spec, &route.script) {
-            transport.log(APLOG_ERR, &format!("mod_wsgi: {message}"));
-            return (Outcome::Fail(403), None);
-        }
         let env = |name: &str| {
             head.vars
                 .iter()
@@ -762,40 +893,6 @@ impl Worker<'_> {
         let served = self.tracker.end(self.slot);
         (outcome, Some(served))
     }
-}
-
-/// `script-user=`/`script-group=`: the WSGI script must be owned by them
-/// and not writable by others.
-fn check_script_owner(spec: &DaemonProcessSpec, script: &str) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    if spec.script_user.is_none() && spec.script_group.is_none() {
-        return Ok(());
-    }
-    let meta = std::fs::metadata(script)
-        .map_err(|e| format!("Unable to stat target WSGI script '{script}': {e}"))?;
-    if meta.mode() & 0o002 != 0 {
-        return Err(format!("WSGI script file '{script}' is writable to world."));
-    }
-    if let Some(user) = &spec.script_user {
-        let uid = resolve_uid(user)?;
-        if meta.uid() != uid {
-            return Err(format!(
-                "WSGI script file '{script}' owner does not match daemon requirement (uid {uid})."
-            ));
-        }
-        if meta.mode() & 0o020 != 0 {
-            return Err(format!("WSGI script file '{script}' is writable to group."));
-        }
-    }
-    if let Some(group) = &spec.script_group {
-        let gid = resolve_gid(group)?;
-        if meta.gid() != gid {
-            return Err(format!(
-                "WSGI script file '{script}' group does not match daemon requirement (gid {gid})."
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// A first body write up to this size is copied in behind the headers so

@@ -130,6 +130,8 @@ pub struct Endpoint {
     pub scope: Option<String>,
     /// `threads=0`: the group runs service scripts and takes no requests.
     pub service_only: bool,
+    /// `script-user=` / `script-group=`, checked by the child.
+    pub script_ownership: super::script_owner::ScriptOwnership,
 }
 
 /// Where and how the Apache children reach `group`, if it exists.
@@ -148,6 +150,10 @@ pub fn endpoint(group: &str) -> Option<Endpoint> {
             response_flush_delay: g.spec.response_flush_delay,
             scope: g.scope.clone(),
             service_only: g.spec.is_managed_mode(),
+            script_ownership: super::script_owner::ScriptOwnership {
+                user: g.spec.script_user.clone(),
+                group: g.spec.script_group.clone(),
+            },
         })
 }
 
@@ -169,16 +175,28 @@ fn secure_socket_file(path: &str, owner: (libc::uid_t, libc::gid_t)) {
     }
 }
 
+/// Why a group's listening socket could not be made.
+enum SocketFailure {
+    /// A configuration Apache refuses to start with.
+    Refused(String),
+    /// Binding the socket failed: as in the C module, that group does not
+    /// start and Apache runs on (its requests fail to connect).
+    Bind(std::io::Error),
+}
+
 /// Creates a listening UNIX socket at `path`.
-fn listen_at(path: &str, backlog: u32, owner: (libc::uid_t, libc::gid_t)) -> Result<RawFd, String> {
+fn listen_at(
+    path: &str,
+    backlog: u32,
+    owner: (libc::uid_t, libc::gid_t),
+) -> Result<RawFd, SocketFailure> {
     if path.len() > MAX_SOCKET_PATH {
-        return Err(format!(
+        return Err(SocketFailure::Refused(format!(
             "daemon socket path '{path}' is longer than {MAX_SOCKET_PATH} bytes; use a shorter WSGISocketPrefix"
-        ));
+        )));
     }
     let _ = std::fs::remove_file(path);
-    let listener = std::os::unix::net::UnixListener::bind(path)
-        .map_err(|e| format!("cannot create daemon socket '{path}': {e}"))?;
+    let listener = std::os::unix::net::UnixListener::bind(path).map_err(SocketFailure::Bind)?;
     let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
     // SAFETY: plain syscalls on the descriptor we just created.
     unsafe {
@@ -198,7 +216,7 @@ fn reuse_or_listen(
     path: &str,
     backlog: u32,
     owner: (libc::uid_t, libc::gid_t),
-) -> Result<RawFd, String> {
+) -> Result<RawFd, SocketFailure> {
     if let Some(i) = kept.iter().position(|l| l.group == group) {
         let old = kept.remove(i);
         if old.path == path || std::fs::rename(&old.path, path).is_ok() {
@@ -243,10 +261,12 @@ fn size_listener_buffers(fd: RawFd, spec: &DaemonProcessSpec) {
             )
         };
         if rc != 0 {
-            tracing::warn!(
-                "{failure} on daemon process socket for group '{}'; default size will be used ({}).",
-                spec.name,
-                std::io::Error::last_os_error()
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            crate::apache::log::server_log_with_status(
+                std::ptr::null(),
+                crate::apache::log::APLOG_WARNING,
+                errno,
+                &format!("{failure} on daemon process socket; default size will be used."),
             );
         }
     }
@@ -342,8 +362,13 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
         super::serve::daemon_main(spec, listener, accept_lock, pconf);
     }
     if status != ffi::APR_INPARENT as i32 {
-        tracing::error!(
-            "mod_wsgi: cannot fork a process for daemon group '{name}' (status {status})"
+        crate::apache::log::server_log_with_status(
+            std::ptr::null(),
+            crate::apache::log::APLOG_ALERT,
+            status,
+            &format!(
+                "WSGI0024: Unable to spawn daemon process '{name}'. Daemon group will not start."
+            ),
         );
         return;
     }
@@ -576,7 +601,27 @@ pub fn start_groups(
                 owner,
             ) {
                 Ok(fd) => fd,
-                Err(message) => {
+                Err(SocketFailure::Bind(error)) => {
+                    crate::apache::log::server_log_with_status(
+                        std::ptr::null(),
+                        crate::apache::log::APLOG_ALERT,
+                        error.raw_os_error().unwrap_or(0),
+                        &format!("WSGI0013: Unable to bind unix domain socket '{socket_path}'. Daemon group will not start."),
+                    );
+                    // Known but without processes: its requests fail to
+                    // connect (WSGI0117), as in the C module.
+                    groups.push(Group {
+                        accept_lock: None,
+                        log_server,
+                        pids: Vec::new(),
+                        spec: spec.clone(),
+                        socket_path,
+                        listener: -1,
+                        scope,
+                    });
+                    continue;
+                }
+                Err(SocketFailure::Refused(message)) => {
                     listeners.extend(kept);
                     publish_listeners(process_pool, listeners);
                     return Err(message);

@@ -171,7 +171,12 @@ pub fn initialize(settings: &InitSettings) -> Result<*mut ffi::PyThreadState, St
         }
         // SAFETY: a fully prepared config.
         let status = unsafe { ffi::Py_InitializeFromConfig(config) };
-        status_error(&status, "Python initialisation failed").map_or(Ok(()), Err)
+        // SAFETY: reading the PyStatus just returned.
+        if unsafe { ffi::PyStatus_Exception(status) } != 0 {
+            // Worded by CPython, as the C module logs it in WSGI0036.
+            return Err(status_message(&status));
+        }
+        Ok(())
     })();
     // SAFETY: frees the config's strings whether or not init succeeded.
     unsafe { ffi::PyConfig_Clear(config) };

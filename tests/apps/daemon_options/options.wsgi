@@ -82,6 +82,10 @@ def application(environ, start_response):
     if path == '/stream':
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return _stream()
+    if path == '/read':
+        data = environ['wsgi.input'].read()
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'read %d bytes' % len(data)]
     if path == '/holdgil':
         import ctypes
         ctypes.PyDLL(None).sleep(int(number('s', 30)))

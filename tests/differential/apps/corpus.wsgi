@@ -172,6 +172,9 @@ def application(environ, start_response):
     if path == '/headers/hop-by-hop':
         start_response('200 OK', [('Connection', 'keep-alive'), ('Content-Type', 'text/plain')])
         return [b'hop\n']
+    if path == '/headers/long':
+        start_response('200 OK', [('X-Long', 'a' * 9000), ('Content-Type', 'text/plain')])
+        return [b'long header\n']
     if path == '/headers/status-header':
         start_response('200 OK', [('Status', '404 Not Found'), ('Content-Type', 'text/plain')])
         return [b'status header\n']
