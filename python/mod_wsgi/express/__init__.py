@@ -63,6 +63,8 @@ def setup_server(args):
     apache = Apache.discover(args.httpd_executable, args.modules_directory)
     plan = config.Plan(args, apache, module_path)
     httpd_conf = config.render_httpd_conf(plan)
+    for warning in plan.warnings:
+        sys.stderr.write('mod_wsgi-express: warning: %s\n' % warning)
     _prepare_server_root(plan.server_root)
     root = plan.server_root
     if plan.placeholder:
@@ -82,6 +84,16 @@ def setup_server(args):
             import grp
             import pwd
             os.chown(sockets, pwd.getpwnam(plan.user).pw_uid,
+                     grp.getgrnam(plan.group).gr_gid)
+    if plan.handlers:
+        _write(os.path.join(root, config.RESOURCE_HANDLERS_NAME),
+               config.resource_handlers_script(plan), 0o644)
+    if plan.python_eggs:
+        os.makedirs(plan.python_eggs, mode=0o755, exist_ok=True)
+        if plan.user:
+            import grp
+            import pwd
+            os.chown(plan.python_eggs, pwd.getpwnam(plan.user).pw_uid,
                      grp.getgrnam(plan.group).gr_gid)
     _write(os.path.join(root, 'envvars'), config.render_envvars(plan), 0o644)
     _write(os.path.join(root, 'apachectl'), config.render_apachectl(plan),
@@ -148,13 +160,22 @@ def start_server(args):
     plan = setup_server(args)
     for line in summary(plan):
         print(line)
+    if args.setup_only:
+        _print_set_up(plan)
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     apachectl = os.path.join(plan.server_root, 'apachectl')
     # Replace this process with Apache (through apachectl, which execs
     # httpd): Ctrl-C or SIGINT/SIGTERM then stops Apache, and Apache stops
     # its children and the daemon processes.
-    os.execv('/bin/sh', ['/bin/sh', apachectl, 'foreground'])
+    os.execv(plan.shell, [plan.shell, apachectl, 'foreground'])
+
+
+def _print_set_up(plan):
+    print('Apache is set up but not running. Control it with %s '
+          'start|stop|restart|configtest|foreground.'
+          % os.path.join(plan.server_root, 'apachectl'))
 
 
 def install_module(args):
@@ -198,9 +219,7 @@ def main(argv=None):
             plan = setup_server(args)
             for line in summary(plan):
                 print(line)
-            print('Apache is set up but not running. Control it with %s '
-                  'start|stop|restart|configtest|foreground.'
-                  % os.path.join(plan.server_root, 'apachectl'))
+            _print_set_up(plan)
         elif args.command == 'start-server':
             start_server(args)
     except ExpressError as error:
