@@ -1,0 +1,744 @@
+//! Option coverage of our `mod_wsgi-express` against the C package's.
+//!
+//! * `every_c_option_is_accepted`: the list of options comes from the C
+//!   package's own `setup-server --help` when the test runs. Each option is
+//!   given to our `setup-server` with a sample argument (and the options it
+//!   needs), and the server root it writes must pass `apachectl
+//!   configtest` with our module. An option with no sample here fails the
+//!   test as "not covered", so a new C option cannot be missed.
+//! * `option_groups_side_by_side`: for a few production option groups the
+//!   C package writes a root (run by the C module) and ours writes one (run
+//!   by our module); both are started and the same requests must see the
+//!   same status and body.
+//!
+//! Run: `cargo test --release --test express_options`
+
+mod common;
+
+use common::differential::{
+    c_module, express_configtest, remove_root, scratch_path, setup_server, ExpressServer,
+};
+use common::express::{identity_args, run_express, strings, text, Scratch};
+use common::{apache_modules_dir, free_port, http_request, module_path, Response};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+const APP: &str = r#"import json
+
+
+def application(environ, start_response):
+    keys = ('PATH_INFO', 'SCRIPT_NAME', 'REMOTE_ADDR', 'HTTP_HOST',
+            'wsgi.url_scheme', 'SERVER_NAME', 'REMOTE_USER')
+    if environ['PATH_INFO'] == '/body':
+        data = environ['wsgi.input'].read()
+        body = ('%d bytes' % len(data)).encode()
+    else:
+        body = json.dumps({k: environ.get(k) for k in keys},
+                          sort_keys=True).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
+"#;
+
+/// A service script: leaves a mark named after the Apache parent that
+/// started it in the directory replacing `MARKS`.
+const SERVICE: &str =
+    "import os\nopen(os.path.join('MARKS', 'service-%d' % os.getppid()), 'w').close()\n";
+const HOST_ACCESS: &str = "def allow_access(environ, host):\n    return True\n";
+const AUTH_USER: &str =
+    "def check_password(environ, user, password):\n    return password == 'secret'\n";
+const AUTH_GROUP: &str = "def groups_for_user(environ, user):\n    return [b'wsgi']\n";
+
+/// The options (long names) the C package's `setup-server --help` lists.
+fn c_options() -> Vec<String> {
+    let out = Command::new(&c_module().express)
+        .args(["setup-server", "--help"])
+        .output()
+        .expect("run the C mod_wsgi-express setup-server --help");
+    assert!(out.status.success(), "C setup-server --help failed");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let mut options = BTreeSet::new();
+    for line in help.lines() {
+        // An option's line starts with two spaces then the option; help
+        // text continues further in.
+        let Some(rest) = line.strip_prefix("  --") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        if name != "help" {
+            options.insert(format!("--{name}"));
+        }
+    }
+    assert!(
+        options.len() > 100,
+        "expected the C package's long option list, found {options:?}"
+    );
+    options.into_iter().collect()
+}
+
+/// Files the samples point at.
+struct Fixtures {
+    scratch: Scratch,
+}
+
+impl Fixtures {
+    fn create() -> Fixtures {
+        let scratch = Scratch::new("options");
+        scratch.file("app.wsgi", APP);
+        let marks = scratch.dir("marks");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The service runs as the unprivileged user.
+            std::fs::set_permissions(&marks, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        scratch.file(
+            "service.py",
+            SERVICE.replace("MARKS", &marks.display().to_string()),
+        );
+        scratch.file("host_access.py", HOST_ACCESS);
+        scratch.file("auth_user.py", AUTH_USER);
+        scratch.file("auth_group.py", AUTH_GROUP);
+        scratch.file("include.conf", "# included\n");
+        scratch.file("rewrite.conf", "RewriteRule ^old$ new [R]\n");
+        scratch.file("envvars.sh", "FOO=bar\n");
+        scratch.file("static/index.html", "<p>index</p>\n");
+        scratch.dir("directory");
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=localhost"])
+            .arg("-keyout")
+            .arg(scratch.path("server.key"))
+            .arg("-out")
+            .arg(scratch.path("server.crt"))
+            .output()
+            .expect("run openssl");
+        assert!(made.status.success(), "openssl req failed");
+        for file in ["server.key", "server.crt"] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(scratch.path(file), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+        }
+        Fixtures { scratch }
+    }
+
+    fn s(&self, rel: &str) -> String {
+        self.scratch.s(rel)
+    }
+}
+
+/// What an option's sample is expected to do.
+enum Expect {
+    /// setup-server succeeds and the root passes configtest.
+    Accept,
+    /// Either that, or setup-server refuses with this text because the
+    /// sample needs something this machine may lack (a free-threaded
+    /// Python, the telemetry package).
+    AcceptOrRefuse(&'static str),
+}
+
+/// The arguments that exercise `option` (with whatever it needs), or None
+/// when this table does not know the option.
+fn sample(option: &str, f: &Fixtures) -> Option<(Vec<String>, Expect)> {
+    use Expect::*;
+    let https = || {
+        vec![
+            "--https-port".to_string(),
+            "8443".to_string(),
+            "--ssl-certificate".to_string(),
+            f.s("server"),
+        ]
+    };
+    let with = |before: Vec<String>, more: &[&str]| -> Vec<String> {
+        let mut v = before;
+        v.extend(more.iter().map(|s| s.to_string()));
+        v
+    };
+    let o = option;
+    let args: Vec<String> = match o {
+        // Flags that need nothing else.
+        "--http2"
+        | "--ssl-environment"
+        | "--allow-localhost"
+        | "--enable-sendfile"
+        | "--disable-reloading"
+        | "--reload-on-changes"
+        | "--directory-listing"
+        | "--error-override"
+        | "--compress-responses"
+        | "--server-metrics"
+        | "--server-status"
+        | "--access-log"
+        | "--startup-log"
+        | "--log-to-terminal"
+        | "--rotate-logs"
+        | "--chunked-request"
+        | "--with-cgi"
+        | "--orphan-interpreter"
+        | "--embedded-mode"
+        | "--enable-docs"
+        | "--debug-mode"
+        | "--enable-debugger"
+        | "--enable-coverage"
+        | "--enable-profiler"
+        | "--enable-recorder"
+        | "--enable-gdb"
+        | "--setup-only" => vec![o.to_string()],
+        "--free-threading" => {
+            return Some((vec![o.to_string()], AcceptOrRefuse("free-threaded Python")))
+        }
+        "--enable-telemetry" => {
+            return Some((vec![o.to_string()], AcceptOrRefuse("mod-wsgi-telemetry")))
+        }
+        "--telemetry-ui-port" => {
+            return Some((
+                strings(&["--enable-telemetry", o, "8899"]),
+                AcceptOrRefuse("mod-wsgi-telemetry"),
+            ))
+        }
+        "--debugger-startup" => strings(&["--enable-debugger", o]),
+        // TLS.
+        "--https-port" | "--ssl-certificate" => https(),
+        "--ssl-certificate-file" | "--ssl-certificate-key-file" => vec![
+            "--https-port".into(),
+            "8443".into(),
+            "--ssl-certificate-file".into(),
+            f.s("server.crt"),
+            "--ssl-certificate-key-file".into(),
+            f.s("server.key"),
+        ],
+        "--ssl-ca-certificate-file" | "--ssl-certificate-chain-file" => {
+            with(https(), &[o, &f.s("server.crt")])
+        }
+        "--ssl-verify-client" => with(
+            https(),
+            &[
+                "--ssl-ca-certificate-file",
+                &f.s("server.crt"),
+                o,
+                "/secure",
+            ],
+        ),
+        "--https-only" => with(https(), &["--server-name", "www.example.com", o]),
+        "--hsts-policy" => with(
+            https(),
+            &[
+                "--server-name",
+                "www.example.com",
+                "--https-only",
+                o,
+                "max-age=60",
+            ],
+        ),
+        // Names and proxies.
+        "--server-name" => strings(&[o, "www.example.com"]),
+        "--server-alias" => strings(&["--server-name", "example.com", o, "*.example.org"]),
+        "--host" => strings(&[o, "127.0.0.1"]),
+        "--proxy-mount-point" => strings(&[o, "/px", "http://127.0.0.1:9/"]),
+        "--proxy-virtual-host" => strings(&[o, "p.example.com", "http://127.0.0.1:9/"]),
+        "--proxy-timeout" => {
+            strings(&["--proxy-mount-point", "/px", "http://127.0.0.1:9/", o, "30"])
+        }
+        "--trust-proxy-header" => strings(&[o, "X-Forwarded-For"]),
+        "--trust-proxy" => strings(&["--trust-proxy-header", "X-Forwarded-For", o, "10.0.0.0/8"]),
+        // Whole numbers.
+        "--port" => strings(&[o, "8123"]),
+        "--processes" => strings(&[o, "2"]),
+        "--threads" => strings(&[o, "3"]),
+        "--max-clients" => strings(&[o, "12"]),
+        "--limit-request-body" => strings(&[o, "1000"]),
+        "--maximum-requests" => strings(&[o, "100"]),
+        "--startup-timeout"
+        | "--shutdown-timeout"
+        | "--restart-interval"
+        | "--cpu-time-limit"
+        | "--graceful-timeout"
+        | "--eviction-timeout"
+        | "--deadlock-timeout"
+        | "--inactivity-timeout"
+        | "--request-timeout"
+        | "--interrupt-timeout"
+        | "--connect-timeout"
+        | "--socket-timeout"
+        | "--queue-timeout"
+        | "--header-timeout"
+        | "--body-timeout"
+        | "--body-max-timeout"
+        | "--response-socket-timeout"
+        | "--keep-alive-timeout" => strings(&[o, "20"]),
+        // Above the default --header-timeout of 15.
+        "--header-max-timeout" => strings(&[o, "40"]),
+        "--header-min-rate" | "--body-min-rate" => strings(&[o, "600"]),
+        "--server-backlog" | "--daemon-backlog" => strings(&[o, "64"]),
+        "--send-buffer-size"
+        | "--receive-buffer-size"
+        | "--header-buffer-size"
+        | "--response-buffer-size" => strings(&[o, "65536"]),
+        "--response-flush-delay" => strings(&[o, "10"]),
+        "--max-log-size" => strings(&["--rotate-logs", o, "2"]),
+        // Fractions and seconds with a point.
+        "--initial-workers" | "--minimum-spare-workers" | "--maximum-spare-workers" => {
+            strings(&[o, "0.5"])
+        }
+        "--switch-interval" => strings(&[o, "0.01"]),
+        "--telemetry-service" => vec![o.into(), format!("unix:{}", f.s("telemetry.sock"))],
+        "--telemetry-interval" | "--slow-requests" => vec![
+            "--telemetry-service".into(),
+            format!("unix:{}", f.s("telemetry.sock")),
+            o.into(),
+            "2".into(),
+        ],
+        "--telemetry-options" => strings(&[o, "+CaptureUserAgent"]),
+        // Words.
+        "--application-type" => strings(&[o, "script"]),
+        "--application-group" => strings(&[o, "other"]),
+        "--process-group" => strings(&[o, "example"]),
+        "--callable-object" => strings(&[o, "application"]),
+        "--mount-point" => strings(&[o, "/app"]),
+        "--map-head-to-get" => strings(&[o, "Off"]),
+        "--directory-index" => strings(&[o, "index.html"]),
+        "--allow-override" => strings(&[o, "All"]),
+        "--error-document" => strings(&[o, "404", "/missing"]),
+        "--ignore-activity" => strings(&[o, "/health"]),
+        "--server-mpm" => strings(&[o, "prefork"]),
+        "--log-level" => strings(&[o, "info"]),
+        "--access-log-format" => strings(&["--access-log", o, "combined"]),
+        "--error-log-format" => strings(&[o, "[%l] %M"]),
+        "--error-log-name" => strings(&[o, "errors.log"]),
+        "--access-log-name" => strings(&["--access-log", o, "requests.log"]),
+        "--startup-log-name" => strings(&["--startup-log", o, "start.log"]),
+        "--locale" => strings(&[o, "C.UTF-8"]),
+        "--setenv" => strings(&[o, "EXAMPLE", "value"]),
+        "--passenv" => strings(&[o, "HOME"]),
+        "--process-name" => strings(&[o, "example-httpd"]),
+        "--python-warnings" => strings(&[o, "ignore::DeprecationWarning"]),
+        "--user" | "--group" => strings(&["--user", "www-data", "--group", "www-data"]),
+        "--auth-type" => strings(&["--auth-user-script", &f.s("auth_user.py"), o, "Digest"]),
+        "--auth-group" => strings(&[
+            "--auth-user-script",
+            &f.s("auth_user.py"),
+            "--auth-group-script",
+            &f.s("auth_group.py"),
+            o,
+            "staff",
+        ]),
+        "--gdb-executable" => strings(&[o, "gdb"]),
+        // Files and directories.
+        "--entry-point" => strings(&[o, &f.s("app.wsgi")]),
+        "--document-root" => strings(&[o, &f.s("static")]),
+        "--url-alias" => strings(&[o, "/static", &f.s("static")]),
+        "--include-file" => strings(&[o, &f.s("include.conf")]),
+        "--rewrite-rules" => strings(&[o, &f.s("rewrite.conf")]),
+        "--envvars-script" => strings(&[o, &f.s("envvars.sh")]),
+        "--working-directory"
+        | "--log-directory"
+        | "--python-path"
+        | "--python-eggs"
+        | "--socket-prefix"
+        | "--coverage-directory"
+        | "--profiler-directory"
+        | "--recorder-directory" => strings(&[o, &f.s("directory")]),
+        "--pid-file" => strings(&[o, &f.s("directory/httpd.pid")]),
+        "--server-root" => strings(&[o, &f.s("another-root")]),
+        "--shell-executable" => strings(&[o, "/bin/bash"]),
+        "--httpd-executable" => strings(&[o, &common::apache_bin()]),
+        "--modules-directory" => vec![o.into(), apache_modules_dir()],
+        "--mime-types" => strings(&[o, "/etc/mime.types"]),
+        "--rotatelogs-executable" => strings(&["--rotate-logs", o, "rotatelogs"]),
+        "--add-handler" => strings(&[o, ".page", &f.s("app.wsgi")]),
+        "--host-access-script" => strings(&[o, &f.s("host_access.py")]),
+        "--auth-user-script" => strings(&[o, &f.s("auth_user.py")]),
+        "--auth-group-script" => strings(&[
+            "--auth-user-script",
+            &f.s("auth_user.py"),
+            o,
+            &f.s("auth_group.py"),
+        ]),
+        "--service-script" => strings(&[o, "mark", &f.s("service.py")]),
+        "--service-user" | "--service-group" => strings(&[
+            "--service-script",
+            "mark",
+            &f.s("service.py"),
+            o,
+            "mark",
+            "www-data",
+        ]),
+        "--service-log-file" => strings(&[
+            "--service-script",
+            "mark",
+            &f.s("service.py"),
+            o,
+            "mark",
+            "service.log",
+        ]),
+        _ => return None,
+    };
+    Some((args, Accept))
+}
+
+/// Our setup-server with `args` into a fresh root, then configtest: None
+/// when it behaves as `expect` says, else what went wrong.
+fn check_option(
+    option: &str,
+    args: &[String],
+    expect: &Expect,
+    f: &Fixtures,
+    n: usize,
+) -> Option<String> {
+    let root = f.scratch.path(&format!("root-{n}"));
+    let mut all = vec![
+        "setup-server".to_string(),
+        f.s("app.wsgi"),
+        "--server-root".into(),
+        root.display().to_string(),
+    ];
+    all.extend(identity_args());
+    all.extend(args.iter().cloned());
+    let out = run_express(&all, &f.scratch.dir);
+    let said = text(&out);
+    if !out.status.success() {
+        if let Expect::AcceptOrRefuse(why) = expect {
+            if said.contains(why) {
+                return None;
+            }
+        }
+        return Some(format!("{option}: setup-server {args:?} failed:\n{said}"));
+    }
+    if said.contains("Traceback") {
+        return Some(format!(
+            "{option}: setup-server printed a traceback:\n{said}"
+        ));
+    }
+    // --server-root in the sample moves the root.
+    let root = match args.iter().position(|a| a == "--server-root") {
+        Some(i) => Path::new(&args[i + 1]).to_path_buf(),
+        None => root,
+    };
+    let (ok, conf_out) = express_configtest(&root);
+    if !ok {
+        let conf = std::fs::read_to_string(root.join("httpd.conf")).unwrap_or_default();
+        return Some(format!(
+            "{option}: configtest of the root for {args:?} failed:\n{conf_out}\n--- httpd.conf ---\n{conf}"
+        ));
+    }
+    None
+}
+
+#[test]
+fn every_c_option_is_accepted() {
+    common::ensure_python_reachable();
+    let options = c_options();
+    let fixtures = Fixtures::create();
+    let mut not_covered = Vec::new();
+    let mut cases = Vec::new();
+    for option in &options {
+        match sample(option, &fixtures) {
+            Some((args, expect)) => cases.push((option.clone(), args, expect)),
+            None => not_covered.push(option.clone()),
+        }
+    }
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let chunks: Vec<_> = cases.chunks(cases.len().div_ceil(3)).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(c, chunk)| {
+                let fixtures = &fixtures;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, (option, args, expect))| {
+                            check_option(option, args, expect, fixtures, c * 1000 + i)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    eprintln!(
+        "{} C options, {} checked, {} not covered, {} failed",
+        options.len(),
+        cases.len(),
+        not_covered.len(),
+        failures.len()
+    );
+    assert!(
+        not_covered.is_empty(),
+        "not covered: these options of the C package's setup-server have no sample in \
+         tests/express_options.rs (add one, and the option to python/mod_wsgi/express): {not_covered:?}"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ---------------------------------------------------------------------------
+// Side by side
+// ---------------------------------------------------------------------------
+
+struct Request {
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
+    body: Vec<u8>,
+}
+
+fn get(
+    name: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
+) -> Request {
+    Request {
+        name,
+        method: "GET",
+        path,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+struct Group {
+    name: &'static str,
+    options: Vec<String>,
+    requests: Vec<Request>,
+}
+
+fn groups(f: &Fixtures) -> Vec<Group> {
+    vec![
+        Group {
+            name: "server-name",
+            options: strings(&[
+                "--server-name",
+                "www.example.com",
+                "--server-alias",
+                "alias.example.com",
+            ]),
+            requests: vec![
+                get("primary", "/env", vec![("Host", "www.example.com")]),
+                get("alias", "/env", vec![("Host", "alias.example.com")]),
+                get("parent-redirect", "/page", vec![("Host", "example.com")]),
+                get("unknown-name", "/env", vec![("Host", "other.example.net")]),
+            ],
+        },
+        Group {
+            name: "server-name-allow-localhost",
+            options: strings(&["--server-name", "example.com", "--allow-localhost"]),
+            requests: vec![
+                get("named", "/env", vec![("Host", "example.com")]),
+                get(
+                    "other-from-localhost",
+                    "/env",
+                    vec![("Host", "other.example.net")],
+                ),
+            ],
+        },
+        Group {
+            name: "limits",
+            options: strings(&["--keep-alive-timeout", "5", "--limit-request-body", "10"]),
+            requests: vec![
+                Request {
+                    name: "small-body",
+                    method: "POST",
+                    path: "/body",
+                    headers: vec![],
+                    body: b"12345".to_vec(),
+                },
+                Request {
+                    name: "large-body",
+                    method: "POST",
+                    path: "/body",
+                    headers: vec![],
+                    body: vec![b'x'; 100],
+                },
+            ],
+        },
+        Group {
+            name: "trust-proxy-header",
+            options: strings(&[
+                "--trust-proxy-header",
+                "X-Forwarded-For",
+                "--trust-proxy-header",
+                "X-Forwarded-Host",
+                "--trust-proxy",
+                "127.0.0.1",
+            ]),
+            requests: vec![get(
+                "forwarded",
+                "/env",
+                vec![
+                    ("X-Forwarded-For", "203.0.113.9"),
+                    ("X-Forwarded-Host", "front.example.com"),
+                ],
+            )],
+        },
+        Group {
+            name: "rotate-logs",
+            options: strings(&["--rotate-logs", "--max-log-size", "1", "--access-log"]),
+            requests: vec![get("page", "/env", vec![])],
+        },
+        Group {
+            name: "server-status",
+            options: strings(&["--server-status"]),
+            requests: vec![
+                get("status-page-status-line", "/server-status?auto", vec![]),
+                get("application", "/env", vec![]),
+            ],
+        },
+        Group {
+            name: "service-script",
+            options: strings(&["--service-script", "mark", &f.s("service.py")]),
+            requests: vec![get("application", "/env", vec![])],
+        },
+        Group {
+            name: "error-document",
+            // Apache's own 404 for a missing static file is answered by
+            // the application at /missing.
+            options: strings(&[
+                "--error-document",
+                "404",
+                "/missing",
+                "--url-alias",
+                "/static",
+                &f.s("static"),
+            ]),
+            requests: vec![
+                get("static-file", "/static/index.html", vec![]),
+                get("missing-static-file", "/static/nothing.html", vec![]),
+            ],
+        },
+    ]
+}
+
+/// What a request saw, in a form both sides can be compared on: the
+/// status, the Location header and the body, with the server's own port
+/// replaced. The status page's body (pids, uptimes) is compared by its
+/// first line only.
+fn seen(group: &str, req: &Request, port: u16) -> String {
+    let headers: Vec<(&str, &str)> = req.headers.clone();
+    let r: Response = match http_request(port, req.method, req.path, &headers, &req.body) {
+        Ok(r) => r,
+        Err(e) => return format!("error: {e}"),
+    };
+    let mut body = String::from_utf8_lossy(&r.body).replace(&port.to_string(), "PORT");
+    if req.name.starts_with("status-page") {
+        body = body.lines().next().unwrap_or_default().to_string();
+    }
+    let location = r
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.replace(&port.to_string(), "PORT"))
+        .unwrap_or_default();
+    format!(
+        "{group}/{}: {} location={location:?} body={body}",
+        req.name, r.status
+    )
+}
+
+#[test]
+fn option_groups_side_by_side() {
+    common::ensure_python_reachable();
+    let fixtures = Fixtures::create();
+    let app = fixtures.scratch.path("app.wsgi");
+    let mut differences = Vec::new();
+    for group in groups(&fixtures) {
+        // The C package's root, run by the C module (its own LoadModule).
+        let c_port = free_port();
+        let c_root = scratch_path(&format!("c-{}", group.name));
+        if let Err(e) = setup_server(&app, &c_root, c_port, &group.options) {
+            panic!("{}: C setup-server failed: {e}", group.name);
+        }
+        // Ours, run by our module.
+        let o_port = free_port();
+        let o_root = scratch_path(&format!("ours-{}", group.name));
+        let mut args = vec![
+            "setup-server".to_string(),
+            app.display().to_string(),
+            "--server-root".into(),
+            o_root.display().to_string(),
+            "--port".into(),
+            o_port.to_string(),
+            "--host".into(),
+            "127.0.0.1".into(),
+        ];
+        args.extend(identity_args());
+        args.extend(group.options.iter().cloned());
+        let out = run_express(&args, Path::new("/tmp"));
+        assert!(
+            out.status.success(),
+            "{}: our setup-server failed:\n{}",
+            group.name,
+            text(&out)
+        );
+        assert!(
+            std::fs::read_to_string(o_root.join("httpd.conf"))
+                .unwrap()
+                .contains(&module_path().display().to_string()),
+            "our root loads our module"
+        );
+        let c_server = ExpressServer::start(&c_root, c_port)
+            .unwrap_or_else(|e| panic!("{} (C): {e}", group.name));
+        let o_server = ExpressServer::start(&o_root, o_port)
+            .unwrap_or_else(|e| panic!("{} (ours): {e}", group.name));
+        for req in &group.requests {
+            let c_seen = seen(group.name, req, c_port);
+            let o_seen = seen(group.name, req, o_port);
+            if c_seen != o_seen {
+                differences.push(format!("C:    {c_seen}\nours: {o_seen}"));
+            } else {
+                eprintln!("same: {c_seen}");
+            }
+        }
+        if group.name == "rotate-logs" {
+            // Both write the error log through rotatelogs: a dated file.
+            for root in [&c_root, &o_root] {
+                let dated = std::fs::read_dir(root)
+                    .unwrap()
+                    .filter_map(|e| e.ok())
+                    .any(|e| e.file_name().to_string_lossy().starts_with("error_log."));
+                assert!(
+                    dated,
+                    "{}: no error_log.<date> in {}",
+                    group.name,
+                    root.display()
+                );
+            }
+        }
+        if group.name == "service-script" {
+            // Each server's own service daemon ran the script.
+            for root in [&c_root, &o_root] {
+                let pid = std::fs::read_to_string(root.join("httpd.pid")).unwrap_or_default();
+                let mark = fixtures
+                    .scratch
+                    .path(&format!("marks/service-{}", pid.trim()));
+                let seen =
+                    common::procs::wait_until(std::time::Duration::from_secs(15), || mark.exists());
+                assert!(
+                    seen,
+                    "{}: the service script of {} left no mark {}",
+                    group.name,
+                    root.display(),
+                    mark.display()
+                );
+            }
+        }
+        drop(c_server);
+        drop(o_server);
+        remove_root(&c_root);
+        remove_root(&o_root);
+    }
+    assert!(
+        differences.is_empty(),
+        "what requests saw differs between the C package's root (C module) and ours:\n{}",
+        differences.join("\n")
+    );
+}
