@@ -45,20 +45,33 @@ def application(environ, start_response):
 /// started it in the directory replacing `MARKS`.
 const SERVICE: &str =
     "import os\nopen(os.path.join('MARKS', 'service-%d' % os.getppid()), 'w').close()\n";
-const HOST_ACCESS: &str = "def allow_access(environ, host):\n    return True\n";
+const HOST_ACCESS: &str =
+    "def allow_access(environ, host):\n    return 'HTTP_X_DENY' not in environ\n";
 const AUTH_USER: &str =
     "def check_password(environ, user, password):\n    return password == 'secret'\n";
 const AUTH_GROUP: &str = "def groups_for_user(environ, user):\n    return [b'wsgi']\n";
 
-/// The options (long names) the C package's `setup-server --help` lists.
+/// The options (long names) the C package's `setup-server --help` and
+/// `start-server --help` list (ours share one parser for both).
 fn c_options() -> Vec<String> {
-    let out = Command::new(&c_module().express)
-        .args(["setup-server", "--help"])
-        .output()
-        .expect("run the C mod_wsgi-express setup-server --help");
-    assert!(out.status.success(), "C setup-server --help failed");
-    let help = String::from_utf8_lossy(&out.stdout);
     let mut options = BTreeSet::new();
+    for command in ["setup-server", "start-server"] {
+        add_c_options(command, &mut options);
+    }
+    assert!(
+        options.len() > 100,
+        "expected the C package's long option list, found {options:?}"
+    );
+    options.into_iter().collect()
+}
+
+fn add_c_options(command: &str, options: &mut BTreeSet<String>) {
+    let out = Command::new(&c_module().express)
+        .args([command, "--help"])
+        .output()
+        .expect("run the C mod_wsgi-express --help");
+    assert!(out.status.success(), "C {command} --help failed");
+    let help = String::from_utf8_lossy(&out.stdout);
     for line in help.lines() {
         // An option's line starts with two spaces then the option; help
         // text continues further in.
@@ -73,11 +86,6 @@ fn c_options() -> Vec<String> {
             options.insert(format!("--{name}"));
         }
     }
-    assert!(
-        options.len() > 100,
-        "expected the C package's long option list, found {options:?}"
-    );
-    options.into_iter().collect()
 }
 
 /// Files the samples point at.
@@ -599,6 +607,45 @@ fn groups(f: &Fixtures) -> Vec<Group> {
             requests: vec![get("application", "/env", vec![])],
         },
         Group {
+            name: "auth-user-script",
+            options: strings(&[
+                "--auth-user-script",
+                &f.s("auth_user.py"),
+                "--auth-group-script",
+                &f.s("auth_group.py"),
+            ]),
+            requests: vec![
+                get("no-credentials", "/env", vec![]),
+                // user:secret and user:wrong
+                get(
+                    "good-password",
+                    "/env",
+                    vec![("Authorization", "Basic dXNlcjpzZWNyZXQ=")],
+                ),
+                get(
+                    "bad-password",
+                    "/env",
+                    vec![("Authorization", "Basic dXNlcjp3cm9uZw==")],
+                ),
+            ],
+        },
+        Group {
+            name: "host-access-script",
+            options: strings(&["--host-access-script", &f.s("host_access.py")]),
+            requests: vec![
+                get("allowed", "/env", vec![]),
+                get("denied", "/env", vec![("X-Deny", "1")]),
+            ],
+        },
+        Group {
+            name: "compress-responses",
+            options: strings(&["--compress-responses"]),
+            requests: vec![
+                get("gzip", "/body", vec![("Accept-Encoding", "gzip")]),
+                get("identity", "/body", vec![]),
+            ],
+        },
+        Group {
             name: "error-document",
             // Apache's own 404 for a missing static file is answered by
             // the application at /missing.
@@ -638,8 +685,17 @@ fn seen(group: &str, req: &Request, port: u16) -> String {
         .find(|(k, _)| k.eq_ignore_ascii_case("location"))
         .map(|(_, v)| v.replace(&port.to_string(), "PORT"))
         .unwrap_or_default();
+    let mut shown = String::new();
+    for name in ["content-encoding", "www-authenticate"] {
+        if let Some((_, v)) = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            shown.push_str(&format!(
+                " {name}={:?}",
+                v.replace(&port.to_string(), "PORT")
+            ));
+        }
+    }
     format!(
-        "{group}/{}: {} location={location:?} body={body}",
+        "{group}/{}: {} location={location:?}{shown} body={body}",
         req.name, r.status
     )
 }
