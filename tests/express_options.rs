@@ -29,7 +29,8 @@ const APP: &str = r#"import json
 
 def application(environ, start_response):
     keys = ('PATH_INFO', 'SCRIPT_NAME', 'REMOTE_ADDR', 'HTTP_HOST',
-            'wsgi.url_scheme', 'SERVER_NAME', 'REMOTE_USER')
+            'wsgi.url_scheme', 'SERVER_NAME', 'REMOTE_USER', 'HTTPS',
+            'SSL_PROTOCOL')
     if environ['PATH_INFO'] == '/body':
         data = environ['wsgi.input'].read()
         body = ('%d bytes' % len(data)).encode()
@@ -498,6 +499,9 @@ struct Request {
     path: &'static str,
     headers: Vec<(&'static str, &'static str)>,
     body: Vec<u8>,
+    /// Sent over HTTPS (with curl) to the server's --https-port, for the
+    /// host named in the Host header.
+    over_tls: bool,
 }
 
 fn get(
@@ -511,11 +515,15 @@ fn get(
         path,
         headers,
         body: Vec::new(),
+        over_tls: false,
     }
 }
 
 struct Group {
     name: &'static str,
+    /// Also serve HTTPS (--https-port, a port of each side's own, and the
+    /// test certificate).
+    https: bool,
     options: Vec<String>,
     requests: Vec<Request>,
 }
@@ -524,6 +532,7 @@ fn groups(f: &Fixtures) -> Vec<Group> {
     vec![
         Group {
             name: "server-name",
+            https: false,
             options: strings(&[
                 "--server-name",
                 "www.example.com",
@@ -539,6 +548,7 @@ fn groups(f: &Fixtures) -> Vec<Group> {
         },
         Group {
             name: "server-name-allow-localhost",
+            https: false,
             options: strings(&["--server-name", "example.com", "--allow-localhost"]),
             requests: vec![
                 get("named", "/env", vec![("Host", "example.com")]),
@@ -551,6 +561,7 @@ fn groups(f: &Fixtures) -> Vec<Group> {
         },
         Group {
             name: "limits",
+            https: false,
             options: strings(&["--keep-alive-timeout", "5", "--limit-request-body", "10"]),
             requests: vec![
                 Request {
@@ -559,6 +570,7 @@ fn groups(f: &Fixtures) -> Vec<Group> {
                     path: "/body",
                     headers: vec![],
                     body: b"12345".to_vec(),
+                    over_tls: false,
                 },
                 Request {
                     name: "large-body",
@@ -566,11 +578,13 @@ fn groups(f: &Fixtures) -> Vec<Group> {
                     path: "/body",
                     headers: vec![],
                     body: vec![b'x'; 100],
+                    over_tls: false,
                 },
             ],
         },
         Group {
             name: "trust-proxy-header",
+            https: false,
             options: strings(&[
                 "--trust-proxy-header",
                 "X-Forwarded-For",
@@ -590,11 +604,13 @@ fn groups(f: &Fixtures) -> Vec<Group> {
         },
         Group {
             name: "rotate-logs",
+            https: false,
             options: strings(&["--rotate-logs", "--max-log-size", "1", "--access-log"]),
             requests: vec![get("page", "/env", vec![])],
         },
         Group {
             name: "server-status",
+            https: false,
             options: strings(&["--server-status"]),
             requests: vec![
                 get("status-page-status-line", "/server-status?auto", vec![]),
@@ -603,11 +619,13 @@ fn groups(f: &Fixtures) -> Vec<Group> {
         },
         Group {
             name: "service-script",
+            https: false,
             options: strings(&["--service-script", "mark", &f.s("service.py")]),
             requests: vec![get("application", "/env", vec![])],
         },
         Group {
             name: "auth-user-script",
+            https: false,
             options: strings(&[
                 "--auth-user-script",
                 &f.s("auth_user.py"),
@@ -631,6 +649,7 @@ fn groups(f: &Fixtures) -> Vec<Group> {
         },
         Group {
             name: "host-access-script",
+            https: false,
             options: strings(&["--host-access-script", &f.s("host_access.py")]),
             requests: vec![
                 get("allowed", "/env", vec![]),
@@ -639,6 +658,7 @@ fn groups(f: &Fixtures) -> Vec<Group> {
         },
         Group {
             name: "compress-responses",
+            https: false,
             options: strings(&["--compress-responses"]),
             requests: vec![
                 get("gzip", "/body", vec![("Accept-Encoding", "gzip")]),
@@ -646,7 +666,40 @@ fn groups(f: &Fixtures) -> Vec<Group> {
             ],
         },
         Group {
+            name: "https-only",
+            https: true,
+            options: strings(&[
+                "--server-name",
+                "www.example.com",
+                "--https-only",
+                "--hsts-policy",
+                "max-age=600",
+                "--ssl-environment",
+            ]),
+            requests: vec![
+                get(
+                    "plain-http-redirected",
+                    "/page",
+                    vec![("Host", "www.example.com")],
+                ),
+                get(
+                    "parent-domain-redirected",
+                    "/page",
+                    vec![("Host", "example.com")],
+                ),
+                Request {
+                    name: "over-https",
+                    method: "GET",
+                    path: "/env",
+                    headers: vec![("Host", "www.example.com")],
+                    body: Vec::new(),
+                    over_tls: true,
+                },
+            ],
+        },
+        Group {
             name: "error-document",
+            https: false,
             // Apache's own 404 for a missing static file is answered by
             // the application at /missing.
             options: strings(&[
@@ -669,13 +722,22 @@ fn groups(f: &Fixtures) -> Vec<Group> {
 /// status, the Location header and the body, with the server's own port
 /// replaced. The status page's body (pids, uptimes) is compared by its
 /// first line only.
-fn seen(group: &str, req: &Request, port: u16) -> String {
+fn seen(group: &str, req: &Request, port: u16, https_port: u16) -> String {
     let headers: Vec<(&str, &str)> = req.headers.clone();
-    let r: Response = match http_request(port, req.method, req.path, &headers, &req.body) {
+    let result = if req.over_tls {
+        https_request(req, https_port)
+    } else {
+        http_request(port, req.method, req.path, &headers, &req.body)
+    };
+    let r: Response = match result {
         Ok(r) => r,
         Err(e) => return format!("error: {e}"),
     };
-    let mut body = String::from_utf8_lossy(&r.body).replace(&port.to_string(), "PORT");
+    let ports = |text: &str| {
+        text.replace(&https_port.to_string(), "HTTPS_PORT")
+            .replace(&port.to_string(), "PORT")
+    };
+    let mut body = ports(&String::from_utf8_lossy(&r.body));
     if req.name.starts_with("status-page") {
         body = body.lines().next().unwrap_or_default().to_string();
     }
@@ -683,21 +745,68 @@ fn seen(group: &str, req: &Request, port: u16) -> String {
         .headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("location"))
-        .map(|(_, v)| v.replace(&port.to_string(), "PORT"))
+        .map(|(_, v)| ports(v))
         .unwrap_or_default();
     let mut shown = String::new();
-    for name in ["content-encoding", "www-authenticate"] {
+    for name in [
+        "content-encoding",
+        "www-authenticate",
+        "strict-transport-security",
+    ] {
         if let Some((_, v)) = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-            shown.push_str(&format!(
-                " {name}={:?}",
-                v.replace(&port.to_string(), "PORT")
-            ));
+            shown.push_str(&format!(" {name}={:?}", ports(v)));
         }
     }
     format!(
         "{group}/{}: {} location={location:?}{shown} body={body}",
         req.name, r.status
     )
+}
+
+/// `req` over HTTPS with curl (certificate not verified; the Host header's
+/// name is resolved to 127.0.0.1 so SNI carries it).
+fn https_request(req: &Request, https_port: u16) -> std::io::Result<Response> {
+    let host = req
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| *v)
+        .unwrap_or("localhost");
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "-D",
+            "-",
+            "-o",
+            "-",
+            "--max-time",
+            "10",
+            "-X",
+            req.method,
+        ])
+        .arg("--resolve")
+        .arg(format!("{host}:{https_port}:127.0.0.1"))
+        .arg(format!("https://{host}:{https_port}{}", req.path))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("curl: no response: {text}")))?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("curl: bad status line: {head}")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Response {
+        status,
+        headers,
+        body: body.as_bytes().to_vec(),
+    })
 }
 
 #[test]
@@ -708,13 +817,28 @@ fn option_groups_side_by_side() {
     let mut differences = Vec::new();
     for group in groups(&fixtures) {
         // The C package's root, run by the C module (its own LoadModule).
+        let tls = |port: u16| -> Vec<String> {
+            if group.https {
+                vec![
+                    "--https-port".into(),
+                    port.to_string(),
+                    "--ssl-certificate".into(),
+                    fixtures.s("server"),
+                ]
+            } else {
+                Vec::new()
+            }
+        };
         let c_port = free_port();
+        let c_https = free_port();
         let c_root = scratch_path(&format!("c-{}", group.name));
-        if let Err(e) = setup_server(&app, &c_root, c_port, &group.options) {
+        let c_options = [group.options.clone(), tls(c_https)].concat();
+        if let Err(e) = setup_server(&app, &c_root, c_port, &c_options) {
             panic!("{}: C setup-server failed: {e}", group.name);
         }
         // Ours, run by our module.
         let o_port = free_port();
+        let o_https = free_port();
         let o_root = scratch_path(&format!("ours-{}", group.name));
         let mut args = vec![
             "setup-server".to_string(),
@@ -728,6 +852,7 @@ fn option_groups_side_by_side() {
         ];
         args.extend(identity_args());
         args.extend(group.options.iter().cloned());
+        args.extend(tls(o_https));
         let out = run_express(&args, Path::new("/tmp"));
         assert!(
             out.status.success(),
@@ -746,8 +871,8 @@ fn option_groups_side_by_side() {
         let o_server = ExpressServer::start(&o_root, o_port)
             .unwrap_or_else(|e| panic!("{} (ours): {e}", group.name));
         for req in &group.requests {
-            let c_seen = seen(group.name, req, c_port);
-            let o_seen = seen(group.name, req, o_port);
+            let c_seen = seen(group.name, req, c_port, c_https);
+            let o_seen = seen(group.name, req, o_port, o_https);
             if c_seen != o_seen {
                 differences.push(format!("C:    {c_seen}\nours: {o_seen}"));
             } else {
