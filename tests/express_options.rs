@@ -46,6 +46,61 @@ def application(environ, start_response):
 /// started it in the directory replacing `MARKS`.
 const SERVICE: &str =
     "import os\nopen(os.path.join('MARKS', 'service-%d' % os.getppid()), 'w').close()\n";
+/// The back end of the proxy group: answers every GET with its path and
+/// the forwarding headers it received.
+const BACKEND: &str = r#"import http.server, json, sys
+
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        names = ('Host', 'X-Forwarded-Host', 'X-Forwarded-Port',
+                 'X-Forwarded-Scheme', 'X-Forwarded-Prefix')
+        body = json.dumps({'path': self.path,
+                           'headers': {n: self.headers.get(n) for n in names}},
+                          sort_keys=True).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), Echo).serve_forever()
+"#;
+
+/// The proxy back end, stopped on drop.
+struct Backend {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Backend {
+    fn start(f: &Fixtures) -> Backend {
+        let script = f.scratch.file("backend.py", BACKEND);
+        let port = free_port();
+        let child = Command::new(common::python_exe())
+            .arg(&script)
+            .arg(port.to_string())
+            .spawn()
+            .expect("start the proxy back end");
+        let up = common::procs::wait_until(std::time::Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "the proxy back end did not listen on {port}");
+        Backend { child, port }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 const HOST_ACCESS: &str =
     "def allow_access(environ, host):\n    return 'HTTP_X_DENY' not in environ\n";
 const AUTH_USER: &str =
@@ -528,8 +583,29 @@ struct Group {
     requests: Vec<Request>,
 }
 
-fn groups(f: &Fixtures) -> Vec<Group> {
+fn groups(f: &Fixtures, backend: u16) -> Vec<Group> {
+    let backend_url = format!("http://127.0.0.1:{backend}/");
     vec![
+        Group {
+            name: "proxy",
+            https: false,
+            options: strings(&[
+                "--proxy-mount-point",
+                "/px",
+                &backend_url,
+                "--proxy-virtual-host",
+                "proxied.example.com",
+                &backend_url,
+                "--proxy-timeout",
+                "20",
+            ]),
+            requests: vec![
+                get("mount-point", "/px/a/b?q=1", vec![]),
+                get("mount-point-without-slash", "/px", vec![]),
+                get("outside-mount-point", "/env", vec![]),
+                get("virtual-host", "/c", vec![("Host", "proxied.example.com")]),
+            ],
+        },
         Group {
             name: "server-name",
             https: false,
@@ -722,7 +798,7 @@ fn groups(f: &Fixtures) -> Vec<Group> {
 /// status, the Location header and the body, with the server's own port
 /// replaced. The status page's body (pids, uptimes) is compared by its
 /// first line only.
-fn seen(group: &str, req: &Request, port: u16, https_port: u16) -> String {
+fn seen(group: &str, req: &Request, port: u16, https_port: u16, backend_port: u16) -> String {
     let headers: Vec<(&str, &str)> = req.headers.clone();
     let result = if req.over_tls {
         https_request(req, https_port)
@@ -736,6 +812,7 @@ fn seen(group: &str, req: &Request, port: u16, https_port: u16) -> String {
     let ports = |text: &str| {
         text.replace(&https_port.to_string(), "HTTPS_PORT")
             .replace(&port.to_string(), "PORT")
+            .replace(&backend_port.to_string(), "BACKEND_PORT")
     };
     let mut body = ports(&String::from_utf8_lossy(&r.body));
     if req.name.starts_with("status-page") {
@@ -815,7 +892,8 @@ fn option_groups_side_by_side() {
     let fixtures = Fixtures::create();
     let app = fixtures.scratch.path("app.wsgi");
     let mut differences = Vec::new();
-    for group in groups(&fixtures) {
+    let backend = Backend::start(&fixtures);
+    for group in groups(&fixtures, backend.port) {
         // The C package's root, run by the C module (its own LoadModule).
         let tls = |port: u16| -> Vec<String> {
             if group.https {
@@ -871,8 +949,8 @@ fn option_groups_side_by_side() {
         let o_server = ExpressServer::start(&o_root, o_port)
             .unwrap_or_else(|e| panic!("{} (ours): {e}", group.name));
         for req in &group.requests {
-            let c_seen = seen(group.name, req, c_port, c_https);
-            let o_seen = seen(group.name, req, o_port, o_https);
+            let c_seen = seen(group.name, req, c_port, c_https, backend.port);
+            let o_seen = seen(group.name, req, o_port, o_https, backend.port);
             if c_seen != o_seen {
                 differences.push(format!("C:    {c_seen}\nours: {o_seen}"));
             } else {
