@@ -111,8 +111,12 @@ def summary(plan):
     rows += [
         ('Server root', plan.server_root),
         ('Server conf', os.path.join(plan.server_root, 'httpd.conf')),
-        ('Error log', '%s (level %s)' % (plan.error_log, args.log_level)),
+        ('Error log', '%s%s (level %s)' % (
+            plan.error_log, '.DATE (rotatelogs)' if plan.rotatelogs else '',
+            args.log_level)),
     ]
+    if plan.startup_log:
+        rows.append(('Startup log', plan.startup_log))
     if plan.access_log:
         rows.append(('Access log', plan.access_log))
     if plan.static_only:

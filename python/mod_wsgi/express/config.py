@@ -584,7 +584,7 @@ class Plan:
 
     @property
     def scheme_host(self):
-        host = self.host_name
+        host = self.args.server_name or self.host_name
         if ':' in host:
             host = '[%s]' % host
         return host
