@@ -21,6 +21,7 @@ use common::differential::{
 use common::express::{identity_args, run_express, strings, text, Scratch};
 use common::{apache_modules_dir, free_port, http_request, module_path, Response};
 use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -1000,4 +1001,123 @@ fn option_groups_side_by_side() {
         "what requests saw differs between the C package's root (C module) and ours:\n{}",
         differences.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------------
+// Debug mode
+// ---------------------------------------------------------------------------
+
+const BOOM_APP: &str = r#"def application(environ, start_response):
+    if environ['PATH_INFO'] == '/boom':
+        marker = 'local-variable-of-the-failing-frame'
+        raise ValueError(marker)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'fine']
+"#;
+
+/// `--enable-debugger`: Apache runs as one process in the foreground, and
+/// an exception out of the application stops in pdb on Apache's own
+/// standard input and output, in the failing frame; after `c` the request
+/// ends as a 500.
+#[test]
+fn enable_debugger_stops_in_pdb_post_mortem() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    common::ensure_python_reachable();
+    let scratch = Scratch::new("debugger");
+    let app = scratch.file("boom.wsgi", BOOM_APP);
+    let root = scratch.path("root");
+    let port = free_port();
+    let mut args = vec![
+        "setup-server".to_string(),
+        app.display().to_string(),
+        "--server-root".into(),
+        root.display().to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--enable-debugger".into(),
+    ];
+    args.extend(identity_args());
+    let out = run_express(&args, &scratch.dir);
+    assert!(out.status.success(), "setup-server failed:\n{}", text(&out));
+    let conf = std::fs::read_to_string(root.join("apachectl")).unwrap();
+    assert!(conf.contains("-DONE_PROCESS"), "apachectl:\n{conf}");
+
+    let mut apache = Command::new("/bin/bash")
+        .arg(root.join("apachectl"))
+        .arg("foreground")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start apachectl foreground");
+    let pid = apache.id() as i32;
+    let mut stdout = apache.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let up = common::procs::wait_until(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert!(up, "Apache did not listen on {port}");
+        let fine = http_request(port, "GET", "/fine", &[], b"").expect("GET /fine");
+        assert_eq!((fine.status, fine.body.as_slice()), (200, &b"fine"[..]));
+        let request = std::thread::spawn(move || {
+            common::http_request_within(port, "GET", "/boom", &[], b"", Duration::from_secs(30))
+        });
+        let mut seen = Vec::new();
+        let wait_for = |seen: &mut Vec<u8>, what: &str| {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while !String::from_utf8_lossy(seen).contains(what) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(chunk) => seen.extend(chunk),
+                    Err(_) => panic!(
+                        "no {what:?} from Apache's standard output; it said:\n{}",
+                        String::from_utf8_lossy(seen)
+                    ),
+                }
+            }
+        };
+        wait_for(&mut seen, "(Pdb)");
+        let said = String::from_utf8_lossy(&seen).to_string();
+        assert!(
+            said.contains("raise ValueError(marker)"),
+            "pdb output:\n{said}"
+        );
+        let mut stdin = apache.stdin.take().unwrap();
+        stdin.write_all(b"p marker\nc\n").unwrap();
+        stdin.flush().unwrap();
+        wait_for(&mut seen, "'local-variable-of-the-failing-frame'");
+        let answer = request.join().unwrap().expect("GET /boom");
+        assert_eq!(answer.status, 500);
+    }));
+    // SAFETY: the process group of our own child.
+    unsafe {
+        libc::killpg(pid, libc::SIGTERM);
+    }
+    let stopped = common::procs::wait_until(Duration::from_secs(10), || {
+        matches!(apache.try_wait(), Ok(Some(_)))
+    });
+    if !stopped {
+        // SAFETY: as above.
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+    }
+    let _ = apache.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -16,7 +16,12 @@ import sysconfig
 
 from . import handler
 from .errors import ExpressError
-from .options import DAEMON_LIMITS, DAEMON_SOCKET_OPTIONS, DEBUG_MODE_OPTIONS
+from .options import DAEMON_LIMITS, DAEMON_SOCKET_OPTIONS
+
+# The C package's development helpers this one accepts but does not
+# provide (each is warned about).
+UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-profiler',
+                      '--enable-recorder', '--enable-gdb', '--enable-docs')
 
 _MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 
@@ -73,7 +78,20 @@ class Plan:
             args.server_root or
             '/tmp/mod_wsgi-%s:%d:%d' % (self.host_name, self.port,
                                         os.getuid()))
-        self.embedded = args.embedded_mode
+        # Debug mode (as the C package): Apache as a single process
+        # (httpd -DONE_PROCESS) in the terminal, the application in it
+        # with one thread, and no reloading; any of the C package's debug
+        # helpers turns it on.
+        self.debug_mode = bool(
+            args.debug_mode or args.enable_debugger or args.enable_coverage
+            or args.enable_profiler or args.enable_recorder or
+            args.enable_gdb)
+        if args.debugger_startup and not args.enable_debugger:
+            raise ExpressError('--debugger-startup needs --enable-debugger')
+        if self.debug_mode:
+            args.reload_on_changes = False
+            args.processes, args.threads = 1, 1
+        self.embedded = args.embedded_mode or self.debug_mode
         self.mpm = apache.choose_mpm(args.server_mpm)
         self.threaded_mpm = self.mpm != 'prefork'
         self.process_group = args.process_group or \
@@ -183,7 +201,7 @@ class Plan:
             self.mount_point == '/' and not self.static_only
         self.use_handler = not self.static_only and (
             kind in ('module', 'paste') or args.reload_on_changes or
-            self.resource_mode)
+            self.resource_mode or args.enable_debugger)
 
         if self.placeholder:
             self.script = os.path.join(self.server_root,
@@ -226,6 +244,8 @@ class Plan:
             'watch_files': watch,
             'resource_handler': handler.RESOURCE_HANDLER
             if self.resource_mode else None,
+            'enable_debugger': bool(self.args.enable_debugger),
+            'debugger_startup': bool(self.args.debugger_startup),
         }
 
     # -- static files, includes, environment ------------------------------
@@ -401,14 +421,13 @@ class Plan:
         args = self.args
         # Things that cannot apply here: said once, never fatal.
         self.warnings = []
-        for option in DEBUG_MODE_OPTIONS + ('--enable-docs',):
+        for option in UNPROVIDED_OPTIONS:
             if getattr(args, option[2:].replace('-', '_')):
                 self.warnings.append(
-                    '%s is not provided by this mod_wsgi-express (%s); '
-                    'ignored' % (option, 'the documentation is not bundled'
-                                 if option == '--enable-docs' else
-                                 'it needs the C package\'s single-process '
-                                 'debug mode'))
+                    '%s is not provided by this mod_wsgi-express; ignored%s'
+                    % (option, ' (debug mode still applies)'
+                       if option.startswith('--enable-') and
+                       option != '--enable-docs' else ''))
         for option in ('--coverage-directory', '--profiler-directory',
                        '--recorder-directory', '--gdb-executable'):
             if getattr(args, option[2:].replace('-', '_')):
@@ -870,6 +889,9 @@ def _wsgi_section(conf, plan):
         _telemetry_service_section(conf, plan)
     if args.orphan_interpreter:
         conf.add('WSGIDestroyInterpreter Off')
+    if plan.debug_mode:
+        # pdb reads the terminal Apache was started from.
+        conf.add('WSGIRestrictStdin Off')
     for spec in args.python_warnings:
         conf.add('WSGIPythonWarnings %s' % word(spec))
     if plan.static_only:
@@ -1304,6 +1326,8 @@ def render_apachectl(plan):
     q = shlex.quote
     args = plan.args
     extra = ''
+    if plan.debug_mode:
+        extra += ' -DONE_PROCESS'
     if plan.startup_log:
         extra += ' -E %s' % q(plan.startup_log)
     run = 'exec'

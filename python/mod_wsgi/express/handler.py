@@ -150,6 +150,49 @@ if SETTINGS['resource_handler']:
 else:
     application = _application
 
+if SETTINGS.get('enable_debugger'):
+    import pdb
+
+    class _PostMortem:
+        """--enable-debugger: an exception out of the application (or
+        its iterable) stops in pdb on the terminal, then goes on up."""
+
+        def __init__(self, wrapped):
+            self.wrapped = wrapped
+            if SETTINGS.get('debugger_startup'):
+                self._debugger().set_trace(sys._getframe())
+
+        @staticmethod
+        def _debugger():
+            return pdb.Pdb(stdin=sys.__stdin__, stdout=sys.__stdout__)
+
+        def _post_mortem(self):
+            debugger = self._debugger()
+            debugger.reset()
+            debugger.interaction(None, sys.exc_info()[2])
+
+        def __call__(self, environ, start_response):
+            try:
+                result = self.wrapped(environ, start_response)
+            except Exception:
+                self._post_mortem()
+                raise
+            return self._iterate(result)
+
+        def _iterate(self, result):
+            try:
+                for chunk in result:
+                    yield chunk
+            except Exception:
+                self._post_mortem()
+                raise
+            finally:
+                close = getattr(result, 'close', None)
+                if close is not None:
+                    close()
+
+    application = _PostMortem(application)
+
 # The entry point of a WSGIHandlerScript.
 handle_request = application
 '''

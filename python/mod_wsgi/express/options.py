@@ -83,12 +83,25 @@ DAEMON_SOCKET_OPTIONS = (
      'flushing to the client'),
 )
 
-# Development helpers of the C package that need its debug mode (Apache as
-# a single process in the terminal); accepted here with a warning.
+# The C package's development helpers that need its debug mode (Apache as
+# a single process in the terminal); each of them turns debug mode on.
 DEBUG_MODE_OPTIONS = (
-    '--debug-mode', '--enable-debugger', '--debugger-startup',
-    '--enable-coverage', '--enable-profiler', '--enable-recorder',
-    '--enable-gdb')
+    ('--debug-mode', 'run Apache as a single process with one thread in '
+     'the terminal (httpd -DONE_PROCESS), the application in it, without '
+     'reloading: for debuggers'),
+    ('--enable-debugger', 'debug mode, and an exception raised by the '
+     'application opens pdb post-mortem in the terminal'),
+    ('--debugger-startup', 'with --enable-debugger: also stop in pdb when '
+     'the application has been loaded'),
+    ('--enable-coverage', 'debug mode; coverage reports are not provided '
+     'here (warned about)'),
+    ('--enable-profiler', 'debug mode; profiling is not provided here '
+     '(warned about)'),
+    ('--enable-recorder', 'debug mode; request recording is not provided '
+     'here (warned about)'),
+    ('--enable-gdb', 'debug mode; running Apache under gdb is not provided '
+     'here (warned about)'),
+)
 
 
 def _fraction(text):
@@ -505,14 +518,10 @@ def _add_server_options(parser):
         help='a separate error log, in the log directory, for a service '
              'script')
 
-    group = parser.add_argument_group(
-        'development helpers of the C package (accepted, with a warning, '
-        'but not provided)')
+    group = parser.add_argument_group('development helpers')
     add = group.add_argument
-    for option in DEBUG_MODE_OPTIONS:
-        add(option, action='store_true',
-            help='needs the C package\'s single-process debug mode; '
-                 'ignored with a warning')
+    for option, text in DEBUG_MODE_OPTIONS:
+        add(option, action='store_true', help=text)
     for option in ('--coverage-directory', '--profiler-directory',
                    '--recorder-directory'):
         add(option, metavar='DIRECTORY',
