@@ -1121,3 +1121,62 @@ fn enable_debugger_stops_in_pdb_post_mortem() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// `--enable-profiler`: debug mode, and when Apache stops the requests'
+/// cProfile data is in SERVER-ROOT/pstats, naming the application.
+#[test]
+fn enable_profiler_writes_pstats_when_apache_stops() {
+    common::ensure_python_reachable();
+    let scratch = Scratch::new("profiler");
+    let app = scratch.file("boom.wsgi", BOOM_APP);
+    let root = scratch_path("profiler-root");
+    let port = free_port();
+    let mut args = vec![
+        "setup-server".to_string(),
+        app.display().to_string(),
+        "--server-root".into(),
+        root.display().to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--enable-profiler".into(),
+    ];
+    args.extend(identity_args());
+    let out = run_express(&args, &scratch.dir);
+    assert!(out.status.success(), "setup-server failed:\n{}", text(&out));
+    // Stopped, and its root removed, at the end of the test.
+    let _server = ExpressServer::start(&root, port).expect("start the profiled server");
+    let fine = http_request(port, "GET", "/fine", &[], b"").expect("GET /fine");
+    assert_eq!((fine.status, fine.body.as_slice()), (200, &b"fine"[..]));
+    // Stop Apache (one process in debug mode) and give it time to finish.
+    let pid: i32 = std::fs::read_to_string(root.join("httpd.pid"))
+        .expect("httpd.pid")
+        .trim()
+        .parse()
+        .expect("a pid in httpd.pid");
+    // SAFETY: signalling the Apache this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let pstats = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(root.join("pstats"))
+            .expect("SERVER-ROOT/pstats")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pstats"))
+            .collect()
+    };
+    common::procs::wait_until(std::time::Duration::from_secs(30), || !pstats().is_empty());
+    let written = pstats();
+    assert_eq!(written.len(), 1, "one pstats file: {written:?}");
+    let functions = common::python_eval(
+        &format!(
+            "import pstats; print(sorted(k[2] for k in pstats.Stats({:?}).stats))",
+            written[0].display().to_string()
+        ),
+        &[],
+    );
+    assert!(
+        functions.contains("'application'"),
+        "the profile names the application: {functions}"
+    );
+}

@@ -88,12 +88,15 @@ def setup_server(args):
     if plan.handlers:
         _write(os.path.join(root, config.RESOURCE_HANDLERS_NAME),
                config.resource_handlers_script(plan), 0o644)
-    if plan.python_eggs:
-        os.makedirs(plan.python_eggs, mode=0o755, exist_ok=True)
+    # Directories the application's processes write to.
+    for directory in (plan.python_eggs, plan.profiler_directory):
+        if not directory:
+            continue
+        os.makedirs(directory, mode=0o755, exist_ok=True)
         if plan.user:
             import grp
             import pwd
-            os.chown(plan.python_eggs, pwd.getpwnam(plan.user).pw_uid,
+            os.chown(directory, pwd.getpwnam(plan.user).pw_uid,
                      grp.getgrnam(plan.group).gr_gid)
     _write(os.path.join(root, 'envvars'), config.render_envvars(plan), 0o644)
     _write(os.path.join(root, 'apachectl'), config.render_apachectl(plan),
@@ -149,6 +152,12 @@ def summary(plan):
         rows.append(('Request timeout', '%d seconds' % args.request_timeout))
     if args.reload_on_changes:
         rows.append(('Reload on changes', 'yes (development only)'))
+    if plan.debug_mode:
+        rows.append(('Debug mode', 'one Apache process in the foreground%s'
+                     % (', pdb post-mortem' if args.enable_debugger else '')))
+    if plan.profiler_directory:
+        rows.append(('Profiler output', '%s (written at exit)'
+                     % plan.profiler_directory))
     if plan.telemetry_ui_port:
         rows.append(('Telemetry UI', 'http://127.0.0.1:%d/'
                      % plan.telemetry_ui_port))

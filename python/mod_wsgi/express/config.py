@@ -20,8 +20,8 @@ from .options import DAEMON_LIMITS, DAEMON_SOCKET_OPTIONS
 
 # The C package's development helpers this one accepts but does not
 # provide (each is warned about).
-UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-profiler',
-                      '--enable-recorder', '--enable-gdb', '--enable-docs')
+UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-recorder',
+                      '--enable-gdb', '--enable-docs')
 
 _MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 
@@ -201,7 +201,8 @@ class Plan:
             self.mount_point == '/' and not self.static_only
         self.use_handler = not self.static_only and (
             kind in ('module', 'paste') or args.reload_on_changes or
-            self.resource_mode or args.enable_debugger)
+            self.resource_mode or args.enable_debugger or
+            args.enable_profiler)
 
         if self.placeholder:
             self.script = os.path.join(self.server_root,
@@ -246,6 +247,7 @@ class Plan:
             if self.resource_mode else None,
             'enable_debugger': bool(self.args.enable_debugger),
             'debugger_startup': bool(self.args.debugger_startup),
+            'profiler_directory': self.profiler_directory,
         }
 
     # -- static files, includes, environment ------------------------------
@@ -428,8 +430,13 @@ class Plan:
                     % (option, ' (debug mode still applies)'
                        if option.startswith('--enable-') and
                        option != '--enable-docs' else ''))
-        for option in ('--coverage-directory', '--profiler-directory',
-                       '--recorder-directory', '--gdb-executable'):
+        self.profiler_directory = None
+        if args.enable_profiler:
+            self.profiler_directory = _absolute(
+                args.profiler_directory or
+                os.path.join(self.server_root, 'pstats'))
+        for option in ('--coverage-directory', '--recorder-directory',
+                       '--gdb-executable'):
             if getattr(args, option[2:].replace('-', '_')):
                 self.warnings.append('%s is ignored (see the matching '
                                      '--enable- option)' % option)

@@ -150,6 +150,43 @@ if SETTINGS['resource_handler']:
 else:
     application = _application
 
+if SETTINGS.get('profiler_directory'):
+    import atexit
+    import cProfile
+
+    _profile = cProfile.Profile()
+    _profiled = application
+
+    def _write_profile():
+        name = '%d-%d.pstats' % (int(time.time() * 1000000), os.getpid())
+        _profile.dump_stats(os.path.join(SETTINGS['profiler_directory'],
+                                         name))
+
+    atexit.register(_write_profile)
+
+    def _profiled_iterable(result):
+        _profile.enable()
+        try:
+            for chunk in result:
+                _profile.disable()
+                yield chunk
+                _profile.enable()
+        finally:
+            _profile.disable()
+            close = getattr(result, 'close', None)
+            if close is not None:
+                close()
+
+    def application(environ, start_response):
+        # --enable-profiler: every request (in debug mode there is one at
+        # a time), added up, written as pstats data when the process exits.
+        _profile.enable()
+        try:
+            result = _profiled(environ, start_response)
+        finally:
+            _profile.disable()
+        return _profiled_iterable(result)
+
 if SETTINGS.get('enable_debugger'):
     import pdb
 

@@ -95,8 +95,9 @@ DEBUG_MODE_OPTIONS = (
      'the application has been loaded'),
     ('--enable-coverage', 'debug mode; coverage reports are not provided '
      'here (warned about)'),
-    ('--enable-profiler', 'debug mode; profiling is not provided here '
-     '(warned about)'),
+    ('--enable-profiler', 'debug mode, and the requests are profiled '
+     '(cProfile); the pstats data is written to --profiler-directory '
+     'when Apache stops'),
     ('--enable-recorder', 'debug mode; request recording is not provided '
      'here (warned about)'),
     ('--enable-gdb', 'debug mode; running Apache under gdb is not provided '
@@ -522,8 +523,10 @@ def _add_server_options(parser):
     add = group.add_argument
     for option, text in DEBUG_MODE_OPTIONS:
         add(option, action='store_true', help=text)
-    for option in ('--coverage-directory', '--profiler-directory',
-                   '--recorder-directory'):
+    add('--profiler-directory', metavar='DIRECTORY',
+        help='where --enable-profiler writes (default: '
+             'SERVER-ROOT/pstats)')
+    for option in ('--coverage-directory', '--recorder-directory'):
         add(option, metavar='DIRECTORY',
             help='goes with the matching --enable- option; ignored')
     add('--gdb-executable', metavar='FILE',
