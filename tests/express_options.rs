@@ -171,6 +171,19 @@ impl Fixtures {
         scratch.file("rewrite.conf", "RewriteRule ^old$ new [R]\n");
         scratch.file("envvars.sh", "FOO=bar\n");
         scratch.file("static/index.html", "<p>index</p>\n");
+        scratch.file("site/page.page", "not served as a file\n");
+        scratch.file("site/listed/one.txt", "one\n");
+        scratch.file("site/listed/two.txt", "two\n");
+        scratch.file("site/hello.txt", "hello\n");
+        let cgi = scratch.file(
+            "site/hello.cgi",
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\ncgi says hi\\n'\n",
+        );
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&cgi, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        scratch.file("site-rewrite.conf", "RewriteRule ^old$ hello.txt\n");
         scratch.dir("directory");
         let made = Command::new("openssl")
             .args([
@@ -772,6 +785,29 @@ fn groups(f: &Fixtures, backend: u16) -> Vec<Group> {
                     body: Vec::new(),
                     over_tls: true,
                 },
+            ],
+        },
+        Group {
+            name: "document-root-extras",
+            https: false,
+            options: strings(&[
+                "--document-root",
+                &f.s("site"),
+                "--add-handler",
+                ".page",
+                &f.s("app.wsgi"),
+                "--with-cgi",
+                "--directory-listing",
+                "--rewrite-rules",
+                &f.s("site-rewrite.conf"),
+            ]),
+            requests: vec![
+                get("static-file", "/hello.txt", vec![]),
+                get("application-fallback", "/not/a/file", vec![]),
+                get("add-handler", "/page.page", vec![]),
+                get("cgi", "/hello.cgi", vec![]),
+                get("directory-listing", "/listed/", vec![]),
+                get("rewrite-rules", "/old", vec![]),
             ],
         },
         Group {
