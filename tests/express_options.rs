@@ -1216,3 +1216,62 @@ fn enable_profiler_writes_pstats_when_apache_stops() {
         "the profile names the application: {functions}"
     );
 }
+
+/// `--enable-gdb`: `apachectl foreground` (what start-server runs) hands
+/// Apache to the debugger named by `--gdb-executable` with a command file
+/// that runs it as one process in the foreground. A stand-in debugger
+/// records how it was called.
+#[test]
+fn enable_gdb_runs_apache_under_the_debugger() {
+    common::ensure_python_reachable();
+    let scratch = Scratch::new("gdb");
+    let app = scratch.file("boom.wsgi", BOOM_APP);
+    let record = scratch.path("gdb-was-called");
+    let fake_gdb = scratch.file(
+        "fake-gdb",
+        format!(
+            "#!/bin/sh\n{{ echo \"args: $*\"; cat \"$2\"; }} > {}\n",
+            record.display()
+        ),
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake_gdb, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = scratch.path("root");
+    let mut args = vec![
+        "setup-server".to_string(),
+        app.display().to_string(),
+        "--server-root".into(),
+        root.display().to_string(),
+        "--enable-gdb".into(),
+        "--gdb-executable".into(),
+        fake_gdb.display().to_string(),
+    ];
+    args.extend(identity_args());
+    let out = run_express(&args, &scratch.dir);
+    assert!(out.status.success(), "setup-server failed:\n{}", text(&out));
+    let ran = Command::new("/bin/bash")
+        .arg(root.join("apachectl"))
+        .arg("foreground")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run apachectl foreground");
+    assert!(
+        ran.status.success(),
+        "apachectl foreground under the stand-in debugger failed"
+    );
+    let called = std::fs::read_to_string(&record).expect("the stand-in debugger ran");
+    let httpd = common::apache_bin();
+    assert!(
+        called.contains(&format!("args: -x {}/gdb.cmds {httpd}", root.display())),
+        "debugger arguments:\n{called}"
+    );
+    assert!(
+        called.contains(&format!(
+            "run -f {}/httpd.conf -DONE_PROCESS -DFOREGROUND",
+            root.display()
+        )),
+        "debugger commands:\n{called}"
+    );
+}

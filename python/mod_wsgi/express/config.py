@@ -21,7 +21,7 @@ from .options import DAEMON_LIMITS, DAEMON_SOCKET_OPTIONS
 # The C package's development helpers this one accepts but does not
 # provide (each is warned about).
 UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-recorder',
-                      '--enable-gdb', '--enable-docs')
+                      '--enable-docs')
 
 _MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 
@@ -435,8 +435,7 @@ class Plan:
             self.profiler_directory = _absolute(
                 args.profiler_directory or
                 os.path.join(self.server_root, 'pstats'))
-        for option in ('--coverage-directory', '--recorder-directory',
-                       '--gdb-executable'):
+        for option in ('--coverage-directory', '--recorder-directory'):
             if getattr(args, option[2:].replace('-', '_')):
                 self.warnings.append('%s is ignored (see the matching '
                                      '--enable- option)' % option)
@@ -1356,6 +1355,7 @@ HTTPD=%(httpd)s
 SERVER_ROOT=%(root)s
 CONF="$SERVER_ROOT/httpd.conf"
 EXTRA=%(extra)s
+GDB=%(gdb)s
 
 if [ -f "$SERVER_ROOT/envvars" ]; then
     . "$SERVER_ROOT/envvars"
@@ -1369,6 +1369,11 @@ case "$action" in
         %(run)s "$HTTPD" -f "$CONF" $EXTRA -k "$action" "$@"
         ;;
     foreground|start-server)
+        if [ -n "$GDB" ]; then
+            # --enable-gdb: Apache (one process) runs under the debugger.
+            echo "run -f $CONF $EXTRA -DFOREGROUND $*" >"$SERVER_ROOT/gdb.cmds"
+            exec "$GDB" -x "$SERVER_ROOT/gdb.cmds" "$HTTPD"
+        fi
         %(run)s "$HTTPD" -f "$CONF" $EXTRA -DFOREGROUND "$@"
         ;;
     configtest)
@@ -1384,7 +1389,8 @@ case "$action" in
         ;;
 esac
 ''' % {'httpd': q(plan.apache.httpd), 'root': q(plan.server_root),
-       'shell': plan.shell, 'extra': q(extra.strip()), 'run': run}
+       'shell': plan.shell, 'extra': q(extra.strip()), 'run': run,
+       'gdb': q(args.gdb_executable or 'gdb') if args.enable_gdb else "''"}
 
 
 def render_envvars(plan):

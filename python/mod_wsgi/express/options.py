@@ -100,8 +100,8 @@ DEBUG_MODE_OPTIONS = (
      'when Apache stops'),
     ('--enable-recorder', 'debug mode; request recording is not provided '
      'here (warned about)'),
-    ('--enable-gdb', 'debug mode; running Apache under gdb is not provided '
-     'here (warned about)'),
+    ('--enable-gdb', 'debug mode, and apachectl foreground (start-server) '
+     'runs Apache under gdb'),
 )
 
 
@@ -530,7 +530,7 @@ def _add_server_options(parser):
         add(option, metavar='DIRECTORY',
             help='goes with the matching --enable- option; ignored')
     add('--gdb-executable', metavar='FILE',
-        help='goes with --enable-gdb; ignored')
+        help='the debugger for --enable-gdb (default: gdb)')
     add('--enable-docs', action='store_true',
         help='the C package\'s bundled documentation at /__wsgi__/docs; '
              'not bundled here, ignored with a warning')
