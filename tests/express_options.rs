@@ -1275,3 +1275,70 @@ fn enable_gdb_runs_apache_under_the_debugger() {
         "debugger commands:\n{called}"
     );
 }
+
+/// `--enable-recorder`: debug mode, and each request leaves KEY.iheaders
+/// (the environ), .icontent (the body read), .oheaders (status and
+/// headers), .ocontent (the body sent) and, for a failing call, a
+/// traceback in .oaexcept, in SERVER-ROOT/archive.
+#[test]
+fn enable_recorder_saves_requests_and_responses() {
+    common::ensure_python_reachable();
+    let scratch = Scratch::new("recorder");
+    let app = scratch.file("boom.wsgi", BOOM_APP);
+    let root = scratch_path("recorder-root");
+    let port = free_port();
+    let mut args = vec![
+        "setup-server".to_string(),
+        app.display().to_string(),
+        "--server-root".into(),
+        root.display().to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--enable-recorder".into(),
+    ];
+    args.extend(identity_args());
+    let out = run_express(&args, &scratch.dir);
+    assert!(out.status.success(), "setup-server failed:\n{}", text(&out));
+    let _server = ExpressServer::start(&root, port).expect("start the recording server");
+    let fine = http_request(port, "POST", "/fine", &[], b"sent=1").expect("POST /fine");
+    assert_eq!((fine.status, fine.body.as_slice()), (200, &b"fine"[..]));
+    let boom = http_request(port, "GET", "/boom", &[], b"").expect("GET /boom");
+    assert_eq!(boom.status, 500);
+    let archive = root.join("archive");
+    let read = |suffix: &str| -> Vec<String> {
+        let mut found: Vec<_> = std::fs::read_dir(&archive)
+            .expect("SERVER-ROOT/archive")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .collect();
+        // Keys start with the time in microseconds: request order.
+        found.sort();
+        found
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect()
+    };
+    common::procs::wait_until(std::time::Duration::from_secs(10), || {
+        read(".ocontent").len() == 2 && read(".oaexcept").iter().any(|t| !t.is_empty())
+    });
+    assert_eq!(read(".icontent"), vec!["sent=1".to_string(), String::new()]);
+    assert_eq!(read(".ocontent"), vec!["fine".to_string(), String::new()]);
+    let headers = read(".oheaders");
+    assert_eq!(
+        headers.len(),
+        1,
+        "only the first request started a response"
+    );
+    assert!(headers[0].contains("'200 OK'"), "oheaders: {headers:?}");
+    let environs = read(".iheaders");
+    assert!(
+        environs.len() == 2 && environs[1].contains("'PATH_INFO': '/boom'"),
+        "iheaders: {environs:?}"
+    );
+    let failures = read(".oaexcept");
+    assert!(
+        failures[0].is_empty() && failures[1].contains("ValueError: local-variable"),
+        "oaexcept: {failures:?}"
+    );
+}

@@ -89,7 +89,8 @@ def setup_server(args):
         _write(os.path.join(root, config.RESOURCE_HANDLERS_NAME),
                config.resource_handlers_script(plan), 0o644)
     # Directories the application's processes write to.
-    for directory in (plan.python_eggs, plan.profiler_directory):
+    for directory in (plan.python_eggs, plan.profiler_directory,
+                      plan.recorder_directory):
         if not directory:
             continue
         os.makedirs(directory, mode=0o755, exist_ok=True)
@@ -155,6 +156,8 @@ def summary(plan):
     if plan.debug_mode:
         rows.append(('Debug mode', 'one Apache process in the foreground%s'
                      % (', pdb post-mortem' if args.enable_debugger else '')))
+    if plan.recorder_directory:
+        rows.append(('Recorder output', plan.recorder_directory))
     if plan.profiler_directory:
         rows.append(('Profiler output', '%s (written at exit)'
                      % plan.profiler_directory))

@@ -20,8 +20,7 @@ from .options import DAEMON_LIMITS, DAEMON_SOCKET_OPTIONS
 
 # The C package's development helpers this one accepts but does not
 # provide (each is warned about).
-UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-recorder',
-                      '--enable-docs')
+UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-docs')
 
 _MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 
@@ -202,7 +201,7 @@ class Plan:
         self.use_handler = not self.static_only and (
             kind in ('module', 'paste') or args.reload_on_changes or
             self.resource_mode or args.enable_debugger or
-            args.enable_profiler)
+            args.enable_profiler or args.enable_recorder)
 
         if self.placeholder:
             self.script = os.path.join(self.server_root,
@@ -248,6 +247,7 @@ class Plan:
             'enable_debugger': bool(self.args.enable_debugger),
             'debugger_startup': bool(self.args.debugger_startup),
             'profiler_directory': self.profiler_directory,
+            'recorder_directory': self.recorder_directory,
         }
 
     # -- static files, includes, environment ------------------------------
@@ -435,7 +435,12 @@ class Plan:
             self.profiler_directory = _absolute(
                 args.profiler_directory or
                 os.path.join(self.server_root, 'pstats'))
-        for option in ('--coverage-directory', '--recorder-directory'):
+        self.recorder_directory = None
+        if args.enable_recorder:
+            self.recorder_directory = _absolute(
+                args.recorder_directory or
+                os.path.join(self.server_root, 'archive'))
+        for option in ('--coverage-directory',):
             if getattr(args, option[2:].replace('-', '_')):
                 self.warnings.append('%s is ignored (see the matching '
                                      '--enable- option)' % option)

@@ -98,8 +98,8 @@ DEBUG_MODE_OPTIONS = (
     ('--enable-profiler', 'debug mode, and the requests are profiled '
      '(cProfile); the pstats data is written to --profiler-directory '
      'when Apache stops'),
-    ('--enable-recorder', 'debug mode; request recording is not provided '
-     'here (warned about)'),
+    ('--enable-recorder', 'debug mode, and each request and response is '
+     'saved in files in --recorder-directory'),
     ('--enable-gdb', 'debug mode, and apachectl foreground (start-server) '
      'runs Apache under gdb'),
 )
@@ -526,9 +526,11 @@ def _add_server_options(parser):
     add('--profiler-directory', metavar='DIRECTORY',
         help='where --enable-profiler writes (default: '
              'SERVER-ROOT/pstats)')
-    for option in ('--coverage-directory', '--recorder-directory'):
-        add(option, metavar='DIRECTORY',
-            help='goes with the matching --enable- option; ignored')
+    add('--recorder-directory', metavar='DIRECTORY',
+        help='where --enable-recorder writes (default: '
+             'SERVER-ROOT/archive)')
+    add('--coverage-directory', metavar='DIRECTORY',
+        help='goes with --enable-coverage; ignored')
     add('--gdb-executable', metavar='FILE',
         help='the debugger for --enable-gdb (default: gdb)')
     add('--enable-docs', action='store_true',
