@@ -63,6 +63,8 @@ def setup_server(args):
     apache = Apache.discover(args.httpd_executable, args.modules_directory)
     plan = config.Plan(args, apache, module_path)
     httpd_conf = config.render_httpd_conf(plan)
+    for warning in plan.warnings:
+        sys.stderr.write('mod_wsgi-express: warning: %s\n' % warning)
     _prepare_server_root(plan.server_root)
     root = plan.server_root
     if plan.placeholder:
@@ -83,6 +85,20 @@ def setup_server(args):
             import pwd
             os.chown(sockets, pwd.getpwnam(plan.user).pw_uid,
                      grp.getgrnam(plan.group).gr_gid)
+    if plan.handlers:
+        _write(os.path.join(root, config.RESOURCE_HANDLERS_NAME),
+               config.resource_handlers_script(plan), 0o644)
+    # Directories the application's processes write to.
+    for directory in (plan.python_eggs, plan.profiler_directory,
+                      plan.recorder_directory):
+        if not directory:
+            continue
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        if plan.user:
+            import grp
+            import pwd
+            os.chown(directory, pwd.getpwnam(plan.user).pw_uid,
+                     grp.getgrnam(plan.group).gr_gid)
     _write(os.path.join(root, 'envvars'), config.render_envvars(plan), 0o644)
     _write(os.path.join(root, 'apachectl'), config.render_apachectl(plan),
            0o755)
@@ -99,8 +115,12 @@ def summary(plan):
     rows += [
         ('Server root', plan.server_root),
         ('Server conf', os.path.join(plan.server_root, 'httpd.conf')),
-        ('Error log', '%s (level %s)' % (plan.error_log, args.log_level)),
+        ('Error log', '%s%s (level %s)' % (
+            plan.error_log, '.DATE (rotatelogs)' if plan.rotatelogs else '',
+            args.log_level)),
     ]
+    if plan.startup_log:
+        rows.append(('Startup log', plan.startup_log))
     if plan.access_log:
         rows.append(('Access log', plan.access_log))
     if plan.static_only:
@@ -133,6 +153,14 @@ def summary(plan):
         rows.append(('Request timeout', '%d seconds' % args.request_timeout))
     if args.reload_on_changes:
         rows.append(('Reload on changes', 'yes (development only)'))
+    if plan.debug_mode:
+        rows.append(('Debug mode', 'one Apache process in the foreground%s'
+                     % (', pdb post-mortem' if args.enable_debugger else '')))
+    if plan.recorder_directory:
+        rows.append(('Recorder output', plan.recorder_directory))
+    if plan.profiler_directory:
+        rows.append(('Profiler output', '%s (written at exit)'
+                     % plan.profiler_directory))
     if plan.telemetry_ui_port:
         rows.append(('Telemetry UI', 'http://127.0.0.1:%d/'
                      % plan.telemetry_ui_port))
@@ -148,13 +176,22 @@ def start_server(args):
     plan = setup_server(args)
     for line in summary(plan):
         print(line)
+    if args.setup_only:
+        _print_set_up(plan)
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     apachectl = os.path.join(plan.server_root, 'apachectl')
     # Replace this process with Apache (through apachectl, which execs
     # httpd): Ctrl-C or SIGINT/SIGTERM then stops Apache, and Apache stops
     # its children and the daemon processes.
-    os.execv('/bin/sh', ['/bin/sh', apachectl, 'foreground'])
+    os.execv(plan.shell, [plan.shell, apachectl, 'foreground'])
+
+
+def _print_set_up(plan):
+    print('Apache is set up but not running. Control it with %s '
+          'start|stop|restart|configtest|foreground.'
+          % os.path.join(plan.server_root, 'apachectl'))
 
 
 def install_module(args):
@@ -198,9 +235,7 @@ def main(argv=None):
             plan = setup_server(args)
             for line in summary(plan):
                 print(line)
-            print('Apache is set up but not running. Control it with %s '
-                  'start|stop|restart|configtest|foreground.'
-                  % os.path.join(plan.server_root, 'apachectl'))
+            _print_set_up(plan)
         elif args.command == 'start-server':
             start_server(args)
     except ExpressError as error:

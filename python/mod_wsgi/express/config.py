@@ -9,13 +9,18 @@ import os
 import pwd
 import re
 import shlex
+import shutil
 import importlib.util
 import sys
 import sysconfig
 
 from . import handler
 from .errors import ExpressError
-from .options import DAEMON_LIMITS
+from .options import DAEMON_LIMITS, DAEMON_SOCKET_OPTIONS
+
+# The C package's development helpers this one accepts but does not
+# provide (each is warned about).
+UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-docs')
 
 _MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 
@@ -72,7 +77,20 @@ class Plan:
             args.server_root or
             '/tmp/mod_wsgi-%s:%d:%d' % (self.host_name, self.port,
                                         os.getuid()))
-        self.embedded = args.embedded_mode
+        # Debug mode (as the C package): Apache as a single process
+        # (httpd -DONE_PROCESS) in the terminal, the application in it
+        # with one thread, and no reloading; any of the C package's debug
+        # helpers turns it on.
+        self.debug_mode = bool(
+            args.debug_mode or args.enable_debugger or args.enable_coverage
+            or args.enable_profiler or args.enable_recorder or
+            args.enable_gdb)
+        if args.debugger_startup and not args.enable_debugger:
+            raise ExpressError('--debugger-startup needs --enable-debugger')
+        if self.debug_mode:
+            args.reload_on_changes = False
+            args.processes, args.threads = 1, 1
+        self.embedded = args.embedded_mode or self.debug_mode
         self.mpm = apache.choose_mpm(args.server_mpm)
         self.threaded_mpm = self.mpm != 'prefork'
         self.process_group = args.process_group or \
@@ -89,6 +107,7 @@ class Plan:
         self._resolve_logs()
         self._resolve_https()
         self._resolve_features()
+        self._resolve_compat()
         self._size_apache()
 
     # -- identity ---------------------------------------------------------
@@ -123,7 +142,7 @@ class Plan:
     def _resolve_application(self):
         args = self.args
         kind = args.application_type
-        entry = args.entry_point
+        entry = args.entry_point_option or args.entry_point
         self.application_type = kind
         self.callable_object = args.callable_object
         self.static_only = kind == 'static'
@@ -181,7 +200,8 @@ class Plan:
             self.mount_point == '/' and not self.static_only
         self.use_handler = not self.static_only and (
             kind in ('module', 'paste') or args.reload_on_changes or
-            self.resource_mode)
+            self.resource_mode or args.enable_debugger or
+            args.enable_profiler or args.enable_recorder)
 
         if self.placeholder:
             self.script = os.path.join(self.server_root,
@@ -224,6 +244,10 @@ class Plan:
             'watch_files': watch,
             'resource_handler': handler.RESOURCE_HANDLER
             if self.resource_mode else None,
+            'enable_debugger': bool(self.args.enable_debugger),
+            'debugger_startup': bool(self.args.debugger_startup),
+            'profiler_directory': self.profiler_directory,
+            'recorder_directory': self.recorder_directory,
         }
 
     # -- static files, includes, environment ------------------------------
@@ -387,6 +411,193 @@ class Plan:
                                'Apache\'s mod_rewrite, which is not in %s'
                                % self.apache.modules_directory)
 
+    # -- options shared with the C package ----------------------------------
+
+    def _existing_file(self, option, path):
+        path = _absolute(path)
+        if not os.path.isfile(path):
+            raise ExpressError('%s %s: no such file' % (option, path))
+        return path
+
+    def _resolve_compat(self):
+        args = self.args
+        # Things that cannot apply here: said once, never fatal.
+        self.warnings = []
+        for option in UNPROVIDED_OPTIONS:
+            if getattr(args, option[2:].replace('-', '_')):
+                self.warnings.append(
+                    '%s is not provided by this mod_wsgi-express; ignored%s'
+                    % (option, ' (debug mode still applies)'
+                       if option.startswith('--enable-') and
+                       option != '--enable-docs' else ''))
+        self.profiler_directory = None
+        if args.enable_profiler:
+            self.profiler_directory = _absolute(
+                args.profiler_directory or
+                os.path.join(self.server_root, 'pstats'))
+        self.recorder_directory = None
+        if args.enable_recorder:
+            self.recorder_directory = _absolute(
+                args.recorder_directory or
+                os.path.join(self.server_root, 'archive'))
+        for option in ('--coverage-directory',):
+            if getattr(args, option[2:].replace('-', '_')):
+                self.warnings.append('%s is ignored (see the matching '
+                                     '--enable- option)' % option)
+        if args.https_only and not args.server_name:
+            self.warnings.append('--https-only only takes effect with '
+                                 '--server-name (as in the C package)')
+        if args.hsts_policy and not args.https_only:
+            self.warnings.append('--hsts-policy only takes effect with '
+                                 '--https-only')
+        if self.embedded and (args.initial_workers is not None or
+                              args.minimum_spare_workers is not None or
+                              args.maximum_spare_workers is not None):
+            self.warnings.append('the --*-workers options are ignored in '
+                                 'embedded mode')
+
+        self.pid_file = _absolute(args.pid_file) if args.pid_file else \
+            os.path.join(self.server_root, 'httpd.pid')
+        self.socket_prefix = os.path.join(
+            _absolute(args.socket_prefix) if args.socket_prefix
+            else self.server_root, 'wsgi')
+        self.python_eggs = _absolute(args.python_eggs) \
+            if args.python_eggs else None
+        self.mime_types = self._existing_file('--mime-types',
+                                              args.mime_types) \
+            if args.mime_types else (
+                '/etc/mime.types' if os.path.isfile('/etc/mime.types')
+                else None)
+        self.rewrite_rules = self._existing_file(
+            '--rewrite-rules', args.rewrite_rules) \
+            if args.rewrite_rules else None
+        for option in ('ssl_ca_certificate_file',
+                       'ssl_certificate_chain_file'):
+            value = getattr(args, option)
+            if value:
+                if not self.https_port:
+                    raise ExpressError('--%s needs --https-port'
+                                       % option.replace('_', '-'))
+                setattr(args, option, self._existing_file(
+                    '--' + option.replace('_', '-'), value))
+        if args.ssl_verify_client and not args.ssl_ca_certificate_file:
+            raise ExpressError('--ssl-verify-client needs '
+                               '--ssl-ca-certificate-file')
+        for path in args.ssl_verify_client + args.ignore_activity:
+            if not path.startswith('/'):
+                raise ExpressError('%s: a URL path must start with /' % path)
+        self.scripts = {}
+        for option in ('host_access_script', 'auth_user_script',
+                       'auth_group_script'):
+            value = getattr(args, option)
+            if value:
+                self.scripts[option] = self._existing_file(
+                    '--' + option.replace('_', '-'), value)
+        if args.auth_group_script and not args.auth_user_script:
+            raise ExpressError('--auth-group-script goes with '
+                               '--auth-user-script')
+        self.handlers = []
+        for extension, script in args.add_handler:
+            if not re.match(r'^\.?[A-Za-z0-9_-]+$', extension):
+                raise ExpressError('--add-handler %s: not a file extension'
+                                   % extension)
+            if not extension.startswith('.'):
+                extension = '.' + extension
+            self.handlers.append(
+                (extension, self._existing_file('--add-handler', script)))
+        for status, url in args.error_document:
+            if not re.match(r'^[1-5][0-9][0-9]$', status):
+                raise ExpressError('--error-document %s: not an HTTP '
+                                   'status' % status)
+            _check_text('--error-document', url)
+        self.services = []
+        users = dict(args.service_user)
+        groups = dict(args.service_group)
+        log_files = dict(args.service_log_file)
+        for name, script in args.service_script:
+            if not re.match(r'^[A-Za-z0-9_.-]+$', name):
+                raise ExpressError('--service-script %s: a service name '
+                                   'is letters, digits, _ . and -' % name)
+            log_file = log_files.get(name)
+            if log_file is not None and (not log_file or '/' in log_file):
+                raise ExpressError('--service-log-file %s %s: expected a '
+                                   'plain file name' % (name, log_file))
+            self.services.append({
+                'name': name,
+                'script': self._existing_file('--service-script', script),
+                'user': users.get(name, self.user),
+                'group': groups.get(name, self.group),
+                'log_file': log_file})
+        for option, mapping in (('--service-user', users),
+                                ('--service-group', groups),
+                                ('--service-log-file', log_files)):
+            for name in mapping:
+                if name not in dict(args.service_script):
+                    raise ExpressError('%s %s: no --service-script of that '
+                                       'name' % (option, name))
+        self.rotatelogs = None
+        if args.rotate_logs and self.error_log != '/dev/stderr':
+            self.rotatelogs = self._find_rotatelogs(
+                args.rotatelogs_executable)
+        self.startup_log = None
+        if args.startup_log:
+            if args.log_to_terminal and not args.log_directory:
+                self.startup_log = '/dev/stderr'
+            else:
+                if not args.startup_log_name or '/' in args.startup_log_name:
+                    raise ExpressError('--startup-log-name %s: expected a '
+                                       'plain file name'
+                                       % args.startup_log_name)
+                self.startup_log = os.path.join(
+                    os.path.dirname(self.error_log), args.startup_log_name)
+        self.shell = args.shell_executable or next(
+            (p for p in ('/bin/bash', '/usr/bin/bash') if os.path.isfile(p)),
+            '/bin/sh')
+        if args.process_name and os.path.basename(self.shell) != 'bash':
+            self.warnings.append('--process-name needs bash to run '
+                                 'apachectl; ignored with %s' % self.shell)
+        for option, value in (('--server-name', args.server_name),
+                              ('--hsts-policy', args.hsts_policy),
+                              ('--error-log-format', args.error_log_format),
+                              ('--process-name', args.process_name)):
+            if value is not None:
+                _check_text(option, value)
+        for value in args.server_alias + args.trust_proxy_header + \
+                args.trust_proxy + args.python_warnings:
+            if not value or re.search(r'[\s"\'\\]', value):
+                raise ExpressError('%r: expected one word' % value)
+        for url, target in args.proxy_mount_point:
+            if not url.startswith('/'):
+                raise ExpressError('--proxy-mount-point %s %s: the URL path '
+                                   'must start with /' % (url, target))
+        self.proxying = bool(args.proxy_mount_point or
+                             args.proxy_virtual_host)
+        for stage in ('header', 'body'):
+            timeout = getattr(args, stage + '_timeout')
+            most = getattr(args, stage + '_max_timeout')
+            if timeout and most and most <= timeout:
+                # Apache refuses such a RequestReadTimeout at start-up.
+                raise ExpressError(
+                    '--%s-max-timeout %d must be more than --%s-timeout %d '
+                    '(or 0 for no maximum)' % (stage, most, stage, timeout))
+
+    @staticmethod
+    def _find_rotatelogs(explicit):
+        if explicit:
+            path = explicit if os.sep in explicit else shutil.which(explicit)
+            if not path or not os.access(path, os.X_OK):
+                raise ExpressError('--rotatelogs-executable %s: not an '
+                                   'executable file' % explicit)
+            return os.path.abspath(path)
+        search = os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin',
+                                  '/usr/bin', '/usr/local/apache2/bin'])
+        path = shutil.which('rotatelogs', path=search)
+        if not path:
+            raise ExpressError('--rotate-logs needs Apache\'s rotatelogs '
+                               'program; name it with '
+                               '--rotatelogs-executable')
+        return path
+
     # -- sizes ----------------------------------------------------------------
 
     def _size_apache(self):
@@ -403,7 +614,7 @@ class Plan:
 
     @property
     def scheme_host(self):
-        host = self.host_name
+        host = self.args.server_name or self.host_name
         if ':' in host:
             host = '[%s]' % host
         return host
@@ -492,19 +703,36 @@ def _mpm_section(conf, plan):
         # Spare threads ask for another child before the busy ones fill
         # up; with a single child there is nothing to add.
         spare = max(1, per_child // 4) if children > 1 else 1
-        conf.add('StartServers 1',
+        total = children * per_child
+        start, most_spare = 1, total
+        if args.initial_workers is not None:
+            start = max(1, math.ceil(args.initial_workers * children))
+        if args.minimum_spare_workers is not None:
+            spare = max(1, int(args.minimum_spare_workers * total))
+        if args.maximum_spare_workers is not None:
+            most_spare = max(spare + per_child,
+                             int(args.maximum_spare_workers * total))
+        conf.add('StartServers %d' % start,
                  'ServerLimit %d' % children,
                  'ThreadLimit %d' % per_child,
                  'ThreadsPerChild %d' % per_child,
-                 'MaxRequestWorkers %d' % (children * per_child),
+                 'MaxRequestWorkers %d' % total,
                  'MinSpareThreads %d' % spare,
-                 'MaxSpareThreads %d' % (children * per_child))
+                 'MaxSpareThreads %d' % most_spare)
     else:
-        conf.add('StartServers %d' % min(clients, 2),
+        start, spare, most_spare = min(clients, 2), 1, clients
+        if args.initial_workers is not None:
+            start = max(1, int(args.initial_workers * clients))
+        if args.minimum_spare_workers is not None:
+            spare = max(1, int(args.minimum_spare_workers * clients))
+        if args.maximum_spare_workers is not None:
+            most_spare = max(spare + 1,
+                             int(args.maximum_spare_workers * clients))
+        conf.add('StartServers %d' % start,
                  'ServerLimit %d' % clients,
                  'MaxRequestWorkers %d' % clients,
-                 'MinSpareServers 1',
-                 'MaxSpareServers %d' % clients)
+                 'MinSpareServers %d' % spare,
+                 'MaxSpareServers %d' % most_spare)
     conf.add('MaxConnectionsPerChild 0')
 
 
@@ -534,6 +762,13 @@ def _daemon_process_line(plan):
     for option, _default, _help in DAEMON_LIMITS:
         name = option[2:]
         options.append('%s=%d' % (name, getattr(args, name.replace('-', '_'))))
+    for option, default, _help in DAEMON_SOCKET_OPTIONS:
+        name = option[2:]
+        value = getattr(args, name.replace('-', '_'))
+        if value != default:
+            options.append('%s=%d' % (name, value))
+    if plan.python_eggs:
+        options.append(word('python-eggs=' + plan.python_eggs))
     options.append('listen-backlog=%d' % args.daemon_backlog)
     if args.switch_interval:
         options.append('switch-interval=%s' % args.switch_interval)
@@ -563,17 +798,82 @@ def telemetry_service_script(plan):
             '--http-port', str(plan.telemetry_ui_port)))
 
 
-def _telemetry_service_section(conf, plan):
+def _service_lines(plan, group, script, user=None, member_of=None):
+    """A threads=0 daemon process group that runs ``script`` once."""
     options = ['threads=0', 'display-name=%{GROUP}',
                word('home=' + plan.working_directory)]
-    if plan.user:
-        options += [word('user=' + plan.user), word('group=' + plan.group)]
+    if plan.python_paths:
+        options.append(word('python-path=' + ':'.join(plan.python_paths)))
+    if user:
+        options += [word('user=' + user), word('group=' + member_of)]
+    return ['WSGIDaemonProcess %s %s' % (word(group), ' '.join(options)),
+            'WSGIImportScript %s process-group=%s application-group=%%{GLOBAL}'
+            % (quote(script), word(group))]
+
+
+def _telemetry_service_section(conf, plan):
     conf.blank()
     conf.comment('The telemetry ingester and its UI (--enable-telemetry).')
-    conf.add('WSGIDaemonProcess %s %s' % (TELEMETRY_GROUP, ' '.join(options)),
-             'WSGIImportScript %s process-group=%s application-group=%%{GLOBAL}'
-             % (quote(os.path.join(plan.server_root, TELEMETRY_SCRIPT)),
-                TELEMETRY_GROUP))
+    conf.add(*_service_lines(
+        plan, TELEMETRY_GROUP,
+        os.path.join(plan.server_root, TELEMETRY_SCRIPT), plan.user,
+        plan.group))
+
+
+def _services_section(conf, plan):
+    if not plan.services:
+        return
+    conf.comment('--service-script: one threads=0 daemon process each.')
+    for service in plan.services:
+        lines = _service_lines(plan, 'service:' + service['name'],
+                               service['script'], service['user'],
+                               service['group'])
+        if service['log_file']:
+            # A virtual host of its own gives the daemon its own ErrorLog.
+            log = os.path.join(os.path.dirname(plan.error_log),
+                               service['log_file'])
+            conf.add('<VirtualHost *:%d>' % plan.port,
+                     '    ' + _error_log_line(plan, log))
+            conf.add(*['    ' + line for line in lines])
+            conf.add('</VirtualHost>')
+        else:
+            conf.add(*lines)
+
+
+def _error_log_line(plan, path):
+    if plan.rotatelogs and path not in ('/dev/stderr', '/dev/stdout'):
+        return 'ErrorLog %s' % quote('|%s %s.%%Y-%%m-%%d-%%H_%%M_%%S %dM' % (
+            plan.rotatelogs, path, plan.args.max_log_size))
+    return 'ErrorLog %s' % quote(path)
+
+
+RESOURCE_HANDLERS_NAME = 'resource.wsgi'
+
+
+def resource_handlers_script(plan):
+    """The WSGIHandlerScript behind --add-handler: picks the script by the
+    extension of the file the request maps to."""
+    return (
+        '# Written by mod_wsgi-express for --add-handler.\n'
+        'import os\n'
+        'import runpy\n'
+        '\n'
+        'SCRIPTS = %r\n'
+        '_loaded = {}\n'
+        '\n'
+        '\n'
+        'def _script_for(extension):\n'
+        '    if extension not in _loaded:\n'
+        '        names = runpy.run_path(SCRIPTS[extension])\n'
+        '        _loaded[extension] = names.get(\'handle_request\') or \\\n'
+        '            names[\'application\']\n'
+        '    return _loaded[extension]\n'
+        '\n'
+        '\n'
+        'def handle_request(environ, start_response):\n'
+        '    extension = os.path.splitext(environ[\'SCRIPT_NAME\'])[1]\n'
+        '    return _script_for(extension)(environ, start_response)\n'
+        % dict(plan.handlers))
 
 
 def _wsgi_section(conf, plan):
@@ -581,8 +881,7 @@ def _wsgi_section(conf, plan):
     conf.comment('mod_wsgi.')
     conf.add('LoadModule wsgi_module %s' % quote(plan.module_path),
              'WSGIPythonHome %s' % quote(plan.python_home),
-             'WSGISocketPrefix %s' % quote(os.path.join(plan.server_root,
-                                                         'wsgi')))
+             'WSGISocketPrefix %s' % quote(plan.socket_prefix))
     if args.free_threading:
         conf.add('WSGIFreeThreading On')
     if args.server_metrics:
@@ -599,8 +898,29 @@ def _wsgi_section(conf, plan):
         conf.add('WSGISlowRequests %s' % args.slow_requests)
     if plan.telemetry_ui_port:
         _telemetry_service_section(conf, plan)
+    if args.orphan_interpreter:
+        conf.add('WSGIDestroyInterpreter Off')
+    if plan.debug_mode:
+        # pdb reads the terminal Apache was started from.
+        conf.add('WSGIRestrictStdin Off')
+    for spec in args.python_warnings:
+        conf.add('WSGIPythonWarnings %s' % word(spec))
     if plan.static_only:
         return
+    conf.add('WSGIMapHEADToGET %s' % args.map_head_to_get.capitalize())
+    if args.chunked_request:
+        conf.add('WSGIChunkedRequest On')
+    if args.enable_sendfile:
+        conf.add('WSGIEnableSendfile On')
+    if args.error_override:
+        conf.add('WSGIErrorOverride On')
+    if args.disable_reloading:
+        conf.add('WSGIScriptReloading Off')
+    if args.trust_proxy_header:
+        conf.add('WSGITrustedProxyHeaders %s'
+                 % ' '.join(args.trust_proxy_header))
+    if args.trust_proxy:
+        conf.add('WSGITrustedProxies %s' % ' '.join(args.trust_proxy))
 
     if plan.embedded:
         if plan.python_paths:
@@ -635,22 +955,47 @@ def _wsgi_section(conf, plan):
         conf.add('WSGIScriptAlias %s %s%s' % (
             word(plan.mount_point), quote(plan.script), alias_options))
         _grant_file(conf, plan.script)
+    for url in args.ignore_activity:
+        conf.add('<Location %s>' % quote(url),
+                 '    WSGIIgnoreActivity On',
+                 '</Location>')
+    if plan.handlers:
+        conf.blank()
+        conf.add('WSGIHandlerScript wsgi-resource %s process-group=%s '
+                 'application-group=%%{GLOBAL}' % (
+                     quote(os.path.join(plan.server_root,
+                                        RESOURCE_HANDLERS_NAME)),
+                     word('%{GLOBAL}' if plan.embedded
+                          else plan.process_group)))
+        for extension, _script in plan.handlers:
+            conf.add('AddHandler wsgi-resource %s' % extension)
 
 
 def _document_root_section(conf, plan):
     args = plan.args
     root = plan.document_root or plan.htdocs
     conf.comment('Static files.')
+    overrides = ' '.join(args.allow_override) or 'None'
     conf.add('DocumentRoot %s' % quote(root),
              '<Directory %s>' % quote(root),
-             '    AllowOverride None',
+             '    AllowOverride %s' % overrides,
              '    Require all granted')
+    if args.directory_listing:
+        conf.add('    Options +Indexes')
+    if args.with_cgi:
+        conf.add('    Options +ExecCGI')
+    if plan.rewrite_rules:
+        conf.add('    RewriteEngine On',
+                 '    RewriteOptions InheritDownBefore',
+                 '    Include %s' % quote(plan.rewrite_rules))
     if plan.resource_mode:
         conf.add('    # Requests without a matching file go to the '
                  'application.',
-                 '    Options FollowSymLinks',
+                 '    Options +FollowSymLinks',
                  '    RewriteEngine On',
                  '    RewriteCond %{REQUEST_FILENAME} !-f')
+        if args.server_status:
+            conf.add('    RewriteCond %{REQUEST_URI} !^/server-status')
         if args.directory_index:
             conf.add('    RewriteCond %%{REQUEST_FILENAME}/%s !-f'
                      % word(args.directory_index))
@@ -664,7 +1009,7 @@ def _document_root_section(conf, plan):
         conf.add('Alias %s %s' % (quote(url), quote(path)))
         if os.path.isdir(path):
             conf.add('<Directory %s>' % quote(path.rstrip('/') or '/'),
-                     '    AllowOverride None',
+                     '    AllowOverride %s' % overrides,
                      '    Require all granted',
                      '</Directory>')
         else:
@@ -678,12 +1023,170 @@ def _https_section(conf, plan):
         conf.add('SSLSessionCache %s' % quote(
             'shmcb:%s(512000)' % os.path.join(plan.server_root,
                                                'ssl_scache')))
-    conf.add('<VirtualHost *:%d>' % plan.https_port,
-             '    ServerName %s' % word(plan.host_name),
-             '    SSLEngine On',
-             '    SSLCertificateFile %s' % quote(plan.ssl_certificate),
-             '    SSLCertificateKeyFile %s' % quote(plan.ssl_key),
-             '</VirtualHost>')
+    args = plan.args
+    ssl = ['    SSLEngine On',
+           '    SSLCertificateFile %s' % quote(plan.ssl_certificate),
+           '    SSLCertificateKeyFile %s' % quote(plan.ssl_key)]
+    if args.ssl_ca_certificate_file:
+        ssl.append('    SSLCACertificateFile %s'
+                   % quote(args.ssl_ca_certificate_file))
+    if args.ssl_certificate_chain_file:
+        ssl.append('    SSLCertificateChainFile %s'
+                   % quote(args.ssl_certificate_chain_file))
+    extra = []
+    if args.ssl_environment:
+        extra.append('    SSLOptions +StdEnvVars')
+    if args.server_name:
+        if args.https_only and args.hsts_policy:
+            extra.append('    Header set Strict-Transport-Security %s'
+                         % quote(args.hsts_policy))
+        _named_hosts(conf, plan, plan.https_port, ssl, extra, 'https')
+    else:
+        conf.add('<VirtualHost *:%d>' % plan.https_port,
+                 '    ServerName %s' % word(plan.host_name),
+                 *(ssl + extra))
+        conf.add('</VirtualHost>')
+    if args.ssl_ca_certificate_file:
+        # A client certificate is required where --ssl-verify-client says,
+        # else everywhere.
+        for path in sorted(args.ssl_verify_client or ['/'], reverse=True):
+            conf.add('<Location %s>' % quote(path),
+                     '    SSLVerifyClient require',
+                     '    SSLVerifyDepth 1',
+                     '</Location>')
+
+
+def _named_hosts(conf, plan, port, inside, extra, scheme):
+    """--server-name: a default virtual host that refuses unknown names
+    (localhost allowed with --allow-localhost), the named one, and with a
+    www. name one that redirects the bare domain."""
+    args = plan.args
+    name = args.server_name
+    https_only = args.https_only and plan.https_port and scheme == 'http'
+    conf.add('<VirtualHost _default_:%d>' % port,
+             '    ServerName _wsgi_',
+             '    <Location />',
+             '        %s' % ('Require host localhost' if args.allow_localhost
+                             else 'Require all denied'),
+             '    </Location>', *inside)
+    conf.add('</VirtualHost>',
+             '<VirtualHost *:%d>' % port,
+             '    ServerName %s' % word(name))
+    if args.server_alias:
+        conf.add('    ServerAlias %s' % ' '.join(args.server_alias))
+    conf.add(*inside)
+    conf.add(*extra)
+    if https_only:
+        conf.add('    RewriteEngine On',
+                 '    RewriteCond %{HTTPS} off',
+                 '    RewriteRule (.*) https://%s:%d%%{REQUEST_URI}'
+                 % (name, plan.https_port))
+    conf.add('</VirtualHost>')
+    if name.lower().startswith('www.'):
+        conf.add('<VirtualHost *:%d>' % port,
+                 '    ServerName %s' % word(name[4:]), *inside)
+        if https_only:
+            conf.add('    RewriteEngine On',
+                     '    RewriteCond %{HTTPS} off',
+                     '    RewriteRule (.*) https://%s:%d%%{REQUEST_URI}'
+                     % (name, plan.https_port))
+        else:
+            conf.add('    Redirect permanent / %s://%s:%d/'
+                     % (scheme, name, port))
+        conf.add('</VirtualHost>')
+
+
+def _request_read_timeout(args):
+    parts = []
+    for stage in ('header', 'body'):
+        timeout = getattr(args, stage + '_timeout')
+        if not timeout:
+            continue
+        text = '%s=%d' % (stage, timeout)
+        most = getattr(args, stage + '_max_timeout')
+        if most:
+            text += '-%d' % most
+        rate = getattr(args, stage + '_min_rate')
+        if rate:
+            text += ',MinRate=%d' % rate
+        parts.append(text)
+    return ' '.join(parts)
+
+
+def _access_section(conf, plan):
+    """Error documents, /server-status, and the access, authentication
+    and authorisation scripts."""
+    args = plan.args
+    for status, url in args.error_document:
+        conf.add('ErrorDocument %s %s' % (status, quote(url)))
+    if args.with_cgi:
+        conf.add('AddHandler cgi-script .cgi')
+    if args.server_status:
+        conf.comment('--server-status: for requests from this host only.')
+        conf.add('ExtendedStatus On',
+                 '<Location /server-status>',
+                 '    SetHandler server-status',
+                 '    Require host localhost',
+                 '</Location>')
+    if plan.scripts.get('host_access_script'):
+        conf.add('<Location />',
+                 '    WSGIAccessScript %s'
+                 % quote(plan.scripts['host_access_script']),
+                 '</Location>')
+    if args.auth_user_script:
+        auth = args.auth_type
+        conf.add('<Location />',
+                 '    AuthType %s' % auth,
+                 '    AuthName %s' % quote('%s:%d' % (plan.host_name,
+                                                      plan.port)),
+                 '    Auth%sProvider wsgi' % auth,
+                 '    WSGIAuthUserScript %s'
+                 % quote(plan.scripts['auth_user_script']))
+        if args.auth_group_script:
+            conf.add('    WSGIAuthGroupScript %s'
+                     % quote(plan.scripts['auth_group_script']))
+        conf.add('    <RequireAll>',
+                 '        Require valid-user')
+        if args.auth_group_script:
+            conf.add('        Require wsgi-group %s' % quote(args.auth_group))
+        conf.add('    </RequireAll>',
+                 '</Location>')
+
+
+def _proxy_section(conf, plan):
+    args = plan.args
+    if not plan.proxying:
+        return
+    conf.comment('Reverse proxies.')
+    if args.proxy_timeout is not None:
+        conf.add('ProxyTimeout %d' % args.proxy_timeout)
+    for url, target in sorted(args.proxy_mount_point, reverse=True):
+        prefix = url.rstrip('/')
+        if not url.endswith('/'):
+            url, target = url + '/', target.rstrip('/') + '/'
+        conf.add('ProxyPass %s %s upgrade=websocket' % (quote(url),
+                                                         quote(target)),
+                 'ProxyPassReverse %s %s' % (quote(url), quote(target)),
+                 '<Location %s>' % quote(url),
+                 '    RequestHeader set X-Forwarded-Port "expr=%{SERVER_PORT}"',
+                 '    RequestHeader set X-Forwarded-Scheme https '
+                 '"expr=%{HTTPS} == \'on\'"',
+                 '    RequestHeader set X-Forwarded-Prefix %s'
+                 % quote(prefix or '/'),
+                 '</Location>')
+        if prefix:
+            # The mount point without its slash redirects to it with one.
+            conf.add('RedirectMatch 302 ^%s$ %s/' % (re.escape(prefix),
+                                                     prefix))
+    for host, target in args.proxy_virtual_host:
+        conf.add('<VirtualHost *:%d>' % plan.port,
+                 '    ServerName %s' % word(host),
+                 '    ProxyPass / %s upgrade=websocket' % quote(target),
+                 '    ProxyPassReverse / %s' % quote(target),
+                 '    RequestHeader set X-Forwarded-Port %d' % plan.port,
+                 '    RequestHeader set X-Forwarded-Scheme https '
+                 '"expr=%{HTTPS} == \'on\'"',
+                 '</VirtualHost>')
 
 
 def render_httpd_conf(plan):
@@ -697,8 +1200,7 @@ def render_httpd_conf(plan):
     conf.comment('Where things are.')
     conf.add('ServerRoot %s' % quote(plan.server_root),
              'DefaultRuntimeDir %s' % quote(plan.server_root),
-             'PidFile %s' % quote(os.path.join(plan.server_root,
-                                               'httpd.pid')),
+             'PidFile %s' % quote(plan.pid_file),
              'Listen %s' % plan.listen_address(plan.port),
              'ServerName %s' % word(plan.host_name))
     if plan.user:
@@ -711,8 +1213,31 @@ def render_httpd_conf(plan):
                  % (mpm, quote(plan.apache.module_file(mpm))))
     modules = ['unixd', 'log_config', 'authz_core', 'mime', 'alias', 'dir',
                'env']
-    if plan.resource_mode:
+    if plan.apache.has_module('reqtimeout'):
+        modules.append('reqtimeout')
+    if plan.resource_mode or plan.rewrite_rules or plan.proxying or \
+            (args.https_only and args.server_name):
         modules.append('rewrite')
+    if plan.proxying or args.hsts_policy:
+        modules.append('headers')
+    if plan.proxying:
+        modules += ['proxy', 'proxy_http']
+    if args.compress_responses:
+        modules += ['filter', 'deflate']
+    if args.server_status:
+        modules.append('status')
+    if args.server_status or args.allow_localhost or \
+            plan.scripts.get('host_access_script'):
+        modules.append('authz_host')
+    if args.directory_listing:
+        modules.append('autoindex')
+    if args.with_cgi:
+        modules.append('cgid' if plan.apache.has_module('cgid') else 'cgi')
+    if args.auth_user_script:
+        modules += ['authn_core', 'authz_user',
+                    'auth_' + args.auth_type.lower()]
+    if args.http2:
+        modules.append('http2')
     if plan.https_port:
         modules.append('ssl')
         if plan.apache.has_module('socache_shmcb'):
@@ -727,12 +1252,32 @@ def render_httpd_conf(plan):
              'HostnameLookups Off',
              'UseCanonicalName Off',
              'ServerSignature Off')
-    if os.path.isfile('/etc/mime.types'):
-        conf.add('TypesConfig /etc/mime.types')
+    if args.keep_alive_timeout:
+        conf.add('KeepAlive On',
+                 'KeepAliveTimeout %d' % args.keep_alive_timeout)
+    else:
+        conf.add('KeepAlive Off')
+    conf.add('LimitRequestBody %d' % args.limit_request_body)
+    read_timeout = _request_read_timeout(args)
+    if read_timeout and plan.apache.has_module('reqtimeout'):
+        conf.add('RequestReadTimeout %s' % read_timeout)
+    if args.http2:
+        conf.add('Protocols h2 h2c http/1.1')
+    if args.enable_sendfile:
+        conf.add('EnableSendfile On')
+    if plan.mime_types:
+        conf.add('TypesConfig %s' % quote(plan.mime_types))
+    if args.compress_responses:
+        for kind in ('text/plain', 'text/html', 'text/xml', 'text/css',
+                     'text/javascript', 'application/xhtml+xml',
+                     'application/javascript', 'application/json'):
+            conf.add('AddOutputFilterByType DEFLATE %s' % kind)
 
     conf.comment('Logging.')
-    conf.add('ErrorLog %s' % quote(plan.error_log),
+    conf.add(_error_log_line(plan, plan.error_log),
              'LogLevel %s' % args.log_level)
+    if args.error_log_format:
+        conf.add('ErrorLogFormat %s' % quote(args.error_log_format))
     if plan.access_log:
         conf.add('LogFormat "%h %l %u %t \\"%r\\" %>s %b" common',
                  'LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" '
@@ -741,7 +1286,11 @@ def render_httpd_conf(plan):
         if log_format not in ('common', 'combined'):
             conf.add('LogFormat %s express' % quote(log_format))
             log_format = 'express'
-        conf.add('CustomLog %s %s' % (quote(plan.access_log), log_format))
+        target = plan.access_log
+        if plan.rotatelogs and target != '/dev/stdout':
+            target = '|%s %s.%%Y-%%m-%%d-%%H_%%M_%%S %dM' % (
+                plan.rotatelogs, target, args.max_log_size)
+        conf.add('CustomLog %s %s' % (quote(target), log_format))
 
     conf.comment('Nothing outside the places named below is served.')
     conf.add('<Directory />',
@@ -758,6 +1307,19 @@ def render_httpd_conf(plan):
             conf.add('PassEnv %s' % name)
 
     _wsgi_section(conf, plan)
+    _access_section(conf, plan)
+    if args.server_name:
+        conf.comment('--server-name: name-based virtual hosts.')
+        _named_hosts(conf, plan, plan.port, [], [], 'http')
+    elif args.proxy_virtual_host or any(s['log_file']
+                                        for s in plan.services):
+        # Listed first, this one (the main server's settings) answers
+        # every name no later virtual host claims.
+        conf.comment('Requests no virtual host below claims.')
+        conf.add('<VirtualHost _default_:%d>' % plan.port,
+                 '</VirtualHost>')
+    _services_section(conf, plan)
+    _proxy_section(conf, plan)
     if plan.https_port:
         _https_section(conf, plan)
     if plan.include_files:
@@ -773,7 +1335,16 @@ def render_httpd_conf(plan):
 
 def render_apachectl(plan):
     q = shlex.quote
-    return '''#!/bin/sh
+    args = plan.args
+    extra = ''
+    if plan.debug_mode:
+        extra += ' -DONE_PROCESS'
+    if plan.startup_log:
+        extra += ' -E %s' % q(plan.startup_log)
+    run = 'exec'
+    if args.process_name and os.path.basename(plan.shell) == 'bash':
+        run = 'exec -a %s' % q(args.process_name)
+    return '''#!%(shell)s
 # Controls the Apache instance that mod_wsgi-express set up in this server
 # root. Written by mod_wsgi-express (setup-server/start-server).
 #
@@ -781,12 +1352,15 @@ def render_apachectl(plan):
 #   apachectl configtest
 #   apachectl foreground      (what start-server runs: Apache stays in the
 #                              foreground until SIGINT or SIGTERM)
+#   apachectl ARGUMENTS       (anything else: httpd with these arguments)
 #
 # Further arguments are passed to httpd.
 
 HTTPD=%(httpd)s
 SERVER_ROOT=%(root)s
 CONF="$SERVER_ROOT/httpd.conf"
+EXTRA=%(extra)s
+GDB=%(gdb)s
 
 if [ -f "$SERVER_ROOT/envvars" ]; then
     . "$SERVER_ROOT/envvars"
@@ -797,20 +1371,31 @@ action=$1
 
 case "$action" in
     start|stop|restart|graceful|graceful-stop)
-        exec "$HTTPD" -f "$CONF" -k "$action" "$@"
+        %(run)s "$HTTPD" -f "$CONF" $EXTRA -k "$action" "$@"
         ;;
     foreground|start-server)
-        exec "$HTTPD" -f "$CONF" -DFOREGROUND "$@"
+        if [ -n "$GDB" ]; then
+            # --enable-gdb: Apache (one process) runs under the debugger.
+            echo "run -f $CONF $EXTRA -DFOREGROUND $*" >"$SERVER_ROOT/gdb.cmds"
+            exec "$GDB" -x "$SERVER_ROOT/gdb.cmds" "$HTTPD"
+        fi
+        %(run)s "$HTTPD" -f "$CONF" $EXTRA -DFOREGROUND "$@"
         ;;
     configtest)
         exec "$HTTPD" -f "$CONF" -t "$@"
         ;;
-    *)
-        echo "usage: $0 start|stop|restart|graceful|graceful-stop|configtest|foreground" >&2
+    '')
+        echo "usage: $0 start|stop|restart|graceful|graceful-stop|configtest|foreground [httpd arguments]" >&2
         exit 2
         ;;
+    *)
+        # Anything else goes to httpd as it is (apachectl -DFOREGROUND).
+        %(run)s "$HTTPD" -f "$CONF" $EXTRA "$action" "$@"
+        ;;
 esac
-''' % {'httpd': q(plan.apache.httpd), 'root': q(plan.server_root)}
+''' % {'httpd': q(plan.apache.httpd), 'root': q(plan.server_root),
+       'shell': plan.shell, 'extra': q(extra.strip()), 'run': run,
+       'gdb': q(args.gdb_executable or 'gdb') if args.enable_gdb else "''"}
 
 
 def render_envvars(plan):

@@ -150,6 +150,156 @@ if SETTINGS['resource_handler']:
 else:
     application = _application
 
+if SETTINGS.get('recorder_directory'):
+    import io
+    import itertools
+    import pprint
+    import traceback
+
+    _recorded = application
+    _record_numbers = itertools.count(1)
+
+    def application(environ, start_response):
+        # --enable-recorder: KEY.iheaders (the environ), .icontent (the
+        # request body), .oheaders (status and headers), .ocontent (the
+        # response body) and .oaexcept/.orexcept/.ofexcept (a traceback
+        # from the call, the iteration or close(), else empty).
+        key = '%d-%d-%d' % (int(time.time() * 1000000), os.getpid(),
+                            next(_record_numbers))
+        base = os.path.join(SETTINGS['recorder_directory'], key)
+        body = environ['wsgi.input'].read()
+        with open(base + '.icontent', 'wb') as out:
+            out.write(body)
+        with open(base + '.iheaders', 'w') as out:
+            pprint.pprint(environ, stream=out)
+        environ['wsgi.input'] = io.BytesIO(body)
+        content = open(base + '.ocontent', 'wb')
+        failures = {stage: open(base + stage, 'w')
+                    for stage in ('.oaexcept', '.orexcept', '.ofexcept')}
+
+        def recording_start_response(status, headers, *exc_info):
+            with open(base + '.oheaders', 'w') as out:
+                pprint.pprint((status, headers) + exc_info, stream=out)
+            write = start_response(status, headers, *exc_info)
+
+            def recording_write(data):
+                content.write(data)
+                return write(data)
+            return recording_write
+
+        def finish():
+            content.close()
+            for out in failures.values():
+                out.close()
+
+        try:
+            result = _recorded(environ, recording_start_response)
+        except BaseException:
+            traceback.print_exc(file=failures['.oaexcept'])
+            finish()
+            raise
+        return _recorded_iterable(result, content, failures, finish)
+
+    def _recorded_iterable(result, content, failures, finish):
+        try:
+            try:
+                for chunk in result:
+                    content.write(chunk)
+                    yield chunk
+            except BaseException:
+                traceback.print_exc(file=failures['.orexcept'])
+                raise
+            finally:
+                close = getattr(result, 'close', None)
+                if close is not None:
+                    try:
+                        close()
+                    except BaseException:
+                        traceback.print_exc(file=failures['.ofexcept'])
+                        raise
+        finally:
+            finish()
+
+if SETTINGS.get('profiler_directory'):
+    import atexit
+    import cProfile
+
+    _profile = cProfile.Profile()
+    _profiled = application
+
+    def _write_profile():
+        name = '%d-%d.pstats' % (int(time.time() * 1000000), os.getpid())
+        _profile.dump_stats(os.path.join(SETTINGS['profiler_directory'],
+                                         name))
+
+    atexit.register(_write_profile)
+
+    def _profiled_iterable(result):
+        _profile.enable()
+        try:
+            for chunk in result:
+                _profile.disable()
+                yield chunk
+                _profile.enable()
+        finally:
+            _profile.disable()
+            close = getattr(result, 'close', None)
+            if close is not None:
+                close()
+
+    def application(environ, start_response):
+        # --enable-profiler: every request (in debug mode there is one at
+        # a time), added up, written as pstats data when the process exits.
+        _profile.enable()
+        try:
+            result = _profiled(environ, start_response)
+        finally:
+            _profile.disable()
+        return _profiled_iterable(result)
+
+if SETTINGS.get('enable_debugger'):
+    import pdb
+
+    class _PostMortem:
+        """--enable-debugger: an exception out of the application (or
+        its iterable) stops in pdb on the terminal, then goes on up."""
+
+        def __init__(self, wrapped):
+            self.wrapped = wrapped
+            if SETTINGS.get('debugger_startup'):
+                self._debugger().set_trace(sys._getframe())
+
+        @staticmethod
+        def _debugger():
+            return pdb.Pdb(stdin=sys.__stdin__, stdout=sys.__stdout__)
+
+        def _post_mortem(self):
+            debugger = self._debugger()
+            debugger.reset()
+            debugger.interaction(None, sys.exc_info()[2])
+
+        def __call__(self, environ, start_response):
+            try:
+                result = self.wrapped(environ, start_response)
+            except Exception:
+                self._post_mortem()
+                raise
+            return self._iterate(result)
+
+        def _iterate(self, result):
+            try:
+                for chunk in result:
+                    yield chunk
+            except Exception:
+                self._post_mortem()
+                raise
+            finally:
+                close = getattr(result, 'close', None)
+                if close is not None:
+                    close()
+
+    application = _PostMortem(application)
+
 # The entry point of a WSGIHandlerScript.
 handle_request = application
 '''
