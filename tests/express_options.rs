@@ -1158,10 +1158,11 @@ fn enable_debugger_stops_in_pdb_post_mortem() {
     }
 }
 
-/// `--enable-profiler`: debug mode, and when Apache stops the requests'
+/// `--enable-profiler`: debug mode, and after the request (and when Apache
+/// stops) the requests
 /// cProfile data is in SERVER-ROOT/pstats, naming the application.
 #[test]
-fn enable_profiler_writes_pstats_when_apache_stops() {
+fn enable_profiler_writes_pstats() {
     common::ensure_python_reachable();
     let scratch = Scratch::new("profiler");
     let app = scratch.file("boom.wsgi", BOOM_APP);

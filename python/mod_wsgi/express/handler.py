@@ -227,10 +227,16 @@ if SETTINGS.get('profiler_directory'):
     _profile = cProfile.Profile()
     _profiled = application
 
+    # One file per process, named when it starts profiling. It is
+    # rewritten after each request as well as at exit, so the data is
+    # there even when the process is stopped without running its exit
+    # functions.
+    _profile_path = os.path.join(
+        SETTINGS['profiler_directory'],
+        '%d-%d.pstats' % (int(time.time() * 1000000), os.getpid()))
+
     def _write_profile():
-        name = '%d-%d.pstats' % (int(time.time() * 1000000), os.getpid())
-        _profile.dump_stats(os.path.join(SETTINGS['profiler_directory'],
-                                         name))
+        _profile.dump_stats(_profile_path)
 
     atexit.register(_write_profile)
 
@@ -246,10 +252,12 @@ if SETTINGS.get('profiler_directory'):
             close = getattr(result, 'close', None)
             if close is not None:
                 close()
+            _write_profile()
 
     def application(environ, start_response):
         # --enable-profiler: every request (in debug mode there is one at
-        # a time), added up, written as pstats data when the process exits.
+        # a time), added up, written as pstats data after each request and
+        # when the process exits.
         _profile.enable()
         try:
             result = _profiled(environ, start_response)
