@@ -35,6 +35,7 @@ pub mod differential;
 pub mod express;
 pub mod framework_apps;
 pub mod json;
+pub mod load;
 pub mod procs;
 pub mod raw;
 pub mod telemetry;
@@ -63,6 +64,9 @@ macro_rules! mpm_tests {
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long processes of a stopped server may take to go away before they
+/// count as left behind.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(5);
 /// Longest wait for Apache's children to go idle before stopping them.
 const QUIET_TIMEOUT: Duration = Duration::from_millis(500);
 const START_ATTEMPTS: usize = 4;
@@ -782,9 +786,57 @@ impl Server {
     /// Stop Apache (SIGTERM, bounded wait, SIGKILL to the process group as
     /// a last resort). Idempotent.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(pid) = self.terminate() else {
             return;
         };
+        // Apache children share the parent's process group (we created it
+        // with process_group(0)); make sure none survive.
+        // SAFETY: the group id is our own child's pid.
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops Apache as an operator does (SIGTERM to the parent), then
+    /// lists what of this server is still there after a grace period: any
+    /// process in its process group or running its configuration, and any
+    /// socket file under its root. Whatever is left is then killed.
+    pub fn stop_and_list_leftovers(&mut self) -> Vec<String> {
+        let Some(pgid) = self.terminate() else {
+            return Vec::new();
+        };
+        // The trailing slash keeps root "...-4" from matching "...-40".
+        let root = format!("{}/", self.root.display());
+        let leftovers = || {
+            let mut left: Vec<String> = procs::in_process_group(pgid)
+                .into_iter()
+                .chain(procs::running_config_under(&root))
+                .collect::<std::collections::BTreeSet<i32>>()
+                .into_iter()
+                .map(|pid| format!("process {pid} ({})", procs::cmdline(pid)))
+                .collect();
+            left.extend(
+                socket_files(&self.root)
+                    .into_iter()
+                    .map(|p| format!("socket {}", p.display())),
+            );
+            left
+        };
+        procs::wait_until(LEFTOVER_GRACE, || leftovers().is_empty());
+        let left = leftovers();
+        self.stop();
+        left
+    }
+
+    /// Waits briefly for the children to go idle, sends SIGTERM and waits
+    /// (bounded) for the parent to exit. Returns the parent's pid (also its
+    /// process group), or None if already stopped.
+    fn terminate(&mut self) -> Option<libc::pid_t> {
+        let child = self.child.as_mut()?;
         let pid = child.id() as libc::pid_t;
         if matches!(child.try_wait(), Ok(None)) {
             // An immediate stop races in the event MPM: its main thread can
@@ -804,15 +856,25 @@ impl Server {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        // Apache children share the parent's process group (we created it
-        // with process_group(0)); make sure none survive.
-        // SAFETY: the group id is our own child's pid.
-        unsafe {
-            libc::killpg(pid, libc::SIGKILL);
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        Some(pid)
     }
+}
+
+/// Socket files anywhere under `dir`.
+fn socket_files(dir: &Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_socket() => found.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    found
 }
 
 impl Drop for Server {

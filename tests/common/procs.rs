@@ -142,3 +142,12 @@ pub fn signal(pid: i32, sig: libc::c_int) {
     let rc = unsafe { libc::kill(pid, sig) };
     assert_eq!(rc, 0, "kill({pid}, {sig}): {}", io::Error::last_os_error());
 }
+
+/// Live processes whose command line names a file under `root` (an Apache
+/// started with `-f ROOT/httpd.conf`, and daemon processes that kept that
+/// command line).
+pub fn running_config_under(root: &str) -> Vec<i32> {
+    all_pids()
+        .filter(|&pid| pid_alive(pid) && cmdline(pid).contains(root))
+        .collect()
+}
