@@ -12,6 +12,9 @@
 //! * `MOD_WSGI_APACHE_MODULES` directory of Apache modules
 //!   (default `/usr/lib/apache2/modules`).
 //! * `KEEP_TEST_ROOTS`  if set, server roots are not removed on drop.
+//! * `MOD_WSGI_SKIP_REPORT` file to which [`skipped`] appends one line per
+//!   test that did not run its check (`scripts/test.sh` sets it and lists
+//!   them in its summary).
 //!
 //! Only std and libc are used.
 
@@ -68,6 +71,39 @@ const QUIET_TIMEOUT: Duration = Duration::from_millis(500);
 const START_ATTEMPTS: usize = 4;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+// ---------------------------------------------------------------------------
+// Skipped tests
+// ---------------------------------------------------------------------------
+
+/// Records that the calling test is about to return without checking what
+/// it exists to check, because `reason` (a precondition that depends on the
+/// caller's choice, such as an environment variable or the Python under
+/// test, never one this machine must meet: those fail instead).
+///
+/// libtest has no run-time skip: the test still reports `ok`. So the
+/// `SKIPPED:` line is written straight to the process's stderr, which
+/// libtest does not capture (it captures only `print!`/`eprint!`), and is
+/// appended to the file named by `MOD_WSGI_SKIP_REPORT` so that
+/// `scripts/test.sh` can list every skipped test in its summary.
+pub fn skipped(reason: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_string();
+    let line = format!("SKIPPED: {}::{test}: {reason}\n", env!("CARGO_CRATE_NAME"));
+    let _ = io::stderr().write_all(line.as_bytes());
+    if let Some(report) = std::env::var_os("MOD_WSGI_SKIP_REPORT") {
+        let written = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&report)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            panic!("cannot record the skip in MOD_WSGI_SKIP_REPORT ({report:?}): {e}");
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Environment / expected values
