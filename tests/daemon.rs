@@ -940,8 +940,14 @@ fn queue_socket_and_connect_timeouts() {
     assert_eq!(j.str_of("process_group"), "queued");
     let off = server.log_len();
     let (first, second) = std::thread::scope(|s| {
-        let h = s.spawn(move || http_request(port, "GET", "/q/sleep?s=3", &[], b""));
-        std::thread::sleep(Duration::from_millis(500));
+        let h = s.spawn(move || http_request(port, "GET", "/q/sleep?s=3&mark=q-holder", &[], b""));
+        // The second request must queue behind the first, so only once the
+        // first holds the thread.
+        assert!(
+            server.wait_for_log_since(off, "APP-START q-holder", LOG_WAIT),
+            "the sleeping request did not reach the application\n{}",
+            diagnostics(&server)
+        );
         let second = http_request(port, "GET", "/q/info", &[], b"");
         (h.join().expect("request thread"), second)
     });
@@ -998,8 +1004,14 @@ fn queue_socket_and_connect_timeouts() {
     );
     let off = server.log_len();
     let (holder, waiters) = std::thread::scope(|s| {
-        let h = s.spawn(move || http_request(port, "GET", "/ct/sleep?s=4", &[], b""));
-        std::thread::sleep(Duration::from_millis(300));
+        let h =
+            s.spawn(move || http_request(port, "GET", "/ct/sleep?s=4&mark=ct-holder", &[], b""));
+        // The others must find the only thread busy.
+        assert!(
+            server.wait_for_log_since(off, "APP-START ct-holder", LOG_WAIT),
+            "the sleeping request did not reach the application\n{}",
+            diagnostics(&server)
+        );
         let waiters: Vec<_> = (0..5)
             .map(|_| {
                 s.spawn(move || {
@@ -1166,6 +1178,7 @@ fn graceful_restart_and_stop() {
             Ok(r) => failures.push((i, after_signal, Some(r.status), r.text())),
             Err(e) => failures.push((i, after_signal, None, e.to_string())),
         }
+        // Not synchronisation: spreads the traffic over the restart.
         std::thread::sleep(Duration::from_millis(40));
     }
     let (raced, fatal): (Vec<_>, Vec<_>) = failures.iter().partition(|(_, after, status, _)| {

@@ -169,7 +169,13 @@ fn own_gil_interpreters_run_python_in_parallel() {
             })
         };
         let left = run("/a", 0);
-        std::thread::sleep(Duration::from_millis(200));
+        // The second spinner starts once the first is spinning: it has
+        // marked its slot of the page.
+        assert!(
+            common::procs::wait_until(LOG_WAIT, || std::fs::read(&page)
+                .is_ok_and(|b| b.first() == Some(&1))),
+            "the first spinner never marked the page"
+        );
         let right = run("/b", 1);
         let (l, r) = (left.join().unwrap(), right.join().unwrap());
         (flag(&l, "saw_peer"), flag(&r, "saw_peer"))

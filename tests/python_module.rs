@@ -45,8 +45,6 @@ const SOCKETS: &str = "WSGISocketPrefix {root}/run/wsgi\n";
 const WAIT: Duration = Duration::from_secs(10);
 /// How long Apache (daemons included) may take to stop.
 const STOP_WITHIN: Duration = Duration::from_secs(10);
-/// Settling time before reading counters that completed requests update.
-const SETTLE: Duration = Duration::from_millis(250);
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -102,8 +100,11 @@ fn missing_keys(j: &Json, key: &str, wanted: &[&str]) -> Vec<String> {
 }
 
 /// GET with a 200 check; the body as JSON.
+/// GETs `path` (200 expected) and returns its JSON once Apache has closed
+/// the connection, so the request is over and counted in the metrics
+/// (which the module records after the last response byte).
 fn json_get(server: &Server, path: &str) -> Json {
-    let r = server.get(path);
+    let r = server.get_until_closed(path);
     expect_status(server, &r, &format!("GET {path}"), 200);
     r.json()
 }
@@ -800,10 +801,9 @@ fn metrics_scenario(daemon: bool) {
     for path in ["/a", "/b", "/c"] {
         json_get(&server, path);
     }
-    assert_eq!(server.get("/missing").status, 404);
-    assert_eq!(server.get("/fail").status, 500);
+    assert_eq!(server.get_until_closed("/missing").status, 404);
+    assert_eq!(server.get_until_closed("/fail").status, 500);
     sent += 5;
-    std::thread::sleep(SETTLE);
 
     let j = json_get(&server, "/request");
     sent += 1;
@@ -857,17 +857,14 @@ fn metrics_scenario(daemon: bool) {
     );
     assert!(num(m, "sample_period") > 0.0, "{mode}: {m:?}");
 
-    // The drain emptied the window: only the previous /request call. A
-    // request is counted just after its last bytes leave, so give it that
-    // moment before draining again.
-    std::thread::sleep(SETTLE);
+    // The drain emptied the window: only the previous /request call (over,
+    // and so counted, since json_get waits for Apache to close).
     let j = json_get(&server, "/request");
     sent += 1;
     let m = j.get("metrics");
     assert_eq!(int(m, "request_count"), 1, "{mode}: drained window: {m:?}");
     assert_eq!(int(m, "status_2xx"), 1, "{mode}: drained window: {m:?}");
 
-    std::thread::sleep(SETTLE);
     let j = json_get(&server, "/process");
     let p1 = j.get("metrics").clone();
     assert_eq!(
@@ -886,7 +883,6 @@ fn metrics_scenario(daemon: bool) {
         "{mode}: only the /process call: {p1:?}"
     );
     sent += 1;
-    std::thread::sleep(SETTLE);
     let j = json_get(&server, "/process");
     let p2 = j.get("metrics");
     assert_eq!(
@@ -1018,7 +1014,6 @@ fn server_metrics_follow_their_configuration_gates() {
         json_get(&on, &format!("{prefix}/a"));
         json_get(&on, &format!("{prefix}/b"));
     }
-    std::thread::sleep(SETTLE);
     let j = json_get(&on, "/e/server");
     check_scoreboard(
         j.get("metrics"),

@@ -787,6 +787,21 @@ impl Server {
         self.request("GET", path, &[], b"")
     }
 
+    /// GET `path` and read until Apache closes the connection
+    /// (`Connection: close`), which it does only once the request is over:
+    /// the handler has returned (in daemon mode, after the daemon sent its
+    /// end-of-response frame) and the request has been logged. A readiness
+    /// signal for what the module does after the last response byte, such
+    /// as recording the request's metrics.
+    pub fn get_until_closed(&self, path: &str) -> Response {
+        http_exchange(self.port, "GET", path, &[], b"", HTTP_TIMEOUT, true).unwrap_or_else(|e| {
+            panic!(
+                "GET {path} failed: {e}\n--- error_log ---\n{}",
+                self.error_log()
+            )
+        })
+    }
+
     /// Send one request (Connection: close); panics on transport errors.
     pub fn request(
         &self,
@@ -932,6 +947,21 @@ pub fn http_request_within(
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<Response> {
+    http_exchange(port, method, path, headers, body, timeout, false)
+}
+
+/// One request; with `until_closed`, reads on after a complete response
+/// until the server closes the connection (`Connection: close` is sent
+/// unless `headers` names Connection).
+fn http_exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+    until_closed: bool,
+) -> io::Result<Response> {
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
@@ -975,7 +1005,13 @@ pub fn http_request_within(
             }
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
-                if let Some(r) = parse_response(&buf, false, head_only)? {
+                // With until_closed only the close ends the exchange.
+                let complete = if until_closed {
+                    None
+                } else {
+                    parse_response(&buf, false, head_only)?
+                };
+                if let Some(r) = complete {
                     let _ = s.shutdown(Shutdown::Both);
                     return Ok(r);
                 }
