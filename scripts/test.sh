@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-source scripts/pythons.sh
 
 started_marker=$(mktemp)
 # Tests that return without checking (libtest has no run-time skip, so
@@ -20,6 +19,7 @@ report_skips() {
     rm -f "$started_marker" "$MOD_WSGI_SKIP_REPORT"
 }
 trap report_skips EXIT
+source scripts/pythons.sh
 export PYO3_PYTHON=/usr/bin/python3.11
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
@@ -59,6 +59,8 @@ differential_pythons=()
 for py in "${PYTHONS[@]}"; do
     if [ "${MOD_WSGI_DIFFERENTIAL_ALL:-}" = 1 ] || [ "$(python_label "$py")" != py311 ]; then
         differential_pythons+=("$py")
+    else
+        echo "SKIPPED: differential suite against $(python_label "$py") (set MOD_WSGI_DIFFERENTIAL_ALL=1 to run it)" >>"$MOD_WSGI_SKIP_REPORT"
     fi
 done
 for py in "${differential_pythons[@]}"; do
