@@ -2,7 +2,7 @@
 # Installs the system packages the build and tests need (Debian 12, as root).
 set -euo pipefail
 need=()
-for pkg in apache2 apache2-dev libclang-dev python3.11 python3.11-dev python3.11-venv openssl; do
+for pkg in apache2 apache2-dev libclang-dev python3.11 python3.11-dev python3.11-venv openssl curl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -4,10 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-source scripts/pythons.sh
 
 started_marker=$(mktemp)
-trap 'rm -f "$started_marker"' EXIT
+# Tests that return without checking (libtest has no run-time skip, so
+# they report "ok") append a line here (tests/common/mod.rs, `skipped`);
+# they are listed last, whether the run passes or fails.
+export MOD_WSGI_SKIP_REPORT
+MOD_WSGI_SKIP_REPORT=$(mktemp)
+report_skips() {
+    if [ -s "$MOD_WSGI_SKIP_REPORT" ]; then
+        echo "=== $(wc -l <"$MOD_WSGI_SKIP_REPORT") test(s) reported ok without running their check (skipped):"
+        sort "$MOD_WSGI_SKIP_REPORT"
+    fi
+    rm -f "$started_marker" "$MOD_WSGI_SKIP_REPORT"
+}
+trap report_skips EXIT
+source scripts/pythons.sh
 export PYO3_PYTHON=/usr/bin/python3.11
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
@@ -47,6 +59,8 @@ differential_pythons=()
 for py in "${PYTHONS[@]}"; do
     if [ "${MOD_WSGI_DIFFERENTIAL_ALL:-}" = 1 ] || [ "$(python_label "$py")" != py311 ]; then
         differential_pythons+=("$py")
+    else
+        echo "SKIPPED: differential suite against $(python_label "$py") (set MOD_WSGI_DIFFERENTIAL_ALL=1 to run it)" >>"$MOD_WSGI_SKIP_REPORT"
     fi
 done
 for py in "${differential_pythons[@]}"; do
@@ -59,3 +73,4 @@ done
 # Nothing of ours may outlive the tests: no Apache or daemon process, no
 # daemon socket.
 bash scripts/leftovers.sh "$started_marker"
+[ -s "$MOD_WSGI_SKIP_REPORT" ] || echo "=== no test skipped"

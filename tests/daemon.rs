@@ -145,19 +145,25 @@ fn own_umask() -> u32 {
 }
 
 /// uid of a user and gid of a group, if both exist.
-fn user_and_group_ids(user: &str, group: &str) -> Option<(u32, u32)> {
-    let u = CString::new(user).unwrap();
-    let g = CString::new(group).unwrap();
+/// The uid of `nobody` and gid of `nogroup`, which every Debian system
+/// has (base-passwd): a machine without them cannot run this suite as
+/// documented, so the tests that need them fail rather than skip.
+fn nobody_nogroup_ids() -> (u32, u32) {
+    let u = CString::new("nobody").unwrap();
+    let g = CString::new("nogroup").unwrap();
     // SAFETY: getpwnam/getgrnam return NULL or pointers to static storage,
     // read immediately.
     unsafe {
         let pw = libc::getpwnam(u.as_ptr());
         let gr = libc::getgrnam(g.as_ptr());
-        if pw.is_null() || gr.is_null() {
-            None
-        } else {
-            Some(((*pw).pw_uid, (*gr).gr_gid))
-        }
+        assert!(
+            !pw.is_null() && !gr.is_null(),
+            "this test needs the 'nobody' user and the 'nogroup' group (Debian's \
+             base-passwd provides both); found user: {}, group: {}",
+            !pw.is_null(),
+            !gr.is_null()
+        );
+        ((*pw).pw_uid, (*gr).gr_gid)
     }
 }
 
@@ -447,10 +453,7 @@ fn daemon_process_options() {
 // started as root).
 #[test]
 fn daemon_user_and_group() {
-    let Some((uid, gid)) = user_and_group_ids("nobody", "nogroup") else {
-        eprintln!("skipping daemon_user_and_group: no 'nobody' user or 'nogroup' group here");
-        return;
-    };
+    let (uid, gid) = nobody_nogroup_ids();
     let server = builder(Mpm::Event)
         .config(&format!(
             "WSGIDaemonProcess byname user=nobody group=nogroup home={{root}} threads=1\n\
@@ -937,8 +940,14 @@ fn queue_socket_and_connect_timeouts() {
     assert_eq!(j.str_of("process_group"), "queued");
     let off = server.log_len();
     let (first, second) = std::thread::scope(|s| {
-        let h = s.spawn(move || http_request(port, "GET", "/q/sleep?s=3", &[], b""));
-        std::thread::sleep(Duration::from_millis(500));
+        let h = s.spawn(move || http_request(port, "GET", "/q/sleep?s=3&mark=q-holder", &[], b""));
+        // The second request must queue behind the first, so only once the
+        // first holds the thread.
+        assert!(
+            server.wait_for_log_since(off, "APP-START q-holder", LOG_WAIT),
+            "the sleeping request did not reach the application\n{}",
+            diagnostics(&server)
+        );
         let second = http_request(port, "GET", "/q/info", &[], b"");
         (h.join().expect("request thread"), second)
     });
@@ -995,8 +1004,14 @@ fn queue_socket_and_connect_timeouts() {
     );
     let off = server.log_len();
     let (holder, waiters) = std::thread::scope(|s| {
-        let h = s.spawn(move || http_request(port, "GET", "/ct/sleep?s=4", &[], b""));
-        std::thread::sleep(Duration::from_millis(300));
+        let h =
+            s.spawn(move || http_request(port, "GET", "/ct/sleep?s=4&mark=ct-holder", &[], b""));
+        // The others must find the only thread busy.
+        assert!(
+            server.wait_for_log_since(off, "APP-START ct-holder", LOG_WAIT),
+            "the sleeping request did not reach the application\n{}",
+            diagnostics(&server)
+        );
         let waiters: Vec<_> = (0..5)
             .map(|_| {
                 s.spawn(move || {
@@ -1163,6 +1178,7 @@ fn graceful_restart_and_stop() {
             Ok(r) => failures.push((i, after_signal, Some(r.status), r.text())),
             Err(e) => failures.push((i, after_signal, None, e.to_string())),
         }
+        // Not synchronisation: spreads the traffic over the restart.
         std::thread::sleep(Duration::from_millis(40));
     }
     let (raced, fatal): (Vec<_>, Vec<_>) = failures.iter().partition(|(_, after, status, _)| {
@@ -1314,10 +1330,7 @@ fn connect_as(user: &str, group: &str, path: &str) -> Result<(), String> {
 /// another unprivileged local user cannot hand it requests.
 #[test]
 fn daemon_socket_refuses_other_local_users() {
-    if user_and_group_ids("nobody", "nogroup").is_none() {
-        eprintln!("SKIPPED daemon_socket_refuses_other_local_users: no 'nobody' user or 'nogroup' group here");
-        return;
-    }
+    nobody_nogroup_ids();
     let server = builder(Mpm::Event)
         .file("sockets/.keep", "")
         .config(

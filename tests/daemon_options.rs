@@ -470,6 +470,8 @@ fn ignore_activity_lets_inactivity_timeout_fire() {
     let pid1 = pid(&facts(&server, "/app/info"));
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(4500) {
+        // Not synchronisation: the pause between requests is what the
+        // inactivity timer must see (each one resets it).
         std::thread::sleep(Duration::from_millis(500));
         let j = facts(&server, "/app/info");
         assert_eq!(
@@ -496,6 +498,8 @@ fn ignore_activity_lets_inactivity_timeout_fire() {
     let mut replaced = None;
     let mut answers = Vec::new();
     while last_normal.elapsed() < Duration::from_secs(8) {
+        // Not synchronisation: ignored requests spaced out while the
+        // inactivity timer runs down.
         std::thread::sleep(Duration::from_millis(500));
         match server.try_request("GET", "/health/info", &[], b"") {
             Ok(r) if r.status == 200 => {
@@ -629,21 +633,35 @@ fn socket_rotation_on_renames_per_generation() {
 // 8-9. eviction-timeout=, graceful-timeout=
 // ---------------------------------------------------------------------------
 
-/// Sends `GET slow` in the background; after `delay` runs `during`; returns
-/// the slow request's outcome and `during`'s result.
+/// Sends `GET slow` (a `/sleep?s=N` of options.wsgi) in the background;
+/// once the application logs that it has the request, runs `during`;
+/// returns the slow request's outcome and `during`'s result.
 fn while_in_flight<T: Send>(
     server: &Server,
     slow: &str,
-    delay: Duration,
     during: impl FnOnce() -> T + Send,
 ) -> (io::Result<Response>, T) {
     let port = server.port();
+    let mark = format!("inflight-{}", unique());
+    let started = format!("APP-START {mark}");
+    let slow = format!("{slow}&mark={mark}");
+    let off = server.log_len();
     std::thread::scope(|s| {
-        let h = s.spawn(move || http_request(port, "GET", slow, &[], b""));
-        std::thread::sleep(delay);
+        let h = s.spawn(|| http_request(port, "GET", &slow, &[], b""));
+        assert!(
+            server.wait_for_log_since(off, &started, LOG_WAIT),
+            "{slow} did not reach the application\n{}",
+            diagnostics(server)
+        );
         let t = during();
         (h.join().expect("request thread"), t)
     })
+}
+
+/// A number no other call in this test process returns.
+fn unique() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 // Reference: WSGIDaemonProcess.rst eviction-timeout= (after the graceful
@@ -665,16 +683,13 @@ fn eviction_timeout_on_sigusr1() {
     // shutdown-timeout=1) finishes, a new one is still taken meanwhile.
     let pid1 = pid(&facts(&server, "/evict/info"));
     let off = server.log_len();
-    let (slow, during) = while_in_flight(
-        &server,
-        "/evict/sleep?s=2",
-        Duration::from_millis(400),
-        || {
-            signal(pid1, libc::SIGUSR1);
-            std::thread::sleep(Duration::from_millis(300));
-            server.try_request("GET", "/evict/info", &[], b"")
-        },
-    );
+    let (slow, during) = while_in_flight(&server, "/evict/sleep?s=2", || {
+        signal(pid1, libc::SIGUSR1);
+        // The next request must arrive once the process is waiting to
+        // go idle, i.e. after it has taken the signal.
+        expect_restart_line(&server, off, pid1, "evict", "Process eviction requested");
+        server.try_request("GET", "/evict/info", &[], b"")
+    });
     let slow = slow.unwrap_or_else(|e| {
         panic!(
             "request in flight at SIGUSR1 failed: {e}\n{}",
@@ -703,12 +718,9 @@ fn eviction_timeout_on_sigusr1() {
     let pid2 = pid(&facts(&server, "/evictnow/info"));
     let off = server.log_len();
     let start = Instant::now();
-    let (slow, ()) = while_in_flight(
-        &server,
-        "/evictnow/sleep?s=3",
-        Duration::from_millis(400),
-        || signal(pid2, libc::SIGUSR1),
-    );
+    let (slow, ()) = while_in_flight(&server, "/evictnow/sleep?s=3", || {
+        signal(pid2, libc::SIGUSR1)
+    });
     assert_ne!(
         status_of(&slow),
         Some(200),
@@ -748,12 +760,9 @@ fn graceful_timeout_with_maximum_requests() {
     // (longer than shutdown-timeout=1) is in flight: it finishes.
     let pid1 = pid(&facts(&server, "/grace/info"));
     let off = server.log_len();
-    let (slow, second) = while_in_flight(
-        &server,
-        "/grace/sleep?s=2.5",
-        Duration::from_millis(400),
-        || server.try_request("GET", "/grace/info", &[], b""),
-    );
+    let (slow, second) = while_in_flight(&server, "/grace/sleep?s=2.5", || {
+        server.try_request("GET", "/grace/info", &[], b"")
+    });
     let second = second.unwrap_or_else(|e| panic!("second request: {e}"));
     expect_status(&server, &second, "request reaching maximum-requests", 200);
     assert_eq!(pid(&second.json()), pid1);
@@ -777,12 +786,9 @@ fn graceful_timeout_with_maximum_requests() {
     // process after shutdown-timeout=1.
     let pid2 = pid(&facts(&server, "/nograce/info"));
     let off = server.log_len();
-    let (slow, second) = while_in_flight(
-        &server,
-        "/nograce/sleep?s=3",
-        Duration::from_millis(400),
-        || server.try_request("GET", "/nograce/info", &[], b""),
-    );
+    let (slow, second) = while_in_flight(&server, "/nograce/sleep?s=3", || {
+        server.try_request("GET", "/nograce/info", &[], b"")
+    });
     assert_eq!(status_of(&second), Some(200));
     assert_ne!(
         status_of(&slow),
@@ -987,8 +993,19 @@ fn stopping_apache_while_a_daemon_is_replaced_leaves_no_process_behind() {
     );
     // Stop the parent alone, as `apachectl stop` does (the harness would
     // otherwise kill the whole process group), soon after a process ended
-    // and before the parent's next check would have replaced it.
-    std::thread::sleep(Duration::from_millis(200));
+    // and before the parent's next check would have replaced it: as soon
+    // as the process that ran the script last has exited.
+    let last: i32 = server
+        .error_log()
+        .rsplit("oneshot ran ")
+        .next()
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no pid after 'oneshot ran'\n{}", server.error_log()));
+    assert!(
+        wait_until(LOG_WAIT, || !pid_alive(last)),
+        "the oneshot process {last} did not exit\n{}",
+        server.error_log()
+    );
     let parent = server.pid() as i32;
     let stopped_at = server.log_len();
     signal(parent, libc::SIGTERM);
@@ -996,7 +1013,8 @@ fn stopping_apache_while_a_daemon_is_replaced_leaves_no_process_behind() {
         wait_until(LOG_WAIT, || !pid_alive(parent)),
         "Apache did not stop"
     );
-    // Longer than the one-second restart hold-off.
+    // Not synchronisation: the window (longer than the one-second restart
+    // hold-off) in which a daemon started after the stop would show up.
     std::thread::sleep(Duration::from_millis(2500));
     let left = common::procs::in_process_group(parent);
     let late = server.error_log_since(stopped_at);
@@ -1292,7 +1310,8 @@ fn daemon_start_failures_are_logged_as_the_c_module_does() {
         );
     }
     // The process that cannot enter home= waits before it exits, so it is
-    // not started again (and the line repeated) within a few seconds.
+    // not started again (and the line repeated) within a few seconds. Not
+    // synchronisation: the sleep is the window the test watches.
     std::thread::sleep(Duration::from_secs(3));
     let home_failures = server
         .error_log()
@@ -1363,6 +1382,14 @@ fn request_body_read_failure_while_relaying() {
         .start();
     let request: &[u8] = b"POST /upload/read HTTP/1.1\r\nHost: localhost\r\n\
         Content-Length: 10\r\nConnection: close\r\n\r\nabc";
+    // The same, with the application logging "APP-START {mark}" first.
+    let partial_upload = |mark: &str| {
+        format!(
+            "POST /upload/read?mark={mark} HTTP/1.1\r\nHost: localhost\r\n\
+             Content-Length: 10\r\nConnection: close\r\n\r\nabc"
+        )
+        .into_bytes()
+    };
 
     // The client sends 3 of the 10 bytes it announced, then waits.
     let off = server.log_len();
@@ -1385,11 +1412,16 @@ fn request_body_read_failure_while_relaying() {
         );
     }
 
-    // The client goes away part way through the body.
+    // The client goes away part way through the body, once the
+    // application is reading it.
     let off = server.log_len();
     let mut conn = raw::RawConn::connect(server.port());
-    conn.send(request).expect("send request");
-    std::thread::sleep(Duration::from_millis(300));
+    conn.send(&partial_upload("gone")).expect("send request");
+    assert!(
+        server.wait_for_log_since(off, "APP-START gone", LOG_WAIT),
+        "the upload did not reach the application\n{}",
+        diagnostics(&server)
+    );
     drop(conn);
     let needle = "WSGI0126: Request data read error when proxying data to daemon process: Partial results are valid but processing is incomplete.";
     assert!(

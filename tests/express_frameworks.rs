@@ -26,6 +26,7 @@ use common::framework_apps::{hidden_csrf_token, DJANGO_FILES, FLASK_APP};
 use common::json::Json;
 use common::venv::framework_venv;
 use common::{free_port, http_request_within, procs, python_exe, python_info, Response};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -407,14 +408,58 @@ fn enable_telemetry_runs_the_ingester_and_its_ui() {
             .sum();
         Some((count, names))
     };
-    // The ingester is up (its socket bound before its UI answers); wait a
-    // few sample intervals so requests made before then are accounted.
+    // How many request_metrics samples the ingester holds from each of the
+    // application's processes (pid -> count).
+    let sample_counts = || -> Option<BTreeMap<i64, usize>> {
+        let r = http_request_within(
+            ui_port,
+            "GET",
+            "/api/state",
+            &[],
+            b"",
+            Duration::from_secs(2),
+        )
+        .ok()?;
+        let state = common::json::parse(&r.text()).ok()?;
+        let processes = state.get("processes").as_array()?.clone();
+        Some(
+            processes
+                .iter()
+                .filter(|p| p.str_of("process_group").starts_with("127.0.0.1:"))
+                .map(|p| {
+                    let samples = p.get("samples").as_array().cloned().unwrap_or_default();
+                    let n = samples
+                        .iter()
+                        .filter(|sample| sample.str_of("kind") == "request_metrics")
+                        .count();
+                    (p.get("pid").as_i64().unwrap_or(0), n)
+                })
+                .collect(),
+        )
+    };
+    // The ingester is up (its socket bound before its UI answers). Requests
+    // made before now (the start-up probes) are in samples not all sent
+    // yet: a sample from each process that was taken after now drains
+    // them. The first new one may have been in flight already; the second
+    // new one was taken after now.
     assert!(
         procs::wait_until(Duration::from_secs(15), || reported().is_some()),
         "the telemetry UI never answered\n{}",
         server.logs()
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    let before = sample_counts().expect("the UI answers");
+    let mut now = BTreeMap::new();
+    assert!(
+        procs::wait_until(Duration::from_secs(15), || {
+            now = sample_counts().unwrap_or_default();
+            !now.is_empty()
+                && now
+                    .iter()
+                    .all(|(pid, n)| *n >= before.get(pid).copied().unwrap_or(0) + 2)
+        }),
+        "no two new samples from each application process: before {before:?}, now {now:?}\n{}",
+        server.logs()
+    );
     let (baseline, _) = reported().expect("the UI answers");
     const REQUESTS: i64 = 20;
     for _ in 0..REQUESTS {

@@ -179,6 +179,8 @@ fn harness_raw_client() {
         let _ = s.read(&mut buf).unwrap();
         s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nFIRST-\r\n")
             .unwrap();
+        // Not synchronisation: the gap between the chunks is what the
+        // client's arrival times must show.
         std::thread::sleep(Duration::from_millis(1000));
         // Second chunk, then close without the last-chunk.
         s.write_all(b"7\r\nSECOND-\r\n").unwrap();
@@ -448,7 +450,17 @@ fn chunked_request_refused_by_default() {
         &encoded,
     );
     expect_status(&server, &r, "chunked POST without WSGIChunkedRequest", 411);
-    std::thread::sleep(Duration::from_millis(300));
+    // The application logs its marker before it reads or answers, so had
+    // it been called the marker would precede the 411. A request that does
+    // reach it shows that markers get to the log.
+    let control = unique("control");
+    let r = post(&server, &format!("/p/echo?tag={control}"), b"plain");
+    expect_status(&server, &r, "POST with Content-Length", 200);
+    assert!(
+        server.wait_for_log_since(off, &format!("BODY-APP-CALLED {control}"), LOG_WAIT),
+        "no marker from the control request:\n{}",
+        server.error_log_since(off)
+    );
     let log = server.error_log_since(off);
     assert!(
         !log.contains(&format!("BODY-APP-CALLED {tag}")),
@@ -470,16 +482,23 @@ fn limit_request_body() {
     let off = server.log_len();
     let r = post(&server, &format!("/p/limit?tag={tag}"), &[b'x'; 2000]);
     expect_status(&server, &r, "POST 2000 bytes over a 1000 limit", 413);
-    std::thread::sleep(Duration::from_millis(300));
+    // At the limit is fine. The application logs its marker before it
+    // reads or answers, so had it been called for the refused request, that
+    // marker would precede the 413; this one shows markers reach the log.
+    let atlimit = unique("atlimit");
+    let r = post(&server, &format!("/p/limit?tag={atlimit}"), &[b'y'; 1000]);
+    expect_status(&server, &r, "POST 1000 bytes at the limit", 200);
+    assert_eq!(r.body, vec![b'y'; 1000]);
+    assert!(
+        server.wait_for_log_since(off, &format!("BODY-APP-CALLED {atlimit}"), LOG_WAIT),
+        "no marker from the request at the limit:\n{}",
+        server.error_log_since(off)
+    );
     let log = server.error_log_since(off);
     assert!(
         !log.contains(&format!("BODY-APP-CALLED {tag}")),
         "the application was called for a body over LimitRequestBody:\n{log}"
     );
-    // At the limit is fine.
-    let r = post(&server, "/p/limit?tag=atlimit", &[b'y'; 1000]);
-    expect_status(&server, &r, "POST 1000 bytes at the limit", 200);
-    assert_eq!(r.body, vec![b'y'; 1000]);
 }
 
 // ---------------------------------------------------------------------------
@@ -564,10 +583,16 @@ fn partial_body_stalled_client_times_out() {
 fn partial_body_client_closes() {
     let (mut server, out_dir) = server(Mpm::Event);
     let tag = unique("closed");
+    let off = server.log_len();
     {
         let mut conn = RawConn::connect(server.port());
         conn.send(&partial_request(&server, &tag)).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        // Close once the application is reading the body.
+        assert!(
+            server.wait_for_log_since(off, &format!("PARTIAL-START {tag}"), LOG_WAIT),
+            "the partial request did not reach the application:\n{}",
+            server.error_log_since(off)
+        );
     }
     let started = Instant::now();
     assert_partial_outcome(&server, &out_dir, &tag, "client closed");
@@ -952,7 +977,6 @@ fn disconnect_mid_response(server: &mut Server, out_dir: &Path) -> (usize, usize
 fn client_disconnect(mpm: Mpm) {
     let (mut server, out_dir) = server(mpm);
     let (produced, off) = disconnect_mid_response(&mut server, &out_dir);
-    std::thread::sleep(Duration::from_millis(200));
     eprintln!(
         "client_disconnect ({mpm:?}): produced {produced} of 1000 chunks; log since request:\n{}",
         server.error_log_since(off)
@@ -1056,14 +1080,16 @@ fn wsgiref_validator_passes() {
         "{}",
         server.error_log()
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // Late complaints (wsgiref's check at garbage collection that close()
+    // was called) come after the responses; once Apache has stopped, with
+    // its interpreters destroyed, the log holds all there will be.
+    assert!(server.is_alive());
+    server.stop();
     let log = server.error_log();
     for bad in ["AssertionError", "WSGIWarning", "Warning", "Traceback"] {
         assert!(!log.contains(bad), "{bad:?} in the error log:\n{log}");
     }
     assert!(log.contains("VALIDATE-WRITELINES /post"), "{log}");
-    assert!(server.is_alive());
-    server.stop();
 }
 
 // ---------------------------------------------------------------------------

@@ -12,6 +12,9 @@
 //! * `MOD_WSGI_APACHE_MODULES` directory of Apache modules
 //!   (default `/usr/lib/apache2/modules`).
 //! * `KEEP_TEST_ROOTS`  if set, server roots are not removed on drop.
+//! * `MOD_WSGI_SKIP_REPORT` file to which [`skipped`] appends one line per
+//!   test that did not run its check (`scripts/test.sh` sets it and lists
+//!   them in its summary).
 //!
 //! Only std and libc are used.
 
@@ -72,6 +75,39 @@ const QUIET_TIMEOUT: Duration = Duration::from_millis(500);
 const START_ATTEMPTS: usize = 4;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+// ---------------------------------------------------------------------------
+// Skipped tests
+// ---------------------------------------------------------------------------
+
+/// Records that the calling test is about to return without checking what
+/// it exists to check, because `reason` (a precondition that depends on the
+/// caller's choice, such as an environment variable or the Python under
+/// test, never one this machine must meet: those fail instead).
+///
+/// libtest has no run-time skip: the test still reports `ok`. So the
+/// `SKIPPED:` line is written straight to the process's stderr, which
+/// libtest does not capture (it captures only `print!`/`eprint!`), and is
+/// appended to the file named by `MOD_WSGI_SKIP_REPORT` so that
+/// `scripts/test.sh` can list every skipped test in its summary.
+pub fn skipped(reason: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_string();
+    let line = format!("SKIPPED: {}::{test}: {reason}\n", env!("CARGO_CRATE_NAME"));
+    let _ = io::stderr().write_all(line.as_bytes());
+    if let Some(report) = std::env::var_os("MOD_WSGI_SKIP_REPORT") {
+        let written = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&report)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            panic!("cannot record the skip in MOD_WSGI_SKIP_REPORT ({report:?}): {e}");
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Environment / expected values
@@ -755,6 +791,21 @@ impl Server {
         self.request("GET", path, &[], b"")
     }
 
+    /// GET `path` and read until Apache closes the connection
+    /// (`Connection: close`), which it does only once the request is over:
+    /// the handler has returned (in daemon mode, after the daemon sent its
+    /// end-of-response frame) and the request has been logged. A readiness
+    /// signal for what the module does after the last response byte, such
+    /// as recording the request's metrics.
+    pub fn get_until_closed(&self, path: &str) -> Response {
+        http_exchange(self.port, "GET", path, &[], b"", HTTP_TIMEOUT, true).unwrap_or_else(|e| {
+            panic!(
+                "GET {path} failed: {e}\n--- error_log ---\n{}",
+                self.error_log()
+            )
+        })
+    }
+
     /// Send one request (Connection: close); panics on transport errors.
     pub fn request(
         &self,
@@ -958,6 +1009,21 @@ pub fn http_request_within(
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<Response> {
+    http_exchange(port, method, path, headers, body, timeout, false)
+}
+
+/// One request; with `until_closed`, reads on after a complete response
+/// until the server closes the connection (`Connection: close` is sent
+/// unless `headers` names Connection).
+fn http_exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+    until_closed: bool,
+) -> io::Result<Response> {
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
@@ -1001,7 +1067,13 @@ pub fn http_request_within(
             }
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
-                if let Some(r) = parse_response(&buf, false, head_only)? {
+                // With until_closed only the close ends the exchange.
+                let complete = if until_closed {
+                    None
+                } else {
+                    parse_response(&buf, false, head_only)?
+                };
+                if let Some(r) = complete {
                     let _ = s.shutdown(Shutdown::Both);
                     return Ok(r);
                 }

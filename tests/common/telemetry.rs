@@ -12,7 +12,7 @@
 //! * [`decoder_venv`] is the virtualenv holding that package: the framework
 //!   virtualenv of tests/common/venv.rs, which pins it. It needs network
 //!   access to PyPI the first time; with `MOD_WSGI_SKIP_PIP` set the tests
-//!   that need it skip themselves.
+//!   that need it skip themselves, visibly (`super::skipped`).
 
 #![allow(dead_code)]
 
@@ -89,10 +89,10 @@ for name in sorted(os.listdir(d)):
 /// why) when `MOD_WSGI_SKIP_PIP` is set.
 pub fn decoder_venv() -> Option<&'static Path> {
     if std::env::var_os("MOD_WSGI_SKIP_PIP").is_some() {
-        eprintln!(
-            "skipping: MOD_WSGI_SKIP_PIP is set, and decoding telemetry needs \
+        super::skipped(&format!(
+            "MOD_WSGI_SKIP_PIP is set, and decoding telemetry needs \
              {TELEMETRY_PACKAGE} from PyPI"
-        );
+        ));
         return None;
     }
     super::venv::framework_venv().map(|venv| venv.dir.as_path())

@@ -77,9 +77,9 @@ pub fn framework_venv() -> Option<&'static Venv> {
         Ok(v) => Some(v),
         Err(e) => {
             if std::env::var("MOD_WSGI_SKIP_FRAMEWORKS").as_deref() == Ok("1") {
-                eprintln!(
-                    "SKIPPED (MOD_WSGI_SKIP_FRAMEWORKS=1): framework virtualenv unavailable: {e}"
-                );
+                super::skipped(&format!(
+                    "MOD_WSGI_SKIP_FRAMEWORKS=1 and the framework virtualenv is unavailable: {e}"
+                ));
                 None
             } else {
                 panic!(

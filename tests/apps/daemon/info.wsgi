@@ -6,6 +6,9 @@
 # Endpoints (PATH_INFO):
 #   /info            the facts below
 #   /sleep?s=N       sleeps N seconds, then /info
+#   ...&mark=TAG     (any endpoint) first logs "APP-START TAG" through
+#                    wsgi.errors, so a test can wait for the request to be
+#                    in the application instead of sleeping
 #   /stream          yields FIRST-CHUNK, sleeps 1 s, yields SECOND-CHUNK
 #   /echo            reads the whole body: {"length": n, "sha256": hex}
 #   /file            data.bin (next to this script) via wsgi.file_wrapper
@@ -109,6 +112,9 @@ def application(environ, start_response):
     path = environ.get('PATH_INFO', '') or '/info'
     query = parse_qs(environ.get('QUERY_STRING', ''))
     seconds = float(query.get('s', ['0'])[0])
+    if 'mark' in query:
+        environ['wsgi.errors'].write('APP-START %s\n' % query['mark'][0])
+        environ['wsgi.errors'].flush()
 
     if path == '/info':
         return _json(start_response, _facts(environ, count))

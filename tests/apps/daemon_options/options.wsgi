@@ -5,6 +5,9 @@
 #   /info            pid, parent pid, group, resource limits, priority,
 #                    PYTHON_EGG_CACHE, the mod_wsgi.*_start environ times
 #   /sleep?s=N       sleeps N seconds, then /info
+#   ...&mark=TAG     (/sleep, /read) first logs "APP-START TAG" through
+#                    wsgi.errors, so a test can wait for the request to be
+#                    in the application instead of sleeping
 #   /cpu?s=N         runs Python until the process has used N seconds of
 #                    CPU time (at most 15 s of wall time), then /info
 #   /notfound        404 with the application's own body
@@ -53,6 +56,9 @@ def _stream():
 def application(environ, start_response):
     path = environ.get('PATH_INFO', '') or '/info'
     query = parse_qs(environ.get('QUERY_STRING', ''))
+    if 'mark' in query:
+        environ['wsgi.errors'].write('APP-START %s\n' % query['mark'][0])
+        environ['wsgi.errors'].flush()
 
     def number(name, default):
         return float(query.get(name, [str(default)])[0])
