@@ -1,8 +1,9 @@
 //! The Apache module record (`wsgi_module`) and its hook entry points.
 
-use crate::apache::commands::{module_config, COMMANDS};
+use crate::apache::commands::COMMANDS;
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_WARNING};
 use crate::apache::request::Request;
+use crate::apache::servers::{all_server_configs, all_servers, server_config};
 use crate::apache::{ffi, hook, mpm_query, pool};
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::dir::MapHeadToGet;
@@ -130,13 +131,6 @@ unsafe extern "C" fn merge_server_config(
     };
     // SAFETY: as above.
     unsafe { pool::attach(p, merged).cast() }
-}
-
-/// # Safety
-/// `s` is a live server_rec.
-unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerConfig {
-    // SAFETY: every server has our config slot, created by Apache.
-    unsafe { &*module_config::<ServerConfig>((*s).module_config) }
 }
 
 fn apache_version() -> [i64; 3] {
@@ -268,54 +262,6 @@ unsafe extern "C" fn pre_mpm(_p: *mut ffi::apr_pool_t, _sb: ffi::ap_scoreboard_e
         // SAFETY: recorded in post_config of this same configuration cycle.
         unsafe { start_daemon_groups(s as *mut ffi::server_rec, pconf as *mut ffi::apr_pool_t) }
     })
-}
-
-/// The configuration of the main server and of every virtual host.
-///
-/// # Safety
-/// `s` is the main server; its `next` chain lists the virtual hosts.
-unsafe fn all_server_configs<'a>(s: *mut ffi::server_rec) -> Vec<&'a ServerConfig> {
-    // SAFETY: per the contract.
-    unsafe { all_servers(s) }
-        .into_iter()
-        .map(|server| server.config)
-        .collect()
-}
-
-/// One server of the configuration: the main server or a virtual host.
-pub struct ConfiguredServer<'a> {
-    pub config: &'a ServerConfig,
-    /// Its `ServerName` (empty when unset).
-    pub name: String,
-    pub server: *mut ffi::server_rec,
-}
-
-/// Like `all_server_configs`, with each server's `ServerName` and record.
-///
-/// # Safety
-/// `s` is the main server; its `next` chain lists the virtual hosts.
-unsafe fn all_servers<'a>(s: *mut ffi::server_rec) -> Vec<ConfiguredServer<'a>> {
-    let mut all = Vec::new();
-    let mut server = s;
-    while !server.is_null() {
-        // SAFETY: each server in the chain has our configuration and a
-        // (possibly NULL) host name.
-        unsafe {
-            let name = (*server).server_hostname;
-            let name = if name.is_null() {
-                String::new()
-            } else {
-                crate::apache::c_str(name).into_owned()
-            };
-            all.push(ConfiguredServer {
-                config: server_config(server),
-                name,
-                server,
-            });
-            server = (*server).next;
-        }
-    }
-    all
 }
 
 /// Warnings about GIL directives that can be given at configuration load.

@@ -9,8 +9,24 @@ pub mod pool;
 pub mod proc_mutex;
 pub mod request;
 pub mod scoreboard;
+pub mod servers;
 
 use std::ffi::{c_char, CStr};
+
+extern "C" {
+    /// This module's record. The module layer defines and exports it; the
+    /// wrappers name it by its symbol so that they need not import that
+    /// layer. Mutable because Apache writes `module_index` into it at load.
+    static mut wsgi_module: ffi::module;
+}
+
+/// The index Apache gave this module, which selects its slot in every
+/// configuration vector and its per-module log level.
+pub fn module_index() -> i32 {
+    // SAFETY: Apache assigns module_index once at load time, before any
+    // hook or directive of ours runs; reading an int.
+    unsafe { (*std::ptr::addr_of!(wsgi_module)).module_index }
+}
 
 /// Borrows a NUL-terminated C string as UTF-8, replacing invalid bytes.
 ///

@@ -12,11 +12,11 @@
 
 use super::lifecycle::parent_lines;
 use crate::apache::proc_mutex::ProcMutex;
+use crate::apache::servers::ConfiguredServer;
 use crate::apache::{ffi, hook};
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::server::AcceptMutex;
 use crate::config::ServerConfig;
-use crate::module::ConfiguredServer;
 use parking_lot::Mutex;
 use std::ffi::{c_int, c_void, CString};
 use std::os::fd::RawFd;

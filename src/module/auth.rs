@@ -5,9 +5,10 @@
 //! access check backed by `WSGIAccessScript`. They run in the Apache
 //! child, whatever process group the application itself uses.
 
-use super::{interpreter_for, process_info, server_config, PYTHON_FAILURE};
+use super::{interpreter_for, process_info, PYTHON_FAILURE};
 use crate::apache::log::{server_log, APLOG_ERR};
 use crate::apache::request::Request;
+use crate::apache::servers::server_config;
 use crate::apache::{c_str, ffi, hook, pool};
 use crate::config::dir::ScriptRef;
 use crate::config::values::{GroupContext, GroupSpec};
