@@ -364,7 +364,7 @@ fn interpreter_setup(
     );
     InterpreterSetup {
         process_group: role.group.to_string(),
-        restrictions: crate::wsgi::streams::Restrictions {
+        restrictions: crate::config::interp_options::Restrictions {
             stdin: resolved.restrict_stdin,
             stdout: resolved.restrict_stdout,
             // A service script owns its process, signals included.
@@ -514,7 +514,7 @@ fn start_reporting(
 ) {
     let threads = process_info().threads_per_process.max(1) as usize;
     let service = config.global.telemetry_service.as_ref();
-    crate::metrics::init_process(threads, handler::now_seconds(), service.is_some());
+    crate::metrics::init_process(threads, crate::metrics::now_seconds(), service.is_some());
     let Some(service) = service else {
         return;
     };
@@ -638,7 +638,7 @@ pub(crate) fn announce_stopped(reason: &str) {
     let requests = crate::metrics::recorder().map_or(0, |r| r.lifetime().request_count);
     reporter.stopped(&crate::telemetry::Exit {
         reason: reason.to_string(),
-        uptime: (handler::now_seconds() - crate::metrics::process_start()).max(0.0),
+        uptime: (crate::metrics::now_seconds() - crate::metrics::process_start()).max(0.0),
         requests,
         active: interp::active_requests(),
     });

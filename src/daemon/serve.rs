@@ -815,7 +815,7 @@ impl Worker<'_> {
         let Ok(Some(Frame::Request(head))) = Frame::read_from(&mut reader) else {
             return None;
         };
-        let daemon_start = handler::now_seconds();
+        let daemon_start = crate::metrics::now_seconds();
         let counts_activity = !super::handoff::ignores_activity(&head);
         let transport = SocketTransport {
             stream: RefCell::new(stream),

@@ -2,10 +2,10 @@
 //! and `server_metrics()`.
 
 use crate::apache::scoreboard;
+use crate::metrics::now_seconds;
 use crate::metrics::{self, report, report::Value};
 use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
-use crate::wsgi::handler::now_seconds;
 use pyo3_ffi as ffi;
 
 fn list(items: impl Iterator<Item = Option<Owned>>) -> Option<Owned> {

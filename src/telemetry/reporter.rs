@@ -5,9 +5,9 @@
 
 use super::{Exit, Identity, Settings, SlowOutcome, SlowRequest};
 use crate::metrics;
+use crate::metrics::now_seconds;
 use crate::pymodule::gc;
 use crate::python::interp;
-use crate::wsgi::handler::now_seconds;
 use once_cell::sync::OnceCell;
 use parking_lot::{Condvar, Mutex};
 use std::os::unix::net::UnixDatagram;
