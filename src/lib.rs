@@ -15,6 +15,8 @@ mod metrics;
 pub mod module;
 mod panic_guard;
 #[cfg(not(test))]
+mod process;
+#[cfg(not(test))]
 mod pymodule;
 #[cfg(not(test))]
 mod python;

@@ -89,7 +89,7 @@ fn adopt_package_path(module: &Owned) {
 
 /// Sets the attributes that identify where this interpreter runs.
 pub fn set_groups(module: &Owned, process_group: &str, application_group: &str) -> Option<()> {
-    if let Some(process) = crate::module::process_info_if_set() {
+    if let Some(process) = crate::process::process_info_if_set() {
         module.setattr(
             "maximum_processes",
             &object::int_obj(process.maximum_processes)?,
@@ -226,7 +226,7 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
             return -1;
         };
         let done = (|| {
-            let Some(process) = crate::module::process_info_if_set() else {
+            let Some(process) = crate::process::process_info_if_set() else {
                 return Some(());
             };
             module.setattr("version", &object::int_tuple(&process.apache_version)?);

@@ -398,7 +398,7 @@ fn execute(
     let system_exit = unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) } != 0;
     let in_request = report.request_file.is_some();
     match (system_exit, in_request) {
-        (true, false) if crate::module::runs_service_scripts() => object::clear_error(),
+        (true, false) if crate::process::runs_service_scripts() => object::clear_error(),
         (true, false) => {
             object::clear_error();
             report.script_line(
