@@ -7,8 +7,9 @@ use crate::apache::servers::{all_servers, server_config};
 use crate::apache::{ffi, hook, pool};
 use crate::config::dir::MapHeadToGet;
 use crate::config::gil;
+use crate::config::routing;
 use crate::config::server::{ScriptAlias, ScriptOptions};
-use crate::config::values::{expand_callable, GroupContext, GroupSpec};
+use crate::config::values::GroupContext;
 use crate::config::{DirConfig, ServerConfig};
 use crate::process;
 use crate::python::interp;
@@ -431,11 +432,10 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         })
     };
     let options = target.options;
-    let process_group = options
-        .and_then(|o| o.process_group.clone())
-        .or_else(|| dir.process_group.clone())
-        .unwrap_or(GroupSpec::Global)
-        .expand(&req);
+    let selection = routing::Selection::new(options, dir, target.handler_script.is_some());
+    // Expanded before Apache adds the CGI variables, the application group
+    // and callable after, as they always were.
+    let process_group = selection.process_group().expand(&req);
     let chunked_allowed = dir.chunked_request.unwrap_or(false);
     let chunked = req
         .header_in("Transfer-Encoding")
@@ -453,24 +453,14 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         return status;
     }
     let adjusted = request_environ(&req, dir, options);
-    let application_group = options
-        .and_then(|o| o.application_group.clone())
-        .or_else(|| dir.application_group.clone())
-        .unwrap_or(GroupSpec::Resource)
-        .expand(&req);
-    let callable = match target.handler_script {
-        // Handler scripts always use this entry point.
-        Some(_) => "handle_request".to_string(),
-        None => expand_callable(
-            options
-                .and_then(|o| o.callable_object.as_deref())
-                .or(dir.callable_object.as_deref()),
-            &|name| req.env(name),
-        ),
+    let mut placement = routing::Placement {
+        process_group,
+        application_group: selection.application_group().expand(&req),
+        callable: selection.callable(&|name| req.env(name)),
     };
     let mut route = Route {
         script: target.script,
-        callable,
+        callable: placement.callable.clone(),
         reload_on_change: dir.script_reloading.unwrap_or(true),
         sendfile: dir.enable_sendfile.unwrap_or(false),
         case_insensitive: config.global.case_sensitivity == Some(false),
@@ -498,8 +488,8 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
     let mut extras = EnvironExtras {
         cgi: adjusted.vars,
         url_scheme: adjusted.url_scheme,
-        process_group,
-        application_group,
+        process_group: placement.process_group.clone(),
+        application_group: placement.application_group.clone(),
         multithread: process.multithread,
         multiprocess: process.multiprocess,
         apache_version: process.apache_version,
@@ -550,22 +540,17 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
         ) else {
             return 500;
         };
-        if let Some(value) = overrides.process_group {
-            extras.process_group = GroupSpec::from_runtime(&value).expand(&req);
-        }
-        if let Some(value) = overrides.application_group {
-            extras.application_group = GroupSpec::from_runtime(&value).expand(&req);
-        }
-        if let Some(value) = overrides.callable_object {
-            route.callable = value;
-        }
+        routing::apply_dispatch(&mut placement, &overrides, &req);
+        extras.process_group = placement.process_group.clone();
+        extras.application_group = placement.application_group.clone();
+        route.callable = placement.callable.clone();
     }
-    if let Some(allowed) = &dir.restrict_process {
-        let group = match extras.process_group.as_str() {
-            "" => "%{GLOBAL}",
-            named => named,
-        };
-        if !allowed.iter().any(|g| g == group) {
+    let policy = routing::Policy {
+        allowed_processes: dir.restrict_process.as_deref(),
+        embedded_disabled: config.global.restrict_embedded == Some(true),
+    };
+    match routing::transport(&placement, policy) {
+        Err(routing::Refusal::ProcessNotAllowed) => {
             req.log_script_error(
                 0,
                 &format!(
@@ -575,27 +560,28 @@ fn handle_request(req: Request, handler_name: &str) -> c_int {
             );
             return 500;
         }
-    }
-    if !extras.process_group.is_empty() {
-        let head = crate::daemon::handoff::request_head(
-            &route,
-            &extras,
-            dir.ignore_activity.unwrap_or(false),
-        );
-        let options = crate::daemon::relay::RelayOptions {
-            error_override: dir.error_override.unwrap_or(false),
-        };
-        return crate::daemon::relay::relay(req, &extras.process_group, head, options);
-    }
-    if config.global.restrict_embedded == Some(true) {
-        req.log(
-            APLOG_ERR,
-            &format!(
-                "[script {}] WSGI0143: Embedded mode of mod_wsgi disabled by runtime configuration.",
-                route.script
-            ),
-        );
-        return 500;
+        Err(routing::Refusal::EmbeddedDisabled) => {
+            req.log(
+                APLOG_ERR,
+                &format!(
+                    "[script {}] WSGI0143: Embedded mode of mod_wsgi disabled by runtime configuration.",
+                    route.script
+                ),
+            );
+            return 500;
+        }
+        Ok(routing::Transport::Daemon) => {
+            let head = crate::daemon::handoff::request_head(
+                &route,
+                &extras,
+                dir.ignore_activity.unwrap_or(false),
+            );
+            let options = crate::daemon::relay::RelayOptions {
+                error_override: dir.error_override.unwrap_or(false),
+            };
+            return crate::daemon::relay::relay(req, &extras.process_group, head, options);
+        }
+        Ok(routing::Transport::Embedded) => {}
     }
     if python_unavailable().is_some() {
         return 500;
