@@ -94,24 +94,8 @@ unsafe extern "C" fn post_config(
             log::set_main_server(s);
             // Apache reads its configuration twice at start-up; report once, on the
             // pass that goes on to serve.
-            // SAFETY: userdata on the process pool, which lives for the whole run.
-            let first_pass = unsafe {
-                let key = c"mod_wsgi_init".as_ptr();
-                let pool = (*(*s).process).pool;
-                let mut data: *mut c_void = null_mut();
-                ffi::apr_pool_userdata_get(&mut data, key, pool);
-                if data.is_null() {
-                    ffi::apr_pool_userdata_set(
-                        std::ptr::dangling::<c_void>(),
-                        key,
-                        Some(ffi::apr_pool_cleanup_null),
-                        pool,
-                    );
-                    true
-                } else {
-                    false
-                }
-            };
+            // SAFETY: a mark on the process pool, which lives for the whole run.
+            let first_pass = unsafe { pool::mark_first((*(*s).process).pool, c"mod_wsgi_init") };
             if let Err(message) = runtime::check_runtime_version() {
                 log::server_log(s, APLOG_EMERG, &message);
                 return 500;
@@ -258,19 +242,9 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         // reverse order, so the announcement comes before destruction.
         unsafe {
             if config.global.destroy_interpreter != Some(false) {
-                ffi::apr_pool_cleanup_register(
-                    pchild,
-                    null(),
-                    Some(destroy_python),
-                    Some(ffi::apr_pool_cleanup_null),
-                );
+                pool::on_clear(pchild, destroy_python);
             }
-            ffi::apr_pool_cleanup_register(
-                pchild,
-                null(),
-                Some(announce_exit),
-                Some(ffi::apr_pool_cleanup_null),
-            );
+            pool::on_clear(pchild, announce_exit);
         }
     })
 }

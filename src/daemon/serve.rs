@@ -399,10 +399,12 @@ fn run(
     listener: RawFd,
     accept_lock: Option<ProcMutex>,
 ) -> Result<(), DaemonFailure> {
-    // SAFETY: in the freshly forked child: drop Apache's listening sockets
-    // and the other groups' listeners.
+    // In the freshly forked child: drop Apache's listening sockets and the
+    // other groups' listeners.
+    crate::apache::close_listeners();
+    // SAFETY: the other groups' descriptors are not used in this process;
+    // `listener` is our group's open socket.
     unsafe {
-        ffi::ap_close_listeners();
         super::supervisor::close_other_listeners(listener);
         let flags = libc::fcntl(listener, libc::F_GETFL);
         libc::fcntl(listener, libc::F_SETFL, flags | libc::O_NONBLOCK);
