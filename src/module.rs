@@ -11,7 +11,6 @@ use crate::config::{DirConfig, ServerConfig};
 use crate::process;
 use crate::python::interp;
 use crate::python::runtime;
-use crate::wsgi::handler;
 
 mod auth;
 mod request;
@@ -234,7 +233,7 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         crate::daemon::supervisor::close_listeners();
         // SAFETY: `s` is the main server during child_init.
         let config = unsafe { server_config(s) };
-        if !process::start_embedded(s, config, handler::preload) {
+        if !process::start_embedded(s, config, crate::pymodule::LENT_TO_PROCESS) {
             return;
         }
         // SAFETY: registering cleanups on the child pool, destroyed when the

@@ -16,6 +16,7 @@ use crate::config::values::{GroupContext, GroupSpec};
 use crate::config::ServerConfig;
 use crate::python::interp::{self, Interpreter, InterpreterSetup};
 use crate::python::runtime::{self, InitSettings};
+use crate::telemetry::reporter::GcSource;
 use once_cell::sync::OnceCell;
 use std::ptr::null;
 
@@ -268,6 +269,7 @@ fn start_python(
     config: &ServerConfig,
     role: ProcessRole<'_>,
     process: &gil::ProcessPlan,
+    gc: GcSource,
 ) -> Result<(), String> {
     let _ = ROLE.set((role.group.to_string(), role.daemon.cloned()));
     let mode = gil::describe_process(role.group);
@@ -309,7 +311,7 @@ fn start_python(
     }
     // Service scripts (threads=0) serve no requests: nothing to account.
     if !role.daemon.is_some_and(DaemonProcessSpec::is_managed_mode) {
-        start_reporting(config, role.group, process.switch_interval);
+        start_reporting(config, role.group, process.switch_interval, gc);
     }
     Ok(())
 }
@@ -320,6 +322,7 @@ fn start_reporting(
     config: &ServerConfig,
     process_group: &str,
     switch_interval: Option<std::time::Duration>,
+    gc: GcSource,
 ) {
     let threads = process_info().threads_per_process.max(1) as usize;
     let service = config.global.telemetry_service.as_ref();
@@ -361,6 +364,7 @@ fn start_reporting(
         settings,
         config.global.telemetry_flags.capture_user_agent,
         threads,
+        gc,
     );
     use crate::telemetry::reporter::StartFailure;
     match started {
@@ -416,6 +420,7 @@ pub(crate) fn start_daemon_python(
     config: &ServerConfig,
     role: ProcessRole<'_>,
     spec: &DaemonProcessSpec,
+    gc: GcSource,
 ) -> Result<(), String> {
     let process = process_plan(config, role);
     let _ = PROCESS.set(ProcessInfo {
@@ -428,7 +433,7 @@ pub(crate) fn start_daemon_python(
         server_metrics: spec.server_metrics,
         server: ServerFacts::read(),
     });
-    start_python(config, role, &process)
+    start_python(config, role, &process, gc)
 }
 
 /// Request-independent answers for expanding group names at start-up.
@@ -455,6 +460,16 @@ impl GroupContext for StartupContext {
 /// Loads a script into an interpreter at start-up, logging through the
 /// function given; the WSGI layer's `handler::preload`.
 pub(crate) type PreloadScript = fn(&Interpreter, &str, &dyn Fn(i32, &str)) -> bool;
+
+/// What the layers above lend to the start of a serving process, so that
+/// this layer needs not import them.
+#[derive(Clone, Copy)]
+pub(crate) struct Lent {
+    /// How a script is preloaded (the WSGI adapter).
+    pub preload: PreloadScript,
+    /// Where telemetry reads the collectors' figures (the `mod_wsgi` module).
+    pub gc: GcSource,
+}
 
 /// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets (of
 /// the main server and every virtual host) that name both groups, meant
@@ -541,11 +556,7 @@ pub(crate) fn runs_service_scripts() -> bool {
 /// MPM gives about the process, and preloads its scripts. `false` when
 /// Python is not running here: refused by `WSGIRestrictEmbedded`, or it
 /// failed to start (then logged on `s`).
-pub(crate) fn start_embedded(
-    s: *mut ffi::server_rec,
-    config: &ServerConfig,
-    preload: PreloadScript,
-) -> bool {
+pub(crate) fn start_embedded(s: *mut ffi::server_rec, config: &ServerConfig, lent: Lent) -> bool {
     let threaded =
         mpm_query(ffi::AP_MPMQ_IS_THREADED).is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
     let forked =
@@ -569,7 +580,7 @@ pub(crate) fn start_embedded(
         let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
         return false;
     }
-    if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process) {
+    if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process, lent.gc) {
         log::server_log(
             s,
             log::APLOG_CRIT,
@@ -583,6 +594,6 @@ pub(crate) fn start_embedded(
         runtime::runtime_version(),
         std::process::id()
     );
-    preload_scripts(config, ProcessRole::EMBEDDED, preload);
+    preload_scripts(config, ProcessRole::EMBEDDED, lent.preload);
     true
 }

@@ -452,7 +452,9 @@ fn run(
         group: &spec.name,
         daemon: Some(&spec),
     };
-    if crate::process::start_daemon_python(config, role, &spec).is_err() {
+    if crate::process::start_daemon_python(config, role, &spec, crate::pymodule::LENT_TO_PROCESS.gc)
+        .is_err()
+    {
         server_log_with_status(
             null(),
             APLOG_CRIT,
@@ -467,7 +469,7 @@ fn run(
     if spec.is_managed_mode() {
         return Ok(run_service_scripts(config, role)?);
     }
-    crate::process::preload_scripts(config, role, handler::preload);
+    crate::process::preload_scripts(config, role, crate::pymodule::LENT_TO_PROCESS.preload);
     monitor::spawn_signal_dispatcher();
     tracing::debug!(
         "mod_wsgi: daemon process {} serving group '{}' with {} threads",
@@ -592,7 +594,7 @@ fn run_service_scripts(
     if !armed {
         return Err("cannot install the SIGTERM handler for the service script".into());
     }
-    crate::process::preload_scripts(config, role, handler::preload);
+    crate::process::preload_scripts(config, role, crate::pymodule::LENT_TO_PROCESS.preload);
     tracing::info!("Stopping process '{}'.", role.group);
     interp::destroy_all();
     tracing::info!("Exiting daemon process '{}'.", role.group);

@@ -14,6 +14,17 @@ use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
 use std::ptr::addr_of_mut;
 
+/// What the process layer borrows from above: script preload from the
+/// WSGI adapter, and the garbage-collector figures this module gathers.
+pub(crate) const LENT_TO_PROCESS: crate::process::Lent = crate::process::Lent {
+    preload: crate::wsgi::handler::preload,
+    gc: crate::telemetry::reporter::GcSource {
+        snapshot: gc::snapshot,
+        drain_events: gc::drain_events,
+        dropped_events: gc::dropped_events,
+    },
+};
+
 /// Module version as a tuple of integers, from the crate version, which
 /// names the C mod_wsgi release whose behaviour we match.
 pub fn version_numbers() -> [i64; 3] {
