@@ -347,8 +347,7 @@ fn start_reporting(
             .map(|h| h.trim().to_string())
             .unwrap_or_default(),
         process_group: process_group.to_string(),
-        // SAFETY: getppid has no preconditions.
-        parent_pid: unsafe { libc::getppid() } as u32,
+        parent_pid: crate::sys::parent_pid(),
     };
     let settings = crate::telemetry::Settings {
         interval: service.interval.as_secs_f64(),
