@@ -22,6 +22,9 @@ trap report_skips EXIT
 source scripts/pythons.sh
 export PYO3_PYTHON=/usr/bin/python3.11
 cargo fmt --check
+# Imports point down the layers and FFI stays in the wrappers
+# (docs/architecture.md, Layers).
+bash scripts/layers.sh
 cargo clippy --release --all-targets -- -D warnings
 cargo test --release --lib
 # The free-threaded (Py_GIL_DISABLED) code path must keep compiling even

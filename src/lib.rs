@@ -1,10 +1,13 @@
 //! mod_wsgi for Apache httpd, in Rust.
 //!
 //! Layers, top to bottom: `module` (the Apache module record and hooks),
-//! `wsgi` (the PEP 3333 adapter), `pymodule` (the `mod_wsgi` Python
-//! module), `python` (CPython embedding), `apache` (httpd/APR wrappers) and
-//! `config` (pure configuration logic). Everything that references httpd's
-//! symbols is left out of unit-test builds, which cannot link them.
+//! `daemon` (daemon mode), `wsgi` and `pymodule` (the PEP 3333 adapter and
+//! the `mod_wsgi` Python module, peers), `process` (process-wide state,
+//! Python start and stop), `telemetry` and `metrics`, then the wrappers
+//! `python` (CPython), `apache` (httpd/APR) and `sys` (the OS), and
+//! `config` (pure configuration logic). docs/architecture.md has the
+//! rules; scripts/layers.sh checks them. Everything that references
+//! httpd's symbols is left out of unit-test builds, which cannot link them.
 
 #[cfg(not(test))]
 mod apache;
@@ -14,6 +17,8 @@ mod metrics;
 #[cfg(not(test))]
 pub mod module;
 mod panic_guard;
+#[cfg(not(test))]
+mod process;
 #[cfg(not(test))]
 mod pymodule;
 #[cfg(not(test))]

@@ -1,24 +1,19 @@
 //! The Apache module record (`wsgi_module`) and its hook entry points.
 
-use crate::apache::commands::{module_config, COMMANDS};
+use crate::apache::commands::COMMANDS;
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_WARNING};
 use crate::apache::request::Request;
-use crate::apache::{ffi, hook, mpm_query, pool};
-use crate::config::daemon::DaemonProcessSpec;
-use crate::config::dir::MapHeadToGet;
+use crate::apache::servers::{all_servers, server_config};
+use crate::apache::{ffi, hook, pool};
 use crate::config::gil;
-use crate::config::interp_options;
-use crate::config::server::{HashSeed, ScriptAlias, ScriptOptions};
-use crate::config::values::{expand_callable, GroupContext, GroupSpec};
+use crate::config::server::ScriptAlias;
 use crate::config::{DirConfig, ServerConfig};
-use crate::python::interp::{self, InterpreterSetup};
-use crate::python::object;
-use crate::python::runtime::{self, InitSettings};
-use crate::wsgi::handler::{self, EnvironExtras, Outcome, Route};
-use crate::wsgi::{dispatch, environ};
-use once_cell::sync::OnceCell;
+use crate::process;
+use crate::python::interp;
+use crate::python::runtime;
 
 mod auth;
+mod request;
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::{addr_of, addr_of_mut, null, null_mut};
 
@@ -42,54 +37,6 @@ pub static mut wsgi_module: ffi::module = ffi::module {
     register_hooks: Some(register_hooks),
     flags: 0,
 };
-
-/// Facts about this process fixed when it starts serving.
-pub(crate) struct ProcessInfo {
-    pub multithread: bool,
-    pub multiprocess: bool,
-    pub apache_version: [i64; 3],
-    /// Python runs without the GIL in this process.
-    pub free_threading: bool,
-    /// `mod_wsgi.maximum_processes` / `threads_per_process`: the group's
-    /// `processes=`/`threads=`, or the MPM's limits in embedded mode.
-    pub maximum_processes: i64,
-    pub threads_per_process: i64,
-    /// `mod_wsgi.server_metrics()` may read the scoreboard here:
-    /// `WSGIServerMetrics` in embedded mode, `server-metrics=` in a daemon.
-    pub server_metrics: bool,
-    pub server: ServerFacts,
-}
-
-/// What the `apache` module and telemetry say about the server.
-pub(crate) struct ServerFacts {
-    pub description: String,
-    pub mpm_name: String,
-    pub build_date: String,
-}
-
-impl ServerFacts {
-    fn read() -> Self {
-        ServerFacts {
-            description: crate::apache::server_description(),
-            mpm_name: crate::apache::mpm_name(),
-            build_date: crate::apache::build_date(),
-        }
-    }
-}
-
-static PROCESS: OnceCell<ProcessInfo> = OnceCell::new();
-/// This process's facts; set before any request is served.
-pub(crate) fn process_info() -> &'static ProcessInfo {
-    PROCESS.get().expect("set in child_init or at daemon start")
-}
-
-/// This process's facts, if it has started serving.
-pub(crate) fn process_info_if_set() -> Option<&'static ProcessInfo> {
-    PROCESS.get()
-}
-
-/// Why Python could not be started in this child, reported per request.
-static PYTHON_FAILURE: OnceCell<String> = OnceCell::new();
 
 unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
     // SAFETY: `p` is the configuration pool.
@@ -132,28 +79,6 @@ unsafe extern "C" fn merge_server_config(
     unsafe { pool::attach(p, merged).cast() }
 }
 
-/// # Safety
-/// `s` is a live server_rec.
-unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerConfig {
-    // SAFETY: every server has our config slot, created by Apache.
-    unsafe { &*module_config::<ServerConfig>((*s).module_config) }
-}
-
-fn apache_version() -> [i64; 3] {
-    let desc = crate::apache::server_description();
-    let mut numbers = desc
-        .split('/')
-        .nth(1)
-        .unwrap_or("")
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse().ok());
-    [
-        numbers.next().unwrap_or(2),
-        numbers.next().unwrap_or(4),
-        numbers.next().unwrap_or(0),
-    ]
-}
-
 unsafe extern "C" fn post_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
@@ -168,24 +93,8 @@ unsafe extern "C" fn post_config(
             log::set_main_server(s);
             // Apache reads its configuration twice at start-up; report once, on the
             // pass that goes on to serve.
-            // SAFETY: userdata on the process pool, which lives for the whole run.
-            let first_pass = unsafe {
-                let key = c"mod_wsgi_init".as_ptr();
-                let pool = (*(*s).process).pool;
-                let mut data: *mut c_void = null_mut();
-                ffi::apr_pool_userdata_get(&mut data, key, pool);
-                if data.is_null() {
-                    ffi::apr_pool_userdata_set(
-                        std::ptr::dangling::<c_void>(),
-                        key,
-                        Some(ffi::apr_pool_cleanup_null),
-                        pool,
-                    );
-                    true
-                } else {
-                    false
-                }
-            };
+            // SAFETY: a mark on the process pool, which lives for the whole run.
+            let first_pass = unsafe { pool::mark_first((*(*s).process).pool, c"mod_wsgi_init") };
             if let Err(message) = runtime::check_runtime_version() {
                 log::server_log(s, APLOG_EMERG, &message);
                 return 500;
@@ -270,54 +179,6 @@ unsafe extern "C" fn pre_mpm(_p: *mut ffi::apr_pool_t, _sb: ffi::ap_scoreboard_e
     })
 }
 
-/// The configuration of the main server and of every virtual host.
-///
-/// # Safety
-/// `s` is the main server; its `next` chain lists the virtual hosts.
-unsafe fn all_server_configs<'a>(s: *mut ffi::server_rec) -> Vec<&'a ServerConfig> {
-    // SAFETY: per the contract.
-    unsafe { all_servers(s) }
-        .into_iter()
-        .map(|server| server.config)
-        .collect()
-}
-
-/// One server of the configuration: the main server or a virtual host.
-pub struct ConfiguredServer<'a> {
-    pub config: &'a ServerConfig,
-    /// Its `ServerName` (empty when unset).
-    pub name: String,
-    pub server: *mut ffi::server_rec,
-}
-
-/// Like `all_server_configs`, with each server's `ServerName` and record.
-///
-/// # Safety
-/// `s` is the main server; its `next` chain lists the virtual hosts.
-unsafe fn all_servers<'a>(s: *mut ffi::server_rec) -> Vec<ConfiguredServer<'a>> {
-    let mut all = Vec::new();
-    let mut server = s;
-    while !server.is_null() {
-        // SAFETY: each server in the chain has our configuration and a
-        // (possibly NULL) host name.
-        unsafe {
-            let name = (*server).server_hostname;
-            let name = if name.is_null() {
-                String::new()
-            } else {
-                crate::apache::c_str(name).into_owned()
-            };
-            all.push(ConfiguredServer {
-                config: server_config(server),
-                name,
-                server,
-            });
-            server = (*server).next;
-        }
-    }
-    all
-}
-
 /// Warnings about GIL directives that can be given at configuration load.
 ///
 /// # Safety
@@ -332,488 +193,14 @@ unsafe fn gil_configuration_warnings(s: *mut ffi::server_rec) -> Vec<String> {
     )
 }
 
-/// Where Python runs in this process: an Apache child (embedded mode, the
-/// empty group) or a daemon process of a `WSGIDaemonProcess` group.
-#[derive(Clone, Copy)]
-pub(crate) struct ProcessRole<'c> {
-    pub group: &'c str,
-    pub daemon: Option<&'c DaemonProcessSpec>,
-}
-
-impl ProcessRole<'_> {
-    pub const EMBEDDED: ProcessRole<'static> = ProcessRole {
-        group: "",
-        daemon: None,
-    };
-}
-
-fn init_settings(config: &ServerConfig, role: ProcessRole<'_>) -> InitSettings {
-    let g = &config.global;
-    let path_text = |p: &std::path::PathBuf| p.display().to_string();
-    InitSettings {
-        home: role
-            .daemon
-            .and_then(|d| d.python_home.as_ref().map(path_text))
-            .or_else(|| g.python_home.clone()),
-        optimize: g.python_optimize.unwrap_or(0),
-        hash_seed: match g.python_hash_seed {
-            Some(HashSeed::Fixed(seed)) => Some(seed),
-            _ => None,
-        },
-        dont_write_bytecode: g.dont_write_bytecode.unwrap_or(false),
-        warnings: g.python_warnings.clone(),
-        eggs: role
-            .daemon
-            .and_then(|d| d.python_eggs.as_ref().map(path_text))
-            .or_else(|| g.python_eggs.clone()),
-        free_threading: false,
-    }
-}
-
-/// Looks up `%{ENV:VAR}` selectors when no request is at hand.
-fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-fn interpreter_setup(
-    config: &ServerConfig,
-    role: ProcessRole<'_>,
-    application_group: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    free_threading: bool,
-) -> InterpreterSetup {
-    let g = &config.global;
-    let mut resolved = interp_options::resolve(
-        &g.interpreter,
-        &g.interpreter_options,
-        role.group,
-        application_group,
-        env,
-    );
-    if let Some(daemon) = role.daemon {
-        // In a daemon the group's python-path= takes the place of the
-        // top-level WSGIPythonPath, which is for embedded mode only (as in
-        // C); container layers still follow.
-        if !g.interpreter.python_path.is_empty() {
-            resolved.python_path_layers.remove(0);
-        }
-        let paths: Vec<String> = daemon
-            .python_path
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        if !paths.is_empty() {
-            resolved.python_path_layers.insert(0, paths);
-        }
-    }
-    let plan = gil::plan_interpreter(
-        &resolved,
-        role.group,
-        application_group,
-        runtime::CAPABILITIES,
-        &gil::ProcessPlan {
-            free_threading,
-            ..process_plan(config, role)
-        },
-    );
-    InterpreterSetup {
-        process_group: role.group.to_string(),
-        restrictions: crate::wsgi::streams::Restrictions {
-            stdin: resolved.restrict_stdin,
-            stdout: resolved.restrict_stdout,
-            // A service script owns its process, signals included.
-            signal: resolved.restrict_signal
-                && !role.daemon.is_some_and(DaemonProcessSpec::is_managed_mode),
-        },
-        python_path_layers: resolved.python_path_layers,
-        plan,
-    }
-}
-
-/// The role this process plays, fixed when Python starts in it.
-static ROLE: OnceCell<(String, Option<DaemonProcessSpec>)> = OnceCell::new();
-
-fn current_role() -> ProcessRole<'static> {
-    match ROLE.get() {
-        Some((group, daemon)) => ProcessRole {
-            group,
-            daemon: daemon.as_ref(),
-        },
-        None => ProcessRole::EMBEDDED,
-    }
-}
-
-/// Whether this process is a daemon of a `WSGIDaemonProcess` group.
-pub(crate) fn in_daemon_process() -> bool {
-    current_role().daemon.is_some()
-}
-
-/// The interpreter for `application_group` in this process, created with
-/// its configured GIL mode on first use.
-pub(crate) fn interpreter_for(
-    config: &ServerConfig,
-    application_group: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<std::sync::Arc<interp::Interpreter>, String> {
-    let free_threading = PROCESS.get().is_some_and(|p| p.free_threading);
-    interp::get_or_create(application_group, || {
-        interpreter_setup(
-            config,
-            current_role(),
-            application_group,
-            env,
-            free_threading,
-        )
-    })
-}
-
-/// The process plan (free-threading and the process-wide switch interval)
-/// for a role; a daemon's `switch-interval=` overrides the directives.
-fn process_plan(config: &ServerConfig, role: ProcessRole<'_>) -> gil::ProcessPlan {
-    let g = &config.global;
-    let mut settings =
-        interp_options::resolve_process(&g.interpreter, &g.interpreter_options, role.group);
-    if let Some(interval) = role.daemon.and_then(|d| d.switch_interval) {
-        settings.switch_interval = Some(interval);
-    }
-    gil::plan_process(&settings, role.group, runtime::CAPABILITIES)
-}
-
-/// Warns, as the C module does before starting Python, when the Python
-/// home is missing, not a directory or not accessible; Python will then
-/// most likely fail to start (WSGI0036).
-fn warn_unusable_python_home(home: &str, mode: &str) {
-    const LIKELY: &str = "Python interpreter may not initialise correctly.";
-    let warn = |errno: i32, message: String| {
-        log::server_log_with_status(null(), APLOG_WARNING, errno, &message);
-    };
-    match std::fs::metadata(home) {
-        Err(e) => warn(
-            e.raw_os_error().unwrap_or(0),
-            format!("WSGI0100: Unable to stat Python home '{home}' for {mode}; {LIKELY} Verify the path and the access permissions on every component of it."),
-        ),
-        Ok(meta) if !meta.is_dir() => warn(
-            0,
-            format!("WSGI0101: Python home '{home}' for {mode} is not a directory; {LIKELY} Verify the supplied path."),
-        ),
-        // Opening it for listing needs read permission.
-        Ok(_) => {
-            if let Err(e) = std::fs::read_dir(home) {
-                warn(
-                    e.raw_os_error().unwrap_or(0),
-                    format!("WSGI0102: Python home '{home}' for {mode} is not accessible; {LIKELY} Verify the access permissions on the directory."),
-                );
-            }
-        }
-    }
-}
-
-/// Starts Python in this process with its GIL mode and switch interval.
-pub(crate) fn start_python(
-    config: &ServerConfig,
-    role: ProcessRole<'_>,
-    process: &gil::ProcessPlan,
-) -> Result<(), String> {
-    let _ = ROLE.set((role.group.to_string(), role.daemon.cloned()));
-    let mode = gil::describe_process(role.group);
-    for warning in &process.warnings {
-        tracing::warn!("{warning}");
-    }
-    let mut settings = init_settings(config, role);
-    settings.free_threading = process.free_threading;
-    if let Some(home) = &settings.home {
-        tracing::info!("Python home set to '{home}' for {mode}.");
-        warn_unusable_python_home(home, &mode);
-    }
-    let free_threading_note = if process.free_threading {
-        " with free-threading enabled"
-    } else {
-        ""
-    };
-    tracing::info!("Initializing Python runtime in {mode}{free_threading_note}.");
-    let main_tstate = runtime::initialize(&settings).inspect_err(|message| {
-        log::server_log(
-            null(),
-            log::APLOG_CRIT,
-            &format!("WSGI0036: Python interpreter configuration failed in {mode}: {message}"),
-        );
-    })?;
-    let main = interp::register_main(
-        main_tstate,
-        &interpreter_setup(config, role, "", &process_env, process.free_threading),
-    )?;
-    if let Some(interval) = process.switch_interval {
-        let gil = main.enter();
-        let set = interp::set_switch_interval(interval);
-        drop(gil);
-        set.ok_or("cannot set the switch interval")?;
-        tracing::info!(
-            "mod_wsgi: Python GIL switch interval set to {} in {mode}.",
-            gil::seconds(interval)
-        );
-    }
-    // Service scripts (threads=0) serve no requests: nothing to account.
-    if !role.daemon.is_some_and(DaemonProcessSpec::is_managed_mode) {
-        start_reporting(config, role.group, process.switch_interval);
-    }
-    Ok(())
-}
-
-/// Sets up request accounting for this process and, under
-/// `WSGITelemetryService`, the telemetry reporter.
-fn start_reporting(
-    config: &ServerConfig,
-    process_group: &str,
-    switch_interval: Option<std::time::Duration>,
-) {
-    let threads = process_info().threads_per_process.max(1) as usize;
-    let service = config.global.telemetry_service.as_ref();
-    crate::metrics::init_process(threads, handler::now_seconds(), service.is_some());
-    let Some(service) = service else {
-        return;
-    };
-    let server = &process_info().server;
-    let identity = crate::telemetry::Identity {
-        pid: std::process::id(),
-        mod_wsgi_version: env!("CARGO_PKG_VERSION").to_string(),
-        python_version: runtime::runtime_version(),
-        // "Apache/2.4.x", without the modules the description lists.
-        apache_version: server
-            .description
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        mpm_name: server.mpm_name.clone(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default(),
-        process_group: process_group.to_string(),
-        // SAFETY: getppid has no preconditions.
-        parent_pid: unsafe { libc::getppid() } as u32,
-    };
-    let settings = crate::telemetry::Settings {
-        interval: service.interval.as_secs_f64(),
-        slow_threshold: config.global.slow_requests.map(|d| d.as_secs_f64()),
-        // Python's own default applies when none is configured.
-        switch_interval: switch_interval.map_or(0.005, |d| d.as_secs_f64()),
-    };
-    let target = format!("unix:{}", service.socket_path);
-    let interval = settings.interval;
-    let started = crate::telemetry::reporter::start(
-        service.socket_path.clone().into(),
-        identity,
-        settings,
-        config.global.telemetry_flags.capture_user_agent,
-        threads,
-    );
-    use crate::telemetry::reporter::StartFailure;
-    match started {
-        Ok(()) => tracing::info!(
-            "Telemetry reporter started; target='{target}', interval={interval:.3}s."
-        ),
-        Err(StartFailure::Target(e)) => {
-            tracing::debug!("telemetry socket: {e}");
-            tracing::warn!(
-                "WSGI0132: Telemetry reporter could not open target '{target}'; metrics will not be sent."
-            );
-        }
-        Err(StartFailure::Thread(e)) => {
-            tracing::debug!("telemetry thread: {e}");
-            tracing::warn!(
-                "WSGI0133: Unable to create telemetry reporter thread; metrics will not be sent."
-            );
-        }
-    }
-}
-
 /// The process is about to stop: the telemetry record, and
 /// `process_stopping` for each interpreter's subscribers. `reason` is
 /// empty in embedded mode, where Apache does not say why.
-pub(crate) fn announce_stopping(reason: &str) {
+fn announce_stopping(reason: &str) {
     // Prefork may get here from a signal handler that interrupted a
     // request thread, possibly inside the window lock: no last sample then.
-    report_stopping(reason, interp::safe_to_use_at_exit().is_ok());
-    publish_stopping(reason);
-}
-
-/// The telemetry record of the decision to stop, after one last interval
-/// sample when `final_sample`.
-pub(crate) fn report_stopping(reason: &str, final_sample: bool) {
-    if let Some(reporter) = crate::telemetry::reporter::get() {
-        reporter.stopping(reason, interp::active_requests(), final_sample);
-    }
-}
-
-/// `process_stopping` for each interpreter's subscribers.
-pub(crate) fn publish_stopping(reason: &str) {
-    if let Err(why) = interp::safe_to_use_at_exit() {
-        tracing::warn!("mod_wsgi: not publishing process_stopping: {why}");
-        return;
-    }
-    publish_in_every_interpreter("process_stopping", |payload| {
-        object::dict_set(payload, "shutdown_reason", &object::str_obj(reason)?).then_some(())
-    });
-}
-
-/// `process_signal` for each interpreter's subscribers (daemon mode).
-pub(crate) fn publish_signal(name: &str, number: i32) {
-    publish_in_every_interpreter("process_signal", |payload| {
-        let signame = object::str_obj(name)?;
-        let signum = object::int_obj(number.into())?;
-        (object::dict_set(payload, "signame", &signame)
-            && object::dict_set(payload, "signum", &signum))
-        .then_some(())
-    });
-}
-
-/// Publishes a process event to the subscribers of every interpreter, with
-/// the payload `fill` puts into a fresh dict in each.
-fn publish_in_every_interpreter(event: &str, fill: impl Fn(&object::Owned) -> Option<()>) {
-    let log = |line: &str| tracing::error!("{line}");
-    interp::in_each_interpreter(|interpreter, gil| {
-        let Some(objects) = interpreter.objects(gil) else {
-            return;
-        };
-        if let Some(payload) = object::new_dict() {
-            if fill(&payload).is_some() {
-                objects.events.publish_process_event(event, &payload, &log);
-            }
-        }
-        object::clear_error();
-    });
-}
-
-/// The process is exiting: the last telemetry record.
-pub(crate) fn announce_stopped(reason: &str) {
-    let Some(reporter) = crate::telemetry::reporter::get() else {
-        return;
-    };
-    let requests = crate::metrics::recorder().map_or(0, |r| r.lifetime().request_count);
-    reporter.stopped(&crate::telemetry::Exit {
-        reason: reason.to_string(),
-        uptime: (handler::now_seconds() - crate::metrics::process_start()).max(0.0),
-        requests,
-        active: interp::active_requests(),
-    });
-}
-
-/// The main server's configuration, for daemon processes.
-pub(crate) fn main_config() -> &'static ServerConfig {
-    // SAFETY: the main server (recorded in post_config) and its
-    // configuration live for the whole process.
-    unsafe { server_config(log::main_server()) }
-}
-
-/// Starts Python in a daemon process of `role`'s group.
-pub(crate) fn start_daemon_python(
-    config: &ServerConfig,
-    role: ProcessRole<'_>,
-    spec: &DaemonProcessSpec,
-) -> Result<(), String> {
-    let process = process_plan(config, role);
-    let _ = PROCESS.set(ProcessInfo {
-        multithread: spec.threads > 1,
-        multiprocess: spec.processes > 1 || spec.multiprocess,
-        apache_version: apache_version(),
-        free_threading: process.free_threading,
-        maximum_processes: i64::from(spec.processes),
-        threads_per_process: i64::from(spec.threads),
-        server_metrics: spec.server_metrics,
-        server: ServerFacts::read(),
-    });
-    start_python(config, role, &process)
-}
-
-/// Request-independent answers for expanding group names at start-up.
-struct StartupContext;
-
-impl GroupContext for StartupContext {
-    fn server_name(&self) -> String {
-        String::new()
-    }
-    fn request_host(&self) -> String {
-        String::new()
-    }
-    fn server_port(&self) -> u16 {
-        0
-    }
-    fn uri_and_path_info(&self) -> (String, String) {
-        Default::default()
-    }
-    fn env(&self, name: &str) -> Option<String> {
-        process_env(name)
-    }
-}
-
-/// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets (of
-/// the main server and every virtual host) that name both groups, meant
-/// for this process's group.
-pub(crate) fn preload_scripts(config: &ServerConfig, role: ProcessRole<'_>) {
-    // SAFETY: the main server recorded at start-up; its chain of virtual
-    // hosts and their configurations live for the whole process.
-    let servers = unsafe { all_server_configs(log::main_server()) };
-    let mut wanted: Vec<(String, String)> = Vec::new();
-    let ours = |spec: &Option<GroupSpec>| {
-        spec.as_ref()
-            .is_some_and(|p| p.expand(&StartupContext) == role.group)
-    };
-    for import in &config.global.import_scripts {
-        if ours(&import.options.process_group) {
-            if let Some(group) = &import.options.application_group {
-                wanted.push((import.path.clone(), group.expand(&StartupContext)));
-            }
-        }
-    }
-    // A virtual host's list repeats the main server's aliases.
-    for alias in servers.iter().flat_map(|c| c.aliases.iter()) {
-        let o = &alias.options;
-        let literal_group = matches!(
-            o.application_group,
-            Some(GroupSpec::Global) | Some(GroupSpec::Named(_))
-        );
-        if !alias.is_regex()
-            && ours(&o.process_group)
-            && literal_group
-            && std::path::Path::new(&alias.target).is_file()
-        {
-            let group = o
-                .application_group
-                .as_ref()
-                .map(|g| g.expand(&StartupContext))
-                .unwrap_or_default();
-            let entry = (alias.target.clone(), group);
-            if !wanted.contains(&entry) {
-                wanted.push(entry);
-            }
-        }
-    }
-    for (path, group) in wanted {
-        let log = |level: i32, line: &str| {
-            if level <= APLOG_ERR {
-                tracing::error!("{line}")
-            } else {
-                tracing::debug!("{line}")
-            }
-        };
-        match interpreter_for(config, &group, &process_env) {
-            Ok(interpreter) => {
-                handler::preload(&interpreter, &path, &log);
-            }
-            Err(message) if role.daemon.is_some() => {
-                tracing::debug!("mod_wsgi: cannot preload '{path}': {message}");
-                log::server_log(
-                    null(),
-                    log::APLOG_CRIT,
-                    &format!(
-                        "WSGI0040: Unable to acquire {} during daemon startup script preload; skipping import.",
-                        gil::describe_interpreter_of(role.group, &group)
-                    ),
-                );
-            }
-            Err(message) => tracing::error!("mod_wsgi: cannot preload '{path}': {message}"),
-        }
-    }
+    process::report_stopping(reason, interp::safe_to_use_at_exit().is_ok());
+    crate::pymodule::events::publish_stopping(reason);
 }
 
 /// Pool cleanup on the child pool: destroys the interpreters as the
@@ -832,7 +219,7 @@ unsafe extern "C" fn destroy_python(_data: *mut c_void) -> ffi::apr_status_t {
 unsafe extern "C" fn announce_exit(_data: *mut c_void) -> ffi::apr_status_t {
     hook::guard("announce_exit cleanup", 0, || {
         announce_stopping("");
-        announce_stopped("");
+        process::announce_stopped("");
         0
     })
 }
@@ -844,65 +231,19 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
         // a child keeping one open would keep a stale socket accepting
         // connections nobody serves.
         crate::daemon::supervisor::close_listeners();
-        let threaded = mpm_query(ffi::AP_MPMQ_IS_THREADED)
-            .is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
-        let forked = mpm_query(ffi::AP_MPMQ_IS_FORKED)
-            .is_some_and(|v| v != ffi::AP_MPMQ_NOT_SUPPORTED as i32);
-        let max_daemons = mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).unwrap_or(1);
-        let max_threads = mpm_query(ffi::AP_MPMQ_MAX_THREADS).unwrap_or(1).max(1);
         // SAFETY: `s` is the main server during child_init.
         let config = unsafe { server_config(s) };
-        let process = process_plan(config, ProcessRole::EMBEDDED);
-        let _ = PROCESS.set(ProcessInfo {
-            multithread: threaded,
-            multiprocess: forked && max_daemons != 1,
-            apache_version: apache_version(),
-            free_threading: process.free_threading,
-            maximum_processes: i64::from(max_daemons),
-            threads_per_process: i64::from(max_threads),
-            server_metrics: config.global.server_metrics == Some(true),
-            server: ServerFacts::read(),
-        });
-        // Dispatch, auth and import scripts still run here when embedded
-        // applications are refused; only with none of them is Python skipped.
-        if config.global.restrict_embedded == Some(true) && !crate::config::embedded_python_needed()
-        {
-            let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
+        if !process::start_embedded(s, config, crate::pymodule::LENT_TO_PROCESS) {
             return;
         }
-        if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process) {
-            log::server_log(
-                s,
-                log::APLOG_CRIT,
-                "WSGI0001: Python initialisation failed in Apache child process; Python based handlers will not be available.",
-            );
-            let _ = PYTHON_FAILURE.set(message);
-            return;
-        }
-        tracing::debug!(
-            "Python {} initialised in process {}",
-            runtime::runtime_version(),
-            std::process::id()
-        );
-        preload_scripts(config, ProcessRole::EMBEDDED);
         // SAFETY: registering cleanups on the child pool, destroyed when the
         // child exits after its request threads have stopped; they run in
         // reverse order, so the announcement comes before destruction.
         unsafe {
             if config.global.destroy_interpreter != Some(false) {
-                ffi::apr_pool_cleanup_register(
-                    pchild,
-                    null(),
-                    Some(destroy_python),
-                    Some(ffi::apr_pool_cleanup_null),
-                );
+                pool::on_clear(pchild, destroy_python);
             }
-            ffi::apr_pool_cleanup_register(
-                pchild,
-                null(),
-                Some(announce_exit),
-                Some(ffi::apr_pool_cleanup_null),
-            );
+            pool::on_clear(pchild, announce_exit);
         }
     })
 }
@@ -929,23 +270,18 @@ unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     })
 }
 
-/// Handler names served by the `wsgi-script` behaviour (a script file).
-fn is_script_handler(name: &str) -> bool {
-    name == "wsgi-script" || name == "application/x-httpd-wsgi"
-}
-
 unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: live request for this hook call.
     let req = unsafe { Request::from_raw(r) };
     let handler_name = req.handler();
-    if !is_script_handler(&handler_name) {
+    if !request::is_script_handler(&handler_name) {
         // SAFETY: our merged per-directory config for this request.
         let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
         if !dir.handler_scripts.iter().any(|(n, _)| *n == handler_name) {
             return ffi::DECLINED as c_int;
         }
     }
-    match hook::catch_panic("handler", || handle_request(req, &handler_name)) {
+    match hook::catch_panic("handler", || request::handle_request(req, &handler_name)) {
         Some(status) => status,
         None => {
             req.log(
@@ -955,314 +291,6 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
             500
         }
     }
-}
-
-/// The script a request runs and the options that came with it.
-struct Target<'c> {
-    script: String,
-    options: Option<&'c ScriptOptions>,
-    /// Set for a `WSGIHandlerScript` handler.
-    handler_script: Option<&'c str>,
-}
-
-/// Picks the script for a `wsgi-script` file or a named handler script;
-/// `Err` is the HTTP status to answer with.
-fn request_target<'c>(
-    req: &Request,
-    handler_name: &str,
-    alias: Option<&'c ScriptAlias>,
-    dir: &'c DirConfig,
-) -> Result<Target<'c>, c_int> {
-    if let Some((_, script)) = dir.handler_scripts.iter().find(|(n, _)| n == handler_name) {
-        return Ok(Target {
-            script: script.path.clone(),
-            options: Some(&script.options),
-            handler_script: Some(&script.path),
-        });
-    }
-    if !req.file_exists() {
-        req.log_script_error(
-            0,
-            "WSGI0135: Target WSGI script not found or unable to stat.",
-        );
-        return Err(404);
-    }
-    if !req.is_regular_file() {
-        req.log_script_error(
-            0,
-            "WSGI0136: Attempt to invoke directory as WSGI application.",
-        );
-        return Err(403);
-    }
-    // A script reached by handler mapping rather than WSGIScriptAlias must
-    // be in a directory where scripts may run, as for CGI.
-    if alias.is_none() && !req.exec_cgi_allowed() {
-        req.log_script_error(0, "WSGI0134: Options ExecCGI is off in this directory.");
-        return Err(403);
-    }
-    Ok(Target {
-        script: req.filename(),
-        options: alias.map(|a| &a.options),
-        handler_script: None,
-    })
-}
-
-/// The CGI variables adjusted by the request-level directives.
-fn request_environ(
-    req: &Request,
-    dir: &DirConfig,
-    options: Option<&ScriptOptions>,
-) -> environ::Adjusted {
-    let pass_authorization = options
-        .and_then(|o| o.pass_authorization)
-        .or(dir.pass_authorization)
-        .unwrap_or(false);
-    let head_as_get = match dir.map_head_to_get.unwrap_or(MapHeadToGet::Auto) {
-        MapHeadToGet::On => true,
-        MapHeadToGet::Off => false,
-        MapHeadToGet::Auto => req.header_only() && req.has_content_output_filter(),
-    };
-    let policy = environ::EnvironPolicy {
-        https: req.is_https(),
-        authorization: pass_authorization
-            .then(|| req.header_in("Authorization"))
-            .flatten(),
-        head_as_get,
-        trusted_proxies: dir.trusted_proxies.as_deref(),
-        trusted_headers: dir.trusted_proxy_headers.as_deref().unwrap_or(&[]),
-        listener: Some(req.listener()),
-    };
-    environ::adjust(req.cgi_environment(), &policy)
-}
-
-fn handle_request(req: Request, handler_name: &str) -> c_int {
-    // SAFETY: set by translate_name to an alias in the server config,
-    // which lives as long as the configuration.
-    let alias = unsafe { req.module_data::<ScriptAlias>().as_ref() };
-    // SAFETY: our merged per-directory config for this request.
-    let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
-    // SAFETY: the request's server.
-    let config = unsafe { server_config(req.server()) };
-    let target = match request_target(&req, handler_name, alias, dir) {
-        Ok(target) => target,
-        Err(status) => return status,
-    };
-    if req.path_info_refused() {
-        req.log_script_error(0, "WSGI0137: AcceptPathInfo off disallows user's path.");
-        return ffi::HTTP_NOT_FOUND as c_int;
-    }
-    // Embedded requests and dispatch scripts need Python in this process.
-    let python_unavailable = || {
-        PYTHON_FAILURE.get().inspect(|_| {
-            req.log_script_error(
-                0,
-                "WSGI0210: Embedded mode of mod_wsgi cannot be used as Python was not initialised in this process.",
-            );
-        })
-    };
-    let options = target.options;
-    let process_group = options
-        .and_then(|o| o.process_group.clone())
-        .or_else(|| dir.process_group.clone())
-        .unwrap_or(GroupSpec::Global)
-        .expand(&req);
-    let chunked_allowed = dir.chunked_request.unwrap_or(false);
-    let chunked = req
-        .header_in("Transfer-Encoding")
-        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"));
-    if chunked && !chunked_allowed {
-        // Refused by us, with the C module's line, before Apache's body
-        // setup would refuse it with its own.
-        req.log_script_error(
-            0,
-            "WSGI0139: Request requires chunked transfer encoding, but support for chunked transfer encoding has not been enabled.",
-        );
-        return ffi::HTTP_LENGTH_REQUIRED as c_int;
-    }
-    if let Err(status) = req.setup_body(chunked_allowed) {
-        return status;
-    }
-    let adjusted = request_environ(&req, dir, options);
-    let application_group = options
-        .and_then(|o| o.application_group.clone())
-        .or_else(|| dir.application_group.clone())
-        .unwrap_or(GroupSpec::Resource)
-        .expand(&req);
-    let callable = match target.handler_script {
-        // Handler scripts always use this entry point.
-        Some(_) => "handle_request".to_string(),
-        None => expand_callable(
-            options
-                .and_then(|o| o.callable_object.as_deref())
-                .or(dir.callable_object.as_deref()),
-            &|name| req.env(name),
-        ),
-    };
-    let mut route = Route {
-        script: target.script,
-        callable,
-        reload_on_change: dir.script_reloading.unwrap_or(true),
-        sendfile: dir.enable_sendfile.unwrap_or(false),
-        case_insensitive: config.global.case_sensitivity == Some(false),
-        resource: target.handler_script.map(|_| req.filename()),
-        restart_process_on_change: false,
-    };
-    let process = process_info();
-    let _active = interp::ActiveRequest::begin();
-    let env = |name: &str| req.env(name);
-    // An interpreter that cannot be had is logged with the C module's
-    // `code` and line, which `purpose` completes ("for dispatch hook"); our
-    // reason follows at debug level.
-    let interpreter_or_log = |group: &str, code: &str, purpose: &str| {
-        interpreter_for(config, group, &env)
-            .inspect_err(|message| {
-                let name = match group {
-                    "" => "main interpreter".to_string(),
-                    named => format!("sub-interpreter '{named}'"),
-                };
-                req.log_script_error(0, &format!("{code}: Unable to acquire {name} {purpose}."));
-                req.log(log::APLOG_DEBUG, &format!("mod_wsgi: {message}"));
-            })
-            .ok()
-    };
-    let mut extras = EnvironExtras {
-        cgi: adjusted.vars,
-        url_scheme: adjusted.url_scheme,
-        process_group,
-        application_group,
-        multithread: process.multithread,
-        multiprocess: process.multiprocess,
-        apache_version: process.apache_version,
-        request_handler: handler_name.to_string(),
-        handler_script: target.handler_script.unwrap_or("").to_string(),
-        request_id: req.log_id(),
-        connection_id: req.connection_log_id(),
-        request_start: req.request_time(),
-        queue_start: 0.0,
-        daemon_start: 0.0,
-        server_pid: std::process::id(),
-        daemon_connects: 0,
-        daemon_restarts: 0,
-        apache_request: dir
-            .pass_apache_request
-            .unwrap_or(false)
-            .then(|| req.raw().cast()),
-    };
-    if let Some(script) = &dir.dispatch_script {
-        if python_unavailable().is_some() {
-            return 500;
-        }
-        // The dispatch script runs in its own application-group= if given,
-        // else in the main interpreter, as the C module runs it.
-        let group = script
-            .options
-            .application_group
-            .as_ref()
-            .map(|g| g.expand(&req))
-            .unwrap_or_default();
-        let Some(interpreter) = interpreter_or_log(&group, "WSGI0086", "for dispatch hook") else {
-            return 500;
-        };
-        let dispatch_route = Route {
-            script: script.path.clone(),
-            callable: String::new(),
-            resource: None,
-            sendfile: false,
-            ..route.clone()
-        };
-        let Ok(overrides) = dispatch::run(
-            &interpreter,
-            &req,
-            &req.filename(),
-            &dispatch_route,
-            &extras,
-            &route,
-        ) else {
-            return 500;
-        };
-        if let Some(value) = overrides.process_group {
-            extras.process_group = GroupSpec::from_runtime(&value).expand(&req);
-        }
-        if let Some(value) = overrides.application_group {
-            extras.application_group = GroupSpec::from_runtime(&value).expand(&req);
-        }
-        if let Some(value) = overrides.callable_object {
-            route.callable = value;
-        }
-    }
-    if let Some(allowed) = &dir.restrict_process {
-        let group = match extras.process_group.as_str() {
-            "" => "%{GLOBAL}",
-            named => named,
-        };
-        if !allowed.iter().any(|g| g == group) {
-            req.log_script_error(
-                0,
-                &format!(
-                    "WSGI0149: Daemon process called '{}' cannot be accessed by this WSGI application as not a member of allowed groups.",
-                    extras.process_group
-                ),
-            );
-            return 500;
-        }
-    }
-    if !extras.process_group.is_empty() {
-        let head = crate::daemon::handoff::request_head(
-            &route,
-            &extras,
-            dir.ignore_activity.unwrap_or(false),
-        );
-        let options = crate::daemon::relay::RelayOptions {
-            error_override: dir.error_override.unwrap_or(false),
-        };
-        return crate::daemon::relay::relay(req, &extras.process_group, head, options);
-    }
-    if config.global.restrict_embedded == Some(true) {
-        req.log(
-            APLOG_ERR,
-            &format!(
-                "[script {}] WSGI0143: Embedded mode of mod_wsgi disabled by runtime configuration.",
-                route.script
-            ),
-        );
-        return 500;
-    }
-    if python_unavailable().is_some() {
-        return 500;
-    }
-    let purpose = format!(
-        "for WSGI request handler in {}",
-        gil::describe_process(&extras.process_group)
-    );
-    let Some(interpreter) = interpreter_or_log(&extras.application_group, "WSGI0087", &purpose)
-    else {
-        return 500;
-    };
-    let outcome = handler::run(&interpreter, &req, &route, &extras);
-    if req.log_enabled(log::APLOG_DEBUG) {
-        req.log(
-            log::APLOG_DEBUG,
-            &format!(
-                "mod_wsgi: request in {} waited {:.3}ms for the GIL",
-                gil::describe_interpreter(&extras.process_group, &extras.application_group),
-                interp::gil_wait().as_secs_f64() * 1000.0
-            ),
-        );
-    }
-    match outcome {
-        Outcome::Done => ffi::OK as c_int,
-        Outcome::Fail(status) => status,
-        // Only daemons restart for a changed script (embedded mode
-        // reloads it in place), so this is not reached.
-        Outcome::Restart => 503,
-    }
-}
-
-/// Whether this process is a `threads=0` daemon, which runs its
-/// `WSGIImportScript` scripts as services: SystemExit is how they are told
-/// to stop, so it is no failure there.
-pub(crate) fn runs_service_scripts() -> bool {
-    current_role().daemon.is_some_and(|d| d.is_managed_mode())
 }
 
 unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {

@@ -73,12 +73,10 @@ fn directive_words(directive: Directive, line: &str) -> Vec<String> {
 /// # Safety
 /// `v` is a `module_config` vector of a live server or directory.
 pub unsafe fn module_config<T>(v: *mut ffi::ap_conf_vector_t) -> *mut T {
-    // SAFETY: module_index is assigned by Apache; the vector has a slot
-    // for every loaded module.
-    unsafe {
-        let index = (*std::ptr::addr_of!(crate::module::wsgi_module)).module_index as usize;
-        *(v as *mut *mut c_void).add(index) as *mut T
-    }
+    let index = super::module_index() as usize;
+    // SAFETY: the vector has a slot for every loaded module, ours at the
+    // index Apache assigned.
+    unsafe { *(v as *mut *mut c_void).add(index) as *mut T }
 }
 
 fn error_string(pool: *mut ffi::apr_pool_t, error: &ConfigError) -> *const c_char {

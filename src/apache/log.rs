@@ -1,7 +1,7 @@
 //! Routes `tracing` events into Apache's error log under this module's
 //! name, so `LogLevel wsgi:debug` works as for any Apache module.
 
-use super::ffi;
+use super::{ffi, module_index};
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
@@ -23,11 +23,6 @@ static MAIN_SERVER: AtomicPtr<ffi::server_rec> = AtomicPtr::new(std::ptr::null_m
 static LOG_SERVER: AtomicPtr<ffi::server_rec> = AtomicPtr::new(std::ptr::null_mut());
 /// Most verbose Apache level enabled for this module on the log server.
 static MAX_LEVEL: AtomicI32 = AtomicI32::new(APLOG_TRACE1);
-
-fn module_index() -> i32 {
-    // SAFETY: Apache assigns module_index once at load time; reading an int.
-    unsafe { (*std::ptr::addr_of!(crate::module::wsgi_module)).module_index }
-}
 
 /// Records the server used for log lines that have no request, and the
 /// level configured for this module on it.

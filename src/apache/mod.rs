@@ -6,11 +6,28 @@ pub mod ffi;
 pub mod hook;
 pub mod log;
 pub mod pool;
+pub mod proc;
 pub mod proc_mutex;
 pub mod request;
 pub mod scoreboard;
+pub mod servers;
 
 use std::ffi::{c_char, CStr};
+
+extern "C" {
+    /// This module's record. The module layer defines and exports it; the
+    /// wrappers name it by its symbol so that they need not import that
+    /// layer. Mutable because Apache writes `module_index` into it at load.
+    static mut wsgi_module: ffi::module;
+}
+
+/// The index Apache gave this module, which selects its slot in every
+/// configuration vector and its per-module log level.
+pub fn module_index() -> i32 {
+    // SAFETY: Apache assigns module_index once at load time, before any
+    // hook or directive of ours runs; reading an int.
+    unsafe { (*std::ptr::addr_of!(wsgi_module)).module_index }
+}
 
 /// Borrows a NUL-terminated C string as UTF-8, replacing invalid bytes.
 ///
@@ -58,4 +75,58 @@ pub fn mpm_name() -> String {
 pub fn build_date() -> String {
     // SAFETY: returns a static string owned by httpd.
     unsafe { c_str(ffi::ap_get_server_built()) }.into_owned()
+}
+
+/// Whether Apache is exiting (not restarting) as the configuration goes.
+pub fn exiting() -> bool {
+    // SAFETY: a plain query of Apache's state.
+    unsafe {
+        ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as std::ffi::c_int)
+            == ffi::AP_SQ_MS_EXITING as std::ffi::c_int
+    }
+}
+
+/// How many times Apache has read its configuration (the generation).
+pub fn config_generation() -> i32 {
+    // SAFETY: a plain query of Apache's state.
+    unsafe { ffi::ap_state_query(ffi::AP_SQ_CONFIG_GEN as std::ffi::c_int) }
+}
+
+/// The uid/gid of Apache's `User`/`Group`.
+pub fn child_user_and_group() -> (libc::uid_t, libc::gid_t) {
+    // SAFETY: reading a global Apache fills in while reading its config.
+    unsafe {
+        let config = std::ptr::addr_of!(ffi::ap_unixd_config);
+        ((*config).user_id, (*config).group_id)
+    }
+}
+
+/// `path` made absolute: under ServerRoot when `under_server_root`, else
+/// under Apache's runtime directory.
+///
+/// # Safety
+/// `pool` must be a live APR pool.
+pub unsafe fn relative_path(
+    pool: *mut ffi::apr_pool_t,
+    path: &str,
+    under_server_root: bool,
+) -> String {
+    let rel = std::ffi::CString::new(path).expect("no NUL in a directive value");
+    // SAFETY: both functions return pool strings.
+    unsafe {
+        let p = if under_server_root {
+            ffi::ap_server_root_relative(pool, rel.as_ptr())
+        } else {
+            ffi::ap_runtime_dir_relative(pool, rel.as_ptr())
+        };
+        c_str(p).into_owned()
+    }
+}
+
+/// Closes Apache's listening sockets (in a process that will not serve
+/// them).
+pub fn close_listeners() {
+    // SAFETY: closes the descriptors in Apache's listener list; nothing in
+    // this process uses them afterwards.
+    unsafe { ffi::ap_close_listeners() };
 }

@@ -571,10 +571,10 @@ impl Request {
 
     /// Per-request module data slot.
     pub fn set_module_data<T>(self, data: *const T) {
+        let index = super::module_index() as usize;
         // SAFETY: request_config has a slot per module.
         unsafe {
             let v = self.rec().request_config as *mut *const std::ffi::c_void;
-            let index = (*std::ptr::addr_of!(crate::module::wsgi_module)).module_index as usize;
             *v.add(index) = data.cast();
         }
     }

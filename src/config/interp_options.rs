@@ -177,6 +177,15 @@ fn env_selector(selector: &str) -> Option<&str> {
         .filter(|var| !var.is_empty())
 }
 
+/// Which of the standard streams and hooks are restricted in an
+/// interpreter (`WSGIRestrictStdin`/`Stdout`/`Signal`, resolved).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub signal: bool,
+}
+
 /// The settings in force for one interpreter, after layering.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResolvedSettings {

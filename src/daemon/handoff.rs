@@ -3,7 +3,7 @@
 //! directions live here so the field names cannot drift apart.
 
 use super::wire::RequestHead;
-use crate::module::ProcessInfo;
+use crate::process::ProcessInfo;
 use crate::wsgi::handler::{EnvironExtras, Route};
 
 const SCRIPT: &str = "script";

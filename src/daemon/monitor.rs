@@ -126,7 +126,7 @@ pub fn spawn_signal_dispatcher() {
                 } else {
                     "SIGUSR2"
                 };
-                crate::module::publish_signal(name, i32::from(byte));
+                crate::pymodule::events::publish_signal(name, i32::from(byte));
             } else if n < 0
                 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
             {

@@ -191,7 +191,7 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
             super::set_send_buffer(&stream, size);
         }
         connects += 1;
-        let now = crate::wsgi::handler::now_seconds();
+        let now = crate::metrics::now_seconds();
         super::handoff::stamp_queue_start(&mut head, now, connects, restarts);
         // Unless the daemon dropped the connection unread (it is
         // stopping), it runs the request or turns it back.

@@ -399,10 +399,12 @@ fn run(
     listener: RawFd,
     accept_lock: Option<ProcMutex>,
 ) -> Result<(), DaemonFailure> {
-    // SAFETY: in the freshly forked child: drop Apache's listening sockets
-    // and the other groups' listeners.
+    // In the freshly forked child: drop Apache's listening sockets and the
+    // other groups' listeners.
+    crate::apache::close_listeners();
+    // SAFETY: the other groups' descriptors are not used in this process;
+    // `listener` is our group's open socket.
     unsafe {
-        ffi::ap_close_listeners();
         super::supervisor::close_other_listeners(listener);
         let flags = libc::fcntl(listener, libc::F_GETFL);
         libc::fcntl(listener, libc::F_SETFL, flags | libc::O_NONBLOCK);
@@ -445,12 +447,14 @@ fn run(
         std::env::set_var("PYTHON_EGG_CACHE", eggs);
     }
 
-    let config = crate::module::main_config();
-    let role = crate::module::ProcessRole {
+    let config = crate::process::main_config();
+    let role = crate::process::ProcessRole {
         group: &spec.name,
         daemon: Some(&spec),
     };
-    if crate::module::start_daemon_python(config, role, &spec).is_err() {
+    if crate::process::start_daemon_python(config, role, &spec, crate::pymodule::LENT_TO_PROCESS.gc)
+        .is_err()
+    {
         server_log_with_status(
             null(),
             APLOG_CRIT,
@@ -465,7 +469,7 @@ fn run(
     if spec.is_managed_mode() {
         return Ok(run_service_scripts(config, role)?);
     }
-    crate::module::preload_scripts(config, role);
+    crate::process::preload_scripts(config, role, crate::pymodule::LENT_TO_PROCESS.preload);
     monitor::spawn_signal_dispatcher();
     tracing::debug!(
         "mod_wsgi: daemon process {} serving group '{}' with {} threads",
@@ -530,7 +534,7 @@ fn run(
     let reason = monitor::run(&tracker, &limits, &spec.name, event_read);
     tracing::info!("{}", lifecycle::shutdown_requested_line(&spec.name));
     monitor::stop_accepting();
-    crate::module::report_stopping(reason.key(), true);
+    crate::process::report_stopping(reason.key(), true);
     // Requests get shutdown-timeout to finish, exit functions included;
     // then the process goes regardless.
     let shutdown_timeout = spec.shutdown_timeout;
@@ -560,9 +564,9 @@ fn run(
     tracing::info!("Stopping process '{}'.", spec.name);
     // Subscribers hear of it while every interpreter is whole, so they can
     // stop threads that finalisation would otherwise wait for.
-    crate::module::publish_stopping(reason.key());
+    crate::pymodule::events::publish_stopping(reason.key());
     interp::destroy_all();
-    crate::module::announce_stopped(reason.key());
+    crate::process::announce_stopped(reason.key());
     tracing::info!("Exiting daemon process '{}'.", spec.name);
     Ok(())
 }
@@ -573,9 +577,9 @@ fn run(
 /// return, the process exits and the parent starts a new one.
 fn run_service_scripts(
     config: &crate::config::ServerConfig,
-    role: crate::module::ProcessRole<'_>,
+    role: crate::process::ProcessRole<'_>,
 ) -> Result<(), String> {
-    let main = crate::module::interpreter_for(config, "", &|name: &str| std::env::var(name).ok())?;
+    let main = crate::process::interpreter_for(config, "", &|name: &str| std::env::var(name).ok())?;
     let gil = main.enter();
     let armed = crate::python::object::run_source(
         c"import signal\ndef stop(signum, frame):\n    raise SystemExit(0)\nsignal.signal(signal.SIGTERM, stop)\n",
@@ -590,7 +594,7 @@ fn run_service_scripts(
     if !armed {
         return Err("cannot install the SIGTERM handler for the service script".into());
     }
-    crate::module::preload_scripts(config, role);
+    crate::process::preload_scripts(config, role, crate::pymodule::LENT_TO_PROCESS.preload);
     tracing::info!("Stopping process '{}'.", role.group);
     interp::destroy_all();
     tracing::info!("Exiting daemon process '{}'.", role.group);
@@ -815,7 +819,7 @@ impl Worker<'_> {
         let Ok(Some(Frame::Request(head))) = Frame::read_from(&mut reader) else {
             return None;
         };
-        let daemon_start = handler::now_seconds();
+        let daemon_start = crate::metrics::now_seconds();
         let counts_activity = !super::handoff::ignores_activity(&head);
         let transport = SocketTransport {
             stream: RefCell::new(stream),
@@ -869,7 +873,7 @@ impl Worker<'_> {
         let (route, extras) = super::handoff::route_and_extras(
             head,
             &spec.name,
-            crate::module::process_info(),
+            crate::process::process_info(),
             daemon_start,
         );
         let env = |name: &str| {
@@ -880,7 +884,7 @@ impl Worker<'_> {
                 .or_else(|| std::env::var(name).ok())
         };
         let interpreter =
-            match crate::module::interpreter_for(self.config, &extras.application_group, &env) {
+            match crate::process::interpreter_for(self.config, &extras.application_group, &env) {
                 Ok(i) => i,
                 Err(message) => {
                     transport.log(APLOG_ERR, &format!("mod_wsgi: {message}"));

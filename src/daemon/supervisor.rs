@@ -12,11 +12,11 @@
 
 use super::lifecycle::parent_lines;
 use crate::apache::proc_mutex::ProcMutex;
-use crate::apache::{ffi, hook};
+use crate::apache::servers::ConfiguredServer;
+use crate::apache::{ffi, hook, pool, proc};
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::server::AcceptMutex;
 use crate::config::ServerConfig;
-use crate::module::ConfiguredServer;
 use parking_lot::Mutex;
 use std::ffi::{c_int, c_void, CString};
 use std::os::fd::RawFd;
@@ -78,32 +78,22 @@ fn decode_listeners(text: &str) -> Vec<Listener> {
 
 /// Stores the listeners in the process pool for the next generation.
 fn hand_over(process_pool: *mut ffi::apr_pool_t, listeners: &[Listener]) {
-    let text = CString::new(encode_listeners(listeners)).unwrap_or_default();
-    // SAFETY: the string is copied into the process pool, which outlives
-    // every generation; no cleanup function is attached.
-    unsafe {
-        let copy = ffi::apr_pstrdup(process_pool, text.as_ptr());
-        ffi::apr_pool_userdata_set(copy.cast(), HANDOVER_KEY.as_ptr(), None, process_pool);
-    }
+    // SAFETY: the process pool outlives every generation.
+    unsafe { pool::set_userdata_text(process_pool, HANDOVER_KEY, &encode_listeners(listeners)) };
 }
 
 /// The listeners the previous generation handed over.
 fn take_handed_over(process_pool: *mut ffi::apr_pool_t) -> Vec<Listener> {
-    let mut data: *mut c_void = std::ptr::null_mut();
-    // SAFETY: reading our key from the process pool.
-    unsafe { ffi::apr_pool_userdata_get(&mut data, HANDOVER_KEY.as_ptr(), process_pool) };
-    if data.is_null() {
-        return Vec::new();
+    // SAFETY: the process pool outlives every generation.
+    match unsafe { pool::userdata_text(process_pool, HANDOVER_KEY) } {
+        Some(text) => decode_listeners(&text),
+        None => Vec::new(),
     }
-    // SAFETY: we stored a NUL-terminated string under this key.
-    let text = unsafe { std::ffi::CStr::from_ptr(data as *const std::ffi::c_char) };
-    decode_listeners(&text.to_string_lossy())
 }
 
 /// Whether Apache is exiting (not restarting) as the configuration goes.
 fn apache_exiting() -> bool {
-    // SAFETY: a plain query of Apache's state.
-    unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as c_int) == ffi::AP_SQ_MS_EXITING as c_int }
+    crate::apache::exiting()
 }
 
 /// The groups of the current configuration. Apache children are forked
@@ -288,26 +278,16 @@ pub fn close_listeners() {
 
 /// The uid/gid of Apache's `User`/`Group`.
 pub fn apache_child_ids() -> (libc::uid_t, libc::gid_t) {
-    // SAFETY: reading a global Apache fills in while reading its config.
-    unsafe {
-        let config = std::ptr::addr_of!(ffi::ap_unixd_config);
-        ((*config).user_id, (*config).group_id)
-    }
+    crate::apache::child_user_and_group()
 }
 
 /// The socket path prefix: `WSGISocketPrefix` (relative to ServerRoot) or
 /// `wsgi` in Apache's runtime directory.
 fn socket_prefix(config: &ServerConfig, pool: *mut ffi::apr_pool_t) -> String {
     let configured = config.global.socket_prefix.as_deref();
-    let rel = CString::new(configured.unwrap_or("wsgi")).expect("no NUL in a directive value");
-    // SAFETY: both functions return pool strings.
+    // SAFETY: `pool` is the live configuration pool.
     unsafe {
-        let p = if configured.is_some() {
-            ffi::ap_server_root_relative(pool, rel.as_ptr())
-        } else {
-            ffi::ap_runtime_dir_relative(pool, rel.as_ptr())
-        };
-        crate::apache::c_str(p).into_owned()
+        crate::apache::relative_path(pool, configured.unwrap_or("wsgi"), configured.is_some())
     }
 }
 
@@ -340,40 +320,35 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
         )
     };
     // SAFETY: the process record lives in the configuration pool, as APR's
-    // other-child registry keeps a pointer to it.
-    let proc_ = unsafe {
-        let size = std::mem::size_of::<ffi::apr_proc_t>();
-        let p = ffi::apr_palloc(pconf, size as ffi::apr_size_t) as *mut ffi::apr_proc_t;
-        std::ptr::write_bytes(p, 0, 1);
-        p
-    };
-    // SAFETY: apr_proc_fork returns twice; the child branch never returns.
-    let status = unsafe { ffi::apr_proc_fork(proc_, pconf) };
-    if status == ffi::APR_INCHILD as i32 {
-        // Apache's own handlers came with the fork; while the child waits
-        // out its hold-off, a stop signal must end it rather than be
-        // swallowed, or a server that stops meanwhile leaves it behind.
-        crate::sys::reset_stop_signals();
-        let spec = GROUPS.lock()[index].spec.clone();
-        if log_server != 0 {
-            crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
+    // other-child registry keeps a pointer to it; the child branch below
+    // never returns.
+    let child = match unsafe { proc::fork(pconf) } {
+        proc::Fork::Parent(child) => child,
+        proc::Fork::Child => {
+            // Apache's own handlers came with the fork; while the child waits
+            // out its hold-off, a stop signal must end it rather than be
+            // swallowed, or a server that stops meanwhile leaves it behind.
+            crate::sys::reset_stop_signals();
+            let spec = GROUPS.lock()[index].spec.clone();
+            if log_server != 0 {
+                crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
+            }
+            std::thread::sleep(hold_off);
+            super::serve::daemon_main(spec, listener, accept_lock, pconf);
         }
-        std::thread::sleep(hold_off);
-        super::serve::daemon_main(spec, listener, accept_lock, pconf);
-    }
-    if status != ffi::APR_INPARENT as i32 {
-        crate::apache::log::server_log_with_status(
-            std::ptr::null(),
-            crate::apache::log::APLOG_ALERT,
-            status,
-            &format!(
+        proc::Fork::Failed(status) => {
+            crate::apache::log::server_log_with_status(
+                std::ptr::null(),
+                crate::apache::log::APLOG_ALERT,
+                status,
+                &format!(
                 "WSGI0024: Unable to spawn daemon process '{name}'. Daemon group will not start."
             ),
-        );
-        return;
-    }
-    // SAFETY: fork succeeded in the parent; `proc_` is filled in.
-    let pid = unsafe { (*proc_).pid };
+            );
+            return;
+        }
+    };
+    let pid = child.pid();
     GROUPS.lock()[index].pids[slot] = pid;
     let data = Box::into_raw(Box::new(Slot {
         group: index,
@@ -386,15 +361,7 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
     }));
     // SAFETY: registering the child with the MPM's maintenance; `data` is
     // reclaimed in the callback when the registration ends.
-    unsafe {
-        ffi::apr_proc_other_child_register(
-            proc_,
-            Some(maintenance),
-            data.cast(),
-            std::ptr::null_mut(),
-            pconf,
-        )
-    };
+    unsafe { proc::watch(&child, maintenance, data.cast(), pconf) };
     tracing::debug!("mod_wsgi: started daemon process {pid} for group '{name}'");
 }
 
@@ -434,7 +401,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                 // SAFETY: the registration ends with the process; APR calls
                 // us back with UNREGISTER, which frees `data` (not used
                 // after this).
-                unsafe { ffi::apr_proc_other_child_unregister(data) };
+                unsafe { proc::unwatch(data) };
                 if !stopping {
                     spawn(
                         group,
@@ -550,8 +517,7 @@ pub fn start_groups(
 ) -> Result<(), String> {
     STOPPING.store(false, std::sync::atomic::Ordering::Release);
     PARENT.store(std::process::id(), std::sync::atomic::Ordering::Release);
-    // SAFETY: a plain query of Apache's state.
-    let generation = unsafe { ffi::ap_state_query(ffi::AP_SQ_CONFIG_GEN as c_int) };
+    let generation = crate::apache::config_generation();
     let prefix = socket_prefix(main, pconf);
     let rotate = main.global.socket_rotation.unwrap_or(true);
     let owner = apache_child_ids();
@@ -663,14 +629,7 @@ pub fn start_groups(
     let counts: Vec<usize> = groups.iter().map(|g| g.pids.len()).collect();
     *GROUPS.lock() = groups;
     // SAFETY: the cleanup runs when this configuration is discarded.
-    unsafe {
-        ffi::apr_pool_cleanup_register(
-            pconf,
-            std::ptr::null(),
-            Some(stop_groups),
-            Some(ffi::apr_pool_cleanup_null),
-        )
-    };
+    unsafe { pool::on_clear(pconf, stop_groups) };
     for (index, count) in counts.into_iter().enumerate() {
         for slot in 0..count {
             spawn(index, slot, pconf, Duration::ZERO);

@@ -73,6 +73,15 @@ impl Phase {
     }
 }
 
+/// The wall-clock time in seconds since the epoch (the environ's
+/// `mod_wsgi.*_start` values).
+#[cfg(not(test))]
+pub fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// What one finished request contributes to the metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestSample {

@@ -5,13 +5,14 @@
 //! access check backed by `WSGIAccessScript`. They run in the Apache
 //! child, whatever process group the application itself uses.
 
-use super::{interpreter_for, process_info, server_config, PYTHON_FAILURE};
 use crate::apache::log::{server_log, APLOG_ERR};
 use crate::apache::request::Request;
+use crate::apache::servers::server_config;
 use crate::apache::{c_str, ffi, hook, pool};
 use crate::config::dir::ScriptRef;
 use crate::config::values::{GroupContext, GroupSpec};
 use crate::config::DirConfig;
+use crate::process::{interpreter_for, process_info, python_failure};
 use crate::python::interp::Interpreter;
 use crate::wsgi::auth::{self, AuthRequest, Failed, HostAccess, PasswordCheck, RealmHash};
 use crate::wsgi::authz::{self, Membership};
@@ -105,7 +106,7 @@ fn prepare(req: &Request, kind: ScriptKind) -> Result<Prepared, Failed> {
         server_log(null(), APLOG_ERR, kind.not_configured());
         return Err(Failed);
     };
-    if let Some(reason) = PYTHON_FAILURE.get() {
+    if let Some(reason) = python_failure() {
         req.log(
             APLOG_ERR,
             &format!("mod_wsgi: Python is not available in this process: {reason}"),

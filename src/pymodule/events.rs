@@ -157,7 +157,7 @@ pub unsafe extern "C" fn subscribe_signals(
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     trampoline("mod_wsgi.subscribe_signals", || {
-        if crate::module::in_daemon_process() {
+        if crate::process::in_daemon_process() {
             return subscribe(m, cb, SIGNAL_CALLBACKS);
         }
         let stack = object::import("traceback")
@@ -320,4 +320,43 @@ pub unsafe extern "C" fn request_data(
             }
         }
     })
+}
+
+/// `process_stopping` for each interpreter's subscribers.
+pub(crate) fn publish_stopping(reason: &str) {
+    if let Err(why) = crate::python::interp::safe_to_use_at_exit() {
+        tracing::warn!("mod_wsgi: not publishing process_stopping: {why}");
+        return;
+    }
+    publish_in_every_interpreter("process_stopping", |payload| {
+        object::dict_set(payload, "shutdown_reason", &object::str_obj(reason)?).then_some(())
+    });
+}
+
+/// `process_signal` for each interpreter's subscribers (daemon mode).
+pub(crate) fn publish_signal(name: &str, number: i32) {
+    publish_in_every_interpreter("process_signal", |payload| {
+        let signame = object::str_obj(name)?;
+        let signum = object::int_obj(number.into())?;
+        (object::dict_set(payload, "signame", &signame)
+            && object::dict_set(payload, "signum", &signum))
+        .then_some(())
+    });
+}
+
+/// Publishes a process event to the subscribers of every interpreter, with
+/// the payload `fill` puts into a fresh dict in each.
+fn publish_in_every_interpreter(event: &str, fill: impl Fn(&Owned) -> Option<()>) {
+    let log = |line: &str| tracing::error!("{line}");
+    crate::python::interp::in_each_interpreter(|interpreter, gil| {
+        let Some(objects) = interpreter.objects(gil) else {
+            return;
+        };
+        if let Some(payload) = object::new_dict() {
+            if fill(&payload).is_some() {
+                objects.events.publish_process_event(event, &payload, &log);
+            }
+        }
+        object::clear_error();
+    });
 }

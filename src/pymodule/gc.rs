@@ -46,7 +46,7 @@ unsafe extern "C" fn on_collection(
         let phase = phase.and_then(|p| object::unicode_to_string(&p));
         match phase.as_deref() {
             Some("start") => {
-                STARTED.with(|s| s.set(Some((Instant::now(), crate::wsgi::handler::now_seconds()))))
+                STARTED.with(|s| s.set(Some((Instant::now(), crate::metrics::now_seconds()))))
             }
             Some("stop") => {
                 if let (Some((began, start)), Some(info)) = (STARTED.with(|s| s.take()), info) {

@@ -2,10 +2,10 @@
 //! and `server_metrics()`.
 
 use crate::apache::scoreboard;
+use crate::metrics::now_seconds;
 use crate::metrics::{self, report, report::Value};
 use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
-use crate::wsgi::handler::now_seconds;
 use pyo3_ffi as ffi;
 
 fn list(items: impl Iterator<Item = Option<Owned>>) -> Option<Owned> {
@@ -78,7 +78,7 @@ pub unsafe extern "C" fn request_metrics(
         report_dict(&report::request_metrics(
             &window,
             std::process::id(),
-            !crate::module::in_daemon_process(),
+            !crate::process::in_daemon_process(),
         ))
     })
 }
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn server_metrics(
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     trampoline("mod_wsgi.server_metrics", || {
-        let allowed = crate::module::process_info_if_set().is_some_and(|p| p.server_metrics);
+        let allowed = crate::process::process_info_if_set().is_some_and(|p| p.server_metrics);
         let Some(board) = allowed.then(scoreboard::read).flatten() else {
             return none();
         };

@@ -14,6 +14,17 @@ use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
 use std::ptr::addr_of_mut;
 
+/// What the process layer borrows from above: script preload from the
+/// WSGI adapter, and the garbage-collector figures this module gathers.
+pub(crate) const LENT_TO_PROCESS: crate::process::Lent = crate::process::Lent {
+    preload: crate::wsgi::handler::preload,
+    gc: crate::telemetry::reporter::GcSource {
+        snapshot: gc::snapshot,
+        drain_events: gc::drain_events,
+        dropped_events: gc::dropped_events,
+    },
+};
+
 /// Module version as a tuple of integers, from the crate version, which
 /// names the C mod_wsgi release whose behaviour we match.
 pub fn version_numbers() -> [i64; 3] {
@@ -89,7 +100,7 @@ fn adopt_package_path(module: &Owned) {
 
 /// Sets the attributes that identify where this interpreter runs.
 pub fn set_groups(module: &Owned, process_group: &str, application_group: &str) -> Option<()> {
-    if let Some(process) = crate::module::process_info_if_set() {
+    if let Some(process) = crate::process::process_info_if_set() {
         module.setattr(
             "maximum_processes",
             &object::int_obj(process.maximum_processes)?,
@@ -226,7 +237,7 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
             return -1;
         };
         let done = (|| {
-            let Some(process) = crate::module::process_info_if_set() else {
+            let Some(process) = crate::process::process_info_if_set() else {
                 return Some(());
             };
             module.setattr("version", &object::int_tuple(&process.apache_version)?);

@@ -94,7 +94,7 @@ pub struct InterpreterSetup {
     /// Its GIL and switch interval, decided from the configuration.
     pub plan: InterpreterPlan,
     /// `WSGIRestrictStdin`/`Stdout`/`Signal` as resolved for it.
-    pub restrictions: crate::wsgi::streams::Restrictions,
+    pub restrictions: crate::config::interp_options::Restrictions,
 }
 
 struct Registry {

@@ -3,11 +3,10 @@
 //! records, to the ingester's UNIX datagram socket. Sends never block:
 //! a missing or full ingester loses datagrams, never requests.
 
-use super::{Exit, Identity, Settings, SlowOutcome, SlowRequest};
+use super::{Exit, GcEvent, GcSnapshot, Identity, Settings, SlowOutcome, SlowRequest};
 use crate::metrics;
-use crate::pymodule::gc;
+use crate::metrics::now_seconds;
 use crate::python::interp;
-use crate::wsgi::handler::now_seconds;
 use once_cell::sync::OnceCell;
 use parking_lot::{Condvar, Mutex};
 use std::os::unix::net::UnixDatagram;
@@ -26,6 +25,7 @@ pub struct Reporter {
     identity: Identity,
     settings: Settings,
     capture_user_agent: bool,
+    gc: GcSource,
     /// The request in flight on each slot, kept only with slow-request
     /// reporting on.
     slow: Vec<Mutex<Option<SlowRequest>>>,
@@ -59,12 +59,26 @@ pub enum StartFailure {
 }
 
 /// Starts reporting (once per process); `threads` is the worker slots.
+/// Where the reporter reads the garbage collectors' figures: the
+/// `gc.callbacks` hook of the `mod_wsgi` module (`pymodule/gc.rs`), lent at
+/// start so that this layer needs not import it.
+#[derive(Clone, Copy)]
+pub struct GcSource {
+    /// With the interpreter's GIL held: its collector's state.
+    pub snapshot: fn(&str) -> Option<GcSnapshot>,
+    /// The collection passes recorded since the last call.
+    pub drain_events: fn() -> Vec<GcEvent>,
+    /// How many collection passes could not be queued so far.
+    pub dropped_events: fn() -> u64,
+}
+
 pub fn start(
     target: PathBuf,
     identity: Identity,
     settings: Settings,
     capture_user_agent: bool,
     threads: usize,
+    gc: GcSource,
 ) -> Result<(), StartFailure> {
     let socket = UnixDatagram::unbound().map_err(StartFailure::Target)?;
     socket.set_nonblocking(true).map_err(StartFailure::Target)?;
@@ -76,6 +90,7 @@ pub fn start(
         settings,
         capture_user_agent,
         slow: (0..threads.max(1)).map(|_| Mutex::new(None)).collect(),
+        gc,
         stopped: AtomicBool::new(false),
         gc_open: AtomicBool::new(true),
         gc_sampling: AtomicBool::new(false),
@@ -197,10 +212,10 @@ impl Reporter {
         // `close_gc` sees the snapshot in progress and waits for it.
         self.gc_sampling.store(true, Ordering::SeqCst);
         if self.gc_open.load(Ordering::SeqCst) {
-            let dropped = gc::dropped_events();
+            let dropped = (self.gc.dropped_events)();
             for interpreter in interp::all() {
                 let gil = interpreter.enter();
-                let snapshot = gc::snapshot(&interpreter.name);
+                let snapshot = (self.gc.snapshot)(&interpreter.name);
                 drop(gil);
                 if let Some(snapshot) = snapshot {
                     let d = super::gc_snapshot(
@@ -215,7 +230,7 @@ impl Reporter {
             }
         }
         self.gc_sampling.store(false, Ordering::SeqCst);
-        for event in &gc::drain_events() {
+        for event in &(self.gc.drain_events)() {
             let d = super::gc_event(self.identity.pid, self.next_seq(), event);
             self.send_by(d.bytes(), deadline);
         }

@@ -6,17 +6,10 @@ use super::handler::{
     EnvironExtras, Route,
 };
 use super::transport::Transport;
+use crate::config::routing::DispatchOverrides as Overrides;
 use crate::python::interp::Interpreter;
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
-
-/// What the dispatch script decided; `None` keeps the configured value.
-#[derive(Debug, Default)]
-pub struct Overrides {
-    pub process_group: Option<String>,
-    pub application_group: Option<String>,
-    pub callable_object: Option<String>,
-}
 
 /// A hook a dispatch script may define, and how the C module's
 /// `TypeError` messages name what it returns.

@@ -398,7 +398,7 @@ fn execute(
     let system_exit = unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) } != 0;
     let in_request = report.request_file.is_some();
     match (system_exit, in_request) {
-        (true, false) if crate::module::runs_service_scripts() => object::clear_error(),
+        (true, false) if crate::process::runs_service_scripts() => object::clear_error(),
         (true, false) => {
             object::clear_error();
             report.script_line(
@@ -467,14 +467,6 @@ pub fn request_thread_id() -> i64 {
     static NEXT: AtomicI64 = AtomicI64::new(1);
     thread_local!(static ID: i64 = NEXT.fetch_add(1, Ordering::Relaxed));
     ID.with(|id| *id)
-}
-
-/// The wall-clock time in seconds since the epoch (the environ's
-/// `mod_wsgi.*_start` values).
-pub fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A dict of the CGI variables, as native strings.
@@ -810,7 +802,7 @@ fn run_in_scope(
     // As the C module does, failing event subscribers go to the server log.
     let log_error = crate::pymodule::events::log_subscriber_failure;
     let events = RequestEvents::begin(&objects.events, extras, meter);
-    timing.application_start = now_seconds();
+    timing.application_start = crate::metrics::now_seconds();
     if let Some(now) = object::float_obj(timing.application_start) {
         object::dict_set(&environ, "mod_wsgi.application_start", &now);
     }
@@ -891,7 +883,7 @@ fn run_in_scope(
             && !ctx.headers_sent
             && ctx.set_status_only(504, "504 Gateway Timeout").is_ok());
     ctx.finish(!completed);
-    timing.application_finish = now_seconds();
+    timing.application_finish = crate::metrics::now_seconds();
     // Before any output an error becomes a 500 page; after it, the
     // response stays as sent (and was cut short by `finish`).
     let outcome = if completed || ctx.headers_sent {

@@ -2,7 +2,8 @@
 //! records, `active_requests`, `request_data()` and the request events.
 
 use super::context::IoCounters;
-use super::handler::{now_seconds, EnvironExtras};
+use super::handler::EnvironExtras;
+use crate::metrics::now_seconds;
 use crate::metrics::{self, usage, Recorder, RequestSample};
 use crate::pymodule::events::{self, EventObjects};
 use crate::python::interp;

@@ -10,6 +10,7 @@
 use super::context::RequestContext;
 use super::types;
 use crate::apache::log::{server_log, APLOG_ERR, APLOG_INFO};
+use crate::config::interp_options::Restrictions;
 use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
@@ -125,14 +126,6 @@ pub fn log_lines(level: i32, text: &str) {
             ctx.transport.log(level, &format!("{}{line}", ctx.log_tag));
         }
     }
-}
-
-/// Which of the standard streams and hooks are restricted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Restrictions {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub signal: bool,
 }
 
 /// Installed in each interpreter by [`install`] when signal registration

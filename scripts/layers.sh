@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The layer rules of docs/architecture.md, checked on src/:
+#  1. a layer imports only the layers its row allows (arrows point down);
+#  2. FFI (CPython through pyo3_ffi, Apache/APR calls through ffi::ap_* and
+#     ffi::apr_*, libc) appears only in the wrapper layers (src/apache/,
+#     src/python/, src/sys*) and the extern "C" entry points.
+# Anything that breaks a rule and is not in an allow-list below is printed
+# as file:line with the rule, and the script fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The layer a source file belongs to, from its path.
+layer_of() {
+    case "$1" in
+        src/module.rs | src/module/*) echo module ;;
+        src/daemon/*) echo daemon ;;
+        src/wsgi/*) echo wsgi ;;
+        src/pymodule/*) echo pymodule ;;
+        src/process.rs | src/process/*) echo process ;;
+        src/telemetry/*) echo telemetry ;;
+        src/metrics/*) echo metrics ;;
+        src/python/*) echo python ;;
+        src/apache/*) echo apache ;;
+        src/sys.rs | src/sys/*) echo sys ;;
+        src/config/*) echo config ;;
+        src/panic_guard.rs) echo panic_guard ;;
+        src/lib.rs) echo lib ;;
+        *) echo unknown ;;
+    esac
+}
+
+# What each layer may import (besides itself), top to bottom. wsgi and
+# pymodule are peers: the adapter hands requests to the module's events and
+# the module's methods write through the adapter's streams.
+declare -A ALLOWED=(
+    [lib]="module daemon wsgi pymodule process telemetry metrics python apache sys config panic_guard"
+    [module]="daemon wsgi pymodule process telemetry metrics python apache sys config panic_guard"
+    [daemon]="wsgi pymodule process telemetry metrics python apache sys config panic_guard"
+    [wsgi]="pymodule process telemetry metrics python apache sys config panic_guard"
+    [pymodule]="wsgi process telemetry metrics python apache sys config panic_guard"
+    [process]="telemetry metrics python apache sys config panic_guard"
+    [telemetry]="metrics python config"
+    [metrics]="config"
+    [python]="apache config panic_guard"
+    [apache]="config panic_guard"
+    [sys]=""
+    [config]=""
+    [panic_guard]=""
+)
+
+# Imports that break the table and stay for now: "file|layer|reason".
+IMPORT_EXCEPTIONS=(
+    "src/python/interp.rs|wsgi|each interpreter's adapter types and streams are made in Interpreter::initialise; to be inverted with an initialiser lent at start"
+    "src/python/interp.rs|pymodule|the registry entry holds the module's EventObjects and sets its group attributes; same inversion"
+    "src/python/runtime.rs|pymodule|the mod_wsgi and apache modules are added to the inittab in runtime::initialize; to be passed in by the caller"
+)
+
+# Files outside the wrapper layers that still use FFI: "file|reason".
+# Entry points (functions Apache or CPython calls) are here by rule.
+FFI_ALLOWED=(
+    "src/module.rs|entry point: the module record, hook registration and the hooks themselves"
+    "src/module/auth.rs|entry point: the authn/authz provider callbacks"
+    "src/wsgi/types.rs|entry points: the adapter's CPython type slots and methods (start_response, wsgi.input, ...)"
+    "src/pymodule/mod.rs|entry points: the mod_wsgi/apache module definitions and their method trampolines"
+    "src/pymodule/events.rs|entry points: subscribe_* and request_data methods; the list and dict calls should move to python/object.rs"
+    "src/pymodule/metrics.rs|entry points: the metrics methods of mod_wsgi"
+    "src/pymodule/gc.rs|entry point: the gc.callbacks hook"
+    "src/pymodule/logging.rs|entry points: the logging handler methods"
+    "src/wsgi/streams.rs|entry points: the Log stream methods"
+    "src/wsgi/handler.rs|script loading compiles and executes code itself (to go through python::object::run_source) and libc time calls"
+    "src/wsgi/dispatch.rs|calls the dispatch hooks with raw CPython calls; helpers to move to python/object.rs"
+    "src/wsgi/observe.rs|dict and type checks that python/object.rs does not offer yet"
+    "src/wsgi/auth.rs|one raw CPython call in the auth result conversion; to move to python/object.rs"
+    "src/wsgi/ssl.rs|entry points: the ssl_is_https/ssl_var_lookup functions Python calls"
+    "src/daemon/serve.rs|identity, rlimits, chroot, process title and epoll still called here; to move to src/sys"
+    "src/daemon/monitor.rs|signal handlers (entry points) and their pipes; the signal plumbing should move to src/sys"
+    "src/daemon/relay.rs|socket calls with timeouts (poll, connect) on raw descriptors; to move to src/sys"
+    "src/daemon/supervisor.rs|socket creation, kill and waitpid for the daemons; to move to src/sys"
+    "src/daemon/script_owner.rs|user and group name lookups; to be unified with serve.rs's in src/sys"
+    "src/daemon/mod.rs|the shared socket helpers of daemon mode (descriptor flags); to move to src/sys"
+    "src/metrics/usage.rs|getrusage and the kernel's process statistics; to move to src/sys"
+)
+
+failures=0
+fail() {
+    echo "layers.sh: $1" >&2
+    failures=$((failures + 1))
+}
+
+in_list() { # needle, list entries "key|..."
+    local needle=$1
+    shift
+    local entry
+    for entry in "$@"; do
+        [ "${entry%%|*}" = "$needle" ] && return 0
+    done
+    return 1
+}
+
+import_excepted() { # file, target
+    local entry file layer rest
+    for entry in "${IMPORT_EXCEPTIONS[@]}"; do
+        file=${entry%%|*}
+        rest=${entry#*|}
+        layer=${rest%%|*}
+        [ "$file" = "$1" ] && [ "$layer" = "$2" ] && return 0
+    done
+    return 1
+}
+
+# Lines of code, without comment lines: "file:line:text".
+code_lines() {
+    grep -rnE "$1" src --include='*.rs' | grep -vE '^[^:]+:[0-9]+:[[:space:]]*//' || true
+}
+
+# Rule 1: imports point down.
+used_exceptions=()
+while IFS= read -r hit; do
+    [ -z "$hit" ] && continue
+    file=${hit%%:*}
+    rest=${hit#*:}
+    line=${rest%%:*}
+    text=${rest#*:}
+    from=$(layer_of "$file")
+    if [ "$from" = unknown ]; then
+        fail "$file:$line: file outside every layer; give it a row in layer_of"
+        continue
+    fi
+    for target in $(grep -oE 'crate::[a-z_]+' <<<"$text" | sed 's/crate:://' | sort -u); do
+        [ "$target" = "$from" ] && continue
+        case " ${ALLOWED[$from]} " in *" $target "*) continue ;; esac
+        if import_excepted "$file" "$target"; then
+            used_exceptions+=("$file|$target")
+            continue
+        fi
+        fail "$file:$line: layer '$from' imports '$target', which is not below it (allowed: ${ALLOWED[$from]:-nothing})"
+    done
+done < <(code_lines 'crate::[a-z_]+')
+
+# Rule 2: FFI stays in the wrappers and the entry points. Apache types
+# (ffi::*_t, ffi::*_e) and constants are plain data; calls and statics are
+# what count.
+ffi_pattern='pyo3_ffi|ffi::apr?_[a-z0-9_]*[a-z0-9]|libc::'
+used_ffi=()
+while IFS= read -r hit; do
+    [ -z "$hit" ] && continue
+    file=${hit%%:*}
+    rest=${hit#*:}
+    line=${rest%%:*}
+    text=${rest#*:}
+    case "$file" in src/apache/* | src/python/* | src/sys.rs | src/sys/*) continue ;; esac
+    # Only a type or an enum name: not a call.
+    if ! grep -qE 'pyo3_ffi|libc::|ffi::apr?_[a-z0-9_]*[a-z0-9]([^a-z0-9_]|$)' <<<"$(sed -E 's/ffi::apr?_[a-z0-9_]*_[te]\b//g' <<<"$text")"; then
+        continue
+    fi
+    if in_list "$file" "${FFI_ALLOWED[@]}"; then
+        used_ffi+=("$file")
+        continue
+    fi
+    fail "$file:$line: FFI outside the wrapper layers and entry points: $(sed -E 's/^[[:space:]]+//' <<<"$text")"
+done < <(code_lines "$ffi_pattern")
+
+# An allow-list entry that no longer matches anything is stale: remove it,
+# so the list only ever shrinks.
+for entry in "${IMPORT_EXCEPTIONS[@]}"; do
+    key="${entry%%|*}|$(cut -d'|' -f2 <<<"$entry")"
+    in_list_exact=false
+    for used in "${used_exceptions[@]+"${used_exceptions[@]}"}"; do
+        [ "$used" = "$key" ] && in_list_exact=true && break
+    done
+    $in_list_exact || fail "stale import exception (nothing to excuse any more): $key"
+done
+for entry in "${FFI_ALLOWED[@]}"; do
+    file=${entry%%|*}
+    found=false
+    for used in "${used_ffi[@]+"${used_ffi[@]}"}"; do
+        [ "$used" = "$file" ] && found=true && break
+    done
+    $found || fail "stale FFI allow-list entry (no FFI left there): $file"
+done
+
+if [ "$failures" -gt 0 ]; then
+    echo "layers.sh: $failures problem(s); the rules are in docs/architecture.md (Layers)" >&2
+    exit 1
+fi
+echo "layers.sh: layers and FFI placement OK"
