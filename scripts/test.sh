@@ -37,7 +37,10 @@ PYO3_CONFIG_FILE="$PWD/ci/pyo3-freethreaded.cfg" CARGO_TARGET_DIR=target/freethr
 suites=()
 for file in tests/*.rs; do
     name=$(basename "$file" .rs)
-    [ "$name" = differential ] || suites+=(--test "$name")
+    case "$name" in
+        differential | faults_under_load) ;;
+        *) suites+=(--test "$name") ;;
+    esac
 done
 
 for py in "${PYTHONS[@]}"; do
@@ -75,5 +78,17 @@ done
 
 # Nothing of ours may outlive the tests: no Apache or daemon process, no
 # daemon socket.
+# Faults and restarts under load, both modules side by side: slow (a few
+# minutes) and independent of the Python version, so it runs once, on the
+# newest Python, one test at a time (each keeps two cores busy).
+newest="${PYTHONS[${#PYTHONS[@]}-1]}"
+label=$(python_label "$newest")
+echo "=== faults under load against $label ($newest)"
+PYO3_PYTHON="$newest" CARGO_TARGET_DIR="target/$label" MOD_WSGI_SO="$PWD/target/$label/release/libmod_wsgi.so" \
+    MOD_WSGI_PYTHON="$newest" cargo test --release --test faults_under_load -- --test-threads=1
+for py in "${PYTHONS[@]}"; do
+    [ "$py" = "$newest" ] || echo "SKIPPED: faults_under_load against $(python_label "$py") (runs on the newest Python only)" >>"$MOD_WSGI_SKIP_REPORT"
+done
+
 bash scripts/leftovers.sh "$started_marker"
 [ -s "$MOD_WSGI_SKIP_REPORT" ] || echo "=== no test skipped"

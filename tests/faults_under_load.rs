@@ -153,9 +153,7 @@ fn scenarios() -> Vec<Scenario> {
             in_flight: InFlight::Kept,
             min_generations: 3,
             fault: |_, load, _| {
-                wait_until("three daemon processes answer", || {
-                    load.generations() >= 3
-                })
+                wait_until("three daemon processes answer", || load.generations() >= 3)
             },
         },
         Scenario {
@@ -396,4 +394,44 @@ fn embedded_faults_under_load() {
 #[test]
 fn daemon_faults_under_load() {
     faults_under_load(Mode::Daemon);
+}
+
+/// Requests arriving together at a fresh process load the script once, as
+/// in the C module: one "Loading WSGI script" line and one run of its
+/// top-level code, however many threads wait for it. (Ours used to run it
+/// once per waiting thread when the top-level code released the GIL.)
+#[test]
+fn concurrent_first_requests_load_the_script_once() {
+    const SLOW_IMPORT: &str = "import sys, time\n\
+        print('TOP-LEVEL RUN', file=sys.stderr, flush=True)\n\
+        time.sleep(0.5)\n\
+        def application(environ, start_response):\n\
+        \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+        \x20   return [b'ok']\n";
+    for side in ["C", "ours"] {
+        let mut builder = ServerBuilder::new()
+            .single_process()
+            .config("WSGIApplicationGroup %{GLOBAL}\nWSGIScriptAlias / {root}/app/slow.wsgi\n")
+            .file("app/slow.wsgi", SLOW_IMPORT);
+        if side == "C" {
+            builder = builder.module_path(&c_module().so, &python_exe());
+        }
+        let server = builder.start();
+        let port = server.port();
+        let statuses: Vec<u16> = (0..4)
+            .map(|_| std::thread::spawn(move || common::http_request(port, "GET", "/", &[], b"")))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap().map(|r| r.status).unwrap_or(0))
+            .collect();
+        let log = server.error_log();
+        assert_eq!(statuses, [200; 4], "{side}: {log}");
+        let loads = log.matches("Loading WSGI script").count();
+        let runs = log.matches("TOP-LEVEL RUN").count();
+        assert_eq!(
+            (loads, runs),
+            (1, 1),
+            "{side}: loads and runs of the script\n{log}"
+        );
+    }
 }

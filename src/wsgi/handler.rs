@@ -243,6 +243,13 @@ pub fn load_script_for_request(
     load_script_as_of(gil, interp, &report, route, file_mtime(&route.script))
 }
 
+/// One script load (or reload) at a time in the process, as in the C
+/// module. Without it, threads whose first requests arrive together would
+/// each run the script's top-level code and log "Loading WSGI script".
+/// Reentrant, since a script's top-level code may cause another load on
+/// the same thread.
+static SCRIPT_LOAD: parking_lot::ReentrantMutex<()> = parking_lot::const_reentrant_mutex(());
+
 /// Loads the script with the file's modification time already read.
 fn load_script_as_of(
     gil: &Gil<'_>,
@@ -252,6 +259,21 @@ fn load_script_as_of(
     mtime: Option<i64>,
 ) -> Option<Owned> {
     let key = route.cache_key();
+    // The common case, without the lock: loaded, unchanged, and no
+    // `reload_required` to ask.
+    let current = interp.with_scripts(gil, |scripts| {
+        scripts.get(&key).and_then(|s| {
+            let unchanged = !route.reload_on_change || Some(s.mtime) == mtime;
+            let asks = route.reload_on_change && s.module.hasattr("reload_required");
+            (unchanged && !asks).then(|| s.module.clone())
+        })
+    });
+    if current.is_some() {
+        return current;
+    }
+    // Wait with the GIL released: the thread loading may need it to finish.
+    let _one_load_at_a_time = crate::python::interp::without_gil(|| SCRIPT_LOAD.lock());
+    // Decided again under the lock: another thread may just have loaded it.
     let cached = interp.with_scripts(gil, |scripts| {
         scripts.get(&key).map(|s| (s.module.clone(), s.mtime))
     });

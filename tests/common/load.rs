@@ -132,7 +132,8 @@ impl Load {
 
 fn client(port: u16, path: &str, shared: &Shared) -> Tally {
     let mut tally = Tally::default();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     for _ in 0..MAX_REQUESTS_PER_CLIENT {
         if shared.stop.load(Ordering::SeqCst) {
             break;
