@@ -25,6 +25,10 @@ static USER_SIGNAL_WRITE: AtomicI32 = AtomicI32::new(-1);
 /// readable and wakes every worker's poll.
 static WORKERS_STOP_WRITE: AtomicI32 = AtomicI32::new(-1);
 static ACCEPTING: AtomicBool = AtomicBool::new(true);
+/// Set while the monitor drains the process (a graceful restart, restart
+/// interval, maximum-requests...): the first moment no request is running,
+/// the process stops taking new ones and ends the drain.
+static DRAINING: AtomicBool = AtomicBool::new(false);
 
 fn send_event(event: u8) {
     let fd = EVENT_WRITE.load(Ordering::Relaxed);
@@ -217,8 +221,20 @@ impl Tracker {
     }
 
     /// Ends the slot's request; returns how many requests were served.
+    /// During a drain, the last request to end stops the process accepting
+    /// and wakes the monitor, as the C module does after each request:
+    /// under steady load the monitor's own ticks would rarely find the
+    /// process idle, and the drain would run to its timeout.
     pub fn end(&self, slot: usize) -> u64 {
-        self.slots.lock()[slot] = None;
+        let idle = {
+            let mut slots = self.slots.lock();
+            slots[slot] = None;
+            slots.iter().all(Option::is_none)
+        };
+        if idle && DRAINING.load(Ordering::Acquire) {
+            stop_accepting();
+            send_event(EVENT_TICK);
+        }
         self.served.fetch_add(1, Ordering::AcqRel) + 1
     }
 
@@ -378,6 +394,7 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
             Next::Continue => {}
             Next::Drain { reason, timeout } => {
                 tracing::info!("{}", reason.drain_line(group, limits));
+                DRAINING.store(true, Ordering::Release);
                 drain_began = Instant::now();
                 phase = Phase::Draining {
                     reason,
