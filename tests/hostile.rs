@@ -70,6 +70,18 @@ impl Pair {
         }
     }
 
+    /// Stops both servers as an operator does and asserts that ours left
+    /// nothing behind (process or socket); the C module's leftovers are
+    /// printed, not asserted.
+    fn stop_leaving_nothing(mut self, scenario: &str) {
+        let c_left = self.c.stop_and_list_leftovers();
+        if !c_left.is_empty() {
+            eprintln!("{scenario}: the C module left {c_left:?}");
+        }
+        let ours_left = self.ours.stop_and_list_leftovers();
+        assert!(ours_left.is_empty(), "{scenario}: ours left {ours_left:?}");
+    }
+
     fn sides(&self) -> [(&'static str, &Server, &Endpoint); 2] {
         [
             ("C", &self.c, &self.c_ep),
@@ -178,7 +190,7 @@ fn judge_malformed(suite: &str, mode: &str) {
     for ex in malformed() {
         judge.exchange(suite, &pair.c_ep, &pair.ours_ep, &ex);
     }
-    drop(pair);
+    pair.stop_leaving_nothing(suite);
     judge.finish();
 }
 
@@ -341,6 +353,7 @@ fn processes_dying_mid_response() {
                 });
             }
         }
+        pair.stop_leaving_nothing(&format!("processes dying, {mode_name}"));
     }
     write_table("dying", &rows);
 }
@@ -431,6 +444,7 @@ fn clients_leaving_and_huge_bodies() {
                 );
             }
         }
+        pair.stop_leaving_nothing(&format!("clients leaving, {mode_name}"));
     }
     write_table("leaving", &rows);
 }
@@ -483,5 +497,6 @@ fn idle_keep_alive_connections() {
         }
         drop(idle);
     }
+    pair.stop_leaving_nothing("idle keep-alive connections");
     write_table("keep-alive", &rows);
 }
