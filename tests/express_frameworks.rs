@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::express::{descendants, strings, Scratch, StartServer};
+use common::express::{descendants, python_command, strings, Scratch, StartServer};
 use common::framework_apps::{hidden_csrf_token, DJANGO_FILES, FLASK_APP};
 use common::json::Json;
 use common::venv::framework_venv;
@@ -481,4 +481,83 @@ fn enable_telemetry_runs_the_ingester_and_its_ui() {
     assert_eq!(page.status, 200);
     assert!(page.text().contains("<html"), "the UI page");
     interrupt(&mut server, false);
+}
+
+// ---------------------------------------------------------------------------
+// Django's `manage.py runmodwsgi`
+// ---------------------------------------------------------------------------
+
+/// A project made by `django-admin startproject`, with `mod_wsgi.server`
+/// in INSTALLED_APPS and its static files collected into STATIC_ROOT:
+/// `runmodwsgi --setup-only` writes a server root for the project's
+/// WSGI_APPLICATION with STATIC_URL aliased to STATIC_ROOT, and
+/// `runmodwsgi` serves the admin's login page (Django) and its stylesheet
+/// (Apache, byte for byte the collected file).
+#[test]
+fn django_runmodwsgi_serves_the_project_and_its_static_files() {
+    let Some(venv) = framework_venv() else {
+        return;
+    };
+    let python = venv.dir.join("bin/python");
+    let s = Scratch::new("runmodwsgi");
+    let project = s.dir("project");
+    let run = |args: &[&str], what: &str| {
+        let mut cmd = python_command(&python, &project);
+        cmd.args(args);
+        common::venv::run(&mut cmd, what).unwrap_or_else(|e| panic!("{e}"))
+    };
+    run(
+        &["-m", "django", "startproject", "mysite", "."],
+        "django-admin startproject",
+    );
+    let settings = project.join("mysite/settings.py");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str(
+        "\nALLOWED_HOSTS = ['127.0.0.1', 'localhost']\n\
+         INSTALLED_APPS += ['mod_wsgi.server']\n\
+         STATIC_ROOT = BASE_DIR / 'collected-static'\n",
+    );
+    std::fs::write(&settings, text).unwrap();
+    run(
+        &["manage.py", "collectstatic", "--noinput"],
+        "collectstatic",
+    );
+    let css_path = project.join("collected-static/admin/css/base.css");
+    let css = std::fs::read(&css_path).expect("collectstatic wrote admin/css/base.css");
+
+    // --setup-only: the server root, not a server.
+    let setup_root = s.path("setup-root");
+    let mut setup: Vec<String> = strings(&["manage.py", "runmodwsgi", "--setup-only"]);
+    setup.extend(strings(&["--port", "8123", "--server-root"]));
+    setup.push(setup_root.display().to_string());
+    setup.extend(common::express::identity_args());
+    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+    let out = run(&setup, "runmodwsgi --setup-only");
+    assert_contains(&out, "Apache is set up but not running", "--setup-only");
+    let conf = std::fs::read_to_string(setup_root.join("httpd.conf")).unwrap();
+    let wsgi_py = project.join("mysite/wsgi.py").display().to_string();
+    assert_contains(&conf, &wsgi_py, "the project's WSGI_APPLICATION script");
+    assert_contains(
+        &conf,
+        &project.join("collected-static").display().to_string(),
+        "STATIC_ROOT aliased",
+    );
+    assert!(setup_root.join("apachectl").is_file(), "no apachectl");
+
+    // runmodwsgi itself: Apache in the foreground.
+    let server = StartServer::start_command(
+        &s,
+        &strings(&["manage.py", "runmodwsgi"]),
+        "/admin/login/",
+        |all| {
+            let mut cmd = python_command(&python, &project);
+            cmd.args(all);
+            cmd
+        },
+    );
+    let page = get(&server, "/admin/login/", 200).text();
+    assert_contains(&page, "Django administration", "the admin login page");
+    let r = get(&server, "/static/admin/css/base.css", 200);
+    assert!(r.body == css, "base.css: {} bytes differ", r.body.len());
+    assert!(content_type(&r).starts_with("text/css"), "{:?}", r.headers);
 }

@@ -1343,3 +1343,76 @@ fn enable_recorder_saves_requests_and_responses() {
         "oaexcept: {failures:?}"
     );
 }
+
+/// Options the C package takes without listing them in `--help`: both
+/// packages accept each one, and it does the same thing in the files they
+/// write (`--ssl-port` is `--https-port`, `--lang` is `--locale`,
+/// `--verbose-debugging` writes `WSGIVerboseDebugging On`; `--with-php5`
+/// changes nothing in the C package's files here, and ours warns that it
+/// ignores it).
+#[test]
+fn unlisted_c_options_do_what_they_do_in_the_c_package() {
+    let s = Scratch::new("unlisted");
+    let app = s.file("app.wsgi", "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n");
+    let (cert, key) = (s.file("cert.pem", "x"), s.file("key.pem", "x"));
+    let cases: &[(&str, &[&str], &str, &str)] = &[
+        (
+            "verbose",
+            &["--verbose-debugging"],
+            "httpd.conf",
+            "WSGIVerboseDebugging",
+        ),
+        ("lang", &["--lang", "de_DE.UTF-8"], "*", "de_DE.UTF-8"),
+        ("php", &["--with-php5"], "", ""),
+        ("ssl", &["--ssl-port", "8556"], "httpd.conf", "8556"),
+    ];
+    for (tag, options, file, expected) in cases {
+        let mut options: Vec<String> = strings(options);
+        if *tag == "ssl" {
+            for (name, path) in [
+                ("--ssl-certificate-file", &cert),
+                ("--ssl-certificate-key-file", &key),
+            ] {
+                options.push(name.into());
+                options.push(path.display().to_string());
+            }
+        }
+        let c_root = s.path(&format!("c-{tag}"));
+        common::differential::setup_server(&app, &c_root, 8555, &options)
+            .unwrap_or_else(|e| panic!("C setup-server {options:?}: {e}"));
+        let ours_root = s.path(&format!("ours-{tag}"));
+        let mut args = strings(&["setup-server"]);
+        args.push(app.display().to_string());
+        args.extend(strings(&["--port", "8555", "--server-root"]));
+        args.push(ours_root.display().to_string());
+        args.extend(identity_args());
+        args.extend(options.iter().cloned());
+        let out = run_express(&args, &s.dir);
+        assert!(out.status.success(), "ours {options:?}: {}", text(&out));
+        if *tag == "php" {
+            assert!(
+                text(&out).contains("--with-php5 is not provided"),
+                "{}",
+                text(&out)
+            );
+            continue;
+        }
+        let generated = |root: &Path| -> String {
+            ["httpd.conf", "envvars", "apachectl"]
+                .iter()
+                .filter(|f| *file == "*" || *f == file)
+                .map(|f| std::fs::read_to_string(root.join(f)).unwrap_or_default())
+                .collect()
+        };
+        for (side, root) in [("C", &c_root), ("ours", &ours_root)] {
+            let written = generated(root);
+            let found = written
+                .lines()
+                .filter(|l| l.contains(expected) && !l.trim_start().starts_with('#'))
+                // The C package writes the directive either way.
+                .filter(|l| *tag != "verbose" || l.contains("On"))
+                .count();
+            assert!(found > 0, "{side} {options:?}: no {expected:?} in {file}");
+        }
+    }
+}

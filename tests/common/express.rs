@@ -132,8 +132,15 @@ pub fn express_command(args: &[String], cwd: &Path) -> Command {
 /// interpreter of the same Python (a virtualenv's `bin/python`: express
 /// then writes `WSGIPythonHome <venv>`).
 pub fn express_command_with(python: &Path, args: &[String], cwd: &Path) -> Command {
-    let mut cmd = Command::new(python);
+    let mut cmd = python_command(python, cwd);
     cmd.arg("-m").arg("mod_wsgi.express").args(args);
+    cmd
+}
+
+/// `PYTHON` in `cwd`, in a clean environment that imports this checkout's
+/// `mod_wsgi` package and module (add the arguments).
+pub fn python_command(python: &Path, cwd: &Path) -> Command {
+    let mut cmd = Command::new(python);
     cmd.current_dir(cwd);
     cmd.env_clear();
     cmd.env(
@@ -223,13 +230,28 @@ impl StartServer {
         cwd: &Path,
         ready_path: &str,
     ) -> StartServer {
+        let mut all = strings(&["start-server"]);
+        all.extend(args.iter().cloned());
+        Self::start_command(scratch, &all, ready_path, |all| {
+            express_command_with(python, all, cwd)
+        })
+    }
+
+    /// As `start`, for any command that ends up running Apache in the
+    /// foreground (`manage.py runmodwsgi`): `command` gets `args` plus the
+    /// host, port, server root and identity options.
+    pub fn start_command(
+        scratch: &Scratch,
+        args: &[String],
+        ready_path: &str,
+        command: impl Fn(&[String]) -> Command,
+    ) -> StartServer {
         super::ensure_python_reachable();
         let root = scratch.path("server-root");
         let mut last = String::new();
         for attempt in 0..START_ATTEMPTS {
             let port = free_port();
-            let mut all = strings(&["start-server"]);
-            all.extend(args.iter().cloned());
+            let mut all = args.to_vec();
             all.extend(strings(&["--host", "127.0.0.1", "--port"]));
             all.push(port.to_string());
             all.push("--server-root".into());
@@ -237,7 +259,7 @@ impl StartServer {
             all.extend(identity_args());
             let output = scratch.path(&format!("start-server-{attempt}.out"));
             let log = fs::File::create(&output).unwrap();
-            let child = express_command_with(python, &all, cwd)
+            let child = command(&all)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log.try_clone().unwrap()))
                 .stderr(Stdio::from(log))

@@ -20,7 +20,7 @@ from .options import DAEMON_LIMITS, DAEMON_SOCKET_OPTIONS
 
 # The C package's development helpers this one accepts but does not
 # provide (each is warned about).
-UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-docs')
+UNPROVIDED_OPTIONS = ('--enable-coverage', '--enable-docs', '--with-php5')
 
 _MODULE_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 
@@ -882,6 +882,8 @@ def _wsgi_section(conf, plan):
     conf.add('LoadModule wsgi_module %s' % quote(plan.module_path),
              'WSGIPythonHome %s' % quote(plan.python_home),
              'WSGISocketPrefix %s' % quote(plan.socket_prefix))
+    if args.verbose_debugging:
+        conf.add('WSGIVerboseDebugging On')
     if args.free_threading:
         conf.add('WSGIFreeThreading On')
     if args.server_metrics:

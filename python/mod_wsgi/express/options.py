@@ -157,16 +157,18 @@ def _seconds(low, high, low_allowed=False):
 port_number = _bounded_int(1, 65535)
 
 
-def _add_server_options(parser):
-    add = parser.add_argument
+def add_server_options(parser, entry_point=True):
+    """The options of start-server and setup-server; Django's runmodwsgi
+    takes them too, without ENTRY-POINT (the project names its own)."""
     group = parser.add_argument_group('application')
     add = group.add_argument
-    add('entry_point', nargs='?', metavar='ENTRY-POINT',
-        help='the WSGI application: a script file (default), a module name '
-             'with --application-type module, a Paste .ini file with '
-             '--application-type paste, or a directory with '
-             '--application-type static. Without it a placeholder page is '
-             'served')
+    if entry_point:
+        add('entry_point', nargs='?', metavar='ENTRY-POINT',
+            help='the WSGI application: a script file (default), a module '
+                 'name with --application-type module, a Paste .ini file '
+                 'with --application-type paste, or a directory with '
+                 '--application-type static. Without it a placeholder page '
+                 'is served')
     add('--entry-point', dest='entry_point_option',
         metavar='FILE-PATH|MODULE',
         help='the same as ENTRY-POINT, named; wins when both are given')
@@ -227,8 +229,9 @@ def _add_server_options(parser):
              'server name')
     add('--port', type=port_number, default=8000,
         help='HTTP port (default: 8000)')
-    add('--https-port', type=port_number, metavar='PORT',
-        help='also serve HTTPS on this port; needs a certificate and key')
+    add('--https-port', '--ssl-port', type=port_number, metavar='PORT',
+        help='also serve HTTPS on this port; needs a certificate and key '
+             '(--ssl-port is the C package\'s older, unlisted name)')
     add('--ssl-certificate-file', metavar='FILE',
         help='PEM certificate for --https-port')
     add('--ssl-certificate-key-file', metavar='FILE',
@@ -479,9 +482,16 @@ def _add_server_options(parser):
     add('--passenv', action='append', default=[], metavar='NAME',
         help='copy the environment variable NAME into every request\'s '
              'WSGI environ; repeatable')
-    add('--locale', metavar='NAME',
+    add('--locale', '--lang', metavar='NAME',
         help='LANG and LC_ALL for Apache and Python (default: the '
-             'inherited locale, or C.UTF-8 instead of C/POSIX)')
+             'inherited locale, or C.UTF-8 instead of C/POSIX); --lang is '
+             'the C package\'s older, unlisted name')
+    add('--verbose-debugging', action='store_true',
+        help='write WSGIVerboseDebugging On, as the C package does; the '
+             'directive has no effect in either module')
+    add('--with-php5', action='store_true',
+        help='accepted for the C package\'s sake; PHP is not loaded '
+             '(warned about)')
 
     group = parser.add_argument_group('status, access control and services')
     add = group.add_argument
@@ -577,7 +587,7 @@ def build_parser():
         description='Generate the server root, then run Apache in the '
                     'foreground until it is stopped (Ctrl-C or SIGINT/'
                     'SIGTERM).')
-    _add_server_options(start)
+    add_server_options(start)
 
     setup = commands.add_parser(
         'setup-server', usage=usage,
@@ -586,7 +596,7 @@ def build_parser():
                     'envvars, scripts) without starting Apache. Use '
                     'SERVER-ROOT/apachectl start|stop|restart|configtest|'
                     'foreground afterwards.')
-    _add_server_options(setup)
+    add_server_options(setup)
 
     commands.add_parser(
         'module-config',
