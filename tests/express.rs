@@ -304,11 +304,14 @@ fn daemon_mode_with_static_files_environment_and_include() {
     if is_root() {
         assert_eq!(num(&j, "uid"), i64::from(www_data_uid()));
     }
-    // The daemon is a child of the Apache parent, named after its group.
+    // The daemon is a child of the Apache parent, named as the C package
+    // names it: the default group, and the uid of who ran the command.
     assert_eq!(num(&j, "ppid"), i64::from(server.pid()));
     let pid = num(&j, "pid") as i32;
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
     assert!(
-        procs::cmdline(pid).starts_with(&format!("(wsgi:{group})")),
+        procs::cmdline(pid).starts_with(&format!("(wsgi:{group}:{uid})")),
         "{}",
         procs::cmdline(pid)
     );

@@ -95,6 +95,12 @@ class Plan:
         self.threaded_mpm = self.mpm != 'prefork'
         self.process_group = args.process_group or \
             '%s:%d' % (self.host_name, self.port)
+        # What `ps` shows for the daemon processes, as with the C package:
+        # the group's name, or for the default group HOST:PORT:UID of the
+        # user who ran the command.
+        self.display_name = '(wsgi:%s)' % (
+            args.process_group or
+            '%s:%d:%d' % (self.host_name, self.port, os.getuid()))
         self.application_group = args.application_group
         self.working_directory = _absolute(args.working_directory or
                                            os.getcwd())
@@ -752,7 +758,7 @@ def _daemon_process_line(plan):
         # out for a single process.
         options.append('processes=%d' % plan.processes)
     options.append('threads=%d' % plan.threads)
-    options.append('display-name=%{GROUP}')
+    options.append(word('display-name=' + plan.display_name))
     options.append(word('home=' + plan.working_directory))
     if plan.python_paths:
         options.append(word('python-path=' + ':'.join(plan.python_paths)))
