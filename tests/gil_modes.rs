@@ -209,12 +209,34 @@ fn own_gil_interpreters_run_python_in_parallel() {
 /// vacuous pass on 3.11.
 #[test]
 fn extension_without_subinterpreter_support_fails_only_its_request() {
-    let server = server(
-        Mpm::Event,
-        "WSGIPerInterpreterGIL On\n\
-         WSGIScriptAlias / {root}/gil.wsgi application-group=isolated\n",
-    );
+    // 3.11 has no _testsinglephase; its _testcapi is single-phase init.
+    let single_phase = if own_gil_supported() {
+        "_testsinglephase"
+    } else {
+        "_testcapi"
+    };
+    let server = ServerBuilder::new()
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("gil.wsgi", APP_GIL)
+        .file(
+            "imports.wsgi",
+            format!(
+                "import {single_phase}\n\
+                 def application(environ, start_response):\n\
+                 \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+                 \x20   return [b'imported']\n"
+            ),
+        )
+        .config(
+            "WSGIPerInterpreterGIL On\n\
+             WSGIScriptAlias /imports {root}/imports.wsgi application-group=isolated\n\
+             WSGIScriptAlias / {root}/gil.wsgi application-group=isolated\n",
+        )
+        .start();
     if !own_gil_supported() {
+        let r = server.get("/imports");
+        assert_eq!((r.status, r.text().as_str()), (200, "imported"));
         // 3.11 has no _testsinglephase; its _testcapi is single-phase init.
         let j = server.json_ok("/?import=_testcapi", &[]);
         assert_eq!(text(&j, "imported"), "_testcapi");
@@ -230,10 +252,28 @@ fn extension_without_subinterpreter_support_fails_only_its_request() {
         );
         return;
     }
+    // The refusal is explained after the traceback: at request time, and
+    // when the script itself imports the module.
+    let guidance = "The extension module '_testsinglephase' cannot be loaded in the \
+                    sub-interpreter 'isolated', which has its own GIL";
     let r = server.get("/?import=_testsinglephase");
     assert_eq!(r.status, 500, "{}", r.text());
     assert_log(&server, "ImportError");
-    assert_log(&server, "_testsinglephase");
+    assert_log(&server, guidance);
+    let before = server.error_log().matches(guidance).count();
+    let r = server.get("/imports");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(
+        server.wait_for_log("Unable to execute Python script file", LOG_WAIT),
+        "{}",
+        server.error_log()
+    );
+    assert!(
+        common::procs::wait_until(LOG_WAIT, || server.error_log().matches(guidance).count()
+            > before),
+        "no guidance after the script's failed import:\n{}",
+        server.error_log()
+    );
     // A module with multi-interpreter support imports fine, and the
     // interpreter keeps serving.
     let j = server.json_ok("/?import=_testmultiphase", &[]);

@@ -237,8 +237,56 @@ pub fn configuration_warnings(
     warnings
 }
 
+/// The extension module named by CPython's refusal to load it in an
+/// interpreter with its own GIL (`module X does not support loading in
+/// subinterpreters`), found anywhere in an exception's message. CPython
+/// raises the same words whether the module declares no sub-interpreter
+/// support at all or no per-interpreter-GIL support.
+pub fn own_gil_refusal(message: &str) -> Option<&str> {
+    const TAIL: &str = " does not support loading in subinterpreters";
+    let end = message.find(TAIL)?;
+    let start = message[..end].rfind("module ")? + "module ".len();
+    let name = &message[start..end];
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then_some(name)
+}
+
+/// The line that follows a script's traceback when an extension module
+/// refused to load in `interpreter` (which has its own GIL): what failed,
+/// why, and what to do about it.
+pub fn own_gil_import_guidance(module: &str, interpreter: &str) -> String {
+    format!(
+        "mod_wsgi: The extension module '{module}' cannot be loaded in the {interpreter}, \
+         which has its own GIL: the module declares no support for sub-interpreters, or none \
+         for a per-interpreter GIL. Run 'mod_wsgi-express audit-extensions' (or 'python -m \
+         mod_wsgi.audit') to see which; or give this application group the shared GIL \
+         (WSGIPerInterpreterGIL Off in its <WSGIInterpreterOptions>) or run it in %{{GLOBAL}}."
+    )
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn own_gil_refusals_name_the_module_wherever_the_message_has_it() {
+        use super::own_gil_refusal;
+        let direct = "module _testsinglephase does not support loading in subinterpreters";
+        assert_eq!(own_gil_refusal(direct), Some("_testsinglephase"));
+        let wrapped = "Error importing numpy: you should not try to import numpy from\n\
+             its source directory... module numpy.core._multiarray_umath does not support \
+             loading in subinterpreters";
+        assert_eq!(
+            own_gil_refusal(&wrapped.replace("support \n", "support ")),
+            Some("numpy.core._multiarray_umath")
+        );
+        assert_eq!(own_gil_refusal("No module named 'numpy'"), None);
+        assert_eq!(
+            own_gil_refusal("module  does not support loading in subinterpreters"),
+            None
+        );
+        let line = super::own_gil_import_guidance("_testsinglephase", "sub-interpreter 'cpu'");
+        assert!(line.contains("'_testsinglephase' cannot be loaded in the sub-interpreter 'cpu'"));
+        assert!(line.contains("audit-extensions") && line.contains("WSGIPerInterpreterGIL Off"));
+    }
     use super::*;
     use crate::config::interp_options::test_support::{container, no_env};
     use crate::config::interp_options::{resolve, resolve_process};

@@ -427,6 +427,30 @@ pub fn pending_error_type_name() -> Option<String> {
     Some(name)
 }
 
+/// The messages (`str()`) of the pending exception and of those it was
+/// raised from or during (`__cause__`, `__context__`), outermost first,
+/// leaving the exception pending; at most `limit` of them.
+pub fn pending_error_messages(limit: usize) -> Vec<String> {
+    let Some(exception) = take_exception() else {
+        return Vec::new();
+    };
+    let mut messages = Vec::new();
+    let mut current = Some(exception.clone());
+    while let Some(e) = current.take() {
+        if messages.len() >= limit || is_none(&e) {
+            break;
+        }
+        messages.push(e.to_string_lossy());
+        current = e
+            .getattr("__cause__")
+            .filter(|c| !is_none(c))
+            .or_else(|| e.getattr("__context__"));
+    }
+    clear_error();
+    restore_exception(exception);
+    messages
+}
+
 /// Makes `exception` (an exception instance) the pending error again.
 pub fn restore_exception(exception: Owned) {
     // SAFETY: GIL held; both calls steal the references passed.

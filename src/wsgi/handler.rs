@@ -146,6 +146,23 @@ pub fn log_script_exception_as(
     log_python_error(log, &headline);
 }
 
+/// When the pending exception is CPython refusing an extension module in
+/// `interp` because the interpreter has its own GIL: the line that explains
+/// it, to log after the traceback. Leaves the exception pending.
+fn own_gil_refusal_guidance(interp: &Interpreter) -> Option<String> {
+    use crate::config::gil;
+    if interp.gil != gil::GilKind::Own {
+        return None;
+    }
+    let module = object::pending_error_messages(8)
+        .iter()
+        .find_map(|m| gil::own_gil_refusal(m).map(str::to_string))?;
+    Some(gil::own_gil_import_guidance(
+        &module,
+        &gil::interpreter_name(&interp.name),
+    ))
+}
+
 /// How script messages name `interp`.
 pub fn describe_for_scripts(interp: &Interpreter) -> String {
     crate::config::gil::describe_interpreter_of(&interp.process_group, &interp.name)
@@ -293,7 +310,7 @@ fn load_script_as_of(
     };
     tracing::info!("{verb} WSGI script '{}' into {who}.", route.script);
     let loaded =
-        compile(report, route, &who).and_then(|code| execute(report, route, &key, &code, &who));
+        compile(report, route, &who).and_then(|code| execute(report, route, &key, &code, interp));
     note_load(loaded.is_some());
     let Some(module) = loaded else {
         // A copy that failed to reload is gone, as from the C module's
@@ -379,8 +396,9 @@ fn execute(
     route: &Route,
     key: &str,
     code: &Owned,
-    who: &str,
+    interp: &Interpreter,
 ) -> Option<Owned> {
+    let who = &describe_for_scripts(interp);
     let name = script_module_name(key);
     let script = &route.script;
     // SAFETY: GIL held; each call returns a new reference or NULL.
@@ -443,7 +461,11 @@ fn execute(
                 0,
                 &format!("{code}: Unable to execute Python script file '{script}'."),
             );
+            let guidance = own_gil_refusal_guidance(interp);
             log_script_exception_as(report.log, report.request_file, script, who);
+            if let Some(line) = guidance {
+                report.script_line(APLOG_ERR, 0, &line);
+            }
         }
     }
     None
@@ -854,7 +876,14 @@ fn run_in_scope(
                 &format!("[script {}] {REQUEST_TIMEOUT_MESSAGE}", route.target_file()),
             );
         } else {
+            let guidance = own_gil_refusal_guidance(interp);
             log_script_exception(&log, route.target_file(), &who, true);
+            if let Some(line) = guidance {
+                log(
+                    APLOG_ERR,
+                    &format!("[script {}] {line}", route.target_file()),
+                );
+            }
         }
     };
     let completed = match application.call(&[&environ, &start_response]) {
