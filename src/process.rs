@@ -123,6 +123,7 @@ fn init_settings(config: &ServerConfig, role: ProcessRole<'_>) -> InitSettings {
             .and_then(|d| d.python_eggs.as_ref().map(path_text))
             .or_else(|| g.python_eggs.clone()),
         free_threading: false,
+        gil_forced_off: false,
     }
 }
 
@@ -278,14 +279,15 @@ fn start_python(
     }
     let mut settings = init_settings(config, role);
     settings.free_threading = process.free_threading;
+    settings.gil_forced_off = process.gil_forced_off;
     if let Some(home) = &settings.home {
         tracing::info!("Python home set to '{home}' for {mode}.");
         warn_unusable_python_home(home, &mode);
     }
-    let free_threading_note = if process.free_threading {
-        " with free-threading enabled"
-    } else {
-        ""
+    let free_threading_note = match (process.free_threading, process.gil_forced_off) {
+        (true, false) => " with free-threading enabled",
+        (true, true) => " with free-threading enabled (GIL forced off)",
+        (false, _) => "",
     };
     tracing::info!("Initializing Python runtime in {mode}{free_threading_note}.");
     let main_tstate = runtime::initialize(&settings).inspect_err(|message| {

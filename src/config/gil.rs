@@ -87,6 +87,10 @@ pub fn seconds(interval: Duration) -> String {
 pub struct ProcessPlan {
     /// Start Python with the GIL disabled (`PyConfig.enable_gil`).
     pub free_threading: bool,
+    /// With `free_threading`: keep the GIL off even when an extension
+    /// module without free-threading support is imported. Otherwise
+    /// CPython turns the GIL back on for the whole process and warns.
+    pub gil_forced_off: bool,
     /// `sys.setswitchinterval()` in the main interpreter after start-up.
     pub switch_interval: Option<Duration>,
     pub warnings: Vec<String>,
@@ -122,6 +126,7 @@ pub fn plan_process(
     };
     ProcessPlan {
         free_threading,
+        gil_forced_off: free_threading && settings.gil_forced_off,
         switch_interval,
         warnings,
     }
@@ -427,6 +432,45 @@ mod tests {
         assert!(!r.per_interpreter_gil);
         // Checked at creation time, not at load.
         assert!(configuration_warnings(&top(&[]), &containers, PY312).is_empty());
+    }
+
+    #[test]
+    fn free_threading_on_lets_extensions_turn_the_gil_back_on_unless_forced() {
+        let on = top(&["WSGIFreeThreading On"]);
+        let process = plan(&on, &[], "", "", PY313T).0;
+        assert!(process.free_threading && !process.gil_forced_off);
+        let forced = top(&["WSGIFreeThreading Forced"]);
+        let process = plan(&forced, &[], "", "", PY313T).0;
+        assert!(process.free_threading && process.gil_forced_off);
+        // A process-group container decides for its processes.
+        let back_to_on = [container("process-group=tidy", &["WSGIFreeThreading On"])];
+        assert!(
+            !plan(&forced, &back_to_on, "tidy", "", PY313T)
+                .0
+                .gil_forced_off
+        );
+        assert!(
+            plan(&forced, &back_to_on, "other", "", PY313T)
+                .0
+                .gil_forced_off
+        );
+        // Nothing is forced without a free-threaded build.
+        let process = plan(&forced, &[], "", "", PY312).0;
+        assert!(!process.free_threading && !process.gil_forced_off);
+        let mut settings = InterpreterSettings::default();
+        let bad = settings
+            .apply(
+                crate::config::directives::Directive::FreeThreading,
+                &["sometimes".to_string()],
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.contains("WSGIFreeThreading")
+                && bad.contains("'sometimes'")
+                && bad.contains("On, Off or Forced"),
+            "{bad}"
+        );
     }
 
     #[test]

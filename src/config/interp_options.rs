@@ -12,6 +12,10 @@ use std::time::Duration;
 pub struct InterpreterSettings {
     pub per_interpreter_gil: Option<bool>,
     pub free_threading: Option<bool>,
+    /// `WSGIFreeThreading Forced`: the GIL stays off even when an
+    /// extension module that has not declared free-threading support is
+    /// imported (CPython would otherwise turn it back on).
+    pub gil_forced_off: Option<bool>,
     pub switch_interval: Option<Duration>,
     pub python_path: Vec<String>,
     pub restrict_stdin: Option<bool>,
@@ -43,7 +47,17 @@ impl InterpreterSettings {
             Directive::PerInterpreterGil => {
                 self.per_interpreter_gil = Some(parse_on_off(name, value)?)
             }
-            Directive::FreeThreading => self.free_threading = Some(parse_on_off(name, value)?),
+            Directive::FreeThreading => {
+                let (on, forced) = if value.eq_ignore_ascii_case("forced") {
+                    (true, true)
+                } else {
+                    parse_on_off(name, value)
+                        .map(|on| (on, false))
+                        .map_err(|_| ConfigError::invalid_value(name, value, "On, Off or Forced"))?
+                };
+                self.free_threading = Some(on);
+                self.gil_forced_off = Some(forced);
+            }
             Directive::RestrictStdin => self.restrict_stdin = Some(parse_on_off(name, value)?),
             Directive::RestrictStdout => self.restrict_stdout = Some(parse_on_off(name, value)?),
             Directive::RestrictSignal => self.restrict_signal = Some(parse_on_off(name, value)?),
@@ -265,6 +279,8 @@ pub struct ProcessSettings {
     /// `WSGIFreeThreading` as configured (whether the build can honour it
     /// is decided by the caller).
     pub free_threading: bool,
+    /// `WSGIFreeThreading Forced` rather than `On`.
+    pub gil_forced_off: bool,
     /// The process-wide switch interval: from the top level or containers
     /// without an `application-group=` selector.
     pub switch_interval: Option<Duration>,
@@ -282,13 +298,16 @@ pub fn resolve_process(
         c.application_group.is_none() && c.matches(process_group, "", &|_| None)
     });
     let mut free_threading = top_level.free_threading;
+    let mut gil_forced_off = top_level.gil_forced_off;
     let mut switch_interval = top_level.switch_interval;
     for layer in layers {
         free_threading = layer.settings.free_threading.or(free_threading);
+        gil_forced_off = layer.settings.gil_forced_off.or(gil_forced_off);
         switch_interval = layer.settings.switch_interval.or(switch_interval);
     }
     ProcessSettings {
         free_threading: free_threading.unwrap_or(false),
+        gil_forced_off: gil_forced_off.unwrap_or(false),
         switch_interval,
     }
 }

@@ -22,6 +22,9 @@ pub struct InitSettings {
     pub eggs: Option<String>,
     /// Start without the GIL (only honoured by a free-threaded build).
     pub free_threading: bool,
+    /// Keep it off even for extension modules that did not declare
+    /// free-threading support.
+    pub gil_forced_off: bool,
 }
 
 /// The Python version this module was compiled against ("3.12").
@@ -113,16 +116,20 @@ pub fn initialize(settings: &InitSettings) -> Result<*mut ffi::PyThreadState, St
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
         config.optimization_level = settings.optimize as i32;
-        // A free-threaded build would otherwise decide from the extensions
-        // it imports; keep the GIL unless this process opted out of it.
+        // A free-threaded build keeps the GIL unless this process opted
+        // out of it. Opted out, it starts without the GIL and turns it back
+        // on (with a RuntimeWarning naming the module) when an extension
+        // module that has not declared free-threading support is imported,
+        // unless the GIL is forced off.
         #[cfg(Py_GIL_DISABLED)]
         {
+            const GIL_DEFAULT: i32 = -1;
             const GIL_DISABLE: i32 = 0;
             const GIL_ENABLE: i32 = 1;
-            config.enable_gil = if settings.free_threading {
-                GIL_DISABLE
-            } else {
-                GIL_ENABLE
+            config.enable_gil = match (settings.free_threading, settings.gil_forced_off) {
+                (false, _) => GIL_ENABLE,
+                (true, false) => GIL_DEFAULT,
+                (true, true) => GIL_DISABLE,
             };
         }
         config.write_bytecode = (!settings.dont_write_bytecode) as i32;
