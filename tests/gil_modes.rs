@@ -784,3 +784,61 @@ fn daemon_thread_in_sub_interpreter_does_not_abort_shutdown() {
         assert!(!log.contains("still did not exit"), "{mpm:?}: {log}");
     }
 }
+
+/// CPython's warning that an import turned the GIL back on (a free-threaded
+/// build gives it for an extension without free-threading support) is
+/// noticed on any build: one error line, on the request that imported the
+/// module, naming the module and the groups; `process_metrics()` says which
+/// module and whether the GIL is on. A synthetic warning stands in for the
+/// real one here, since no free-threaded Python can be installed.
+#[test]
+fn the_gil_being_turned_back_on_is_logged_and_reported() {
+    const APP: &str = r#"
+import json, warnings, mod_wsgi
+
+mod_wsgi.start_recording_metrics()
+
+WARNING = ("The global interpreter lock (GIL) has been enabled to load module "
+           "'fake_ext', which has not declared that it can run safely without the GIL. "
+           "To override this behavior and keep the GIL disabled (at your own risk), "
+           "run with PYTHON_GIL=0 or -Xgil=0.")
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/import':
+        warnings.warn(WARNING, RuntimeWarning)
+        warnings.warn(WARNING.replace('fake_ext', 'second_ext'), RuntimeWarning)
+    metrics = mod_wsgi.process_metrics() or {}
+    body = json.dumps({'gil_enabled': metrics.get('gil_enabled'),
+                       'gil_enabled_by': metrics.get('gil_enabled_by')})
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [body.encode()]
+"#;
+    let server = ServerBuilder::new()
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("watch.wsgi", APP)
+        .config("WSGIScriptAlias / {root}/watch.wsgi application-group=watched\n")
+        .start();
+    let before = server.json_ok("/", &[]);
+    assert!(flag(&before, "gil_enabled"), "{before:?}");
+    assert!(before.get("gil_enabled_by").is_null(), "{before:?}");
+    let after = server.json_ok("/import", &[]);
+    assert_eq!(text(&after, "gil_enabled_by"), "fake_ext", "{after:?}");
+    let line = "The GIL has been turned back on for this whole process to load module 'fake_ext'";
+    assert_log(&server, line);
+    let log = server.error_log();
+    let ours: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("turned back on"))
+        .collect();
+    assert_eq!(ours.len(), 1, "one line, for the first module only:\n{log}");
+    assert!(
+        ours[0].contains("[wsgi:error]")
+            && ours[0].contains("[client 127.0.0.1")
+            && ours[0].contains("process='', application='watched'"),
+        "{}",
+        ours[0]
+    );
+    // The warning itself is still shown, as before.
+    assert!(log.contains("RuntimeWarning"), "{log}");
+}

@@ -268,8 +268,50 @@ pub fn own_gil_import_guidance(module: &str, interpreter: &str) -> String {
     )
 }
 
+/// The module named by CPython's warning that importing it turned the GIL
+/// back on in a free-threaded process ("The global interpreter lock (GIL)
+/// has been enabled to load module 'X', which has not declared ...").
+pub fn gil_reenabled_module(message: &str) -> Option<&str> {
+    const HEAD: &str = "(GIL) has been enabled to load module '";
+    let start = message.find(HEAD)? + HEAD.len();
+    let len = message[start..].find('\'')?;
+    let name = &message[start..start + len];
+    (!name.is_empty()).then_some(name)
+}
+
+/// The error line for a module that turned the GIL back on.
+pub fn gil_reenabled_line(module: &str, process_group: &str, application_group: &str) -> String {
+    let pid = std::process::id();
+    format!(
+        "mod_wsgi (pid={pid}, process='{process_group}', application='{application_group}'): \
+         The GIL has been turned back on for this whole process to load module '{module}', \
+         which has not declared that it can run without the GIL; Python code in this process \
+         now takes turns again. Audit the extensions ('mod_wsgi-express audit-extensions'), or \
+         keep the GIL off at your own risk with 'WSGIFreeThreading Forced'."
+    )
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_module_that_turned_the_gil_back_on_is_named() {
+        use super::gil_reenabled_module;
+        let warning = "The global interpreter lock (GIL) has been enabled to load module \
+             'numpy._core._multiarray_umath', which has not declared that it can run safely \
+             without the GIL. To override this behavior and keep the GIL disabled (at your own \
+             risk), run with PYTHON_GIL=0 or -Xgil=0.";
+        assert_eq!(
+            gil_reenabled_module(warning),
+            Some("numpy._core._multiarray_umath")
+        );
+        assert_eq!(gil_reenabled_module("some other RuntimeWarning"), None);
+        let line = super::gil_reenabled_line("fake_ext", "api", "");
+        assert!(line.contains("process='api', application=''"), "{line}");
+        assert!(
+            line.contains("load module 'fake_ext'") && line.contains("WSGIFreeThreading Forced")
+        );
+    }
 
     #[test]
     fn own_gil_refusals_name_the_module_wherever_the_message_has_it() {

@@ -66,3 +66,18 @@ pub fn for_python() -> Option<&'static Recorder> {
 pub fn process_start() -> f64 {
     PROCESS_START.get().copied().unwrap_or(0.0)
 }
+
+/// The extension module whose import turned the GIL back on in this
+/// (free-threaded) process, the first one CPython warned about.
+static GIL_ENABLED_BY: OnceCell<String> = OnceCell::new();
+
+/// Records that importing `module` turned the GIL back on; true the
+/// first time (later modules find it on already).
+pub fn note_gil_enabled_by(module: &str) -> bool {
+    GIL_ENABLED_BY.set(module.to_string()).is_ok()
+}
+
+/// The module recorded by [`note_gil_enabled_by`], if any.
+pub fn gil_enabled_by() -> Option<&'static str> {
+    GIL_ENABLED_BY.get().map(String::as_str)
+}

@@ -179,8 +179,9 @@ const fn method(
 }
 
 /// The module's functions, and private helpers for our streams.
-static mut METHODS: [ffi::PyMethodDef; 11] = [
+static mut METHODS: [ffi::PyMethodDef; 12] = [
     method(c"_log_info", crate::wsgi::streams::log_info, true),
+    method(c"_gil_enabled", crate::wsgi::gil_watch::gil_enabled, true),
     method(c"_log_record", logging::log_record, true),
     method(c"subscribe_events", events::subscribe_events, true),
     method(c"subscribe_shutdown", events::subscribe_shutdown, true),

@@ -271,6 +271,8 @@ impl Interpreter {
             .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
         crate::wsgi::streams::install(&objects, setup.restrictions)
             .ok_or_else(|| fail("cannot install the standard streams"))?;
+        crate::wsgi::gil_watch::install()
+            .ok_or_else(|| fail("cannot watch for the GIL being turned back on"))?;
         for dir in setup.python_path_layers.iter().flatten() {
             tracing::info!(
                 "Adding '{dir}' to Python module search path for {}.",

@@ -10,6 +10,8 @@ pub mod context;
 pub mod dispatch;
 pub mod environ;
 #[cfg(not(test))]
+pub mod gil_watch;
+#[cfg(not(test))]
 pub mod handler;
 #[cfg(not(test))]
 pub mod observe;
