@@ -73,12 +73,6 @@ FFI_ALLOWED=(
     "src/wsgi/auth.rs|one raw CPython call in the auth result conversion; to move to python/object.rs"
     "src/wsgi/ssl.rs|entry points: the ssl_is_https/ssl_var_lookup functions Python calls"
     "src/wsgi/gil_watch.rs|entry point: mod_wsgi._gil_enabled, which the warnings hook calls"
-    "src/daemon/serve.rs|identity, rlimits, chroot, process title and epoll still called here; to move to src/sys"
-    "src/daemon/monitor.rs|signal handlers (entry points) and their pipes; the signal plumbing should move to src/sys"
-    "src/daemon/relay.rs|socket calls with timeouts (poll, connect) on raw descriptors; to move to src/sys"
-    "src/daemon/supervisor.rs|socket creation, kill and waitpid for the daemons; to move to src/sys"
-    "src/daemon/script_owner.rs|user and group name lookups; to be unified with serve.rs's in src/sys"
-    "src/daemon/mod.rs|the shared socket helpers of daemon mode (descriptor flags); to move to src/sys"
     "src/metrics/usage.rs|getrusage and the kernel's process statistics; to move to src/sys"
 )
 

@@ -349,7 +349,7 @@ fn start_reporting(
             .map(|h| h.trim().to_string())
             .unwrap_or_default(),
         process_group: process_group.to_string(),
-        parent_pid: crate::sys::parent_pid(),
+        parent_pid: crate::sys::process::parent_pid(),
     };
     let settings = crate::telemetry::Settings {
         interval: service.interval.as_secs_f64(),

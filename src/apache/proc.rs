@@ -89,3 +89,33 @@ pub unsafe fn unwatch(data: *mut c_void) {
     // SAFETY: per the contract.
     unsafe { ffi::apr_proc_other_child_unregister(data) };
 }
+
+/// Overwrites the argument area Apache was started with so `ps` shows
+/// `title`, and names the process (`comm`, its first 15 bytes) after it.
+pub fn set_process_title(title: &str) {
+    let server = super::log::main_server();
+    if server.is_null() {
+        return;
+    }
+    // SAFETY: the argv strings Apache was started with are contiguous in
+    // memory from argv[0] to the end of the last; we only write inside that
+    // span and keep a terminating NUL.
+    unsafe {
+        let process = (*server).process;
+        let argc = (*process).argc as usize;
+        let argv = (*process).argv;
+        if argc == 0 || argv.is_null() || (*argv).is_null() {
+            return;
+        }
+        let start = *argv as *mut u8;
+        let last = *argv.add(argc - 1);
+        let end = last.add(libc::strlen(last)) as *mut u8;
+        let room = end.offset_from(start) as usize;
+        let bytes = title.as_bytes();
+        let n = bytes.len().min(room);
+        std::ptr::write_bytes(start, 0, room + 1);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), start, n);
+        let comm = std::ffi::CString::new(&bytes[..bytes.len().min(15)]).unwrap_or_default();
+        libc::prctl(libc::PR_SET_NAME, comm.as_ptr());
+    }
+}

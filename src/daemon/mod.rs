@@ -24,15 +24,9 @@ pub mod wire;
 #[cfg(not(test))]
 fn set_send_buffer(stream: &std::os::unix::net::UnixStream, size: u32) {
     use std::os::fd::AsRawFd;
-    let value = size.min(i32::MAX as u32) as libc::c_int;
-    // SAFETY: setting an integer option on our own socket.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            std::ptr::addr_of!(value).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    let _ = crate::sys::socket::set_buffer_size(
+        stream.as_raw_fd(),
+        crate::sys::socket::Buffer::Send,
+        size,
+    );
 }

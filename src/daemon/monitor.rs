@@ -5,6 +5,8 @@
 
 use super::lifecycle::{self, Limits, Next, Phase, Reason, RequestView, Snapshot};
 use crate::python::interp::{self, Interpreter};
+use crate::sys::fd;
+use crate::sys::signals::{self, Signal};
 use parking_lot::Mutex;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -33,40 +35,14 @@ static DRAINING: AtomicBool = AtomicBool::new(false);
 fn send_event(event: u8) {
     let fd = EVENT_WRITE.load(Ordering::Relaxed);
     if fd >= 0 {
-        // SAFETY: write(2) is async-signal-safe; a full pipe only loses a
-        // duplicate wake-up.
-        unsafe { libc::write(fd, [event].as_ptr().cast(), 1) };
+        // A full pipe only loses a duplicate wake-up.
+        let _ = fd::write(fd, &[event]);
     }
-}
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    if signal == libc::SIGHUP || signal == libc::SIGUSR2 {
-        let fd = USER_SIGNAL_WRITE.load(Ordering::Relaxed);
-        if fd >= 0 {
-            // SAFETY: write(2) is async-signal-safe; a full pipe drops the
-            // delivery, as the kernel would for a pending signal.
-            unsafe { libc::write(fd, [signal as u8].as_ptr().cast(), 1) };
-        }
-        return;
-    }
-    send_event(match signal {
-        libc::SIGUSR1 => EVENT_EVICT,
-        libc::SIGXCPU => EVENT_CPU,
-        _ => EVENT_STOP,
-    });
 }
 
 /// A pipe whose ends close on exec.
 fn pipe() -> Result<(RawFd, RawFd), String> {
-    let mut fds = [0; 2];
-    // SAFETY: creating a pipe into our array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!(
-            "cannot create a pipe: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok((fds[0], fds[1]))
+    fd::pipe().map_err(|e| format!("cannot create a pipe: {e}"))
 }
 
 /// Sets up the pipes and signal handlers; returns (event pipe read end,
@@ -75,34 +51,28 @@ pub fn install() -> Result<(RawFd, RawFd), String> {
     let (event_read, event_write) = pipe()?;
     let (stop_read, stop_write) = pipe()?;
     let (user_read, user_write) = pipe()?;
-    // SAFETY: making the pipes' write ends non-blocking, so a signal
-    // handler never blocks on them.
-    unsafe {
-        for fd in [event_write, user_write] {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
+    // The pipes' write ends are non-blocking, so a signal handler never
+    // blocks on them.
+    for fd in [event_write, user_write] {
+        fd::set_nonblocking(fd);
     }
     EVENT_WRITE.store(event_write, Ordering::Relaxed);
     USER_SIGNAL_WRITE.store(user_write, Ordering::Relaxed);
     USER_SIGNAL_READ.store(user_read, Ordering::Relaxed);
     WORKERS_STOP_WRITE.store(stop_write, Ordering::Relaxed);
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: installing async-signal-safe handlers in this process.
-    unsafe {
-        for sig in [
-            libc::SIGTERM,
-            libc::SIGINT,
-            libc::SIGHUP,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGXCPU,
-        ] {
-            libc::signal(sig, handler);
-        }
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
-    }
+    // SIGHUP and SIGUSR2 are handed to the dispatcher as their numbers;
+    // the others are events for the monitor.
+    let user = |signal: Signal| (signal, user_write, signal.number() as u8);
+    signals::route_to_pipes(&[
+        (Signal::Term, event_write, EVENT_STOP),
+        (Signal::Int, event_write, EVENT_STOP),
+        user(Signal::Hup),
+        (Signal::Usr1, event_write, EVENT_EVICT),
+        user(Signal::Usr2),
+        (Signal::Xcpu, event_write, EVENT_CPU),
+    ]);
+    signals::ignore(Signal::Pipe);
+    signals::set_default(Signal::Child);
     Ok((event_read, stop_read))
 }
 
@@ -118,22 +88,20 @@ pub fn spawn_signal_dispatcher() {
     let spawned = std::thread::Builder::new()
         .name("wsgi-signals".into())
         .spawn(move || loop {
-            let mut byte = 0u8;
-            // SAFETY: reading one byte from our pipe into a local.
-            let n = unsafe { libc::read(fd, std::ptr::addr_of_mut!(byte).cast(), 1) };
-            if n == 1 {
+            let mut byte = [0u8];
+            let read = fd::read(fd, &mut byte);
+            if let Ok(1) = read {
+                let byte = byte[0];
                 if !ACCEPTING.load(Ordering::Acquire) {
                     continue; // shutting down: interpreters may be going away
                 }
-                let name = if i32::from(byte) == libc::SIGHUP {
+                let name = if i32::from(byte) == Signal::Hup.number() {
                     "SIGHUP"
                 } else {
                     "SIGUSR2"
                 };
                 crate::pymodule::events::publish_signal(name, i32::from(byte));
-            } else if n < 0
-                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-            {
+            } else if read.is_err_and(|e| e.kind() == std::io::ErrorKind::Interrupted) {
                 continue;
             } else {
                 return;
@@ -153,8 +121,7 @@ pub fn accepting() -> bool {
 pub fn stop_accepting() {
     if ACCEPTING.swap(false, Ordering::AcqRel) {
         let fd = WORKERS_STOP_WRITE.load(Ordering::Relaxed);
-        // SAFETY: writing one byte to our pipe.
-        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+        let _ = fd::write(fd, b"x");
     }
 }
 
@@ -210,8 +177,7 @@ impl Tracker {
     }
 
     pub fn begin(&self, slot: usize, interpreter: Arc<Interpreter>) {
-        // SAFETY: pthread_self cannot fail.
-        let thread = unsafe { libc::pthread_self() } as u64;
+        let thread = crate::sys::process::thread_id();
         self.slots.lock()[slot] = Some(Active {
             started: Instant::now(),
             thread,
@@ -343,20 +309,12 @@ pub fn spawn_gil_pulse(
 
 /// Waits up to `timeout` for events; returns those read.
 fn wait_events(fd: RawFd, timeout: Duration) -> Vec<u8> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: polling one valid descriptor.
-    let ready = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
-    if ready <= 0 {
+    if !fd::readable_within(fd, timeout) {
         return Vec::new();
     }
     let mut buf = [0u8; 64];
-    // SAFETY: reading into our buffer from our pipe.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    buf[..n.max(0) as usize].to_vec()
+    let n = fd::read(fd, &mut buf).unwrap_or(0);
+    buf[..n].to_vec()
 }
 
 /// Runs on the daemon's main thread until the process should stop;

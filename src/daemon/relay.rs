@@ -7,8 +7,10 @@ use super::supervisor::Endpoint;
 use super::wire::{Frame, RequestHead};
 use crate::apache::log::{APLOG_ERR, APLOG_INFO, APLOG_TRACE1};
 use crate::apache::request::Request;
+use crate::sys::socket;
+use crate::sys::ECONNRESET;
 use std::io::{BufReader, ErrorKind};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -38,56 +40,27 @@ fn connect(
     connect_timeout: Duration,
     mut on_retry: impl FnMut(u32, &std::io::Error),
 ) -> Result<UnixStream, ConnectError> {
-    // SAFETY: sockaddr_un is plain data for which all-zero is valid.
-    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_bytes();
-    if bytes.len() >= address.sun_path.len() {
-        return Err(ConnectError::Failed(std::io::Error::new(
-            ErrorKind::InvalidInput,
-            "socket path too long",
-        )));
-    }
-    for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
-        *slot = *byte as libc::c_char;
-    }
+    let address = socket::UnixAddress::new(path).map_err(ConnectError::Failed)?;
     let deadline = Instant::now() + connect_timeout;
     let mut pause = Duration::from_millis(5);
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        // SAFETY: creating a socket; the descriptor is owned below.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
+        let stream = socket::stream_socket_nonblocking().map_err(ConnectError::Failed)?;
+        // Non-blocking, so a full backlog answers EAGAIN instead of
+        // blocking.
+        let error = match socket::connect(&stream, &address) {
+            Ok(()) => {
+                stream
+                    .set_nonblocking(false)
+                    .map_err(ConnectError::Failed)?;
+                return Ok(stream);
+            }
+            Err(error) => error,
         };
-        if fd < 0 {
-            return Err(ConnectError::Failed(std::io::Error::last_os_error()));
-        }
-        // SAFETY: `fd` is ours; from here it closes on drop.
-        let stream = unsafe { UnixStream::from_raw_fd(fd) };
-        // SAFETY: connecting our socket to a filled-in address. Non-blocking,
-        // so a full backlog answers EAGAIN instead of blocking.
-        let rc = unsafe {
-            libc::connect(
-                fd,
-                std::ptr::addr_of!(address).cast(),
-                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            stream
-                .set_nonblocking(false)
-                .map_err(ConnectError::Failed)?;
-            return Ok(stream);
-        }
-        let error = std::io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) | Some(libc::ECONNREFUSED) => {
+        match error.kind() {
+            ErrorKind::Interrupted => continue,
+            ErrorKind::WouldBlock | ErrorKind::ConnectionRefused => {
                 if Instant::now() >= deadline {
                     return Err(ConnectError::Busy(error));
                 }
@@ -170,8 +143,7 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
                 return 503;
             }
             Err(ConnectError::Failed(e)) => {
-                // SAFETY: getuid cannot fail.
-                let uid = unsafe { libc::getuid() };
+                let uid = crate::sys::identity::uid();
                 req.log_script_error(
                     e.raw_os_error().unwrap_or(0),
                     &format!(
@@ -229,13 +201,7 @@ fn more_arrives_within(reader: &BufReader<&UnixStream>, delay: Duration) -> bool
     if delay.is_zero() {
         return false;
     }
-    let mut pfd = libc::pollfd {
-        fd: reader.get_ref().as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: polling one valid descriptor.
-    unsafe { libc::poll(&mut pfd, 1, delay.as_millis().min(i32::MAX as u128) as i32) > 0 }
+    crate::sys::fd::readable_within(reader.get_ref().as_raw_fd(), delay)
 }
 
 /// The local URL path a daemon response asks Apache to serve instead: a
@@ -342,8 +308,8 @@ fn exchange(
                     // protocol, so it saw the connection reset.
                     let errno = match &outcome {
                         _ if timed_out => APR_TIMEUP,
-                        Err(e) => e.raw_os_error().unwrap_or(libc::ECONNRESET),
-                        Ok(_) => libc::ECONNRESET,
+                        Err(e) => e.raw_os_error().unwrap_or(ECONNRESET),
+                        Ok(_) => ECONNRESET,
                     };
                     req.log_script_error(
                         errno,
@@ -367,7 +333,7 @@ fn exchange(
                 // In the C module's protocol a daemon that ends before
                 // reading the request body to its end resets the
                 // connection; one that had it all closes it cleanly.
-                let reset = std::io::Error::from_raw_os_error(libc::ECONNRESET);
+                let reset = std::io::Error::from_raw_os_error(ECONNRESET);
                 let message = match outcome {
                     Err(e) => format!(
                         "WSGI0147: Error reading response headers from daemon process '{group}' ({}).",

@@ -6,7 +6,7 @@
 
 use crate::apache::request::Request;
 use crate::config::daemon::UnixId;
-use std::ffi::CStr;
+use crate::sys::identity::{group_name, user_name};
 use std::os::unix::fs::MetadataExt;
 
 /// What a group demands of the scripts it runs.
@@ -154,65 +154,5 @@ fn group_id_name(id: &UnixId) -> Option<String> {
     match id {
         UnixId::Name(name) => Some(name.clone()),
         UnixId::Id(gid) => group_name(*gid),
-    }
-}
-
-/// Size of the scratch buffer for the `_r` lookups (names, shells, dirs
-/// and group members); grown once when the record does not fit.
-const LOOKUP_BUFFER: usize = 4096;
-
-/// The name of user `uid`, thread-safely (request threads run this).
-fn user_name(uid: libc::uid_t) -> Option<String> {
-    let mut size = LOOKUP_BUFFER;
-    loop {
-        let mut buf = vec![0 as libc::c_char; size];
-        // SAFETY: passwd is plain data; all-zero is a valid placeholder.
-        let mut record: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: getpwuid_r fills `record` with pointers into `buf`, which
-        // outlives their use below.
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut record, buf.as_mut_ptr(), buf.len(), &mut found) };
-        if rc == libc::ERANGE && size < 1 << 20 {
-            size *= 4;
-            continue;
-        }
-        if rc != 0 || found.is_null() || record.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: pw_name points at a NUL-terminated string inside `buf`.
-        return Some(
-            unsafe { CStr::from_ptr(record.pw_name) }
-                .to_string_lossy()
-                .into_owned(),
-        );
-    }
-}
-
-/// The name of group `gid`, thread-safely.
-fn group_name(gid: libc::gid_t) -> Option<String> {
-    let mut size = LOOKUP_BUFFER;
-    loop {
-        let mut buf = vec![0 as libc::c_char; size];
-        // SAFETY: group is plain data; all-zero is a valid placeholder.
-        let mut record: libc::group = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: getgrgid_r fills `record` with pointers into `buf`, which
-        // outlives their use below.
-        let rc =
-            unsafe { libc::getgrgid_r(gid, &mut record, buf.as_mut_ptr(), buf.len(), &mut found) };
-        if rc == libc::ERANGE && size < 1 << 20 {
-            size *= 4;
-            continue;
-        }
-        if rc != 0 || found.is_null() || record.gr_name.is_null() {
-            return None;
-        }
-        // SAFETY: gr_name points at a NUL-terminated string inside `buf`.
-        return Some(
-            unsafe { CStr::from_ptr(record.gr_name) }
-                .to_string_lossy()
-                .into_owned(),
-        );
     }
 }

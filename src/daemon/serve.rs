@@ -14,12 +14,15 @@ use crate::apache::proc_mutex::ProcMutex;
 use crate::config::daemon::{DaemonProcessSpec, UnixId};
 use crate::config::ServerConfig;
 use crate::python::interp;
+use crate::sys::identity::{self, Gid, Uid};
+use crate::sys::limits::{self, Resource};
+use crate::sys::socket::{self, Epoll};
 use crate::wsgi::handler::{self, Outcome};
 use crate::wsgi::transport::Transport;
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::os::unix::net::UnixStream;
 use std::ptr::null;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -61,8 +64,9 @@ fn setup_failed(errno: i32, message: &str, closing_code: &str) -> DaemonFailure 
 /// otherwise repeat at once, over and over.
 const SETUP_FAILURE_DELAY: Duration = Duration::from_secs(20);
 
-fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+/// The OS error number behind `error` (0 when it has none).
+fn errno_of(error: &std::io::Error) -> i32 {
+    error.raw_os_error().unwrap_or(0)
 }
 
 /// A user or group as the configuration wrote it (`name` or `#number`).
@@ -74,41 +78,29 @@ fn as_written(id: &UnixId) -> String {
 }
 
 /// A user name or `#uid` as a uid.
-pub fn resolve_uid(id: &UnixId) -> Result<libc::uid_t, String> {
+pub fn resolve_uid(id: &UnixId) -> Result<Uid, String> {
     match id {
         UnixId::Id(n) => Ok(*n),
         UnixId::Name(name) => {
             let c = CString::new(name.as_str()).map_err(|_| "NUL in user name".to_string())?;
-            // SAFETY: getpwnam returns a static record or NULL.
-            let pw = unsafe { libc::getpwnam(c.as_ptr()) };
-            if pw.is_null() {
-                return Err(format!("unknown user '{name}'"));
-            }
-            // SAFETY: non-null record.
-            Ok(unsafe { (*pw).pw_uid })
+            identity::user_id(&c).ok_or_else(|| format!("unknown user '{name}'"))
         }
     }
 }
 
-fn resolve_gid(id: &UnixId) -> Result<libc::gid_t, String> {
+fn resolve_gid(id: &UnixId) -> Result<Gid, String> {
     match id {
         UnixId::Id(n) => Ok(*n),
         UnixId::Name(name) => {
             let c = CString::new(name.as_str()).map_err(|_| "NUL in group name".to_string())?;
-            // SAFETY: getgrnam returns a static record or NULL.
-            let gr = unsafe { libc::getgrnam(c.as_ptr()) };
-            if gr.is_null() {
-                return Err(format!("unknown group '{name}'"));
-            }
-            // SAFETY: non-null record.
-            Ok(unsafe { (*gr).gr_gid })
+            identity::group_id(&c).ok_or_else(|| format!("unknown group '{name}'"))
         }
     }
 }
 
 /// The uid and gid the group's processes run as: `user=` and `group=`,
 /// else Apache's `User` and `Group`.
-pub fn group_ids(spec: &DaemonProcessSpec) -> Result<(libc::uid_t, libc::gid_t), String> {
+pub fn group_ids(spec: &DaemonProcessSpec) -> Result<(Uid, Gid), String> {
     let (apache_uid, apache_gid) = super::supervisor::apache_child_ids();
     let uid = spec.user.as_ref().map_or(Ok(apache_uid), resolve_uid)?;
     let gid = spec.group.as_ref().map_or(Ok(apache_gid), resolve_gid)?;
@@ -118,8 +110,7 @@ pub fn group_ids(spec: &DaemonProcessSpec) -> Result<(libc::uid_t, libc::gid_t),
 /// Takes on the group's user, group and supplementary groups (defaults:
 /// Apache's `User` and `Group`); a no-op unless running as root.
 fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
-    // SAFETY: identity syscalls in a freshly forked, single-threaded child.
-    if unsafe { libc::geteuid() } != 0 {
+    if !identity::is_root() {
         return Ok(());
     }
     let (uid, gid) = group_ids(spec)?;
@@ -130,28 +121,27 @@ fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
     // Without supplementary-groups= the user keeps the groups
     // /etc/group gives it, as Apache's own children do.
     let user_name = if spec.supplementary_groups.is_empty() {
-        // SAFETY: getpwuid returns a static record or NULL; copied at once.
-        unsafe {
-            let pw = libc::getpwuid(uid);
-            (!pw.is_null()).then(|| std::ffi::CStr::from_ptr((*pw).pw_name).to_owned())
-        }
+        identity::user_name_bytes(uid)
     } else {
         None
     };
     const EXIT: &str = "Daemon process will exit.";
-    // SAFETY: as above.
-    if unsafe { libc::setgid(gid) } != 0 {
+    if let Err(e) = identity::set_group(gid) {
         return Err(setup_failed(
-            last_errno(),
+            errno_of(&e),
             &format!("WSGI0004: Unable to set group id to gid={gid}. {EXIT}"),
             "WSGI0025",
         ));
     }
-    match &user_name {
-        // SAFETY: as above.
-        Some(name) if unsafe { libc::initgroups(name.as_ptr(), gid) } != 0 => {
+    let joined = match &user_name {
+        Some(name) => identity::init_groups(name, gid),
+        None => identity::set_groups(&groups),
+    };
+    match (&user_name, joined) {
+        (_, Ok(())) => {}
+        (Some(name), Err(e)) => {
             return Err(setup_failed(
-                last_errno(),
+                errno_of(&e),
                 &format!(
                     "WSGI0006: Unable to initialise groups for uname={} and gid={gid}. {EXIT}",
                     name.to_string_lossy()
@@ -159,15 +149,14 @@ fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
                 "WSGI0025",
             ));
         }
-        // SAFETY: as above.
-        None if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 => {
+        (None, Err(e)) => {
             let listed: Vec<String> = spec.supplementary_groups.iter().map(as_written).collect();
             let uname = spec
                 .user
                 .as_ref()
                 .map_or_else(|| uid.to_string(), as_written);
             return Err(setup_failed(
-                last_errno(),
+                errno_of(&e),
                 &format!(
                     "WSGI0005: Unable to set supplementary groups for uname={uname} of '{}'. {EXIT}",
                     listed.join(",")
@@ -175,56 +164,15 @@ fn switch_identity(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
                 "WSGI0025",
             ));
         }
-        _ => {}
     }
-    // SAFETY: as above.
-    if unsafe { libc::setuid(uid) } != 0 {
+    if let Err(e) = identity::set_user(uid) {
         return Err(setup_failed(
-            last_errno(),
+            errno_of(&e),
             &format!("WSGI0007: Unable to change to uid={uid}. {EXIT}"),
             "WSGI0008",
         ));
     }
     Ok(())
-}
-
-/// The home directory of the current user, the default working directory.
-fn user_home() -> Option<String> {
-    // SAFETY: getpwuid returns a static record or NULL.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        (!pw.is_null() && !(*pw).pw_dir.is_null())
-            .then(|| crate::apache::c_str((*pw).pw_dir).into_owned())
-    }
-}
-
-/// Overwrites the process's argument area so `ps` shows `title`.
-fn set_process_title(title: &str) {
-    let server = crate::apache::log::main_server();
-    if server.is_null() {
-        return;
-    }
-    // SAFETY: the argv strings Apache was started with are contiguous in
-    // memory from argv[0] to the end of the last; we only write inside that
-    // span and keep a terminating NUL.
-    unsafe {
-        let process = (*server).process;
-        let argc = (*process).argc as usize;
-        let argv = (*process).argv;
-        if argc == 0 || argv.is_null() || (*argv).is_null() {
-            return;
-        }
-        let start = *argv as *mut u8;
-        let last = *argv.add(argc - 1);
-        let end = last.add(libc::strlen(last)) as *mut u8;
-        let room = end.offset_from(start) as usize;
-        let bytes = title.as_bytes();
-        let n = bytes.len().min(room);
-        std::ptr::write_bytes(start, 0, room + 1);
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), start, n);
-        let comm = CString::new(&bytes[..bytes.len().min(15)]).unwrap_or_default();
-        libc::prctl(libc::PR_SET_NAME, comm.as_ptr());
-    }
 }
 
 /// Entry point in the forked child. Never returns.
@@ -252,7 +200,7 @@ pub fn daemon_main(
         Ok(Err(DaemonFailure::Logged)) => 1,
         Ok(Err(DaemonFailure::SetupFailed)) => {
             // Apache stopping meanwhile must still end the process.
-            crate::sys::reset_stop_signals();
+            crate::sys::signals::reset_stop_signals();
             std::thread::sleep(SETUP_FAILURE_DELAY);
             1
         }
@@ -265,9 +213,9 @@ pub fn daemon_main(
             1
         }
     };
-    // SAFETY: leave without running Apache's exit handlers, which belong to
-    // the parent.
-    unsafe { libc::_exit(code) }
+    // Leave without running Apache's exit handlers, which belong to the
+    // parent.
+    crate::sys::process::exit_now(code)
 }
 
 /// Applies `cpu-time-limit`, `memory-limit`, `virtual-memory-limit` and
@@ -276,34 +224,7 @@ pub fn daemon_main(
 fn apply_resource_limits(spec: &DaemonProcessSpec) {
     let group = &spec.name;
     let set = |resource, value: u64| -> Result<(), i32> {
-        let limit = libc::rlimit {
-            rlim_cur: value as libc::rlim_t,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        // SAFETY: setting a limit of this process. The hard limit stays
-        // unlimited where allowed; else keep the current one.
-        let mut rc = unsafe { libc::setrlimit(resource, &limit) };
-        if rc != 0 {
-            let mut current = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: as above.
-            unsafe {
-                libc::getrlimit(resource, &mut current);
-                rc = libc::setrlimit(
-                    resource,
-                    &libc::rlimit {
-                        rlim_cur: (value as libc::rlim_t).min(current.rlim_max),
-                        rlim_max: current.rlim_max,
-                    },
-                );
-            }
-        }
-        if rc != 0 {
-            return Err(last_errno());
-        }
-        Ok(())
+        limits::set_limit(resource, value).map_err(|e| errno_of(&e))
     };
     let warn = |errno: i32, message: String| {
         server_log_with_status(null(), APLOG_WARNING, errno, &message);
@@ -312,26 +233,25 @@ fn apply_resource_limits(spec: &DaemonProcessSpec) {
     if let Some(limit) = spec.cpu_time_limit.filter(|d| !d.is_zero()) {
         // The kernel sends SIGXCPU at the soft limit: a graceful restart.
         let seconds = limit.as_secs().max(1);
-        if let Err(errno) = set(libc::RLIMIT_CPU, seconds) {
+        if let Err(errno) = set(Resource::CpuTime, seconds) {
             warn(errno, format!("WSGI0076: Unable to set CPU time limit of {seconds} seconds for daemon process '{group}'; {WITHOUT}"));
         }
     }
     if let Some(bytes) = spec.memory_limit.filter(|&b| b > 0) {
-        if let Err(errno) = set(libc::RLIMIT_DATA, bytes) {
+        if let Err(errno) = set(Resource::Data, bytes) {
             warn(errno, format!("WSGI0077: Unable to set memory limit of {bytes} for daemon process '{group}'; {WITHOUT}"));
         }
     }
     if let Some(bytes) = spec.virtual_memory_limit.filter(|&b| b > 0) {
-        if let Err(errno) = set(libc::RLIMIT_AS, bytes) {
+        if let Err(errno) = set(Resource::AddressSpace, bytes) {
             warn(errno, format!("WSGI0078: Unable to set virtual memory limit of {bytes} for daemon process '{group}'; {WITHOUT}"));
         }
     }
-    let priority_refused = || {
-        // SAFETY: setting this process's scheduling priority.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, spec.cpu_priority) != 0 }
-    };
-    if spec.cpu_priority != 0 && priority_refused() {
-        warn(last_errno(), format!("WSGI0075: Unable to set CPU priority of {} for daemon process '{group}'; daemon will run with default priority.", spec.cpu_priority));
+    if spec.cpu_priority == 0 {
+        return;
+    }
+    if let Err(e) = limits::set_priority(spec.cpu_priority) {
+        warn(errno_of(&e), format!("WSGI0075: Unable to set CPU priority of {} for daemon process '{group}'; daemon will run with default priority.", spec.cpu_priority));
     }
 }
 
@@ -342,20 +262,16 @@ fn enter_chroot(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
     };
     let path = CString::new(dir.as_os_str().as_encoded_bytes())
         .map_err(|_| "NUL in chroot directory".to_string())?;
-    // SAFETY: chroot then chdir into it, in this single-threaded child.
-    let ok = unsafe { libc::chroot(path.as_ptr()) == 0 && libc::chdir(c"/".as_ptr()) == 0 };
-    if ok {
-        Ok(())
-    } else {
-        Err(setup_failed(
-            last_errno(),
+    identity::change_root(&path).map_err(|e| {
+        setup_failed(
+            errno_of(&e),
             &format!(
                 "WSGI0003: Unable to change root directory to '{}'. Daemon process will exit.",
                 dir.display()
             ),
             "WSGI0025",
-        ))
-    }
+        )
+    })
 }
 
 /// Enters `home=`, else the home directory of the user the process now
@@ -374,14 +290,16 @@ fn enter_home(spec: &DaemonProcessSpec) -> Result<(), DaemonFailure> {
             )
         });
     }
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    let Some(dir) = user_home() else {
-        return Err(setup_failed(
-            last_errno(),
-            &format!("WSGI0011: Unable to determine home directory for uid={uid}. {EXIT}"),
-            "WSGI0025",
-        ));
+    let uid = identity::uid();
+    let dir = match identity::home_directory(uid) {
+        Ok(dir) => dir,
+        Err(errno) => {
+            return Err(setup_failed(
+                errno,
+                &format!("WSGI0011: Unable to determine home directory for uid={uid}. {EXIT}"),
+                "WSGI0025",
+            ));
+        }
     };
     std::env::set_current_dir(&dir).map_err(|e| {
         setup_failed(
@@ -402,16 +320,11 @@ fn run(
     // In the freshly forked child: drop Apache's listening sockets and the
     // other groups' listeners.
     crate::apache::close_listeners();
-    // SAFETY: the other groups' descriptors are not used in this process;
-    // `listener` is our group's open socket.
-    unsafe {
-        super::supervisor::close_other_listeners(listener);
-        let flags = libc::fcntl(listener, libc::F_GETFL);
-        libc::fcntl(listener, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
+    super::supervisor::close_other_listeners(listener);
+    crate::sys::fd::set_nonblocking(listener);
     let (event_read, workers_stop) = monitor::install()?;
     if let Some(title) = spec.process_title() {
-        set_process_title(&title);
+        crate::apache::proc::set_process_title(&title);
     }
     apply_resource_limits(&spec);
     enter_chroot(&spec)?;
@@ -422,11 +335,8 @@ fn run(
         spec.threads
     );
     switch_identity(&spec)?;
-    // SAFETY: process-wide settings in this child.
-    unsafe {
-        if let Some(mask) = spec.umask {
-            libc::umask(mask as libc::mode_t);
-        }
+    if let Some(mask) = spec.umask {
+        crate::sys::process::set_umask(mask);
     }
     enter_home(&spec)?;
     if let Some(lang) = &spec.lang {
@@ -435,8 +345,8 @@ fn run(
     if let Some(locale) = &spec.locale {
         std::env::set_var("LC_ALL", locale);
         let c = CString::new(locale.as_str()).unwrap_or_default();
-        // SAFETY: single-threaded at this point.
-        if unsafe { libc::setlocale(libc::LC_ALL, c.as_ptr()) }.is_null() {
+        // Single-threaded at this point, as setlocale requires.
+        if !crate::sys::process::set_locale_all(&c) {
             tracing::warn!(
                 "WSGI0079: Unsupported locale setting '{locale}' specified for daemon process group '{}'; daemon will run with the inherited locale. Consider 'C.UTF-8' as a fallback.",
                 spec.name
@@ -543,8 +453,8 @@ fn run(
         std::thread::sleep(shutdown_timeout);
         tracing::info!("Shutdown timeout expired; aborting daemon process '{group}'.");
         tracing::info!("Exiting daemon process '{group}'.");
-        // SAFETY: ending the process without its exit handlers.
-        unsafe { libc::_exit(1) }
+        // Ending the process without its exit handlers.
+        crate::sys::process::exit_now(1)
     });
     // A worker still waiting for the accept mutex holds no request, and
     // may wait for as long as another process keeps it: it is left behind.
@@ -613,48 +523,23 @@ struct Wake {
 /// wakes one idle worker (of any process in the group) rather than all of
 /// them: the kernel does what an accept mutex would.
 struct AcceptWaiter {
-    epoll: std::os::fd::OwnedFd,
+    epoll: Epoll,
     stop: RawFd,
 }
 
 impl AcceptWaiter {
     fn new(listener: RawFd, stop: RawFd) -> std::io::Result<AcceptWaiter> {
-        // SAFETY: creating an epoll instance; owned below.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a new descriptor we own.
-        let epoll = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        for (target, flags) in [
-            (listener, libc::EPOLLIN | libc::EPOLLEXCLUSIVE),
-            (stop, libc::EPOLLIN),
-        ] {
-            let mut event = libc::epoll_event {
-                events: flags as u32,
-                u64: target as u64,
-            };
-            // SAFETY: registering valid descriptors with our epoll instance.
-            if unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, target, &mut event) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
+        let epoll = Epoll::new()?;
+        epoll.add_readable(listener, true)?;
+        epoll.add_readable(stop, false)?;
         Ok(AcceptWaiter { epoll, stop })
     }
 
     fn wait(&self) -> Wake {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
-        // SAFETY: waiting on our epoll instance into our array.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as i32,
-                -1,
-            )
-        };
-        let ready = &events[..n.max(0) as usize];
-        let stop = ready.iter().any(|e| e.u64 == self.stop as u64);
+        let mut fds = [-1; 2];
+        let n = self.epoll.wait(&mut fds);
+        let ready = &fds[..n];
+        let stop = ready.contains(&self.stop);
         Wake {
             connection: ready.len() > usize::from(stop),
             stop,
@@ -710,22 +595,6 @@ impl Drop for AcceptTurn<'_> {
     }
 }
 
-/// Takes a connection from the listener, if one is still there (it is
-/// non-blocking: another worker may have taken it first).
-fn accept(listener: RawFd) -> Option<UnixStream> {
-    // SAFETY: accepting on our listener.
-    let fd = unsafe {
-        libc::accept4(
-            listener,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            libc::SOCK_CLOEXEC,
-        )
-    };
-    // SAFETY: a new descriptor we own.
-    (fd >= 0).then(|| unsafe { UnixStream::from_raw_fd(fd) })
-}
-
 /// One request thread of the daemon.
 struct Worker<'a> {
     slot: usize,
@@ -750,7 +619,7 @@ impl Worker<'_> {
             } else if !wake.connection {
                 continue;
             }
-            let Some(stream) = accept(listener) else {
+            let Some(stream) = socket::accept(listener) else {
                 continue;
             };
             if self.served_last_allowed(self.serve_connection(stream)) {
@@ -765,7 +634,7 @@ impl Worker<'_> {
         while let Some(turn) = turns.take() {
             let wake = waiter.wait();
             let fd = if wake.connection {
-                accept(listener)
+                socket::accept(listener)
             } else {
                 None
             };
@@ -999,12 +868,11 @@ impl Transport for SocketTransport<'_> {
         let (mut at, mut left) = (offset, length);
         while left > 0 {
             let want = (left as usize).min(buf.len());
-            // SAFETY: reading into our buffer from the application's file.
-            let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), want, at as libc::off_t) };
-            if n <= 0 {
-                break;
-            }
-            if !self.write(&buf[..n as usize]) {
+            let n = match crate::sys::fd::read_at(fd, &mut buf[..want], at) {
+                Ok(n) if n > 0 => n,
+                _ => break,
+            };
+            if !self.write(&buf[..n]) {
                 return false;
             }
             at += n as u64;

@@ -17,6 +17,10 @@ use crate::apache::{ffi, hook, pool, proc};
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::server::AcceptMutex;
 use crate::config::ServerConfig;
+use crate::sys::fd;
+use crate::sys::identity::{Gid, Uid};
+use crate::sys::process::{self, Pid};
+use crate::sys::socket::{self, Buffer};
 use parking_lot::Mutex;
 use std::ffi::{c_int, c_void, CString};
 use std::os::fd::RawFd;
@@ -28,7 +32,7 @@ pub struct Group {
     pub socket_path: String,
     pub listener: RawFd,
     /// Process id per slot (0: not running).
-    pids: Vec<libc::pid_t>,
+    pids: Vec<Pid>,
     /// The `ServerName` of the virtual host that defined the group; only
     /// that name's hosts may use it. `None`: defined at server level.
     pub scope: Option<String>,
@@ -152,17 +156,11 @@ const MAX_SOCKET_PATH: usize = 107;
 
 /// Gives the socket file at `path` its owner and mode: only the Apache
 /// child user (`owner`) may connect.
-fn secure_socket_file(path: &str, owner: (libc::uid_t, libc::gid_t)) {
+fn secure_socket_file(path: &str, owner: (Uid, Gid)) {
     let Ok(cpath) = CString::new(path) else {
         return;
     };
-    // SAFETY: plain syscalls on a path we created.
-    unsafe {
-        libc::chmod(cpath.as_ptr(), 0o600);
-        if libc::geteuid() == 0 {
-            libc::chown(cpath.as_ptr(), owner.0, owner.1);
-        }
-    }
+    socket::restrict_socket_file(&cpath, owner);
 }
 
 /// Why a group's listening socket could not be made.
@@ -175,11 +173,7 @@ enum SocketFailure {
 }
 
 /// Creates a listening UNIX socket at `path`.
-fn listen_at(
-    path: &str,
-    backlog: u32,
-    owner: (libc::uid_t, libc::gid_t),
-) -> Result<RawFd, SocketFailure> {
+fn listen_at(path: &str, backlog: u32, owner: (Uid, Gid)) -> Result<RawFd, SocketFailure> {
     if path.len() > MAX_SOCKET_PATH {
         return Err(SocketFailure::Refused(format!(
             "daemon socket path '{path}' is longer than {MAX_SOCKET_PATH} bytes; use a shorter WSGISocketPrefix"
@@ -188,12 +182,9 @@ fn listen_at(
     let _ = std::fs::remove_file(path);
     let listener = std::os::unix::net::UnixListener::bind(path).map_err(SocketFailure::Bind)?;
     let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
-    // SAFETY: plain syscalls on the descriptor we just created.
-    unsafe {
-        libc::listen(fd, backlog.min(i32::MAX as u32) as c_int);
-        // Daemons inherit it across fork; nothing that execs should.
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-    }
+    socket::listen(fd, backlog);
+    // Daemons inherit it across fork; nothing that execs should.
+    fd::set_close_on_exec(fd);
     secure_socket_file(path, owner);
     Ok(fd)
 }
@@ -205,14 +196,13 @@ fn reuse_or_listen(
     group: &str,
     path: &str,
     backlog: u32,
-    owner: (libc::uid_t, libc::gid_t),
+    owner: (Uid, Gid),
 ) -> Result<RawFd, SocketFailure> {
     if let Some(i) = kept.iter().position(|l| l.group == group) {
         let old = kept.remove(i);
         if old.path == path || std::fs::rename(&old.path, path).is_ok() {
-            // SAFETY: our listening descriptor; listen() again applies a
-            // changed listen-backlog.
-            unsafe { libc::listen(old.fd, backlog.min(i32::MAX as u32) as c_int) };
+            // listen() again applies a changed listen-backlog.
+            socket::listen(old.fd, backlog);
             secure_socket_file(path, owner);
             return Ok(old.fd);
         }
@@ -228,30 +218,19 @@ fn size_listener_buffers(fd: RawFd, spec: &DaemonProcessSpec) {
     let wanted = [
         (
             spec.send_buffer_size,
-            libc::SO_SNDBUF,
+            Buffer::Send,
             "WSGI0062: Unable to set send buffer size",
         ),
         (
             spec.receive_buffer_size,
-            libc::SO_RCVBUF,
+            Buffer::Receive,
             "WSGI0063: Unable to set receive buffer size",
         ),
     ];
     for (size, option, failure) in wanted {
         let Some(size) = size else { continue };
-        let value = size.min(i32::MAX as u32) as c_int;
-        // SAFETY: setting an integer option on our own listening socket.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                std::ptr::addr_of!(value).cast(),
-                std::mem::size_of::<c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if let Err(e) = socket::set_buffer_size(fd, option, size) {
+            let errno = e.raw_os_error().unwrap_or(0);
             crate::apache::log::server_log_with_status(
                 std::ptr::null(),
                 crate::apache::log::APLOG_WARNING,
@@ -263,21 +242,21 @@ fn size_listener_buffers(fd: RawFd, spec: &DaemonProcessSpec) {
 }
 
 fn close_listener(listener: &Listener) {
-    // SAFETY: closing a descriptor this process created.
-    unsafe { libc::close(listener.fd) };
+    // A descriptor this process created.
+    fd::close(listener.fd);
     let _ = std::fs::remove_file(&listener.path);
 }
 
 /// In an Apache child: closes the inherited daemon listeners.
 pub fn close_listeners() {
     for listener in LISTENERS.lock().iter() {
-        // SAFETY: an inherited descriptor this process never uses.
-        unsafe { libc::close(listener.fd) };
+        // An inherited descriptor this process never uses.
+        fd::close(listener.fd);
     }
 }
 
 /// The uid/gid of Apache's `User`/`Group`.
-pub fn apache_child_ids() -> (libc::uid_t, libc::gid_t) {
+pub fn apache_child_ids() -> (Uid, Gid) {
     crate::apache::child_user_and_group()
 }
 
@@ -300,7 +279,7 @@ struct Slot {
     started: Instant,
     /// For the log: the group's name and the process.
     name: String,
-    pid: libc::pid_t,
+    pid: Pid,
     /// Set when the registration ends because the process died, rather
     /// than because Apache is stopping or restarting.
     ended_by_death: bool,
@@ -328,7 +307,7 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
             // Apache's own handlers came with the fork; while the child waits
             // out its hold-off, a stop signal must end it rather than be
             // swallowed, or a server that stops meanwhile leaves it behind.
-            crate::sys::reset_stop_signals();
+            crate::sys::signals::reset_stop_signals();
             let spec = GROUPS.lock()[index].spec.clone();
             if log_server != 0 {
                 crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
@@ -433,31 +412,23 @@ unsafe extern "C" fn stop_groups(_data: *mut c_void) -> ffi::apr_status_t {
         }
         STOPPING.store(true, std::sync::atomic::Ordering::Release);
         let groups = std::mem::take(&mut *GROUPS.lock());
-        let mut waiting: Vec<(libc::pid_t, Instant)> = Vec::new();
+        let mut waiting: Vec<(Pid, Instant)> = Vec::new();
         for group in &groups {
             for &pid in group.pids.iter().filter(|&&p| p > 0) {
-                // SAFETY: signalling our own child.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+                process::terminate(pid);
                 waiting.push((pid, Instant::now() + group.spec.shutdown_timeout));
             }
         }
         while !waiting.is_empty() {
             waiting.retain(|&(pid, deadline)| {
-                let mut status = 0;
-                // SAFETY: reaping our own child without blocking.
-                let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-                if done == pid || done < 0 {
+                if process::reap_if_ended(pid) {
                     return false;
                 }
                 if Instant::now() >= deadline {
                     tracing::warn!(
                         "mod_wsgi: daemon process {pid} did not stop in time; killing it"
                     );
-                    // SAFETY: as above.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, &mut status, 0);
-                    }
+                    process::kill_and_reap(pid);
                     return false;
                 }
                 true
@@ -642,8 +613,8 @@ pub fn start_groups(
 pub fn close_other_listeners(keep: RawFd) {
     for listener in LISTENERS.lock().iter() {
         if listener.fd != keep {
-            // SAFETY: an inherited descriptor this process does not use.
-            unsafe { libc::close(listener.fd) };
+            // An inherited descriptor this process does not use.
+            fd::close(listener.fd);
         }
     }
 }
