@@ -40,7 +40,7 @@ declare -A ALLOWED=(
     [pymodule]="wsgi process telemetry metrics python apache sys config panic_guard"
     [process]="telemetry metrics python apache sys config panic_guard"
     [telemetry]="metrics python config"
-    [metrics]="config"
+    [metrics]="sys config"
     [python]="apache config panic_guard"
     [apache]="config panic_guard"
     [sys]=""
@@ -73,7 +73,6 @@ FFI_ALLOWED=(
     "src/wsgi/auth.rs|one raw CPython call in the auth result conversion; to move to python/object.rs"
     "src/wsgi/ssl.rs|entry points: the ssl_is_https/ssl_var_lookup functions Python calls"
     "src/wsgi/gil_watch.rs|entry point: mod_wsgi._gil_enabled, which the warnings hook calls"
-    "src/metrics/usage.rs|getrusage and the kernel's process statistics; to move to src/sys"
 )
 
 failures=0

@@ -8,6 +8,7 @@ pub mod limits;
 pub mod process;
 pub mod signals;
 pub mod socket;
+pub mod usage;
 
 /// The error number of a connection reset by its peer.
 pub const ECONNRESET: i32 = libc::ECONNRESET;
