@@ -3,7 +3,6 @@
 //! the Apache parent (supervision), the daemon processes (serving) and the
 //! Apache children (relaying).
 
-#[cfg(not(test))]
 pub mod handoff;
 pub mod header_scan;
 pub mod lifecycle;

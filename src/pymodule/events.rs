@@ -104,13 +104,20 @@ pub fn init(module: &Owned) -> Option<()> {
 
 /// Appends `callback` to the module's list `list`; returns it so the
 /// subscribe functions work as decorators.
-fn subscribe(
+///
+/// # Safety
+///
+/// The GIL is held; `module` and `callback` are null or live objects,
+/// borrowed for the call (the arguments CPython passed the method).
+unsafe fn subscribe(
     module: *mut ffi::PyObject,
     callback: *mut ffi::PyObject,
     list: &str,
 ) -> *mut ffi::PyObject {
+    // SAFETY: both are null or borrowed references live for the call
+    // (this function's contract); GIL held.
     let (Some(module), Some(callback)) =
-        (Owned::from_borrowed(module), Owned::from_borrowed(callback))
+        (unsafe { (Owned::from_borrowed(module), Owned::from_borrowed(callback)) })
     else {
         return std::ptr::null_mut();
     };
@@ -139,7 +146,9 @@ pub unsafe extern "C" fn subscribe_events(
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     trampoline("mod_wsgi.subscribe_events", || {
-        subscribe(m, cb, EVENT_CALLBACKS)
+        // SAFETY: GIL held; `m` is the module and `cb` the argument
+        // CPython passed this METH_O function, borrowed for the call.
+        unsafe { subscribe(m, cb, EVENT_CALLBACKS) }
     })
 }
 
@@ -148,7 +157,9 @@ pub unsafe extern "C" fn subscribe_shutdown(
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     trampoline("mod_wsgi.subscribe_shutdown", || {
-        subscribe(m, cb, SHUTDOWN_CALLBACKS)
+        // SAFETY: GIL held; `m` is the module and `cb` the argument
+        // CPython passed this METH_O function, borrowed for the call.
+        unsafe { subscribe(m, cb, SHUTDOWN_CALLBACKS) }
     })
 }
 
@@ -158,7 +169,9 @@ pub unsafe extern "C" fn subscribe_signals(
 ) -> *mut ffi::PyObject {
     trampoline("mod_wsgi.subscribe_signals", || {
         if crate::process::in_daemon_process() {
-            return subscribe(m, cb, SIGNAL_CALLBACKS);
+            // SAFETY: GIL held; `m` is the module and `cb` the argument
+            // CPython passed this METH_O function, borrowed for the call.
+            return unsafe { subscribe(m, cb, SIGNAL_CALLBACKS) };
         }
         let stack = object::import("traceback")
             .and_then(|t| t.getattr("format_stack"))
@@ -191,8 +204,9 @@ pub fn log_subscriber_failure(line: &str) {
 /// through `log` and skipped.
 pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
     // SAFETY: GIL held; a snapshot so subscribers may subscribe others.
+    // PyList_GetSlice returns a new reference, or NULL with an exception set.
     let Some(entries) =
-        Owned::from_new(unsafe { ffi::PyList_GetSlice(list.as_ptr(), 0, isize::MAX) })
+        (unsafe { Owned::from_new(ffi::PyList_GetSlice(list.as_ptr(), 0, isize::MAX)) })
     else {
         object::clear_error();
         return;
@@ -204,17 +218,23 @@ pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
     let count = unsafe { ffi::PyList_Size(entries.as_ptr()) };
     for i in 0..count {
         // SAFETY: in bounds; a borrowed reference kept alive by `entries`.
+        // PyList_GetItem returns a borrowed reference, or NULL (IndexError) out of range.
         let Some(callback) =
-            Owned::from_borrowed(unsafe { ffi::PyList_GetItem(entries.as_ptr(), i) })
+            (unsafe { Owned::from_borrowed(ffi::PyList_GetItem(entries.as_ptr(), i)) })
         else {
             continue;
         };
         let args = object::tuple(&[&name_obj]);
         let result = args.and_then(|args| {
             // SAFETY: GIL held; args is a tuple and payload a dict.
-            Owned::from_new(unsafe {
-                ffi::PyObject_Call(callback.as_ptr(), args.as_ptr(), payload.as_ptr())
-            })
+            // PyObject_Call returns a new reference, or NULL with an exception set.
+            unsafe {
+                Owned::from_new(ffi::PyObject_Call(
+                    callback.as_ptr(),
+                    args.as_ptr(),
+                    payload.as_ptr(),
+                ))
+            }
         });
         match result {
             // SAFETY: GIL held; merging a dict the subscriber returned.

@@ -112,13 +112,14 @@ fn hook(gc: &Owned, interpreter: &str) -> Option<()> {
     let name = object::str_obj(interpreter)?;
     // SAFETY: GIL held; the method definition is static and never
     // changed; `name` becomes the function's `self`.
-    let callback = Owned::from_new(unsafe {
-        ffi::PyCFunction_NewEx(
+    // PyCFunction_NewEx returns a new reference, or NULL with an exception set.
+    let callback = unsafe {
+        Owned::from_new(ffi::PyCFunction_NewEx(
             std::ptr::addr_of_mut!(CALLBACK_DEF),
             name.as_ptr(),
             std::ptr::null_mut(),
-        )
-    })?;
+        ))
+    }?;
     callbacks.getattr("append")?.call(&[&callback])?;
     hooked.insert(interpreter.to_string());
     Some(())

@@ -69,8 +69,10 @@ pub unsafe extern "C" fn log_record(
         if parsed == 0 {
             return std::ptr::null_mut();
         }
-        let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t))
-        else {
+        // SAFETY: GIL held; `text` was parsed from `args` ("U"), a borrowed
+        // reference that `args` keeps alive.
+        let text = unsafe { Owned::from_borrowed(text) };
+        let Some(text) = text.and_then(|t| object::unicode_to_string(&t)) else {
             return std::ptr::null_mut();
         };
         crate::wsgi::streams::log_lines(apache_level(level), &text);

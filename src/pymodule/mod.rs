@@ -40,7 +40,9 @@ pub fn version_numbers() -> [i64; 3] {
 
 unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
     trampoline("mod_wsgi module exec", || {
-        let Some(module) = Owned::from_borrowed(module) else {
+        // SAFETY: GIL held; `module` is the module CPython is executing
+        // (Py_mod_exec), a borrowed reference live for the call.
+        let Some(module) = (unsafe { Owned::from_borrowed(module) }) else {
             return -1;
         };
         let done = (|| {
@@ -234,7 +236,9 @@ pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
 
 unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
     trampoline("apache module exec", || {
-        let Some(module) = Owned::from_borrowed(module) else {
+        // SAFETY: GIL held; `module` is the module CPython is executing
+        // (Py_mod_exec), a borrowed reference live for the call.
+        let Some(module) = (unsafe { Owned::from_borrowed(module) }) else {
             return -1;
         };
         let done = (|| {

@@ -416,7 +416,9 @@ fn add_python_path(layers: &[Vec<String>]) -> Option<()> {
             addsitedir.call(&[&object::str_obj(dir)?])?;
         }
         // Hoist the entries this layer appended to the front, in order.
-        // SAFETY: GIL held; slicing and reassigning a list.
+        // SAFETY: GIL held; slicing and reassigning a list. PyList_GetSlice
+        // and PySequence_Concat return new references, or NULL with an
+        // exception set.
         unsafe {
             let after = ffi::PyList_Size(path.as_ptr());
             let added = Owned::from_new(ffi::PyList_GetSlice(path.as_ptr(), before, after))?;
@@ -744,12 +746,12 @@ fn has_running_daemon_threads() -> bool {
         let current = threading.getattr("current_thread")?.call0()?;
         let dummy = threading.getattr("_DummyThread")?;
         let threads = threading.getattr("enumerate")?.call0()?;
-        let iter = Owned::from_new(
-            // SAFETY: GIL held.
-            unsafe { ffi::PyObject_GetIter(threads.as_ptr()) },
-        )?;
+        // SAFETY: GIL held. PyObject_GetIter returns a new reference, or
+        // NULL with an exception set.
+        let iter = unsafe { Owned::from_new(ffi::PyObject_GetIter(threads.as_ptr())) }?;
         // SAFETY: GIL held.
-        while let Some(thread) = Owned::from_new(unsafe { ffi::PyIter_Next(iter.as_ptr()) }) {
+        // PyIter_Next returns a new reference, or NULL at the end or on an error.
+        while let Some(thread) = unsafe { Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) } {
             if thread.as_ptr() == current.as_ptr() {
                 continue;
             }

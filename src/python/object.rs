@@ -11,14 +11,27 @@ pub struct Owned(NonNull<ffi::PyObject>);
 
 impl Owned {
     /// Takes ownership of a new reference; `None` if null (error set).
-    pub fn from_new(p: *mut ffi::PyObject) -> Option<Owned> {
+    ///
+    /// # Safety
+    ///
+    /// `p` is null or a strong reference the caller owns and hands over
+    /// (a "new reference" in CPython's terms); the GIL is held. The
+    /// reference is released when the `Owned` is dropped, so it must not
+    /// be released elsewhere.
+    pub unsafe fn from_new(p: *mut ffi::PyObject) -> Option<Owned> {
         NonNull::new(p).map(Owned)
     }
 
     /// Takes a new strong reference to a borrowed object.
-    pub fn from_borrowed(p: *mut ffi::PyObject) -> Option<Owned> {
+    ///
+    /// # Safety
+    ///
+    /// `p` is null or points to a live object (a "borrowed reference" that
+    /// stays valid until this returns); the GIL is held.
+    pub unsafe fn from_borrowed(p: *mut ffi::PyObject) -> Option<Owned> {
         let nn = NonNull::new(p)?;
-        // SAFETY: `p` is a live object and the GIL is held.
+        // SAFETY: `p` is a live object and the GIL is held (the caller's
+        // promise).
         unsafe { ffi::Py_IncRef(p) };
         Some(Owned(nn))
     }
@@ -37,7 +50,8 @@ impl Owned {
     pub fn getattr(&self, name: &str) -> Option<Owned> {
         let name = CString::new(name).ok()?;
         // SAFETY: GIL held, live object, NUL-terminated name.
-        Owned::from_new(unsafe { ffi::PyObject_GetAttrString(self.as_ptr(), name.as_ptr()) })
+        // PyObject_GetAttrString returns a new reference, or NULL with an exception set.
+        unsafe { Owned::from_new(ffi::PyObject_GetAttrString(self.as_ptr(), name.as_ptr())) }
     }
 
     pub fn setattr(&self, name: &str, value: &Owned) -> bool {
@@ -60,9 +74,14 @@ impl Owned {
     pub fn call(&self, args: &[&Owned]) -> Option<Owned> {
         let tuple = tuple(args)?;
         // SAFETY: GIL held; tuple is a fresh tuple.
-        Owned::from_new(unsafe {
-            ffi::PyObject_Call(self.as_ptr(), tuple.as_ptr(), std::ptr::null_mut())
-        })
+        // PyObject_Call returns a new reference, or NULL with an exception set.
+        unsafe {
+            Owned::from_new(ffi::PyObject_Call(
+                self.as_ptr(),
+                tuple.as_ptr(),
+                std::ptr::null_mut(),
+            ))
+        }
     }
 
     pub fn call0(&self) -> Option<Owned> {
@@ -72,7 +91,8 @@ impl Owned {
     /// `str(self)` as Rust text.
     pub fn to_string_lossy(&self) -> String {
         // SAFETY: GIL held.
-        let s = Owned::from_new(unsafe { ffi::PyObject_Str(self.as_ptr()) });
+        // PyObject_Str returns a new reference, or NULL with an exception set.
+        let s = unsafe { Owned::from_new(ffi::PyObject_Str(self.as_ptr())) };
         match s {
             Some(s) => unicode_to_string(&s).unwrap_or_default(),
             None => {
@@ -85,7 +105,10 @@ impl Owned {
 
 impl Clone for Owned {
     fn clone(&self) -> Self {
-        Owned::from_borrowed(self.as_ptr()).expect("non-null")
+        // SAFETY: `self` holds a strong reference, so the object is live
+        // and the pointer non-null; the GIL is held wherever an `Owned`
+        // is used.
+        unsafe { Owned::from_borrowed(self.as_ptr()) }.expect("non-null")
     }
 }
 
@@ -103,9 +126,13 @@ pub fn clear_error() {
 
 pub fn str_obj(s: &str) -> Option<Owned> {
     // SAFETY: GIL held; pointer and length describe valid UTF-8.
-    Owned::from_new(unsafe {
-        ffi::PyUnicode_FromStringAndSize(s.as_ptr().cast(), s.len() as ffi::Py_ssize_t)
-    })
+    // PyUnicode_FromStringAndSize returns a new reference, or NULL with an exception set.
+    unsafe {
+        Owned::from_new(ffi::PyUnicode_FromStringAndSize(
+            s.as_ptr().cast(),
+            s.len() as ffi::Py_ssize_t,
+        ))
+    }
 }
 
 /// A native string per PEP 3333: bytes decoded as ISO-8859-1.
@@ -115,37 +142,45 @@ pub fn latin1_obj(s: &str) -> Option<Owned> {
         return str_obj(s);
     }
     // SAFETY: GIL held; pointer and length describe the bytes.
-    Owned::from_new(unsafe {
-        ffi::PyUnicode_DecodeLatin1(
+    // PyUnicode_DecodeLatin1 returns a new reference, or NULL with an exception set.
+    unsafe {
+        Owned::from_new(ffi::PyUnicode_DecodeLatin1(
             s.as_ptr().cast(),
             s.len() as ffi::Py_ssize_t,
             std::ptr::null(),
-        )
-    })
+        ))
+    }
 }
 
 pub fn bytes_obj(b: &[u8]) -> Option<Owned> {
     // SAFETY: GIL held; pointer and length describe `b`.
-    Owned::from_new(unsafe {
-        ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t)
-    })
+    // PyBytes_FromStringAndSize returns a new reference, or NULL with an exception set.
+    unsafe {
+        Owned::from_new(ffi::PyBytes_FromStringAndSize(
+            b.as_ptr() as *const c_char,
+            b.len() as ffi::Py_ssize_t,
+        ))
+    }
 }
 
 pub fn int_obj(v: i64) -> Option<Owned> {
     // SAFETY: GIL held.
-    Owned::from_new(unsafe { ffi::PyLong_FromLongLong(v) })
+    // PyLong_FromLongLong returns a new reference, or NULL with an exception set.
+    unsafe { Owned::from_new(ffi::PyLong_FromLongLong(v)) }
 }
 
 /// A `PyCapsule` around a pointer Python code must not free.
 pub fn capsule(pointer: *mut std::ffi::c_void, name: &'static std::ffi::CStr) -> Option<Owned> {
     // SAFETY: GIL held; the static name outlives the capsule and there is
     // no destructor, so the pointer is never freed through it.
-    Owned::from_new(unsafe { ffi::PyCapsule_New(pointer, name.as_ptr(), None) })
+    // PyCapsule_New returns a new reference, or NULL with an exception set.
+    unsafe { Owned::from_new(ffi::PyCapsule_New(pointer, name.as_ptr(), None)) }
 }
 
 pub fn float_obj(v: f64) -> Option<Owned> {
     // SAFETY: GIL held.
-    Owned::from_new(unsafe { ffi::PyFloat_FromDouble(v) })
+    // PyFloat_FromDouble returns a new reference, or NULL with an exception set.
+    unsafe { Owned::from_new(ffi::PyFloat_FromDouble(v)) }
 }
 
 /// Python truthiness; an error counts as false and is cleared.
@@ -194,7 +229,8 @@ pub fn as_bool(obj: &Owned) -> Option<bool> {
 /// The items of an iterable; `None` with the error set if it is not
 /// iterable or iterating raised.
 pub fn iter_items(obj: &Owned) -> Option<Vec<Owned>> {
-    // SAFETY: GIL held; PyIter_Next returns new references, NULL at the
+    // SAFETY: GIL held; PyObject_GetIter returns a new reference or NULL
+    // with the error set; PyIter_Next returns new references, NULL at the
     // end (error clear) or on an error (error set).
     unsafe {
         let iter = Owned::from_new(ffi::PyObject_GetIter(obj.as_ptr()))?;
@@ -209,14 +245,15 @@ pub fn iter_items(obj: &Owned) -> Option<Vec<Owned>> {
 /// `iter(obj)`; `None` with the error set if it is not iterable.
 pub fn get_iter(obj: &Owned) -> Option<Owned> {
     // SAFETY: GIL held; a new reference or NULL with the error set.
-    Owned::from_new(unsafe { ffi::PyObject_GetIter(obj.as_ptr()) })
+    unsafe { Owned::from_new(ffi::PyObject_GetIter(obj.as_ptr())) }
 }
 
 /// The iterator's next item; `None` at the end, or with the error set
 /// when the iteration raised (see `error_pending`).
 pub fn iter_next(iterator: &Owned) -> Option<Owned> {
     // SAFETY: GIL held; `iterator` is an iterator (from `get_iter`).
-    Owned::from_new(unsafe { ffi::PyIter_Next(iterator.as_ptr()) })
+    // PyIter_Next returns a new reference, or NULL at the end or on an error.
+    unsafe { Owned::from_new(ffi::PyIter_Next(iterator.as_ptr())) }
 }
 
 /// Whether a Python exception is pending.
@@ -241,17 +278,18 @@ pub fn to_u64(obj: &Owned) -> Option<u64> {
 pub fn dict_get(dict: &Owned, key: &str) -> Option<Owned> {
     let key = CString::new(key).ok()?;
     // SAFETY: GIL held; a borrowed reference (or NULL) made owned.
-    Owned::from_borrowed(unsafe { ffi::PyDict_GetItemString(dict.as_ptr(), key.as_ptr()) })
+    unsafe { Owned::from_borrowed(ffi::PyDict_GetItemString(dict.as_ptr(), key.as_ptr())) }
 }
 
 pub fn bool_obj(v: bool) -> Owned {
     // SAFETY: GIL held; returns a new reference to True/False.
-    Owned::from_new(unsafe { ffi::PyBool_FromLong(v as _) }).expect("bool singletons exist")
+    unsafe { Owned::from_new(ffi::PyBool_FromLong(v as _)) }.expect("bool singletons exist")
 }
 
 pub fn none() -> Owned {
     // SAFETY: GIL held; Py_None is immortal / always valid.
-    Owned::from_borrowed(unsafe { ffi::Py_None() }).expect("None exists")
+    // Py_None returns a borrowed reference to None, never NULL.
+    unsafe { Owned::from_borrowed(ffi::Py_None()) }.expect("None exists")
 }
 
 pub fn tuple(items: &[&Owned]) -> Option<Owned> {
@@ -272,12 +310,14 @@ pub fn int_tuple(items: &[i64]) -> Option<Owned> {
 
 pub fn new_list() -> Option<Owned> {
     // SAFETY: GIL held.
-    Owned::from_new(unsafe { ffi::PyList_New(0) })
+    // PyList_New returns a new reference, or NULL with an exception set.
+    unsafe { Owned::from_new(ffi::PyList_New(0)) }
 }
 
 pub fn new_dict() -> Option<Owned> {
     // SAFETY: GIL held.
-    Owned::from_new(unsafe { ffi::PyDict_New() })
+    // PyDict_New returns a new reference, or NULL with an exception set.
+    unsafe { Owned::from_new(ffi::PyDict_New()) }
 }
 
 pub fn dict_set(dict: &Owned, key: &str, value: &Owned) -> bool {
@@ -309,7 +349,8 @@ pub fn unicode_to_string(obj: &Owned) -> Option<String> {
 /// The name of `obj`'s type, as Python messages show it ("NoneType").
 pub fn type_name(obj: &Owned) -> String {
     // SAFETY: GIL held; every object has a type, which outlives the call.
-    let kind = Owned::from_borrowed(unsafe { ffi::Py_TYPE(obj.as_ptr()) }.cast());
+    // Py_TYPE returns a borrowed reference to the object's type, never NULL.
+    let kind = unsafe { Owned::from_borrowed(ffi::Py_TYPE(obj.as_ptr()).cast()) };
     let name = kind.and_then(|k| k.getattr("__name__"));
     clear_error();
     name.map(|n| n.to_string_lossy()).unwrap_or_default()
@@ -320,6 +361,8 @@ pub fn type_name(obj: &Owned) -> String {
 /// (Python's own `UnicodeEncodeError`). `None`: the error is pending.
 pub fn latin1_or_raise(obj: &Owned) -> Option<Vec<u8>> {
     // SAFETY: GIL held; type checked before encoding.
+    // PyUnicode_AsLatin1String returns a new reference, or NULL with the
+    // error set.
     unsafe {
         if ffi::PyUnicode_Check(obj.as_ptr()) == 0 {
             raise(
@@ -386,13 +429,15 @@ pub fn with_text_or_bytes<T>(obj: &Owned, f: impl FnOnce(&[u8]) -> T) -> Option<
 pub fn import(name: &str) -> Option<Owned> {
     let name = CString::new(name).ok()?;
     // SAFETY: GIL held.
-    Owned::from_new(unsafe { ffi::PyImport_ImportModule(name.as_ptr()) })
+    // PyImport_ImportModule returns a new reference, or NULL with an exception set.
+    unsafe { Owned::from_new(ffi::PyImport_ImportModule(name.as_ptr())) }
 }
 
 /// The pending exception as one normalized object (its traceback
 /// attached), clearing the error indicator; `None` if none is set.
 pub fn take_exception() -> Option<Owned> {
-    // SAFETY: GIL held; these calls hand us new references.
+    // SAFETY: GIL held; these calls hand us new references, or NULL where
+    // there is no exception (or no traceback).
     unsafe {
         #[cfg(Py_3_12)]
         {
@@ -472,7 +517,8 @@ pub fn restore_exception(exception: Owned) {
 pub fn take_error_text() -> Option<String> {
     let value = take_exception()?;
     // SAFETY: GIL held; Py_TYPE borrows the live object's type.
-    let etype = Owned::from_borrowed(unsafe { ffi::Py_TYPE(value.as_ptr()) }.cast())?;
+    // Py_TYPE returns a borrowed reference to the object's type, never NULL.
+    let etype = unsafe { Owned::from_borrowed(ffi::Py_TYPE(value.as_ptr()).cast()) }?;
     let rendered = (|| {
         let trace = value.getattr("__traceback__").unwrap_or_else(none);
         let lines = import("traceback")?
@@ -524,13 +570,14 @@ pub fn run_source(source: &std::ffi::CStr, name: &str, extra: &[(&str, Owned)]) 
         dict_set(&globals, key, value);
     }
     // SAFETY: GIL held; the source is NUL-terminated and the namespace ours.
-    Owned::from_new(unsafe {
-        ffi::PyRun_String(
+    // PyRun_String returns a new reference, or NULL with an exception set.
+    unsafe {
+        Owned::from_new(ffi::PyRun_String(
             source.as_ptr(),
             ffi::Py_file_input,
             globals.as_ptr(),
             globals.as_ptr(),
-        )
-    })?;
+        ))
+    }?;
     Some(globals)
 }

@@ -6,7 +6,7 @@ pub mod reporter;
 pub mod wire;
 
 use crate::metrics::{Phase, Window};
-use wire::{Datagram, Kind};
+use wire::{Datagram, Field, Kind};
 
 /// Who is reporting: constant for the life of a process.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,60 +34,111 @@ pub struct Settings {
 
 fn identity_fields(d: &mut Datagram, id: &Identity, with_versions: bool) {
     if with_versions {
-        d.str("mod_wsgi_version", &id.mod_wsgi_version)
-            .str("python_version", &id.python_version)
-            .str("apache_version", &id.apache_version)
-            .str("mpm_name", &id.mpm_name);
+        d.str(Field::ModWsgiVersion, &id.mod_wsgi_version)
+            .str(Field::PythonVersion, &id.python_version)
+            .str(Field::ApacheVersion, &id.apache_version)
+            .str(Field::MpmName, &id.mpm_name);
     }
-    d.str("hostname", &id.hostname)
-        .str("process_group", &id.process_group)
-        .u64("process_parent_pid", id.parent_pid.into());
+    d.str(Field::Hostname, &id.hostname)
+        .str(Field::ProcessGroup, &id.process_group)
+        .u64(Field::ProcessParentPid, id.parent_pid.into());
 }
+
+/// A phase's fields: its mean, minimum, maximum and histogram buckets.
+fn phase_fields(phase: Phase) -> [Field; 4] {
+    use Field::*;
+    match phase {
+        Phase::Server => [ServerTime, ServerTimeMin, ServerTimeMax, ServerTimeBuckets],
+        Phase::Queue => [QueueTime, QueueTimeMin, QueueTimeMax, QueueTimeBuckets],
+        Phase::Daemon => [DaemonTime, DaemonTimeMin, DaemonTimeMax, DaemonTimeBuckets],
+        Phase::Application => [
+            ApplicationTime,
+            ApplicationTimeMin,
+            ApplicationTimeMax,
+            ApplicationTimeBuckets,
+        ],
+        Phase::Request => [
+            RequestTime,
+            RequestTimeMin,
+            RequestTimeMax,
+            RequestTimeBuckets,
+        ],
+        Phase::InputRead => [
+            InputReadTime,
+            InputReadTimeMin,
+            InputReadTimeMax,
+            InputReadTimeBuckets,
+        ],
+        Phase::OutputWrite => [
+            OutputWriteTime,
+            OutputWriteTimeMin,
+            OutputWriteTimeMax,
+            OutputWriteTimeBuckets,
+        ],
+        Phase::GilWait => [
+            GilWaitTime,
+            GilWaitTimeMin,
+            GilWaitTimeMax,
+            GilWaitTimeBuckets,
+        ],
+    }
+}
+
+/// The counts of responses by status class, 1xx to 5xx.
+const STATUS_FIELDS: [Field; 5] = [
+    Field::Status1xxTotal,
+    Field::Status2xxTotal,
+    Field::Status3xxTotal,
+    Field::Status4xxTotal,
+    Field::Status5xxTotal,
+];
 
 /// The periodic sample for one drained window.
 pub fn interval(w: &Window, id: &Identity, settings: &Settings, seq: u32) -> Datagram {
     let mut d = Datagram::new(Kind::Interval, id.pid, seq, w.stop);
     identity_fields(&mut d, id, true);
-    d.f64("sample_period", w.period())
-        .f64("telemetry_interval", settings.interval)
+    d.f64(Field::SamplePeriod, w.period())
+        .f64(Field::TelemetryInterval, settings.interval)
         .f64(
-            "slow_requests_threshold",
+            Field::SlowRequestsThreshold,
             settings.slow_threshold.unwrap_or(0.0),
         )
-        .f64("switch_interval", settings.switch_interval);
+        .f64(Field::SwitchInterval, settings.switch_interval);
     let (user, system) = w.cpu_rates();
-    d.u64("request_count", w.request_count)
-        .f64("request_throughput", w.throughput())
-        .f64("capacity_utilization", w.capacity_utilization())
-        .f64("cpu_user_utilization", user)
-        .f64("cpu_system_utilization", system)
-        .f64("cpu_utilization", user + system)
-        .u64("memory_rss", w.usage.memory_rss)
-        .u64("memory_max_rss", w.usage.memory_max_rss)
-        .u64("request_threads_maximum", w.threads_maximum as u64)
-        .u64("request_threads_started", w.threads_started as u64)
-        .u64("request_threads_active", w.threads_active as u64);
+    d.u64(Field::RequestCount, w.request_count)
+        .f64(Field::RequestThroughput, w.throughput())
+        .f64(Field::CapacityUtilization, w.capacity_utilization())
+        .f64(Field::CpuUserUtilization, user)
+        .f64(Field::CpuSystemUtilization, system)
+        .f64(Field::CpuUtilization, user + system)
+        .u64(Field::MemoryRss, w.usage.memory_rss)
+        .u64(Field::MemoryMaxRss, w.usage.memory_max_rss)
+        .u64(Field::RequestThreadsMaximum, w.threads_maximum as u64)
+        .u64(Field::RequestThreadsStarted, w.threads_started as u64)
+        .u64(Field::RequestThreadsActive, w.threads_active as u64);
     for phase in Phase::ALL {
         let stats = w.phase(phase);
-        let name = phase.name();
-        d.f64(name, stats.mean_over(w.request_count));
+        let [mean, min_field, max_field, buckets] = phase_fields(phase);
+        d.f64(mean, stats.mean_over(w.request_count));
         if let Some((min, max)) = stats.extremes() {
-            d.f64(&format!("{name}_min"), min)
-                .f64(&format!("{name}_max"), max);
+            d.f64(min_field, min).f64(max_field, max);
         }
-        d.i32_array(&format!("{name}_buckets"), stats.histogram.counts());
+        d.i32_array(buckets, stats.histogram.counts());
     }
-    d.u64("input_bytes_total", w.input_bytes)
-        .u64("input_reads_total", w.input_reads)
-        .u64("output_bytes_total", w.output_bytes)
-        .u64("output_writes_total", w.output_writes)
-        .i32_array("request_threads_completed", &w.slots.completed)
-        .f64_array("request_threads_busy_time", &w.slots.busy_time)
-        .f64_array("request_threads_cpu_time", &w.slots.cpu_time)
-        .f64_array("request_threads_current_elapsed", &w.slots.current_elapsed)
-        .f64_array("request_threads_max_duration", &w.slots.max_duration);
-    for (i, count) in w.status_classes.iter().enumerate() {
-        d.u64(&format!("status_{}xx_total", i + 1), *count);
+    d.u64(Field::InputBytesTotal, w.input_bytes)
+        .u64(Field::InputReadsTotal, w.input_reads)
+        .u64(Field::OutputBytesTotal, w.output_bytes)
+        .u64(Field::OutputWritesTotal, w.output_writes)
+        .i32_array(Field::RequestThreadsCompleted, &w.slots.completed)
+        .f64_array(Field::RequestThreadsBusyTime, &w.slots.busy_time)
+        .f64_array(Field::RequestThreadsCpuTime, &w.slots.cpu_time)
+        .f64_array(
+            Field::RequestThreadsCurrentElapsed,
+            &w.slots.current_elapsed,
+        )
+        .f64_array(Field::RequestThreadsMaxDuration, &w.slots.max_duration);
+    for (field, count) in STATUS_FIELDS.into_iter().zip(&w.status_classes) {
+        d.u64(field, *count);
     }
     d
 }
@@ -96,7 +147,7 @@ pub fn interval(w: &Window, id: &Identity, settings: &Settings, seq: u32) -> Dat
 pub fn process_started(id: &Identity, settings: &Settings, seq: u32, stamp: f64) -> Datagram {
     let mut d = Datagram::new(Kind::ProcessStarted, id.pid, seq, stamp);
     identity_fields(&mut d, id, true);
-    d.f64("switch_interval", settings.switch_interval);
+    d.f64(Field::SwitchInterval, settings.switch_interval);
     d
 }
 
@@ -110,8 +161,8 @@ pub fn process_stopping(
 ) -> Datagram {
     let mut d = Datagram::new(Kind::ProcessStopping, id.pid, seq, stamp);
     identity_fields(&mut d, id, false);
-    d.str("shutdown_reason", reason)
-        .u64("active_requests_at_decision", active as u64);
+    d.str(Field::ShutdownReason, reason)
+        .u64(Field::ActiveRequestsAtDecision, active as u64);
     d
 }
 
@@ -127,11 +178,11 @@ pub struct Exit {
 pub fn process_stopped(id: &Identity, seq: u32, stamp: f64, exit: &Exit) -> Datagram {
     let mut d = Datagram::new(Kind::ProcessStopped, id.pid, seq, stamp);
     identity_fields(&mut d, id, false);
-    d.str("shutdown_reason", &exit.reason)
-        .f64("process_uptime", exit.uptime)
-        .u64("lifetime_request_count", exit.requests)
-        .u64("active_requests_at_exit", exit.active as u64)
-        .u64("graceful_drain", u64::from(exit.active == 0));
+    d.str(Field::ShutdownReason, &exit.reason)
+        .f64(Field::ProcessUptime, exit.uptime)
+        .u64(Field::LifetimeRequestCount, exit.requests)
+        .u64(Field::ActiveRequestsAtExit, exit.active as u64)
+        .u64(Field::GracefulDrain, u64::from(exit.active == 0));
     d
 }
 
@@ -167,7 +218,7 @@ pub struct GcEvent {
 /// the ingester takes as the default.
 fn interpreter_field(d: &mut Datagram, interpreter: &str) {
     if !interpreter.is_empty() {
-        d.str("interpreter_name", interpreter);
+        d.str(Field::InterpreterName, interpreter);
     }
 }
 
@@ -176,20 +227,27 @@ fn interpreter_field(d: &mut Datagram, interpreter: &str) {
 pub fn gc_snapshot(pid: u32, seq: u32, stamp: f64, gc: &GcSnapshot, dropped: u64) -> Datagram {
     let mut d = Datagram::new(Kind::GcSnapshot, pid, seq, stamp);
     interpreter_field(&mut d, &gc.interpreter);
-    for (name, values) in [
-        ("gc_count", &gc.count),
-        ("gc_threshold", &gc.threshold),
-        ("gc_collections", &gc.collections),
-        ("gc_collected", &gc.collected),
-        ("gc_uncollectable", &gc.uncollectable),
+    use Field::*;
+    for (fields, values) in [
+        ([GcCount0, GcCount1, GcCount2], &gc.count),
+        ([GcThreshold0, GcThreshold1, GcThreshold2], &gc.threshold),
+        (
+            [GcCollections0, GcCollections1, GcCollections2],
+            &gc.collections,
+        ),
+        ([GcCollected0, GcCollected1, GcCollected2], &gc.collected),
+        (
+            [GcUncollectable0, GcUncollectable1, GcUncollectable2],
+            &gc.uncollectable,
+        ),
     ] {
-        for (generation, value) in values.iter().enumerate() {
-            d.u64(&format!("{name}{generation}"), *value);
+        for (field, value) in fields.into_iter().zip(values) {
+            d.u64(field, *value);
         }
     }
-    d.u64("gc_is_enabled", u64::from(gc.enabled))
-        .u64("gc_freeze_count", gc.freeze_count)
-        .u64("gc_dropped_events", dropped);
+    d.u64(Field::GcIsEnabled, u64::from(gc.enabled))
+        .u64(Field::GcFreezeCount, gc.freeze_count)
+        .u64(Field::GcDroppedEvents, dropped);
     d
 }
 
@@ -197,11 +255,11 @@ pub fn gc_snapshot(pid: u32, seq: u32, stamp: f64, gc: &GcSnapshot, dropped: u64
 pub fn gc_event(pid: u32, seq: u32, event: &GcEvent) -> Datagram {
     let mut d = Datagram::new(Kind::GcEvent, pid, seq, event.start + event.duration);
     interpreter_field(&mut d, &event.interpreter);
-    d.f64("gc_event_start_stamp", event.start)
-        .f64("gc_event_duration", event.duration)
-        .u64("gc_event_generation", event.generation)
-        .u64("gc_event_collected", event.collected)
-        .u64("gc_event_uncollectable", event.uncollectable);
+    d.f64(Field::GcEventStartStamp, event.start)
+        .f64(Field::GcEventDuration, event.duration)
+        .u64(Field::GcEventGeneration, event.generation)
+        .u64(Field::GcEventCollected, event.collected)
+        .u64(Field::GcEventUncollectable, event.uncollectable);
     d
 }
 
@@ -269,25 +327,25 @@ pub fn slow_request(
             0.0
         }
     };
-    d.u64("slow_record_state", u64::from(outcome.is_some()))
-        .f64("slow_start_stamp", r.request_start)
-        .f64("slow_duration", (end - r.request_start).max(0.0))
-        .u64("slow_thread_id", r.thread_id)
-        .str("slow_log_id", &r.log_id)
-        .u64("slow_server_pid", r.server_pid.into())
-        .str("slow_method", &r.method)
-        .str("slow_scheme", &r.scheme)
-        .str("slow_hostname", &r.hostname)
-        .str("slow_script_name", &r.script_name)
-        .str("slow_path_info", &r.path_info)
-        .str("slow_protocol", &r.protocol)
-        .str("slow_peer_ip", &r.peer_ip);
+    d.u64(Field::SlowRecordState, u64::from(outcome.is_some()))
+        .f64(Field::SlowStartStamp, r.request_start)
+        .f64(Field::SlowDuration, (end - r.request_start).max(0.0))
+        .u64(Field::SlowThreadId, r.thread_id)
+        .str(Field::SlowLogId, &r.log_id)
+        .u64(Field::SlowServerPid, r.server_pid.into())
+        .str(Field::SlowMethod, &r.method)
+        .str(Field::SlowScheme, &r.scheme)
+        .str(Field::SlowHostname, &r.hostname)
+        .str(Field::SlowScriptName, &r.script_name)
+        .str(Field::SlowPathInfo, &r.path_info)
+        .str(Field::SlowProtocol, &r.protocol)
+        .str(Field::SlowPeerIp, &r.peer_ip);
     if !r.user_agent.is_empty() {
-        d.str("slow_user_agent", &r.user_agent);
+        d.str(Field::SlowUserAgent, &r.user_agent);
     }
-    d.f64("slow_server_time", span(r.request_start, handed_on))
+    d.f64(Field::SlowServerTime, span(r.request_start, handed_on))
         .f64(
-            "slow_queue_time",
+            Field::SlowQueueTime,
             if daemon {
                 span(r.queue_start, r.daemon_start)
             } else {
@@ -295,28 +353,28 @@ pub fn slow_request(
             },
         )
         .f64(
-            "slow_daemon_time",
+            Field::SlowDaemonTime,
             if daemon {
                 span(r.daemon_start, r.application_start)
             } else {
                 0.0
             },
         )
-        .f64("slow_application_time", span(r.application_start, end))
-        .u64("slow_active_at_start", r.active_at_start as u64);
+        .f64(Field::SlowApplicationTime, span(r.application_start, end))
+        .u64(Field::SlowActiveAtStart, r.active_at_start as u64);
     let o = outcome.cloned().unwrap_or_default();
-    d.f64("slow_gil_wait_time", o.gil_wait)
-        .u64("slow_gil_wait_count", o.gil_waits)
-        .u64("slow_input_bytes", o.input_bytes)
-        .u64("slow_input_reads", o.input_reads)
-        .u64("slow_output_bytes", o.output_bytes)
-        .u64("slow_output_writes", o.output_writes)
-        .f64("slow_input_read_time", o.input_time)
-        .f64("slow_output_write_time", o.output_time)
-        .u64("slow_status", o.status.into())
-        .f64("slow_cpu_user_time", o.cpu_user)
-        .f64("slow_cpu_system_time", o.cpu_system)
-        .u64("slow_active_at_completion", o.active_at_completion as u64);
+    d.f64(Field::SlowGilWaitTime, o.gil_wait)
+        .u64(Field::SlowGilWaitCount, o.gil_waits)
+        .u64(Field::SlowInputBytes, o.input_bytes)
+        .u64(Field::SlowInputReads, o.input_reads)
+        .u64(Field::SlowOutputBytes, o.output_bytes)
+        .u64(Field::SlowOutputWrites, o.output_writes)
+        .f64(Field::SlowInputReadTime, o.input_time)
+        .f64(Field::SlowOutputWriteTime, o.output_time)
+        .u64(Field::SlowStatus, o.status.into())
+        .f64(Field::SlowCpuUserTime, o.cpu_user)
+        .f64(Field::SlowCpuSystemTime, o.cpu_system)
+        .u64(Field::SlowActiveAtCompletion, o.active_at_completion as u64);
     d
 }
 
@@ -345,6 +403,26 @@ mod tests {
         }
         assert_eq!(off, bytes.len());
         out
+    }
+
+    #[test]
+    fn computed_fields_keep_their_names() {
+        for phase in Phase::ALL {
+            let name = phase.name();
+            let names = phase_fields(phase).map(Field::name);
+            assert_eq!(
+                names,
+                [
+                    name.to_string(),
+                    format!("{name}_min"),
+                    format!("{name}_max"),
+                    format!("{name}_buckets"),
+                ]
+            );
+        }
+        for (i, field) in STATUS_FIELDS.into_iter().enumerate() {
+            assert_eq!(field.name(), format!("status_{}xx_total", i + 1));
+        }
     }
 
     #[test]

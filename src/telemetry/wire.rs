@@ -27,148 +27,176 @@ const T_BYTES: u8 = 0x04;
 const T_I32_ARRAY: u8 = 0x05;
 const T_F64_ARRAY: u8 = 0x06;
 
-/// Field numbers, by the names the ingester gives them.
-pub fn field_id(name: &str) -> Option<u16> {
-    let id = match name {
-        "mod_wsgi_version" => 1,
-        "python_version" => 2,
-        "apache_version" => 3,
-        "mpm_name" => 4,
-        "hostname" => 5,
-        "process_group" => 6,
-        "process_parent_pid" => 7,
-        "interpreter_name" => 8,
-        "sample_period" => 10,
-        "telemetry_interval" => 11,
-        "slow_requests_threshold" => 12,
-        "switch_interval" => 13,
-        "request_count" => 20,
-        "request_throughput" => 21,
-        "capacity_utilization" => 22,
-        "cpu_user_utilization" => 30,
-        "cpu_system_utilization" => 31,
-        "cpu_utilization" => 32,
-        "cpu_user_time" => 35,
-        "cpu_system_time" => 36,
-        "cpu_time" => 37,
-        "memory_rss" => 40,
-        "memory_max_rss" => 41,
-        "request_threads_maximum" => 50,
-        "request_threads_started" => 51,
-        "request_threads_active" => 52,
-        "server_time" => 60,
-        "queue_time" => 61,
-        "daemon_time" => 62,
-        "application_time" => 63,
-        "request_time" => 64,
-        "gil_wait_time" => 65,
-        "input_read_time" => 66,
-        "output_write_time" => 67,
-        "server_time_min" => 70,
-        "queue_time_min" => 71,
-        "daemon_time_min" => 72,
-        "application_time_min" => 73,
-        "request_time_min" => 74,
-        "gil_wait_time_min" => 75,
-        "input_read_time_min" => 76,
-        "output_write_time_min" => 77,
-        "server_time_max" => 80,
-        "queue_time_max" => 81,
-        "daemon_time_max" => 82,
-        "application_time_max" => 83,
-        "request_time_max" => 84,
-        "gil_wait_time_max" => 85,
-        "input_read_time_max" => 86,
-        "output_write_time_max" => 87,
-        "server_time_buckets" => 90,
-        "queue_time_buckets" => 91,
-        "daemon_time_buckets" => 92,
-        "application_time_buckets" => 93,
-        "request_time_buckets" => 94,
-        "gil_wait_time_buckets" => 95,
-        "input_read_time_buckets" => 96,
-        "output_write_time_buckets" => 97,
-        "input_bytes_total" => 100,
-        "input_reads_total" => 101,
-        "output_bytes_total" => 102,
-        "output_writes_total" => 103,
-        "request_threads_completed" => 110,
-        "request_threads_busy_time" => 111,
-        "request_threads_cpu_time" => 112,
-        "request_threads_current_elapsed" => 113,
-        "request_threads_max_duration" => 114,
-        "status_1xx_total" => 120,
-        "status_2xx_total" => 121,
-        "status_3xx_total" => 122,
-        "status_4xx_total" => 123,
-        "status_5xx_total" => 124,
-        "shutdown_reason" => 130,
-        "process_uptime" => 131,
-        "lifetime_request_count" => 132,
-        "active_requests_at_decision" => 133,
-        "active_requests_at_exit" => 134,
-        "graceful_drain" => 135,
-        "slow_record_state" => 200,
-        "slow_start_stamp" => 201,
-        "slow_duration" => 202,
-        "slow_thread_id" => 203,
-        "slow_log_id" => 204,
-        "slow_server_pid" => 205,
-        "slow_method" => 210,
-        "slow_scheme" => 211,
-        "slow_hostname" => 212,
-        "slow_script_name" => 213,
-        "slow_path_info" => 214,
-        "slow_protocol" => 215,
-        "slow_peer_ip" => 216,
-        "slow_user_agent" => 217,
-        "slow_server_time" => 220,
-        "slow_queue_time" => 221,
-        "slow_daemon_time" => 222,
-        "slow_application_time" => 223,
-        "slow_gil_wait_time" => 224,
-        "slow_gil_wait_count" => 225,
-        "slow_input_bytes" => 230,
-        "slow_input_reads" => 231,
-        "slow_output_bytes" => 232,
-        "slow_output_writes" => 233,
-        "slow_input_read_time" => 234,
-        "slow_output_write_time" => 235,
-        "slow_status" => 240,
-        "slow_cpu_user_time" => 250,
-        "slow_cpu_system_time" => 251,
-        "slow_active_at_start" => 260,
-        "slow_active_at_completion" => 261,
-        "gc_count0" => 300,
-        "gc_count1" => 301,
-        "gc_count2" => 302,
-        "gc_threshold0" => 303,
-        "gc_threshold1" => 304,
-        "gc_threshold2" => 305,
-        "gc_collections0" => 306,
-        "gc_collections1" => 307,
-        "gc_collections2" => 308,
-        "gc_collected0" => 309,
-        "gc_collected1" => 310,
-        "gc_collected2" => 311,
-        "gc_uncollectable0" => 312,
-        "gc_uncollectable1" => 313,
-        "gc_uncollectable2" => 314,
-        "gc_is_enabled" => 315,
-        "gc_freeze_count" => 316,
-        "gc_dropped_events" => 317,
-        "gc_event_start_stamp" => 320,
-        "gc_event_duration" => 321,
-        "gc_event_generation" => 322,
-        "gc_event_collected" => 323,
-        "gc_event_uncollectable" => 324,
-        _ => return None,
+/// Declares the field enum: each variant's number on the wire and the
+/// name the ingester gives it.
+macro_rules! fields {
+    ($( $variant:ident = $id:literal => $name:literal, )*) => {
+        /// A field of a datagram, by its number on the wire. Only the
+        /// fields listed here can be written, so a misspelt field is a
+        /// compile error rather than a field silently left out.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u16)]
+        pub enum Field {
+            $( $variant = $id, )*
+        }
+
+        impl Field {
+            /// Every field, in number order.
+            #[allow(dead_code)]
+            pub const ALL: &'static [Field] = &[$(Field::$variant),*];
+
+            /// The number on the wire.
+            pub fn id(self) -> u16 {
+                self as u16
+            }
+
+            /// The ingester's name for the field.
+            #[allow(dead_code)]
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Field::$variant => $name, )*
+                }
+            }
+        }
     };
-    Some(id)
 }
 
-/// Builds one datagram. Field names must be known to [`field_id`]; an
-/// unknown name is a programming error and is skipped in release builds.
+fields! {
+    ModWsgiVersion = 1 => "mod_wsgi_version",
+    PythonVersion = 2 => "python_version",
+    ApacheVersion = 3 => "apache_version",
+    MpmName = 4 => "mpm_name",
+    Hostname = 5 => "hostname",
+    ProcessGroup = 6 => "process_group",
+    ProcessParentPid = 7 => "process_parent_pid",
+    InterpreterName = 8 => "interpreter_name",
+    SamplePeriod = 10 => "sample_period",
+    TelemetryInterval = 11 => "telemetry_interval",
+    SlowRequestsThreshold = 12 => "slow_requests_threshold",
+    SwitchInterval = 13 => "switch_interval",
+    RequestCount = 20 => "request_count",
+    RequestThroughput = 21 => "request_throughput",
+    CapacityUtilization = 22 => "capacity_utilization",
+    CpuUserUtilization = 30 => "cpu_user_utilization",
+    CpuSystemUtilization = 31 => "cpu_system_utilization",
+    CpuUtilization = 32 => "cpu_utilization",
+    CpuUserTime = 35 => "cpu_user_time",
+    CpuSystemTime = 36 => "cpu_system_time",
+    CpuTime = 37 => "cpu_time",
+    MemoryRss = 40 => "memory_rss",
+    MemoryMaxRss = 41 => "memory_max_rss",
+    RequestThreadsMaximum = 50 => "request_threads_maximum",
+    RequestThreadsStarted = 51 => "request_threads_started",
+    RequestThreadsActive = 52 => "request_threads_active",
+    ServerTime = 60 => "server_time",
+    QueueTime = 61 => "queue_time",
+    DaemonTime = 62 => "daemon_time",
+    ApplicationTime = 63 => "application_time",
+    RequestTime = 64 => "request_time",
+    GilWaitTime = 65 => "gil_wait_time",
+    InputReadTime = 66 => "input_read_time",
+    OutputWriteTime = 67 => "output_write_time",
+    ServerTimeMin = 70 => "server_time_min",
+    QueueTimeMin = 71 => "queue_time_min",
+    DaemonTimeMin = 72 => "daemon_time_min",
+    ApplicationTimeMin = 73 => "application_time_min",
+    RequestTimeMin = 74 => "request_time_min",
+    GilWaitTimeMin = 75 => "gil_wait_time_min",
+    InputReadTimeMin = 76 => "input_read_time_min",
+    OutputWriteTimeMin = 77 => "output_write_time_min",
+    ServerTimeMax = 80 => "server_time_max",
+    QueueTimeMax = 81 => "queue_time_max",
+    DaemonTimeMax = 82 => "daemon_time_max",
+    ApplicationTimeMax = 83 => "application_time_max",
+    RequestTimeMax = 84 => "request_time_max",
+    GilWaitTimeMax = 85 => "gil_wait_time_max",
+    InputReadTimeMax = 86 => "input_read_time_max",
+    OutputWriteTimeMax = 87 => "output_write_time_max",
+    ServerTimeBuckets = 90 => "server_time_buckets",
+    QueueTimeBuckets = 91 => "queue_time_buckets",
+    DaemonTimeBuckets = 92 => "daemon_time_buckets",
+    ApplicationTimeBuckets = 93 => "application_time_buckets",
+    RequestTimeBuckets = 94 => "request_time_buckets",
+    GilWaitTimeBuckets = 95 => "gil_wait_time_buckets",
+    InputReadTimeBuckets = 96 => "input_read_time_buckets",
+    OutputWriteTimeBuckets = 97 => "output_write_time_buckets",
+    InputBytesTotal = 100 => "input_bytes_total",
+    InputReadsTotal = 101 => "input_reads_total",
+    OutputBytesTotal = 102 => "output_bytes_total",
+    OutputWritesTotal = 103 => "output_writes_total",
+    RequestThreadsCompleted = 110 => "request_threads_completed",
+    RequestThreadsBusyTime = 111 => "request_threads_busy_time",
+    RequestThreadsCpuTime = 112 => "request_threads_cpu_time",
+    RequestThreadsCurrentElapsed = 113 => "request_threads_current_elapsed",
+    RequestThreadsMaxDuration = 114 => "request_threads_max_duration",
+    Status1xxTotal = 120 => "status_1xx_total",
+    Status2xxTotal = 121 => "status_2xx_total",
+    Status3xxTotal = 122 => "status_3xx_total",
+    Status4xxTotal = 123 => "status_4xx_total",
+    Status5xxTotal = 124 => "status_5xx_total",
+    ShutdownReason = 130 => "shutdown_reason",
+    ProcessUptime = 131 => "process_uptime",
+    LifetimeRequestCount = 132 => "lifetime_request_count",
+    ActiveRequestsAtDecision = 133 => "active_requests_at_decision",
+    ActiveRequestsAtExit = 134 => "active_requests_at_exit",
+    GracefulDrain = 135 => "graceful_drain",
+    SlowRecordState = 200 => "slow_record_state",
+    SlowStartStamp = 201 => "slow_start_stamp",
+    SlowDuration = 202 => "slow_duration",
+    SlowThreadId = 203 => "slow_thread_id",
+    SlowLogId = 204 => "slow_log_id",
+    SlowServerPid = 205 => "slow_server_pid",
+    SlowMethod = 210 => "slow_method",
+    SlowScheme = 211 => "slow_scheme",
+    SlowHostname = 212 => "slow_hostname",
+    SlowScriptName = 213 => "slow_script_name",
+    SlowPathInfo = 214 => "slow_path_info",
+    SlowProtocol = 215 => "slow_protocol",
+    SlowPeerIp = 216 => "slow_peer_ip",
+    SlowUserAgent = 217 => "slow_user_agent",
+    SlowServerTime = 220 => "slow_server_time",
+    SlowQueueTime = 221 => "slow_queue_time",
+    SlowDaemonTime = 222 => "slow_daemon_time",
+    SlowApplicationTime = 223 => "slow_application_time",
+    SlowGilWaitTime = 224 => "slow_gil_wait_time",
+    SlowGilWaitCount = 225 => "slow_gil_wait_count",
+    SlowInputBytes = 230 => "slow_input_bytes",
+    SlowInputReads = 231 => "slow_input_reads",
+    SlowOutputBytes = 232 => "slow_output_bytes",
+    SlowOutputWrites = 233 => "slow_output_writes",
+    SlowInputReadTime = 234 => "slow_input_read_time",
+    SlowOutputWriteTime = 235 => "slow_output_write_time",
+    SlowStatus = 240 => "slow_status",
+    SlowCpuUserTime = 250 => "slow_cpu_user_time",
+    SlowCpuSystemTime = 251 => "slow_cpu_system_time",
+    SlowActiveAtStart = 260 => "slow_active_at_start",
+    SlowActiveAtCompletion = 261 => "slow_active_at_completion",
+    GcCount0 = 300 => "gc_count0",
+    GcCount1 = 301 => "gc_count1",
+    GcCount2 = 302 => "gc_count2",
+    GcThreshold0 = 303 => "gc_threshold0",
+    GcThreshold1 = 304 => "gc_threshold1",
+    GcThreshold2 = 305 => "gc_threshold2",
+    GcCollections0 = 306 => "gc_collections0",
+    GcCollections1 = 307 => "gc_collections1",
+    GcCollections2 = 308 => "gc_collections2",
+    GcCollected0 = 309 => "gc_collected0",
+    GcCollected1 = 310 => "gc_collected1",
+    GcCollected2 = 311 => "gc_collected2",
+    GcUncollectable0 = 312 => "gc_uncollectable0",
+    GcUncollectable1 = 313 => "gc_uncollectable1",
+    GcUncollectable2 = 314 => "gc_uncollectable2",
+    GcIsEnabled = 315 => "gc_is_enabled",
+    GcFreezeCount = 316 => "gc_freeze_count",
+    GcDroppedEvents = 317 => "gc_dropped_events",
+    GcEventStartStamp = 320 => "gc_event_start_stamp",
+    GcEventDuration = 321 => "gc_event_duration",
+    GcEventGeneration = 322 => "gc_event_generation",
+    GcEventCollected = 323 => "gc_event_collected",
+    GcEventUncollectable = 324 => "gc_event_uncollectable",
+}
+
+/// Builds one datagram, field by field.
 pub struct Datagram {
     buf: Vec<u8>,
 }
@@ -186,63 +214,53 @@ impl Datagram {
         Datagram { buf }
     }
 
-    fn tag(&mut self, name: &str, kind: u8) -> bool {
-        let Some(id) = field_id(name) else {
-            debug_assert!(false, "no telemetry field id for {name}");
-            return false;
-        };
-        self.buf.extend_from_slice(&id.to_le_bytes());
+    fn tag(&mut self, field: Field, kind: u8) {
+        self.buf.extend_from_slice(&field.id().to_le_bytes());
         self.buf.push(kind);
-        true
     }
 
-    pub fn u64(&mut self, name: &str, value: u64) -> &mut Self {
-        if self.tag(name, T_U64) {
-            self.buf.extend_from_slice(&value.to_le_bytes());
-        }
+    pub fn u64(&mut self, field: Field, value: u64) -> &mut Self {
+        self.tag(field, T_U64);
+        self.buf.extend_from_slice(&value.to_le_bytes());
         self
     }
 
-    pub fn f64(&mut self, name: &str, value: f64) -> &mut Self {
-        if self.tag(name, T_F64) {
-            self.buf.extend_from_slice(&value.to_le_bytes());
-        }
+    pub fn f64(&mut self, field: Field, value: f64) -> &mut Self {
+        self.tag(field, T_F64);
+        self.buf.extend_from_slice(&value.to_le_bytes());
         self
     }
 
     /// A string, truncated to what a 16-bit length can carry (at a
     /// character boundary).
-    pub fn str(&mut self, name: &str, value: &str) -> &mut Self {
+    pub fn str(&mut self, field: Field, value: &str) -> &mut Self {
         let mut end = value.len().min(u16::MAX as usize);
         while !value.is_char_boundary(end) {
             end -= 1;
         }
-        if self.tag(name, T_BYTES) {
-            self.buf.extend_from_slice(&(end as u16).to_le_bytes());
-            self.buf.extend_from_slice(&value.as_bytes()[..end]);
+        self.tag(field, T_BYTES);
+        self.buf.extend_from_slice(&(end as u16).to_le_bytes());
+        self.buf.extend_from_slice(&value.as_bytes()[..end]);
+        self
+    }
+
+    pub fn i32_array(&mut self, field: Field, values: &[u32]) -> &mut Self {
+        let n = values.len().min(u16::MAX as usize);
+        self.tag(field, T_I32_ARRAY);
+        self.buf.extend_from_slice(&(n as u16).to_le_bytes());
+        for &v in &values[..n] {
+            let v = i32::try_from(v).unwrap_or(i32::MAX);
+            self.buf.extend_from_slice(&v.to_le_bytes());
         }
         self
     }
 
-    pub fn i32_array(&mut self, name: &str, values: &[u32]) -> &mut Self {
+    pub fn f64_array(&mut self, field: Field, values: &[f64]) -> &mut Self {
         let n = values.len().min(u16::MAX as usize);
-        if self.tag(name, T_I32_ARRAY) {
-            self.buf.extend_from_slice(&(n as u16).to_le_bytes());
-            for &v in &values[..n] {
-                let v = i32::try_from(v).unwrap_or(i32::MAX);
-                self.buf.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        self
-    }
-
-    pub fn f64_array(&mut self, name: &str, values: &[f64]) -> &mut Self {
-        let n = values.len().min(u16::MAX as usize);
-        if self.tag(name, T_F64_ARRAY) {
-            self.buf.extend_from_slice(&(n as u16).to_le_bytes());
-            for &v in &values[..n] {
-                self.buf.extend_from_slice(&v.to_le_bytes());
-            }
+        self.tag(field, T_F64_ARRAY);
+        self.buf.extend_from_slice(&(n as u16).to_le_bytes());
+        for &v in &values[..n] {
+            self.buf.extend_from_slice(&v.to_le_bytes());
         }
         self
     }
@@ -273,11 +291,11 @@ mod tests {
     #[test]
     fn fields_are_id_type_then_value() {
         let mut d = Datagram::new(Kind::ProcessStarted, 1, 1, 0.0);
-        d.u64("request_count", 3)
-            .f64("sample_period", 0.5)
-            .str("mpm_name", "event")
-            .i32_array("request_threads_completed", &[1, 2])
-            .f64_array("request_threads_busy_time", &[0.25]);
+        d.u64(Field::RequestCount, 3)
+            .f64(Field::SamplePeriod, 0.5)
+            .str(Field::MpmName, "event")
+            .i32_array(Field::RequestThreadsCompleted, &[1, 2])
+            .f64_array(Field::RequestThreadsBusyTime, &[0.25]);
         let b = &d.bytes()[24..];
         let mut expected = vec![20, 0, T_U64];
         expected.extend_from_slice(&3u64.to_le_bytes());
@@ -292,10 +310,35 @@ mod tests {
     }
 
     #[test]
+    fn field_numbers_and_names_are_unique() {
+        let ids: Vec<u16> = Field::ALL.iter().map(|f| f.id()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "listed in number order"
+        );
+        let mut names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Field::ALL.len());
+        assert_eq!(Field::ALL.len(), 132);
+        assert_eq!(
+            (Field::ModWsgiVersion.id(), Field::ModWsgiVersion.name()),
+            (1, "mod_wsgi_version")
+        );
+        assert_eq!(
+            (
+                Field::GcEventUncollectable.id(),
+                Field::GcEventUncollectable.name()
+            ),
+            (324, "gc_event_uncollectable")
+        );
+    }
+
+    #[test]
     fn long_strings_are_cut_at_a_character_boundary() {
         let long = "é".repeat(40_000);
         let mut d = Datagram::new(Kind::SlowRequest, 1, 1, 0.0);
-        d.str("slow_path_info", &long);
+        d.str(Field::SlowPathInfo, &long);
         let b = &d.bytes()[24..];
         let n = u16::from_le_bytes([b[3], b[4]]) as usize;
         assert!(n <= u16::MAX as usize && n % 2 == 0);

@@ -109,7 +109,8 @@ fn hook_value(result: &Owned, hook: &Hook) -> Option<Option<String>> {
         return None;
     }
     // SAFETY: GIL held; `result` is a str.
-    let encoded = Owned::from_new(unsafe { ffi::PyUnicode_AsLatin1String(result.as_ptr()) });
+    // PyUnicode_AsLatin1String returns a new reference, or NULL with an exception set.
+    let encoded = unsafe { Owned::from_new(ffi::PyUnicode_AsLatin1String(result.as_ptr())) };
     if let Some(bytes) = encoded.as_ref().and_then(object::bytes_contents) {
         return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
     }

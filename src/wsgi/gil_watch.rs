@@ -41,7 +41,10 @@ pub unsafe extern "C" fn gil_enabled(
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     trampoline("mod_wsgi._gil_enabled", || {
-        let Some(args) = Owned::from_borrowed(args).and_then(|a| object::iter_items(&a)) else {
+        // SAFETY: GIL held; `args` is the argument CPython passed this
+        // METH_O function, a borrowed reference live for the call.
+        let args = unsafe { Owned::from_borrowed(args) };
+        let Some(args) = args.and_then(|a| object::iter_items(&a)) else {
             return std::ptr::null_mut();
         };
         let texts: Vec<String> = args.iter().filter_map(object::unicode_to_string).collect();

@@ -344,9 +344,13 @@ fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
             let filename = CString::new(script.as_str()).ok()?;
             // SAFETY: GIL held; returns a new reference or NULL with an
             // exception set.
-            Owned::from_new(unsafe {
-                ffi::Py_CompileString(source.as_ptr(), filename.as_ptr(), ffi::Py_file_input)
-            })
+            unsafe {
+                Owned::from_new(ffi::Py_CompileString(
+                    source.as_ptr(),
+                    filename.as_ptr(),
+                    ffi::Py_file_input,
+                ))
+            }
             .ok_or(0)
         }
         Err(error) => {
@@ -401,7 +405,9 @@ fn execute(
     let who = &describe_for_scripts(interp);
     let name = script_module_name(key);
     let script = &route.script;
-    // SAFETY: GIL held; each call returns a new reference or NULL.
+    // SAFETY: GIL held. PyModule_New and PyEval_EvalCode return new
+    // references or NULL with an exception set; PyModule_GetDict and
+    // PyImport_GetModuleDict return borrowed references, made owned.
     let module = unsafe {
         (|| {
             let cname = CString::new(name.as_str()).ok()?;
@@ -664,7 +670,9 @@ fn stream_result(
     if let Some(file) = wrapped_file(result, file_wrapper_type) {
         return send_wrapped_file(ctx, file, allow_sendfile);
     }
-    // SAFETY: GIL held for all calls below.
+    // SAFETY: GIL held for all calls below. PyObject_GetIter and
+    // PyIter_Next return new references, or NULL (at the end of the
+    // iteration, or with an exception set).
     unsafe {
         // Like the C module, no Content-Length is derived from the
         // result: each item is passed on (and flushed) as it comes.

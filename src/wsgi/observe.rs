@@ -274,16 +274,21 @@ impl<'a> RequestEvents<'a> {
         // Subscribers get their own copy: what they merge in must not
         // change the active-request record.
         // SAFETY: GIL held.
-        let Some(event) = Owned::from_new(unsafe { pyo3_ffi::PyDict_Copy(payload.as_ptr()) })
+        // PyDict_Copy returns a new reference, or NULL with an exception set.
+        let Some(event) = (unsafe { Owned::from_new(pyo3_ffi::PyDict_Copy(payload.as_ptr())) })
         else {
             object::clear_error();
             return application;
         };
         events::publish(&self.objects.subscribers, "request_started", &event, log);
         // SAFETY: GIL held; borrowed lookup in our dict.
-        let chosen = Owned::from_borrowed(unsafe {
-            pyo3_ffi::PyDict_GetItemString(event.as_ptr(), c"application_object".as_ptr())
-        });
+        // PyDict_GetItemString returns a borrowed reference, or NULL when absent.
+        let chosen = unsafe {
+            Owned::from_borrowed(pyo3_ffi::PyDict_GetItemString(
+                event.as_ptr(),
+                c"application_object".as_ptr(),
+            ))
+        };
         chosen.unwrap_or(application)
     }
 
@@ -298,8 +303,9 @@ impl<'a> RequestEvents<'a> {
         };
         let info = (|| {
             // SAFETY: GIL held; the exception's type, borrowed then owned.
+            // Py_TYPE returns a borrowed reference to the object's type, never NULL.
             let kind =
-                Owned::from_borrowed(unsafe { pyo3_ffi::Py_TYPE(exception.as_ptr()) }.cast())?;
+                unsafe { Owned::from_borrowed(pyo3_ffi::Py_TYPE(exception.as_ptr()).cast()) }?;
             let trace = exception
                 .getattr("__traceback__")
                 .unwrap_or_else(object::none);

@@ -99,7 +99,8 @@ unsafe extern "C" fn var_lookup(
             return std::ptr::null_mut();
         }
         // SAFETY: GIL held; index 0 exists (counted above); borrowed.
-        let Some(name) = Owned::from_borrowed(unsafe { ffi::PyTuple_GetItem(args, 0) }) else {
+        // PyTuple_GetItem returns a borrowed reference, or NULL (IndexError) out of range.
+        let Some(name) = (unsafe { Owned::from_borrowed(ffi::PyTuple_GetItem(args, 0)) }) else {
             return std::ptr::null_mut();
         };
         let Some(name) = object::unicode_to_string(&name) else {
@@ -146,9 +147,13 @@ pub fn add_to(environ: &Owned) -> Option<()> {
     ] {
         // SAFETY: GIL held; the method definitions are static and never
         // written; a new reference or NULL with an exception set.
-        let function = Owned::from_new(unsafe {
-            ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut())
-        })?;
+        let function = unsafe {
+            Owned::from_new(ffi::PyCFunction_NewEx(
+                def,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            ))
+        }?;
         object::dict_set(environ, key, &function).then_some(())?;
     }
     Some(())

@@ -102,8 +102,10 @@ pub unsafe extern "C" fn log_info(
     text: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     trampoline("mod_wsgi._log_info", || {
-        let Some(text) = Owned::from_borrowed(text).and_then(|t| object::unicode_to_string(&t))
-        else {
+        // SAFETY: GIL held; `text` is the argument CPython passed this
+        // METH_O function, a borrowed reference live for the call.
+        let text = unsafe { Owned::from_borrowed(text) };
+        let Some(text) = text.and_then(|t| object::unicode_to_string(&t)) else {
             return std::ptr::null_mut();
         };
         for line in text.lines() {

@@ -76,7 +76,8 @@ macro_rules! request_method {
 /// Creates an instance of `tp` bound to `ctx`.
 pub fn bind(tp: &Owned, ctx: *mut RequestContext) -> Option<Owned> {
     // SAFETY: GIL held; generic allocation zero-fills our struct.
-    let obj = Owned::from_new(unsafe { ffi::PyType_GenericAlloc(tp.as_ptr().cast(), 0) })?;
+    // PyType_GenericAlloc returns a new reference, or NULL with an exception set.
+    let obj = unsafe { Owned::from_new(ffi::PyType_GenericAlloc(tp.as_ptr().cast(), 0)) }?;
     // SAFETY: `obj` has our layout.
     unsafe { (*(obj.as_ptr() as *mut RequestBound)).context = ctx.cast() };
     Some(obj)
@@ -106,7 +107,8 @@ fn raise_os_error(message: &str) -> *mut ffi::PyObject {
 
 /// Positional argument `i` of a call, borrowed as owned.
 unsafe fn arg(args: *mut ffi::PyObject, i: isize) -> Option<Owned> {
-    // SAFETY: `args` is the call's tuple; GIL held.
+    // SAFETY: `args` is the call's tuple; GIL held. PyTuple_GetItem
+    // returns a borrowed reference (the index is checked), made owned.
     unsafe {
         if args.is_null() || ffi::PyTuple_Size(args) <= i {
             return None;
@@ -165,7 +167,8 @@ fn checked_response(status: &Owned, headers: &Owned) -> Option<(i32, String, Hea
     let count = unsafe { ffi::PyList_Size(headers.as_ptr()) };
     for i in 0..count {
         // SAFETY: index within bounds; borrowed item.
-        let item = Owned::from_borrowed(unsafe { ffi::PyList_GetItem(headers.as_ptr(), i) })?;
+        // PyList_GetItem returns a borrowed reference, or NULL (IndexError) out of range.
+        let item = unsafe { Owned::from_borrowed(ffi::PyList_GetItem(headers.as_ptr(), i)) }?;
         // SAFETY: GIL held.
         if unsafe { ffi::PyTuple_Check(item.as_ptr()) } == 0 {
             raise_type_error(&format!(
@@ -205,7 +208,8 @@ unsafe extern "C" fn start_response(
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     request_method!("start_response", slf, |ctx| {
-        // SAFETY: argument tuple/dict from the call.
+        // SAFETY: argument tuple/dict from the call; PyDict_GetItemString
+        // returns a borrowed reference, or NULL when absent.
         let (status, headers, exc_info) = unsafe {
             let kw = |name: &std::ffi::CStr| -> Option<Owned> {
                 if kwargs.is_null() {
@@ -270,8 +274,10 @@ unsafe extern "C" fn start_response(
                 return std::ptr::null_mut();
             };
             // SAFETY: GIL held; item 1 of the tuple is the exception.
-            let value = unsafe { ffi::PySequence_GetItem(exc_info.as_ptr(), 1) };
-            if let Some(value) = Owned::from_new(value) {
+            // PySequence_GetItem returns a new reference, or NULL with an
+            // exception set.
+            let value = unsafe { Owned::from_new(ffi::PySequence_GetItem(exc_info.as_ptr(), 1)) };
+            if let Some(value) = value {
                 object::restore_exception(value);
             }
             return std::ptr::null_mut();
@@ -290,8 +296,9 @@ unsafe extern "C" fn start_response(
             exc_info.as_ref(),
             &crate::pymodule::events::log_subscriber_failure,
         );
-        // SAFETY: bound method lookup on the live instance.
-        let slf = Owned::from_borrowed(slf).expect("non-null");
+        // SAFETY: GIL held; `slf` is the live instance CPython called the
+        // method on, a borrowed reference (never NULL) for the call.
+        let slf = unsafe { Owned::from_borrowed(slf) }.expect("non-null");
         slf.getattr("write")
             .map_or(std::ptr::null_mut(), Owned::into_raw)
     })
@@ -302,7 +309,9 @@ unsafe extern "C" fn write(
     data: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     request_method!("write", slf, |ctx| {
-        let Some(data) = Owned::from_borrowed(data) else {
+        // SAFETY: GIL held; `data` is the argument CPython passed this
+        // METH_O method, a borrowed reference live for the call.
+        let Some(data) = (unsafe { Owned::from_borrowed(data) }) else {
             return std::ptr::null_mut();
         };
         let Some(bytes) = object::bytes_contents(&data) else {
@@ -409,7 +418,9 @@ unsafe extern "C" fn input_close(
 
 unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
     trampoline("wsgi.input.__iter__", || {
-        Owned::from_borrowed(slf).map_or(std::ptr::null_mut(), Owned::into_raw)
+        // SAFETY: GIL held; `slf` is the instance CPython passed to
+        // tp_iter, a borrowed reference live for the call.
+        unsafe { Owned::from_borrowed(slf) }.map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
@@ -477,13 +488,16 @@ fn log_bytes(target: Option<&mut RequestContext>, bytes: &[u8]) {
 /// Writes one str (as UTF-8) or bytes-like item; `None` with the error set.
 ///
 /// # Safety
-/// `obj` is a `LogBuffer` and the GIL is held.
+/// `obj` is a `LogBuffer`, `item` null or a live object, and the GIL is
+/// held.
 unsafe fn log_write_item(
     obj: *mut ffi::PyObject,
     item: *mut ffi::PyObject,
     method: &str,
 ) -> Option<()> {
-    let item = Owned::from_borrowed(item)?;
+    // SAFETY: `item` is null or a live object, borrowed for the call
+    // (the caller's promise); GIL held.
+    let item = unsafe { Owned::from_borrowed(item) }?;
     // SAFETY: forwarded.
     let target = unsafe { log_target(obj, method) }.ok()?;
     object::with_text_or_bytes(&item, |bytes| log_bytes(target, bytes))
@@ -515,7 +529,9 @@ unsafe extern "C" fn log_writelines(
         if unsafe { log_target(slf, "writelines") }.is_err() {
             return std::ptr::null_mut();
         }
-        // SAFETY: GIL held; iterate the given iterable.
+        // SAFETY: GIL held; iterate the given iterable (`lines`, borrowed
+        // for the call). PyObject_GetIter and PyIter_Next return new
+        // references, or NULL (at the end, or with an exception set).
         unsafe {
             let Some(iter) = Owned::from_new(ffi::PyObject_GetIter(lines)) else {
                 object::clear_error();
@@ -710,9 +726,13 @@ unsafe extern "C" fn restricted_getattr(
 /// A `mod_wsgi.Restricted` standing for `stream` (`sys.stdin`, `sys.stdout`).
 pub fn restricted(objects: &InterpreterObjects, stream: &'static CStr) -> Option<Owned> {
     // SAFETY: GIL held; generic allocation zero-fills our struct.
-    let obj = Owned::from_new(unsafe {
-        ffi::PyType_GenericAlloc(objects.restricted_type.as_ptr().cast(), 0)
-    })?;
+    // PyType_GenericAlloc returns a new reference, or NULL with an exception set.
+    let obj = unsafe {
+        Owned::from_new(ffi::PyType_GenericAlloc(
+            objects.restricted_type.as_ptr().cast(),
+            0,
+        ))
+    }?;
     // SAFETY: `obj` has the Restricted layout.
     unsafe { (*(obj.as_ptr() as *mut Restricted)).stream = stream.as_ptr() };
     Some(obj)
@@ -822,7 +842,8 @@ fn make_type(
         slots: slots.as_mut_ptr(),
     };
     // SAFETY: GIL held; Python copies the spec and slots into the new type.
-    Owned::from_new(unsafe { ffi::PyType_FromSpec(&mut spec) })
+    // PyType_FromSpec returns a new reference, or NULL with an exception set.
+    unsafe { Owned::from_new(ffi::PyType_FromSpec(&mut spec)) }
 }
 
 /// A request-bound type with `methods`.
@@ -895,9 +916,13 @@ class FileWrapper:
 fn file_wrapper_type() -> Option<Owned> {
     let globals = object::run_source(FILE_WRAPPER_SOURCE, "mod_wsgi", &[])?;
     // SAFETY: GIL held; borrowed lookup in the namespace just filled.
-    Owned::from_borrowed(unsafe {
-        ffi::PyDict_GetItemString(globals.as_ptr(), c"FileWrapper".as_ptr())
-    })
+    // PyDict_GetItemString returns a borrowed reference, or NULL when absent.
+    unsafe {
+        Owned::from_borrowed(ffi::PyDict_GetItemString(
+            globals.as_ptr(),
+            c"FileWrapper".as_ptr(),
+        ))
+    }
 }
 
 /// Creates this interpreter's adapter types.
