@@ -104,6 +104,9 @@ try:
         with open(script, 'rb') as source:
             code = compile(source.read(), script, 'exec')
         exec(code, module.__dict__)
+    elif request.get('normal'):
+        import importlib
+        importlib.import_module(request['name'])
     else:
         spec = importlib.util.spec_from_file_location(request['name'],
                                                       request['file'])
@@ -376,7 +379,8 @@ def describe_slots(inspection, python):
     return info
 
 
-def verdicts(info, inspection, trial, threaded, python):
+def verdicts(info, inspection, trial, threaded, python, legacy=None,
+             main=None):
     """{mode: {'verdict': ..., 'why'/'error': ...}} for one module."""
     out = {}
     init = info['init']
@@ -388,9 +392,21 @@ def verdicts(info, inspection, trial, threaded, python):
             out['own-gil'] = {'verdict': 'n/a',
                               'why': python.own_gil_unavailable()}
         return out
-    # Shared GIL: CPython loads every module into the main interpreter and
-    # into the legacy sub-interpreters mod_wsgi creates for it.
-    if info['multiple_interpreters'] == 'not-supported':
+    # Shared GIL: mod_wsgi's sub-interpreters use CPython's legacy
+    # configuration, which loads every module, whatever it declares; the
+    # trial says whether the module's own code copes.
+    if legacy and not legacy.get('ok'):
+        if main.get('ok'):
+            out['shared'] = {
+                'verdict': 'global-only',
+                'why': 'fails in a shared-GIL sub-interpreter, loads in the '
+                       'main interpreter (%{GLOBAL})',
+                'error': legacy.get('error')}
+        else:
+            out['shared'] = {'verdict': 'no', 'error': main.get('error')}
+        if legacy.get('crashed_after'):
+            out['shared']['crashed_after'] = legacy['crashed_after']
+    elif info['multiple_interpreters'] == 'not-supported':
         out['shared'] = {
             'verdict': 'global-only',
             'why': 'declares no sub-interpreter support: run it in '
@@ -436,6 +452,14 @@ def audit_module(item, python):
     if inspection.get('crashed'):
         inspection = {'init': 'error', 'error': inspection['error']}
     info = describe_slots(inspection, python)
+    # A shared-GIL sub-interpreter as mod_wsgi creates it; the main
+    # interpreter too when that fails.
+    legacy = run_child(dict(request, task='trial', where='legacy',
+                            normal=True))
+    main = {}
+    if not legacy.get('ok'):
+        main = run_child(dict(request, task='trial', where='main',
+                              normal=True))
     trial = {}
     if python.own_gil:
         trial = run_child(dict(request, task='trial', where='own-gil'))
@@ -447,7 +471,8 @@ def audit_module(item, python):
     entry.update(info)
     if inspection.get('note'):
         entry['init_note'] = inspection['note']
-    entry['modes'] = verdicts(info, inspection, trial, threaded, python)
+    entry['modes'] = verdicts(info, inspection, trial, threaded, python,
+                              legacy, main)
     return entry
 
 
@@ -565,6 +590,10 @@ def render_text(report, mode):
                 note = '%s [%s]: %s' % (entry['name'], name,
                                         verdict.get('error')
                                         or verdict.get('why'))
+                if verdict.get('error') and verdict.get('why'):
+                    note = '%s [%s]: %s: %s' % (entry['name'], name,
+                                                verdict['why'],
+                                                verdict['error'])
                 if verdict.get('crashed_after'):
                     note += ' (then %s)' % verdict['crashed_after']
                 notes.append(note)
