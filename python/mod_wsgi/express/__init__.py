@@ -8,6 +8,7 @@ Sub-commands:
 * ``module-config``: print the lines that load the module into a system
   Apache.
 * ``module-location``: print the module's path.
+* ``audit-extensions``: run ``mod_wsgi.audit`` under another Python.
 
 Run ``python -m mod_wsgi.express`` or the ``mod_wsgi-express`` script
 (entry point ``mod_wsgi.express:main``). The options are described in
@@ -213,6 +214,51 @@ def install_module(args):
     print('WSGIPythonHome "%s"' % python_home())
 
 
+# Loads mod_wsgi/audit.py by path (the target Python need not have this
+# package) under a private name and runs it; argv[1] is the file.
+_AUDIT_BOOTSTRAP = (
+    'import importlib.util, sys\n'
+    'del sys.path[0]\n'
+    'spec = importlib.util.spec_from_file_location('
+    '"_mod_wsgi_audit", sys.argv[1])\n'
+    'audit = importlib.util.module_from_spec(spec)\n'
+    'spec.loader.exec_module(audit)\n'
+    'sys.exit(audit.main(sys.argv[2:], '
+    'prog="mod_wsgi-express audit-extensions"))\n')
+
+
+def audit_extensions(args):
+    """Runs the audit under ``args.python``; returns its exit status."""
+    import subprocess
+    from .errors import ExpressError
+    python = args.python or sys.executable
+    if os.path.isdir(python):
+        candidate = os.path.join(python, 'bin', 'python')
+        if not os.path.isfile(candidate):
+            raise ExpressError('%s is a directory without bin/python (not '
+                               'a virtual environment)' % python)
+        python = candidate
+    elif not os.path.isfile(python):
+        raise ExpressError('no such Python: %s' % python)
+    audit_file = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), 'audit.py')
+    command = [python, '-c', _AUDIT_BOOTSTRAP, audit_file]
+    for directory in args.python_path:
+        command += ['--python-path', os.path.abspath(directory)]
+    command += ['--mode', args.mode, '--jobs', str(args.jobs)]
+    if args.json:
+        command.append('--json')
+    if args.only_imported:
+        command.append('--only-imported')
+    if args.script:
+        command.append(os.path.abspath(args.script))
+    sys.stdout.flush()
+    try:
+        return subprocess.call(command)
+    except OSError as error:
+        raise ExpressError('cannot run %s: %s' % (python, error.strerror))
+
+
 def main(argv=None):
     """Command line entry point; returns only for setup-server and the
     module-* commands (start-server replaces the process with Apache)."""
@@ -238,6 +284,8 @@ def main(argv=None):
             _print_set_up(plan)
         elif args.command == 'start-server':
             start_server(args)
+        elif args.command == 'audit-extensions':
+            return audit_extensions(args)
     except ExpressError as error:
         sys.stderr.write('%s %s: error: %s\n' % (PROG, args.command, error))
         return 2

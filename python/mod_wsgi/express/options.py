@@ -613,6 +613,43 @@ def build_parser():
     install.add_argument(
         '--modules-directory', metavar='DIRECTORY-PATH',
         help='install here instead of the directory apxs reports')
+    audit = commands.add_parser(
+        'audit-extensions',
+        usage='%(prog)s [--python PATH-or-VENV] [--python-path DIR ...] '
+              '[--mode MODE] [--json] [SCRIPT]',
+        help='report which extension modules of a Python environment work '
+             'with a shared GIL, an own GIL and free-threading',
+        description='Run python -m mod_wsgi.audit under the given Python: '
+                    'list every extension module its environment provides '
+                    'with its init style, its Py_mod_multiple_interpreters '
+                    'and Py_mod_gil slots and a verdict per GIL mode, '
+                    'each probed in a throwaway child process. With '
+                    'SCRIPT, also load the WSGI script under each mode; '
+                    'the exit status is 1 when it does not work under '
+                    '--mode.')
+    audit.add_argument(
+        'script', nargs='?', metavar='SCRIPT',
+        help='WSGI script file to load under each mode (its module-level '
+             'code runs)')
+    audit.add_argument(
+        '--python', metavar='PATH-or-VENV',
+        help='the Python the application runs in: an interpreter, or a '
+             'virtual environment\'s directory (its bin/python); default '
+             'the Python running this command')
+    audit.add_argument(
+        '--python-path', action='append', default=[], metavar='DIR',
+        help='add DIR to sys.path as python-path does; repeatable')
+    audit.add_argument(
+        '--mode', choices=('shared', 'own-gil', 'free-threading'),
+        default='own-gil',
+        help='the mode that decides the exit status (default own-gil)')
+    audit.add_argument('--json', action='store_true',
+                       help='print the report as JSON')
+    audit.add_argument(
+        '--only-imported', action='store_true',
+        help='with SCRIPT: list only the extension modules it imports')
+    audit.add_argument('--jobs', type=_bounded_int(1, 64), default=2,
+                       metavar='N', help='probes to run at once (default 2)')
     commands.add_parser(
         'module-location',
         help='print the path of the Apache module',
