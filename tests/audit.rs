@@ -101,12 +101,21 @@ fn verdict<'a>(module: &'a Json, mode: &str) -> &'a Json {
 fn assert_refused(report: &Json, name: &str, def_name: &str) {
     let m = module(report, name);
     let v = verdict(m, "own-gil");
-    if own_gil_available() {
+    if at_least_313() {
         assert_eq!(v.str_of("verdict"), "no", "{name}: {m:?}");
         assert_eq!(
             v.str_of("error"),
             format!("ImportError: module {def_name} {REFUSAL}"),
             "{name}"
+        );
+    } else if own_gil_available() {
+        // 3.12's own stdlib C modules (_datetime among them) refuse an
+        // isolated interpreter too, so a module that needs one fails on
+        // that first, with its own ImportError.
+        assert_eq!(v.str_of("verdict"), "no", "{name}: {m:?}");
+        assert!(
+            v.str_of("error").starts_with("ImportError: "),
+            "{name}: {m:?}"
         );
     } else {
         assert_eq!(v.str_of("verdict"), "n/a", "{name}: {m:?}");
@@ -158,13 +167,17 @@ fn environment_report_gives_each_packages_verdicts() {
     let numpy = module(&r, "numpy._core._multiarray_umath");
     assert_eq!(numpy.str_of("init"), "single-phase", "{numpy:?}");
     let v = verdict(numpy, "own-gil");
-    if own_gil_available() {
+    if at_least_313() {
         assert_eq!(v.str_of("verdict"), "no", "{numpy:?}");
         let error = v.str_of("error");
         assert!(
             error.contains(REFUSAL) || error.contains("CPU dispatcher tracer already init"),
             "{error}"
         );
+    } else if own_gil_available() {
+        // On 3.12 it fails earlier, on the datetime C API that 3.12's
+        // _datetime does not offer an isolated interpreter.
+        assert_eq!(v.str_of("verdict"), "no", "{numpy:?}");
     } else {
         assert_eq!(v.str_of("verdict"), "n/a");
     }
