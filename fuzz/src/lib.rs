@@ -13,7 +13,7 @@ pub mod wsgi;
 
 /// Stand-in for the process facts `daemon::handoff` reads (the real
 /// `ProcessInfo` also holds Apache scoreboard state).
-pub mod module {
+pub mod process {
     pub struct ProcessInfo {
         pub multithread: bool,
         pub multiprocess: bool,
