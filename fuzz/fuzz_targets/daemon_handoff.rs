@@ -13,7 +13,7 @@ use mod_wsgi_pure::daemon::handoff::{
     ignores_activity, queue_start, request_head, route_and_extras, stamp_queue_start,
 };
 use mod_wsgi_pure::daemon::wire::{write_request, Frame, RequestHead};
-use mod_wsgi_pure::module::ProcessInfo;
+use mod_wsgi_pure::process::ProcessInfo;
 use mod_wsgi_pure::wsgi::handler::{EnvironExtras, Route};
 
 #[derive(Arbitrary, Debug)]
