@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::differential::{c_module, Endpoint, Exchange, Judge, Side};
+use common::differential::{c_module, Endpoint, Exchange, Judge, Side, PROCESS_LOG_QUIET};
 use common::raw::{dechunk, parse_head, RawConn};
 use common::{module_path, python_exe, Server, ServerBuilder};
 use std::fmt::Write as _;
@@ -34,6 +34,9 @@ const DAEMON: &str = "WSGIDaemonProcess hostile processes=1 threads=4\n\
 /// Log markers of a process that crashed (Apache's for its children, ours
 /// and C's for daemon processes).
 const CRASH_MARKERS: &[&str] = &["AH00052", "has died", "Segmentation fault"];
+
+/// Longest wait for a started server's processes to have started Python.
+const STARTUP_WAIT: Duration = Duration::from_secs(20);
 
 fn builder(mode: &str, extra: &str) -> ServerBuilder {
     ServerBuilder::new()
@@ -62,6 +65,23 @@ impl Pair {
         let ours = builder(mode, extra).start();
         let c_ep = Endpoint::of_server(Side::C, &c, &c_so);
         let ours_ep = Endpoint::of_server(Side::Ours, &ours, &module_path());
+        // What processes log as they start belongs to no exchange: wait for
+        // ours to have started Python everywhere (its lines say so), then
+        // for both logs to go quiet (the C module's lines are not known).
+        let mut started = vec!["Attaching to Python main interpreter in embedded mode."];
+        if mode == DAEMON {
+            started.push("Attaching to Python main interpreter in daemon process 'hostile'.");
+        }
+        for line in started {
+            assert!(
+                ours.wait_for_log(line, STARTUP_WAIT),
+                "ours never logged {line:?}:\n{}",
+                ours.error_log()
+            );
+        }
+        for ep in [&c_ep, &ours_ep] {
+            ep.settle_log_for(PROCESS_LOG_QUIET);
+        }
         Pair {
             c,
             ours,
