@@ -11,6 +11,7 @@ use crate::apache::{ffi, mpm_query};
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::gil;
 use crate::config::interp_options;
+use crate::config::routing;
 use crate::config::server::HashSeed;
 use crate::config::values::{GroupContext, GroupSpec};
 use crate::config::ServerConfig;
@@ -18,7 +19,11 @@ use crate::python::interp::{self, Interpreter, InterpreterSetup};
 use crate::python::runtime::{self, InitSettings};
 use crate::telemetry::reporter::GcSource;
 use once_cell::sync::OnceCell;
+use parking_lot::RwLock;
+use std::collections::HashMap;
 use std::ptr::null;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Facts about this process fixed when it starts serving.
 pub(crate) struct ProcessInfo {
@@ -175,6 +180,7 @@ fn interpreter_setup(
     );
     InterpreterSetup {
         process_group: role.group.to_string(),
+        application_group: application_group.to_string(),
         restrictions: crate::config::interp_options::Restrictions {
             stdin: resolved.restrict_stdin,
             stdout: resolved.restrict_stdout,
@@ -206,14 +212,36 @@ pub(crate) fn in_daemon_process() -> bool {
 }
 
 /// The interpreter for `application_group` in this process, created with
-/// its configured GIL mode on first use.
+/// its configured GIL mode on first use: the group's own, or the least
+/// busy member of its `WSGIInterpreterPool`.
 pub(crate) fn interpreter_for(
     config: &ServerConfig,
     application_group: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<std::sync::Arc<interp::Interpreter>, String> {
+    let members = pool_member_names(config, application_group, env);
+    let name = match members.len() {
+        0 | 1 => application_group,
+        _ => {
+            static TURN: AtomicUsize = AtomicUsize::new(0);
+            let in_flight = interp::in_flight_of(&members);
+            let turn = TURN.fetch_add(1, Ordering::Relaxed);
+            &members[routing::least_busy_member(&in_flight, turn)]
+        }
+    };
+    interpreter_named(config, name, application_group, env)
+}
+
+/// The interpreter registered as `name` (the group itself or one of its
+/// pool members) serving `application_group`.
+fn interpreter_named(
+    config: &ServerConfig,
+    name: &str,
+    application_group: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::sync::Arc<interp::Interpreter>, String> {
     let free_threading = PROCESS.get().is_some_and(|p| p.free_threading);
-    interp::get_or_create(application_group, || {
+    interp::get_or_create(name, || {
         interpreter_setup(
             config,
             current_role(),
@@ -222,6 +250,48 @@ pub(crate) fn interpreter_for(
             free_threading,
         )
     })
+}
+
+/// The registry names of `application_group`'s pool members in this
+/// process; empty when the group is not pooled. Decided once per group:
+/// the settings cannot change while the process lives.
+fn pool_member_names(
+    config: &ServerConfig,
+    application_group: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Arc<[String]> {
+    static POOLS: OnceCell<RwLock<HashMap<String, Arc<[String]>>>> = OnceCell::new();
+    let pools = POOLS.get_or_init(Default::default);
+    if let Some(found) = pools.read().get(application_group) {
+        return found.clone();
+    }
+    let g = &config.global;
+    let resolved = interp_options::resolve(
+        &g.interpreter,
+        &g.interpreter_options,
+        current_role().group,
+        application_group,
+        env,
+    );
+    let free_threading = PROCESS.get().is_some_and(|p| p.free_threading);
+    let members = gil::pool_members(
+        &resolved,
+        application_group,
+        runtime::CAPABILITIES,
+        free_threading,
+    );
+    let names: Arc<[String]> = if members > 1 {
+        (0..members)
+            .map(|k| gil::pool_member_name(application_group, k))
+            .collect()
+    } else {
+        Arc::from([])
+    };
+    pools
+        .write()
+        .entry(application_group.to_string())
+        .or_insert(names)
+        .clone()
 }
 
 /// The process plan (free-threading and the process-wide switch interval)
@@ -526,9 +596,22 @@ pub(crate) fn preload_scripts(
                 tracing::debug!("{line}")
             }
         };
-        match interpreter_for(config, &group, &process_env) {
-            Ok(interpreter) => {
-                preload(&interpreter, &path, &log);
+        // A pool's members are all created here, each importing the
+        // script, so none pays for it on its first request.
+        let members = pool_member_names(config, &group, &process_env);
+        let names: Vec<&str> = match &*members {
+            [] => vec![group.as_str()],
+            named => named.iter().map(String::as_str).collect(),
+        };
+        let interpreters: Result<Vec<_>, String> = names
+            .iter()
+            .map(|name| interpreter_named(config, name, &group, &process_env))
+            .collect();
+        match interpreters {
+            Ok(interpreters) => {
+                for interpreter in interpreters {
+                    preload(&interpreter, &path, &log);
+                }
             }
             Err(message) if role.daemon.is_some() => {
                 tracing::debug!("mod_wsgi: cannot preload '{path}': {message}");

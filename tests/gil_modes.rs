@@ -550,6 +550,136 @@ fn import_script_preloads_at_process_start() {
     assert_eq!(text(&j, "application_group"), "warm");
 }
 
+/// `WSGIInterpreterPool 2`: while one request spins in a member (holding
+/// its GIL), the next goes to the other, idle member, which has a GIL of
+/// its own, so the two see each other. Before 3.12 the pool is refused at
+/// load with a warning and one shared-GIL interpreter serves both.
+#[test]
+fn interpreter_pool_spreads_requests_over_own_gil_members() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("gil.wsgi", APP_GIL)
+        .writable_dir("shared")
+        .config(
+            "WSGIScriptAlias / {root}/gil.wsgi application-group=pooled\n\
+             <WSGIInterpreterOptions application-group=pooled>\n\
+               WSGIInterpreterPool 2\n\
+             </WSGIInterpreterOptions>\n",
+        )
+        .start();
+    let page = server.root().join("shared/page");
+    std::fs::write(&page, [0u8; 2]).unwrap();
+    common::chown_www_data(&page);
+    let port = server.port();
+    let page_s = page.display().to_string();
+    let spin = |slot: u8| {
+        let page_s = page_s.clone();
+        std::thread::spawn(move || {
+            common::http_request(
+                port,
+                "GET",
+                &format!("/?spin={page_s}&slot={slot}"),
+                &[],
+                b"",
+            )
+            .expect("request")
+            .json()
+        })
+    };
+    let first = spin(0);
+    assert!(
+        common::procs::wait_until(LOG_WAIT, || std::fs::read(&page)
+            .is_ok_and(|b| b.first() == Some(&1))),
+        "the first spinner never marked the page"
+    );
+    let second = spin(1);
+    let (a, b) = (first.join().unwrap(), second.join().unwrap());
+    for j in [&a, &b] {
+        assert_eq!(text(j, "application_group"), "pooled", "{j:?}");
+    }
+    if own_gil_supported() {
+        assert_ne!(
+            text(&a, "load_token"),
+            text(&b, "load_token"),
+            "the second request went to the idle member"
+        );
+        assert!(
+            flag(&a, "saw_peer") && flag(&b, "saw_peer"),
+            "members have their own GIL: both spinners see each other ({a:?}, {b:?})"
+        );
+        for member in ["pooled#1", "pooled#2"] {
+            assert_log(
+                &server,
+                &format!("Creating sub-interpreter '{member}' in embedded mode with own GIL."),
+            );
+        }
+    } else {
+        assert_log(
+            &server,
+            "mod_wsgi: WSGIInterpreterPool 2 for application group 'pooled' has no effect: pool members need their own GIL, which requires Python 3.12 or later; the group is served by one interpreter.",
+        );
+        assert_eq!(text(&a, "load_token"), text(&b, "load_token"));
+        assert!(
+            !(flag(&a, "saw_peer") && flag(&b, "saw_peer")),
+            "one shared-GIL interpreter: the first spinner cannot see the second ({a:?}, {b:?})"
+        );
+        assert_log(
+            &server,
+            "Creating sub-interpreter 'pooled' in embedded mode.",
+        );
+        assert!(!server.error_log().contains("pooled#"));
+    }
+}
+
+/// `WSGIImportScript` into a pooled group creates every member at process
+/// start and runs the script in each, so none pays for it on a request.
+#[test]
+fn import_script_preloads_every_pool_member() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("gil.wsgi", APP_GIL)
+        .file(
+            "preload.py",
+            "import sys, mod_wsgi\nsys.stderr.write('preloaded into %r\\n' % mod_wsgi.application_group)\nsys.stderr.flush()\n",
+        )
+        .config(
+            "WSGIImportScript {root}/preload.py process-group=%{GLOBAL} application-group=warm\n\
+             WSGIScriptAlias / {root}/gil.wsgi application-group=warm\n\
+             <WSGIInterpreterOptions application-group=warm>\n\
+               WSGIInterpreterPool 3\n\
+             </WSGIInterpreterOptions>\n",
+        )
+        .start();
+    let members: &[&str] = if own_gil_supported() {
+        &["warm#1", "warm#2", "warm#3"]
+    } else {
+        &["warm"]
+    };
+    for member in members {
+        assert_log(
+            &server,
+            &format!("Creating sub-interpreter '{member}' in embedded mode"),
+        );
+    }
+    // Before any request: one preload per member.
+    assert!(
+        common::procs::wait_until(LOG_WAIT, || server
+            .error_log()
+            .matches("preloaded into 'warm'")
+            .count()
+            == members.len()),
+        "expected {} preloads:\n{}",
+        members.len(),
+        server.error_log()
+    );
+    let j = server.json_ok("/", &[]);
+    assert_eq!(text(&j, "application_group"), "warm");
+}
+
 /// The body reaches the client before the handler has returned (it is
 /// flushed as written). In a one-process prefork server the next request is
 /// only taken once the previous one is done, so one more makes sure no
@@ -633,6 +763,18 @@ fn bad_gil_directive_values_fail_configtest() {
         (
             "<WSGIInterpreterOptions daemon=x>\n</WSGIInterpreterOptions>",
             "daemon",
+        ),
+        (
+            "WSGIInterpreterPool 2",
+            "WSGIInterpreterPool is not allowed outside <WSGIInterpreterOptions application-group=NAME>",
+        ),
+        (
+            "<WSGIInterpreterOptions process-group=web>\n  WSGIInterpreterPool 2\n</WSGIInterpreterOptions>",
+            "WSGIInterpreterPool is not allowed outside <WSGIInterpreterOptions application-group=NAME>",
+        ),
+        (
+            "<WSGIInterpreterOptions application-group=a>\n  WSGIInterpreterPool 0\n</WSGIInterpreterOptions>",
+            "'0'",
         ),
     ] {
         let (ok, out) = ServerBuilder::new().config(config).configtest();

@@ -166,9 +166,14 @@ pub fn plan_interpreter(
             ));
         }
         GilKind::FreeThreaded
-    } else if resolved.per_interpreter_gil && caps.per_interpreter_gil && !is_main {
+    } else if (resolved.per_interpreter_gil || resolved.pool_size > 1)
+        && caps.per_interpreter_gil
+        && !is_main
+    {
         // The main interpreter always keeps the process-wide GIL; asking
-        // for its own is ignored without a word, as documented.
+        // for its own is ignored without a word, as documented. A pool's
+        // members always have their own: sharing one GIL would serialise
+        // them, which is what a pool exists to avoid.
         GilKind::Own
     } else {
         GilKind::Shared
@@ -212,6 +217,68 @@ pub fn plan_interpreter(
     }
 }
 
+/// How many interpreters serve `application_group`: the size of its
+/// `WSGIInterpreterPool` where the members can have their own GIL, else
+/// one (why was logged when the configuration was loaded).
+pub fn pool_members(
+    resolved: &ResolvedSettings,
+    application_group: &str,
+    caps: PythonCapabilities,
+    free_threading_active: bool,
+) -> usize {
+    let poolable =
+        !application_group.is_empty() && caps.per_interpreter_gil && !free_threading_active;
+    if poolable {
+        resolved.pool_size.max(1)
+    } else {
+        1
+    }
+}
+
+/// The registry name of member `index` (0-based) of `application_group`'s
+/// pool: `NAME#1`, `NAME#2`, ... in logs and metrics.
+pub fn pool_member_name(application_group: &str, index: usize) -> String {
+    format!("{application_group}#{}", index + 1)
+}
+
+/// Why a `WSGIInterpreterPool` in `container` will serve with one
+/// interpreter, if it will.
+fn pool_warning(
+    container: &InterpreterOptions,
+    top_level: &InterpreterSettings,
+    containers: &[InterpreterOptions],
+    caps: PythonCapabilities,
+) -> Option<String> {
+    let size = container.settings.pool_size.filter(|&n| n > 1)?;
+    let group = container.application_group.as_deref().unwrap_or_default();
+    let reason = if group.is_empty() {
+        "the main interpreter (%{GLOBAL}) cannot be pooled".to_string()
+    } else if !caps.per_interpreter_gil {
+        "pool members need their own GIL, which requires Python 3.12 or later".to_string()
+    } else {
+        let process_group = container.process_group.as_deref();
+        let free_threading = caps.free_threading
+            && match process_group {
+                Some(pg) => {
+                    super::interp_options::resolve_process(top_level, containers, pg).free_threading
+                }
+                None => top_level.free_threading == Some(true),
+            };
+        if !free_threading {
+            return None;
+        }
+        "free-threading is on, so there is no GIL to give each member".to_string()
+    };
+    let who = if group.is_empty() {
+        "%{GLOBAL}".to_string()
+    } else {
+        format!("application group '{group}'")
+    };
+    Some(format!(
+        "mod_wsgi: WSGIInterpreterPool {size} for {who} has no effect: {reason}; the group is served by one interpreter."
+    ))
+}
+
 /// Warnings about the GIL directives that can be given once, when the
 /// configuration is loaded. (A switch interval an interpreter cannot take
 /// is reported when the interpreter is created, as WSGI0199.)
@@ -238,6 +305,7 @@ pub fn configuration_warnings(
                 "WSGI0201: WSGIFreeThreading inside <WSGIInterpreterOptions> with application-group= set is ignored: free-threading is a process-wide setting and cannot be scoped per application group.".to_string(),
             );
         }
+        warnings.extend(pool_warning(container, top_level, containers, caps));
     }
     warnings
 }
@@ -729,5 +797,89 @@ mod tests {
             "sub-interpreter 'a' in daemon process 'web'"
         );
         assert_eq!(GilKind::Own.to_string(), "own GIL");
+    }
+
+    #[test]
+    fn a_pool_has_its_size_only_where_members_can_have_their_own_gil() {
+        let containers = [container(
+            "application-group=app",
+            &["WSGIInterpreterPool 4"],
+        )];
+        let resolved = resolve(&top(&[]), &containers, "", "app", &no_env);
+        assert_eq!(pool_members(&resolved, "app", PY312, false), 4);
+        assert_eq!(pool_members(&resolved, "app", PY311, false), 1);
+        assert_eq!(pool_members(&resolved, "app", PY313T, true), 1);
+        // Another group in the same process is not pooled.
+        let other = resolve(&top(&[]), &containers, "", "other", &no_env);
+        assert_eq!(pool_members(&other, "other", PY312, false), 1);
+        // The main interpreter never is, whatever the settings say.
+        assert_eq!(pool_members(&resolved, "", PY312, false), 1);
+        assert_eq!(pool_member_name("app", 0), "app#1");
+        assert_eq!(pool_member_name("app", 3), "app#4");
+    }
+
+    #[test]
+    fn pool_members_have_their_own_gil_without_asking() {
+        let containers = [container(
+            "application-group=app",
+            &["WSGIInterpreterPool 2"],
+        )];
+        assert_eq!(
+            plan(&top(&[]), &containers, "", "app", PY312).1.gil,
+            GilKind::Own
+        );
+        assert_eq!(
+            plan(&top(&[]), &containers, "", "app", PY311).1.gil,
+            GilKind::Shared
+        );
+        // A pool of one is an ordinary interpreter.
+        let one = [container(
+            "application-group=app",
+            &["WSGIInterpreterPool 1"],
+        )];
+        assert_eq!(
+            plan(&top(&[]), &one, "", "app", PY312).1.gil,
+            GilKind::Shared
+        );
+    }
+
+    #[test]
+    fn a_pool_that_cannot_be_had_is_reported_once_at_load() {
+        let pooled = [container(
+            "application-group=app",
+            &["WSGIInterpreterPool 4"],
+        )];
+        assert!(configuration_warnings(&top(&[]), &pooled, PY312).is_empty());
+
+        let warnings = configuration_warnings(&top(&[]), &pooled, PY311);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("WSGIInterpreterPool 4 for application group 'app' has no effect")
+                && warnings[0].contains("Python 3.12"),
+            "{warnings:?}"
+        );
+
+        let global = container("application-group=%{GLOBAL}", &["WSGIInterpreterPool 2"]);
+        let warnings = configuration_warnings(&top(&[]), &[global], PY312);
+        assert!(
+            warnings.len() == 1
+                && warnings[0].contains("main interpreter (%{GLOBAL}) cannot be pooled"),
+            "{warnings:?}"
+        );
+
+        let ft = top(&["WSGIFreeThreading On"]);
+        let warnings = configuration_warnings(&ft, &pooled, PY313T);
+        assert!(
+            warnings.iter().any(|w| w.contains("free-threading is on")),
+            "{warnings:?}"
+        );
+        // Free-threading for another daemon group leaves this one's pool be.
+        let scoped = container(
+            "process-group=api application-group=app",
+            &["WSGIInterpreterPool 2"],
+        );
+        let ft_elsewhere = container("process-group=batch", &["WSGIFreeThreading On"]);
+        let warnings = configuration_warnings(&top(&[]), &[scoped, ft_elsewhere], PY313T);
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 }

@@ -21,7 +21,15 @@ pub struct InterpreterSettings {
     pub restrict_stdin: Option<bool>,
     pub restrict_stdout: Option<bool>,
     pub restrict_signal: Option<bool>,
+    /// `WSGIInterpreterPool N`: the application group is served by N
+    /// own-GIL sub-interpreters (our extension; only inside a container
+    /// naming the group).
+    pub pool_size: Option<usize>,
 }
+
+/// The most members `WSGIInterpreterPool` accepts: each is a whole
+/// interpreter, with its own copy of every module the application imports.
+pub const MAX_POOL_SIZE: usize = 64;
 
 /// The directives permitted inside the container.
 pub const CONTAINER_DIRECTIVES: &[Directive] = &[
@@ -32,6 +40,7 @@ pub const CONTAINER_DIRECTIVES: &[Directive] = &[
     Directive::RestrictStdin,
     Directive::RestrictStdout,
     Directive::RestrictSignal,
+    Directive::InterpreterPool,
 ];
 
 impl InterpreterSettings {
@@ -70,6 +79,17 @@ impl InterpreterSettings {
                     "a positive number of seconds up to 1.0, e.g. 0.002",
                 )?)
             }
+            Directive::InterpreterPool => {
+                self.pool_size = Some(
+                    value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_POOL_SIZE).contains(n))
+                        .ok_or_else(|| {
+                            ConfigError::invalid_value(name, value, "a whole number from 1 to 64")
+                        })?,
+                )
+            }
             Directive::PythonPath => {
                 for dir in value.split(':').filter(|d| !d.is_empty()) {
                     self.python_path.push(dir.to_string());
@@ -96,6 +116,9 @@ pub struct InterpreterOptions {
 }
 
 const CONTAINER: &str = "<WSGIInterpreterOptions>";
+
+/// Where `WSGIInterpreterPool` may appear, for its error message.
+pub const POOL_LOCATION: &str = "outside <WSGIInterpreterOptions application-group=NAME> (a pool belongs to one application group, named literally)";
 
 fn normalise_selector(value: &str) -> String {
     if value.eq_ignore_ascii_case("%{GLOBAL}") {
@@ -142,12 +165,24 @@ impl InterpreterOptions {
     /// Applies one line found inside the container.
     pub fn apply_line(&mut self, directive_name: &str, args: &[String]) -> ConfigResult<()> {
         match Directive::by_name(directive_name) {
+            Some(Directive::InterpreterPool) if !self.names_one_application_group() => {
+                Err(ConfigError::NotAllowedHere {
+                    directive: Directive::InterpreterPool.name().to_string(),
+                    location: POOL_LOCATION,
+                })
+            }
             Some(d) if CONTAINER_DIRECTIVES.contains(&d) => self.settings.apply(d, args),
             _ => Err(ConfigError::NotAllowedHere {
                 directive: directive_name.to_string(),
-                location: "inside <WSGIInterpreterOptions> (permitted: WSGIPerInterpreterGIL, WSGIFreeThreading, WSGISwitchInterval, WSGIPythonPath, WSGIRestrictStdin, WSGIRestrictStdout, WSGIRestrictSignal)",
+                location: "inside <WSGIInterpreterOptions> (permitted: WSGIPerInterpreterGIL, WSGIFreeThreading, WSGISwitchInterval, WSGIPythonPath, WSGIRestrictStdin, WSGIRestrictStdout, WSGIRestrictSignal, WSGIInterpreterPool)",
             }),
         }
+    }
+
+    /// True when the container names one application group by a literal
+    /// name (`%{GLOBAL}` included): a pool needs to know whose it is.
+    fn names_one_application_group(&self) -> bool {
+        self.application_group.is_some() && self.has_static_application_group()
     }
 
     /// Whether the container applies to the interpreter of
@@ -214,6 +249,8 @@ pub struct ResolvedSettings {
     pub restrict_stdin: bool,
     pub restrict_stdout: bool,
     pub restrict_signal: bool,
+    /// Members of the group's `WSGIInterpreterPool`; 1 without a pool.
+    pub pool_size: usize,
 }
 
 /// The matching containers for an interpreter, least specific first and in
@@ -253,8 +290,10 @@ pub fn resolve(
 
     let mut resolved = ResolvedSettings::default();
     let (mut gil, mut stdin, mut stdout, mut signal) = (None, None, None, None);
+    let mut pool = None;
     for (per_application, layer) in ordered {
         gil = layer.per_interpreter_gil.or(gil);
+        pool = layer.pool_size.or(pool);
         stdin = layer.restrict_stdin.or(stdin);
         stdout = layer.restrict_stdout.or(stdout);
         signal = layer.restrict_signal.or(signal);
@@ -270,6 +309,7 @@ pub fn resolve(
     resolved.restrict_stdin = stdin.unwrap_or(false);
     resolved.restrict_stdout = stdout.unwrap_or(false);
     resolved.restrict_signal = signal.unwrap_or(true);
+    resolved.pool_size = pool.unwrap_or(1);
     resolved
 }
 
@@ -437,5 +477,44 @@ mod tests {
         let r = resolve(&InterpreterSettings::default(), &[], "", "", &no_env);
         assert!(r.restrict_signal);
         assert!(!r.restrict_stdin);
+    }
+
+    #[test]
+    fn interpreter_pool_belongs_inside_a_container_naming_one_group() {
+        let pooled = container("application-group=app", &["WSGIInterpreterPool 3"]);
+        assert_eq!(pooled.settings.pool_size, Some(3));
+        let r = resolve(
+            &InterpreterSettings::default(),
+            &[pooled],
+            "",
+            "app",
+            &no_env,
+        );
+        assert_eq!(r.pool_size, 3);
+        let r = resolve(&InterpreterSettings::default(), &[], "", "app", &no_env);
+        assert_eq!(r.pool_size, 1);
+
+        let mut c = InterpreterOptions::parse_header(&words("application-group=app")).unwrap();
+        for bad in ["0", "65", "two", "-1"] {
+            let e = c
+                .apply_line("WSGIInterpreterPool", &words(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("WSGIInterpreterPool") && e.contains(bad) && e.contains("1 to 64"),
+                "{e}"
+            );
+        }
+        for header in ["", "process-group=web", "application-group=%{ENV:APP}"] {
+            let mut c = InterpreterOptions::parse_header(&words(header)).unwrap();
+            let e = c
+                .apply_line("WSGIInterpreterPool", &words("2"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("WSGIInterpreterPool is not allowed outside <WSGIInterpreterOptions application-group=NAME>"),
+                "{header}: {e}"
+            );
+        }
     }
 }

@@ -147,6 +147,18 @@ pub fn transport(placement: &Placement, restrictions: Policy<'_>) -> Result<Tran
     Ok(Transport::Embedded)
 }
 
+/// The pool member a request goes to: the one with the fewest requests in
+/// flight, ties broken round-robin. `turn` counts the picks made so far;
+/// scanning from `turn % n` spreads simultaneous arrivals at an idle pool
+/// over different members rather than piling them on the first.
+pub fn least_busy_member(in_flight: &[usize], turn: usize) -> usize {
+    let n = in_flight.len().max(1);
+    (0..n)
+        .map(|offset| (turn + offset) % n)
+        .min_by_key(|&k| in_flight.get(k).copied().unwrap_or(0))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +386,29 @@ mod tests {
             ),
             Err(Refusal::ProcessNotAllowed)
         );
+    }
+
+    #[test]
+    fn the_least_busy_member_wins_and_ties_go_round_robin() {
+        use super::least_busy_member;
+        let table: &[(&[usize], usize, usize)] = &[
+            // (in flight per member, turn, chosen)
+            (&[0, 0, 0], 0, 0),
+            (&[0, 0, 0], 1, 1),
+            (&[0, 0, 0], 5, 2),
+            (&[2, 1, 3], 0, 1),
+            (&[2, 1, 3], 2, 1),
+            (&[1, 0, 0], 0, 1),
+            (&[1, 0, 0], 2, 2),
+            (&[4], 7, 0),
+            (&[], 3, 0),
+        ];
+        for &(in_flight, turn, chosen) in table {
+            assert_eq!(
+                least_busy_member(in_flight, turn),
+                chosen,
+                "{in_flight:?} turn {turn}"
+            );
+        }
     }
 }

@@ -431,6 +431,12 @@ impl ServerConfig {
             | Directive::RestrictStdin
             | Directive::RestrictStdout
             | Directive::RestrictSignal => g.interpreter.apply(directive, args)?,
+            Directive::InterpreterPool => {
+                return Err(ConfigError::NotAllowedHere {
+                    directive: name.to_string(),
+                    location: super::interp_options::POOL_LOCATION,
+                })
+            }
             Directive::TelemetryOptions => g.telemetry_flags.apply(name, args)?,
             Directive::TelemetryService => {
                 g.telemetry_service = Some(parse_telemetry_service(name, args)?)

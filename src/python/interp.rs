@@ -68,8 +68,11 @@ pub struct LoadedScript {
 }
 
 pub struct Interpreter {
-    /// Application group name; "" is the main interpreter.
+    /// Registry name: the application group ("" is the main interpreter),
+    /// or `NAME#k` for a member of a `WSGIInterpreterPool`.
     pub name: String,
+    /// What `mod_wsgi.application_group` reports: the group, pooled or not.
+    pub application_group: String,
     pub process_group: String,
     pub gil: GilKind,
     state: *mut ffi::PyInterpreterState,
@@ -77,6 +80,17 @@ pub struct Interpreter {
     /// interpreter is destroyed.
     objects: Mutex<Option<Arc<InterpreterObjects>>>,
     scripts: Mutex<HashMap<String, LoadedScript>>,
+    /// Requests running in this interpreter, which a pool balances on.
+    in_flight: AtomicUsize,
+}
+
+/// Counts one request as running in an interpreter while alive.
+pub struct InFlight<'a>(&'a Interpreter);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 // SAFETY: the raw interpreter pointer is process-wide and stable; the
@@ -89,6 +103,9 @@ unsafe impl Sync for Interpreter {}
 #[derive(Debug, Clone)]
 pub struct InterpreterSetup {
     pub process_group: String,
+    /// The application group the interpreter serves (a pool member's
+    /// group, not its `NAME#k`).
+    pub application_group: String,
     /// Directory lists for `site.addsitedir`, least specific first.
     pub python_path_layers: Vec<Vec<String>>,
     /// Its GIL and switch interval, decided from the configuration.
@@ -252,6 +269,12 @@ impl Interpreter {
         self.objects.lock().clone()
     }
 
+    /// Counts a request as running here until the guard is dropped.
+    pub fn serving(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self)
+    }
+
     /// Runs `f` on the script cache. Call with the GIL held.
     pub fn with_scripts<T>(
         &self,
@@ -280,7 +303,7 @@ impl Interpreter {
             );
         }
         add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))?;
-        crate::pymodule::set_groups(&module, &self.process_group, &self.name)
+        crate::pymodule::set_groups(&module, &self.process_group, &self.application_group)
             .ok_or_else(|| fail("cannot set mod_wsgi attributes"))?;
         module.setattr("FileWrapper", &objects.file_wrapper_type);
         *self.objects.lock() = Some(Arc::new(objects));
@@ -445,11 +468,13 @@ pub fn register_main(
     remember_thread_state(state, main_tstate);
     let interp = Arc::new(Interpreter {
         name: String::new(),
+        application_group: String::new(),
         process_group: setup.process_group.clone(),
         gil: setup.plan.gil,
         state,
         objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
+        in_flight: AtomicUsize::new(0),
     });
     for warning in &setup.plan.warnings {
         tracing::warn!("{warning}");
@@ -471,10 +496,11 @@ pub fn register_main(
     Ok(interp)
 }
 
-/// Returns the interpreter for `application_group`, creating a
-/// sub-interpreter on first use. Must be called without any GIL held.
+/// Returns the interpreter registered as `name` (an application group, or
+/// a pool member's `NAME#k`), creating a sub-interpreter on first use.
+/// Must be called without any GIL held.
 pub fn get_or_create(
-    application_group: &str,
+    name: &str,
     setup: impl FnOnce() -> InterpreterSetup,
 ) -> Result<Arc<Interpreter>, String> {
     if REGISTRY.get().is_none() {
@@ -482,7 +508,7 @@ pub fn get_or_create(
     }
     let registry = registry();
     let mut interpreters = registry.interpreters.lock();
-    if let Some(found) = interpreters.get(application_group) {
+    if let Some(found) = interpreters.get(name) {
         return Ok(found.clone());
     }
     // Creation happens under the registry lock so a group is created once.
@@ -492,7 +518,7 @@ pub fn get_or_create(
         .cloned()
         .ok_or("main interpreter missing")?;
     let setup = setup();
-    let who = describe_interpreter(&setup.process_group, application_group);
+    let who = describe_interpreter(&setup.process_group, name);
     let main_gil = main.enter();
     // On success the new interpreter's thread state is current (and with
     // its own GIL, the main GIL has been released).
@@ -509,12 +535,14 @@ pub fn get_or_create(
     THREAD_STATES.with(|map| map.borrow_mut().insert(state as usize, tstate));
     remember_thread_state(state, tstate);
     let interp = Arc::new(Interpreter {
-        name: application_group.to_string(),
+        name: name.to_string(),
+        application_group: setup.application_group.clone(),
         process_group: setup.process_group.clone(),
         gil: setup.plan.gil,
         state,
         objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
+        in_flight: AtomicUsize::new(0),
     });
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));
@@ -538,9 +566,26 @@ pub fn get_or_create(
         SETUP_FAILED.store(true, Ordering::SeqCst);
     }
     result.map_err(|e| format!("cannot set up the {who}: {e}"))?;
-    registry.created.lock().push(application_group.to_string());
-    interpreters.insert(application_group.to_string(), interp.clone());
+    registry.created.lock().push(name.to_string());
+    interpreters.insert(name.to_string(), interp.clone());
     Ok(interp)
+}
+
+/// Requests in flight in each of the interpreters registered as `names`;
+/// 0 for one not created yet.
+pub fn in_flight_of(names: &[String]) -> Vec<usize> {
+    let Some(registry) = REGISTRY.get() else {
+        return vec![0; names.len()];
+    };
+    let interpreters = registry.interpreters.lock();
+    names
+        .iter()
+        .map(|name| {
+            interpreters
+                .get(name)
+                .map_or(0, |i| i.in_flight.load(Ordering::SeqCst))
+        })
+        .collect()
 }
 
 /// Creates a sub-interpreter with the requested kind of GIL. Called with

@@ -740,6 +740,7 @@ pub fn run(
     route: &Route,
     extras: &EnvironExtras,
 ) -> Outcome {
+    let _in_flight = interp.serving();
     let meter = Meter::begin(extras);
     let mut timing = Timing::default();
     let mut ctx = RequestContext::new(transport, route.target_file());

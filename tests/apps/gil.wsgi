@@ -13,6 +13,10 @@ import mod_wsgi
 
 imports_seen = []
 
+# Differs between two loads of this script, so it tells the interpreters
+# (pool members) that served two requests apart.
+LOAD_TOKEN = os.urandom(8).hex()
+
 
 def _daemon_threads_refused():
     # Interpreters with their own GIL are created without daemon-thread
@@ -58,6 +62,7 @@ def application(environ, start_response):
         'gil_enabled': getattr(sys, '_is_gil_enabled', lambda: True)(),
         'pid': os.getpid(),
         'callable': environ.get('mod_wsgi.callable_object'),
+        'load_token': LOAD_TOKEN,
     }
     status = '200 OK'
     if 'import' in query:
