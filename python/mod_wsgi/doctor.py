@@ -1047,7 +1047,10 @@ class Doctor:
                 setup.python_path, None)
 
     def add_access(self, ident, items):
-        """Checks ``items`` ((path, want, label), ...) as ``ident``."""
+        """Checks ``items`` ((path, want, label), ...) as ``ident``;
+        returns whether none failed."""
+        failures = len([r for r in self.report.results
+                        if r['status'] == FAIL])
         existing = []
         for path, want, label in items:
             if not os.path.exists(path):
@@ -1060,14 +1063,12 @@ class Doctor:
                                     'correct the path in the configuration.')
                 continue
             existing.append((path, want, label))
-        if not existing:
-            return
         try:
             results = ident.run(_walk_all, [(p, w) for p, w, _ in existing])
         except RuntimeError as error:
             self.report.add(WARN, 'access', 'could not check as %s: %s'
                             % (ident.name, error))
-            return
+            results = [None] * len(existing)
         for (path, want, label), blocked in zip(existing, results):
             if blocked is None:
                 self.report.add(OK, 'access', '%s can %s %s %s' % (
@@ -1091,6 +1092,8 @@ class Doctor:
                     ident.name, 'read' if want == 'r' else 'open',
                     label, path, _mode_text(where))
             self.report.add(FAIL, 'access', detail, fix)
+        return failures == len([r for r in self.report.results
+                                if r['status'] == FAIL])
 
     # -- module --------------------------------------------------------------
 
@@ -1406,9 +1409,10 @@ class Doctor:
             return
         label = {'script': 'WSGI script', 'directory': 'WSGI script '
                  'directory', 'paste': 'Paste configuration'}.get(app.kind)
-        if label:
-            self.add_access(ident, [(app.target, 'rx' if app.kind ==
-                                     'directory' else 'r', label)])
+        if label and not self.add_access(
+                ident, [(app.target, 'rx' if app.kind == 'directory'
+                         else 'r', label)]):
+            return  # Loading it would only fail the same way.
         if app.kind in ('directory', 'paste'):
             self.report.add(WARN, 'import', '%s is a %s; its scripts are '
                             'not loaded by the doctor' % (app.target, label)
@@ -1416,8 +1420,6 @@ class Doctor:
                             '%s: a Paste application is not loaded by the '
                             'doctor' % app.target)
             return
-        if app.kind == 'script' and not os.path.isfile(app.target):
-            return  # Reported by the access check.
         if not interpreter:
             self.report.add(WARN, 'import', 'not checked: no Python '
                             'interpreter found for %s' % (home or 'the '
@@ -1475,7 +1477,10 @@ class Doctor:
                        python_path, module):
         mode = resolve_gil_mode(app, self.setup.interpreter_layers,
                                 module.version)
-        what = app.describe()
+        # The GIL mode belongs to the interpreter: name it, since one
+        # script may be loaded into several.
+        what = '%s (application group %s)' % (app.describe(),
+                                              app.application_group)
         if app.gil_note:
             self.report.add(WARN, 'gil-mode', '%s: %s' % (what,
                                                           app.gil_note))
