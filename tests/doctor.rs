@@ -14,7 +14,9 @@ mod common;
 
 use common::express::{express_command, is_root, python_command, strings, text, Scratch};
 use common::json;
-use common::{apache_modules_dir, ensure_python_reachable, module_path, python_exe, python_info};
+use common::{
+    apache_modules_dir, ensure_python_reachable, module_path, python_eval, python_exe, python_info,
+};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -728,6 +730,41 @@ fn express_options_are_checked_as_start_server_would_run_them() {
     let out = doctor(&[scratch.s("missing.wsgi").as_str()], &scratch.dir);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     line(&text(&out), "FAIL config:", "missing.wsgi: no such file");
+}
+
+#[test]
+fn free_threading_on_a_module_with_a_gil_only_warns() {
+    require_root();
+    let scratch = Scratch::new("doctor-free-threading");
+    let script = scratch.file("app.wsgi", HELLO);
+    scratch.file(
+        "httpd.conf",
+        format!(
+            "{}WSGIFreeThreading On\nWSGIScriptAlias / {} application-group=%{{GLOBAL}}\n",
+            head(),
+            script.display()
+        ),
+    );
+    // A free-threaded build (PYTHON_FREETHREADED) would honour it.
+    let free_threaded = python_eval(
+        "import sysconfig; print(bool(sysconfig.get_config_var('Py_GIL_DISABLED')))",
+        &[],
+    ) == "True";
+    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 0);
+    let note = "WSGIFreeThreading on has no effect: the module is not built for a \
+                free-threaded Python, so the process keeps its GIL";
+    if free_threaded {
+        assert!(!t.contains(note), "{t}");
+    } else {
+        // As the module does (docs/directives.md): a warning, and the
+        // shared GIL, which is then what is checked.
+        line(&t, "WARN gil-mode:", note);
+        line(
+            &t,
+            "OK   gil-mode:",
+            "runs in the main interpreter (%{GLOBAL})",
+        );
+    }
 }
 
 #[test]

@@ -634,7 +634,7 @@ def _group_matches(selector, value):
     return selector == value
 
 
-def resolve_gil_mode(app, layers, module_version):
+def resolve_gil_mode(app, layers, module_version, module_abiflags=''):
     """The GIL mode the module gives ``app``'s interpreter, following the
     layering of docs/directives.md (<WSGIInterpreterOptions>), and a note
     when the setting has no effect on this Python."""
@@ -662,11 +662,10 @@ def resolve_gil_mode(app, layers, module_version):
     per_interpreter = winner('wsgiperinterpretergil', True)
     version = module_version or (0, 0)
     if free_threading in ('on', 'forced'):
-        if version < (3, 13):
-            app.gil_note = ('WSGIFreeThreading %s has no effect with '
-                            'Python %d.%d (needs a free-threaded build): the '
-                            'process keeps its GIL' % ((free_threading,)
-                                                       + version))
+        if 't' not in module_abiflags:
+            app.gil_note = ('WSGIFreeThreading %s has no effect: the module '
+                            'is not built for a free-threaded Python, so '
+                            'the process keeps its GIL' % free_threading)
         else:
             return 'free-threading'
     if per_interpreter == 'on' and not app.main_interpreter:
@@ -1476,7 +1475,7 @@ class Doctor:
     def check_gil_mode(self, app, ident, home, venv, interpreter, env,
                        python_path, module):
         mode = resolve_gil_mode(app, self.setup.interpreter_layers,
-                                module.version)
+                                module.version, module.abiflags)
         # The GIL mode belongs to the interpreter: name it, since one
         # script may be loaded into several.
         what = '%s (application group %s)' % (app.describe(),
