@@ -684,6 +684,62 @@ fn user_comes_from_defines_in_the_configuration() {
 }
 
 #[test]
+fn process_group_from_a_directory_section_picks_the_daemon_user() {
+    require_root();
+    let scratch = Scratch::new("doctor-directory");
+    let script = scratch.file("site/app.wsgi", HELLO);
+    let elsewhere = scratch.file("other/app.wsgi", HELLO);
+    // The usual layout: the group is chosen by the script's <Directory>,
+    // and the daemon runs as its own user. The second script is outside
+    // it and stays embedded, as www-data.
+    scratch.file(
+        "httpd.conf",
+        format!(
+            "{head}WSGISocketPrefix {root}/wsgi\n\
+             WSGIDaemonProcess site user=nobody group=nogroup\n\
+             WSGIScriptAlias /site {script}\n\
+             WSGIScriptAlias /other {elsewhere}\n\
+             <Directory {root}/site>\n\
+             \x20   WSGIProcessGroup site\n\
+             \x20   WSGIApplicationGroup %{{GLOBAL}}\n\
+             </Directory>\n\
+             <Location /other>\n\
+             \x20   WSGIApplicationGroup %{{GLOBAL}}\n\
+             </Location>\n",
+            head = head(),
+            root = scratch.dir.display(),
+            script = script.display(),
+            elsewhere = elsewhere.display()
+        ),
+    );
+    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 0);
+    line(
+        &t,
+        "OK   import:",
+        &format!("{} loads as nobody", script.display()),
+    );
+    line(
+        &t,
+        "OK   import:",
+        &format!("{} loads as www-data", elsewhere.display()),
+    );
+    // Both in the main interpreter: no audit needed.
+    for s in [&script, &elsewhere] {
+        line(
+            &t,
+            "OK   gil-mode:",
+            &format!(
+                "{} (application group %{{GLOBAL}}) runs in the main interpreter",
+                s.display()
+            ),
+        );
+    }
+    // The sockets are reached by Apache's children (www-data), not by
+    // the daemon's user.
+    line(&t, "OK   socket:", "and www-data can reach them");
+}
+
+#[test]
 fn express_options_are_checked_as_start_server_would_run_them() {
     require_root();
     let scratch = Scratch::new("doctor-express");

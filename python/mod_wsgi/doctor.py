@@ -581,8 +581,12 @@ def _scope_applies(scope, app):
             return False
         if arg == '~' and len(args) > 1:
             return bool(re.search(args[1], app.url))
-        return app.url.startswith(arg.rstrip('/')) or \
-            fnmatch.fnmatch(app.url, arg)
+        if glob.has_magic(arg):
+            return fnmatch.fnmatch(app.url, arg)
+        # A prefix that ends at a path segment, as Apache's location walk
+        # matches it: /app covers /app and /app/x, not /apple.
+        return app.url == arg or app.url.startswith(
+            arg if arg.endswith('/') else arg + '/')
     if tag == 'locationmatch':
         return app.url is not None and bool(re.search(arg, app.url))
     if tag == 'files':
@@ -1036,9 +1040,10 @@ class Doctor:
         apache_group = self.group_override or setup.apache_group
         daemon = setup.daemons.get(app.process_group) if app else None
         if daemon:
+            # As src/daemon/serve.rs's group_ids: each falls back to
+            # Apache's own, separately.
             user = daemon.user or apache_user
-            group = daemon.group or (apache_group if not daemon.user
-                                     else None)
+            group = daemon.group or apache_group
             return (self.identity(user, group),
                     daemon.python_home or setup.python_home,
                     daemon.python_path, daemon.home)
