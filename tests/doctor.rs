@@ -336,16 +336,21 @@ fn script_under_a_private_directory_fails_access_naming_it() {
     let scratch = Scratch::new("doctor-access");
     let private = scratch.dir("private");
     scratch.file("private/app.wsgi", HELLO);
+    // A readable directory inside the private one, reached by a link
+    // from outside it.
+    scratch.file("private/open/linked.wsgi", HELLO);
+    std::os::unix::fs::symlink(scratch.path("private/open"), scratch.path("link")).unwrap();
     set_mode(&private, 0o700);
     let unreadable = scratch.file("unreadable.wsgi", HELLO);
     set_mode(&unreadable, 0o600);
     scratch.file(
         "httpd.conf",
         format!(
-            "{}WSGIScriptAlias /a {}\nWSGIScriptAlias /b {}\n",
+            "{}WSGIScriptAlias /a {}\nWSGIScriptAlias /b {}\nWSGIScriptAlias /c {}\n",
             head(),
             scratch.s("private/app.wsgi"),
-            unreadable.display()
+            unreadable.display(),
+            scratch.s("link/linked.wsgi"),
         ),
     );
     let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
@@ -369,6 +374,17 @@ fn script_under_a_private_directory_fails_access_naming_it() {
             unreadable.display()
         )),
         "{denied}"
+    );
+    // The directory that stops it, not the link in front of it.
+    let linked = line(&t, "FAIL access:", "link/linked.wsgi");
+    assert!(
+        linked.contains(&format!(
+            "www-data cannot reach WSGI script {}: no search (x) permission on {p} \
+             (reached through the symbolic link {}) (mode 0700, owner root:root). Fix: chmod o+x {p} ",
+            scratch.s("link/linked.wsgi"),
+            scratch.s("link")
+        )),
+        "{linked}"
     );
     // Loading them would fail the same way: not tried.
     assert!(!t.contains("import:"), "{t}");

@@ -983,7 +983,21 @@ def _walk(path, want):
 
 
 def _walk_all(items):
-    return [_walk(path, want) for path, want in items]
+    """``_walk`` for each item. A blocked component that is (or lies
+    behind) a symbolic link is walked again by its real path, so the
+    answer names the directory that really stops the user."""
+    answers = []
+    for path, want in items:
+        blocked = _walk(path, want)
+        if blocked:
+            real = os.path.realpath(blocked['path'])
+            if real != blocked['path']:
+                behind = _walk(real, blocked['need'])
+                if behind:
+                    behind['via'] = blocked['path']
+                    blocked = behind
+        answers.append(blocked)
+    return answers
 
 
 # ---------------------------------------------------------------------------
@@ -1052,52 +1066,54 @@ class Doctor:
 
     def add_access(self, ident, items):
         """Checks ``items`` ((path, want, label), ...) as ``ident``;
-        returns whether none failed."""
-        failures = len([r for r in self.report.results
-                        if r['status'] == FAIL])
+        returns False when one of them failed."""
+        passed = True
         existing = []
         for path, want, label in items:
-            if not os.path.exists(path):
-                if label == 'python-path directory':
-                    self.report.add(WARN, 'access', '%s %s does not exist '
-                                    '(skipped on sys.path)' % (label, path))
-                else:
-                    self.report.add(FAIL, 'access', '%s %s does not exist.'
-                                    % (label, path),
-                                    'correct the path in the configuration.')
-                continue
-            existing.append((path, want, label))
+            if os.path.exists(path):
+                existing.append((path, want, label))
+            elif label == 'python-path directory':
+                self.report.add(WARN, 'access', '%s %s does not exist '
+                                '(skipped on sys.path)' % (label, path))
+            else:
+                self.report.add(FAIL, 'access', '%s %s does not exist.'
+                                % (label, path),
+                                'correct the path in the configuration.')
+                passed = False
+        if not existing:
+            return passed
         try:
             results = ident.run(_walk_all, [(p, w) for p, w, _ in existing])
         except RuntimeError as error:
             self.report.add(WARN, 'access', 'could not check as %s: %s'
                             % (ident.name, error))
-            results = [None] * len(existing)
+            return passed
         for (path, want, label), blocked in zip(existing, results):
             if blocked is None:
                 self.report.add(OK, 'access', '%s can %s %s %s' % (
                     ident.name, 'read' if want == 'r' else 'reach',
                     label, path))
                 continue
+            passed = False
             where = blocked['path']
-            if blocked['need'] == 'x' and where != path:
+            via = ' (reached through the symbolic link %s)' % blocked['via'] \
+                if 'via' in blocked else ''
+            if where != path:
                 fix = 'chmod o+x %s (or give %s group access to it), or ' \
                       'move %s to a directory %s can reach.' % (
                           where, ident.name, path, ident.name)
                 detail = '%s cannot reach %s %s: no search (x) ' \
-                         'permission on %s (%s).' % (
-                             ident.name, label, path, where,
+                         'permission on %s%s (%s).' % (
+                             ident.name, label, path, where, via,
                              _mode_text(where))
             else:
-                bits = {'r': 'r', 'x': 'x', 'rx': 'rx'}[blocked['need']]
                 fix = 'chmod o+%s %s (or give %s group access to it).' % (
-                    bits, where, ident.name)
+                    blocked['need'], where, ident.name)
                 detail = '%s cannot %s %s %s (%s).' % (
                     ident.name, 'read' if want == 'r' else 'open',
                     label, path, _mode_text(where))
             self.report.add(FAIL, 'access', detail, fix)
-        return failures == len([r for r in self.report.results
-                                if r['status'] == FAIL])
+        return passed
 
     # -- module --------------------------------------------------------------
 
@@ -1358,7 +1374,7 @@ class Doctor:
                 existing = directory
                 while not os.path.isdir(existing):
                     existing = os.path.dirname(existing)
-                blocked = apache.run(_walk, existing, 'x')
+                blocked, = apache.run(_walk_all, [(existing, 'x')])
                 if blocked:
                     self.report.add(
                         FAIL, 'socket', '%s: %s will create %s, but %s '
@@ -1389,7 +1405,7 @@ class Doctor:
                             'set WSGISocketPrefix to a writable local '
                             'directory such as /var/run/wsgi.')
             return
-        blocked = apache.run(_walk, directory, 'x')
+        blocked, = apache.run(_walk_all, [(directory, 'x')])
         if blocked:
             self.report.add(
                 FAIL, 'socket', '%s: %s cannot reach the daemon sockets in '
