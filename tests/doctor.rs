@@ -517,6 +517,32 @@ fn script_raising_import_error_fails_import_with_the_traceback() {
 }
 
 #[test]
+fn script_that_never_finishes_loading_fails_import_at_the_timeout() {
+    require_root();
+    let scratch = Scratch::new("doctor-timeout");
+    // Module-level code that waits for something that never comes.
+    let script = scratch.file(
+        "stuck.wsgi",
+        format!("import threading\nthreading.Event().wait()\n{HELLO}"),
+    );
+    scratch.file(
+        "httpd.conf",
+        format!("{}WSGIScriptAlias / {}\n", head(), script.display()),
+    );
+    let out = doctor(
+        &["-f", scratch.s("httpd.conf").as_str(), "--timeout", "2"],
+        &scratch.dir,
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let stuck = line(&t, "FAIL import:", &script.display().to_string());
+    assert!(
+        stuck.contains("did not finish loading within 2 seconds as www-data."),
+        "{stuck}"
+    );
+}
+
+#[test]
 fn load_module_naming_a_missing_file_fails_module() {
     require_root();
     let scratch = Scratch::new("doctor-module-missing");

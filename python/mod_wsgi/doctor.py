@@ -511,13 +511,12 @@ class App:
 
     def __init__(self, kind, target, process_group='',
                  application_group='%{RESOURCE}', callable_object=None,
-                 where='', url=None, vhost=None):
+                 url=None, vhost=None):
         self.kind = kind                  # script, directory, module, paste
         self.target = target
         self.process_group = process_group  # '' for embedded mode
         self.application_group = application_group
         self.callable_object = callable_object
-        self.where = where
         self.url = url
         self.vhost = vhost
         self.gil_mode = 'shared'
@@ -552,6 +551,9 @@ class Setup:
         # setup-server, or Debian's apache2ctl for its runtime directory).
         self.socket_directory_made_by = None
         self.apps = []
+        # The WSGIPerInterpreterGIL and WSGIFreeThreading settings, as
+        # _interpreter_options gives them.
+        self.interpreter_layers = []
         self.notes = []
 
 
@@ -747,7 +749,7 @@ def setup_from_config(path, server_root=None):
             target = config.relative(target)
             kind = 'directory' if os.path.isdir(target) or \
                 target.endswith('/') else 'script'
-            app = App(kind, target, where=d.where,
+            app = App(kind, target,
                       url=url if d.key == 'wsgiscriptalias' else None,
                       vhost=vhost_of(d))
         elif d.key in ('wsgiimportscript', 'wsgihandlerscript'):
@@ -755,7 +757,7 @@ def setup_from_config(path, server_root=None):
             if len(d.args) <= index:
                 continue
             options = d.args[index + 1:]
-            app = App('script', config.relative(d.args[index]), where=d.where,
+            app = App('script', config.relative(d.args[index]),
                       vhost=vhost_of(d))
         else:
             continue
@@ -854,8 +856,7 @@ def setup_from_express(args):
     elif kind in ('script', 'paste', 'module'):
         setup.apps.append(App(kind, plan.entry_point, process_group=group,
                               application_group=plan.application_group,
-                              callable_object=plan.callable_object,
-                              where='entry point'))
+                              callable_object=plan.callable_object))
     return setup
 
 
@@ -1459,16 +1460,18 @@ class Doctor:
                             % (what, ident.name, app.callable_object)
                             if app.callable_object else '%s loads as %s'
                             % (what, ident.name))
-            loaded = True
         elif answer and answer.get('missing_callable'):
+            if app.callable_object == 'handle_request':
+                fix = 'define handle_request(environ, start_response) in ' \
+                      'the WSGIHandlerScript.'
+            else:
+                fix = 'name the WSGI callable %s, or set WSGICallableObject ' \
+                      '(callable-object=) to its name.' % app.callable_object
             self.report.add(FAIL, 'import', '%s loads as %s but defines no '
                             '%r: mod_wsgi answers 500 ("does not contain '
                             'WSGI application").' % (what, ident.name,
                                                      app.callable_object),
-                            'name the WSGI callable %s, or set '
-                            'WSGICallableObject (callable-object=) to its '
-                            'name.' % app.callable_object)
-            loaded = True
+                            fix)
         elif answer:
             self.report.add(FAIL, 'import', '%s fails to load as %s: %s'
                             % (what, ident.name,
@@ -1489,9 +1492,8 @@ class Doctor:
                                 what, ident.name, status),
                             'see its output below.', more=output)
             return
-        if loaded:
-            self.check_gil_mode(app, ident, home, venv, interpreter, env,
-                                python_path, module)
+        self.check_gil_mode(app, ident, home, venv, interpreter, env,
+                            python_path, module)
 
     def check_gil_mode(self, app, ident, home, venv, interpreter, env,
                        python_path, module):
@@ -1763,7 +1765,7 @@ DESCRIPTION = (
     'check; exit status 1 if any check fails.')
 
 
-def run(args):
+def run(args, prog=PROG):
     """Runs the checks for parsed ``args``; returns the exit status."""
     from .express.errors import ExpressError
     from .server import ModuleNotFound
@@ -1771,7 +1773,7 @@ def run(args):
     if args.config:
         if args.entry_point or args.entry_point_option:
             sys.stderr.write('%s: error: give either -f FILE or an entry '
-                             'point, not both\n' % PROG)
+                             'point, not both\n' % prog)
             return 2
         try:
             setup = setup_from_config(args.config, args.server_root)
@@ -1798,9 +1800,9 @@ def run(args):
     return 1 if report.failed() else 0
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return run(args)
+def main(argv=None, prog='python -m mod_wsgi.doctor'):
+    args = build_parser(prog).parse_args(argv)
+    return run(args, prog)
 
 
 if __name__ == '__main__':
