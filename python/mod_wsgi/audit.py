@@ -54,6 +54,19 @@ GIL_VALUES = {0: 'used', 1: 'not-used'}  # Py_MOD_GIL_USED, _NOT_USED
 
 CHILD_TIMEOUT = 120
 
+# ``python -c BOOTSTRAP AUDIT-FILE ARGS...`` runs this file by path under a
+# Python that need not have the mod_wsgi package (mod_wsgi-express
+# audit-extensions and doctor use it), under a private module name.
+BOOTSTRAP = (
+    'import importlib.util, sys\n'
+    'del sys.path[0]\n'
+    'spec = importlib.util.spec_from_file_location('
+    '"_mod_wsgi_audit", sys.argv[1])\n'
+    'audit = importlib.util.module_from_spec(spec)\n'
+    'spec.loader.exec_module(audit)\n'
+    'sys.exit(audit.main(sys.argv[2:], '
+    'prog="mod_wsgi-express audit-extensions"))\n')
+
 # The code every child runs: ``python -S -c CHILD RESULT-FILE REQUEST``.
 # It writes one JSON object to RESULT-FILE and leaves with os._exit, so
 # nothing is torn down (a module that misbehaves at finalisation cannot

@@ -9,6 +9,8 @@ Sub-commands:
   Apache.
 * ``module-location``: print the module's path.
 * ``audit-extensions``: run ``mod_wsgi.audit`` under another Python.
+* ``doctor``: check, as Apache's user, what would break first at start-up
+  (``mod_wsgi.doctor``).
 
 Run ``python -m mod_wsgi.express`` or the ``mod_wsgi-express`` script
 (entry point ``mod_wsgi.express:main``). The options are described in
@@ -214,19 +216,6 @@ def install_module(args):
     print('WSGIPythonHome "%s"' % python_home())
 
 
-# Loads mod_wsgi/audit.py by path (the target Python need not have this
-# package) under a private name and runs it; argv[1] is the file.
-_AUDIT_BOOTSTRAP = (
-    'import importlib.util, sys\n'
-    'del sys.path[0]\n'
-    'spec = importlib.util.spec_from_file_location('
-    '"_mod_wsgi_audit", sys.argv[1])\n'
-    'audit = importlib.util.module_from_spec(spec)\n'
-    'spec.loader.exec_module(audit)\n'
-    'sys.exit(audit.main(sys.argv[2:], '
-    'prog="mod_wsgi-express audit-extensions"))\n')
-
-
 def audit_extensions(args):
     """Runs the audit under ``args.python``; returns its exit status."""
     import subprocess
@@ -240,9 +229,8 @@ def audit_extensions(args):
         python = candidate
     elif not os.path.isfile(python):
         raise ExpressError('no such Python: %s' % python)
-    audit_file = os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), 'audit.py')
-    command = [python, '-c', _AUDIT_BOOTSTRAP, audit_file]
+    from .. import audit
+    command = [python, '-c', audit.BOOTSTRAP, os.path.abspath(audit.__file__)]
     for directory in args.python_path:
         command += ['--python-path', os.path.abspath(directory)]
     command += ['--mode', args.mode, '--jobs', str(args.jobs)]
@@ -286,6 +274,9 @@ def main(argv=None):
             start_server(args)
         elif args.command == 'audit-extensions':
             return audit_extensions(args)
+        elif args.command == 'doctor':
+            from .. import doctor
+            return doctor.run(args)
     except ExpressError as error:
         sys.stderr.write('%s %s: error: %s\n' % (PROG, args.command, error))
         return 2

@@ -650,6 +650,14 @@ def build_parser():
         help='with SCRIPT: list only the extension modules it imports')
     audit.add_argument('--jobs', type=_bounded_int(1, 64), default=2,
                        metavar='N', help='probes to run at once (default 2)')
+    from .. import doctor
+    doctor.add_arguments(commands.add_parser(
+        'doctor',
+        usage='%(prog)s [-f FILE | [OPTION ...] [ENTRY-POINT]] '
+              '[--user USER] [--group GROUP] [--json] [--timeout SECONDS]',
+        help='check, as Apache\'s user, what would break first when the '
+             'application starts',
+        description=doctor.DESCRIPTION))
     commands.add_parser(
         'module-location',
         help='print the path of the Apache module',
