@@ -23,40 +23,7 @@ ROOT=$(mktemp -d /tmp/mod_wsgi-gilbench.XXXXXX)
 trap cleanup_root EXIT
 chmod 755 "$ROOT"
 
-# Loop count giving about 3 ms of CPU in this Python on this machine.
-LOOPS=$("$PYTHON" - <<'PY'
-import time
-def work(n):
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
-n = 10000
-while True:
-    t = time.perf_counter(); work(n); took = time.perf_counter() - t
-    if took > 0.05:
-        break
-    n *= 2
-print(int(n * 0.003 / took))
-PY
-)
-
-cat > "$ROOT/cpu.wsgi" <<PY
-import time
-
-LOOPS = $LOOPS
-BODY = b"x" * 1024
-
-
-def application(environ, start_response):
-    total = 0
-    for i in range(LOOPS):
-        total += i * i % 7
-    time.sleep(0.001)
-    start_response("200 OK", [("Content-Type", "text/plain"),
-                              ("Content-Length", str(len(BODY)))])
-    return [BODY]
-PY
+write_cpu_app
 # The same round-robin over four interpreters as the example.
 cp examples/gil-modes/dispatch.py "$ROOT/dispatch.py"
 chmod -R a+rX "$ROOT"

@@ -161,3 +161,58 @@ versions() {
     apache=$(/usr/sbin/apache2 -v | awk -F': ' '/Server version/ {print $2}')
     echo "Python $py; $apache"
 }
+
+# The seed's CPU-bound workload as $ROOT/cpu.wsgi: a pure-Python loop
+# calibrated to about 3 ms of CPU in $PYTHON on this machine, a 1 ms sleep
+# and a 1 KB body. Sets LOOPS.
+write_cpu_app() {
+    LOOPS=$("$PYTHON" - <<'PY'
+import time
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+n = 10000
+while True:
+    t = time.perf_counter(); work(n); took = time.perf_counter() - t
+    if took > 0.05:
+        break
+    n *= 2
+print(int(n * 0.003 / took))
+PY
+)
+    cat > "$ROOT/cpu.wsgi" <<PY
+import time
+
+LOOPS = $LOOPS
+BODY = b"x" * 1024
+
+
+def application(environ, start_response):
+    total = 0
+    for i in range(LOOPS):
+        total += i * i % 7
+    time.sleep(0.001)
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(BODY)))])
+    return [BODY]
+PY
+}
+
+# Median of the numbers on stdin (space or newline separated).
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+
+# The runs compared come from the same round, seconds apart, so ratios
+# are taken per round. per_round A B: each round's A / B.
+per_round() {
+    awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ");
+        for (i = 1; i <= n; i++) printf "%.2f ", x[i] / y[i] }'
+}
+
+# "median (round 1, round 2, ...)" of A / B.
+paired() {
+    local per
+    per=$(per_round "$1" "$2")
+    echo "$(median <<<"$per")x (${per% })"
+}

@@ -151,26 +151,11 @@ for name in ours-on cmod-on; do
 done
 DGRAMS[ours-off]=- DGRAMS[cmod-off]=-
 
-median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
-
 declare -A MRPS=() MP99=()
 for name in "${order[@]}"; do
     MRPS[$name]=$(median <<<"${RPS[$name]}")
     MP99[$name]=$(median <<<"${P99[$name]}")
 done
-
-# The runs compared come from the same round, seconds apart, so ratios
-# are taken per round. per_round A B: each round's A / B.
-per_round() {
-    awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ");
-        for (i = 1; i <= n; i++) printf "%.2f ", x[i] / y[i] }'
-}
-# "median (round 1, round 2, ...)" of A / B.
-paired() {
-    local per
-    per=$(per_round "$1" "$2")
-    echo "$(median <<<"$per")x (${per% })"
-}
 
 row() {
     local name=$1 label=$2 setting=$3
