@@ -190,6 +190,77 @@ fn cpu_time_limit_restarts_the_process() {
     );
 }
 
+// Ours (docs/operations.md): memory-recycle= restarts a process whose
+// resident memory stays above the limit, gracefully, so the requests
+// arriving meanwhile are all served; maximum-requests-jitter= is accepted
+// beside it (its draw is unit-tested in src/daemon/lifecycle.rs).
+#[test]
+fn memory_recycle_restarts_a_leaking_process_without_failing_requests() {
+    const LIMIT: &str = "120M";
+    let server = builder()
+        .config(&format!(
+            "WSGIDaemonProcess leak threads=4 memory-recycle={LIMIT} \
+             maximum-requests=100000 maximum-requests-jitter=10 graceful-timeout=10\n\
+             WSGIScriptAlias /leak {{root}}/options.wsgi process-group=leak"
+        ))
+        .start();
+    let pid1 = pid(&facts(&server, "/leak/info"));
+    let off = server.log_len();
+    let port = server.port();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (statuses, replaced_by) = std::thread::scope(|s| {
+        // Steady load from two clients for the whole recycle.
+        let load: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut seen = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        seen.push(status_of(&http_request(
+                            port,
+                            "GET",
+                            "/leak/info",
+                            &[],
+                            b"",
+                        )));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        // 8 x 16 MB takes any Python process past 120 MB.
+        for _ in 0..8 {
+            assert_eq!(pid(&facts(&server, "/leak/leak?mb=16")), pid1);
+        }
+        let replaced = wait_for_new_pid(&server, "/leak/info", &[pid1], Instant::now());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let statuses: Vec<Option<u16>> = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        (statuses, replaced)
+    });
+    let (after, _) = replaced_by.unwrap_or_else(|| {
+        panic!(
+            "the leaking process {pid1} was never replaced\n{}",
+            diagnostics(&server)
+        )
+    });
+    assert_eq!(ppid(&after), server.pid() as i32);
+    expect_restart_line(
+        &server,
+        off,
+        pid1,
+        "leak",
+        "Resident memory stayed above memory-recycle=125829120 bytes for 3 samples a second apart",
+    );
+    let failed: Vec<_> = statuses.iter().filter(|s| **s != Some(200)).collect();
+    assert!(statuses.len() > 10, "too little load: {statuses:?}");
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed during the recycle: {failed:?}\n{}",
+        failed.len(),
+        statuses.len(),
+        diagnostics(&server)
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 2-3, 12. memory-limit=, virtual-memory-limit=, cpu-priority=,
 // python-eggs=, environ times

@@ -111,6 +111,13 @@ pub struct DaemonProcessSpec {
     // Restart and recovery triggers; `None` means disabled.
     pub restart_interval: Option<Duration>,
     pub maximum_requests: Option<u64>,
+    /// `maximum-requests-jitter=` (ours): up to this many requests added
+    /// to `maximum-requests` per process, so a group's processes do not
+    /// all recycle at once.
+    pub maximum_requests_jitter: Option<u64>,
+    /// `memory-recycle=` (ours): the resident-memory size above which the
+    /// process is restarted gracefully.
+    pub memory_recycle: Option<u64>,
     pub inactivity_timeout: Option<Duration>,
     pub request_timeout: Option<Duration>,
     pub interrupt_timeout: Option<Duration>,
@@ -172,6 +179,8 @@ impl DaemonProcessSpec {
             switch_interval: None,
             restart_interval: None,
             maximum_requests: None,
+            maximum_requests_jitter: None,
+            memory_recycle: None,
             inactivity_timeout: None,
             request_timeout: None,
             interrupt_timeout: None,
@@ -347,6 +356,8 @@ const ABSOLUTE_DIR: &str = "an absolute directory path";
 const DIRECTORY: &str = "a directory path";
 const LOCALE: &str = "a locale name such as en_US.UTF-8";
 const BYTES_OR_UNLIMITED: &str = "a number of bytes, 0 meaning no limit";
+const BYTES_WITH_SUFFIX_OR_OFF: &str =
+    "a number of bytes, optionally with a K, M or G suffix (1024-based), 0 meaning disabled";
 const SOCKET_BUFFER: &str = "a number of bytes of at least 512, or 0 for the system default";
 
 /// Every option `WSGIDaemonProcess` accepts, in documentation order (which is
@@ -717,6 +728,25 @@ const OPTIONS: &[OptionDef] = &[
             Ok(())
         },
     },
+    // Ours, not the C module's (docs/operations.md): after the reference's
+    // options, so its option order is kept in "unknown option" errors.
+    OptionDef {
+        name: "maximum-requests-jitter",
+        apply: |spec, value| {
+            spec.maximum_requests_jitter = unless_zero(
+                unsigned(value).ok_or("a whole number of requests, 0 meaning no jitter")?,
+            );
+            Ok(())
+        },
+    },
+    OptionDef {
+        name: "memory-recycle",
+        apply: |spec, value| {
+            spec.memory_recycle =
+                unless_zero(bytes_with_suffix(value).ok_or(BYTES_WITH_SUFFIX_OR_OFF)?);
+            Ok(())
+        },
+    },
 ];
 
 // Value parsers. Each returns `None` for anything it does not accept; the
@@ -729,6 +759,17 @@ fn unsigned(value: &str) -> Option<u64> {
         return None;
     }
     value.parse().ok()
+}
+
+/// Bytes, or a number of K, M or G (1024-based, either case).
+fn bytes_with_suffix(value: &str) -> Option<u64> {
+    let (digits, unit) = match value.char_indices().last()? {
+        (at, 'k' | 'K') => (&value[..at], 1u64 << 10),
+        (at, 'm' | 'M') => (&value[..at], 1 << 20),
+        (at, 'g' | 'G') => (&value[..at], 1 << 30),
+        _ => (value, 1),
+    };
+    unsigned(digits)?.checked_mul(unit)
 }
 
 fn unsigned_in(value: &str, min: u64, max: u64) -> Option<u64> {
@@ -909,7 +950,7 @@ mod tests {
 
     #[test]
     fn every_documented_option_is_recognised() {
-        // Every option heading on the reference page, in its order.
+        // Every option heading on the reference page, in its order, then ours.
         let documented = "\
             processes threads display-name home user group supplementary-groups umask lang \
             locale chroot script-user script-group python-home python-path python-eggs \
@@ -919,7 +960,8 @@ mod tests {
             queue-timeout listen-backlog socket-user cpu-time-limit cpu-priority memory-limit \
             virtual-memory-limit stack-size receive-buffer-size send-buffer-size \
             header-buffer-size response-buffer-size response-socket-timeout \
-            response-flush-delay server-metrics";
+            response-flush-delay server-metrics \
+            maximum-requests-jitter memory-recycle";
         let documented: Vec<&str> = documented.split_whitespace().collect();
         let table: Vec<&str> = OPTIONS.iter().map(|option| option.name).collect();
         assert_eq!(table, documented);
@@ -1242,6 +1284,28 @@ mod tests {
         );
         assert_invalid_value("response-flush-delay=0.5");
         assert_invalid_value("response-flush-delay=-1");
+    }
+
+    #[test]
+    fn memory_recycle_and_jitter_are_ours_with_byte_suffixes() {
+        let spec = parse_ok(&["app", "memory-recycle=512M", "maximum-requests-jitter=20"]);
+        assert_eq!(spec.memory_recycle, Some(512 << 20));
+        assert_eq!(spec.maximum_requests_jitter, Some(20));
+        for (value, bytes) in [("4096", 4096), ("64k", 64 << 10), ("2G", 2 << 30)] {
+            let option = format!("memory-recycle={value}");
+            assert_eq!(parse_ok(&["app", &option]).memory_recycle, Some(bytes));
+        }
+        assert_eq!(parse_ok(&["app", "memory-recycle=0"]).memory_recycle, None);
+        for bad in [
+            "memory-recycle=M",
+            "memory-recycle=1.5G",
+            "memory-recycle=10T",
+            "memory-recycle=-1",
+            "memory-recycle=99999999999G",
+            "maximum-requests-jitter=x",
+        ] {
+            assert_invalid_value(bad);
+        }
     }
 
     #[test]

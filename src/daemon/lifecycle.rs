@@ -18,6 +18,8 @@ pub enum Reason {
     DeadlockTimeout,
     StartupTimeout,
     CpuTimeLimit,
+    /// `memory-recycle=` (ours): resident memory stayed above the limit.
+    MemoryRecycle,
     /// The graceful-restart signal (SIGUSR1) sent to the daemon itself.
     Eviction,
     /// A WSGI script changed on disk (process-level reloading).
@@ -38,6 +40,7 @@ impl Reason {
             Reason::DeadlockTimeout => "deadlock_timeout",
             Reason::StartupTimeout => "startup_timeout",
             Reason::CpuTimeLimit => "cpu_time_limit",
+            Reason::MemoryRecycle => "memory_recycle",
             Reason::Eviction => "eviction_signal",
             Reason::ScriptReload => "script_reload",
             Reason::StopSignal => "shutdown_signal",
@@ -73,6 +76,10 @@ impl Reason {
                 "{} requested; triggering immediate shutdown of daemon process '{group}'.",
                 Self::eviction_kind(limits)
             ),
+            Reason::MemoryRecycle => format!(
+                "{}; triggering immediate shutdown of daemon process '{group}'.",
+                Self::memory_recycle_cause(limits)
+            ),
             Reason::ScriptReload | Reason::StopSignal => self.drain_line(group, limits),
         }
     }
@@ -94,6 +101,10 @@ impl Reason {
             Reason::CpuTimeLimit => {
                 format!("Exceeded CPU time limit; {waiting} daemon process '{group}'.")
             }
+            Reason::MemoryRecycle => format!(
+                "{}; {waiting} daemon process '{group}'.",
+                Self::memory_recycle_cause(limits)
+            ),
             Reason::Eviction => format!(
                 "{} requested; {waiting} daemon process '{group}'.",
                 Self::eviction_kind(limits)
@@ -104,6 +115,14 @@ impl Reason {
             }
             Reason::ScriptReload | Reason::StopSignal => shutdown_requested_line(group),
         }
+    }
+
+    /// Our words for a memory recycle (the C module has none).
+    fn memory_recycle_cause(limits: &Limits) -> String {
+        format!(
+            "Resident memory stayed above memory-recycle={} bytes for {MEMORY_RECYCLE_SAMPLES} samples a second apart",
+            limits.memory_recycle.unwrap_or(0)
+        )
     }
 
     /// SIGUSR1 is an eviction when `eviction-timeout` is set, otherwise a
@@ -137,6 +156,8 @@ pub fn drain_expired_line(group: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Limits {
     pub maximum_requests: Option<u64>,
+    /// `memory-recycle=`: resident bytes.
+    pub memory_recycle: Option<u64>,
     pub restart_interval: Option<Duration>,
     pub inactivity_timeout: Option<Duration>,
     /// The request-timeout fire point, already scaled by the thread count.
@@ -242,6 +263,7 @@ impl Limits {
     pub fn from_spec(spec: &DaemonProcessSpec) -> Limits {
         Limits {
             maximum_requests: spec.maximum_requests.filter(|&n| n > 0),
+            memory_recycle: spec.memory_recycle.filter(|&n| n > 0),
             restart_interval: nonzero(spec.restart_interval),
             inactivity_timeout: nonzero(spec.inactivity_timeout),
             request_timeout: nonzero(spec.request_timeout)
@@ -253,6 +275,17 @@ impl Limits {
             deadlock_timeout: nonzero(spec.deadlock_timeout),
             startup_timeout: nonzero(spec.startup_timeout),
         }
+    }
+
+    /// This process's `maximum-requests`, with `maximum-requests-jitter=`
+    /// applied: `draw` (any random number) picks the addition, from 0 to
+    /// the jitter, so each process of a group recycles at its own count.
+    pub fn with_jitter(mut self, jitter: Option<u64>, draw: u64) -> Limits {
+        if let (Some(maximum), Some(jitter)) = (self.maximum_requests, jitter) {
+            let extra = draw % jitter.saturating_add(1).max(1);
+            self.maximum_requests = Some(maximum.saturating_add(extra));
+        }
+        self
     }
 
     /// The line announcing that the request in `slot` ran past its
@@ -297,7 +330,14 @@ pub struct Snapshot {
     pub gil_stalled_for: Duration,
     pub cpu_limit_reached: bool,
     pub eviction_requested: bool,
+    /// Consecutive once-a-second samples with resident memory above
+    /// `memory-recycle=` (0 without the option).
+    pub memory_over_limit_samples: u32,
 }
+
+/// How many consecutive samples over `memory-recycle=` restart the
+/// process: a brief peak (one large request) is not a leak.
+pub const MEMORY_RECYCLE_SAMPLES: u32 = 3;
 
 /// Where the process is in its life.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -395,6 +435,10 @@ pub fn decide(limits: &Limits, snap: &Snapshot, phase: Phase) -> Decision {
                 Some((Reason::RestartInterval, graceful))
             } else if snap.cpu_limit_reached {
                 Some((Reason::CpuTimeLimit, graceful))
+            } else if limits.memory_recycle.is_some()
+                && snap.memory_over_limit_samples >= MEMORY_RECYCLE_SAMPLES
+            {
+                Some((Reason::MemoryRecycle, graceful))
             } else if snap.eviction_requested {
                 Some((Reason::Eviction, limits.eviction_timeout.or(graceful)))
             } else {
@@ -838,6 +882,69 @@ mod tests {
                 reason: Reason::CpuTimeLimit,
                 timeout: Some(secs(5))
             }
+        );
+    }
+
+    #[test]
+    fn memory_recycle_drains_after_three_samples_over_the_limit() {
+        let limits = Limits {
+            memory_recycle: Some(100 << 20),
+            graceful_timeout: Some(secs(5)),
+            ..Limits::default()
+        };
+        let over = |samples| Snapshot {
+            memory_over_limit_samples: samples,
+            requests: vec![running(0, 1)],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            next(&limits, &over(MEMORY_RECYCLE_SAMPLES - 1)),
+            Next::Continue
+        );
+        assert_eq!(
+            next(&limits, &over(MEMORY_RECYCLE_SAMPLES)),
+            Next::Drain {
+                reason: Reason::MemoryRecycle,
+                timeout: Some(secs(5))
+            }
+        );
+        // Idle: it stops at once.
+        let idle = Snapshot {
+            requests: Vec::new(),
+            ..over(MEMORY_RECYCLE_SAMPLES)
+        };
+        assert_eq!(next(&limits, &idle), Next::Stop(Reason::MemoryRecycle));
+        // Without the option the samples mean nothing.
+        assert_eq!(next(&Limits::default(), &over(100)), Next::Continue);
+        assert_eq!(Reason::MemoryRecycle.key(), "memory_recycle");
+        assert_eq!(
+            Reason::MemoryRecycle.drain_line("g", &limits),
+            "Resident memory stayed above memory-recycle=104857600 bytes for 3 samples a second apart; waiting for in-flight requests to complete in daemon process 'g'."
+        );
+    }
+
+    #[test]
+    fn jitter_adds_up_to_its_value_to_maximum_requests() {
+        let limits = |maximum| Limits {
+            maximum_requests: maximum,
+            ..Limits::default()
+        };
+        let jittered = |draw| {
+            limits(Some(100))
+                .with_jitter(Some(10), draw)
+                .maximum_requests
+        };
+        assert_eq!(jittered(0), Some(100));
+        assert_eq!(jittered(10), Some(110));
+        assert_eq!(jittered(11), Some(100));
+        assert_eq!(jittered(u64::MAX), Some(100 + u64::MAX % 11));
+        let seen: std::collections::BTreeSet<_> = (0..1000).map(jittered).collect();
+        assert_eq!(seen.len(), 11, "every count from 100 to 110 is reachable");
+        // No maximum-requests: nothing to jitter.
+        assert_eq!(limits(None).with_jitter(Some(10), 7).maximum_requests, None);
+        assert_eq!(
+            limits(Some(100)).with_jitter(None, 7).maximum_requests,
+            Some(100)
         );
     }
 

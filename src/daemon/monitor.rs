@@ -204,7 +204,12 @@ impl Tracker {
         self.served.fetch_add(1, Ordering::AcqRel) + 1
     }
 
-    fn snapshot(&self, cpu_limit_reached: bool, eviction_requested: bool) -> Snapshot {
+    fn snapshot(
+        &self,
+        cpu_limit_reached: bool,
+        eviction_requested: bool,
+        memory_over_limit_samples: u32,
+    ) -> Snapshot {
         let now = Instant::now();
         let requests = self
             .slots
@@ -233,6 +238,7 @@ impl Tracker {
             ),
             cpu_limit_reached,
             eviction_requested,
+            memory_over_limit_samples,
         }
     }
 
@@ -307,6 +313,31 @@ pub fn spawn_gil_pulse(
         .expect("spawning the deadlock-detection thread")
 }
 
+/// Samples resident memory about once a second for `memory-recycle=`,
+/// counting consecutive samples over the limit.
+#[derive(Default)]
+struct MemorySampler {
+    last: Option<Instant>,
+    over: u32,
+}
+
+impl MemorySampler {
+    fn over_limit(&mut self, limit: Option<u64>) -> u32 {
+        let Some(limit) = limit else {
+            return 0;
+        };
+        if self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.last = Some(Instant::now());
+            let resident = crate::metrics::usage::process().memory_rss;
+            self.over = if resident > limit { self.over + 1 } else { 0 };
+        }
+        self.over
+    }
+}
+
 /// Waits up to `timeout` for events; returns those read.
 fn wait_events(fd: RawFd, timeout: Duration) -> Vec<u8> {
     if !fd::readable_within(fd, timeout) {
@@ -323,6 +354,7 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
     let mut phase = Phase::Running;
     let mut drain_began = Instant::now();
     let (mut cpu, mut evict) = (false, false);
+    let mut memory = MemorySampler::default();
     loop {
         for event in wait_events(event_read, Duration::from_millis(200)) {
             match event {
@@ -343,7 +375,7 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
                 draining_for: drain_began.elapsed(),
             };
         }
-        let snapshot = tracker.snapshot(cpu, evict);
+        let snapshot = tracker.snapshot(cpu, evict, memory.over_limit(limits.memory_recycle));
         let decision = lifecycle::decide(limits, &snapshot, phase);
         for slot in decision.interrupt {
             tracker.interrupt(slot, group, limits);

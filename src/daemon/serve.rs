@@ -403,7 +403,7 @@ fn run(
         in_process: parking_lot::Mutex::new(()),
         waiting: AtomicUsize::new(0),
     });
-    let limits = Limits::from_spec(&spec);
+    let limits = Limits::from_spec(&spec).with_jitter(spec.maximum_requests_jitter, random_draw());
     let spec = Arc::new(spec);
     let workers: Vec<_> = (0..threads)
         .map(|slot| {
@@ -908,4 +908,11 @@ impl Transport for SocketTransport<'_> {
             crate::apache::log::server_log(std::ptr::null(), level, message);
         }
     }
+}
+
+/// A random number, different in each process, for
+/// `maximum-requests-jitter=` (std's hasher keys are random per process).
+fn random_draw() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::process::id())
 }

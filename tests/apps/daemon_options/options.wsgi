@@ -15,11 +15,15 @@
 #   /stream          FIRST-CHUNK, a 1 s pause, SECOND-CHUNK (text)
 #   /holdgil?s=N     calls libc sleep(N) through ctypes.PyDLL, which keeps
 #                    the GIL held for the whole call
+#   /leak?mb=N       keeps N MB more alive for the life of the process
+#                    (written, so resident), then /info
 import json
 import os
 import resource
 import time
 from urllib.parse import parse_qs
+
+_leaked = []
 
 
 def _facts(environ):
@@ -92,6 +96,9 @@ def application(environ, start_response):
         data = environ['wsgi.input'].read()
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return [b'read %d bytes' % len(data)]
+    if path == '/leak':
+        _leaked.append(b'x' * int(number('mb', 1) * 1024 * 1024))
+        return _json(start_response, _facts(environ))
     if path == '/holdgil':
         import ctypes
         ctypes.PyDLL(None).sleep(int(number('s', 30)))
