@@ -842,6 +842,15 @@ fn request_timeout_recovers() {
     let (after, _) = wait_for_new_pid(&server, "/stuck/info", &[pid(&before)], now)
         .unwrap_or_else(|| panic!("'stuck' does not serve again\n{}", diagnostics(&server)));
     assert_eq!(after.str_of("process_group"), "stuck");
+    // Ours, beyond the C module: at error level, the request, how long it
+    // ran, and the frame it was stuck in (the line calling time.sleep).
+    expect_stuck_request_logged(
+        &server,
+        "stuck",
+        "GET /stuck/hang?s=60",
+        "restarting the process",
+        &["time.sleep(seconds or 60.0)"],
+    );
 
     // A request running Python code: interrupted in its thread, 504, and
     // the same process goes on serving.
@@ -856,6 +865,54 @@ fn request_timeout_recovers() {
         pid(&spin_after),
         pid(&spin_before),
         "the interrupted request must not restart the process"
+    );
+    // The pure-Python loop's frame, logged before the exception went in.
+    expect_stuck_request_logged(
+        &server,
+        "spin",
+        "GET /spin/busy?s=15",
+        "interrupting it with RequestTimeout",
+        // Either line of the loop: the frame is caught wherever it is.
+        &["while time.monotonic() < deadline:", "n += 1"],
+    );
+}
+
+/// The error-level lines about a request a timeout caught: a head line
+/// naming the request, the group and the action, then the stack with the
+/// frame at an application line holding one of `sources`.
+fn expect_stuck_request_logged(
+    server: &Server,
+    group: &str,
+    request: &str,
+    action: &str,
+    sources: &[&str],
+) {
+    let frames: Vec<String> = sources
+        .iter()
+        .map(|source| {
+            let line_no = APP_INFO
+                .lines()
+                .position(|l| l.contains(source))
+                .unwrap_or_else(|| panic!("{source:?} is not in info.wsgi"))
+                + 1;
+            format!("info.wsgi\", line {line_no}, in application")
+        })
+        .collect();
+    let head = format!("Request '{request}' in daemon process '{group}' has run for ");
+    assert!(
+        common::procs::wait_until(Duration::from_secs(10), || {
+            let log = server.error_log();
+            let mut lines = log.lines().skip_while(|l| !l.contains(&head));
+            lines.next().is_some_and(|l| {
+                l.contains("[wsgi:error]")
+                    && l.contains(action)
+                    && l.ends_with("Python stack of its thread, most recent call last:")
+            }) && lines
+                .take(10)
+                .any(|l| l.contains("[wsgi:error]") && frames.iter().any(|f| l.contains(f)))
+        }),
+        "no error-level account of {request:?} with one of the frames {frames:?}\n{}",
+        server.error_log()
     );
 }
 

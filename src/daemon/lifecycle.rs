@@ -252,6 +252,38 @@ pub fn stack_lines(thread: u64, frames: &[(String, u64, String)]) -> Vec<String>
         .collect()
 }
 
+/// Our error-level account of a request that a timeout caught: which
+/// request, how long it ran, what is done about it (`action`), and where
+/// its thread was, as Python prints a traceback (most recent call last).
+/// `frames` come innermost first, as [`stack_lines`] takes them.
+pub fn stuck_request_lines(
+    request: &str,
+    group: &str,
+    elapsed: Duration,
+    action: &str,
+    frames: Option<&[(String, u64, String)]>,
+) -> Vec<String> {
+    let head = format!(
+        "Request '{request}' in daemon process '{group}' has run for {:.1} seconds; {action}.",
+        elapsed.as_secs_f64()
+    );
+    match frames {
+        Some(frames) if !frames.is_empty() => {
+            let mut lines = vec![format!(
+                "{head} Python stack of its thread, most recent call last:"
+            )];
+            lines.extend(frames.iter().rev().map(|(file, line, function)| {
+                format!("  File \"{file}\", line {line}, in {function}")
+            }));
+            lines
+        }
+        Some(_) => vec![format!("{head} Its thread is running no Python code.")],
+        None => vec![format!(
+            "{head} Its Python stack cannot be read: the thread holds the GIL, or this build has none."
+        )],
+    }
+}
+
 /// `T * (1 + ln(threads))`, so one wedged thread out of many is given
 /// proportionally more patience.
 pub fn request_timeout_fire_point(timeout: Duration, threads: u32) -> Duration {
@@ -492,6 +524,40 @@ mod tests {
             ]
         );
         assert!(stack_lines(7, &[]).is_empty());
+    }
+
+    #[test]
+    fn stuck_requests_are_told_with_their_url_time_and_stack() {
+        let frame =
+            |function: &str, line| ("/srv/app.wsgi".to_string(), line, function.to_string());
+        let frames = [frame("spin", 5), frame("application", 9)];
+        assert_eq!(
+            stuck_request_lines(
+                "GET /x?y=1",
+                "site",
+                Duration::from_millis(2500),
+                "interrupting it with RequestTimeout",
+                Some(&frames)
+            ),
+            [
+                "Request 'GET /x?y=1' in daemon process 'site' has run for 2.5 seconds; interrupting it with RequestTimeout. Python stack of its thread, most recent call last:",
+                "  File \"/srv/app.wsgi\", line 9, in application",
+                "  File \"/srv/app.wsgi\", line 5, in spin",
+            ]
+        );
+        let unreadable =
+            stuck_request_lines("GET /", "site", secs(300), "restarting the process", None);
+        assert_eq!(unreadable.len(), 1);
+        assert!(unreadable[0]
+            .ends_with("cannot be read: the thread holds the GIL, or this build has none."));
+        let idle = stuck_request_lines(
+            "GET /",
+            "site",
+            secs(3),
+            "restarting the process",
+            Some(&[]),
+        );
+        assert!(idle[0].ends_with("Its thread is running no Python code."));
     }
 
     #[test]

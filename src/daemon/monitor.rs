@@ -143,6 +143,8 @@ struct Active {
     thread: u64,
     interpreter: Arc<Interpreter>,
     interrupted: Option<Instant>,
+    /// "METHOD URI", for log lines about a stuck request.
+    request: String,
 }
 
 /// What the monitor knows about the process's requests.
@@ -176,13 +178,15 @@ impl Tracker {
         self.last_activity.store(self.millis(), Ordering::Relaxed);
     }
 
-    pub fn begin(&self, slot: usize, interpreter: Arc<Interpreter>) {
+    /// `request` is how the request is named in log lines ("GET /path").
+    pub fn begin(&self, slot: usize, interpreter: Arc<Interpreter>, request: String) {
         let thread = crate::sys::process::thread_id();
         self.slots.lock()[slot] = Some(Active {
             started: Instant::now(),
             thread,
             interpreter,
             interrupted: None,
+            request,
         });
     }
 
@@ -249,14 +253,27 @@ impl Tracker {
             let mut slots = self.slots.lock();
             slots[slot].as_mut().map(|a| {
                 a.interrupted = Some(Instant::now());
-                (a.thread, a.interpreter.clone())
+                (
+                    a.thread,
+                    a.interpreter.clone(),
+                    a.request.clone(),
+                    a.started,
+                )
             })
         };
-        let Some((thread, interpreter)) = target else {
+        let Some((thread, interpreter, request, started)) = target else {
             return;
         };
+        let stack = interpreter.thread_stack(thread);
+        log_stuck(
+            &request,
+            group,
+            started.elapsed(),
+            "interrupting it with RequestTimeout",
+            stack.as_deref(),
+        );
         tracing::info!("{}", limits.request_timeout_line(slot, group));
-        log_stack(&interpreter, thread);
+        log_stack_lines(thread, stack.as_deref());
         if interpreter.interrupt_thread(thread) {
             tracing::info!(
                 "Injected RequestTimeout into thread {slot} of daemon process '{group}'."
@@ -264,6 +281,47 @@ impl Tracker {
         } else {
             tracing::warn!(
                 "Could not inject RequestTimeout into thread {slot} of daemon process '{group}'."
+            );
+        }
+    }
+
+    /// Before a restart for `reason`: our error-level account of the
+    /// requests it is about (those past the request timeout, or every
+    /// running request when the GIL is stuck, whose stacks then cannot be
+    /// read).
+    fn log_stuck_requests(&self, reason: Reason, group: &str, limits: &Limits) {
+        let targets: Vec<_> = self
+            .slots
+            .lock()
+            .iter()
+            .flatten()
+            .filter(|a| match reason {
+                Reason::RequestTimeout => limits
+                    .request_timeout
+                    .is_some_and(|fire| a.started.elapsed() >= fire),
+                Reason::DeadlockTimeout => true,
+                _ => false,
+            })
+            .map(|a| {
+                (
+                    a.thread,
+                    a.interpreter.clone(),
+                    a.request.clone(),
+                    a.started,
+                )
+            })
+            .collect();
+        for (thread, interpreter, request, started) in targets {
+            let stack = match reason {
+                Reason::DeadlockTimeout => None,
+                _ => interpreter.thread_stack(thread),
+            };
+            log_stuck(
+                &request,
+                group,
+                started.elapsed(),
+                "restarting the process",
+                stack.as_deref(),
             );
         }
     }
@@ -286,10 +344,27 @@ fn log_stack(interpreter: &Interpreter, thread: u64) {
     if !tracing::enabled!(tracing::Level::INFO) {
         return;
     }
-    if let Some(stack) = interpreter.thread_stack(thread) {
-        for line in lifecycle::stack_lines(thread, &stack) {
-            tracing::info!("{line}");
-        }
+    log_stack_lines(thread, interpreter.thread_stack(thread).as_deref());
+}
+
+/// The C module's info-level stack lines.
+fn log_stack_lines(thread: u64, stack: Option<&[(String, u64, String)]>) {
+    for line in lifecycle::stack_lines(thread, stack.unwrap_or_default()) {
+        tracing::info!("{line}");
+    }
+}
+
+/// Our error-level account of a request a timeout caught (URL, time,
+/// stack), which operators see at the default log level.
+fn log_stuck(
+    request: &str,
+    group: &str,
+    elapsed: Duration,
+    action: &str,
+    stack: Option<&[(String, u64, String)]>,
+) {
+    for line in lifecycle::stuck_request_lines(request, group, elapsed, action, stack) {
+        tracing::error!("{line}");
     }
 }
 
@@ -404,6 +479,7 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
                     }
                     Phase::Draining { .. } => lifecycle::drain_completed_line(group),
                 };
+                tracker.log_stuck_requests(reason, group, limits);
                 tracing::info!("{line}");
                 if reason == Reason::RequestTimeout {
                     tracker.log_stacks();

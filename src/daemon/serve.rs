@@ -761,7 +761,9 @@ impl Worker<'_> {
                 }
             };
         let _active = interp::ActiveRequest::begin();
-        self.tracker.begin(self.slot, interpreter.clone());
+        let var = |name: &str| env(name).unwrap_or_default();
+        let request = format!("{} {}", var("REQUEST_METHOD"), var("REQUEST_URI"));
+        self.tracker.begin(self.slot, interpreter.clone(), request);
         let outcome = handler::run(&interpreter, transport, &route, &extras);
         let served = self.tracker.end(self.slot);
         (outcome, Some(served))
