@@ -81,25 +81,30 @@ fail() {
     failures=$((failures + 1))
 }
 
-in_list() { # needle, list entries "key|..."
-    local needle=$1
+# Both allow-lists hold "KEY|reason" entries: KEY is a file in FFI_ALLOWED
+# and "file|layer" in IMPORT_EXCEPTIONS; a reason holds no '|'. The keys an
+# entry excused are remembered, so that an entry excusing nothing is seen.
+declare -A EXCUSED=()
+excused() { # key, allow-list entries...
+    local key=$1 entry
     shift
-    local entry
     for entry in "$@"; do
-        [ "${entry%%|*}" = "$needle" ] && return 0
+        if [ "${entry%|*}" = "$key" ]; then
+            EXCUSED[$key]=1
+            return 0
+        fi
     done
     return 1
 }
 
-import_excepted() { # file, target
-    local entry file layer rest
-    for entry in "${IMPORT_EXCEPTIONS[@]}"; do
-        file=${entry%%|*}
-        rest=${entry#*|}
-        layer=${rest%%|*}
-        [ "$file" = "$1" ] && [ "$layer" = "$2" ] && return 0
+# An allow-list entry that no longer matches anything is stale: remove it,
+# so the list only ever shrinks.
+fail_stale() { # what a stale entry is called, allow-list entries...
+    local what=$1 entry
+    shift
+    for entry in "$@"; do
+        [ -n "${EXCUSED[${entry%|*}]+set}" ] || fail "$what: ${entry%|*}"
     done
-    return 1
 }
 
 # Lines of code, without comment lines: "file:line:text".
@@ -108,7 +113,6 @@ code_lines() {
 }
 
 # Rule 1: imports point down.
-used_exceptions=()
 while IFS= read -r hit; do
     [ -z "$hit" ] && continue
     file=${hit%%:*}
@@ -123,10 +127,7 @@ while IFS= read -r hit; do
     for target in $(grep -oE 'crate::[a-z_]+' <<<"$text" | sed 's/crate:://' | sort -u); do
         [ "$target" = "$from" ] && continue
         case " ${ALLOWED[$from]} " in *" $target "*) continue ;; esac
-        if import_excepted "$file" "$target"; then
-            used_exceptions+=("$file|$target")
-            continue
-        fi
+        excused "$file|$target" "${IMPORT_EXCEPTIONS[@]}" && continue
         fail "$file:$line: layer '$from' imports '$target', which is not below it (allowed: ${ALLOWED[$from]:-nothing})"
     done
 done < <(code_lines 'crate::[a-z_]+')
@@ -135,7 +136,6 @@ done < <(code_lines 'crate::[a-z_]+')
 # (ffi::*_t, ffi::*_e) and constants are plain data; calls and statics are
 # what count.
 ffi_pattern='pyo3_ffi|ffi::apr?_[a-z0-9_]*[a-z0-9]|libc::'
-used_ffi=()
 while IFS= read -r hit; do
     [ -z "$hit" ] && continue
     file=${hit%%:*}
@@ -147,31 +147,12 @@ while IFS= read -r hit; do
     if ! grep -qE 'pyo3_ffi|libc::|ffi::apr?_[a-z0-9_]*[a-z0-9]([^a-z0-9_]|$)' <<<"$(sed -E 's/ffi::apr?_[a-z0-9_]*_[te]\b//g' <<<"$text")"; then
         continue
     fi
-    if in_list "$file" "${FFI_ALLOWED[@]}"; then
-        used_ffi+=("$file")
-        continue
-    fi
+    excused "$file" "${FFI_ALLOWED[@]}" && continue
     fail "$file:$line: FFI outside the wrapper layers and entry points: $(sed -E 's/^[[:space:]]+//' <<<"$text")"
 done < <(code_lines "$ffi_pattern")
 
-# An allow-list entry that no longer matches anything is stale: remove it,
-# so the list only ever shrinks.
-for entry in "${IMPORT_EXCEPTIONS[@]}"; do
-    key="${entry%%|*}|$(cut -d'|' -f2 <<<"$entry")"
-    in_list_exact=false
-    for used in "${used_exceptions[@]+"${used_exceptions[@]}"}"; do
-        [ "$used" = "$key" ] && in_list_exact=true && break
-    done
-    $in_list_exact || fail "stale import exception (nothing to excuse any more): $key"
-done
-for entry in "${FFI_ALLOWED[@]}"; do
-    file=${entry%%|*}
-    found=false
-    for used in "${used_ffi[@]+"${used_ffi[@]}"}"; do
-        [ "$used" = "$file" ] && found=true && break
-    done
-    $found || fail "stale FFI allow-list entry (no FFI left there): $file"
-done
+fail_stale "stale import exception (nothing to excuse any more)" "${IMPORT_EXCEPTIONS[@]}"
+fail_stale "stale FFI allow-list entry (no FFI left there)" "${FFI_ALLOWED[@]}"
 
 if [ "$failures" -gt 0 ]; then
     echo "layers.sh: $failures problem(s); the rules are in docs/architecture.md (Layers)" >&2

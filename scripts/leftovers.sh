@@ -5,6 +5,9 @@
 # "(wsgi:NAME)" instead of its command line. Run after the suites, with
 # the file given as $1 created before them: only sockets newer than it
 # count (roots kept on purpose by earlier runs are not this run's).
+# Server::stop_and_list_leftovers (tests/common) asks the same of one server
+# while others run, by its process group; why the two stay apart is said
+# there.
 set -euo pipefail
 left=()
 for proc in /proc/[0-9]*; do

@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::express::{setup_server_args, strings};
 use common::{module_path, Mpm, ServerBuilder};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -85,14 +86,15 @@ fn express_configtest(dir: &Path, options: &[&str]) -> (bool, String) {
         .iter()
         .map(|o| o.replace("{dir}", &dir.display().to_string()))
         .collect();
+    let fixed = strings(&[
+        "--port", "8123", "--user", "www-data", "--group", "www-data",
+    ]);
     let generated = Command::new(c_express())
-        .arg("setup-server")
-        .arg(dir.join("app.wsgi"))
-        .args(["--server-root", &root.display().to_string()])
-        .args([
-            "--port", "8123", "--user", "www-data", "--group", "www-data",
-        ])
-        .args(&options)
+        .args(setup_server_args(
+            &dir.join("app.wsgi"),
+            &root,
+            &[fixed, options.clone()].concat(),
+        ))
         .output()
         .expect("run mod_wsgi-express setup-server");
     assert!(

@@ -335,6 +335,23 @@ fn django_in_embedded_mode_with_mount_point_static_files_and_csrf() {
 // --enable-telemetry: the ingester as a service-script daemon
 // ---------------------------------------------------------------------------
 
+/// The processes the telemetry UI on `ui_port` knows, each with the samples
+/// it has reported (the UI's websocket carries the same state); `None` while
+/// the UI does not answer or answers something that is not its state.
+fn telemetry_ui_processes(ui_port: u16) -> Option<Vec<Json>> {
+    let r = http_request_within(
+        ui_port,
+        "GET",
+        "/api/state",
+        &[],
+        b"",
+        Duration::from_secs(2),
+    )
+    .ok()?;
+    let state = common::json::parse(&r.text()).ok()?;
+    state.get("processes").as_array().cloned()
+}
+
 /// `--enable-telemetry` runs mod-wsgi-telemetry's ingester in a `threads=0`
 /// daemon of the same server; the application's daemon reports to it, and
 /// the UI on 127.0.0.1 shows the requests.
@@ -375,20 +392,9 @@ fn enable_telemetry_runs_the_ingester_and_its_ui() {
         server.logs()
     );
     // Requests the application's processes have reported to the ingester
-    // so far (the UI reads the same state over its websocket), and which
-    // processes it knows.
+    // so far, and which processes it knows.
     let reported = || -> Option<(i64, String)> {
-        let r = http_request_within(
-            ui_port,
-            "GET",
-            "/api/state",
-            &[],
-            b"",
-            Duration::from_secs(2),
-        )
-        .ok()?;
-        let state = common::json::parse(&r.text()).ok()?;
-        let processes = state.get("processes").as_array()?.clone();
+        let processes = telemetry_ui_processes(ui_port)?;
         let names = processes
             .iter()
             .map(|p| {
@@ -411,17 +417,7 @@ fn enable_telemetry_runs_the_ingester_and_its_ui() {
     // How many request_metrics samples the ingester holds from each of the
     // application's processes (pid -> count).
     let sample_counts = || -> Option<BTreeMap<i64, usize>> {
-        let r = http_request_within(
-            ui_port,
-            "GET",
-            "/api/state",
-            &[],
-            b"",
-            Duration::from_secs(2),
-        )
-        .ok()?;
-        let state = common::json::parse(&r.text()).ok()?;
-        let processes = state.get("processes").as_array()?.clone();
+        let processes = telemetry_ui_processes(ui_port)?;
         Some(
             processes
                 .iter()

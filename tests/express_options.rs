@@ -18,7 +18,7 @@ mod common;
 use common::differential::{
     c_module, express_configtest, remove_root, scratch_path, setup_server, ExpressServer,
 };
-use common::express::{identity_args, run_express, strings, text, Scratch};
+use common::express::{our_setup_server_args, run_express, strings, text, Scratch};
 use common::{apache_modules_dir, free_port, http_request, module_path, Response};
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
@@ -469,14 +469,7 @@ fn check_option(
     n: usize,
 ) -> Option<String> {
     let root = f.scratch.path(&format!("root-{n}"));
-    let mut all = vec![
-        "setup-server".to_string(),
-        f.s("app.wsgi"),
-        "--server-root".into(),
-        root.display().to_string(),
-    ];
-    all.extend(identity_args());
-    all.extend(args.iter().cloned());
+    let all = our_setup_server_args(Path::new(&f.s("app.wsgi")), &root, args);
     let out = run_express(&all, &f.scratch.dir);
     let said = text(&out);
     if !out.status.success() {
@@ -955,19 +948,13 @@ fn option_groups_side_by_side() {
         let o_port = free_port();
         let o_https = free_port();
         let o_root = scratch_path(&format!("ours-{}", group.name));
-        let mut args = vec![
-            "setup-server".to_string(),
-            app.display().to_string(),
-            "--server-root".into(),
-            o_root.display().to_string(),
-            "--port".into(),
-            o_port.to_string(),
-            "--host".into(),
-            "127.0.0.1".into(),
-        ];
-        args.extend(identity_args());
-        args.extend(group.options.iter().cloned());
-        args.extend(tls(o_https));
+        let o_port_arg = o_port.to_string();
+        let placement = strings(&["--port", &o_port_arg, "--host", "127.0.0.1"]);
+        let args = our_setup_server_args(
+            &app,
+            &o_root,
+            &[placement, group.options.clone(), tls(o_https)].concat(),
+        );
         let out = run_express(&args, Path::new("/tmp"));
         assert!(
             out.status.success(),
@@ -1067,16 +1054,11 @@ fn enable_debugger_stops_in_pdb_post_mortem() {
     let app = scratch.file("boom.wsgi", BOOM_APP);
     let root = scratch.path("root");
     let port = free_port();
-    let mut args = vec![
-        "setup-server".to_string(),
-        app.display().to_string(),
-        "--server-root".into(),
-        root.display().to_string(),
-        "--port".into(),
-        port.to_string(),
-        "--enable-debugger".into(),
-    ];
-    args.extend(identity_args());
+    let args = our_setup_server_args(
+        &app,
+        &root,
+        &strings(&["--port", &port.to_string(), "--enable-debugger"]),
+    );
     let out = run_express(&args, &scratch.dir);
     assert!(out.status.success(), "setup-server failed:\n{}", text(&out));
     let conf = std::fs::read_to_string(root.join("apachectl")).unwrap();
@@ -1168,16 +1150,11 @@ fn enable_profiler_writes_pstats() {
     let app = scratch.file("boom.wsgi", BOOM_APP);
     let root = scratch_path("profiler-root");
     let port = free_port();
-    let mut args = vec![
-        "setup-server".to_string(),
-        app.display().to_string(),
-        "--server-root".into(),
-        root.display().to_string(),
-        "--port".into(),
-        port.to_string(),
-        "--enable-profiler".into(),
-    ];
-    args.extend(identity_args());
+    let args = our_setup_server_args(
+        &app,
+        &root,
+        &strings(&["--port", &port.to_string(), "--enable-profiler"]),
+    );
     let out = run_express(&args, &scratch.dir);
     assert!(out.status.success(), "setup-server failed:\n{}", text(&out));
     // Stopped, and its root removed, at the end of the test.
@@ -1240,16 +1217,15 @@ fn enable_gdb_runs_apache_under_the_debugger() {
         std::fs::set_permissions(&fake_gdb, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let root = scratch.path("root");
-    let mut args = vec![
-        "setup-server".to_string(),
-        app.display().to_string(),
-        "--server-root".into(),
-        root.display().to_string(),
-        "--enable-gdb".into(),
-        "--gdb-executable".into(),
-        fake_gdb.display().to_string(),
-    ];
-    args.extend(identity_args());
+    let args = our_setup_server_args(
+        &app,
+        &root,
+        &strings(&[
+            "--enable-gdb",
+            "--gdb-executable",
+            &fake_gdb.display().to_string(),
+        ]),
+    );
     let out = run_express(&args, &scratch.dir);
     assert!(out.status.success(), "setup-server failed:\n{}", text(&out));
     let ran = Command::new("/bin/bash")
@@ -1288,16 +1264,11 @@ fn enable_recorder_saves_requests_and_responses() {
     let app = scratch.file("boom.wsgi", BOOM_APP);
     let root = scratch_path("recorder-root");
     let port = free_port();
-    let mut args = vec![
-        "setup-server".to_string(),
-        app.display().to_string(),
-        "--server-root".into(),
-        root.display().to_string(),
-        "--port".into(),
-        port.to_string(),
-        "--enable-recorder".into(),
-    ];
-    args.extend(identity_args());
+    let args = our_setup_server_args(
+        &app,
+        &root,
+        &strings(&["--port", &port.to_string(), "--enable-recorder"]),
+    );
     let out = run_express(&args, &scratch.dir);
     assert!(out.status.success(), "setup-server failed:\n{}", text(&out));
     let _server = ExpressServer::start(&root, port).expect("start the recording server");
@@ -1381,12 +1352,11 @@ fn unlisted_c_options_do_what_they_do_in_the_c_package() {
         common::differential::setup_server(&app, &c_root, 8555, &options)
             .unwrap_or_else(|e| panic!("C setup-server {options:?}: {e}"));
         let ours_root = s.path(&format!("ours-{tag}"));
-        let mut args = strings(&["setup-server"]);
-        args.push(app.display().to_string());
-        args.extend(strings(&["--port", "8555", "--server-root"]));
-        args.push(ours_root.display().to_string());
-        args.extend(identity_args());
-        args.extend(options.iter().cloned());
+        let args = our_setup_server_args(
+            &app,
+            &ours_root,
+            &[strings(&["--port", "8555"]), options.clone()].concat(),
+        );
         let out = run_express(&args, &s.dir);
         assert!(out.status.success(), "ours {options:?}: {}", text(&out));
         if *tag == "php" {
@@ -1554,19 +1524,10 @@ fn daemon_process_lines_match_the_c_package() {
         setup_server(&app, &c_root, 8555, &options)
             .unwrap_or_else(|e| panic!("C setup-server {options:?}: {e}"));
         let ours_root = s.path(&format!("ours-{n}"));
-        let mut args = strings(&["setup-server"]);
-        args.push(app.display().to_string());
-        // As common::differential::setup_server runs the C package.
-        args.extend(strings(&[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "8555",
-            "--server-root",
-        ]));
-        args.push(ours_root.display().to_string());
-        args.extend(identity_args());
-        args.extend(options.iter().cloned());
+        // Host and port as common::differential::setup_server gives the C
+        // package.
+        let placement = strings(&["--host", "127.0.0.1", "--port", "8555"]);
+        let args = our_setup_server_args(&app, &ours_root, &[placement, options.clone()].concat());
         let out = run_express(&args, Path::new("/tmp"));
         assert!(out.status.success(), "ours {options:?}: {}", text(&out));
         let multiprocess = options.iter().any(|o| o == "--processes");

@@ -29,14 +29,24 @@ trait MetaValue: Sized {
     fn decode(text: Option<&str>) -> Self;
 }
 
-impl MetaValue for String {
-    fn encode(&self) -> Option<String> {
-        Some(self.clone())
-    }
-    fn decode(text: Option<&str>) -> Self {
-        text.unwrap_or("").to_string()
-    }
+/// Text and numbers: sent as they print (`Display`), read back with
+/// `FromStr`; absent or unreadable text gives the type's default (`""`,
+/// `0`). A blanket impl over those traits would also take in `bool`, which
+/// is sent as `1`/`0` instead.
+macro_rules! display_meta_value {
+    ($($ty:ty),* $(,)?) => {$(
+        impl MetaValue for $ty {
+            fn encode(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+            fn decode(text: Option<&str>) -> Self {
+                text.unwrap_or("").parse().unwrap_or_default()
+            }
+        }
+    )*};
 }
+
+display_meta_value!(String, f64, u32);
 
 impl MetaValue for Option<String> {
     fn encode(&self) -> Option<String> {
@@ -53,24 +63,6 @@ impl MetaValue for bool {
     }
     fn decode(text: Option<&str>) -> Self {
         text == Some("1")
-    }
-}
-
-impl MetaValue for f64 {
-    fn encode(&self) -> Option<String> {
-        Some(self.to_string())
-    }
-    fn decode(text: Option<&str>) -> Self {
-        text.unwrap_or("").parse().unwrap_or(0.0)
-    }
-}
-
-impl MetaValue for u32 {
-    fn encode(&self) -> Option<String> {
-        Some(self.to_string())
-    }
-    fn decode(text: Option<&str>) -> Self {
-        text.unwrap_or("").parse().unwrap_or(0)
     }
 }
 

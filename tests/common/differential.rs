@@ -13,6 +13,7 @@
 
 #![allow(dead_code)]
 
+use super::express::{setup_server_args, strings};
 use super::raw::{dechunk, parse_head, RawConn};
 use super::venv::{run, venv_with, Venv};
 use super::{add_mode_bits_up_to_root, procs, python_exe, Server};
@@ -738,21 +739,22 @@ pub fn setup_server(
     // The express makes its working directory the daemon's home: one
     // www-data can read, the same for both roots.
     cmd.current_dir("/tmp");
-    cmd.arg("setup-server")
-        .arg(app)
-        .arg("--server-root")
-        .arg(root)
-        .arg("--port")
-        .arg(port.to_string())
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--user",
-            "www-data",
-            "--group",
-            "www-data",
-        ])
-        .args(options);
+    let port = port.to_string();
+    let fixed = strings(&[
+        "--port",
+        &port,
+        "--host",
+        "127.0.0.1",
+        "--user",
+        "www-data",
+        "--group",
+        "www-data",
+    ]);
+    cmd.args(setup_server_args(
+        app,
+        root,
+        &[fixed, options.to_vec()].concat(),
+    ));
     run(&mut cmd, "mod_wsgi-express setup-server")
 }
 

@@ -189,6 +189,26 @@ pub fn identity_args() -> Vec<String> {
     }
 }
 
+/// `setup-server APP --server-root ROOT OPTIONS...`: an express
+/// `setup-server` (ours or the C package's) writing the root for `app`
+/// into `root`. The express takes the last of a repeated option, so an
+/// option in `options` overrides these (`--server-root` included).
+pub fn setup_server_args(app: &Path, root: &Path, options: &[String]) -> Vec<String> {
+    let mut args = strings(&["setup-server"]);
+    args.push(app.display().to_string());
+    args.push("--server-root".into());
+    args.push(root.display().to_string());
+    args.extend(options.iter().cloned());
+    args
+}
+
+/// `setup_server_args` for our express, which (like Apache) needs
+/// `identity_args` when running as root; they come before `options` so
+/// that `options` can override them.
+pub fn our_setup_server_args(app: &Path, root: &Path, options: &[String]) -> Vec<String> {
+    setup_server_args(app, root, &[identity_args(), options.to_vec()].concat())
+}
+
 /// Live descendants of `pid`.
 pub fn descendants(pid: u32) -> Vec<i32> {
     let mut out = Vec::new();

@@ -856,6 +856,13 @@ impl Server {
     /// lists what of this server is still there after a grace period: any
     /// process in its process group or running its configuration, and any
     /// socket file under its root. Whatever is left is then killed.
+    ///
+    /// scripts/leftovers.sh asks the same question once for a whole test
+    /// run, and the two stay apart on purpose: while other tests run their
+    /// own servers beside this one, only its process group tells its
+    /// processes from theirs (a daemon renamed by `display-name` no longer
+    /// names its root), and the script cannot see the group; the script,
+    /// run after the suites, counts every Apache under a test root instead.
     pub fn stop_and_list_leftovers(&mut self) -> Vec<String> {
         let Some(pgid) = self.terminate() else {
             return Vec::new();
