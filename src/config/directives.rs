@@ -92,6 +92,7 @@ directive_table! {
     ImportScript => ("WSGIImportScript", ServerOrVhost, "path process-group=NAME application-group=NAME"),
     InterpreterOptions => ("<WSGIInterpreterOptions", ServerOnly, "[process-group=NAME] [application-group=NAME]"),
     MapHeadToGet => ("WSGIMapHEADToGET", AnyWithFileInfo, "On, Off or Auto"),
+    OwnGilFallback => ("WSGIOwnGILFallback", ServerOnly, "On or Off"),
     PassApacheRequest => ("WSGIPassApacheRequest", AnyButHtaccess, "On or Off"),
     PassAuthorization => ("WSGIPassAuthorization", AnyWithFileInfo, "On or Off"),
     PerInterpreterGil => ("WSGIPerInterpreterGIL", ServerOnly, "On or Off"),
@@ -170,9 +171,9 @@ mod tests {
 
     #[test]
     fn table_has_every_reference_directive() {
-        // The 48 WSGI* directives of the C module's command table plus the
-        // <WSGIInterpreterOptions> container.
-        assert_eq!(DIRECTIVES.len(), 49);
+        // The 48 WSGI* directives of the C module's command table, the
+        // <WSGIInterpreterOptions> container and our WSGIOwnGILFallback.
+        assert_eq!(DIRECTIVES.len(), 50);
         assert_eq!(
             Directive::by_name("wsgiscriptalias"),
             Some(Directive::ScriptAlias)

@@ -160,6 +160,7 @@ fn own_gil_refusal_guidance(interp: &Interpreter) -> Option<String> {
     Some(gil::own_gil_import_guidance(
         &module,
         &gil::interpreter_name(&interp.name),
+        false,
     ))
 }
 
