@@ -163,16 +163,14 @@ fn interpreter_setup(
             resolved.python_path_layers.insert(0, paths);
         }
     }
-    let plan = gil::plan_interpreter(
-        &resolved,
-        role.group,
-        application_group,
-        runtime::CAPABILITIES,
-        &gil::ProcessPlan {
-            free_threading,
-            ..process_plan(config, role)
-        },
-    );
+    let process = gil::ProcessPlan {
+        free_threading,
+        ..process_plan(config, role)
+    };
+    let caps = runtime::CAPABILITIES;
+    let plan = gil::plan_interpreter(&resolved, role.group, application_group, caps, &process);
+    let shared_gil_fallback =
+        gil::plan_own_gil_fallback(&resolved, role.group, application_group, caps, &process);
     InterpreterSetup {
         process_group: role.group.to_string(),
         restrictions: crate::config::interp_options::Restrictions {
@@ -184,6 +182,7 @@ fn interpreter_setup(
         },
         python_path_layers: resolved.python_path_layers,
         plan,
+        shared_gil_fallback,
     }
 }
 

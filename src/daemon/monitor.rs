@@ -249,6 +249,9 @@ impl Tracker {
         let Some((thread, interpreter)) = target else {
             return;
         };
+        // The request may have moved to a shared-GIL replacement
+        // (WSGIOwnGILFallback On) after it started.
+        let interpreter = interp::replacement_or_self(&interpreter);
         tracing::info!("{}", limits.request_timeout_line(slot, group));
         log_stack(&interpreter, thread);
         if interpreter.interrupt_thread(thread) {
@@ -271,7 +274,9 @@ impl Tracker {
             .map(|a| (a.thread, a.interpreter.clone()))
             .collect();
         for (thread, interpreter) in targets {
-            log_stack(&interpreter, thread);
+            // Looked up outside the slots' lock: the registry's may be held
+            // while an interpreter is created.
+            log_stack(&interp::replacement_or_self(&interpreter), thread);
         }
     }
 }

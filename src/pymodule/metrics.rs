@@ -122,6 +122,10 @@ pub unsafe extern "C" fn process_metrics(
             .and_then(object::str_obj)
             .unwrap_or_else(object::none);
         object::dict_set(&d, "gil_enabled_by", &by);
+        let Some(fallbacks) = object::int_obj(metrics::own_gil_fallbacks() as i64) else {
+            return std::ptr::null_mut();
+        };
+        object::dict_set(&d, "own_gil_fallbacks", &fallbacks);
         d.into_raw()
     })
 }

@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod own_gil_fallback;
+use own_gil_fallback::OwnGilFallback;
+pub use own_gil_fallback::{replace_with_shared_gil, replacement_or_self};
+
 static ACTIVE_REQUESTS: AtomicUsize = AtomicUsize::new(0);
 /// Set when a sub-interpreter failed its set-up and was left alive but
 /// unregistered: the main interpreter must then not be finalised.
@@ -77,6 +81,9 @@ pub struct Interpreter {
     /// interpreter is destroyed.
     objects: Mutex<Option<Arc<InterpreterObjects>>>,
     scripts: Mutex<HashMap<String, LoadedScript>>,
+    /// Under `WSGIOwnGILFallback On`, for an own-GIL sub-interpreter: how
+    /// to replace it by a shared-GIL one (`own_gil_fallback.rs`).
+    own_gil_fallback: Option<OwnGilFallback>,
 }
 
 // SAFETY: the raw interpreter pointer is process-wide and stable; the
@@ -95,6 +102,10 @@ pub struct InterpreterSetup {
     pub plan: InterpreterPlan,
     /// `WSGIRestrictStdin`/`Stdout`/`Signal` as resolved for it.
     pub restrictions: crate::config::interp_options::Restrictions,
+    /// With `WSGIOwnGILFallback On` for an own-GIL interpreter: the plan
+    /// of the shared-GIL interpreter that replaces it when its WSGI script
+    /// is refused an extension module.
+    pub shared_gil_fallback: Option<InterpreterPlan>,
 }
 
 struct Registry {
@@ -450,6 +461,7 @@ pub fn register_main(
         state,
         objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
+        own_gil_fallback: None,
     });
     for warning in &setup.plan.warnings {
         tracing::warn!("{warning}");
@@ -487,11 +499,22 @@ pub fn get_or_create(
     }
     // Creation happens under the registry lock so a group is created once.
     // No thread holding a GIL ever waits on this lock, so this cannot deadlock.
+    create_sub_interpreter(registry, &mut interpreters, application_group, setup())
+}
+
+/// Creates, sets up and registers the sub-interpreter for
+/// `application_group` (replacing any registered under that name). Called
+/// with the registry lock held (`interpreters`) and no GIL.
+fn create_sub_interpreter(
+    registry: &Registry,
+    interpreters: &mut HashMap<String, Arc<Interpreter>>,
+    application_group: &str,
+    setup: InterpreterSetup,
+) -> Result<Arc<Interpreter>, String> {
     let main = interpreters
         .get("")
         .cloned()
         .ok_or("main interpreter missing")?;
-    let setup = setup();
     let who = describe_interpreter(&setup.process_group, application_group);
     let main_gil = main.enter();
     // On success the new interpreter's thread state is current (and with
@@ -515,6 +538,7 @@ pub fn get_or_create(
         state,
         objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
+        own_gil_fallback: OwnGilFallback::for_setup(&setup),
     });
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));
