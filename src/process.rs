@@ -355,6 +355,7 @@ fn start_reporting(
         slow_threshold: config.global.slow_requests.map(|d| d.as_secs_f64()),
         // Python's own default applies when none is configured.
         switch_interval: switch_interval.map_or(0.005, |d| d.as_secs_f64()),
+        free_threading: process_info().free_threading,
     };
     let target = format!("unix:{}", service.socket_path);
     let interval = settings.interval;
