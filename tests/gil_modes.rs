@@ -337,10 +337,20 @@ fn own_gil_fallback_serves_a_refused_script_from_a_shared_gil_interpreter() {
             "WSGISocketPrefix {root}/run/wsgi\n\
              WSGIDaemonProcess fb processes=1 threads=2\n\
              <WSGIInterpreterOptions process-group=fb>\n  WSGIPerInterpreterGIL On\n  WSGIOwnGILFallback On\n</WSGIInterpreterOptions>\n\
-             WSGIScriptAlias /refused {root}/refused.wsgi process-group=fb application-group=isolated\n\
-             WSGIScriptAlias / {root}/gil.wsgi process-group=fb application-group=strict\n",
+             WSGIProcessGroup fb\n\
+             WSGIApplicationGroup strict\n\
+             WSGIScriptAlias /refused {root}/refused.wsgi\n\
+             WSGIScriptAlias / {root}/gil.wsgi\n\
+             <Location /refused>\n  WSGIApplicationGroup isolated\n</Location>\n",
         )
         .start();
+    // The groups are not named on the aliases, so nothing is preloaded:
+    // the first request loads the script.
+    assert!(
+        !server.error_log().contains("Loading WSGI script"),
+        "{}",
+        server.error_log()
+    );
     let first = server.json_ok("/refused", &[]);
     let second = server.json_ok("/refused", &[]);
     for j in [&first, &second] {
@@ -419,6 +429,80 @@ fn own_gil_fallback_serves_a_refused_script_from_a_shared_gil_interpreter() {
     );
     let j = server.json_ok("/refused", &[]);
     assert_eq!(num(&j, "own_gil_fallbacks"), 1.0, "{j:?}");
+
+    // The interpreter that gave up is kept alive to the end; the daemon
+    // still stops cleanly, without finalising its main interpreter.
+    let mut server = server;
+    let leftovers = server.stop_and_list_leftovers();
+    assert!(leftovers.is_empty(), "left running: {leftovers:?}");
+    let log = server.error_log();
+    assert!(log.contains("Not finalising the main interpreter"), "{log}");
+    for crash in [
+        "Fatal Python error",
+        "Segmentation fault",
+        "still did not exit",
+    ] {
+        assert!(!log.contains(crash), "{crash}:\n{log}");
+    }
+}
+
+/// Two first requests that arrive together (the script is not preloaded)
+/// both find the own-GIL interpreter without the script; loads are
+/// serialised, and the script dawdles before its import, so the second
+/// waits for the first's load. Both get the application's answer, and the
+/// interpreter falls back once: one warning, one count, and the import is
+/// not run again in the interpreter that gave up.
+#[test]
+fn concurrent_first_requests_fall_back_once() {
+    let app = own_gil_fallback_app().replace(
+        "__import__(REFUSED_MODULE)",
+        "import sys, time\n\
+         sys.stderr.write('importing in %s\\n' % mod_wsgi.application_group)\n\
+         sys.stderr.flush()\n\
+         time.sleep(0.5)\n\
+         __import__(REFUSED_MODULE)",
+    );
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("refused.wsgi", app)
+        .config(
+            "WSGISocketPrefix {root}/run/wsgi\n\
+             WSGIDaemonProcess fb processes=1 threads=4\n\
+             <WSGIInterpreterOptions process-group=fb>\n  WSGIPerInterpreterGIL On\n  WSGIOwnGILFallback On\n</WSGIInterpreterOptions>\n\
+             WSGIProcessGroup fb\n\
+             WSGIApplicationGroup isolated\n\
+             WSGIScriptAlias / {root}/refused.wsgi\n",
+        )
+        .start();
+    let port = server.port();
+    let requests: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                common::http_request(port, "GET", "/", &[], b"").expect("request")
+            })
+        })
+        .collect();
+    let answers: Vec<_> = requests.into_iter().map(|r| r.join().unwrap()).collect();
+    let expected = if own_gil_supported() { 1.0 } else { 0.0 };
+    for r in &answers {
+        assert_eq!(r.status, 200, "{}\n{}", r.text(), server.error_log());
+        let j = r.json();
+        assert_eq!(num(&j, "own_gil_fallbacks"), expected, "{j:?}");
+        assert!(!flag(&j, "daemon_threads_refused"), "shared GIL: {j:?}");
+    }
+    let log = server.error_log();
+    let warnings = log.matches("Falling back to the shared GIL").count();
+    assert_eq!(warnings, usize::from(own_gil_supported()), "{log}");
+    // With the fallback: once in the own-GIL interpreter, once in its
+    // replacement; before 3.12, once.
+    let imports = log.matches("importing in isolated").count();
+    assert_eq!(imports, 1 + usize::from(own_gil_supported()), "{log}");
+    assert!(
+        !log.contains("Unable to execute Python script file"),
+        "{log}"
+    );
 }
 
 /// A script preloaded at process start falls back there (embedded mode,
