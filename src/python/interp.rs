@@ -19,8 +19,9 @@ use own_gil_fallback::OwnGilFallback;
 pub use own_gil_fallback::{replace_with_shared_gil, replacement_or_self};
 
 static ACTIVE_REQUESTS: AtomicUsize = AtomicUsize::new(0);
-/// Set when a sub-interpreter failed its set-up and was left alive but
-/// unregistered: the main interpreter must then not be finalised.
+/// Set when a sub-interpreter was left alive but unregistered (its set-up
+/// failed, or `WSGIOwnGILFallback` replaced it): the main interpreter must
+/// then not be finalised.
 static SETUP_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// Counts a request as running Python in this process while alive, so
