@@ -168,16 +168,14 @@ fn interpreter_setup(
             resolved.python_path_layers.insert(0, paths);
         }
     }
-    let plan = gil::plan_interpreter(
-        &resolved,
-        role.group,
-        application_group,
-        runtime::CAPABILITIES,
-        &gil::ProcessPlan {
-            free_threading,
-            ..process_plan(config, role)
-        },
-    );
+    let process = gil::ProcessPlan {
+        free_threading,
+        ..process_plan(config, role)
+    };
+    let caps = runtime::CAPABILITIES;
+    let plan = gil::plan_interpreter(&resolved, role.group, application_group, caps, &process);
+    let shared_gil_fallback =
+        gil::plan_own_gil_fallback(&resolved, role.group, application_group, caps, &process);
     InterpreterSetup {
         process_group: role.group.to_string(),
         application_group: application_group.to_string(),
@@ -190,6 +188,7 @@ fn interpreter_setup(
         },
         python_path_layers: resolved.python_path_layers,
         plan,
+        shared_gil_fallback,
     }
 }
 
@@ -426,6 +425,7 @@ fn start_reporting(
         slow_threshold: config.global.slow_requests.map(|d| d.as_secs_f64()),
         // Python's own default applies when none is configured.
         switch_interval: switch_interval.map_or(0.005, |d| d.as_secs_f64()),
+        free_threading: process_info().free_threading,
     };
     let target = format!("unix:{}", service.socket_path);
     let interval = settings.interval;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 const APP_GIL: &str = include_str!("apps/gil.wsgi");
 const DISPATCH: &str = include_str!("apps/dispatch.py");
+const APP_OWN_GIL_FALLBACK: &str = include_str!("apps/own_gil_fallback.wsgi");
 const LOG_WAIT: Duration = Duration::from_secs(10);
 
 fn own_gil_supported() -> bool {
@@ -260,6 +261,13 @@ fn extension_without_subinterpreter_support_fails_only_its_request() {
     assert_eq!(r.status, 500, "{}", r.text());
     assert_log(&server, "ImportError");
     assert_log(&server, guidance);
+    // Among the remedies: our opt-in fallback, off here, so nothing fell
+    // back.
+    assert_log(
+        &server,
+        "let it fall back to the shared GIL when its WSGI script's import is refused \
+         (WSGIOwnGILFallback On), or run it in %{GLOBAL}.",
+    );
     let before = server.error_log().matches(guidance).count();
     let r = server.get("/imports");
     assert_eq!(r.status, 500, "{}", r.text());
@@ -280,6 +288,300 @@ fn extension_without_subinterpreter_support_fails_only_its_request() {
     assert_eq!(text(&j, "imported"), "_testmultiphase");
     let j = server.json_ok("/", &[]);
     assert_eq!(text(&j, "application_group"), "isolated");
+    let log = server.error_log();
+    assert!(
+        !log.contains("Falling back to the shared GIL"),
+        "WSGIOwnGILFallback is off by default:\n{log}"
+    );
+    assert!(
+        log.contains("Creating sub-interpreter 'isolated' in embedded mode with own GIL.")
+            && !log.contains("Creating sub-interpreter 'isolated' in embedded mode."),
+        "the interpreter keeps its own GIL:\n{log}"
+    );
+}
+
+/// The extension module the fallback tests import when their script is
+/// loaded: `_testsinglephase` refuses own-GIL interpreters (3.12+); 3.11
+/// has no own GIL and no `_testsinglephase`, and its `_testcapi` is
+/// single-phase init too.
+fn refused_module() -> &'static str {
+    if own_gil_supported() {
+        "_testsinglephase"
+    } else {
+        "_testcapi"
+    }
+}
+
+fn own_gil_fallback_app() -> String {
+    APP_OWN_GIL_FALLBACK.replace(
+        "REFUSED_MODULE = None  # replaced by the test",
+        &format!("REFUSED_MODULE = {:?}", refused_module()),
+    )
+}
+
+/// `WSGIOwnGILFallback On` (ours): a daemon's own-GIL interpreter whose
+/// script is refused an extension module is replaced by a shared-GIL one
+/// of the same name, which serves the request; the warning is logged once
+/// and the process counts one fallback. Before 3.12 there is no own GIL to
+/// give up (docs/gil-modes.md): the script imports in a shared-GIL
+/// interpreter as always and nothing falls back, which is checked instead.
+#[test]
+fn own_gil_fallback_serves_a_refused_script_from_a_shared_gil_interpreter() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("gil.wsgi", APP_GIL)
+        .file("refused.wsgi", own_gil_fallback_app())
+        .config(
+            "WSGISocketPrefix {root}/run/wsgi\n\
+             WSGIDaemonProcess fb processes=1 threads=2\n\
+             <WSGIInterpreterOptions process-group=fb>\n  WSGIPerInterpreterGIL On\n  WSGIOwnGILFallback On\n</WSGIInterpreterOptions>\n\
+             WSGIProcessGroup fb\n\
+             WSGIApplicationGroup strict\n\
+             WSGIScriptAlias /refused {root}/refused.wsgi\n\
+             WSGIScriptAlias / {root}/gil.wsgi\n\
+             <Location /refused>\n  WSGIApplicationGroup isolated\n</Location>\n",
+        )
+        .start();
+    // The groups are not named on the aliases, so nothing is preloaded:
+    // the first request loads the script.
+    assert!(
+        !server.error_log().contains("Loading WSGI script"),
+        "{}",
+        server.error_log()
+    );
+    let first = server.json_ok("/refused", &[]);
+    let second = server.json_ok("/refused", &[]);
+    for j in [&first, &second] {
+        assert_eq!(text(j, "application_group"), "isolated");
+        assert_eq!(text(j, "process_group"), "fb");
+        assert!(!flag(j, "daemon_threads_refused"), "shared GIL: {j:?}");
+    }
+    let module = refused_module();
+    if !own_gil_supported() {
+        for j in [&first, &second] {
+            assert_eq!(num(j, "own_gil_fallbacks"), 0.0, "{j:?}");
+        }
+        assert_log(
+            &server,
+            "WSGIPerInterpreterGIL requires Python 3.12 or later",
+        );
+        assert_log(
+            &server,
+            "Creating sub-interpreter 'isolated' in daemon process 'fb'.",
+        );
+        let log = server.error_log();
+        assert!(!log.contains("Falling back to the shared GIL"), "{log}");
+        return;
+    }
+    for j in [&first, &second] {
+        assert_eq!(num(j, "own_gil_fallbacks"), 1.0, "{j:?}");
+    }
+    let warning = format!(
+        "Falling back to the shared GIL for sub-interpreter 'isolated' in daemon process 'fb': \
+         extension module '{module}' cannot be loaded with its own GIL (WSGIOwnGILFallback On)."
+    );
+    assert_log(&server, &warning);
+    let log = server.error_log();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(&warning)).collect();
+    assert_eq!(warnings.len(), 1, "once over two requests:\n{log}");
+    assert!(
+        warnings[0].contains("[wsgi:warn]") && warnings[0].contains("mod_wsgi (pid="),
+        "{}",
+        warnings[0]
+    );
+    // The own-GIL interpreter first, then its shared-GIL replacement.
+    let own = log.find("Creating sub-interpreter 'isolated' in daemon process 'fb' with own GIL.");
+    let shared = log.find("Creating sub-interpreter 'isolated' in daemon process 'fb'.");
+    assert!(
+        own.is_some() && shared.is_some() && own < shared,
+        "own GIL, then shared GIL:\n{log}"
+    );
+    // The refusal it recovered from is no script failure.
+    assert!(
+        !log.contains("Unable to execute Python script file"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("cannot be loaded in the sub-interpreter"),
+        "{log}"
+    );
+
+    // An import made by a request is not covered: that request still fails
+    // in its own-GIL interpreter, and the guidance says why the fallback
+    // did not apply. That interpreter is not replaced.
+    let r = server.get("/?import=_testsinglephase");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_log(
+        &server,
+        "The extension module '_testsinglephase' cannot be loaded in the sub-interpreter 'strict'",
+    );
+    assert_log(
+        &server,
+        "WSGIOwnGILFallback On only covers the import of a WSGI application's script",
+    );
+    let j = server.json_ok("/", &[]);
+    assert_eq!(text(&j, "application_group"), "strict");
+    assert!(
+        flag(&j, "daemon_threads_refused"),
+        "still its own GIL: {j:?}"
+    );
+    let j = server.json_ok("/refused", &[]);
+    assert_eq!(num(&j, "own_gil_fallbacks"), 1.0, "{j:?}");
+
+    // The interpreter that gave up is kept alive to the end; the daemon
+    // still stops cleanly, without finalising its main interpreter.
+    let mut server = server;
+    let leftovers = server.stop_and_list_leftovers();
+    assert!(leftovers.is_empty(), "left running: {leftovers:?}");
+    let log = server.error_log();
+    assert!(log.contains("Not finalising the main interpreter"), "{log}");
+    for crash in [
+        "Fatal Python error",
+        "Segmentation fault",
+        "still did not exit",
+    ] {
+        assert!(!log.contains(crash), "{crash}:\n{log}");
+    }
+}
+
+/// Two first requests that arrive together (the script is not preloaded)
+/// both find the own-GIL interpreter without the script; loads are
+/// serialised, and the script dawdles before its import, so the second
+/// waits for the first's load. Both get the application's answer, and the
+/// interpreter falls back once: one warning, one count, and the import is
+/// not run again in the interpreter that gave up.
+#[test]
+fn concurrent_first_requests_fall_back_once() {
+    let app = own_gil_fallback_app().replace(
+        "__import__(REFUSED_MODULE)",
+        "import sys, time\n\
+         sys.stderr.write('importing in %s\\n' % mod_wsgi.application_group)\n\
+         sys.stderr.flush()\n\
+         time.sleep(0.5)\n\
+         __import__(REFUSED_MODULE)",
+    );
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("refused.wsgi", app)
+        .config(
+            "WSGISocketPrefix {root}/run/wsgi\n\
+             WSGIDaemonProcess fb processes=1 threads=4\n\
+             <WSGIInterpreterOptions process-group=fb>\n  WSGIPerInterpreterGIL On\n  WSGIOwnGILFallback On\n</WSGIInterpreterOptions>\n\
+             WSGIProcessGroup fb\n\
+             WSGIApplicationGroup isolated\n\
+             WSGIScriptAlias / {root}/refused.wsgi\n",
+        )
+        .start();
+    let port = server.port();
+    let requests: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                common::http_request(port, "GET", "/", &[], b"").expect("request")
+            })
+        })
+        .collect();
+    let answers: Vec<_> = requests.into_iter().map(|r| r.join().unwrap()).collect();
+    let expected = if own_gil_supported() { 1.0 } else { 0.0 };
+    for r in &answers {
+        assert_eq!(r.status, 200, "{}\n{}", r.text(), server.error_log());
+        let j = r.json();
+        assert_eq!(num(&j, "own_gil_fallbacks"), expected, "{j:?}");
+        assert!(!flag(&j, "daemon_threads_refused"), "shared GIL: {j:?}");
+    }
+    let log = server.error_log();
+    let warnings = log.matches("Falling back to the shared GIL").count();
+    assert_eq!(warnings, usize::from(own_gil_supported()), "{log}");
+    // With the fallback: once in the own-GIL interpreter, once in its
+    // replacement; before 3.12, once.
+    let imports = log.matches("importing in isolated").count();
+    assert_eq!(imports, 1 + usize::from(own_gil_supported()), "{log}");
+    assert!(
+        !log.contains("Unable to execute Python script file"),
+        "{log}"
+    );
+}
+
+/// A script preloaded at process start falls back there (embedded mode,
+/// `WSGIImportScript`), before any request: the first request finds the
+/// shared-GIL interpreter with the script loaded. Before 3.12 the
+/// interpreter has the shared GIL from the start and nothing falls back.
+#[test]
+fn own_gil_fallback_happens_when_the_script_is_preloaded() {
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .single_process()
+        .log_level("warn wsgi:info")
+        .file("refused.wsgi", own_gil_fallback_app())
+        .config(
+            "<WSGIInterpreterOptions application-group=warm>\n  WSGIPerInterpreterGIL On\n  WSGIOwnGILFallback On\n</WSGIInterpreterOptions>\n\
+             WSGIImportScript {root}/refused.wsgi process-group=%{GLOBAL} application-group=warm\n\
+             WSGIScriptAlias / {root}/refused.wsgi application-group=warm\n",
+        )
+        .start();
+    let module = refused_module();
+    let loading = "Loading WSGI script '";
+    if own_gil_supported() {
+        // Before any request.
+        assert_log(
+            &server,
+            &format!(
+                "Falling back to the shared GIL for sub-interpreter 'warm' in embedded mode: \
+                 extension module '{module}' cannot be loaded with its own GIL"
+            ),
+        );
+        assert_log(&server, "Creating sub-interpreter 'warm' in embedded mode.");
+        assert!(
+            common::procs::wait_until(LOG_WAIT, || server.error_log().matches(loading).count()
+                >= 2),
+            "loaded into the own-GIL interpreter, then into its replacement:\n{}",
+            server.error_log()
+        );
+    } else {
+        assert_log(&server, "Creating sub-interpreter 'warm' in embedded mode.");
+        assert_log(&server, loading);
+    }
+    let loads_before_requests = server.error_log().matches(loading).count();
+    let j = server.json_ok("/", &[]);
+    assert_eq!(text(&j, "application_group"), "warm");
+    assert!(!flag(&j, "daemon_threads_refused"), "shared GIL: {j:?}");
+    let expected = if own_gil_supported() { 1.0 } else { 0.0 };
+    assert_eq!(num(&j, "own_gil_fallbacks"), expected, "{j:?}");
+    let log = server.error_log();
+    assert_eq!(
+        log.matches(loading).count(),
+        loads_before_requests,
+        "the request found the script loaded:\n{log}"
+    );
+    assert!(
+        !log.contains("Unable to execute Python script file"),
+        "{log}"
+    );
+}
+
+#[test]
+fn own_gil_fallback_takes_on_or_off() {
+    for config in [
+        "WSGIOwnGILFallback maybe",
+        "<WSGIInterpreterOptions application-group=a>\n  WSGIOwnGILFallback maybe\n</WSGIInterpreterOptions>",
+    ] {
+        let (ok, out) = ServerBuilder::new().config(config).configtest();
+        assert!(!ok, "{config} should fail configtest:\n{out}");
+        for needle in ["WSGIOwnGILFallback", "'maybe'", "On or Off"] {
+            assert!(out.contains(needle), "{config}: expected {needle:?} in:\n{out}");
+        }
+    }
+    for config in [
+        "WSGIOwnGILFallback On",
+        "WSGIOwnGILFallback off",
+        "<WSGIInterpreterOptions process-group=%{GLOBAL}>\n  WSGIOwnGILFallback On\n</WSGIInterpreterOptions>",
+    ] {
+        let (ok, out) = ServerBuilder::new().config(config).configtest();
+        assert!(ok && out.contains("Syntax OK"), "{config}:\n{out}");
+    }
 }
 
 #[test]

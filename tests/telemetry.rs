@@ -271,6 +271,7 @@ fn check_periodic(server: &Server, d: &Decoded, pids: &BTreeSet<i64>, threads: i
                 let b = s.nums(name).unwrap_or_default();
                 assert_eq!(b.len(), BUCKETS, "{name} of {}", s.brief());
             }
+            check_gil_fields(s, 0);
             if count > 0 {
                 let b = s.nums("application_time_buckets").unwrap_or_else(|| {
                     panic!(
@@ -299,6 +300,22 @@ fn check_periodic(server: &Server, d: &Decoded, pids: &BTreeSet<i64>, threads: i
         total,
         "status_2xx_total over the samples of {pids:?}\n{}",
         ctx()
+    );
+}
+
+/// Our GIL fields of an interval sample, which the package's decoder names
+/// by number (docs/telemetry.md): `gil_enabled` (1000) is 1, as the Python
+/// under test runs with the GIL here; `gil_enabled_by` (1001) is left out,
+/// no module having turned it back on; `own_gil_fallbacks` (1002) is
+/// `fallbacks`.
+fn check_gil_fields(s: &Sample, fallbacks: i64) {
+    assert_eq!(s.int("id1000"), Some(1), "gil_enabled: {}", s.brief());
+    assert!(!s.has("id1001"), "gil_enabled_by: {}", s.brief());
+    assert_eq!(
+        s.int("id1002"),
+        Some(fallbacks),
+        "own_gil_fallbacks: {}",
+        s.brief()
     );
 }
 
@@ -394,6 +411,52 @@ fn daemon_mode_periodic_samples() {
         context(&server, &d)
     );
     check_configured(&d, 0.5, 0.0);
+}
+
+/// A daemon whose own-GIL interpreter fell back to the shared GIL
+/// (`WSGIOwnGILFallback On`, ours) reports it in `own_gil_fallbacks`. Before
+/// Python 3.12 there is no own GIL to give up: the count stays 0.
+#[test]
+fn own_gil_fallbacks_are_reported() {
+    let Some(c) = collector() else { return };
+    let info = common::python_info();
+    let own_gil = (info.major, info.minor) >= (3, 12);
+    // Refuses own-GIL interpreters; 3.11's _testcapi is single-phase too.
+    let module = if own_gil {
+        "_testsinglephase"
+    } else {
+        "_testcapi"
+    };
+    let server = builder(
+        &c,
+        "WSGISocketPrefix {root}/run/wsgi\n\
+         WSGIDaemonProcess tele processes=1 threads=2\n\
+         <WSGIInterpreterOptions process-group=tele>\n  WSGIPerInterpreterGIL On\n  WSGIOwnGILFallback On\n</WSGIInterpreterOptions>\n\
+         WSGIScriptAlias /refused {root}/refused.wsgi process-group=tele application-group=isolated",
+    )
+    .file(
+        "refused.wsgi",
+        format!(
+            "import {module}\n\
+             def application(environ, start_response):\n\
+             \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+             \x20   return [b'ok']\n"
+        ),
+    )
+    .start();
+    let r = server.get("/refused");
+    expect_status(&server, &r, "GET /refused", 200);
+    let served = |s: &Sample| {
+        s.text("process_group") == Some("tele") && s.int("request_count").unwrap_or(0) > 0
+    };
+    let d = c.wait_decoded(COLLECT_LIMIT, |d| d.of_kind("request_metrics").any(served));
+    maybe_dump("own_gil_fallbacks", &d);
+    assert_decoded(&server, &c, &d);
+    let sample = d
+        .of_kind("request_metrics")
+        .find(|s| served(s))
+        .unwrap_or_else(|| panic!("no sample of the request\n{}", context(&server, &d)));
+    check_gil_fields(sample, i64::from(own_gil));
 }
 
 // ---------------------------------------------------------------------------

@@ -93,6 +93,7 @@ directive_table! {
     InterpreterOptions => ("<WSGIInterpreterOptions", ServerOnly, "[process-group=NAME] [application-group=NAME]"),
     InterpreterPool => ("WSGIInterpreterPool", ServerOnly, "number of own-GIL sub-interpreters, 1 to 64, inside <WSGIInterpreterOptions application-group=NAME>"),
     MapHeadToGet => ("WSGIMapHEADToGET", AnyWithFileInfo, "On, Off or Auto"),
+    OwnGilFallback => ("WSGIOwnGILFallback", ServerOnly, "On or Off"),
     PassApacheRequest => ("WSGIPassApacheRequest", AnyButHtaccess, "On or Off"),
     PassAuthorization => ("WSGIPassAuthorization", AnyWithFileInfo, "On or Off"),
     PerInterpreterGil => ("WSGIPerInterpreterGIL", ServerOnly, "On or Off"),
@@ -172,8 +173,9 @@ mod tests {
     #[test]
     fn table_has_every_reference_directive() {
         // The 48 WSGI* directives of the C module's command table, the
-        // <WSGIInterpreterOptions> container and our WSGIInterpreterPool.
-        assert_eq!(DIRECTIVES.len(), 50);
+        // <WSGIInterpreterOptions> container, and our WSGIInterpreterPool
+        // and WSGIOwnGILFallback.
+        assert_eq!(DIRECTIVES.len(), 51);
         assert_eq!(
             Directive::by_name("wsgiscriptalias"),
             Some(Directive::ScriptAlias)

@@ -325,14 +325,94 @@ pub fn own_gil_refusal(message: &str) -> Option<&str> {
 
 /// The line that follows a script's traceback when an extension module
 /// refused to load in `interpreter` (which has its own GIL): what failed,
-/// why, and what to do about it.
-pub fn own_gil_import_guidance(module: &str, interpreter: &str) -> String {
-    format!(
+/// why, and what to do about it. `fallback_on`: `WSGIOwnGILFallback On`
+/// applies to the interpreter, so this refusal came from an import it
+/// does not cover (one made by a request, or by a script other than a
+/// WSGI application's).
+pub fn own_gil_import_guidance(module: &str, interpreter: &str, fallback_on: bool) -> String {
+    let what = format!(
         "mod_wsgi: The extension module '{module}' cannot be loaded in the {interpreter}, \
          which has its own GIL: the module declares no support for sub-interpreters, or none \
          for a per-interpreter GIL. Run 'mod_wsgi-express audit-extensions' (or 'python -m \
-         mod_wsgi.audit') to see which; or give this application group the shared GIL \
-         (WSGIPerInterpreterGIL Off in its <WSGIInterpreterOptions>) or run it in %{{GLOBAL}}."
+         mod_wsgi.audit') to see which"
+    );
+    if fallback_on {
+        format!(
+            "{what}. WSGIOwnGILFallback On only covers the import of a WSGI application's \
+             script, not imports made later by a request or by other scripts: give this \
+             application group the shared GIL (WSGIPerInterpreterGIL Off in its \
+             <WSGIInterpreterOptions>) or run it in %{{GLOBAL}}."
+        )
+    } else {
+        format!(
+            "{what}; or give this application group the shared GIL (WSGIPerInterpreterGIL Off \
+             in its <WSGIInterpreterOptions>), let it fall back to the shared GIL when its WSGI \
+             script's import is refused (WSGIOwnGILFallback On), or run it in %{{GLOBAL}}."
+        )
+    }
+}
+
+/// The extension module whose refusal should move an interpreter to the
+/// shared GIL, given the interpreter's GIL, whether `WSGIOwnGILFallback`
+/// resolved On for it, and the messages of the failed import's exception
+/// and of the exceptions it was raised from. `None`: the failure stands,
+/// as it would with the C module.
+pub fn own_gil_fallback_module(
+    gil: GilKind,
+    fallback_on: bool,
+    messages: &[String],
+) -> Option<&str> {
+    if gil != GilKind::Own || !fallback_on {
+        return None;
+    }
+    messages.iter().find_map(|m| own_gil_refusal(m))
+}
+
+/// The plan for the interpreter that replaces an own-GIL one under
+/// `WSGIOwnGILFallback On`: everything resolved as before, with the shared
+/// GIL (so a switch interval follows the shared-GIL rules, WSGI0199
+/// included). `None` when no fallback can happen: the setting is Off, or
+/// the interpreter would not get its own GIL in the first place (the main
+/// interpreter, Python before 3.12, a free-threaded process).
+pub fn plan_own_gil_fallback(
+    resolved: &ResolvedSettings,
+    process_group: &str,
+    application_group: &str,
+    caps: PythonCapabilities,
+    process: &ProcessPlan,
+) -> Option<InterpreterPlan> {
+    if !resolved.own_gil_fallback {
+        return None;
+    }
+    let own = plan_interpreter(resolved, process_group, application_group, caps, process);
+    if own.gil != GilKind::Own {
+        return None;
+    }
+    let shared = ResolvedSettings {
+        per_interpreter_gil: false,
+        ..resolved.clone()
+    };
+    Some(plan_interpreter(
+        &shared,
+        process_group,
+        application_group,
+        caps,
+        process,
+    ))
+}
+
+/// The warning logged once when an interpreter falls back to the shared
+/// GIL.
+pub fn own_gil_fallback_warning(
+    module: &str,
+    process_group: &str,
+    application_group: &str,
+) -> String {
+    format!(
+        "mod_wsgi (pid={}): Falling back to the shared GIL for {}: extension module '{module}' \
+         cannot be loaded with its own GIL (WSGIOwnGILFallback On).",
+        std::process::id(),
+        describe_interpreter(process_group, application_group)
     )
 }
 
@@ -398,9 +478,70 @@ mod tests {
             own_gil_refusal("module  does not support loading in subinterpreters"),
             None
         );
-        let line = super::own_gil_import_guidance("_testsinglephase", "sub-interpreter 'cpu'");
+        let line =
+            super::own_gil_import_guidance("_testsinglephase", "sub-interpreter 'cpu'", false);
         assert!(line.contains("'_testsinglephase' cannot be loaded in the sub-interpreter 'cpu'"));
         assert!(line.contains("audit-extensions") && line.contains("WSGIPerInterpreterGIL Off"));
+        assert!(line.contains("(WSGIOwnGILFallback On)"), "{line}");
+        // With the fallback on, the refusal came from an import it does
+        // not cover, and the line says so instead of suggesting it.
+        let line =
+            super::own_gil_import_guidance("_testsinglephase", "sub-interpreter 'cpu'", true);
+        assert!(
+            line.contains(
+                "WSGIOwnGILFallback On only covers the import of a WSGI application's script"
+            ),
+            "{line}"
+        );
+        assert!(line.contains("WSGIPerInterpreterGIL Off") && line.ends_with("%{GLOBAL}."));
+    }
+
+    #[test]
+    fn only_a_refusal_in_an_own_gil_interpreter_with_the_fallback_on_falls_back() {
+        use super::{own_gil_fallback_module, GilKind};
+        let refused = vec![
+            "No module named 'other'".to_string(),
+            "module _testsinglephase does not support loading in subinterpreters".to_string(),
+        ];
+        assert_eq!(
+            own_gil_fallback_module(GilKind::Own, true, &refused),
+            Some("_testsinglephase")
+        );
+        // Off by default: the failure stands, as with the C module.
+        assert_eq!(own_gil_fallback_module(GilKind::Own, false, &refused), None);
+        // An interpreter without its own GIL has nothing to fall back from.
+        assert_eq!(
+            own_gil_fallback_module(GilKind::Shared, true, &refused),
+            None
+        );
+        assert_eq!(
+            own_gil_fallback_module(GilKind::FreeThreaded, true, &refused),
+            None
+        );
+        // Any other import failure is the application's own.
+        let missing = vec!["No module named 'numpy'".to_string()];
+        assert_eq!(own_gil_fallback_module(GilKind::Own, true, &missing), None);
+        assert_eq!(own_gil_fallback_module(GilKind::Own, true, &[]), None);
+    }
+
+    #[test]
+    fn the_fallback_warning_names_the_interpreter_the_process_and_the_module() {
+        let line = super::own_gil_fallback_warning("_testsinglephase", "web", "isolated");
+        assert_eq!(
+            line,
+            format!(
+                "mod_wsgi (pid={}): Falling back to the shared GIL for sub-interpreter \
+                 'isolated' in daemon process 'web': extension module '_testsinglephase' cannot \
+                 be loaded with its own GIL (WSGIOwnGILFallback On).",
+                std::process::id()
+            )
+        );
+        let embedded = super::own_gil_fallback_warning("numpy", "", "app");
+        assert!(
+            embedded
+                .contains("for sub-interpreter 'app' in embedded mode: extension module 'numpy'"),
+            "{embedded}"
+        );
     }
     use super::*;
     use crate::config::interp_options::test_support::{container, no_env};
@@ -445,6 +586,77 @@ mod tests {
         );
         let interp = plan_interpreter(&resolved, process_group, application_group, caps, &process);
         (process, interp)
+    }
+
+    fn fallback_plan(
+        top_level: &InterpreterSettings,
+        containers: &[InterpreterOptions],
+        application_group: &str,
+        caps: PythonCapabilities,
+    ) -> Option<InterpreterPlan> {
+        let (process, _) = plan(top_level, containers, "web", application_group, caps);
+        let resolved = resolve(top_level, containers, "web", application_group, &no_env);
+        plan_own_gil_fallback(&resolved, "web", application_group, caps, &process)
+    }
+
+    #[test]
+    fn the_fallback_plan_keeps_the_set_up_but_takes_the_shared_gil() {
+        let containers = [container(
+            "application-group=cpu",
+            &[
+                "WSGIPerInterpreterGIL On",
+                "WSGIOwnGILFallback On",
+                "WSGISwitchInterval 0.001",
+            ],
+        )];
+        let t = top(&[]);
+        let own = plan(&t, &containers, "web", "cpu", PY312).1;
+        assert_eq!(own.gil, GilKind::Own);
+        assert_eq!(own.switch_interval, Some(Duration::from_millis(1)));
+        let shared = fallback_plan(&t, &containers, "cpu", PY312).expect("falls back");
+        assert_eq!(shared.gil, GilKind::Shared);
+        // Its own switch interval would now change the whole process: the
+        // shared-GIL rule applies, with its warning.
+        assert_eq!(shared.switch_interval, None);
+        assert_eq!(shared.warnings.len(), 1, "{:?}", shared.warnings);
+        assert!(shared.warnings[0].starts_with("WSGI0199: "));
+        // A process-wide interval is set again, as for any shared-GIL one.
+        let t = top(&["WSGISwitchInterval 0.002"]);
+        let containers = [container(
+            "application-group=cpu",
+            &["WSGIPerInterpreterGIL On", "WSGIOwnGILFallback On"],
+        )];
+        let shared = fallback_plan(&t, &containers, "cpu", PY312).expect("falls back");
+        assert_eq!(shared.switch_interval, Some(Duration::from_millis(2)));
+        assert!(shared.warnings.is_empty());
+    }
+
+    #[test]
+    fn no_fallback_plan_without_the_setting_or_without_an_own_gil() {
+        let on = top(&["WSGIPerInterpreterGIL On", "WSGIOwnGILFallback On"]);
+        assert!(fallback_plan(&on, &[], "app", PY312).is_some());
+        // Off by default.
+        let own_only = top(&["WSGIPerInterpreterGIL On"]);
+        assert!(fallback_plan(&own_only, &[], "app", PY312).is_none());
+        // A more specific layer can turn it off again.
+        let strict = [container(
+            "application-group=strict",
+            &["WSGIOwnGILFallback Off"],
+        )];
+        assert!(fallback_plan(&on, &strict, "strict", PY312).is_none());
+        // Nothing has its own GIL: the main interpreter, Python 3.11, a
+        // free-threaded process.
+        assert!(fallback_plan(&on, &[], "", PY312).is_none());
+        assert!(fallback_plan(&on, &[], "app", PY311).is_none());
+        let free = top(&[
+            "WSGIFreeThreading On",
+            "WSGIPerInterpreterGIL On",
+            "WSGIOwnGILFallback On",
+        ]);
+        assert!(fallback_plan(&free, &[], "app", PY313T).is_none());
+        // The fallback alone gives no interpreter its own GIL.
+        let fallback_only = top(&["WSGIOwnGILFallback On"]);
+        assert!(fallback_plan(&fallback_only, &[], "app", PY312).is_none());
     }
 
     #[test]

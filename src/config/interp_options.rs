@@ -11,6 +11,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InterpreterSettings {
     pub per_interpreter_gil: Option<bool>,
+    /// `WSGIOwnGILFallback` (ours): an own-GIL interpreter whose WSGI
+    /// script is refused an extension module is recreated with the shared
+    /// GIL instead of failing its requests.
+    pub own_gil_fallback: Option<bool>,
     pub free_threading: Option<bool>,
     /// `WSGIFreeThreading Forced`: the GIL stays off even when an
     /// extension module that has not declared free-threading support is
@@ -34,6 +38,7 @@ pub const MAX_POOL_SIZE: usize = 64;
 /// The directives permitted inside the container.
 pub const CONTAINER_DIRECTIVES: &[Directive] = &[
     Directive::PerInterpreterGil,
+    Directive::OwnGilFallback,
     Directive::FreeThreading,
     Directive::SwitchInterval,
     Directive::PythonPath,
@@ -56,6 +61,7 @@ impl InterpreterSettings {
             Directive::PerInterpreterGil => {
                 self.per_interpreter_gil = Some(parse_on_off(name, value)?)
             }
+            Directive::OwnGilFallback => self.own_gil_fallback = Some(parse_on_off(name, value)?),
             Directive::FreeThreading => {
                 let (on, forced) = if value.eq_ignore_ascii_case("forced") {
                     (true, true)
@@ -174,7 +180,7 @@ impl InterpreterOptions {
             Some(d) if CONTAINER_DIRECTIVES.contains(&d) => self.settings.apply(d, args),
             _ => Err(ConfigError::NotAllowedHere {
                 directive: directive_name.to_string(),
-                location: "inside <WSGIInterpreterOptions> (permitted: WSGIPerInterpreterGIL, WSGIFreeThreading, WSGISwitchInterval, WSGIPythonPath, WSGIRestrictStdin, WSGIRestrictStdout, WSGIRestrictSignal, WSGIInterpreterPool)",
+                location: "inside <WSGIInterpreterOptions> (permitted: WSGIPerInterpreterGIL, WSGIOwnGILFallback, WSGIFreeThreading, WSGISwitchInterval, WSGIPythonPath, WSGIRestrictStdin, WSGIRestrictStdout, WSGIRestrictSignal, WSGIInterpreterPool)",
             }),
         }
     }
@@ -239,6 +245,8 @@ pub struct Restrictions {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResolvedSettings {
     pub per_interpreter_gil: bool,
+    /// `WSGIOwnGILFallback`: default Off, as the C module has no fallback.
+    pub own_gil_fallback: bool,
     pub switch_interval: Option<Duration>,
     /// True when the winning `WSGISwitchInterval` came from a container
     /// with an `application-group=` selector: it may then only be applied
@@ -289,10 +297,11 @@ pub fn resolve(
     );
 
     let mut resolved = ResolvedSettings::default();
-    let (mut gil, mut stdin, mut stdout, mut signal) = (None, None, None, None);
+    let (mut gil, mut fallback, mut stdin, mut stdout, mut signal) = (None, None, None, None, None);
     let mut pool = None;
     for (per_application, layer) in ordered {
         gil = layer.per_interpreter_gil.or(gil);
+        fallback = layer.own_gil_fallback.or(fallback);
         pool = layer.pool_size.or(pool);
         stdin = layer.restrict_stdin.or(stdin);
         stdout = layer.restrict_stdout.or(stdout);
@@ -306,6 +315,7 @@ pub fn resolve(
         }
     }
     resolved.per_interpreter_gil = gil.unwrap_or(false);
+    resolved.own_gil_fallback = fallback.unwrap_or(false);
     resolved.restrict_stdin = stdin.unwrap_or(false);
     resolved.restrict_stdout = stdout.unwrap_or(false);
     resolved.restrict_signal = signal.unwrap_or(true);
@@ -469,6 +479,37 @@ mod tests {
                 vec!["/any".to_string(), "/any2".to_string()],
                 vec!["/specific".to_string()]
             ]
+        );
+    }
+
+    #[test]
+    fn own_gil_fallback_is_off_unless_a_layer_turns_it_on() {
+        let r = resolve(&InterpreterSettings::default(), &[], "", "app", &no_env);
+        assert!(!r.own_gil_fallback, "off by default, as in the C module");
+        let top = InterpreterSettings {
+            own_gil_fallback: Some(true),
+            ..Default::default()
+        };
+        let containers = vec![container(
+            "application-group=strict",
+            &["WSGIOwnGILFallback Off"],
+        )];
+        assert!(resolve(&top, &containers, "", "app", &no_env).own_gil_fallback);
+        assert!(!resolve(&top, &containers, "", "strict", &no_env).own_gil_fallback);
+        let only_inside = vec![container(
+            "application-group=lenient",
+            &["wsgiowngilfallback on"],
+        )];
+        let none = InterpreterSettings::default();
+        assert!(resolve(&none, &only_inside, "", "lenient", &no_env).own_gil_fallback);
+        assert!(!resolve(&none, &only_inside, "", "other", &no_env).own_gil_fallback);
+        let e = InterpreterOptions::default()
+            .apply_line("WSGIOwnGILFallback", &words("maybe"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("WSGIOwnGILFallback") && e.contains("'maybe'") && e.contains("On or Off"),
+            "{e}"
         );
     }
 

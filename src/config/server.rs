@@ -426,6 +426,7 @@ impl ServerConfig {
             Directive::SocketPrefix => g.socket_prefix = Some(one(directive, args)?.to_string()),
             Directive::SocketRotation => g.socket_rotation = on_off(directive, args)?,
             Directive::PerInterpreterGil
+            | Directive::OwnGilFallback
             | Directive::FreeThreading
             | Directive::SwitchInterval
             | Directive::RestrictStdin

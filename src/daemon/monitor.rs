@@ -264,6 +264,9 @@ impl Tracker {
         let Some((thread, interpreter, request, started)) = target else {
             return;
         };
+        // The request may have moved to a shared-GIL replacement
+        // (WSGIOwnGILFallback On) after it started.
+        let interpreter = interp::replacement_or_self(&interpreter);
         let stack = interpreter.thread_stack(thread);
         log_stuck(
             &request,
@@ -314,7 +317,7 @@ impl Tracker {
         for (thread, interpreter, request, started) in targets {
             let stack = match reason {
                 Reason::DeadlockTimeout => None,
-                _ => interpreter.thread_stack(thread),
+                _ => interp::replacement_or_self(&interpreter).thread_stack(thread),
             };
             log_stuck(
                 &request,
@@ -335,7 +338,9 @@ impl Tracker {
             .map(|a| (a.thread, a.interpreter.clone()))
             .collect();
         for (thread, interpreter) in targets {
-            log_stack(&interpreter, thread);
+            // Looked up outside the slots' lock: the registry's may be held
+            // while an interpreter is created.
+            log_stack(&interp::replacement_or_self(&interpreter), thread);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{usage, Recorder};
 use once_cell::sync::OnceCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static RECORDER: OnceCell<Recorder> = OnceCell::new();
 /// Requests are being accounted (the Python API asked, or telemetry is on).
@@ -80,4 +80,18 @@ pub fn note_gil_enabled_by(module: &str) -> bool {
 /// The module recorded by [`note_gil_enabled_by`], if any.
 pub fn gil_enabled_by() -> Option<&'static str> {
     GIL_ENABLED_BY.get().map(String::as_str)
+}
+
+/// Sub-interpreters of this process replaced by a shared-GIL one under
+/// `WSGIOwnGILFallback On`.
+static OWN_GIL_FALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one sub-interpreter that fell back to the shared GIL.
+pub fn note_own_gil_fallback() {
+    OWN_GIL_FALLBACKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many sub-interpreters of this process fell back to the shared GIL.
+pub fn own_gil_fallbacks() -> u64 {
+    OWN_GIL_FALLBACKS.load(Ordering::Relaxed)
 }

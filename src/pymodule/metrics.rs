@@ -44,21 +44,6 @@ fn dict<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>) -> Option<Owned>
     Some(d)
 }
 
-/// Whether the GIL is on: always with a GIL build; with a free-threaded
-/// one, what `sys._is_gil_enabled()` says.
-fn gil_enabled() -> bool {
-    let answer = object::import("sys")
-        .and_then(|sys| sys.getattr("_is_gil_enabled"))
-        .and_then(|f| f.call0());
-    match answer {
-        Some(value) => object::is_true(&value),
-        None => {
-            object::clear_error();
-            true
-        }
-    }
-}
-
 fn report_dict(fields: &[(String, Value)]) -> *mut ffi::PyObject {
     dict(fields.iter().map(|(k, v)| (k.as_str(), v))).map_or(std::ptr::null_mut(), Owned::into_raw)
 }
@@ -117,11 +102,19 @@ pub unsafe extern "C" fn process_metrics(
         let Some(d) = dict(fields.iter().map(|(k, v)| (k.as_str(), v))) else {
             return std::ptr::null_mut();
         };
-        object::dict_set(&d, "gil_enabled", &object::bool_obj(gil_enabled()));
+        object::dict_set(
+            &d,
+            "gil_enabled",
+            &object::bool_obj(crate::python::runtime::gil_enabled()),
+        );
         let by = metrics::gil_enabled_by()
             .and_then(object::str_obj)
             .unwrap_or_else(object::none);
         object::dict_set(&d, "gil_enabled_by", &by);
+        let Some(fallbacks) = object::int_obj(metrics::own_gil_fallbacks() as i64) else {
+            return std::ptr::null_mut();
+        };
+        object::dict_set(&d, "own_gil_fallbacks", &fallbacks);
         d.into_raw()
     })
 }

@@ -14,9 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod own_gil_fallback;
+use own_gil_fallback::OwnGilFallback;
+pub use own_gil_fallback::{replace_with_shared_gil, replacement_or_self};
+
 static ACTIVE_REQUESTS: AtomicUsize = AtomicUsize::new(0);
-/// Set when a sub-interpreter failed its set-up and was left alive but
-/// unregistered: the main interpreter must then not be finalised.
+/// Set when a sub-interpreter was left alive but unregistered (its set-up
+/// failed, or `WSGIOwnGILFallback` replaced it): the main interpreter must
+/// then not be finalised.
 static SETUP_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// Counts a request as running Python in this process while alive, so
@@ -82,6 +87,9 @@ pub struct Interpreter {
     scripts: Mutex<HashMap<String, LoadedScript>>,
     /// Requests running in this interpreter, which a pool balances on.
     in_flight: AtomicUsize,
+    /// Under `WSGIOwnGILFallback On`, for an own-GIL sub-interpreter: how
+    /// to replace it by a shared-GIL one (`own_gil_fallback.rs`).
+    own_gil_fallback: Option<OwnGilFallback>,
 }
 
 /// Counts one request as running in an interpreter while alive.
@@ -112,6 +120,10 @@ pub struct InterpreterSetup {
     pub plan: InterpreterPlan,
     /// `WSGIRestrictStdin`/`Stdout`/`Signal` as resolved for it.
     pub restrictions: crate::config::interp_options::Restrictions,
+    /// With `WSGIOwnGILFallback On` for an own-GIL interpreter: the plan
+    /// of the shared-GIL interpreter that replaces it when its WSGI script
+    /// is refused an extension module.
+    pub shared_gil_fallback: Option<InterpreterPlan>,
 }
 
 struct Registry {
@@ -475,6 +487,7 @@ pub fn register_main(
         objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
         in_flight: AtomicUsize::new(0),
+        own_gil_fallback: None,
     });
     for warning in &setup.plan.warnings {
         tracing::warn!("{warning}");
@@ -513,11 +526,22 @@ pub fn get_or_create(
     }
     // Creation happens under the registry lock so a group is created once.
     // No thread holding a GIL ever waits on this lock, so this cannot deadlock.
+    create_sub_interpreter(registry, &mut interpreters, name, setup())
+}
+
+/// Creates, sets up and registers the sub-interpreter registered as `name`
+/// (replacing any registered under that name). Called with the registry
+/// lock held (`interpreters`) and no GIL.
+fn create_sub_interpreter(
+    registry: &Registry,
+    interpreters: &mut HashMap<String, Arc<Interpreter>>,
+    name: &str,
+    setup: InterpreterSetup,
+) -> Result<Arc<Interpreter>, String> {
     let main = interpreters
         .get("")
         .cloned()
         .ok_or("main interpreter missing")?;
-    let setup = setup();
     let who = describe_interpreter(&setup.process_group, name);
     let main_gil = main.enter();
     // On success the new interpreter's thread state is current (and with
@@ -543,6 +567,7 @@ pub fn get_or_create(
         objects: Mutex::new(None),
         scripts: Mutex::new(HashMap::new()),
         in_flight: AtomicUsize::new(0),
+        own_gil_fallback: OwnGilFallback::for_setup(&setup),
     });
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));

@@ -196,3 +196,19 @@ pub fn initialize(settings: &InitSettings) -> Result<*mut ffi::PyThreadState, St
 pub fn describe_error() -> String {
     take_error_text().unwrap_or_else(|| "unknown error".into())
 }
+
+/// Whether the GIL is on, in the interpreter this thread is attached to:
+/// always with a build that has one; on a free-threaded build, what
+/// `sys._is_gil_enabled()` says (an import may have turned it back on).
+pub fn gil_enabled() -> bool {
+    let answer = super::object::import("sys")
+        .and_then(|sys| sys.getattr("_is_gil_enabled"))
+        .and_then(|f| f.call0());
+    match answer {
+        Some(value) => super::object::is_true(&value),
+        None => {
+            super::object::clear_error();
+            true
+        }
+    }
+}

@@ -30,6 +30,22 @@ pub struct Settings {
     pub slow_threshold: Option<f64>,
     /// The main interpreter's GIL switch interval (seconds).
     pub switch_interval: f64,
+    /// The process started without the GIL (`WSGIFreeThreading`), so an
+    /// import may have turned it back on since.
+    pub free_threading: bool,
+}
+
+/// The GIL's state in the process, as each interval sample reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GilReport {
+    /// The GIL is on: always with a build that has one.
+    pub enabled: bool,
+    /// The extension module whose import turned the GIL back on in a
+    /// free-threaded process (the first one CPython warned about).
+    pub enabled_by: Option<String>,
+    /// Sub-interpreters of the process that fell back to the shared GIL
+    /// (`WSGIOwnGILFallback On`).
+    pub own_gil_fallbacks: u64,
 }
 
 fn identity_fields(d: &mut Datagram, id: &Identity, with_versions: bool) {
@@ -94,7 +110,13 @@ const STATUS_FIELDS: [Field; 5] = [
 ];
 
 /// The periodic sample for one drained window.
-pub fn interval(w: &Window, id: &Identity, settings: &Settings, seq: u32) -> Datagram {
+pub fn interval(
+    w: &Window,
+    id: &Identity,
+    settings: &Settings,
+    gil: &GilReport,
+    seq: u32,
+) -> Datagram {
     let mut d = Datagram::new(Kind::Interval, id.pid, seq, w.stop);
     identity_fields(&mut d, id, true);
     d.f64(Field::SamplePeriod, w.period())
@@ -140,6 +162,11 @@ pub fn interval(w: &Window, id: &Identity, settings: &Settings, seq: u32) -> Dat
     for (field, count) in STATUS_FIELDS.into_iter().zip(&w.status_classes) {
         d.u64(field, *count);
     }
+    d.u64(Field::GilEnabled, gil.enabled.into());
+    if let Some(module) = &gil.enabled_by {
+        d.str(Field::GilEnabledBy, module);
+    }
+    d.u64(Field::OwnGilFallbacks, gil.own_gil_fallbacks);
     d
 }
 
@@ -429,7 +456,13 @@ mod tests {
     fn an_idle_interval_has_no_extremes() {
         let r = Recorder::new(2, 0.0, Usage::default());
         let w = r.drain(1.0, Usage::default());
-        let d = interval(&w, &Identity::default(), &Settings::default(), 1);
+        let d = interval(
+            &w,
+            &Identity::default(),
+            &Settings::default(),
+            &GilReport::default(),
+            1,
+        );
         let ids = field_ids(d.bytes());
         assert!(ids.contains(&(20, 1)));
         assert!(ids.contains(&(90, 5)));
@@ -454,13 +487,59 @@ mod tests {
             interval: 1.0,
             slow_threshold: Some(2.0),
             switch_interval: 0.005,
+            free_threading: false,
         };
-        let d = interval(&w, &Identity::default(), &settings, 2);
+        let d = interval(
+            &w,
+            &Identity::default(),
+            &settings,
+            &GilReport::default(),
+            2,
+        );
         let ids = field_ids(d.bytes());
         for id in [13, 63, 73, 83, 93, 110, 111, 121] {
             assert!(ids.iter().any(|(i, _)| *i == id), "field {id}");
         }
         assert_eq!(&d.bytes()[12..16], &2u32.to_le_bytes());
+    }
+
+    #[test]
+    fn the_interval_sample_reports_the_gil() {
+        let r = Recorder::new(1, 0.0, Usage::default());
+        let w = r.drain(1.0, Usage::default());
+        let sample = |gil: &GilReport| {
+            let d = interval(&w, &Identity::default(), &Settings::default(), gil, 1);
+            field_ids(d.bytes())
+        };
+        let plain = GilReport {
+            enabled: true,
+            enabled_by: None,
+            own_gil_fallbacks: 2,
+        };
+        let ids = sample(&plain);
+        assert!(ids.contains(&(Field::GilEnabled.id(), 1)));
+        assert!(ids.contains(&(Field::OwnGilFallbacks.id(), 1)));
+        // No module to name: left out rather than sent empty.
+        assert!(!ids.iter().any(|(id, _)| *id == Field::GilEnabledBy.id()));
+        let reenabled = GilReport {
+            enabled: true,
+            enabled_by: Some("numpy._core._multiarray_umath".into()),
+            own_gil_fallbacks: 0,
+        };
+        assert!(sample(&reenabled).contains(&(Field::GilEnabledBy.id(), 4)));
+        // The values themselves: 0/1, then the count, after the header.
+        let d = interval(&w, &Identity::default(), &Settings::default(), &plain, 1);
+        let bytes = d.bytes();
+        let value_of = |field: Field| {
+            let tag = [&field.id().to_le_bytes()[..], &[1]].concat();
+            let at = bytes
+                .windows(3)
+                .rposition(|w| w == tag.as_slice())
+                .expect("field present");
+            u64::from_le_bytes(bytes[at + 3..at + 11].try_into().unwrap())
+        };
+        assert_eq!(value_of(Field::GilEnabled), 1);
+        assert_eq!(value_of(Field::OwnGilFallbacks), 2);
     }
 
     #[test]

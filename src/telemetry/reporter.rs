@@ -3,7 +3,7 @@
 //! records, to the ingester's UNIX datagram socket. Sends never block:
 //! a missing or full ingester loses datagrams, never requests.
 
-use super::{Exit, GcEvent, GcSnapshot, Identity, Settings, SlowOutcome, SlowRequest};
+use super::{Exit, GcEvent, GcSnapshot, GilReport, Identity, Settings, SlowOutcome, SlowRequest};
 use crate::metrics;
 use crate::metrics::now_seconds;
 use crate::python::interp;
@@ -178,10 +178,15 @@ impl Reporter {
         let deadline = Instant::now() + SEND_PATIENCE;
         if let Some(recorder) = metrics::recording() {
             let window = recorder.drain(now, metrics::usage::process());
-            self.send_by(
-                super::interval(&window, &self.identity, &self.settings, self.next_seq()).bytes(),
-                deadline,
+            let gil = self.gil_report();
+            let d = super::interval(
+                &window,
+                &self.identity,
+                &self.settings,
+                &gil,
+                self.next_seq(),
             );
+            self.send_by(d.bytes(), deadline);
         }
         self.send_gc(now, deadline);
         if !self.tracks_slow_requests() {
@@ -204,14 +209,48 @@ impl Reporter {
         }
     }
 
+    /// Runs `f`, which enters interpreters, unless the process has started
+    /// stopping (`None` then).
+    fn in_interpreters<T>(&self, f: impl FnOnce() -> T) -> Option<T> {
+        // Paired with `close_gc`: either this sees the gate closed, or
+        // `close_gc` sees this in progress and waits for it.
+        self.gc_sampling.store(true, Ordering::SeqCst);
+        let result = self.gc_open.load(Ordering::SeqCst).then(f);
+        self.gc_sampling.store(false, Ordering::SeqCst);
+        result
+    }
+
+    /// The GIL's state for the interval sample. Only a process started
+    /// without the GIL can have it either way, and there CPython is asked
+    /// (`sys._is_gil_enabled()` in the main interpreter): the warning from
+    /// which the module that turned it back on is recorded may have been
+    /// filtered out. Once the process is stopping, interpreters are not
+    /// entered and the recorded module decides.
+    fn gil_report(&self) -> GilReport {
+        let enabled_by = metrics::gil_enabled_by().map(str::to_string);
+        let enabled = !self.settings.free_threading
+            || self
+                .in_interpreters(|| {
+                    let main = interp::all().into_iter().find(|i| i.name.is_empty())?;
+                    let gil = main.enter();
+                    let enabled = crate::python::runtime::gil_enabled();
+                    drop(gil);
+                    Some(enabled)
+                })
+                .flatten()
+                .unwrap_or(enabled_by.is_some());
+        GilReport {
+            enabled,
+            enabled_by,
+            own_gil_fallbacks: metrics::own_gil_fallbacks(),
+        }
+    }
+
     /// A garbage-collector snapshot of every interpreter (which also hooks
     /// new interpreters' collectors), then the collection passes timed
     /// since the last tick.
     fn send_gc(&self, now: f64, deadline: Instant) {
-        // Paired with `close_gc`: either this sees the gate closed, or
-        // `close_gc` sees the snapshot in progress and waits for it.
-        self.gc_sampling.store(true, Ordering::SeqCst);
-        if self.gc_open.load(Ordering::SeqCst) {
+        self.in_interpreters(|| {
             let dropped = (self.gc.dropped_events)();
             for interpreter in interp::all() {
                 let gil = interpreter.enter();
@@ -228,8 +267,7 @@ impl Reporter {
                     self.send_by(d.bytes(), deadline);
                 }
             }
-        }
-        self.gc_sampling.store(false, Ordering::SeqCst);
+        });
         for event in &(self.gc.drain_events)() {
             let d = super::gc_event(self.identity.pid, self.next_seq(), event);
             self.send_by(d.bytes(), deadline);

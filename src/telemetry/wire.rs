@@ -50,7 +50,9 @@ macro_rules! fields {
                 self as u16
             }
 
-            /// The ingester's name for the field.
+            /// The ingester's name for the field; for our own fields
+            /// (numbered from 1000), which the package does not know, the
+            /// name we document (its decoder shows `id1000` and so on).
             #[allow(dead_code)]
             pub fn name(self) -> &'static str {
                 match self {
@@ -194,6 +196,11 @@ fields! {
     GcEventGeneration = 322 => "gc_event_generation",
     GcEventCollected = 323 => "gc_event_collected",
     GcEventUncollectable = 324 => "gc_event_uncollectable",
+    // Ours, in the interval sample: numbered from 1000, clear of the
+    // package's blocks (1-324, with gaps it reserves for itself).
+    GilEnabled = 1000 => "gil_enabled",
+    GilEnabledBy = 1001 => "gil_enabled_by",
+    OwnGilFallbacks = 1002 => "own_gil_fallbacks",
 }
 
 /// Builds one datagram, field by field.
@@ -320,7 +327,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Field::ALL.len());
-        assert_eq!(Field::ALL.len(), 132);
+        assert_eq!(Field::ALL.len(), 135);
         assert_eq!(
             (Field::ModWsgiVersion.id(), Field::ModWsgiVersion.name()),
             (1, "mod_wsgi_version")
@@ -332,6 +339,17 @@ mod tests {
             ),
             (324, "gc_event_uncollectable")
         );
+        // Ours come after every number the package uses.
+        let ours = [
+            Field::GilEnabled,
+            Field::GilEnabledBy,
+            Field::OwnGilFallbacks,
+        ];
+        assert!(ours.iter().all(|f| f.id() >= 1000));
+        assert!(Field::ALL
+            .iter()
+            .filter(|f| !ours.contains(f))
+            .all(|f| f.id() < 1000));
     }
 
     #[test]

@@ -5,11 +5,12 @@ use super::context::{RequestContext, START_RESPONSE_FIRST};
 use super::observe::{Meter, RequestEvents, Timing};
 use super::transport::Transport;
 use super::{streams, types};
-use crate::apache::log::{APLOG_ERR, APLOG_INFO};
+use crate::apache::log::{APLOG_DEBUG, APLOG_ERR, APLOG_INFO};
 use crate::python::interp::{Gil, Interpreter, LoadedScript};
 use crate::python::object::{self, Owned};
 use pyo3_ffi as ffi;
 use std::ffi::CString;
+use std::sync::Arc;
 
 /// Where a request goes, resolved from configuration before Python runs.
 #[derive(Clone)]
@@ -160,7 +161,65 @@ fn own_gil_refusal_guidance(interp: &Interpreter) -> Option<String> {
     Some(gil::own_gil_import_guidance(
         &module,
         &gil::interpreter_name(&interp.name),
+        interp.may_fall_back_to_shared_gil(),
     ))
+}
+
+/// A WSGI script's import was refused an extension module in an own-GIL
+/// interpreter under `WSGIOwnGILFallback On`: the interpreter gave up its
+/// own GIL (nothing was logged at error level), and the request or preload
+/// is to be repeated in its shared-GIL replacement.
+struct GaveUpOwnGil;
+
+/// Why a script did not load.
+enum LoadFailure {
+    /// Logged as the C module logs it, or a SystemExit left pending for
+    /// the caller to log.
+    Failed,
+    /// The interpreter gave up its own GIL over this import.
+    OwnGilGivenUp,
+}
+
+/// If the pending exception is a refusal that `WSGIOwnGILFallback On`
+/// covers in `interp`: records it in the interpreter, logs the traceback
+/// at debug level only (the warning of the fallback says what happened)
+/// and clears it.
+fn give_up_own_gil_if_refused(interp: &Interpreter, report: &LoadLog<'_>) -> bool {
+    use crate::config::gil;
+    if !interp.may_fall_back_to_shared_gil() {
+        return false;
+    }
+    let messages = object::pending_error_messages(8);
+    let Some(module) =
+        gil::own_gil_fallback_module(interp.gil, interp.may_fall_back_to_shared_gil(), &messages)
+    else {
+        return false;
+    };
+    interp.give_up_own_gil(module);
+    let text = object::take_error_text().unwrap_or_default();
+    for line in text.lines().filter(|line| !line.is_empty()) {
+        report.script_line(APLOG_DEBUG, 0, line);
+    }
+    true
+}
+
+/// The shared-GIL interpreter that replaces `interp` once it gave up its
+/// own GIL, created by the first request to ask (which counts it in
+/// `process_metrics()`). Call without any GIL held. `None`, logged: the
+/// replacement could not be created.
+fn shared_gil_replacement(interp: &Interpreter, log: LogFn<'_>) -> Option<Arc<Interpreter>> {
+    match crate::python::interp::replace_with_shared_gil(interp) {
+        Ok(replacement) => {
+            if replacement.made_now {
+                crate::metrics::note_own_gil_fallback();
+            }
+            Some(replacement.interpreter)
+        }
+        Err(message) => {
+            log(APLOG_ERR, &format!("mod_wsgi: {message}"));
+            None
+        }
+    }
 }
 
 /// How script messages name `interp`.
@@ -257,7 +316,17 @@ pub fn load_script_for_request(
         log_errno: &|level, errno, line| transport.log_with_errno(level, errno, line),
         request_file: Some(request_file),
     };
-    load_script_as_of(gil, interp, &report, route, file_mtime(&route.script))
+    // Only a WSGI application's script falls back to the shared GIL: this
+    // request is already running something else in this interpreter.
+    load_script_as_of(
+        gil,
+        interp,
+        &report,
+        route,
+        file_mtime(&route.script),
+        false,
+    )
+    .ok()
 }
 
 /// One script load (or reload) at a time in the process, as in the C
@@ -268,13 +337,17 @@ pub fn load_script_for_request(
 static SCRIPT_LOAD: parking_lot::ReentrantMutex<()> = parking_lot::const_reentrant_mutex(());
 
 /// Loads the script with the file's modification time already read.
+/// `may_fall_back`: the script is a WSGI application's, so a refusal that
+/// `WSGIOwnGILFallback On` covers gives the interpreter up rather than
+/// failing.
 fn load_script_as_of(
     gil: &Gil<'_>,
     interp: &Interpreter,
     report: &LoadLog<'_>,
     route: &Route,
     mtime: Option<i64>,
-) -> Option<Owned> {
+    may_fall_back: bool,
+) -> Result<Owned, LoadFailure> {
     let key = route.cache_key();
     // The common case, without the lock: loaded, unchanged, and no
     // `reload_required` to ask.
@@ -285,11 +358,16 @@ fn load_script_as_of(
             (unchanged && !asks).then(|| s.module.clone())
         })
     });
-    if current.is_some() {
-        return current;
+    if let Some(module) = current {
+        return Ok(module);
     }
     // Wait with the GIL released: the thread loading may need it to finish.
     let _one_load_at_a_time = crate::python::interp::without_gil(|| SCRIPT_LOAD.lock());
+    // The thread that loaded before may just have given this interpreter
+    // up: its import is not run here again.
+    if may_fall_back && interp.own_gil_refused_module().is_some() {
+        return Err(LoadFailure::OwnGilGivenUp);
+    }
     // Decided again under the lock: another thread may just have loaded it.
     let cached = interp.with_scripts(gil, |scripts| {
         scripts.get(&key).map(|s| (s.module.clone(), s.mtime))
@@ -298,7 +376,7 @@ fn load_script_as_of(
         let unchanged = !route.reload_on_change || Some(*loaded_mtime) == mtime;
         if unchanged && !(route.reload_on_change && reload_requested(interp, module, route, report))
         {
-            return Some(module.clone());
+            return Ok(module.clone());
         }
     }
     let who = describe_for_scripts(interp);
@@ -309,14 +387,21 @@ fn load_script_as_of(
         "Loading"
     };
     tracing::info!("{verb} WSGI script '{}' into {who}.", route.script);
-    let loaded =
-        compile(report, route, &who).and_then(|code| execute(report, route, &key, &code, interp));
-    note_load(loaded.is_some());
-    let Some(module) = loaded else {
-        // A copy that failed to reload is gone, as from the C module's
-        // sys.modules: the next attempt is a first load again.
-        interp.with_scripts(gil, |scripts| scripts.remove(&key));
-        return None;
+    let loaded = compile(report, route, &who)
+        .ok_or(LoadFailure::Failed)
+        .and_then(|code| execute(report, route, &key, &code, interp, may_fall_back));
+    if !matches!(loaded, Err(LoadFailure::OwnGilGivenUp)) {
+        // Giving up is no failure of the script: it loads again next door.
+        note_load(loaded.is_ok());
+    }
+    let module = match loaded {
+        Ok(module) => module,
+        Err(failure) => {
+            // A copy that failed to reload is gone, as from the C module's
+            // sys.modules: the next attempt is a first load again.
+            interp.with_scripts(gil, |scripts| scripts.remove(&key));
+            return Err(failure);
+        }
     };
     interp.with_scripts(gil, |scripts| {
         scripts.insert(
@@ -327,7 +412,7 @@ fn load_script_as_of(
             },
         )
     });
-    Some(module)
+    Ok(module)
 }
 
 /// Reads and compiles the route's script; a failure is logged as the C
@@ -394,14 +479,16 @@ fn raise_os_error(errno: i32, path: &str) {
 /// is logged as the C module logs it: SystemExit with WSGI0107, leaving it
 /// pending (WSGI0108 outside a request, clearing it; nothing in a process
 /// that runs service scripts, where it is how they are told to stop),
-/// anything else with WSGI0109 (WSGI0110) and the exception.
+/// anything else with WSGI0109 (WSGI0110) and the exception, unless
+/// `may_fall_back` and the interpreter gives up its own GIL over it.
 fn execute(
     report: &LoadLog<'_>,
     route: &Route,
     key: &str,
     code: &Owned,
     interp: &Interpreter,
-) -> Option<Owned> {
+    may_fall_back: bool,
+) -> Result<Owned, LoadFailure> {
     let who = &describe_for_scripts(interp);
     let name = script_module_name(key);
     let script = &route.script;
@@ -437,11 +524,14 @@ fn execute(
             Some(module)
         })()
     };
-    if module.is_some() {
-        return module;
+    if let Some(module) = module {
+        return Ok(module);
     }
     // SAFETY: GIL held; checks the pending exception's type.
     let system_exit = unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) } != 0;
+    if !system_exit && may_fall_back && give_up_own_gil_if_refused(interp, report) {
+        return Err(LoadFailure::OwnGilGivenUp);
+    }
     let in_request = report.request_file.is_some();
     match (system_exit, in_request) {
         (true, false) if crate::process::runs_service_scripts() => object::clear_error(),
@@ -474,7 +564,7 @@ fn execute(
             }
         }
     }
-    None
+    Err(LoadFailure::Failed)
 }
 
 /// A script may define `reload_required(resource)`; a true result
@@ -745,11 +835,30 @@ pub fn run(
     let mut timing = Timing::default();
     let mut ctx = RequestContext::new(transport, route.target_file());
     let ctx_ptr: *mut RequestContext = &mut ctx;
-    let gil = interp.enter();
-    let outcome = run_in_scope(&gil, interp, ctx_ptr, route, extras, &meter, &mut timing);
-    // SAFETY: the request objects were unbound; nothing else refers to ctx.
-    unsafe { &mut *ctx_ptr }.flush_log();
-    drop(gil);
+    let run_entered = |interp: &Interpreter, timing: &mut Timing| {
+        let gil = interp.enter();
+        let outcome = run_in_scope(&gil, interp, ctx_ptr, route, extras, &meter, timing);
+        // SAFETY: the request objects were unbound; nothing else refers to ctx.
+        unsafe { &mut *ctx_ptr }.flush_log();
+        drop(gil);
+        outcome
+    };
+    // An interpreter that gave up its own GIL is not entered again: this
+    // request may have taken it from the registry just before.
+    let first = if interp.own_gil_refused_module().is_some() {
+        Err(GaveUpOwnGil)
+    } else {
+        run_entered(interp, &mut timing)
+    };
+    // Nothing of the request was bound or sent before its script's import
+    // failed, so it runs again from the start in the replacement, which
+    // cannot give up a GIL of its own.
+    let outcome = first.unwrap_or_else(|GaveUpOwnGil| {
+        let log = |level: i32, line: &str| transport.log(level, line);
+        shared_gil_replacement(interp, &log)
+            .and_then(|shared| run_entered(&shared, &mut timing).ok())
+            .unwrap_or(Outcome::Fail(500))
+    });
     if ctx.flush_pending {
         transport.flush();
     }
@@ -769,7 +878,7 @@ fn run_in_scope(
     extras: &EnvironExtras,
     meter: &Meter,
     timing: &mut Timing,
-) -> Outcome {
+) -> Result<Outcome, GaveUpOwnGil> {
     // SAFETY: `ctx_ptr` points at the caller's context, alive throughout.
     let transport = unsafe { &*ctx_ptr }.transport;
     let log = |level: i32, line: &str| transport.log(level, line);
@@ -786,20 +895,24 @@ fn run_in_scope(
                 interp.process_group, route.script
             ),
         );
-        return Outcome::Restart;
+        return Ok(Outcome::Restart);
     }
     let report = LoadLog {
         log: &log,
         log_errno: &|level, errno, line| transport.log_with_errno(level, errno, line),
         request_file: Some(route.target_file()),
     };
-    let Some(module) = load_script_as_of(gil, interp, &report, route, mtime) else {
-        if object::pending_error_type_name().is_some() {
-            // A SystemExit, named by the request's file as the C module does.
-            let who = describe_for_scripts(interp);
-            log_script_exception(&log, route.target_file(), &who, true);
+    let module = match load_script_as_of(gil, interp, &report, route, mtime, true) {
+        Ok(module) => module,
+        Err(LoadFailure::OwnGilGivenUp) => return Err(GaveUpOwnGil),
+        Err(LoadFailure::Failed) => {
+            if object::pending_error_type_name().is_some() {
+                // A SystemExit, named by the request's file as the C module does.
+                let who = describe_for_scripts(interp);
+                log_script_exception(&log, route.target_file(), &who, true);
+            }
+            return Ok(Outcome::Fail(500));
         }
-        return Outcome::Fail(500);
     };
     // Output to sys.stdout/sys.stderr from this thread belongs to this
     // request from here on; while the script is imported it is the
@@ -817,15 +930,15 @@ fn run_in_scope(
             ),
         );
         // As the C module answers: 404 in embedded mode, 500 in a daemon.
-        return Outcome::Fail(if interp.process_group.is_empty() {
+        return Ok(Outcome::Fail(if interp.process_group.is_empty() {
             404
         } else {
             500
-        });
+        }));
     };
     let Some(objects) = interp.objects(gil) else {
         transport.log(APLOG_ERR, "The Python interpreter is shutting down.");
-        return Outcome::Fail(503);
+        return Ok(Outcome::Fail(503));
     };
     let bound = (
         types::bind(&objects.adapter_type, ctx_ptr),
@@ -834,7 +947,7 @@ fn run_in_scope(
     );
     let (Some(adapter), Some(input), Some((errors, errors_stream))) = bound else {
         log_python_error(&log, "Cannot create the WSGI request objects.");
-        return Outcome::Fail(500);
+        return Ok(Outcome::Fail(500));
     };
     let outcome = (|| {
         let environ = build_environ(extras, route)?;
@@ -846,7 +959,7 @@ fn run_in_scope(
     })();
     let Some((environ, start_response)) = outcome else {
         log_python_error(&log, "Cannot build the WSGI environ.");
-        return Outcome::Fail(500);
+        return Ok(Outcome::Fail(500));
     };
 
     // SAFETY: `ctx_ptr` points at `ctx`, alive until the objects are unbound
@@ -974,7 +1087,7 @@ fn run_in_scope(
         module,
         objects,
     ));
-    outcome
+    Ok(outcome)
 }
 
 const REQUEST_TIMEOUT_MESSAGE: &str = "Request interrupted by RequestTimeout; thread recovered.";
@@ -996,19 +1109,31 @@ fn pending_is_request_timeout() -> bool {
 
 /// Loads a script at process start (`WSGIImportScript`, or a
 /// `WSGIScriptAlias` naming both groups) so the first request finds it
-/// ready. Failures are logged; the process carries on.
+/// ready. Failures are logged; the process carries on. An interpreter that
+/// gives up its own GIL over the import is replaced here already.
 pub fn preload(interp: &Interpreter, script: &str, log: LogFn<'_>) -> bool {
     let route = Route::for_script(script);
-    let gil = interp.enter();
-    let report = LoadLog {
-        log,
-        log_errno: &|level, errno, line| match errno {
-            0 => log(level, line),
-            _ => crate::apache::log::server_log_with_status(std::ptr::null(), level, errno, line),
-        },
-        request_file: None,
+    let load_into = |interp: &Interpreter| {
+        let gil = interp.enter();
+        let report = LoadLog {
+            log,
+            log_errno: &|level, errno, line| match errno {
+                0 => log(level, line),
+                _ => {
+                    crate::apache::log::server_log_with_status(std::ptr::null(), level, errno, line)
+                }
+            },
+            request_file: None,
+        };
+        let loaded = load_script_as_of(&gil, interp, &report, &route, file_mtime(script), true);
+        drop(gil);
+        loaded
     };
-    let loaded = load_script_as_of(&gil, interp, &report, &route, file_mtime(script));
-    drop(gil);
-    loaded.is_some()
+    match load_into(interp) {
+        Ok(_) => true,
+        Err(LoadFailure::Failed) => false,
+        Err(LoadFailure::OwnGilGivenUp) => {
+            shared_gil_replacement(interp, log).is_some_and(|shared| load_into(&shared).is_ok())
+        }
+    }
 }
