@@ -9,7 +9,10 @@
 # the first request's script import and shutdown cancel out. The Apache
 # process (the "child") and the daemon process are counted separately.
 # The machine this was written on has no hardware counters in its VM, so
-# `perf stat -e instructions` is not an option there.
+# `perf stat -e instructions` is not an option there. Apache runs as
+# www-data from the start: callgrind writes its counts at exit, and a
+# process that has switched from root to www-data could no longer open the
+# file it created at start.
 #
 # Usage: bench/instructions.sh   (env: PYTHON, N1, N2, MODES)
 set -euo pipefail
@@ -28,6 +31,7 @@ trap cleanup_root EXIT
 chmod 755 "$ROOT"
 write_hello_app
 chmod -R a+rX "$ROOT"
+chown -R www-data:www-data "$ROOT"
 
 write_conf() {
     local name=$1 port=$2 module=$3 mode=$4
@@ -76,19 +80,21 @@ count_one() {
     port=$(free_port)
     write_conf "$name" "$port" "$module" "$mode"
     mkdir -p "$ROOT/$name.cg"
-    valgrind --tool=callgrind --callgrind-out-file="$ROOT/$name.cg/out.%p" \
-        --log-file="$ROOT/$name.cg/log.%p" \
+    chown www-data:www-data "$ROOT/$name.cg"
+    runuser -u www-data -- valgrind --tool=callgrind \
+        --callgrind-out-file="$ROOT/$name.cg/out.%p" --log-file="$ROOT/$name.cg/log.%p" \
         /usr/sbin/apache2 -X -f "$ROOT/$name.conf" &
-    pid=$!
+    local runner=$!
     for _ in $(seq 600); do
         curl -sf -m 60 "http://127.0.0.1:$port/hello" >/dev/null 2>&1 && break
-        kill -0 "$pid" 2>/dev/null || { cat "$ROOT/$name.error.log" >&2; exit 1; }
+        kill -0 "$runner" 2>/dev/null || { cat "$ROOT/$name.error.log" >&2; exit 1; }
         sleep 0.5
     done
+    pid=$(cat "$ROOT/$name.pid")
     # The probe above was the first request: COUNT - 1 more.
     send "$port" $((count - 1))
     kill -TERM "$pid"
-    wait "$pid" || true
+    wait "$runner" || true
     check_log "$name"
     local child daemon=0 file total
     child=$(awk '/^(summary|totals):/ {print $2; exit}' "$ROOT/$name.cg/out.$pid")
