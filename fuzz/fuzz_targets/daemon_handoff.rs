@@ -103,7 +103,7 @@ fuzz_target!(|input: Input| match input {
             daemon_restarts: 0,
             apache_request: None,
         };
-        let mut head = request_head(&route, &extras, r.ignore_activity);
+        let mut head = request_head(&route, extras.clone(), r.ignore_activity);
         stamp_queue_start(&mut head, r.queue_start, r.connects, r.restarts);
         let mut sent = Vec::new();
         write_request(&mut sent, &head).expect("writing to a Vec");

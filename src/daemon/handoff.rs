@@ -159,7 +159,10 @@ meta_fields! {
 /// The child's side: the request as resolved in the Apache child.
 /// `ignore_activity` is `WSGIIgnoreActivity` for the request.
 #[cfg(not(test))]
-pub fn request_head(route: &Route, extras: &EnvironExtras, ignore_activity: bool) -> RequestHead {
+///
+/// Takes the extras by value: the CGI variables move into the head, not
+/// copied and freed on every request.
+pub fn request_head(route: &Route, extras: EnvironExtras, ignore_activity: bool) -> RequestHead {
     // Every field is named: a new one must be sent or said to be the
     // daemon's own before this compiles.
     let Route {
@@ -202,22 +205,19 @@ pub fn request_head(route: &Route, extras: &EnvironExtras, ignore_activity: bool
         reload_on_change: *reload_on_change,
         case_insensitive: *case_insensitive,
         url_scheme: UrlScheme(url_scheme),
-        application_group: application_group.clone(),
-        request_handler: request_handler.clone(),
-        handler_script: handler_script.clone(),
-        request_id: request_id.clone(),
-        request_start: *request_start,
+        application_group,
+        request_handler,
+        handler_script,
+        request_id,
+        request_start,
         ignore_activity,
-        server_pid: *server_pid,
+        server_pid,
         resource: resource.clone(),
-        connection_id: connection_id.clone(),
+        connection_id,
     };
     let mut meta = Vec::new();
     resolved.encode(&mut meta);
-    RequestHead {
-        vars: cgi.clone(),
-        meta,
-    }
+    RequestHead { vars: cgi, meta }
 }
 
 /// Marks the moment the child hands the request over (each attempt),

@@ -266,15 +266,16 @@ pub(super) fn handle_request(req: Request, handler_name: &str) -> c_int {
             return 500;
         }
         Ok(routing::Transport::Daemon) => {
+            let group = std::mem::take(&mut extras.process_group);
             let head = crate::daemon::handoff::request_head(
                 &route,
-                &extras,
+                extras,
                 dir.ignore_activity.unwrap_or(false),
             );
             let options = crate::daemon::relay::RelayOptions {
                 error_override: dir.error_override.unwrap_or(false),
             };
-            return crate::daemon::relay::relay(req, &extras.process_group, head, options);
+            return crate::daemon::relay::relay(req, &group, head, options);
         }
         Ok(routing::Transport::Embedded) => {}
     }

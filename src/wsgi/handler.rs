@@ -63,6 +63,7 @@ impl Route {
 }
 
 /// Values the environ gets besides the CGI variables.
+#[derive(Clone)]
 pub struct EnvironExtras {
     pub cgi: Vec<(String, String)>,
     pub url_scheme: &'static str,
