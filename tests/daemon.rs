@@ -877,6 +877,33 @@ fn request_timeout_recovers() {
     );
 }
 
+// Ours: under WSGISlowRequests, a daemon request that runs past the
+// threshold has its stack logged once, at error level, while it runs.
+#[test]
+fn slow_requests_have_their_stack_logged_while_they_run() {
+    let server = builder(Mpm::Event)
+        .config(
+            "WSGISlowRequests 1\n\
+             WSGIDaemonProcess slow threads=2\n\
+             WSGIScriptAlias /slow {root}/info.wsgi process-group=slow",
+        )
+        .start();
+    let r = server.get("/slow/busy?s=3");
+    expect_status(&server, &r, "slow request", 200);
+    expect_stuck_request_logged(
+        &server,
+        "slow",
+        "GET /slow/busy?s=3",
+        "it is still running (WSGISlowRequests 1 seconds)",
+        &["while time.monotonic() < deadline:", "n += 1"],
+    );
+    let heads = server
+        .error_log()
+        .matches("Request 'GET /slow/busy?s=3' in daemon process 'slow' has run for")
+        .count();
+    assert_eq!(heads, 1, "logged once per request\n{}", server.error_log());
+}
+
 /// The error-level lines about a request a timeout caught: a head line
 /// naming the request, the group and the action, then the stack with the
 /// frame at an application line holding one of `sources`.

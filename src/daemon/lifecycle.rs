@@ -169,6 +169,9 @@ pub struct Limits {
     pub eviction_timeout: Option<Duration>,
     pub deadlock_timeout: Option<Duration>,
     pub startup_timeout: Option<Duration>,
+    /// `WSGISlowRequests`: a request running this long has its stack
+    /// logged once (ours).
+    pub slow_request: Option<Duration>,
 }
 
 fn nonzero(d: Option<Duration>) -> Option<Duration> {
@@ -306,6 +309,7 @@ impl Limits {
             eviction_timeout: nonzero(spec.eviction_timeout),
             deadlock_timeout: nonzero(spec.deadlock_timeout),
             startup_timeout: nonzero(spec.startup_timeout),
+            slow_request: None,
         }
     }
 

@@ -145,6 +145,8 @@ struct Active {
     interrupted: Option<Instant>,
     /// "METHOD URI", for log lines about a stuck request.
     request: String,
+    /// Its stack was logged for passing `WSGISlowRequests`.
+    slow_logged: bool,
 }
 
 /// What the monitor knows about the process's requests.
@@ -187,6 +189,7 @@ impl Tracker {
             interpreter,
             interrupted: None,
             request,
+            slow_logged: false,
         });
     }
 
@@ -329,6 +332,50 @@ impl Tracker {
         }
     }
 
+    /// Logs, once per request, those that have run past `WSGISlowRequests`
+    /// (ours). The stack is read only while the GIL pulse is fresh: a GIL
+    /// held for good would otherwise stop this thread, and with it the
+    /// deadlock timer.
+    fn log_newly_slow(&self, group: &str, limits: &Limits, gil_stalled_for: Duration) {
+        let Some(threshold) = limits.slow_request else {
+            return;
+        };
+        let targets: Vec<_> = self
+            .slots
+            .lock()
+            .iter_mut()
+            .flatten()
+            .filter(|a| !a.slow_logged && a.started.elapsed() >= threshold)
+            .map(|a| {
+                a.slow_logged = true;
+                (
+                    a.thread,
+                    a.interpreter.clone(),
+                    a.request.clone(),
+                    a.started,
+                )
+            })
+            .collect();
+        let gil_fresh =
+            limits.deadlock_timeout.is_none() || gil_stalled_for < Duration::from_secs(3);
+        let action = format!(
+            "it is still running (WSGISlowRequests {} seconds)",
+            threshold.as_secs_f64()
+        );
+        for (thread, interpreter, request, started) in targets {
+            let stack = gil_fresh
+                .then(|| interp::replacement_or_self(&interpreter).thread_stack(thread))
+                .flatten();
+            log_stuck(
+                &request,
+                group,
+                started.elapsed(),
+                &action,
+                stack.as_deref(),
+            );
+        }
+    }
+
     fn log_stacks(&self) {
         let targets: Vec<_> = self
             .slots
@@ -456,6 +503,7 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
             };
         }
         let snapshot = tracker.snapshot(cpu, evict, memory.over_limit(limits.memory_recycle));
+        tracker.log_newly_slow(group, limits, snapshot.gil_stalled_for);
         let decision = lifecycle::decide(limits, &snapshot, phase);
         for slot in decision.interrupt {
             tracker.interrupt(slot, group, limits);

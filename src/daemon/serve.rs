@@ -403,7 +403,10 @@ fn run(
         in_process: parking_lot::Mutex::new(()),
         waiting: AtomicUsize::new(0),
     });
-    let limits = Limits::from_spec(&spec).with_jitter(spec.maximum_requests_jitter, random_draw());
+    let limits = Limits {
+        slow_request: config.global.slow_requests.filter(|d| !d.is_zero()),
+        ..Limits::from_spec(&spec).with_jitter(spec.maximum_requests_jitter, random_draw())
+    };
     let spec = Arc::new(spec);
     let workers: Vec<_> = (0..threads)
         .map(|slot| {
