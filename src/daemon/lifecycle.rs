@@ -313,6 +313,12 @@ impl Limits {
         }
     }
 
+    /// Whether a request running for `running_for` has passed
+    /// `WSGISlowRequests`.
+    pub fn is_slow(&self, running_for: Duration) -> bool {
+        self.slow_request.is_some_and(|t| running_for >= t)
+    }
+
     /// This process's `maximum-requests`, with `maximum-requests-jitter=`
     /// applied: `draw` (any random number) picks the addition, from 0 to
     /// the jitter, so each process of a group recycles at its own count.
@@ -991,6 +997,17 @@ mod tests {
             Reason::MemoryRecycle.drain_line("g", &limits),
             "Resident memory stayed above memory-recycle=104857600 bytes for 3 samples a second apart; waiting for in-flight requests to complete in daemon process 'g'."
         );
+    }
+
+    #[test]
+    fn slow_requests_pass_the_threshold_only_when_one_is_set() {
+        let limits = Limits {
+            slow_request: Some(secs(2)),
+            ..Limits::default()
+        };
+        assert!(!limits.is_slow(Duration::from_millis(1999)));
+        assert!(limits.is_slow(secs(2)));
+        assert!(!Limits::default().is_slow(secs(1_000_000)));
     }
 
     #[test]

@@ -345,7 +345,7 @@ impl Tracker {
             .lock()
             .iter_mut()
             .flatten()
-            .filter(|a| !a.slow_logged && a.started.elapsed() >= threshold)
+            .filter(|a| !a.slow_logged && limits.is_slow(a.started.elapsed()))
             .map(|a| {
                 a.slow_logged = true;
                 (
