@@ -350,7 +350,6 @@ impl Placeholders {
             word
         };
         word.replace(&self.root, "{ROOT}")
-            .replace(&self.python_home, "{PYTHON_HOME}")
             .replace(&apache_modules_dir(), "{MODULES}")
             .replace(&self.scratch, "{SCRATCH}")
     }
@@ -464,6 +463,11 @@ fn directives(root: &Path, python_home: &str, scratch: &Path) -> Vec<String> {
             // Its options are compared option by option elsewhere (see the
             // module comment).
             "WSGIDaemonProcess" => vec![args[0].clone()],
+            // Only as a whole: a system Python's home is /usr, which other
+            // paths start with too.
+            "WSGIPythonHome" if args[0] == placeholders.python_home => {
+                vec!["{PYTHON_HOME}".to_string()]
+            }
             _ => args.iter().map(|a| placeholders.apply(a)).collect(),
         };
         let mut entry: String = stack
