@@ -887,7 +887,10 @@ def _wsgi_section(conf, plan):
     conf.comment('mod_wsgi.')
     conf.add('LoadModule wsgi_module %s' % quote(plan.module_path),
              'WSGIPythonHome %s' % quote(plan.python_home),
-             'WSGISocketPrefix %s' % quote(plan.socket_prefix))
+             'WSGISocketPrefix %s' % quote(plan.socket_prefix),
+             # One socket name per daemon group for the server's lifetime,
+             # as the C package writes it.
+             'WSGISocketRotation Off')
     if args.verbose_debugging:
         conf.add('WSGIVerboseDebugging On')
     if args.free_threading:
@@ -915,7 +918,10 @@ def _wsgi_section(conf, plan):
         conf.add('WSGIPythonWarnings %s' % word(spec))
     if plan.static_only:
         return
-    conf.add('WSGIMapHEADToGET %s' % args.map_head_to_get.capitalize())
+    conf.add('WSGIMapHEADToGET %s' % args.map_head_to_get.capitalize(),
+             # The application sees HTTP_AUTHORIZATION, as with the C
+             # package (token and basic authentication done in Python).
+             'WSGIPassAuthorization On')
     if args.chunked_request:
         conf.add('WSGIChunkedRequest On')
     if args.enable_sendfile:
@@ -1221,8 +1227,12 @@ def render_httpd_conf(plan):
                  % (mpm, quote(plan.apache.module_file(mpm))))
     modules = ['unixd', 'log_config', 'authz_core', 'mime', 'alias', 'dir',
                'env']
-    if plan.apache.has_module('reqtimeout'):
-        modules.append('reqtimeout')
+    # The C package always loads these, so an --include-file written for
+    # it (Header, RewriteRule, Require ip, Order/Allow) works here too.
+    for short in ('access_compat', 'authn_core', 'authz_host', 'rewrite',
+                  'headers', 'filter', 'reqtimeout'):
+        if plan.apache.has_module(short):
+            modules.append(short)
     if plan.resource_mode or plan.rewrite_rules or plan.proxying or \
             (args.https_only and args.server_name):
         modules.append('rewrite')
@@ -1250,7 +1260,7 @@ def render_httpd_conf(plan):
         modules.append('ssl')
         if plan.apache.has_module('socache_shmcb'):
             modules.append('socache_shmcb')
-    for short in modules:
+    for short in dict.fromkeys(modules):
         _load_module(conf, plan, short)
 
     _mpm_section(conf, plan)
@@ -1259,12 +1269,17 @@ def render_httpd_conf(plan):
              'ListenBacklog %d' % args.listen_backlog,
              'HostnameLookups Off',
              'UseCanonicalName Off',
-             'ServerSignature Off')
+             'ServerTokens ProductOnly',
+             'ServerSignature Off',
+             'MaxMemFree 64')
     if args.keep_alive_timeout:
         conf.add('KeepAlive On',
                  'KeepAliveTimeout %d' % args.keep_alive_timeout)
     else:
         conf.add('KeepAlive Off')
+    # As the C package: no limit per connection for event, which parks
+    # idle connections cheaply; 500 where each one holds a worker.
+    conf.add('MaxKeepAliveRequests %d' % (0 if plan.mpm == 'event' else 500))
     conf.add('LimitRequestBody %d' % args.limit_request_body)
     read_timeout = _request_read_timeout(args)
     if read_timeout and plan.apache.has_module('reqtimeout'):
