@@ -16,6 +16,28 @@ const DISPATCH: &str = include_str!("apps/dispatch.py");
 const APP_OWN_GIL_FALLBACK: &str = include_str!("apps/own_gil_fallback.wsgi");
 const LOG_WAIT: Duration = Duration::from_secs(10);
 
+/// `WSGIOwnGILFallback` works from Python 3.13; on 3.12 it is refused at
+/// load with a warning (docs/gil-modes.md).
+fn own_gil_fallback_supported() -> bool {
+    let info = python_info();
+    (info.major, info.minor) >= (3, 13)
+}
+
+/// Python 3.12: the fallback directive is refused at load, so a script
+/// refused an extension module by its own-GIL interpreter fails as it
+/// would without the directive (500 and the guidance line).
+fn expect_fallback_refused_on_3_12(server: &Server, path: &str) {
+    assert_log(server, "WSGIOwnGILFallback requires Python 3.13 or later");
+    let r = server.get(path);
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_log(server, "cannot be loaded in the sub-interpreter");
+    let log = server.error_log();
+    assert!(!log.contains("Falling back to the shared GIL"), "{log}");
+    for crash in ["Fatal Python error", "Segmentation fault", "double free"] {
+        assert!(!log.contains(crash), "{crash}:\n{log}");
+    }
+}
+
 fn own_gil_supported() -> bool {
     let info = python_info();
     (info.major, info.minor) >= (3, 12)
@@ -351,6 +373,10 @@ fn own_gil_fallback_serves_a_refused_script_from_a_shared_gil_interpreter() {
         "{}",
         server.error_log()
     );
+    if own_gil_supported() && !own_gil_fallback_supported() {
+        expect_fallback_refused_on_3_12(&server, "/refused");
+        return;
+    }
     let first = server.json_ok("/refused", &[]);
     let second = server.json_ok("/refused", &[]);
     for j in [&first, &second] {
@@ -476,6 +502,10 @@ fn concurrent_first_requests_fall_back_once() {
              WSGIScriptAlias / {root}/refused.wsgi\n",
         )
         .start();
+    if own_gil_supported() && !own_gil_fallback_supported() {
+        expect_fallback_refused_on_3_12(&server, "/");
+        return;
+    }
     let port = server.port();
     let requests: Vec<_> = (0..2)
         .map(|_| {
@@ -522,6 +552,10 @@ fn own_gil_fallback_happens_when_the_script_is_preloaded() {
              WSGIScriptAlias / {root}/refused.wsgi application-group=warm\n",
         )
         .start();
+    if own_gil_supported() && !own_gil_fallback_supported() {
+        expect_fallback_refused_on_3_12(&server, "/");
+        return;
+    }
     let module = refused_module();
     let loading = "Loading WSGI script '";
     if own_gil_supported() {

@@ -14,6 +14,11 @@ pub struct PythonCapabilities {
     pub per_interpreter_gil: bool,
     /// A `--disable-gil` build (PEP 703), able to run without the GIL.
     pub free_threading: bool,
+    /// `WSGIOwnGILFallback` can work (Python 3.13+). On 3.12, loading a
+    /// single-phase extension module in a shared-GIL interpreter after an
+    /// own-GIL one was refused it corrupts CPython's heap (seen as "double
+    /// free or corruption" in our tests), so the fallback is not offered.
+    pub own_gil_fallback: bool,
 }
 
 /// How an interpreter's Python code is serialised.
@@ -294,6 +299,14 @@ pub fn configuration_warnings(
             "WSGIPerInterpreterGIL requires Python 3.12 or later; the directive has no effect with this Python.".to_string(),
         );
     }
+    if caps.per_interpreter_gil
+        && !caps.own_gil_fallback
+        && layers().any(|s| s.own_gil_fallback == Some(true))
+    {
+        warnings.push(
+            "mod_wsgi: WSGIOwnGILFallback requires Python 3.13 or later: with Python 3.12, loading an extension module into a shared-GIL interpreter after an own-GIL one was refused it can crash the process. The directive has no effect with this Python.".to_string(),
+        );
+    }
     if !caps.free_threading && layers().any(|s| s.free_threading == Some(true)) {
         warnings.push(
             "WSGI0200: WSGIFreeThreading On has no effect: this Python build does not support free-threading (PEP 703). Rebuild Python with --disable-gil to use it.".to_string(),
@@ -381,7 +394,7 @@ pub fn plan_own_gil_fallback(
     caps: PythonCapabilities,
     process: &ProcessPlan,
 ) -> Option<InterpreterPlan> {
-    if !resolved.own_gil_fallback {
+    if !resolved.own_gil_fallback || !caps.own_gil_fallback {
         return None;
     }
     let own = plan_interpreter(resolved, process_group, application_group, caps, process);
@@ -550,14 +563,22 @@ mod tests {
     const PY311: PythonCapabilities = PythonCapabilities {
         per_interpreter_gil: false,
         free_threading: false,
+        own_gil_fallback: false,
     };
     const PY312: PythonCapabilities = PythonCapabilities {
         per_interpreter_gil: true,
         free_threading: false,
+        own_gil_fallback: false,
+    };
+    const PY313: PythonCapabilities = PythonCapabilities {
+        per_interpreter_gil: true,
+        free_threading: false,
+        own_gil_fallback: true,
     };
     const PY313T: PythonCapabilities = PythonCapabilities {
         per_interpreter_gil: true,
         free_threading: true,
+        own_gil_fallback: true,
     };
 
     fn top(lines: &[&str]) -> InterpreterSettings {
@@ -610,10 +631,10 @@ mod tests {
             ],
         )];
         let t = top(&[]);
-        let own = plan(&t, &containers, "web", "cpu", PY312).1;
+        let own = plan(&t, &containers, "web", "cpu", PY313).1;
         assert_eq!(own.gil, GilKind::Own);
         assert_eq!(own.switch_interval, Some(Duration::from_millis(1)));
-        let shared = fallback_plan(&t, &containers, "cpu", PY312).expect("falls back");
+        let shared = fallback_plan(&t, &containers, "cpu", PY313).expect("falls back");
         assert_eq!(shared.gil, GilKind::Shared);
         // Its own switch interval would now change the whole process: the
         // shared-GIL rule applies, with its warning.
@@ -626,28 +647,47 @@ mod tests {
             "application-group=cpu",
             &["WSGIPerInterpreterGIL On", "WSGIOwnGILFallback On"],
         )];
-        let shared = fallback_plan(&t, &containers, "cpu", PY312).expect("falls back");
+        let shared = fallback_plan(&t, &containers, "cpu", PY313).expect("falls back");
         assert_eq!(shared.switch_interval, Some(Duration::from_millis(2)));
         assert!(shared.warnings.is_empty());
     }
 
     #[test]
+    fn the_fallback_is_refused_with_a_warning_on_python_3_12() {
+        let on = top(&["WSGIPerInterpreterGIL On", "WSGIOwnGILFallback On"]);
+        let warnings = configuration_warnings(&on, &[], PY312);
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("WSGIOwnGILFallback requires Python 3.13"),
+            "{warnings:?}"
+        );
+        assert!(configuration_warnings(&on, &[], PY313).is_empty());
+        // Before 3.12 the own GIL itself is what is refused.
+        let warnings = configuration_warnings(&on, &[], PY311);
+        assert!(
+            warnings.iter().all(|w| !w.contains("WSGIOwnGILFallback")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
     fn no_fallback_plan_without_the_setting_or_without_an_own_gil() {
         let on = top(&["WSGIPerInterpreterGIL On", "WSGIOwnGILFallback On"]);
-        assert!(fallback_plan(&on, &[], "app", PY312).is_some());
+        assert!(fallback_plan(&on, &[], "app", PY313).is_some());
         // Off by default.
         let own_only = top(&["WSGIPerInterpreterGIL On"]);
-        assert!(fallback_plan(&own_only, &[], "app", PY312).is_none());
+        assert!(fallback_plan(&own_only, &[], "app", PY313).is_none());
         // A more specific layer can turn it off again.
         let strict = [container(
             "application-group=strict",
             &["WSGIOwnGILFallback Off"],
         )];
-        assert!(fallback_plan(&on, &strict, "strict", PY312).is_none());
+        assert!(fallback_plan(&on, &strict, "strict", PY313).is_none());
         // Nothing has its own GIL: the main interpreter, Python 3.11, a
         // free-threaded process.
-        assert!(fallback_plan(&on, &[], "", PY312).is_none());
+        assert!(fallback_plan(&on, &[], "", PY313).is_none());
         assert!(fallback_plan(&on, &[], "app", PY311).is_none());
+        // Python 3.12 has the own GIL but not a safe fallback.
+        assert!(fallback_plan(&on, &[], "app", PY312).is_none());
         let free = top(&[
             "WSGIFreeThreading On",
             "WSGIPerInterpreterGIL On",
@@ -656,7 +696,7 @@ mod tests {
         assert!(fallback_plan(&free, &[], "app", PY313T).is_none());
         // The fallback alone gives no interpreter its own GIL.
         let fallback_only = top(&["WSGIOwnGILFallback On"]);
-        assert!(fallback_plan(&fallback_only, &[], "app", PY312).is_none());
+        assert!(fallback_plan(&fallback_only, &[], "app", PY313).is_none());
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub const CAPABILITIES: crate::config::gil::PythonCapabilities =
     crate::config::gil::PythonCapabilities {
         per_interpreter_gil: cfg!(Py_3_12),
         free_threading: cfg!(Py_GIL_DISABLED),
+        own_gil_fallback: cfg!(Py_3_13),
     };
 
 fn set_config_string(
