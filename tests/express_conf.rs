@@ -81,12 +81,6 @@ const ALLOWED: &[Allowed] = &[
     allowed(Only::Ours, "UseCanonicalName Off", APACHE_DEFAULT),
     allowed(
         Only::C,
-        "WSGIRestrictEmbedded On",
-        "open: ours keeps Python available in Apache's children; not yet checked \
-         against the access and auth scripts, which run there",
-    ),
-    allowed(
-        Only::C,
         "ThreadStackSize 262144",
         "ours keeps Apache's default thread stack: in embedded mode Python runs on \
          these threads and deep recursion needs more than 256 KiB",

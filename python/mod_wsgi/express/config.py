@@ -945,6 +945,10 @@ def _wsgi_section(conf, plan):
         conf.blank()
         conf.add(*_daemon_process_line(plan))
         conf.add('WSGIProcessGroup %s' % word(plan.process_group))
+        # As the C package: applications run in the daemon only. Apache's
+        # children still start Python when an access, auth or dispatch
+        # script needs it there.
+        conf.add('WSGIRestrictEmbedded On')
     conf.add('WSGIApplicationGroup %s' % word(plan.application_group))
     if not plan.use_handler:
         conf.add('WSGICallableObject %s' % word(plan.callable_object))
