@@ -37,16 +37,8 @@ write_conf() {
     local name=$1 port=$2 module=$3 mode=$4
     {
         conf_head "$name" "$port"
+        one_child_conf 4
         cat <<CONF
-StartServers 1
-ServerLimit 1
-ThreadsPerChild 4
-MaxRequestWorkers 4
-KeepAlive On
-MaxKeepAliveRequests 0
-<Directory "$ROOT">
-    Require all granted
-</Directory>
 LoadModule wsgi_module "$module"
 WSGISocketPrefix "$ROOT/$name"
 WSGIScriptAlias /hello "$ROOT/hello.wsgi" application-group=%{GLOBAL}

@@ -87,6 +87,24 @@ DocumentRoot "$ROOT"
 CONF
 }
 
+# The Apache front end of the single-child benchmarks: event MPM, one
+# process of THREADS threads, keep-alive, $ROOT readable.
+one_child_conf() {
+    local threads=$1
+    cat <<CONF
+StartServers 1
+ServerLimit 1
+ThreadLimit $threads
+ThreadsPerChild $threads
+MaxRequestWorkers $threads
+KeepAlive On
+MaxKeepAliveRequests 0
+<Directory "$ROOT">
+    Require all granted
+</Directory>
+CONF
+}
+
 # Starts server NAME and waits until URL answers (or shows its log and exits).
 start_server() {
     local name=$1 url=$2

@@ -56,16 +56,8 @@ write_conf() {
     local name=$1 port=$2 module=$3
     {
         conf_head "$name" "$port"
+        one_child_conf 25
         cat <<CONF
-StartServers 1
-ServerLimit 1
-ThreadsPerChild 25
-MaxRequestWorkers 25
-KeepAlive On
-MaxKeepAliveRequests 0
-<Directory "$ROOT">
-    Require all granted
-</Directory>
 LoadModule wsgi_module "$module"
 WSGISocketPrefix "$ROOT/$name"
 WSGIProcessGroup bench
