@@ -843,8 +843,13 @@ impl ExpressServer {
                     fs::read_to_string(root.join("error_log")).unwrap_or_default()
                 ));
             }
+            // The pid file of this fresh root is written only after its
+            // listeners are bound: without it, whoever answers is some
+            // other server on the port.
             let addr = format!("127.0.0.1:{port}").parse().unwrap();
-            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if root.join("httpd.pid").exists()
+                && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
                 return Ok(server);
             }
             if Instant::now() > deadline {

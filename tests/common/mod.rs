@@ -637,10 +637,22 @@ fn apache_command(conf: &Path, extra_env: &[(String, String)]) -> Command {
     cmd
 }
 
-/// Pick a currently-free port on 127.0.0.1 (bind port 0, read, release).
+/// Pick a currently-free port on 127.0.0.1 (bind port 0, read, release),
+/// never one this test process has handed out before: the kernel may offer a
+/// released port again before the server it was meant for has bound it, and
+/// two servers on one port make one answer for the other.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().unwrap().port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no fresh port on 127.0.0.1 after 1000 tries");
 }
 
 // ---------------------------------------------------------------------------
