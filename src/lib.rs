@@ -23,7 +23,9 @@ mod process;
 mod pymodule;
 #[cfg(not(test))]
 mod python;
-#[cfg(not(test))]
+// Compiled in test builds too, for its own unit tests; only the Apache
+// and Python layers use it there.
+#[cfg_attr(test, allow(dead_code))]
 mod sys;
 mod telemetry;
 mod wsgi;

@@ -13,6 +13,7 @@ use crate::python::interp;
 use crate::python::runtime;
 
 mod auth;
+mod metrics_page;
 mod request;
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::{addr_of, addr_of_mut, null, null_mut};
@@ -102,6 +103,8 @@ unsafe extern "C" fn post_config(
             if first_pass {
                 return 0;
             }
+            // SAFETY: the server's process record outlives every configuration.
+            process::open_metrics_board(unsafe { (*(*s).process).pool });
             // SAFETY: `pconf` lives as long as this configuration.
             unsafe {
                 let component =
@@ -274,6 +277,10 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: live request for this hook call.
     let req = unsafe { Request::from_raw(r) };
     let handler_name = req.handler();
+    if handler_name == metrics_page::HANDLER {
+        return hook::catch_panic("wsgi-metrics handler", || metrics_page::serve(req))
+            .unwrap_or(500);
+    }
     if !request::is_script_handler(&handler_name) {
         // SAFETY: our merged per-directory config for this request.
         let dir = unsafe { &*req.per_dir_config::<DirConfig>() };

@@ -397,7 +397,18 @@ fn start_reporting(
 ) {
     let threads = process_info().threads_per_process.max(1) as usize;
     let service = config.global.telemetry_service.as_ref();
-    crate::metrics::init_process(threads, crate::metrics::now_seconds(), service.is_some());
+    let now = crate::metrics::now_seconds();
+    crate::metrics::init_process(threads, now, service.is_some());
+    let free_threading = process_info().free_threading;
+    if crate::metrics::claim_record(process_group, threads, now, !free_threading) {
+        // The main interpreter came first, before there was a record.
+        crate::metrics::note_interpreter(if free_threading {
+            gil::GilKind::FreeThreaded
+        } else {
+            gil::GilKind::Shared
+        });
+        interp::on_interpreter_created(crate::metrics::note_interpreter);
+    }
     let Some(service) = service else {
         return;
     };
@@ -460,6 +471,7 @@ fn start_reporting(
 /// The telemetry record of the decision to stop, after one last interval
 /// sample when `final_sample`.
 pub(crate) fn report_stopping(reason: &str, final_sample: bool) {
+    crate::metrics::note_stopping(reason);
     if let Some(reporter) = crate::telemetry::reporter::get() {
         reporter.stopping(reason, interp::active_requests(), final_sample);
     }
@@ -467,6 +479,7 @@ pub(crate) fn report_stopping(reason: &str, final_sample: bool) {
 
 /// The process is exiting: the last telemetry record.
 pub(crate) fn announce_stopped(reason: &str) {
+    crate::metrics::release_record();
     let Some(reporter) = crate::telemetry::reporter::get() else {
         return;
     };
@@ -680,4 +693,49 @@ pub(crate) fn start_embedded(s: *mut ffi::server_rec, config: &ServerConfig, len
     );
     preload_scripts(config, ProcessRole::EMBEDDED, lent.preload);
     true
+}
+
+/// Where the next Apache generation finds the metrics board: Apache
+/// unloads this library on a restart, so the mapping's address goes
+/// through the process pool (as text: "address words").
+const BOARD_HANDOVER_KEY: &std::ffi::CStr = c"mod_wsgi_metrics_board";
+
+/// The Apache parent's metrics board, made on the first start and kept
+/// (with its counters) across restarts; the embedded group is registered
+/// here, daemon groups as they start. Without one, the `wsgi-metrics`
+/// page says so and everything else runs as before.
+pub(crate) fn open_metrics_board(process_pool: *mut ffi::apr_pool_t) {
+    use crate::metrics::board::{Board, TABLE_WORDS};
+    use crate::sys::shared_memory;
+    // SAFETY: the process pool outlives every generation.
+    let handed_over =
+        unsafe { crate::apache::pool::userdata_text(process_pool, BOARD_HANDOVER_KEY) };
+    let kept = handed_over.and_then(|text| {
+        let (address, words) = text.split_once(' ')?;
+        let (address, words) = (address.parse::<usize>().ok()?, words.parse::<usize>().ok()?);
+        // SAFETY: this process made that mapping on an earlier start (an
+        // older build of different size is not reused).
+        (words == TABLE_WORDS).then(|| unsafe { shared_memory::words_at(address, words) })
+    });
+    let words = match kept {
+        Some(words) => words,
+        None => match shared_memory::anonymous_words(TABLE_WORDS) {
+            Ok(words) => {
+                let text = format!("{} {TABLE_WORDS}", words.as_ptr() as usize);
+                // SAFETY: the process pool outlives every generation.
+                unsafe {
+                    crate::apache::pool::set_userdata_text(process_pool, BOARD_HANDOVER_KEY, &text)
+                };
+                words
+            }
+            Err(e) => {
+                tracing::warn!("mod_wsgi: no shared memory for the metrics board ({e}); the wsgi-metrics handler will answer 503.");
+                return;
+            }
+        },
+    };
+    if let Some(board) = Board::lay_out(words) {
+        board.register_group("");
+        crate::metrics::set_board(board);
+    }
 }

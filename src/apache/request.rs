@@ -236,6 +236,24 @@ impl Request {
     }
 
     /// A HEAD request: Apache will discard the body.
+    /// Allows GET (and so HEAD) only, for the `Allow` header of a 405.
+    pub fn allow_get_only(self) {
+        // SAFETY: Apache gives every request a method list; the mask is
+        // what its error page lists in `Allow`.
+        unsafe {
+            (*self.raw).allowed = 1 << ffi::M_GET;
+            if let Some(list) = (*self.raw).allowed_methods.as_mut() {
+                list.method_mask = 1 << ffi::M_GET;
+            }
+        }
+    }
+
+    /// A GET (a HEAD counts as one, with `header_only`).
+    pub fn is_get(&self) -> bool {
+        // SAFETY: reading a field of the live request.
+        unsafe { (*self.raw).method_number == ffi::M_GET as i32 }
+    }
+
     pub fn header_only(&self) -> bool {
         self.rec().header_only != 0
     }

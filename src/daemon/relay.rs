@@ -130,8 +130,15 @@ pub fn relay(req: Request, group: &str, mut head: RequestHead, options: RelayOpt
                 ),
             );
         };
+        let connecting = Instant::now();
         let stream = match connect(&endpoint.path, endpoint.connect_timeout, on_retry) {
-            Ok(s) => s,
+            Ok(s) => {
+                if let (Some(board), Some(g)) = (crate::metrics::board(), endpoint.board_group) {
+                    let took = connecting.elapsed().as_secs_f64();
+                    board.time(g, crate::metrics::board::GroupPhase::Connect, took);
+                }
+                s
+            }
             Err(ConnectError::Busy(error)) => {
                 req.log_script_error(
                     error.raw_os_error().unwrap_or(0),

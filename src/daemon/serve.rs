@@ -711,6 +711,7 @@ impl Worker<'_> {
                         spec.name
                     ),
                 );
+                crate::metrics::note_queue_timeout();
                 transport.send(&Frame::Fail(504));
                 return None;
             }

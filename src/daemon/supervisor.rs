@@ -17,6 +17,7 @@ use crate::apache::{ffi, hook, pool, proc};
 use crate::config::daemon::DaemonProcessSpec;
 use crate::config::server::AcceptMutex;
 use crate::config::ServerConfig;
+use crate::metrics::board::GroupId;
 use crate::sys::fd;
 use crate::sys::identity::{Gid, Uid};
 use crate::sys::process::{self, Pid};
@@ -42,6 +43,8 @@ pub struct Group {
     /// log the group's processes write to (0: the main server's). An
     /// address, as raw pointers are not `Send`.
     log_server: usize,
+    /// Its counters on the metrics board, if there is one.
+    board_group: Option<GroupId>,
 }
 
 /// A group's listening socket, kept across generations by the parent.
@@ -126,6 +129,8 @@ pub struct Endpoint {
     pub service_only: bool,
     /// `script-user=` / `script-group=`, checked by the child.
     pub script_ownership: super::script_owner::ScriptOwnership,
+    /// See [`Group::board_group`].
+    pub board_group: Option<GroupId>,
 }
 
 /// Where and how the Apache children reach `group`, if it exists.
@@ -148,7 +153,19 @@ pub fn endpoint(group: &str) -> Option<Endpoint> {
                 user: g.spec.script_user.clone(),
                 group: g.spec.script_group.clone(),
             },
+            board_group: g.board_group,
         })
+}
+
+/// Each group that listens, with its socket path (for the listen queue
+/// the metrics page shows).
+pub fn listening_sockets() -> Vec<(String, String)> {
+    GROUPS
+        .lock()
+        .iter()
+        .filter(|g| g.listener >= 0)
+        .map(|g| (g.spec.name.clone(), g.socket_path.clone()))
+        .collect()
 }
 
 /// The longest path a UNIX socket address holds (without its NUL).
@@ -375,6 +392,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                     for line in parent_lines::died(&name, pid, status) {
                         tracing::info!("{line}");
                     }
+                    crate::metrics::note_daemon_ended(&name, pid as u32);
                 }
                 entry.ended_by_death = true;
                 // SAFETY: the registration ends with the process; APR calls
@@ -515,6 +533,7 @@ pub fn start_groups(
             let own_group = !global.contains(&spec.name.as_str());
             let scope = own_group.then(|| server.name.clone());
             let log_server = if own_group { server.server as usize } else { 0 };
+            let board_group = crate::metrics::board().and_then(|b| b.register_group(&spec.name));
             let id = groups.len() + 1;
             let pid = std::process::id();
             let socket_path = if rotate {
@@ -555,6 +574,7 @@ pub fn start_groups(
                         socket_path,
                         listener: -1,
                         scope,
+                        board_group,
                     });
                     continue;
                 }
@@ -586,6 +606,7 @@ pub fn start_groups(
                 socket_path,
                 listener,
                 scope,
+                board_group,
             });
         }
     }

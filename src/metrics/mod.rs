@@ -5,6 +5,8 @@
 //! passed in by the caller. The request path pays one atomic store when a
 //! request starts and one short lock when it finishes.
 
+pub mod board;
+pub mod exposition;
 pub mod histogram;
 #[cfg(not(test))]
 mod process;

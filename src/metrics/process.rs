@@ -74,6 +74,9 @@ static GIL_ENABLED_BY: OnceCell<String> = OnceCell::new();
 /// Records that importing `module` turned the GIL back on; true the
 /// first time (later modules find it on already).
 pub fn note_gil_enabled_by(module: &str) -> bool {
+    if let Some(record) = record() {
+        record.set_gil_enabled(true);
+    }
     GIL_ENABLED_BY.set(module.to_string()).is_ok()
 }
 
@@ -94,4 +97,91 @@ pub fn note_own_gil_fallback() {
 /// How many sub-interpreters of this process fell back to the shared GIL.
 pub fn own_gil_fallbacks() -> u64 {
     OWN_GIL_FALLBACKS.load(Ordering::Relaxed)
+}
+
+/// The server-wide board, when the Apache parent made one (inherited by
+/// every process it forks).
+static BOARD: OnceCell<super::board::Board> = OnceCell::new();
+/// This process's record on it, once it runs Python.
+static RECORD: OnceCell<super::board::ProcessRecord> = OnceCell::new();
+
+/// Uses `board` in this process (the parent, before it forks).
+pub fn set_board(board: super::board::Board) {
+    let _ = BOARD.set(board);
+}
+
+pub fn board() -> Option<super::board::Board> {
+    BOARD.get().copied()
+}
+
+/// Takes a record for this process in `group`; false when there is no
+/// board or it is full.
+pub fn claim_record(group: &str, threads: usize, now: f64, gil_enabled: bool) -> bool {
+    let Some(board) = board() else {
+        return false;
+    };
+    let Some(group) = board.find_group(group) else {
+        return false;
+    };
+    let claimed = board.claim_process(
+        std::process::id(),
+        group,
+        threads as u64,
+        now,
+        &crate::sys::proc_stat::alive,
+    );
+    match claimed {
+        Some(record) => {
+            record.set_gil_enabled(gil_enabled);
+            let _ = RECORD.set(record);
+            true
+        }
+        None => false,
+    }
+}
+
+/// This process's record, if it has one.
+pub fn record() -> Option<super::board::ProcessRecord> {
+    RECORD.get().copied()
+}
+
+/// One more interpreter in this process, of GIL `kind`.
+pub fn note_interpreter(kind: crate::config::gil::GilKind) {
+    if let Some(record) = record() {
+        record.count_interpreter(kind);
+    }
+}
+
+/// This daemon process is stopping for `reason` (a lifecycle key).
+pub fn note_stopping(reason: &str) {
+    if let Some(record) = record() {
+        record.stopping(reason);
+    }
+}
+
+/// The parent saw daemon process `pid` of `group` end: a crash counts
+/// as one unless the process had begun to stop.
+pub fn note_daemon_ended(group: &str, pid: u32) {
+    let Some(board) = board() else {
+        return;
+    };
+    if board.reap_process(pid) == Some(false) {
+        if let Some(group) = board.find_group(group) {
+            board.count_restart(group, "crashed");
+        }
+    }
+}
+
+/// This process turned back a request that waited past `queue-timeout`.
+pub fn note_queue_timeout() {
+    if let Some(record) = record() {
+        record.count_queue_timeout();
+    }
+}
+
+/// The process is exiting: its record is free for another.
+pub fn release_record() {
+    if let Some(record) = record() {
+        record.release();
+    }
 }

@@ -529,6 +529,15 @@ pub fn get_or_create(
     create_sub_interpreter(registry, &mut interpreters, name, setup())
 }
 
+/// Told of each sub-interpreter created, with its GIL kind (the process
+/// layer counts them for the metrics page).
+static CREATED_HOOK: OnceCell<fn(GilKind)> = OnceCell::new();
+
+/// Calls `hook` for every sub-interpreter created from now on.
+pub fn on_interpreter_created(hook: fn(GilKind)) {
+    let _ = CREATED_HOOK.set(hook);
+}
+
 /// Creates, sets up and registers the sub-interpreter registered as `name`
 /// (replacing any registered under that name). Called with the registry
 /// lock held (`interpreters`) and no GIL.
@@ -593,6 +602,9 @@ fn create_sub_interpreter(
     result.map_err(|e| format!("cannot set up the {who}: {e}"))?;
     registry.created.lock().push(name.to_string());
     interpreters.insert(name.to_string(), interp.clone());
+    if let Some(hook) = CREATED_HOOK.get() {
+        hook(interp.gil);
+    }
     Ok(interp)
 }
 

@@ -5,8 +5,11 @@
 pub mod fd;
 pub mod identity;
 pub mod limits;
+pub mod proc_stat;
 pub mod process;
+pub mod shared_memory;
 pub mod signals;
+pub mod sock_diag;
 pub mod socket;
 pub mod usage;
 

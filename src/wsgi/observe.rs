@@ -3,6 +3,7 @@
 
 use super::context::IoCounters;
 use super::handler::EnvironExtras;
+use crate::metrics::board::{FinishedRequest, ProcessRecord};
 use crate::metrics::now_seconds;
 use crate::metrics::{self, usage, Recorder, RequestSample};
 use crate::pymodule::events::{self, EventObjects};
@@ -29,6 +30,8 @@ pub struct Meter {
     /// A metrics window is being recorded (not just lifetime counts).
     windowed: bool,
     slow: Option<&'static Reporter>,
+    /// This process's record on the server's metrics board.
+    board: Option<ProcessRecord>,
 }
 
 impl Meter {
@@ -41,6 +44,10 @@ impl Meter {
         if let Some(recorder) = recorder {
             recorder.begin(slot, began);
         }
+        let board = metrics::record();
+        if let Some(record) = board {
+            record.begin();
+        }
         if let Some(reporter) = slow {
             reporter.slow_begin(slot, describe(extras, reporter, recorder));
         }
@@ -51,6 +58,7 @@ impl Meter {
             recorder,
             windowed,
             slow,
+            board,
         };
         if windowed || slow.is_some() {
             meter.start_cpu_clock();
@@ -80,46 +88,18 @@ impl Meter {
         } else {
             now_seconds()
         };
-        if !self.windowed && self.slow.is_none() {
+        if self.board.is_none() && !self.windowed && self.slow.is_none() {
             if let Some(recorder) = self.recorder {
                 recorder.finish_untimed(self.slot, self.began, finish);
             }
             return;
         }
-        let (cpu_user, cpu_system) = self.cpu();
-        let gil_wait = interp::gil_wait().as_secs_f64();
-        let gil_waits = interp::gil_wait_count();
+        let sample = self.sample(extras, timing, io, finish);
+        if let Some(record) = self.board {
+            record.finish(&FinishedRequest::of(&sample));
+        }
         if let Some(recorder) = self.recorder {
             if self.windowed {
-                let sample = RequestSample {
-                    slot: self.slot,
-                    request_start: if extras.request_start > 0.0 {
-                        extras.request_start
-                    } else {
-                        self.began
-                    },
-                    queue_start: extras.queue_start,
-                    daemon_start: extras.daemon_start,
-                    application_start: if timing.application_start > 0.0 {
-                        timing.application_start
-                    } else {
-                        finish
-                    },
-                    application_finish: finish,
-                    input_reads: io.reads,
-                    input_bytes: io.read_bytes,
-                    input_time: io.read_time,
-                    output_writes: io.writes,
-                    output_bytes: io.written,
-                    output_time: io.write_time,
-                    status: timing.status,
-                    cpu_user,
-                    cpu_system,
-                    gil_wait,
-                    gil_waits,
-                    gil_wait_extremes: interp::gil_wait_extremes()
-                        .map(|(min, max)| (min.as_secs_f64(), max.as_secs_f64())),
-                };
                 recorder.finish(&sample, self.began);
             } else {
                 recorder.finish_untimed(self.slot, self.began, finish);
@@ -135,13 +115,54 @@ impl Meter {
                 output_bytes: io.written,
                 output_writes: io.writes,
                 output_time: io.write_time,
-                cpu_user,
-                cpu_system,
-                gil_wait,
-                gil_waits,
+                cpu_user: sample.cpu_user,
+                cpu_system: sample.cpu_system,
+                gil_wait: sample.gil_wait,
+                gil_waits: sample.gil_waits,
                 active_at_completion: self.recorder.map_or(0, |r| r.active_requests()),
             };
             reporter.slow_finish(self.slot, &outcome);
+        }
+    }
+
+    /// The finished request as the metrics see it. The CPU times are 0
+    /// unless the clock was started (windows and slow requests only).
+    fn sample(
+        &self,
+        extras: &EnvironExtras,
+        timing: &Timing,
+        io: &IoCounters,
+        finish: f64,
+    ) -> RequestSample {
+        let (cpu_user, cpu_system) = self.cpu();
+        RequestSample {
+            slot: self.slot,
+            request_start: if extras.request_start > 0.0 {
+                extras.request_start
+            } else {
+                self.began
+            },
+            queue_start: extras.queue_start,
+            daemon_start: extras.daemon_start,
+            application_start: if timing.application_start > 0.0 {
+                timing.application_start
+            } else {
+                finish
+            },
+            application_finish: finish,
+            input_reads: io.reads,
+            input_bytes: io.read_bytes,
+            input_time: io.read_time,
+            output_writes: io.writes,
+            output_bytes: io.written,
+            output_time: io.write_time,
+            status: timing.status,
+            cpu_user,
+            cpu_system,
+            gil_wait: interp::gil_wait().as_secs_f64(),
+            gil_waits: interp::gil_wait_count(),
+            gil_wait_extremes: interp::gil_wait_extremes()
+                .map(|(min, max)| (min.as_secs_f64(), max.as_secs_f64())),
         }
     }
 }

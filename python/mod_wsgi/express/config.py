@@ -153,6 +153,9 @@ class Plan:
         self.callable_object = args.callable_object
         self.static_only = kind == 'static'
         mount = args.mount_point.strip()
+        if args.metrics_url and not args.metrics_url.startswith('/'):
+            raise ExpressError(
+                '--metrics-url %s: must start with /' % args.metrics_url)
         if not mount.startswith('/'):
             raise ExpressError(
                 '--mount-point %s: must start with /' % args.mount_point)
@@ -1014,6 +1017,9 @@ def _document_root_section(conf, plan):
                  '    RewriteCond %{REQUEST_FILENAME} !-f')
         if args.server_status:
             conf.add('    RewriteCond %{REQUEST_URI} !^/server-status')
+        if args.metrics_url:
+            conf.add('    RewriteCond %%{REQUEST_URI} !=%s'
+                     % word(args.metrics_url))
         if args.directory_index:
             conf.add('    RewriteCond %%{REQUEST_FILENAME}/%s !-f'
                      % word(args.directory_index))
@@ -1146,6 +1152,15 @@ def _access_section(conf, plan):
                  '    SetHandler server-status',
                  '    Require host localhost',
                  '</Location>')
+    if args.metrics_url:
+        conf.comment('--metrics-url: the metrics page of all processes.')
+        allowed = ('Require ip %s' % ' '.join(
+                       word(a) for a in args.metrics_allow_from)
+                   if args.metrics_allow_from else 'Require local')
+        conf.add('<Location %s>' % quote(args.metrics_url),
+                 '    SetHandler wsgi-metrics',
+                 '    %s' % allowed,
+                 '</Location>')
     if plan.scripts.get('host_access_script'):
         conf.add('<Location />',
                  '    WSGIAccessScript %s'
@@ -1248,7 +1263,7 @@ def render_httpd_conf(plan):
         modules += ['filter', 'deflate']
     if args.server_status:
         modules.append('status')
-    if args.server_status or args.allow_localhost or \
+    if args.server_status or args.allow_localhost or args.metrics_url or \
             plan.scripts.get('host_access_script'):
         modules.append('authz_host')
     if args.directory_listing:

@@ -497,6 +497,15 @@ def add_server_options(parser, entry_point=True):
     add = group.add_argument
     add('--server-status', action='store_true',
         help='Apache\'s status page at /server-status, for localhost only')
+    add('--metrics-url', metavar='URL-PATH',
+        help='serve the metrics of every process (Prometheus and '
+             'OpenMetrics text) at URL-PATH, through the wsgi-metrics '
+             'handler; ours, not the C package\'s')
+    add('--metrics-allow-from', action='append', default=[],
+        metavar='ADDRESS',
+        help='an IP address or network (as Require ip takes it) that may '
+             'read --metrics-url; repeatable (default: this host only); '
+             'ours')
     add('--host-access-script', metavar='SCRIPT-PATH',
         help='Python script deciding which client hosts may connect '
              '(WSGIAccessScript)')
