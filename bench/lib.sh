@@ -170,6 +170,27 @@ wrk_result() {
     echo "$rps $p99"
 }
 
+# Measures the servers of ORDER (names keyed into the global URL) in turn,
+# $ROUNDS rounds, the order reversed every other round so drift hits them
+# alike; each run is wrk -t$THREADS -c$CONNECTIONS for $DURATION seconds,
+# after a second of the same load (the server was idle while the others
+# were measured). Appends each run's figures to the global RPS and P99.
+run_rounds() {
+    local order=("$@") reversed=() names round name rps p99 i
+    for ((i = ${#order[@]} - 1; i >= 0; i--)); do reversed+=("${order[i]}"); done
+    for round in $(seq "$ROUNDS"); do
+        if [ $((round % 2)) -eq 1 ]; then names=("${order[@]}"); else names=("${reversed[@]}"); fi
+        for name in "${names[@]}"; do
+            wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "${URL[$name]}" >/dev/null 2>&1 || true
+            read -r rps p99 < <(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${URL[$name]}" | wrk_result)
+            if [ -z "$rps" ] || [ -z "$p99" ]; then echo "no wrk result for $name" >&2; exit 1; fi
+            RPS[$name]+="$rps "
+            P99[$name]+="$p99 "
+            echo "round $round: $name $rps req/s, p99 $p99 ms" >&2
+        done
+    done
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # "Python X.Y.Z; Apache/..." for the report header.

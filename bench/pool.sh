@@ -33,6 +33,7 @@ trap cleanup_root EXIT
 chmod 755 "$ROOT"
 write_cpu_app
 THREADS_TOTAL=$((2 * MEMBERS))
+THREADS=1   # wrk threads
 CONNECTIONS=$THREADS_TOTAL
 cat > "$ROOT/dispatch.py" <<PY
 # The seed's recipe: round-robin over named own-GIL sub-interpreters.
@@ -96,19 +97,7 @@ for name in "${order[@]}"; do
     wrk -t1 -c"$CONNECTIONS" -d3s "${URL[$name]}" >/dev/null 2>&1 || true
 done
 
-for round in $(seq "$ROUNDS"); do
-    if [ $((round % 2)) -eq 1 ]; then names=("${order[@]}"); else names=(c-procs c-dispatch ours-procs ours-pool); fi
-    for name in "${names[@]}"; do
-        # A second of the same load first: the server was idle while the
-        # others were measured.
-        wrk -t1 -c"$CONNECTIONS" -d1s "${URL[$name]}" >/dev/null 2>&1 || true
-        read -r rps p99 < <(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${URL[$name]}" | wrk_result)
-        if [ -z "$rps" ] || [ -z "$p99" ]; then echo "no wrk result for $name" >&2; exit 1; fi
-        RPS[$name]+="$rps "
-        P99[$name]+="$p99 "
-        echo "round $round: $name $rps req/s, p99 $p99 ms" >&2
-    done
-done
+run_rounds "${order[@]}"
 
 for name in "${order[@]}"; do
     check_log "$name"

@@ -19,11 +19,8 @@ use crate::python::interp::{self, Interpreter, InterpreterSetup};
 use crate::python::runtime::{self, InitSettings};
 use crate::telemetry::reporter::GcSource;
 use once_cell::sync::OnceCell;
-use parking_lot::RwLock;
-use std::collections::HashMap;
 use std::ptr::null;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// Facts about this process fixed when it starts serving.
 pub(crate) struct ProcessInfo {
@@ -218,17 +215,16 @@ pub(crate) fn interpreter_for(
     application_group: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<std::sync::Arc<interp::Interpreter>, String> {
-    let members = pool_member_names(config, application_group, env);
-    let name = match members.len() {
-        0 | 1 => application_group,
-        _ => {
-            static TURN: AtomicUsize = AtomicUsize::new(0);
-            let in_flight = interp::in_flight_of(&members);
+    static TURN: AtomicUsize = AtomicUsize::new(0);
+    interp::get_or_create_for_request(
+        application_group,
+        || pool_member_names(config, application_group, env),
+        |in_flight| {
             let turn = TURN.fetch_add(1, Ordering::Relaxed);
-            &members[routing::least_busy_member(&in_flight, turn)]
-        }
-    };
-    interpreter_named(config, name, application_group, env)
+            routing::least_busy_member(in_flight, turn)
+        },
+        || setup_in_this_process(config, application_group, env),
+    )
 }
 
 /// The interpreter registered as `name` (the group itself or one of its
@@ -239,31 +235,40 @@ fn interpreter_named(
     application_group: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<std::sync::Arc<interp::Interpreter>, String> {
-    let free_threading = PROCESS.get().is_some_and(|p| p.free_threading);
     interp::get_or_create(name, || {
-        interpreter_setup(
-            config,
-            current_role(),
-            application_group,
-            env,
-            free_threading,
-        )
+        setup_in_this_process(config, application_group, env)
     })
 }
 
+/// The set-up of an interpreter serving `application_group` in this
+/// process, for its role.
+fn setup_in_this_process(
+    config: &ServerConfig,
+    application_group: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> InterpreterSetup {
+    interpreter_setup(
+        config,
+        current_role(),
+        application_group,
+        env,
+        free_threading_in_this_process(),
+    )
+}
+
+/// Whether this process runs Python without its GIL.
+fn free_threading_in_this_process() -> bool {
+    PROCESS.get().is_some_and(|p| p.free_threading)
+}
+
 /// The registry names of `application_group`'s pool members in this
-/// process; empty when the group is not pooled. Decided once per group:
-/// the settings cannot change while the process lives.
+/// process; empty when the group is not pooled. The registry asks once
+/// per group: the settings cannot change while the process lives.
 fn pool_member_names(
     config: &ServerConfig,
     application_group: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Arc<[String]> {
-    static POOLS: OnceCell<RwLock<HashMap<String, Arc<[String]>>>> = OnceCell::new();
-    let pools = POOLS.get_or_init(Default::default);
-    if let Some(found) = pools.read().get(application_group) {
-        return found.clone();
-    }
+) -> Vec<String> {
     let g = &config.global;
     let resolved = interp_options::resolve(
         &g.interpreter,
@@ -272,25 +277,19 @@ fn pool_member_names(
         application_group,
         env,
     );
-    let free_threading = PROCESS.get().is_some_and(|p| p.free_threading);
     let members = gil::pool_members(
         &resolved,
         application_group,
         runtime::CAPABILITIES,
-        free_threading,
+        free_threading_in_this_process(),
     );
-    let names: Arc<[String]> = if members > 1 {
+    if members > 1 {
         (0..members)
             .map(|k| gil::pool_member_name(application_group, k))
             .collect()
     } else {
-        Arc::from([])
-    };
-    pools
-        .write()
-        .entry(application_group.to_string())
-        .or_insert(names)
-        .clone()
+        Vec::new()
+    }
 }
 
 /// The process plan (free-threading and the process-wide switch interval)
@@ -612,7 +611,7 @@ pub(crate) fn preload_scripts(
         // A pool's members are all created here, each importing the
         // script, so none pays for it on its first request.
         let members = pool_member_names(config, &group, &process_env);
-        let names: Vec<&str> = match &*members {
+        let names: Vec<&str> = match members.as_slice() {
             [] => vec![group.as_str()],
             named => named.iter().map(String::as_str).collect(),
         };

@@ -41,9 +41,17 @@ fn doctor(args: &[&str], cwd: &Path) -> Output {
         .expect("run mod_wsgi-express doctor")
 }
 
-/// `doctor -f CONF`, asserting the exit status.
-fn doctor_config(conf: &Path, cwd: &Path, status: i32) -> String {
-    let out = doctor(&["-f", conf.to_str().unwrap()], cwd);
+/// A scratch directory tagged `tag` for a test that needs root.
+fn scratch_as_root(tag: &str) -> Scratch {
+    require_root();
+    Scratch::new(tag)
+}
+
+/// Writes `contents` as httpd.conf in the scratch directory and runs
+/// `doctor -f` on it there, asserting the exit status.
+fn doctor_conf(scratch: &Scratch, contents: impl AsRef<[u8]>, status: i32) -> String {
+    let conf = scratch.file("httpd.conf", contents);
+    let out = doctor(&["-f", conf.to_str().unwrap()], &scratch.dir);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(status), "{t}");
     t
@@ -106,35 +114,32 @@ const HELLO: &str = "def application(environ, start_response):\n\
 /// The config lines every test starts from: the module under test and the
 /// Python it was built for as python-home.
 fn head() -> String {
+    head_for(&module_path(), &python_info().prefix)
+}
+
+/// `head`, then the hello-world script (written as app.wsgi) at /.
+fn serving_hello(scratch: &Scratch, head: String) -> String {
+    let script = scratch.file("app.wsgi", HELLO);
+    format!("{head}WSGIScriptAlias / {}\n", script.display())
+}
+
+/// The config lines loading `module` with `home` as python-home.
+fn head_for(module: &Path, home: &str) -> String {
     format!(
-        "LoadModule wsgi_module \"{}\"\nWSGIPythonHome \"{}\"\n",
-        module_path().display(),
-        python_info().prefix
+        "LoadModule wsgi_module \"{}\"\nWSGIPythonHome \"{home}\"\n",
+        module.display()
     )
 }
 
 #[test]
 fn healthy_configuration_passes_every_check() {
-    require_root();
-    let scratch = Scratch::new("doctor-healthy");
+    let scratch = scratch_as_root("doctor-healthy");
     let venv = make_venv(&scratch.path("venv"));
     scratch.file("site/app.wsgi", format!("import helper\n{HELLO}"));
     scratch.file("lib/helper.py", "VALUE = 1\n");
     scratch.dir("run");
     // ServerRoot-relative Include with a glob, a quoted path with a
     // continuation line, and the socket prefix relative to ServerRoot.
-    scratch.file(
-        "httpd.conf",
-        format!(
-            "ServerRoot \"{root}\"\n\
-             LoadModule wsgi_module {so}\n\
-             User www-data\n\
-             Group www-data\n\
-             IncludeOptional conf.d/*.conf\n",
-            root = scratch.dir.display(),
-            so = module_path().display()
-        ),
-    );
     scratch.file(
         "conf.d/app.conf",
         format!(
@@ -151,7 +156,19 @@ fn healthy_configuration_passes_every_check() {
             script = scratch.s("site/app.wsgi"),
         ),
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 0);
+    let t = doctor_conf(
+        &scratch,
+        format!(
+            "ServerRoot \"{root}\"\n\
+             LoadModule wsgi_module {so}\n\
+             User www-data\n\
+             Group www-data\n\
+             IncludeOptional conf.d/*.conf\n",
+            root = scratch.dir.display(),
+            so = module_path().display()
+        ),
+        0,
+    );
     assert_no_line(&t, "FAIL");
     assert_no_line(&t, "WARN");
     line(&t, "OK   module:", "the module built with this package");
@@ -211,20 +228,13 @@ fn healthy_configuration_passes_every_check() {
 
 #[test]
 fn python_home_without_the_standard_library_fails_encodings() {
-    require_root();
-    let scratch = Scratch::new("doctor-encodings");
+    let scratch = scratch_as_root("doctor-encodings");
     scratch.dir("empty-home/lib");
-    scratch.file("app.wsgi", HELLO);
-    scratch.file(
-        "httpd.conf",
-        format!(
-            "LoadModule wsgi_module {}\nWSGIPythonHome {}\nWSGIScriptAlias / {}\n",
-            module_path().display(),
-            scratch.s("empty-home"),
-            scratch.s("app.wsgi")
-        ),
+    let t = doctor_conf(
+        &scratch,
+        serving_hello(&scratch, head_for(&module_path(), &scratch.s("empty-home"))),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let v = version();
     let encodings = line(&t, "FAIL encodings:", "No module named 'encodings'");
     assert!(
@@ -247,8 +257,7 @@ fn python_home_without_the_standard_library_fails_encodings() {
 
 #[test]
 fn virtualenv_of_another_python_version_fails_python() {
-    require_root();
-    let scratch = Scratch::new("doctor-version");
+    let scratch = scratch_as_root("doctor-version");
     // What `python3.9 -m venv` writes; the doctor reads the version from
     // it. No Python 3.9 is needed for that.
     scratch.file(
@@ -256,8 +265,8 @@ fn virtualenv_of_another_python_version_fails_python() {
         "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.9.18\n",
     );
     scratch.file("app.wsgi", HELLO);
-    scratch.file(
-        "httpd.conf",
+    let t = doctor_conf(
+        &scratch,
         format!(
             "LoadModule wsgi_module {}\nWSGIDaemonProcess old python-home={}\n\
              WSGIScriptAlias / {} process-group=old\nWSGISocketPrefix {}/wsgi\n",
@@ -266,8 +275,8 @@ fn virtualenv_of_another_python_version_fails_python() {
             scratch.s("app.wsgi"),
             scratch.dir.display()
         ),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let python = line(&t, "FAIL python:", "virtualenv of Python 3.9.18");
     assert!(
         python.contains(&format!(
@@ -288,8 +297,7 @@ fn virtualenv_of_another_python_version_fails_python() {
 
 #[test]
 fn module_built_for_free_threaded_python_fails_abi() {
-    require_root();
-    let scratch = Scratch::new("doctor-abi");
+    let scratch = scratch_as_root("doctor-abi");
     // The module as if linked against the free-threaded libpython
     // (libpython3.Yt.so): its DT_NEEDED name changed in place, same length.
     let data = fs::read(module_path()).unwrap();
@@ -304,17 +312,11 @@ fn module_built_for_free_threaded_python_fails_abi() {
     let mut copy = data.clone();
     copy[at..at + needed.len()].copy_from_slice(patched.as_bytes());
     let so = scratch.file("mod_wsgi_t.so", copy);
-    scratch.file("app.wsgi", HELLO);
-    scratch.file(
-        "httpd.conf",
-        format!(
-            "LoadModule wsgi_module {}\nWSGIPythonHome {}\nWSGIScriptAlias / {}\n",
-            so.display(),
-            python_info().prefix,
-            scratch.s("app.wsgi")
-        ),
+    let t = doctor_conf(
+        &scratch,
+        serving_hello(&scratch, head_for(&so, &python_info().prefix)),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let python = line(&t, "FAIL python:", "the ABI flags differ");
     assert!(
         python.contains(&format!(
@@ -332,8 +334,7 @@ fn module_built_for_free_threaded_python_fails_abi() {
 
 #[test]
 fn script_under_a_private_directory_fails_access_naming_it() {
-    require_root();
-    let scratch = Scratch::new("doctor-access");
+    let scratch = scratch_as_root("doctor-access");
     let private = scratch.dir("private");
     scratch.file("private/app.wsgi", HELLO);
     // A readable directory inside the private one, reached by a link
@@ -343,8 +344,8 @@ fn script_under_a_private_directory_fails_access_naming_it() {
     set_mode(&private, 0o700);
     let unreadable = scratch.file("unreadable.wsgi", HELLO);
     set_mode(&unreadable, 0o600);
-    scratch.file(
-        "httpd.conf",
+    let t = doctor_conf(
+        &scratch,
         format!(
             "{}WSGIScriptAlias /a {}\nWSGIScriptAlias /b {}\nWSGIScriptAlias /c {}\n",
             head(),
@@ -352,8 +353,8 @@ fn script_under_a_private_directory_fails_access_naming_it() {
             unreadable.display(),
             scratch.s("link/linked.wsgi"),
         ),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let p = private.display().to_string();
     let blocked = line(&t, "FAIL access:", "private/app.wsgi");
     assert!(
@@ -392,13 +393,12 @@ fn script_under_a_private_directory_fails_access_naming_it() {
 
 #[test]
 fn socket_prefix_in_a_private_directory_fails_socket() {
-    require_root();
-    let scratch = Scratch::new("doctor-socket");
+    let scratch = scratch_as_root("doctor-socket");
     let private = scratch.dir("private");
     set_mode(&private, 0o700);
     scratch.file("app.wsgi", HELLO);
-    scratch.file(
-        "httpd.conf",
+    let t = doctor_conf(
+        &scratch,
         format!(
             "{}WSGISocketPrefix {}/wsgi\nWSGIDaemonProcess app\n\
              WSGIScriptAlias / {} process-group=app\n",
@@ -406,8 +406,8 @@ fn socket_prefix_in_a_private_directory_fails_socket() {
             private.display(),
             scratch.s("app.wsgi")
         ),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let p = private.display().to_string();
     let socket = line(&t, "FAIL socket:", "Permission denied");
     assert!(
@@ -426,12 +426,11 @@ fn socket_prefix_in_a_private_directory_fails_socket() {
 
 #[test]
 fn socket_prefix_in_a_missing_directory_fails_socket() {
-    require_root();
-    let scratch = Scratch::new("doctor-socket-missing");
+    let scratch = scratch_as_root("doctor-socket-missing");
     scratch.file("app.wsgi", HELLO);
     let missing = scratch.path("no-such-dir");
-    scratch.file(
-        "httpd.conf",
+    let t = doctor_conf(
+        &scratch,
         format!(
             "{}WSGISocketPrefix {}/wsgi\nWSGIDaemonProcess app\n\
              WSGIScriptAlias / {} process-group=app\n",
@@ -439,8 +438,8 @@ fn socket_prefix_in_a_missing_directory_fails_socket() {
             missing.display(),
             scratch.s("app.wsgi")
         ),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let socket = line(&t, "FAIL socket:", "does not exist");
     assert!(
         socket.contains(&format!(
@@ -454,23 +453,22 @@ fn socket_prefix_in_a_missing_directory_fails_socket() {
 
 #[test]
 fn script_raising_import_error_fails_import_with_the_traceback() {
-    require_root();
-    let scratch = Scratch::new("doctor-import");
+    let scratch = scratch_as_root("doctor-import");
     let script = scratch.file(
         "broken.wsgi",
         format!("import os\nimport doctor_no_such_module\n{HELLO}"),
     );
     let nameless = scratch.file("nameless.wsgi", "VALUE = 1\n");
-    scratch.file(
-        "httpd.conf",
+    let t = doctor_conf(
+        &scratch,
         format!(
             "{}WSGIScriptAlias /broken {}\nWSGIScriptAlias /nameless {}\n",
             head(),
             script.display(),
             nameless.display()
         ),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let s = script.display().to_string();
     let failed = line(&t, "FAIL import:", &s);
     assert_eq!(
@@ -518,8 +516,7 @@ fn script_raising_import_error_fails_import_with_the_traceback() {
 
 #[test]
 fn script_that_never_finishes_loading_fails_import_at_the_timeout() {
-    require_root();
-    let scratch = Scratch::new("doctor-timeout");
+    let scratch = scratch_as_root("doctor-timeout");
     // Module-level code that waits for something that never comes.
     let script = scratch.file(
         "stuck.wsgi",
@@ -544,20 +541,13 @@ fn script_that_never_finishes_loading_fails_import_at_the_timeout() {
 
 #[test]
 fn load_module_naming_a_missing_file_fails_module() {
-    require_root();
-    let scratch = Scratch::new("doctor-module-missing");
-    scratch.file("app.wsgi", HELLO);
+    let scratch = scratch_as_root("doctor-module-missing");
     let missing = scratch.path("modules/mod_wsgi.so");
-    scratch.file(
-        "httpd.conf",
-        format!(
-            "LoadModule wsgi_module {}\nWSGIPythonHome {}\nWSGIScriptAlias / {}\n",
-            missing.display(),
-            python_info().prefix,
-            scratch.s("app.wsgi")
-        ),
+    let t = doctor_conf(
+        &scratch,
+        serving_hello(&scratch, head_for(&missing, &python_info().prefix)),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let module = line(&t, "FAIL module:", "does not exist");
     assert!(
         module.contains(&format!(
@@ -571,20 +561,19 @@ fn load_module_naming_a_missing_file_fails_module() {
 
 #[test]
 fn load_module_naming_another_module_fails_module() {
-    require_root();
-    let scratch = Scratch::new("doctor-module-other");
+    let scratch = scratch_as_root("doctor-module-other");
     scratch.file("app.wsgi", HELLO);
     let other = Path::new(&apache_modules_dir()).join("mod_status.so");
     assert!(other.is_file(), "{} is missing (apache2)", other.display());
-    scratch.file(
-        "httpd.conf",
+    let t = doctor_conf(
+        &scratch,
         format!(
             "LoadModule wsgi_module {}\nWSGIScriptAlias / {}\n",
             other.display(),
             scratch.s("app.wsgi")
         ),
+        1,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 1);
     let module = line(&t, "FAIL module:", "mod_status.so");
     assert!(
         module.contains(&format!(
@@ -598,16 +587,11 @@ fn load_module_naming_another_module_fails_module() {
 
     // A byte-for-byte copy (what install-module makes) is the same module.
     let copy = scratch.file("mod_wsgi-copy.so", fs::read(module_path()).unwrap());
-    scratch.file(
-        "copy.conf",
-        format!(
-            "LoadModule wsgi_module {}\nWSGIPythonHome {}\nWSGIScriptAlias / {}\n",
-            copy.display(),
-            python_info().prefix,
-            scratch.s("app.wsgi")
-        ),
+    let t = doctor_conf(
+        &scratch,
+        serving_hello(&scratch, head_for(&copy, &python_info().prefix)),
+        0,
     );
-    let t = doctor_config(&scratch.path("copy.conf"), &scratch.dir, 0);
     line(
         &t,
         "OK   module:",
@@ -617,8 +601,7 @@ fn load_module_naming_another_module_fails_module() {
 
 #[test]
 fn own_gil_configuration_runs_the_extension_audit() {
-    require_root();
-    let scratch = Scratch::new("doctor-gil");
+    let scratch = scratch_as_root("doctor-gil");
     // _testsinglephase (3.12+) declares no sub-interpreter support.
     let script = scratch.file(
         "single.wsgi",
@@ -628,8 +611,10 @@ fn own_gil_configuration_runs_the_extension_audit() {
              \x20   import _testsinglephase\n{HELLO}"
         ),
     );
-    scratch.file(
-        "httpd.conf",
+    let info = python_info();
+    let own_gil_available = (info.major, info.minor) >= (3, 12);
+    let t = doctor_conf(
+        &scratch,
         format!(
             "{}<WSGIInterpreterOptions application-group=shop>\n\
              \x20   WSGIPerInterpreterGIL On\n\
@@ -639,12 +624,6 @@ fn own_gil_configuration_runs_the_extension_audit() {
             head(),
             s = script.display()
         ),
-    );
-    let info = python_info();
-    let own_gil_available = (info.major, info.minor) >= (3, 12);
-    let t = doctor_config(
-        &scratch.path("httpd.conf"),
-        &scratch.dir,
         if own_gil_available { 1 } else { 0 },
     );
     let s = script.display().to_string();
@@ -689,19 +668,18 @@ fn own_gil_configuration_runs_the_extension_audit() {
 
 #[test]
 fn user_comes_from_defines_in_the_configuration() {
-    require_root();
-    let scratch = Scratch::new("doctor-user");
+    let scratch = scratch_as_root("doctor-user");
     let script = scratch.file("app.wsgi", HELLO);
-    scratch.file(
-        "httpd.conf",
+    let t = doctor_conf(
+        &scratch,
         format!(
             "Define RUN_USER nobody\n{}User ${{RUN_USER}}\nGroup nogroup\n\
              WSGIScriptAlias / {} application-group=%{{GLOBAL}}\n",
             head(),
             script.display()
         ),
+        0,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 0);
     line(
         &t,
         "OK   import:",
@@ -727,15 +705,14 @@ fn user_comes_from_defines_in_the_configuration() {
 
 #[test]
 fn process_group_from_a_directory_section_picks_the_daemon_user() {
-    require_root();
-    let scratch = Scratch::new("doctor-directory");
+    let scratch = scratch_as_root("doctor-directory");
     let script = scratch.file("site/app.wsgi", HELLO);
     let elsewhere = scratch.file("other/app.wsgi", HELLO);
     // The usual layout: the group is chosen by the script's <Directory>,
     // and the daemon runs as its own user. The second script is outside
     // it and stays embedded, as www-data.
-    scratch.file(
-        "httpd.conf",
+    let t = doctor_conf(
+        &scratch,
         format!(
             "{head}WSGISocketPrefix {root}/wsgi\n\
              WSGIDaemonProcess site user=nobody group=nogroup\n\
@@ -753,8 +730,8 @@ fn process_group_from_a_directory_section_picks_the_daemon_user() {
             script = script.display(),
             elsewhere = elsewhere.display()
         ),
+        0,
     );
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 0);
     line(
         &t,
         "OK   import:",
@@ -783,8 +760,7 @@ fn process_group_from_a_directory_section_picks_the_daemon_user() {
 
 #[test]
 fn express_options_are_checked_as_start_server_would_run_them() {
-    require_root();
-    let scratch = Scratch::new("doctor-express");
+    let scratch = scratch_as_root("doctor-express");
     let good = scratch.file("good.wsgi", HELLO);
     let root = scratch.s("server-root");
     let out = doctor(
@@ -832,23 +808,22 @@ fn express_options_are_checked_as_start_server_would_run_them() {
 
 #[test]
 fn free_threading_on_a_module_with_a_gil_only_warns() {
-    require_root();
-    let scratch = Scratch::new("doctor-free-threading");
+    let scratch = scratch_as_root("doctor-free-threading");
     let script = scratch.file("app.wsgi", HELLO);
-    scratch.file(
-        "httpd.conf",
-        format!(
-            "{}WSGIFreeThreading On\nWSGIScriptAlias / {} application-group=%{{GLOBAL}}\n",
-            head(),
-            script.display()
-        ),
-    );
     // A free-threaded build (PYTHON_FREETHREADED) would honour it.
     let free_threaded = python_eval(
         "import sysconfig; print(bool(sysconfig.get_config_var('Py_GIL_DISABLED')))",
         &[],
     ) == "True";
-    let t = doctor_config(&scratch.path("httpd.conf"), &scratch.dir, 0);
+    let t = doctor_conf(
+        &scratch,
+        format!(
+            "{}WSGIFreeThreading On\nWSGIScriptAlias / {} application-group=%{{GLOBAL}}\n",
+            head(),
+            script.display()
+        ),
+        0,
+    );
     let note = "WSGIFreeThreading on has no effect: the module is not built for a \
                 free-threaded Python, so the process keeps its GIL";
     if free_threaded {
@@ -867,8 +842,7 @@ fn free_threading_on_a_module_with_a_gil_only_warns() {
 
 #[test]
 fn module_form_prints_json() {
-    require_root();
-    let scratch = Scratch::new("doctor-json");
+    let scratch = scratch_as_root("doctor-json");
     let script = scratch.file("app.wsgi", "import doctor_absent\n");
     scratch.file(
         "httpd.conf",

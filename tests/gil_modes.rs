@@ -151,6 +151,38 @@ fn dispatch_into_four_own_gil_interpreters() {
     }
 }
 
+/// The spinners' rendezvous (apps/gil.wsgi): a request to `first` marks
+/// slot 0 of a shared page and spins until it sees slot 1 marked; once it
+/// is spinning, a request to `second` marks slot 1 and spins likewise.
+/// Each answer says whether its spinner saw the other. The server needs
+/// the writable directory "shared".
+fn spin_race(
+    server: &Server,
+    first: &str,
+    second: &str,
+) -> (common::json::Json, common::json::Json) {
+    let page = server.root().join("shared/page");
+    std::fs::write(&page, [0u8; 2]).unwrap();
+    common::chown_www_data(&page);
+    let port = server.port();
+    let spin = |path: &str, slot: u8| {
+        let target = format!("{path}?spin={}&slot={slot}", page.display());
+        std::thread::spawn(move || {
+            common::http_request(port, "GET", &target, &[], b"")
+                .expect("request")
+                .json()
+        })
+    };
+    let first = spin(first, 0);
+    assert!(
+        common::procs::wait_until(LOG_WAIT, || std::fs::read(&page)
+            .is_ok_and(|b| b.first() == Some(&1))),
+        "the first spinner never marked the page"
+    );
+    let second = spin(second, 1);
+    (first.join().unwrap(), second.join().unwrap())
+}
+
 /// Two requests in two own-GIL interpreters run Python at the same time:
 /// each marks a shared page and spins (with an enormous switch interval,
 /// so a shared GIL would never be handed over) until it sees the other's
@@ -169,38 +201,10 @@ fn own_gil_interpreters_run_python_in_parallel() {
                  WSGIScriptAlias /b {{root}}/gil.wsgi application-group=right\n"
             ))
             .start();
-        let page = server.root().join("shared/page");
-        std::fs::write(&page, [0u8; 2]).unwrap();
-        common::chown_www_data(&page);
         // Create both interpreters before the race.
         server.json_ok("/a", &[]);
         server.json_ok("/b", &[]);
-        let port = server.port();
-        let page_s = page.display().to_string();
-        let run = |path: &'static str, slot: u8| {
-            let page_s = page_s.clone();
-            std::thread::spawn(move || {
-                let r = common::http_request(
-                    port,
-                    "GET",
-                    &format!("{path}?spin={page_s}&slot={slot}"),
-                    &[],
-                    b"",
-                )
-                .expect("request");
-                r.json()
-            })
-        };
-        let left = run("/a", 0);
-        // The second spinner starts once the first is spinning: it has
-        // marked its slot of the page.
-        assert!(
-            common::procs::wait_until(LOG_WAIT, || std::fs::read(&page)
-                .is_ok_and(|b| b.first() == Some(&1))),
-            "the first spinner never marked the page"
-        );
-        let right = run("/b", 1);
-        let (l, r) = (left.join().unwrap(), right.join().unwrap());
+        let (l, r) = spin_race(&server, "/a", "/b");
         (flag(&l, "saw_peer"), flag(&r, "saw_peer"))
     };
     let (l, r) = parallel("Off");
@@ -905,33 +909,7 @@ fn interpreter_pool_spreads_requests_over_own_gil_members() {
              </WSGIInterpreterOptions>\n",
         )
         .start();
-    let page = server.root().join("shared/page");
-    std::fs::write(&page, [0u8; 2]).unwrap();
-    common::chown_www_data(&page);
-    let port = server.port();
-    let page_s = page.display().to_string();
-    let spin = |slot: u8| {
-        let page_s = page_s.clone();
-        std::thread::spawn(move || {
-            common::http_request(
-                port,
-                "GET",
-                &format!("/?spin={page_s}&slot={slot}"),
-                &[],
-                b"",
-            )
-            .expect("request")
-            .json()
-        })
-    };
-    let first = spin(0);
-    assert!(
-        common::procs::wait_until(LOG_WAIT, || std::fs::read(&page)
-            .is_ok_and(|b| b.first() == Some(&1))),
-        "the first spinner never marked the page"
-    );
-    let second = spin(1);
-    let (a, b) = (first.join().unwrap(), second.join().unwrap());
+    let (a, b) = spin_race(&server, "/", "/");
     for j in [&a, &b] {
         assert_eq!(text(j, "application_group"), "pooled", "{j:?}");
     }

@@ -252,35 +252,29 @@ impl Tracker {
     /// Injects `mod_wsgi.RequestTimeout` into the request in `slot`,
     /// logging where it was stuck, in the C module's words.
     fn interrupt(&self, slot: usize, group: &str, limits: &Limits) {
-        let target = {
-            let mut slots = self.slots.lock();
-            slots[slot].as_mut().map(|a| {
-                a.interrupted = Some(Instant::now());
-                (
-                    a.thread,
-                    a.interpreter.clone(),
-                    a.request.clone(),
-                    a.started,
-                )
+        let now = Instant::now();
+        let Some(target) = self
+            .targets(|index, active| {
+                let chosen = index == slot;
+                if chosen {
+                    active.interrupted = Some(now);
+                }
+                chosen
             })
-        };
-        let Some((thread, interpreter, request, started)) = target else {
+            .pop()
+        else {
             return;
         };
-        // The request may have moved to a shared-GIL replacement
-        // (WSGIOwnGILFallback On) after it started.
-        let interpreter = interp::replacement_or_self(&interpreter);
-        let stack = interpreter.thread_stack(thread);
-        log_stuck(
-            &request,
+        let interpreter = target.current_interpreter();
+        let stack = interpreter.thread_stack(target.thread);
+        target.log_stuck(
             group,
-            started.elapsed(),
             "interrupting it with RequestTimeout",
             stack.as_deref(),
         );
         tracing::info!("{}", limits.request_timeout_line(slot, group));
-        log_stack_lines(thread, stack.as_deref());
-        if interpreter.interrupt_thread(thread) {
+        log_stack_lines(target.thread, stack.as_deref());
+        if interpreter.interrupt_thread(target.thread) {
             tracing::info!(
                 "Injected RequestTimeout into thread {slot} of daemon process '{group}'."
             );
@@ -296,39 +290,19 @@ impl Tracker {
     /// running request when the GIL is stuck, whose stacks then cannot be
     /// read).
     fn log_stuck_requests(&self, reason: Reason, group: &str, limits: &Limits) {
-        let targets: Vec<_> = self
-            .slots
-            .lock()
-            .iter()
-            .flatten()
-            .filter(|a| match reason {
-                Reason::RequestTimeout => limits
-                    .request_timeout
-                    .is_some_and(|fire| a.started.elapsed() >= fire),
-                Reason::DeadlockTimeout => true,
-                _ => false,
-            })
-            .map(|a| {
-                (
-                    a.thread,
-                    a.interpreter.clone(),
-                    a.request.clone(),
-                    a.started,
-                )
-            })
-            .collect();
-        for (thread, interpreter, request, started) in targets {
+        let targets = self.targets(|_, active| match reason {
+            Reason::RequestTimeout => limits
+                .request_timeout
+                .is_some_and(|fire| active.started.elapsed() >= fire),
+            Reason::DeadlockTimeout => true,
+            _ => false,
+        });
+        for target in targets {
             let stack = match reason {
                 Reason::DeadlockTimeout => None,
-                _ => interp::replacement_or_self(&interpreter).thread_stack(thread),
+                _ => target.stack(),
             };
-            log_stuck(
-                &request,
-                group,
-                started.elapsed(),
-                "restarting the process",
-                stack.as_deref(),
-            );
+            target.log_stuck(group, "restarting the process", stack.as_deref());
         }
     }
 
@@ -340,55 +314,77 @@ impl Tracker {
         let Some(threshold) = limits.slow_request else {
             return;
         };
-        let targets: Vec<_> = self
-            .slots
-            .lock()
-            .iter_mut()
-            .flatten()
-            .filter(|a| !a.slow_logged && limits.is_slow(a.started.elapsed()))
-            .map(|a| {
-                a.slow_logged = true;
-                (
-                    a.thread,
-                    a.interpreter.clone(),
-                    a.request.clone(),
-                    a.started,
-                )
-            })
-            .collect();
+        let targets = self.targets(|_, active| {
+            let newly_slow = !active.slow_logged && limits.is_slow(active.started.elapsed());
+            if newly_slow {
+                active.slow_logged = true;
+            }
+            newly_slow
+        });
         let gil_fresh =
             limits.deadlock_timeout.is_none() || gil_stalled_for < Duration::from_secs(3);
         let action = format!(
             "it is still running (WSGISlowRequests {} seconds)",
             threshold.as_secs_f64()
         );
-        for (thread, interpreter, request, started) in targets {
-            let stack = gil_fresh
-                .then(|| interp::replacement_or_self(&interpreter).thread_stack(thread))
-                .flatten();
-            log_stuck(
-                &request,
-                group,
-                started.elapsed(),
-                &action,
-                stack.as_deref(),
-            );
+        for target in targets {
+            let stack = gil_fresh.then(|| target.stack()).flatten();
+            target.log_stuck(group, &action, stack.as_deref());
         }
     }
 
     fn log_stacks(&self) {
-        let targets: Vec<_> = self
-            .slots
-            .lock()
-            .iter()
-            .flatten()
-            .map(|a| (a.thread, a.interpreter.clone()))
-            .collect();
-        for (thread, interpreter) in targets {
+        for target in self.targets(|_, _| true) {
             // Looked up outside the slots' lock: the registry's may be held
             // while an interpreter is created.
-            log_stack(&interp::replacement_or_self(&interpreter), thread);
+            log_stack(&target.current_interpreter(), target.thread);
         }
+    }
+
+    /// The running requests `select` picks (given each slot's index, and
+    /// free to mark the request), copied out so that logging and stack
+    /// reads happen outside the slots' lock.
+    fn targets(&self, mut select: impl FnMut(usize, &mut Active) -> bool) -> Vec<Target> {
+        self.slots
+            .lock()
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                let active = slot.as_mut()?;
+                select(index, active).then(|| Target {
+                    thread: active.thread,
+                    interpreter: active.interpreter.clone(),
+                    request: active.request.clone(),
+                    started: active.started,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A running request as the monitor reports on it.
+struct Target {
+    thread: u64,
+    /// Where it started; see `current_interpreter`.
+    interpreter: Arc<Interpreter>,
+    request: String,
+    started: Instant,
+}
+
+impl Target {
+    /// Where the request runs Python now: it may have moved to a
+    /// shared-GIL replacement (WSGIOwnGILFallback On) after it started.
+    fn current_interpreter(&self) -> Arc<Interpreter> {
+        interp::replacement_or_self(&self.interpreter)
+    }
+
+    fn stack(&self) -> Option<Vec<(String, u64, String)>> {
+        self.current_interpreter().thread_stack(self.thread)
+    }
+
+    /// Our error-level account of the request, with `action` taken on it.
+    fn log_stuck(&self, group: &str, action: &str, stack: Option<&[(String, u64, String)]>) {
+        log_stuck(&self.request, group, self.started.elapsed(), action, stack);
     }
 }
 

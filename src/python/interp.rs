@@ -127,7 +127,7 @@ pub struct InterpreterSetup {
 }
 
 struct Registry {
-    interpreters: Mutex<HashMap<String, Arc<Interpreter>>>,
+    interpreters: Mutex<Interpreters>,
     /// Application groups in creation order, for destruction in reverse.
     created: Mutex<Vec<String>>,
     /// Every thread state this module created, per interpreter, so they can
@@ -135,11 +135,22 @@ struct Registry {
     our_thread_states: Mutex<HashMap<usize, Vec<usize>>>,
 }
 
+/// The interpreters and the pools, under one lock so that a request finds
+/// its group's interpreter with one acquisition.
+#[derive(Default)]
+struct Interpreters {
+    /// By registry name.
+    by_name: HashMap<String, Arc<Interpreter>>,
+    /// Each application group seen so far: its pool members' registry
+    /// names, empty when it is not pooled.
+    pool_members: HashMap<String, Arc<[String]>>,
+}
+
 static REGISTRY: OnceCell<Registry> = OnceCell::new();
 
 fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
-        interpreters: Mutex::new(HashMap::new()),
+        interpreters: Mutex::default(),
         created: Mutex::new(Vec::new()),
         our_thread_states: Mutex::new(HashMap::new()),
     })
@@ -421,7 +432,7 @@ fn gil_note(gil: GilKind) -> &'static str {
 pub fn all() -> Vec<Arc<Interpreter>> {
     REGISTRY
         .get()
-        .map(|r| r.interpreters.lock().values().cloned().collect())
+        .map(|r| r.interpreters.lock().by_name.values().cloned().collect())
         .unwrap_or_default()
 }
 
@@ -500,6 +511,7 @@ pub fn register_main(
     registry
         .interpreters
         .lock()
+        .by_name
         .insert(String::new(), interp.clone());
     registry.created.lock().push(String::new());
     tracing::info!(
@@ -509,6 +521,48 @@ pub fn register_main(
     Ok(interp)
 }
 
+/// Returns the interpreter for a request to `application_group`, creating
+/// a sub-interpreter on first use: the group's own, or, when
+/// `pool_members` (asked once per group) names more than one, the member
+/// `choose` picks given each member's requests in flight. Must be called
+/// without any GIL held.
+pub fn get_or_create_for_request(
+    application_group: &str,
+    pool_members: impl FnOnce() -> Vec<String>,
+    choose: impl FnOnce(&[usize]) -> usize,
+    setup: impl FnOnce() -> InterpreterSetup,
+) -> Result<Arc<Interpreter>, String> {
+    with_registry_locked(|registry, interpreters| {
+        let Interpreters {
+            by_name,
+            pool_members: pools,
+        } = interpreters;
+        let members = match pools.get(application_group) {
+            Some(members) => members.clone(),
+            None => {
+                let members: Arc<[String]> = pool_members().into();
+                pools.insert(application_group.to_string(), members.clone());
+                members
+            }
+        };
+        let name = match members.len() {
+            0 | 1 => application_group,
+            _ => {
+                let in_flight: Vec<usize> = members
+                    .iter()
+                    .map(|member| {
+                        by_name
+                            .get(member)
+                            .map_or(0, |i| i.in_flight.load(Ordering::SeqCst))
+                    })
+                    .collect();
+                &members[choose(&in_flight)]
+            }
+        };
+        found_or_created(registry, by_name, name, setup)
+    })
+}
+
 /// Returns the interpreter registered as `name` (an application group, or
 /// a pool member's `NAME#k`), creating a sub-interpreter on first use.
 /// Must be called without any GIL held.
@@ -516,17 +570,37 @@ pub fn get_or_create(
     name: &str,
     setup: impl FnOnce() -> InterpreterSetup,
 ) -> Result<Arc<Interpreter>, String> {
-    if REGISTRY.get().is_none() {
-        return Err("Python is not initialised in this process".into());
-    }
-    let registry = registry();
-    let mut interpreters = registry.interpreters.lock();
+    with_registry_locked(|registry, interpreters| {
+        found_or_created(registry, &mut interpreters.by_name, name, setup)
+    })
+}
+
+/// Runs `f` with the registry locked; an error before Python is
+/// initialised in this process.
+fn with_registry_locked<T>(
+    f: impl FnOnce(&Registry, &mut Interpreters) -> Result<T, String>,
+) -> Result<T, String> {
+    let registry = REGISTRY
+        .get()
+        .ok_or("Python is not initialised in this process")?;
+    f(registry, &mut registry.interpreters.lock())
+}
+
+/// The interpreter registered as `name`, created if there is none. Called
+/// with the registry lock held (`interpreters`) and no GIL.
+fn found_or_created(
+    registry: &Registry,
+    interpreters: &mut HashMap<String, Arc<Interpreter>>,
+    name: &str,
+    setup: impl FnOnce() -> InterpreterSetup,
+) -> Result<Arc<Interpreter>, String> {
     if let Some(found) = interpreters.get(name) {
         return Ok(found.clone());
     }
-    // Creation happens under the registry lock so a group is created once.
-    // No thread holding a GIL ever waits on this lock, so this cannot deadlock.
-    create_sub_interpreter(registry, &mut interpreters, name, setup())
+    // Creation happens under the registry lock so an interpreter is
+    // created once. No thread holding a GIL ever waits on this lock, so
+    // this cannot deadlock.
+    create_sub_interpreter(registry, interpreters, name, setup())
 }
 
 /// Told of each sub-interpreter created, with its GIL kind (the process
@@ -608,23 +682,6 @@ fn create_sub_interpreter(
     Ok(interp)
 }
 
-/// Requests in flight in each of the interpreters registered as `names`;
-/// 0 for one not created yet.
-pub fn in_flight_of(names: &[String]) -> Vec<usize> {
-    let Some(registry) = REGISTRY.get() else {
-        return vec![0; names.len()];
-    };
-    let interpreters = registry.interpreters.lock();
-    names
-        .iter()
-        .map(|name| {
-            interpreters
-                .get(name)
-                .map_or(0, |i| i.in_flight.load(Ordering::SeqCst))
-        })
-        .collect()
-}
-
 /// Creates a sub-interpreter with the requested kind of GIL. Called with
 /// the main interpreter's GIL held; on success the new thread state is
 /// current.
@@ -687,7 +744,7 @@ pub fn in_each_interpreter(f: impl Fn(&Interpreter, &Gil<'_>)) {
     let main = String::new();
     names.push(&main);
     for name in names {
-        let interp = registry.interpreters.lock().get(name).cloned();
+        let interp = registry.interpreters.lock().by_name.get(name).cloned();
         if let Some(interp) = interp {
             let gil = interp.enter();
             f(&interp, &gil);
@@ -708,7 +765,7 @@ pub fn destroy_all() {
         return;
     }
     let order: Vec<String> = std::mem::take(&mut *registry.created.lock());
-    let mut interpreters = std::mem::take(&mut *registry.interpreters.lock());
+    let mut interpreters = std::mem::take(&mut registry.interpreters.lock().by_name);
     let mut all_ended = !SETUP_FAILED.load(Ordering::SeqCst);
     let process = interpreters
         .get("")

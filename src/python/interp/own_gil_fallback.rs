@@ -103,6 +103,7 @@ pub fn replace_with_shared_gil(old: &Interpreter) -> Result<Replacement, String>
     // Under the registry lock, so that one request replaces the interpreter
     // and the others find its replacement.
     let mut interpreters = registry.interpreters.lock();
+    let interpreters = &mut interpreters.by_name;
     let name = old.name.as_str();
     match interpreters.get(name) {
         Some(current) if std::ptr::eq(Arc::as_ptr(current), old) => {
@@ -127,8 +128,7 @@ pub fn replace_with_shared_gil(old: &Interpreter) -> Result<Replacement, String>
         "{}",
         gil::own_gil_fallback_warning(module, &old.process_group, name)
     );
-    let interpreter =
-        create_sub_interpreter(registry, &mut interpreters, name, fallback.setup.clone())?;
+    let interpreter = create_sub_interpreter(registry, interpreters, name, fallback.setup.clone())?;
     Ok(Replacement {
         interpreter,
         made_now: true,
@@ -146,6 +146,7 @@ pub fn replacement_or_self(interp: &Arc<Interpreter>) -> Arc<Interpreter> {
     registry()
         .interpreters
         .lock()
+        .by_name
         .get(&interp.name)
         .cloned()
         .unwrap_or_else(|| interp.clone())
