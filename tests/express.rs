@@ -707,6 +707,8 @@ fn telemetry_and_metrics_options_pass_configtest() {
         "--access-log",
         "--access-log-format",
         "combined",
+        "--metrics-url",
+        "/server-metrics",
     ]));
     let out = run_express(&setup_args(&root, free_port(), 0, &args), &s.dir);
     assert!(out.status.success(), "{}", text(&out));
@@ -718,6 +720,7 @@ fn telemetry_and_metrics_options_pass_configtest() {
         "WSGIServerMetrics On",
         "server-metrics=On",
         "combined\n",
+        "<Location \"/server-metrics\">\n    SetHandler wsgi-metrics\n    Require local\n</Location>",
     ] {
         assert!(conf.contains(line), "{line:?} missing:\n{conf}");
     }
@@ -732,6 +735,64 @@ fn telemetry_and_metrics_options_pass_configtest() {
         Some(true),
         "{j:?}"
     );
+    // --metrics-url: the daemon group's request above is on the page
+    // (its accounting lands just after the response).
+    std::thread::sleep(Duration::from_millis(200));
+    let page = server.get("/server-metrics");
+    assert_eq!(page.status, 200, "{}", server.logs());
+    assert!(
+        page.header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
+        "{:?}",
+        page.headers
+    );
+    let ok_line = page
+        .text()
+        .lines()
+        .find(|l| {
+            l.starts_with("mod_wsgi_requests_total{")
+                && l.contains("mode=\"daemon\",status=\"2xx\"")
+        })
+        .map(str::to_string);
+    assert_eq!(
+        ok_line.as_deref().and_then(|l| l.rsplit(' ').next()),
+        Some("1"),
+        "{}",
+        page.text()
+    );
+}
+
+#[test]
+fn metrics_url_refuses_a_relative_path_and_allows_the_given_networks() {
+    let s = Scratch::new("metrics-url");
+    let app = s.file("app/info.wsgi", INFO_APP);
+    let root = s.path("server-root");
+    let args = strings(&[&app.display().to_string(), "--metrics-url", "metrics"]);
+    let out = run_express(&setup_args(&root, free_port(), 0, &args), &s.dir);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--metrics-url metrics: must start with /"),
+        "{}",
+        text(&out)
+    );
+    let args = strings(&[
+        &app.display().to_string(),
+        "--metrics-url",
+        "/m",
+        "--metrics-allow-from",
+        "10.0.0.0/8",
+        "--metrics-allow-from",
+        "192.0.2.7",
+    ]);
+    let out = run_express(&setup_args(&root, free_port(), 0, &args), &s.dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(
+        conf.contains("    Require ip 10.0.0.0/8 192.0.2.7\n"),
+        "{conf}"
+    );
+    let (ok, out) = configtest(&root);
+    assert!(ok, "{out}");
 }
 
 // ---------------------------------------------------------------------------
