@@ -379,6 +379,15 @@ fn start_python(
             gil::seconds(interval)
         );
     }
+    // With a deadlock timer, a stuck GIL gets every thread's stack logged.
+    if role.daemon.is_some_and(|d| d.deadlock_timeout.is_some()) {
+        let gil = main.enter();
+        let armed = interp::dump_stacks_on_signal(crate::sys::signals::stack_dump_signal(), &gil);
+        drop(gil);
+        if let Err(e) = armed {
+            tracing::warn!("mod_wsgi: the deadlock timer cannot log thread stacks in {mode}: {e}");
+        }
+    }
     // Service scripts (threads=0) serve no requests: nothing to account.
     if !role.daemon.is_some_and(DaemonProcessSpec::is_managed_mode) {
         start_reporting(config, role.group, process.switch_interval, gc);

@@ -976,6 +976,16 @@ fn deadlock_timeout_replaces_a_process_holding_the_gil() {
         "stuck",
         "Daemon process deadlock timer expired",
     );
+    // Ours: every thread's Python stack, the one holding the GIL included.
+    let log = server.error_log_since(off);
+    let dump = log
+        .split("Python stacks of every thread of the main interpreter")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no stack dump announced\n{log}"));
+    assert!(
+        dump.contains("most recent call first") && dump.contains("options.wsgi"),
+        "the stacks do not show the application's frame\n{log}"
+    );
     expect_replaced(&server, "/stuck/info", pid1);
 }
 

@@ -304,6 +304,12 @@ impl Tracker {
             };
             target.log_stuck(group, "restarting the process", stack.as_deref());
         }
+        if reason == Reason::DeadlockTimeout {
+            tracing::error!(
+                "mod_wsgi: Python stacks of every thread of the main interpreter of daemon process '{group}' follow (the GIL is held; written by faulthandler)."
+            );
+            crate::sys::signals::raise_here(crate::sys::signals::stack_dump_signal());
+        }
     }
 
     /// Logs, once per request, those that have run past `WSGISlowRequests`

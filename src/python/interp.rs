@@ -603,6 +603,21 @@ fn found_or_created(
     create_sub_interpreter(registry, interpreters, name, setup())
 }
 
+/// Has `faulthandler` write the Python stack of every thread of the main
+/// interpreter to file descriptor 2 (Apache's error log) whenever `signal`
+/// arrives. Its handler reads the thread states without taking the GIL,
+/// so it works when a deadlocked thread holds it for good.
+pub fn dump_stacks_on_signal(signal: i32, _gil: &Gil<'_>) -> Result<(), String> {
+    let source = std::ffi::CString::new(format!(
+        "import faulthandler\nfaulthandler.register({signal}, file=2, all_threads=True, chain=False)\n"
+    ))
+    .map_err(|e| e.to_string())?;
+    match object::run_source(&source, "_mod_wsgi_stack_dump", &[]) {
+        Some(_) => Ok(()),
+        None => Err(object::take_error_text().unwrap_or_else(|| "unknown error".into())),
+    }
+}
+
 /// Told of each sub-interpreter created, with its GIL kind (the process
 /// layer counts them for the metrics page).
 static CREATED_HOOK: OnceCell<fn(GilKind)> = OnceCell::new();

@@ -107,3 +107,24 @@ pub fn reset_stop_signals() {
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
 }
+
+/// The signal that asks for every thread's Python stack (a real-time
+/// signal nothing else in Apache or the module uses).
+pub fn stack_dump_signal() -> i32 {
+    libc::SIGRTMIN() + 7
+}
+
+/// Delivers `signal` to the calling thread now, unblocking it there first,
+/// so its handler has run when this returns.
+pub fn raise_here(signal: i32) {
+    // SAFETY: an empty-initialised set filled by sigemptyset/sigaddset,
+    // passed to pthread_sigmask for this thread only; raise() targets this
+    // thread.
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+}
