@@ -1,9 +1,8 @@
--- wrk: POST one order to the JSON API (bench/frameworks/api.wsgi).
+-- wrk: POST the order next to this script (order.json) to the JSON API
+-- (api.wsgi). bench/frameworks/app_cost.py sends the same body.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local f = assert(io.open(dir .. "order.json", "rb"))
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-local lines = {}
-for n = 1, 10 do
-  lines[#lines + 1] = string.format('{"sku": "sku%03d", "qty": %d}', n * 7, n)
-end
-wrk.body = '{"customer": "ACME Corp", "reference": "PO-2026-0042", "lines": ['
-  .. table.concat(lines, ", ") .. ']}'
+wrk.body = f:read("*a")
+f:close()
