@@ -91,22 +91,17 @@ app_url() {
     api) echo "http://127.0.0.1:$2/api" ;;
     esac
 }
-# wrk's options for APP: the API is measured with POSTs.
-wrk_app() {
-    local app=$1
-    shift
-    if [ "$app" = api ]; then
-        wrk -s "$ROOT/apps/post.lua" "$@"
-    else
-        wrk "$@"
-    fi
+# wrk's options for APP with N wrk threads (app_opts APP N), into APP_OPTS: the
+# API is measured with POSTs.
+app_opts() {
+    local threads=$2
+    APP_OPTS=(-t"$threads" -c"$CONNECTIONS")
+    if [ "$1" = api ]; then APP_OPTS+=(-s "$ROOT/apps/post.lua"); fi
 }
-# One slice, APP:SERVER: 1 s of the same load (the server was idle while
-# the others were measured), then the measured run.
+# One slice, APP:SERVER.
 measure_slice() {
-    local app=${1%%:*}
-    wrk_app "$app" -t"$THREADS" -c"$CONNECTIONS" -d1s "${URL[$1]}" >/dev/null 2>&1 || true
-    wrk_app "$app" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${URL[$1]}" | wrk_result_p50
+    app_opts "${1%%:*}" "$THREADS"
+    preloaded_wrk "${APP_OPTS[@]}" "${URL[$1]}"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -119,7 +114,8 @@ for server in "${SERVERS[@]}"; do
     for app in "${APPS[@]}"; do
         URL[$app:$server]=$(app_url "$app" "$port")
         # Every process imports the app now; a page that fails stops here.
-        wrk_app "$app" -t1 -c"$CONNECTIONS" -d2s "${URL[$app:$server]}" >/dev/null 2>&1 || true
+        app_opts "$app" 1
+        wrk "${APP_OPTS[@]}" -d2s "${URL[$app:$server]}" >/dev/null 2>&1 || true
         status=$(curl -s -o /dev/null -w '%{http_code}' "${URL[$app:$server]}")
         if [ "$status" != 200 ]; then
             echo "$app on $server answers $status" >&2; cat "$ROOT/$server.error.log" >&2; exit 1

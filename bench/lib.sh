@@ -261,6 +261,15 @@ def application(environ, start_response):
 PY
 }
 
+# One measured slice: 1 s of the same load first (the server was idle
+# while the others were measured), then DURATION seconds with --latency.
+# Arguments: wrk's options, then the URL. Prints "requests_per_sec p50_ms
+# p99_ms".
+preloaded_wrk() {
+    wrk "$@" -d1s >/dev/null 2>&1 || true
+    wrk "$@" -d"${DURATION}s" --latency | wrk_result_p50
+}
+
 # Measures each of the slices named in the arguments ROUNDS times: in the
 # given order on odd rounds, reversed on even ones, so drift on the shared
 # machine hits all alike. The caller's measure_slice NAME measures one and

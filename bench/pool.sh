@@ -96,19 +96,9 @@ for name in "${order[@]}"; do
     wrk -t1 -c"$CONNECTIONS" -d3s "${URL[$name]}" >/dev/null 2>&1 || true
 done
 
-for round in $(seq "$ROUNDS"); do
-    if [ $((round % 2)) -eq 1 ]; then names=("${order[@]}"); else names=(c-procs c-dispatch ours-procs ours-pool); fi
-    for name in "${names[@]}"; do
-        # A second of the same load first: the server was idle while the
-        # others were measured.
-        wrk -t1 -c"$CONNECTIONS" -d1s "${URL[$name]}" >/dev/null 2>&1 || true
-        read -r rps p99 < <(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${URL[$name]}" | wrk_result)
-        if [ -z "$rps" ] || [ -z "$p99" ]; then echo "no wrk result for $name" >&2; exit 1; fi
-        RPS[$name]+="$rps "
-        P99[$name]+="$p99 "
-        echo "round $round: $name $rps req/s, p99 $p99 ms" >&2
-    done
-done
+declare -A P50=()
+measure_slice() { preloaded_wrk -t1 -c"$CONNECTIONS" "${URL[$1]}"; }
+run_rounds "${order[@]}"
 
 for name in "${order[@]}"; do
     check_log "$name"

@@ -122,19 +122,9 @@ for name in "${order[@]}"; do
     wrk -t1 -c4 -d2s "${URL[$name]}" >/dev/null 2>&1 || true   # warm-up
 done
 
-for round in $(seq "$ROUNDS"); do
-    if [ $((round % 2)) -eq 1 ]; then names=("${order[@]}"); else names=(cmod-on cmod-off ours-on ours-off); fi
-    for name in "${names[@]}"; do
-        # A second of the same load first: the server was idle while the
-        # others were measured.
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "${URL[$name]}" >/dev/null 2>&1 || true
-        read -r rps p99 < <(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${URL[$name]}" | wrk_result)
-        if [ -z "$rps" ] || [ -z "$p99" ]; then echo "no wrk result for $name" >&2; exit 1; fi
-        RPS[$name]+="$rps "
-        P99[$name]+="$p99 "
-        echo "round $round: $name $rps req/s, p99 $p99 ms" >&2
-    done
-done
+declare -A P50=()
+measure_slice() { preloaded_wrk -t"$THREADS" -c"$CONNECTIONS" "${URL[$1]}"; }
+run_rounds "${order[@]}"
 
 # The receivers write their counts once stopped.
 declare -A DGRAMS=() KINDS=()
