@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2034  # sourced; OURS/THEIRS are for the caller
+# shellcheck shell=bash disable=SC2034,SC2153  # sourced: OURS/THEIRS are for the caller, THREADS & co come from it
 # Sourced by the bench scripts: what every benchmark needs to run our
 # module and the C mod_wsgi 6.1.1 on the same generated Apache
 # configuration. Expects PYTHON and ROOT (the scratch server root).
@@ -38,6 +38,33 @@ install_c() {
     THEIRS=$("$venv/bin/mod_wsgi-express" module-location)
     # Apache's children (www-data) load the C module from the virtualenv.
     chmod -R o+rX "$venv"
+}
+
+# The framework virtualenv of the tests for $PYTHON: the packages pinned in
+# tests/common/venv.rs (REQUIREMENTS, read from there so both stay the
+# same), installed from PyPI once under /var/tmp/mod_wsgi-bench-venvs
+# (directories 755, so the www-data children can read it; /root is not).
+# The name covers the interpreter and the pins, as the tests' does. Sets
+# FRAMEWORK_VENV.
+framework_venv() {
+    local base=/var/tmp/mod_wsgi-bench-venvs key dir
+    local -a reqs
+    mapfile -t reqs < <(awk '/^pub const REQUIREMENTS/,/^\];/' tests/common/venv.rs |
+        grep -oE '"[A-Za-z0-9_.-]+==[^"]+"' | tr -d '"')
+    [ "${#reqs[@]}" -gt 0 ] || { echo "no pinned packages found in tests/common/venv.rs" >&2; exit 1; }
+    key=$({ "$PYTHON" -c 'import os, sys; print(os.path.realpath(sys.executable)); print(sys.version)'
+            printf '%s\n' "${reqs[@]}"; } | sha256sum | cut -c1-16)
+    dir="$base/$(py_label)-$key"
+    if [ ! -e "$dir/.complete" ]; then
+        rm -rf "$dir"
+        mkdir -p "$base"
+        chmod 755 "$base"
+        "$PYTHON" -m venv "$dir"
+        "$dir/bin/pip" install -q --disable-pip-version-check --no-input "${reqs[@]}"
+        chmod -R o+rX "$dir"
+        touch "$dir/.complete"
+    fi
+    FRAMEWORK_VENV=$dir
 }
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -163,32 +190,27 @@ measure() {
 
 # Reads wrk --latency output; prints "requests_per_sec p99_ms".
 wrk_result() {
-    local out rps p99
+    local out
     out=$(cat)
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
-    echo "$rps $p99"
+    echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(wrk_percentile 99 <<<"$out")"
 }
 
-# Measures the servers of ORDER (names keyed into the global URL) in turn,
-# $ROUNDS rounds, the order reversed every other round so drift hits them
-# alike; each run is wrk -t$THREADS -c$CONNECTIONS for $DURATION seconds,
-# after a second of the same load (the server was idle while the others
-# were measured). Appends each run's figures to the global RPS and P99.
-run_rounds() {
-    local order=("$@") reversed=() names round name rps p99 i
-    for ((i = ${#order[@]} - 1; i >= 0; i--)); do reversed+=("${order[i]}"); done
-    for round in $(seq "$ROUNDS"); do
-        if [ $((round % 2)) -eq 1 ]; then names=("${order[@]}"); else names=("${reversed[@]}"); fi
-        for name in "${names[@]}"; do
-            wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "${URL[$name]}" >/dev/null 2>&1 || true
-            read -r rps p99 < <(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${URL[$name]}" | wrk_result)
-            if [ -z "$rps" ] || [ -z "$p99" ]; then echo "no wrk result for $name" >&2; exit 1; fi
-            RPS[$name]+="$rps "
-            P99[$name]+="$p99 "
-            echo "round $round: $name $rps req/s, p99 $p99 ms" >&2
-        done
-    done
+# Reads wrk --latency output; prints "requests_per_sec p50_ms p99_ms", or
+# nothing (and wrk's output on stderr) if any answer was not 2xx or 3xx.
+wrk_result_p50() {
+    local out
+    out=$(cat)
+    if grep -q "Non-2xx or 3xx responses" <<<"$out"; then
+        echo "$out" >&2
+        return
+    fi
+    echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(wrk_percentile 50 <<<"$out") $(wrk_percentile 99 <<<"$out")"
+}
+
+# Reads wrk --latency output; prints the latency at percentile PCT (50,
+# 75, 90 or 99: the lines of wrk's distribution) in ms.
+wrk_percentile() {
+    awk -v p="$1%" '$1==p {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -237,6 +259,44 @@ def application(environ, start_response):
                               ("Content-Length", str(len(BODY)))])
     return [BODY]
 PY
+}
+
+# One measured slice: 1 s of the same load first (the server was idle
+# while the others were measured), then DURATION seconds with --latency.
+# Arguments: wrk's options, then the URL. Prints "requests_per_sec p50_ms
+# p99_ms".
+preloaded_wrk() {
+    wrk "$@" -d1s >/dev/null 2>&1 || true
+    wrk "$@" -d"${DURATION}s" --latency | wrk_result_p50
+}
+
+# Measures each of the slices named in the arguments ROUNDS times: in the
+# given order on odd rounds, reversed on even ones, so drift on the shared
+# machine hits all alike. The caller's measure_slice NAME measures one and
+# prints "requests_per_sec p50_ms p99_ms"; the figures are appended, space
+# separated, to RPS[NAME], P50[NAME] and P99[NAME] (associative arrays the
+# caller declares).
+# shellcheck disable=SC2004  # the arrays are associative (the caller's)
+run_rounds() {
+    local round name rps p50 p99 i
+    local -a names
+    for round in $(seq "$ROUNDS"); do
+        names=("$@")
+        if [ $((round % 2)) -eq 0 ]; then
+            names=()
+            for ((i = $#; i >= 1; i--)); do names+=("${!i}"); done
+        fi
+        for name in "${names[@]}"; do
+            read -r rps p50 p99 < <(measure_slice "$name")
+            if [ -z "$rps" ] || [ -z "$p50" ] || [ -z "$p99" ]; then
+                echo "no wrk result for $name" >&2; exit 1
+            fi
+            RPS[$name]+="$rps "
+            P50[$name]+="$p50 "
+            P99[$name]+="$p99 "
+            echo "round $round: $name $rps req/s, p50 $p50 ms, p99 $p99 ms" >&2
+        done
+    done
 }
 
 # Median of the numbers on stdin (space or newline separated).

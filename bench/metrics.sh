@@ -77,6 +77,8 @@ curl -sf "$scrape_url" | grep -q '^mod_wsgi_requests_total{' || {
 ) > "$ROOT/scrapes" &
 SCRAPER_PIDS+=("$!")
 
+declare -A P50=()
+measure_slice() { preloaded_wrk -t"$THREADS" -c"$CONNECTIONS" "${URL[$1]}"; }
 run_rounds "${order[@]}"
 
 scrapes=$(wc -l < "$ROOT/scrapes")

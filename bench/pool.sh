@@ -33,7 +33,6 @@ trap cleanup_root EXIT
 chmod 755 "$ROOT"
 write_cpu_app
 THREADS_TOTAL=$((2 * MEMBERS))
-THREADS=1   # wrk threads
 CONNECTIONS=$THREADS_TOTAL
 cat > "$ROOT/dispatch.py" <<PY
 # The seed's recipe: round-robin over named own-GIL sub-interpreters.
@@ -97,6 +96,8 @@ for name in "${order[@]}"; do
     wrk -t1 -c"$CONNECTIONS" -d3s "${URL[$name]}" >/dev/null 2>&1 || true
 done
 
+declare -A P50=()
+measure_slice() { preloaded_wrk -t1 -c"$CONNECTIONS" "${URL[$1]}"; }
 run_rounds "${order[@]}"
 
 for name in "${order[@]}"; do

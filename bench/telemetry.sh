@@ -122,6 +122,8 @@ for name in "${order[@]}"; do
     wrk -t1 -c4 -d2s "${URL[$name]}" >/dev/null 2>&1 || true   # warm-up
 done
 
+declare -A P50=()
+measure_slice() { preloaded_wrk -t"$THREADS" -c"$CONNECTIONS" "${URL[$1]}"; }
 run_rounds "${order[@]}"
 
 # The receivers write their counts once stopped.
