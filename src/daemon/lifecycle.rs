@@ -512,6 +512,37 @@ pub fn decide(limits: &Limits, snap: &Snapshot, phase: Phase) -> Decision {
 mod tests {
 
     #[test]
+    fn every_stop_reason_has_its_restart_counter() {
+        use Reason::*;
+        let all = [
+            MaximumRequests,
+            RestartInterval,
+            InactivityTimeout,
+            RequestTimeout,
+            DeadlockTimeout,
+            StartupTimeout,
+            CpuTimeLimit,
+            MemoryRecycle,
+            Eviction,
+            ScriptReload,
+            StopSignal,
+        ];
+        for reason in all {
+            // A new reason must be added to the list above (this match
+            // stops compiling) and so to the metrics page's counters.
+            match reason {
+                MaximumRequests | RestartInterval | InactivityTimeout | RequestTimeout
+                | DeadlockTimeout | StartupTimeout | CpuTimeLimit | MemoryRecycle | Eviction
+                | ScriptReload | StopSignal => {}
+            }
+            assert!(
+                crate::metrics::board::RESTART_REASONS.contains(&reason.key()),
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
     fn young_deaths_are_restarted_about_once_a_second() {
         assert_eq!(restart_hold_off(Duration::ZERO), secs(1));
         assert_eq!(
