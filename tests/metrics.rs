@@ -258,6 +258,17 @@ fn counters_match_the_requests_sent_while_scraping() {
                     &[("group", group), ("le", "+Inf")],
                 );
                 assert_eq!(inf, (3 * N) as f64, "{mode} +Inf bucket: {}", context());
+                // application-group=%{GLOBAL}: every request ran in the
+                // main interpreter, whose application group is "".
+                assert_eq!(
+                    s.sum(
+                        "mod_wsgi_interpreter_requests_total",
+                        &[("group", group), ("application_group", "")]
+                    ),
+                    (3 * N) as f64,
+                    "{mode} by interpreter: {}",
+                    context()
+                );
                 let per_process = s.sum("mod_wsgi_process_requests_total", &[("group", group)]);
                 assert!(
                     per_process <= (3 * N) as f64 && per_process > 0.0,

@@ -94,7 +94,18 @@ const G_RESTARTS: usize = G_QUEUE_TIMEOUTS + 1;
 const G_PHASES: usize = G_RESTARTS + RESTART_REASONS.len();
 /// Per phase: count, sum in microseconds, then the buckets.
 const PHASE_WORDS: usize = 2 + BUCKETS;
-const GROUP_WORDS: usize = G_PHASES + PHASE_WORDS * GroupPhase::ALL.len();
+const G_INTERPRETERS: usize = G_PHASES + PHASE_WORDS * GroupPhase::ALL.len();
+/// Application groups (interpreters) counted per process group.
+pub const INTERPRETER_CAPACITY: usize = 16;
+// Per application group: state (0 free, 1 being named, 2 named), name
+// length, name, then its counters.
+const I_STATE: usize = 0;
+const I_NAME_LEN: usize = 1;
+const I_NAME: usize = 2;
+const I_REQUESTS: usize = I_NAME + NAME_WORDS;
+const I_GIL_WAIT: usize = I_REQUESTS + 1;
+const INTERPRETER_WORDS: usize = I_GIL_WAIT + 1;
+const GROUP_WORDS: usize = G_INTERPRETERS + INTERPRETER_WORDS * INTERPRETER_CAPACITY;
 
 // Process record words.
 const P_OWNER: usize = 0;
@@ -243,6 +254,59 @@ impl Board {
         Self::add(self.group_word(group, at + 2 + bucket_index(seconds)), 1);
     }
 
+    /// The counters of application group `name` within `group`, named
+    /// on first use. Slots are taken in order and a slot being named is
+    /// waited for, so two processes never name two slots alike. None when
+    /// the table is full (or a namer stalls).
+    fn interpreter_slot(&self, group: GroupId, name: &str) -> Option<usize> {
+        let (len, words) = name_words(name);
+        let at = |slot: usize, offset: usize| {
+            self.group_word(group, G_INTERPRETERS + slot * INTERPRETER_WORDS + offset)
+        };
+        for slot in 0..INTERPRETER_CAPACITY {
+            let state = at(slot, I_STATE);
+            if state
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                at(slot, I_NAME_LEN).store(len, Ordering::Relaxed);
+                for (i, w) in words.iter().enumerate() {
+                    at(slot, I_NAME + i).store(*w, Ordering::Relaxed);
+                }
+                state.store(2, Ordering::Release);
+                return Some(slot);
+            }
+            // Bounded: a namer writes 17 words, then publishes.
+            let mut spins = 0;
+            while state.load(Ordering::Acquire) == 1 {
+                spins += 1;
+                if spins > 100_000 {
+                    return None;
+                }
+                std::hint::spin_loop();
+            }
+            let same = at(slot, I_NAME_LEN).load(Ordering::Relaxed) == len
+                && words
+                    .iter()
+                    .enumerate()
+                    .all(|(i, w)| at(slot, I_NAME + i).load(Ordering::Relaxed) == *w);
+            if same {
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    /// A request of `group` ran in application group `name`, and waited
+    /// `gil_wait` seconds for the GIL.
+    pub fn count_interpreter_request(&self, group: GroupId, name: &str, gil_wait: f64) {
+        if let Some(slot) = self.interpreter_slot(group, name) {
+            let base = G_INTERPRETERS + slot * INTERPRETER_WORDS;
+            Self::add(self.group_word(group, base + I_REQUESTS), 1);
+            Self::add(self.group_word(group, base + I_GIL_WAIT), micros(gil_wait));
+        }
+    }
+
     /// A daemon turned a request back because it waited past
     /// `queue-timeout`.
     pub fn count_queue_timeout(&self, group: GroupId) {
@@ -349,8 +413,27 @@ impl Board {
                 buckets: (0..BUCKETS).map(|b| word(at + 2 + b)).collect(),
             }
         });
+        let interpreters = (0..INTERPRETER_CAPACITY)
+            .filter_map(|slot| {
+                let base = G_INTERPRETERS + slot * INTERPRETER_WORDS;
+                if self.group_word(g, base + I_STATE).load(Ordering::Acquire) != 2 {
+                    return None;
+                }
+                let len = word(base + I_NAME_LEN) as usize;
+                let mut bytes: Vec<u8> = (0..NAME_WORDS)
+                    .flat_map(|i| word(base + I_NAME + i).to_le_bytes())
+                    .collect();
+                bytes.truncate(len.min(NAME_WORDS * 8));
+                Some(InterpreterCounts {
+                    application_group: String::from_utf8_lossy(&bytes).into_owned(),
+                    requests: word(base + I_REQUESTS),
+                    gil_wait: word(base + I_GIL_WAIT) as f64 / 1_000_000.0,
+                })
+            })
+            .collect();
         GroupSnapshot {
             name: self.group_name(g),
+            interpreters,
             requests: std::array::from_fn(|c| word(G_REQUESTS + c)),
             queue_timeouts: word(G_QUEUE_TIMEOUTS),
             restarts: std::array::from_fn(|r| word(G_RESTARTS + r)),
@@ -383,8 +466,9 @@ impl ProcessRecord {
         Board::add(self.word(P_BUSY), 1);
     }
 
-    /// The request begun with [`begin`](Self::begin) finished.
-    pub fn finish(&self, finished: &FinishedRequest) {
+    /// The request begun with [`begin`](Self::begin) finished, in
+    /// application group `application_group`.
+    pub fn finish(&self, finished: &FinishedRequest, application_group: &str) {
         let _ = self
             .word(P_BUSY)
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
@@ -397,6 +481,7 @@ impl ProcessRecord {
         }
         board.time(self.group, GroupPhase::Application, finished.application);
         board.time(self.group, GroupPhase::Request, finished.request);
+        board.count_interpreter_request(self.group, application_group, finished.gil_wait);
     }
 
     /// Whether the GIL is on in this process (free-threaded builds can
@@ -461,9 +546,20 @@ pub struct PhaseCounts {
     pub buckets: Vec<u64>,
 }
 
+/// Requests and GIL wait of one application group (an interpreter in
+/// each process of its group).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterpreterCounts {
+    pub application_group: String,
+    pub requests: u64,
+    /// Seconds.
+    pub gil_wait: f64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSnapshot {
     pub name: String,
+    pub interpreters: Vec<InterpreterCounts>,
     pub requests: [u64; STATUS_CLASSES],
     pub queue_timeouts: u64,
     pub restarts: [u64; RESTART_REASONS.len()],
@@ -562,13 +658,16 @@ mod tests {
         p.begin();
         assert_eq!(board.snapshot().processes[0].busy, 2);
         for status in [200, 204, 404, 500, 0, 101, 302] {
-            p.finish(&FinishedRequest {
-                status,
-                queue: Some(0.003),
-                application: 0.010,
-                request: 0.020,
-                gil_wait: 0.5,
-            });
+            p.finish(
+                &FinishedRequest {
+                    status,
+                    queue: Some(0.003),
+                    application: 0.010,
+                    request: 0.020,
+                    gil_wait: 0.5,
+                },
+                if status == 404 { "site|/x" } else { "" },
+            );
         }
         let snap = board.snapshot();
         let group = &snap.groups[0];
@@ -584,6 +683,13 @@ mod tests {
         assert_eq!(process.requests, 7);
         assert!((process.gil_wait - 3.5).abs() < 1e-6);
         assert_eq!((process.pid, process.group.as_str()), (41, "web"));
+        let by_interpreter: Vec<(&str, u64)> = group
+            .interpreters
+            .iter()
+            .map(|i| (i.application_group.as_str(), i.requests))
+            .collect();
+        assert_eq!(by_interpreter, vec![("", 6), ("site|/x", 1)]);
+        assert!((group.interpreters[1].gil_wait - 0.5).abs() < 1e-6);
         assert_eq!(process.threads, 5);
     }
 
@@ -615,6 +721,26 @@ mod tests {
             ..daemon
         };
         assert_eq!(FinishedRequest::of(&embedded).queue, None);
+    }
+
+    #[test]
+    fn application_groups_are_named_once_and_the_table_has_a_limit() {
+        let board = test_board();
+        let g = board.register_group("web").unwrap();
+        for i in 0..INTERPRETER_CAPACITY + 3 {
+            board.count_interpreter_request(
+                g,
+                &format!("app{}", i % (INTERPRETER_CAPACITY + 1)),
+                0.0,
+            );
+        }
+        board.count_interpreter_request(g, "app0", 0.0);
+        let counts = &board.snapshot().groups[0].interpreters;
+        assert_eq!(counts.len(), INTERPRETER_CAPACITY);
+        assert_eq!(counts[0].requests, 3);
+        assert!(counts
+            .iter()
+            .all(|c| c.application_group != format!("app{INTERPRETER_CAPACITY}")));
     }
 
     #[test]

@@ -315,6 +315,33 @@ pub fn render(snapshot: &Snapshot, observed: &Observed, format: Format) -> Strin
         }
     }
 
+    for (name, help) in [
+        (
+            "mod_wsgi_interpreter_requests_total",
+            "Requests completed, by process group and application group (the interpreter they ran in).",
+        ),
+        (
+            "mod_wsgi_interpreter_gil_wait_seconds_total",
+            "Time requests waited to take the GIL back at mod_wsgi's release points, by application group.",
+        ),
+    ] {
+        page.family(name, "counter", help);
+        for group in &snapshot.groups {
+            for interp in &group.interpreters {
+                let labels = format!(
+                    "{},application_group=\"{}\"",
+                    group_labels(&group.name),
+                    escape(&interp.application_group)
+                );
+                if name == "mod_wsgi_interpreter_requests_total" {
+                    page.sample(name, &labels, interp.requests);
+                } else {
+                    page.float(name, &labels, interp.gil_wait);
+                }
+            }
+        }
+    }
+
     let per_process: [(&str, &str, &str); 8] = [
         (
             "mod_wsgi_process_resident_memory_bytes",
@@ -404,22 +431,28 @@ mod tests {
             .unwrap();
         let worker = board.claim_process(20, daemon, 4, 2.5, &|_| true).unwrap();
         let _gone = board.claim_process(30, daemon, 4, 2.5, &|_| true).unwrap();
-        child.finish(&FinishedRequest {
-            status: 200,
-            queue: None,
-            application: 0.003,
-            request: 0.005,
-            gil_wait: 0.0,
-        });
+        child.finish(
+            &FinishedRequest {
+                status: 200,
+                queue: None,
+                application: 0.003,
+                request: 0.005,
+                gil_wait: 0.0,
+            },
+            "",
+        );
         worker.begin();
         for status in [200, 503] {
-            worker.finish(&FinishedRequest {
-                status,
-                queue: Some(0.0015),
-                application: 0.1,
-                request: 70.0,
-                gil_wait: 0.25,
-            });
+            worker.finish(
+                &FinishedRequest {
+                    status,
+                    queue: Some(0.0015),
+                    application: 0.1,
+                    request: 70.0,
+                    gil_wait: 0.25,
+                },
+                "site:80|/",
+            );
         }
         worker.begin();
         worker.count_interpreter(crate::config::gil::GilKind::Own);
@@ -476,6 +509,8 @@ mod tests {
         has("mod_wsgi_daemon_listen_queue_depth{group=\"we\\\"b\",mode=\"daemon\"} 3");
         has("mod_wsgi_process_restarts_total{group=\"we\\\"b\",mode=\"daemon\",reason=\"memory_recycle\"} 1");
         has("mod_wsgi_process_resident_memory_bytes{group=\"\",mode=\"embedded\",pid=\"10\"} 4096");
+        has("mod_wsgi_interpreter_gil_wait_seconds_total{group=\"we\\\"b\",mode=\"daemon\",application_group=\"site:80|/\"} 0.5");
+        has("mod_wsgi_interpreter_requests_total{group=\"\",mode=\"embedded\",application_group=\"\"} 1");
         has("mod_wsgi_process_gil_wait_seconds_total{group=\"we\\\"b\",mode=\"daemon\",pid=\"20\"} 0.5");
         has("mod_wsgi_process_interpreters{group=\"we\\\"b\",mode=\"daemon\",pid=\"20\",gil=\"own\"} 1");
         assert!(

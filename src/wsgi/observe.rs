@@ -96,7 +96,7 @@ impl Meter {
         }
         let sample = self.sample(extras, timing, io, finish);
         if let Some(record) = self.board {
-            record.finish(&FinishedRequest::of(&sample));
+            record.finish(&FinishedRequest::of(&sample), &extras.application_group);
         }
         if let Some(recorder) = self.recorder {
             if self.windowed {
