@@ -181,6 +181,7 @@ pub fn daemon_main(
     listener: RawFd,
     accept_lock: Option<ProcMutex>,
     pool: *mut ffi::apr_pool_t,
+    standby: bool,
 ) -> ! {
     let name = spec.name.clone();
     let outcome = std::panic::catch_unwind(move || {
@@ -193,7 +194,7 @@ pub fn daemon_main(
             }
             None => None,
         };
-        run(spec, listener, accept_lock)
+        run(spec, listener, accept_lock, standby)
     });
     let code = match outcome {
         Ok(Ok(())) => 0,
@@ -316,6 +317,7 @@ fn run(
     spec: DaemonProcessSpec,
     listener: RawFd,
     accept_lock: Option<ProcMutex>,
+    standby: bool,
 ) -> Result<(), DaemonFailure> {
     // In the freshly forked child: drop Apache's listening sockets and the
     // other groups' listeners.
@@ -439,6 +441,13 @@ fn run(
         })
         .collect::<Result<_, _>>()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    if standby {
+        // Python is up, the preloads have run and the workers accept: the
+        // process that set this standby going may stop accepting.
+        if let Some(handover) = super::standby::handover() {
+            handover.announce_ready(std::process::id() as i32);
+        }
+    }
     let pulse_stop = Arc::new(AtomicBool::new(false));
     let pulse = limits
         .deadlock_timeout

@@ -6,6 +6,7 @@ pub mod fd;
 pub mod identity;
 pub mod limits;
 pub mod process;
+pub mod shared;
 pub mod signals;
 pub mod socket;
 pub mod usage;
