@@ -173,6 +173,21 @@ pub fn replacement_ready_line(group: &str, standby: i32) -> String {
     format!("Replacement process (pid={standby}) for daemon process '{group}' is ready; this one stops accepting requests.")
 }
 
+/// Our line: a changed script is loaded by a replacement first.
+pub fn reload_started_line(group: &str, standby: i32, script: &str) -> String {
+    format!(
+        "Starting replacement process (pid={standby}) for daemon process '{group}' to load the changed script '{script}'; this one serves the code it has until then."
+    )
+}
+
+/// Our line: the changed script failed in the replacement (whose log
+/// lines hold the traceback).
+pub fn reload_failed_line(group: &str, standby: i32, script: &str) -> String {
+    format!(
+        "Replacement process (pid={standby}) for daemon process '{group}' could not load the changed script '{script}' (see its traceback above); this process keeps serving the code it has until the script changes again."
+    )
+}
+
 /// Our line: the replacement did not become ready in time or failed.
 pub fn replacement_failed_line(group: &str, standby: i32) -> String {
     format!("Replacement process (pid={standby}) for daemon process '{group}' did not become ready; this one stops without it.")

@@ -486,6 +486,100 @@ struct Replacement {
     held: Option<Reason>,
 }
 
+/// A reload this process set a standby going for (ours).
+struct PendingReload {
+    standby: i32,
+    key: u64,
+    script: String,
+}
+
+static RELOAD: Mutex<Option<PendingReload>> = Mutex::new(None);
+static GROUP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Changed scripts of `group` are loaded by its standby first (ours),
+/// when the group has one.
+pub fn reload_through_standby(group: &str) {
+    if super::standby::handover().is_some() {
+        let _ = GROUP.set(group.to_string());
+        crate::wsgi::handler::set_changed_script_policy(changed_script);
+    }
+}
+
+/// The daemon's answer to a request whose script changed (ours): while a
+/// standby loads the new code, or after a version failed to load in one,
+/// the process serves the code it has; without a standby it restarts as
+/// the C module's does.
+pub fn changed_script(
+    application_group: &str,
+    script: &str,
+    mtime: Option<i64>,
+) -> crate::wsgi::handler::ChangedScript {
+    use crate::wsgi::handler::ChangedScript;
+    let Some(handover) = super::standby::handover() else {
+        return ChangedScript::Restart;
+    };
+    let key = super::standby::reload_key(script, mtime);
+    let mut pending = RELOAD.lock();
+    if pending.is_some() || handover.refused(key) {
+        return ChangedScript::KeepServing { announce: false };
+    }
+    let me = std::process::id() as i32;
+    match handover.claim_for_reload(me, application_group, script) {
+        Some(standby) => {
+            tracing::info!(
+                "{}",
+                lifecycle::reload_started_line(
+                    GROUP.get().map_or("", String::as_str),
+                    standby,
+                    script
+                )
+            );
+            *pending = Some(PendingReload {
+                standby,
+                key,
+                script: script.to_string(),
+            });
+            nudge();
+            ChangedScript::KeepServing { announce: true }
+        }
+        // Another process of the group is being replaced: this one's turn
+        // comes with the next standby.
+        None if handover.claimed_by_other(me) => ChangedScript::KeepServing { announce: false },
+        None => ChangedScript::Restart,
+    }
+}
+
+/// Whether the reload this process waits for has ended: `true` when the
+/// replacement is ready and this process should stop.
+fn reload_settled(group: &str) -> bool {
+    let mut pending = RELOAD.lock();
+    let Some(reload) = pending.as_ref() else {
+        return false;
+    };
+    let Some(handover) = super::standby::handover() else {
+        return false;
+    };
+    match handover.progress(reload.standby) {
+        super::standby::Progress::Starting => false,
+        super::standby::Progress::Ready => {
+            tracing::info!(
+                "{}",
+                lifecycle::replacement_ready_line(group, reload.standby)
+            );
+            true
+        }
+        super::standby::Progress::Failed => {
+            handover.refuse(reload.key);
+            tracing::error!(
+                "{}",
+                lifecycle::reload_failed_line(group, reload.standby, &reload.script)
+            );
+            *pending = None;
+            false
+        }
+    }
+}
+
 /// Claims the group's standby for a recycle; logs our line when it did.
 fn start_replacement(group: &str) -> Option<i32> {
     let standby = super::standby::handover()?.claim(std::process::id() as i32)?;
@@ -500,6 +594,10 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
     let (mut cpu, mut evict) = (false, false);
     let mut memory = MemorySampler::default();
     loop {
+        if reload_settled(group) {
+            stop_accepting();
+            return Reason::ScriptReload;
+        }
         for event in wait_events(event_read, Duration::from_millis(200)) {
             match event {
                 EVENT_STOP => return Reason::StopSignal,

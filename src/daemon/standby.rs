@@ -11,15 +11,28 @@
 //! request, as before. One standby per group means at most one process of
 //! a group recycles at a time.
 //!
+//! A changed WSGI script (script reloading, daemon mode) is handled the
+//! same way: the process that sees the change claims the standby for a
+//! reload, naming the script; the standby imports it before it says it is
+//! ready, and the old process serves the code it has until then. When the
+//! import fails the standby exits, the old process keeps serving, and the
+//! changed file is not tried again until it changes once more.
+//!
 //! The parent and the group's processes share one page (see
 //! [`crate::sys::shared`]) with the state below.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
+
+/// Room for the application group and script path of a reload.
+const TEXT: usize = 4096;
+
+/// `go` values: how the standby was set going.
+const GO_REPLACE: u32 = 1;
+const GO_RELOAD: u32 = 2;
 
 /// The shared state of one group's standby. Zeroed: no standby yet.
 #[repr(C)]
-#[derive(Default)]
 pub struct Handover {
     /// The standby's pid (written by the parent when it forks one).
     standby: AtomicI32,
@@ -31,6 +44,20 @@ pub struct Handover {
     ready: AtomicI32,
     /// The standby's pid when it could not start (or died trying).
     failed: AtomicI32,
+    /// [`reload_key`] of a changed script a standby failed to import.
+    refused: AtomicU64,
+    /// For a reload: "application group NUL script path".
+    text_len: AtomicU32,
+    text: [AtomicU8; TEXT],
+}
+
+/// Identifies one version of a script: its path and modification time.
+pub fn reload_key(script: &str, mtime: Option<i64>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // A fixed hasher, so every process of the group computes the same key.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (script, mtime).hash(&mut h);
+    h.finish() | 1
 }
 
 /// What a claimant waits for.
@@ -42,6 +69,21 @@ pub enum Progress {
 }
 
 impl Handover {
+    /// A zeroed handover, as a fresh shared page holds it (for tests).
+    #[cfg(test)]
+    fn zeroed() -> Box<Handover> {
+        Box::new(Handover {
+            standby: AtomicI32::new(0),
+            claim: AtomicI32::new(0),
+            go: AtomicU32::new(0),
+            ready: AtomicI32::new(0),
+            failed: AtomicI32::new(0),
+            refused: AtomicU64::new(0),
+            text_len: AtomicU32::new(0),
+            text: std::array::from_fn(|_| AtomicU8::new(0)),
+        })
+    }
+
     /// Parent: a new standby `pid` waits for a claim.
     pub fn reset_for(&self, pid: i32) {
         self.go.store(0, Ordering::Release);
@@ -83,6 +125,20 @@ impl Handover {
     /// returns its pid, or `None` when there is none or another process of
     /// the group is recycling.
     pub fn claim(&self, me: i32) -> Option<i32> {
+        self.claim_with(me, None)
+    }
+
+    /// Daemon: claims the standby to load the changed `script` into
+    /// `application_group` before it takes over.
+    pub fn claim_for_reload(&self, me: i32, application_group: &str, script: &str) -> Option<i32> {
+        self.claim_with(me, Some((application_group, script)))
+    }
+
+    fn claim_with(&self, me: i32, reload: Option<(&str, &str)>) -> Option<i32> {
+        let text = reload.map(|(group, script)| format!("{group}\0{script}"));
+        if text.as_ref().is_some_and(|t| t.len() > TEXT) {
+            return None;
+        }
         let standby = self.standby.load(Ordering::Acquire);
         if standby <= 0 {
             return None;
@@ -95,7 +151,17 @@ impl Handover {
             self.claim.store(0, Ordering::Release);
             return None;
         }
-        self.go.store(1, Ordering::Release);
+        let go = match text {
+            Some(text) => {
+                for (cell, byte) in self.text.iter().zip(text.bytes()) {
+                    cell.store(byte, Ordering::Relaxed);
+                }
+                self.text_len.store(text.len() as u32, Ordering::Release);
+                GO_RELOAD
+            }
+            None => GO_REPLACE,
+        };
+        self.go.store(go, Ordering::Release);
         Some(standby)
     }
 
@@ -110,6 +176,44 @@ impl Handover {
         } else {
             Progress::Starting
         }
+    }
+
+    /// Whether another process of the group holds the claim.
+    pub fn claimed_by_other(&self, me: i32) -> bool {
+        let claim = self.claim.load(Ordering::Acquire);
+        claim != 0 && claim != me
+    }
+
+    /// Standby: the application group and script to load before it is
+    /// ready, when it was set going for a reload.
+    pub fn reload_target(&self) -> Option<(String, String)> {
+        if self.go.load(Ordering::Acquire) != GO_RELOAD {
+            return None;
+        }
+        let len = (self.text_len.load(Ordering::Acquire) as usize).min(TEXT);
+        let bytes: Vec<u8> = self.text[..len]
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let text = String::from_utf8(bytes).ok()?;
+        let (group, script) = text.split_once('\0')?;
+        Some((group.to_string(), script.to_string()))
+    }
+
+    /// Standby: it could not get ready (the changed script failed).
+    pub fn announce_failed(&self, me: i32) {
+        if self.standby.load(Ordering::Acquire) == me {
+            self.failed.store(me, Ordering::Release);
+        }
+    }
+
+    /// Daemon: this version of a script failed to import in a standby.
+    pub fn refuse(&self, key: u64) {
+        self.refused.store(key, Ordering::Release);
+    }
+
+    pub fn refused(&self, key: u64) -> bool {
+        self.refused.load(Ordering::Acquire) == key
     }
 
     /// Standby: whether it has been set going.
@@ -142,7 +246,7 @@ mod tests {
 
     #[test]
     fn one_claim_at_a_time_and_the_standby_takes_the_slot_once_claimed() {
-        let h = Handover::default();
+        let h = Handover::zeroed();
         assert_eq!(h.claim(10), None, "no standby yet");
         h.reset_for(99);
         assert!(!h.woken());
@@ -161,8 +265,38 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_names_its_script_and_a_failed_version_is_remembered() {
+        let h = Handover::zeroed();
+        h.reset_for(99);
+        assert_eq!(h.reload_target(), None);
+        assert_eq!(
+            h.claim_for_reload(10, "site|/app", "/srv/app.wsgi"),
+            Some(99)
+        );
+        assert!(h.claimed_by_other(11));
+        assert!(!h.claimed_by_other(10));
+        assert_eq!(
+            h.reload_target(),
+            Some(("site|/app".to_string(), "/srv/app.wsgi".to_string()))
+        );
+        h.announce_failed(99);
+        assert_eq!(h.progress(99), Progress::Failed);
+        let key = reload_key("/srv/app.wsgi", Some(5));
+        assert!(!h.refused(key));
+        h.refuse(key);
+        assert!(h.refused(key));
+        assert!(
+            !h.refused(reload_key("/srv/app.wsgi", Some(6))),
+            "a newer version is tried"
+        );
+        h.reset_for(100);
+        assert_eq!(h.claim(11), Some(100));
+        assert_eq!(h.reload_target(), None, "a plain replacement loads nothing");
+    }
+
+    #[test]
     fn a_standby_that_dies_starting_is_a_failure_for_its_claimant() {
-        let h = Handover::default();
+        let h = Handover::zeroed();
         h.reset_for(99);
         assert_eq!(h.claim(10), Some(99));
         h.clear(99);

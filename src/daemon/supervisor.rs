@@ -389,12 +389,17 @@ fn spawn_standby(index: usize, pconf: *mut ffi::apr_pool_t, hold_off: Duration) 
             }
             std::thread::sleep(hold_off);
             let parent = PARENT.load(std::sync::atomic::Ordering::Acquire);
+            // Named apart from Apache's children while it waits, so `ps`
+            // (and a test picking an Apache child) can tell it apart.
+            let name = process::name();
+            process::set_name(b"wsgi-standby");
             while !handover.woken() {
                 if process::parent_pid() != parent {
                     process::exit_now(0);
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            process::set_name(&name);
             super::standby::install(handover);
             super::serve::daemon_main(spec, listener, accept_lock, pconf, true);
         }
@@ -765,14 +770,10 @@ pub fn start_groups(
     Ok(())
 }
 
-/// The shared state for a group's standby (ours), for groups whose
-/// processes recycle on plan: `maximum-requests`, `restart-interval` or
-/// `memory-recycle`. Other groups get no standby and no extra process.
+/// The shared state for a group's standby (ours): every group that
+/// serves requests has one, for planned recycles and for changed scripts.
 fn new_handover(spec: &DaemonProcessSpec) -> Option<&'static Handover> {
-    let recycles = spec.maximum_requests.is_some_and(|n| n > 0)
-        || spec.restart_interval.is_some_and(|d| !d.is_zero())
-        || spec.memory_recycle.is_some_and(|n| n > 0);
-    if !recycles || spec.is_managed_mode() {
+    if spec.is_managed_mode() {
         return None;
     }
     // SAFETY: `Handover` is atomics only, valid when zeroed.
