@@ -261,14 +261,17 @@ fn memory_recycle_restarts_a_leaking_process_without_failing_requests() {
     );
 }
 
+/// An answer's status (None: transport error) and the pid that served it.
+type Answer = (Option<u16>, Option<i32>);
+
 /// Steady load from `clients` threads on `path` while `during` runs;
-/// returns every answer's status (None: transport error) and pid.
+/// returns every answer.
 fn under_load<R>(
     server: &Server,
     path: &str,
     clients: usize,
     during: impl FnOnce() -> R,
-) -> (Vec<(Option<u16>, Option<i32>)>, R) {
+) -> (Vec<Answer>, R) {
     let port = server.port();
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {

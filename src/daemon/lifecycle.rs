@@ -569,6 +569,24 @@ pub fn decide(limits: &Limits, snap: &Snapshot, phase: Phase) -> Decision {
 mod tests {
 
     #[test]
+    fn replacement_lines_name_the_group_the_standby_and_the_script() {
+        assert_eq!(
+            replacement_started_line("shop", 42),
+            "Starting replacement process (pid=42) for daemon process 'shop' before this one stops accepting requests."
+        );
+        assert!(replacement_ready_line("shop", 42)
+            .starts_with("Replacement process (pid=42) for daemon process 'shop' is ready;"));
+        assert!(replacement_failed_line("shop", 42)
+            .ends_with("did not become ready; this one stops without it."));
+        assert!(reload_started_line("shop", 42, "/srv/app.wsgi").contains(
+            "to load the changed script '/srv/app.wsgi'; this one serves the code it has"
+        ));
+        assert!(reload_failed_line("shop", 42, "/srv/app.wsgi").contains(
+            "could not load the changed script '/srv/app.wsgi' (see its traceback above)"
+        ));
+    }
+
+    #[test]
     fn planned_recycles_wait_for_their_replacement_within_graceful_timeout() {
         let graceful = Limits {
             graceful_timeout: Some(secs(15)),

@@ -22,6 +22,7 @@
 //! [`crate::sys::shared`]) with the state below.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
+#[cfg(not(test))]
 use std::sync::OnceLock;
 
 /// Room for the application group and script path of a reload.
@@ -230,12 +231,15 @@ impl Handover {
 }
 
 /// This process's group's handover, in a daemon or standby process.
+#[cfg(not(test))]
 static HANDOVER: OnceLock<&'static Handover> = OnceLock::new();
 
+#[cfg(not(test))]
 pub fn install(handover: &'static Handover) {
     let _ = HANDOVER.set(handover);
 }
 
+#[cfg(not(test))]
 pub fn handover() -> Option<&'static Handover> {
     HANDOVER.get().copied()
 }
@@ -249,6 +253,7 @@ mod tests {
         let h = Handover::zeroed();
         assert_eq!(h.claim(10), None, "no standby yet");
         h.reset_for(99);
+        assert_eq!(h.standby_pid(), 99);
         assert!(!h.woken());
         assert_eq!(h.claim(10), Some(99));
         assert!(h.woken());
