@@ -949,7 +949,10 @@ fn expect_stuck_request_logged(
 
 // Reference: request-pipeline.rst "WSGI script reload during a request",
 // embedded-and-daemon-mode.rst "WSGIScriptReloading and signal-driven
-// restart" (touching the script restarts the daemon process).
+// restart" (touching the script restarts the daemon process). Ours
+// (docs/operations.md "Reloading changed code"): the group's standby loads
+// the new code first while the old process serves the code it has, then
+// takes over; the C module restarts first and the request waits.
 #[test]
 fn touched_script_restarts_daemon() {
     let server = builder(Mpm::Event)
@@ -962,22 +965,14 @@ fn touched_script_restarts_daemon() {
     assert_eq!(v1.str_of("version"), "v1");
     assert_eq!(pid(&facts(&server, "/r/info")), pid(&v1));
 
-    assert!(APP_INFO.contains("VERSION = 'v1'"));
-    let script = server.root().join("info.wsgi");
-    fs::write(
-        &script,
-        APP_INFO.replace("VERSION = 'v1'", "VERSION = 'v2'"),
-    )
-    .unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&script)
-        .unwrap()
-        .set_modified(SystemTime::now() + Duration::from_secs(2))
-        .unwrap();
-
-    let v2 = facts(&server, "/r/info");
-    assert_eq!(v2.str_of("version"), "v2", "new code not served: {v2:?}");
+    deploy(
+        &server,
+        &APP_INFO.replace("VERSION = 'v1'", "VERSION = 'v2'"),
+        2,
+    );
+    let v2 = wait_for_version(&server, "/r/info", "v2", |j| {
+        assert_eq!(pid(j), pid(&v1), "old code from a new process: {j:?}");
+    });
     assert_ne!(
         pid(&v2),
         pid(&v1),
@@ -992,6 +987,203 @@ fn touched_script_restarts_daemon() {
     assert_eq!(v3.str_of("version"), "v2");
     assert_eq!(pid(&v3), pid(&v2), "no further restart");
     assert_eq!(int(&v3, "count"), 2);
+}
+
+/// Writes `text` as info.wsgi with a modification time `ahead` seconds in
+/// the future (clearly newer than the loaded copy).
+fn deploy(server: &Server, text: &str, ahead: u64) {
+    let script = server.root().join("info.wsgi");
+    fs::write(&script, text).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&script)
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(ahead))
+        .unwrap();
+}
+
+/// Requests `path` until `version` answers (at most 20 s); `before` checks
+/// each answer of another version.
+fn wait_for_version(server: &Server, path: &str, version: &str, before: impl Fn(&Json)) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let j = facts(server, path);
+        if j.str_of("version") == version {
+            return j;
+        }
+        before(&j);
+        assert!(
+            Instant::now() < deadline,
+            "{version} never served\n{}",
+            diagnostics(server)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Steady load on `path` from `clients` threads while `during` runs: the
+/// status and version of every answer.
+fn under_load<R>(
+    server: &Server,
+    path: &str,
+    clients: usize,
+    during: impl FnOnce() -> R,
+) -> (Vec<(u16, String)>, R) {
+    let port = server.port();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let load: Vec<_> = (0..clients)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut seen = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        seen.push(match http_request(port, "GET", path, &[], b"") {
+                            Ok(r) if r.status == 200 => {
+                                (200, r.json().str_of("version").to_string())
+                            }
+                            Ok(r) => (r.status, String::new()),
+                            Err(_) => (0, String::new()),
+                        });
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let result = during();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let seen = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        (seen, result)
+    })
+}
+
+// Ours: a deploy under load. Touching the script makes the standby import
+// the new code while the old process serves; then it takes over. No
+// request fails, and once the new version answers the old one never does
+// again.
+#[test]
+fn touched_script_under_load_fails_no_request() {
+    let server = builder(Mpm::Event)
+        .config(
+            "WSGIDaemonProcess deploy processes=1 threads=4\n\
+             WSGIScriptAlias /d {root}/info.wsgi process-group=deploy",
+        )
+        .start();
+    let v1 = facts(&server, "/d/info");
+    let (seen, ()) = under_load(&server, "/d/info", 3, || {
+        std::thread::sleep(Duration::from_millis(500));
+        deploy(
+            &server,
+            &APP_INFO.replace("VERSION = 'v1'", "VERSION = 'v2'"),
+            2,
+        );
+        wait_for_version(&server, "/d/info", "v2", |_| {});
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let failed: Vec<_> = seen.iter().filter(|(status, _)| *status != 200).collect();
+    assert!(seen.len() > 20, "too little load: {}", seen.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed across the deploy: {failed:?}\n{}",
+        failed.len(),
+        seen.len(),
+        diagnostics(&server)
+    );
+    assert!(
+        seen.iter().any(|(_, v)| v == "v1"),
+        "no load before the deploy"
+    );
+    assert_eq!(seen.last().map(|(_, v)| v.as_str()), Some("v2"));
+    let after = facts(&server, "/d/info");
+    assert_eq!(after.str_of("version"), "v2");
+    assert_ne!(pid(&after), pid(&v1));
+    assert!(
+        wait_until(Duration::from_secs(10), || !pid_alive(pid(&v1))),
+        "the old process {} still runs",
+        pid(&v1)
+    );
+}
+
+// Ours: deploying a script that does not compile leaves the old code
+// serving; the error log says why, with the traceback from the standby
+// that tried it. A later, fixed deploy is taken up.
+#[test]
+fn broken_deploy_keeps_the_old_code_serving() {
+    let server = builder(Mpm::Event)
+        .config(
+            "WSGIDaemonProcess broken processes=1 threads=2\n\
+             WSGIScriptAlias /b {root}/info.wsgi process-group=broken",
+        )
+        .start();
+    let v1 = facts(&server, "/b/info");
+    deploy(
+        &server,
+        "def application(environ, start_response:\n    pass\n",
+        2,
+    );
+    let (seen, ()) = under_load(&server, "/b/info", 2, || {
+        assert!(
+            wait_until(Duration::from_secs(15), || server
+                .error_log()
+                .contains("could not load the changed script")),
+            "no account of the failed reload\n{}",
+            diagnostics(&server)
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+    });
+    let failed: Vec<_> = seen
+        .iter()
+        .filter(|(s, v)| *s != 200 || v != "v1")
+        .collect();
+    assert!(seen.len() > 10, "too little load: {}", seen.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} answers were not the old code: {failed:?}\n{}",
+        failed.len(),
+        seen.len(),
+        diagnostics(&server)
+    );
+    let still = facts(&server, "/b/info");
+    assert_eq!(still.str_of("version"), "v1");
+    assert_eq!(pid(&still), pid(&v1));
+    let log = server.error_log();
+    // The standby's error lines: the C module's account of a script that
+    // fails to load, the traceback, and the SyntaxError at its end.
+    let standby = log
+        .lines()
+        .find(|l| l.contains("to load the changed script"))
+        .and_then(|l| l.split("(pid=").nth(1))
+        .and_then(|t| t.split(')').next())
+        .expect("the line naming the standby");
+    let by_standby: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("[pid {standby}:")) && l.contains("[wsgi:error]"))
+        .collect();
+    // (A SyntaxError's traceback is the offending line and a caret.)
+    for needle in [
+        "WSGI0174: SyntaxError exception raised processing WSGI script",
+        "info.wsgi\", line 1",
+        "def application(environ, start_response:",
+        "SyntaxError: '(' was never closed",
+    ] {
+        assert!(
+            by_standby.iter().any(|l| l.contains(needle)),
+            "no error line with {needle:?} from the standby {standby}\n{log}"
+        );
+    }
+    // Not retried for the same file: one failed replacement only.
+    assert_eq!(
+        log.matches("could not load the changed script").count(),
+        2,
+        "the standby's line and the old process's line, once each\n{log}"
+    );
+    // A fixed deploy goes through.
+    deploy(
+        &server,
+        &APP_INFO.replace("VERSION = 'v1'", "VERSION = 'v3'"),
+        4,
+    );
+    let v3 = wait_for_version(&server, "/b/info", "v3", |_| {});
+    assert_ne!(pid(&v3), pid(&v1));
 }
 
 // ---------------------------------------------------------------------------

@@ -261,6 +261,138 @@ fn memory_recycle_restarts_a_leaking_process_without_failing_requests() {
     );
 }
 
+/// An answer's status (None: transport error) and the pid that served it.
+type Answer = (Option<u16>, Option<i32>);
+
+/// Steady load from `clients` threads on `path` while `during` runs;
+/// returns every answer.
+fn under_load<R>(
+    server: &Server,
+    path: &str,
+    clients: usize,
+    during: impl FnOnce() -> R,
+) -> (Vec<Answer>, R) {
+    let port = server.port();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let load: Vec<_> = (0..clients)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut seen = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let r = http_request(port, "GET", path, &[], b"");
+                        let pid = r
+                            .as_ref()
+                            .ok()
+                            .filter(|r| r.status == 200)
+                            .and_then(|r| r.json().get("pid").as_i64())
+                            .map(|p| p as i32);
+                        seen.push((status_of(&r), pid));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let result = during();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let seen = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        (seen, result)
+    })
+}
+
+/// The position of the first log line holding every one of `parts`.
+fn log_position(log: &str, parts: &[&str]) -> Option<usize> {
+    log.lines()
+        .position(|l| parts.iter().all(|p| l.contains(p)))
+}
+
+// Ours (docs/operations.md "Recycling"): with maximum-requests and the
+// default graceful-timeout, the group's standby is set going before the
+// old process stops accepting, and the old one stops only once the
+// replacement says it is ready: under load no request fails, and the
+// log shows the replacement ready before the old process shuts down.
+#[test]
+fn maximum_requests_starts_the_replacement_first_under_load() {
+    let server = builder()
+        .config(
+            "WSGIDaemonProcess recycle processes=1 threads=4 maximum-requests=40\n\
+             WSGIScriptAlias /recycle {root}/options.wsgi process-group=recycle",
+        )
+        .start();
+    let pid1 = pid(&facts(&server, "/recycle/info"));
+    let (seen, replaced) = under_load(&server, "/recycle/info", 3, || {
+        wait_until(Duration::from_secs(20), || !pid_alive(pid1))
+    });
+    let log = server.error_log();
+    assert!(
+        replaced,
+        "process {pid1} never recycled\n{}",
+        diagnostics(&server)
+    );
+    let failed: Vec<_> = seen.iter().filter(|(s, _)| *s != Some(200)).collect();
+    assert!(seen.len() > 40, "too little load: {} requests", seen.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed during the recycle: {failed:?}\n{}",
+        failed.len(),
+        seen.len(),
+        diagnostics(&server)
+    );
+    let old = format!("[pid {pid1}:");
+    let started = log_position(&log, &[&old, "Starting replacement process (pid="])
+        .unwrap_or_else(|| panic!("no replacement started by {pid1}\n{log}"));
+    let standby: i32 = log
+        .lines()
+        .nth(started)
+        .unwrap()
+        .split("(pid=")
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the standby's pid in the line");
+    let ready = log_position(
+        &log,
+        &[
+            &old,
+            &format!("Replacement process (pid={standby})"),
+            "is ready",
+        ],
+    )
+    .unwrap_or_else(|| panic!("{pid1} never saw its replacement ready\n{log}"));
+    // The C module's line comes when the process begins to stop (a drain)
+    // or stops (immediate): either way after the replacement was set going
+    // and before the old process shuts down.
+    let reached =
+        log_position(&log, &[&old, "Maximum requests reached"]).expect("the C module's line");
+    let shutdown = log_position(
+        &log,
+        &[&old, "Shutdown requested for daemon process 'recycle'"],
+    )
+    .expect("the C module's shutdown line");
+    let serving = log_position(
+        &log,
+        &[
+            &format!("[pid {standby}:"),
+            "Starting daemon process 'recycle'",
+        ],
+    )
+    .unwrap_or_else(|| panic!("the standby {standby} never started\n{log}"));
+    assert!(
+        started < serving && serving < ready && ready < shutdown && reached < shutdown,
+        "order: limit {reached}, replacement set going {started}, replacement starting {serving}, ready {ready}, old shuts down {shutdown}\n{log}"
+    );
+    // The replacement serves, as a child of the Apache parent, and took
+    // over while the old one was still answering.
+    let (after, _) = wait_for_new_pid(&server, "/recycle/info", &[pid1], Instant::now())
+        .expect("a process other than the old one serves");
+    assert_eq!(pid(&after), standby, "the standby took the slot");
+    assert_eq!(ppid(&after), server.pid() as i32);
+    assert!(
+        seen.iter().any(|(_, p)| *p == Some(standby)),
+        "the replacement answered under load"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 2-3, 12. memory-limit=, virtual-memory-limit=, cpu-priority=,
 // python-eggs=, environ times

@@ -116,9 +116,15 @@ fn scenarios() -> Vec<Scenario> {
                 } else {
                     Default::default()
                 };
+                // Not a daemon process, nor our paused standby (named
+                // "wsgi-standby" while it waits).
                 let worker = procs::children_named(server.pid(), "")
                     .into_iter()
-                    .find(|pid| !daemons.contains(pid))
+                    .find(|pid| {
+                        !daemons.contains(pid)
+                            && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                                .is_ok_and(|comm| comm.trim() != "wsgi-standby")
+                    })
                     .ok_or("no Apache child to kill")?;
                 procs::signal(worker, libc::SIGKILL);
                 wait_for_answers(load, 50)

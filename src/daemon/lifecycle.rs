@@ -136,6 +136,63 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// Whether a restart for this reason starts its replacement first
+    /// (ours): the planned recycles, not faults or signals.
+    pub fn replaces_first(self) -> bool {
+        matches!(
+            self,
+            Reason::MaximumRequests | Reason::RestartInterval | Reason::MemoryRecycle
+        )
+    }
+}
+
+/// Whether a process recycling for `reason` keeps accepting until its
+/// replacement is ready (ours). Only with a graceful-timeout: without one
+/// the C module stops at once, and so do we (the replacement is still set
+/// going first, so it starts sooner than the parent would start it).
+pub fn waits_for_replacement(reason: Reason, limits: &Limits) -> bool {
+    reason.replaces_first() && limits.graceful_timeout.is_some()
+}
+
+/// Whether a process has waited long enough for its replacement: the
+/// graceful-timeout bounds the wait, as it bounds a drain.
+pub fn replacement_wait_over(limits: &Limits, waited: Duration) -> bool {
+    limits.graceful_timeout.is_none_or(|t| waited >= t)
+}
+
+/// Our line: the replacement was set going before this process stops.
+pub fn replacement_started_line(group: &str, standby: i32) -> String {
+    format!(
+        "Starting replacement process (pid={standby}) for daemon process '{group}' before this one stops accepting requests."
+    )
+}
+
+/// Our line: the replacement accepts requests, so this one may stop.
+pub fn replacement_ready_line(group: &str, standby: i32) -> String {
+    format!("Replacement process (pid={standby}) for daemon process '{group}' is ready; this one stops accepting requests.")
+}
+
+/// Our line: a changed script is loaded by a replacement first.
+pub fn reload_started_line(group: &str, standby: i32, script: &str) -> String {
+    format!(
+        "Starting replacement process (pid={standby}) for daemon process '{group}' to load the changed script '{script}'; this one serves the code it has until then."
+    )
+}
+
+/// Our line: the changed script failed in the replacement (whose log
+/// lines hold the traceback).
+pub fn reload_failed_line(group: &str, standby: i32, script: &str) -> String {
+    format!(
+        "Replacement process (pid={standby}) for daemon process '{group}' could not load the changed script '{script}' (see its traceback above); this process keeps serving the code it has until the script changes again."
+    )
+}
+
+/// Our line: the replacement did not become ready in time or failed.
+pub fn replacement_failed_line(group: &str, standby: i32) -> String {
+    format!("Replacement process (pid={standby}) for daemon process '{group}' did not become ready; this one stops without it.")
+}
+
 /// Logged by every daemon process that begins to stop, whatever the reason.
 pub fn shutdown_requested_line(group: &str) -> String {
     format!("Shutdown requested for daemon process '{group}'.")
@@ -540,6 +597,46 @@ mod tests {
                 "{reason:?}"
             );
         }
+    }
+
+    #[test]
+    fn replacement_lines_name_the_group_the_standby_and_the_script() {
+        assert_eq!(
+            replacement_started_line("shop", 42),
+            "Starting replacement process (pid=42) for daemon process 'shop' before this one stops accepting requests."
+        );
+        assert!(replacement_ready_line("shop", 42)
+            .starts_with("Replacement process (pid=42) for daemon process 'shop' is ready;"));
+        assert!(replacement_failed_line("shop", 42)
+            .ends_with("did not become ready; this one stops without it."));
+        assert!(reload_started_line("shop", 42, "/srv/app.wsgi").contains(
+            "to load the changed script '/srv/app.wsgi'; this one serves the code it has"
+        ));
+        assert!(reload_failed_line("shop", 42, "/srv/app.wsgi").contains(
+            "could not load the changed script '/srv/app.wsgi' (see its traceback above)"
+        ));
+    }
+
+    #[test]
+    fn planned_recycles_wait_for_their_replacement_within_graceful_timeout() {
+        let graceful = Limits {
+            graceful_timeout: Some(secs(15)),
+            ..Limits::default()
+        };
+        for reason in [
+            Reason::MaximumRequests,
+            Reason::RestartInterval,
+            Reason::MemoryRecycle,
+        ] {
+            assert!(waits_for_replacement(reason, &graceful), "{reason:?}");
+            assert!(!waits_for_replacement(reason, &Limits::default()));
+        }
+        for reason in [Reason::RequestTimeout, Reason::Eviction, Reason::StopSignal] {
+            assert!(!waits_for_replacement(reason, &graceful), "{reason:?}");
+        }
+        assert!(!replacement_wait_over(&graceful, secs(14)));
+        assert!(replacement_wait_over(&graceful, secs(15)));
+        assert!(replacement_wait_over(&Limits::default(), Duration::ZERO));
     }
 
     #[test]

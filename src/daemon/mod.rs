@@ -14,6 +14,7 @@ pub mod relay;
 pub mod script_owner;
 #[cfg(not(test))]
 pub mod serve;
+pub mod standby;
 #[cfg(not(test))]
 pub mod supervisor;
 pub mod wire;

@@ -479,12 +479,127 @@ fn wait_events(fd: RawFd, timeout: Duration) -> Vec<u8> {
 
 /// Runs on the daemon's main thread until the process should stop;
 /// returns why.
+/// A replacement this process set going and waits for (ours).
+struct Replacement {
+    standby: i32,
+    since: Instant,
+    /// The reason to stop for, once it is ready, when the process was
+    /// due to stop at once rather than drain.
+    held: Option<Reason>,
+}
+
+/// A reload this process set a standby going for (ours).
+struct PendingReload {
+    standby: i32,
+    key: u64,
+    script: String,
+}
+
+static RELOAD: Mutex<Option<PendingReload>> = Mutex::new(None);
+static GROUP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Changed scripts of `group` are loaded by its standby first (ours),
+/// when the group has one.
+pub fn reload_through_standby(group: &str) {
+    if super::standby::handover().is_some() {
+        let _ = GROUP.set(group.to_string());
+        crate::wsgi::handler::set_changed_script_policy(changed_script);
+    }
+}
+
+/// The daemon's answer to a request whose script changed (ours): while a
+/// standby loads the new code, or after a version failed to load in one,
+/// the process serves the code it has; without a standby it restarts as
+/// the C module's does.
+pub fn changed_script(
+    application_group: &str,
+    script: &str,
+    mtime: Option<i64>,
+) -> crate::wsgi::handler::ChangedScript {
+    use crate::wsgi::handler::ChangedScript;
+    let Some(handover) = super::standby::handover() else {
+        return ChangedScript::Restart;
+    };
+    let key = super::standby::reload_key(script, mtime);
+    let mut pending = RELOAD.lock();
+    if pending.is_some() || handover.refused(key) {
+        return ChangedScript::KeepServing { announce: false };
+    }
+    let me = std::process::id() as i32;
+    match handover.claim_for_reload(me, application_group, script) {
+        Some(standby) => {
+            tracing::info!(
+                "{}",
+                lifecycle::reload_started_line(
+                    GROUP.get().map_or("", String::as_str),
+                    standby,
+                    script
+                )
+            );
+            *pending = Some(PendingReload {
+                standby,
+                key,
+                script: script.to_string(),
+            });
+            nudge();
+            ChangedScript::KeepServing { announce: true }
+        }
+        // Another process of the group is being replaced: this one's turn
+        // comes with the next standby.
+        None if handover.claimed_by_other(me) => ChangedScript::KeepServing { announce: false },
+        None => ChangedScript::Restart,
+    }
+}
+
+/// Whether the reload this process waits for has ended: `true` when the
+/// replacement is ready and this process should stop.
+fn reload_settled(group: &str) -> bool {
+    let mut pending = RELOAD.lock();
+    let Some(reload) = pending.as_ref() else {
+        return false;
+    };
+    let Some(handover) = super::standby::handover() else {
+        return false;
+    };
+    match handover.progress(reload.standby) {
+        super::standby::Progress::Starting => false,
+        super::standby::Progress::Ready => {
+            tracing::info!(
+                "{}",
+                lifecycle::replacement_ready_line(group, reload.standby)
+            );
+            true
+        }
+        super::standby::Progress::Failed => {
+            handover.refuse(reload.key);
+            tracing::error!(
+                "{}",
+                lifecycle::reload_failed_line(group, reload.standby, &reload.script)
+            );
+            *pending = None;
+            false
+        }
+    }
+}
+
+/// Claims the group's standby for a recycle; logs our line when it did.
+fn start_replacement(group: &str) -> Option<i32> {
+    let standby = super::standby::handover()?.claim(std::process::id() as i32)?;
+    tracing::info!("{}", lifecycle::replacement_started_line(group, standby));
+    Some(standby)
+}
+
 pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -> Reason {
     let mut phase = Phase::Running;
+    let mut replacement: Option<Replacement> = None;
     let mut drain_began = Instant::now();
     let (mut cpu, mut evict) = (false, false);
     let mut memory = MemorySampler::default();
     loop {
+        if reload_settled(group) {
+            stop_accepting();
+            return Reason::ScriptReload;
+        }
         for event in wait_events(event_read, Duration::from_millis(200)) {
             match event {
                 EVENT_STOP => return Reason::StopSignal,
@@ -510,19 +625,87 @@ pub fn run(tracker: &Tracker, limits: &Limits, group: &str, event_read: RawFd) -
         for slot in decision.interrupt {
             tracker.interrupt(slot, group, limits);
         }
-        match decision.next {
+        // A replacement that became ready (or will not) ends the wait: the
+        // process stops accepting at once, its requests finish, it stops.
+        let mut release = None;
+        if let Some(r) = &replacement {
+            let progress = super::standby::handover()
+                .map_or(super::standby::Progress::Failed, |h| h.progress(r.standby));
+            let waited = r.since.elapsed();
+            let done = match progress {
+                super::standby::Progress::Ready => {
+                    tracing::info!("{}", lifecycle::replacement_ready_line(group, r.standby));
+                    true
+                }
+                _ if progress == super::standby::Progress::Failed
+                    || lifecycle::replacement_wait_over(limits, waited) =>
+                {
+                    tracing::info!("{}", lifecycle::replacement_failed_line(group, r.standby));
+                    true
+                }
+                _ => false,
+            };
+            if done {
+                release = Some(r.held);
+                replacement = None;
+                DRAINING.store(true, Ordering::Release);
+                stop_accepting();
+            }
+        }
+        let next = match (release, decision.next) {
+            (Some(Some(held)), _) => Next::Stop(held),
+            (_, next) => next,
+        };
+        match next {
             Next::Continue => {}
+            // Already waiting for a replacement before a stop: that stop
+            // comes once it is ready.
+            Next::Drain { .. } if replacement.is_some() => {}
             Next::Drain { reason, timeout } => {
                 tracing::info!("{}", reason.drain_line(group, limits));
-                DRAINING.store(true, Ordering::Release);
                 drain_began = Instant::now();
                 phase = Phase::Draining {
                     reason,
                     timeout,
                     draining_for: Duration::ZERO,
                 };
+                match lifecycle::waits_for_replacement(reason, limits)
+                    .then(|| start_replacement(group))
+                    .flatten()
+                {
+                    Some(standby) => {
+                        replacement = Some(Replacement {
+                            standby,
+                            since: Instant::now(),
+                            held: None,
+                        })
+                    }
+                    None => DRAINING.store(true, Ordering::Release),
+                }
+            }
+            // Waiting for the replacement: the stop comes once it is ready.
+            Next::Stop(reason) if replacement.is_some() && reason.replaces_first() => {
+                if let Some(r) = replacement.as_mut() {
+                    r.held.get_or_insert(reason);
+                }
             }
             Next::Stop(reason) => {
+                // Without a graceful-timeout the process stops at once, but
+                // its replacement still starts now rather than when the
+                // parent sees this process end.
+                let started = (phase == Phase::Running && reason.replaces_first())
+                    .then(|| start_replacement(group))
+                    .flatten();
+                if let Some(standby) =
+                    started.filter(|_| lifecycle::waits_for_replacement(reason, limits))
+                {
+                    replacement = Some(Replacement {
+                        standby,
+                        since: Instant::now(),
+                        held: Some(reason),
+                    });
+                    continue;
+                }
                 let line = match phase {
                     Phase::Running => reason.stop_line(group, limits),
                     Phase::Draining {

@@ -181,6 +181,7 @@ pub fn daemon_main(
     listener: RawFd,
     accept_lock: Option<ProcMutex>,
     pool: *mut ffi::apr_pool_t,
+    standby: bool,
 ) -> ! {
     let name = spec.name.clone();
     let outcome = std::panic::catch_unwind(move || {
@@ -193,7 +194,7 @@ pub fn daemon_main(
             }
             None => None,
         };
-        run(spec, listener, accept_lock)
+        run(spec, listener, accept_lock, standby)
     });
     let code = match outcome {
         Ok(Ok(())) => 0,
@@ -316,6 +317,7 @@ fn run(
     spec: DaemonProcessSpec,
     listener: RawFd,
     accept_lock: Option<ProcMutex>,
+    standby: bool,
 ) -> Result<(), DaemonFailure> {
     // In the freshly forked child: drop Apache's listening sockets and the
     // other groups' listeners.
@@ -380,6 +382,10 @@ fn run(
         return Ok(run_service_scripts(config, role)?);
     }
     crate::process::preload_scripts(config, role, crate::pymodule::LENT_TO_PROCESS.preload);
+    if standby {
+        load_changed_script(config, &spec.name)?;
+    }
+    monitor::reload_through_standby(&spec.name);
     monitor::spawn_signal_dispatcher();
     tracing::debug!(
         "mod_wsgi: daemon process {} serving group '{}' with {} threads",
@@ -439,6 +445,14 @@ fn run(
         })
         .collect::<Result<_, _>>()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    if standby {
+        // Python is up, the preloads (and a changed script) are loaded and
+        // the workers accept: the process that set this standby going may
+        // stop accepting.
+        if let Some(handover) = super::standby::handover() {
+            handover.announce_ready(std::process::id() as i32);
+        }
+    }
     let pulse_stop = Arc::new(AtomicBool::new(false));
     let pulse = limits
         .deadlock_timeout
@@ -482,6 +496,41 @@ fn run(
     crate::process::announce_stopped(reason.key());
     tracing::info!("Exiting daemon process '{}'.", spec.name);
     Ok(())
+}
+
+/// In a standby set going for a reload (ours): loads the changed script
+/// before the standby says it is ready. When it fails (its traceback is
+/// logged by the load) the standby tells its claimant and exits, and the
+/// old process keeps serving.
+fn load_changed_script(config: &'static ServerConfig, group: &str) -> Result<(), DaemonFailure> {
+    let Some(handover) = super::standby::handover() else {
+        return Ok(());
+    };
+    let Some((application_group, script)) = handover.reload_target() else {
+        return Ok(());
+    };
+    let loaded = crate::process::interpreter_for(config, &application_group, &|name: &str| {
+        std::env::var(name).ok()
+    })
+    .map_err(|message| tracing::error!("mod_wsgi: {message}"))
+    .is_ok_and(|interpreter| {
+        let log = |level: i32, line: &str| {
+            if level <= APLOG_ERR {
+                tracing::error!("{line}")
+            } else {
+                tracing::info!("{line}")
+            }
+        };
+        handler::preload(&interpreter, &script, &log)
+    });
+    if loaded {
+        return Ok(());
+    }
+    tracing::error!(
+        "Replacement process for daemon process '{group}' could not load the changed script '{script}'; it exits and the running process keeps serving."
+    );
+    handover.announce_failed(std::process::id() as i32);
+    Err(DaemonFailure::Logged)
 }
 
 /// `threads=0`: the process exists to run its `WSGIImportScript` scripts

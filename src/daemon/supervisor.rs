@@ -11,6 +11,7 @@
 //! name stays the same.
 
 use super::lifecycle::parent_lines;
+use super::standby::Handover;
 use crate::apache::proc_mutex::ProcMutex;
 use crate::apache::servers::ConfiguredServer;
 use crate::apache::{ffi, hook, pool, proc};
@@ -45,6 +46,11 @@ pub struct Group {
     log_server: usize,
     /// Its counters on the metrics board, if there is one.
     board_group: Option<GroupId>,
+    /// The state shared with the group's standby (ours; see
+    /// `standby`); `None` for groups without one.
+    handover: Option<&'static Handover>,
+    /// Address of the standby's registration data (0: none).
+    standby_data: usize,
 }
 
 /// A group's listening socket, kept across generations by the parent.
@@ -300,12 +306,15 @@ struct Slot {
     /// Set when the registration ends because the process died, rather
     /// than because Apache is stopping or restarting.
     ended_by_death: bool,
+    /// The group's standby, not yet in a slot: it comes and goes without
+    /// the C module's lines, which are about slot processes.
+    standby: bool,
 }
 
 /// Forks the daemon for `slot` of group `index`; the child waits
 /// `hold_off` before it starts, and never returns.
 fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Duration) {
-    let (name, listener, accept_lock, log_server) = {
+    let (name, listener, accept_lock, log_server, handover) = {
         let groups = GROUPS.lock();
         let group = &groups[index];
         (
@@ -313,6 +322,7 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
             group.listener,
             group.accept_lock,
             group.log_server,
+            group.handover,
         )
     };
     // SAFETY: the process record lives in the configuration pool, as APR's
@@ -330,7 +340,10 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
                 crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
             }
             std::thread::sleep(hold_off);
-            super::serve::daemon_main(spec, listener, accept_lock, pconf);
+            if let Some(handover) = handover {
+                super::standby::install(handover);
+            }
+            super::serve::daemon_main(spec, listener, accept_lock, pconf, false);
         }
         proc::Fork::Failed(status) => {
             crate::apache::log::server_log_with_status(
@@ -354,11 +367,113 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
         name: name.clone(),
         pid,
         ended_by_death: false,
+        standby: false,
     }));
     // SAFETY: registering the child with the MPM's maintenance; `data` is
     // reclaimed in the callback when the registration ends.
     unsafe { proc::watch(&child, maintenance, data.cast(), pconf) };
     tracing::debug!("mod_wsgi: started daemon process {pid} for group '{name}'");
+}
+
+/// Forks the standby of group `index` (ours, see `standby`): paused
+/// before Python until a process of the group claims it, then a daemon
+/// process like the others. The child never returns.
+fn spawn_standby(index: usize, pconf: *mut ffi::apr_pool_t, hold_off: Duration) {
+    let (name, listener, accept_lock, log_server, handover) = {
+        let groups = GROUPS.lock();
+        let group = &groups[index];
+        (
+            group.spec.name.clone(),
+            group.listener,
+            group.accept_lock,
+            group.log_server,
+            group.handover,
+        )
+    };
+    let Some(handover) = handover else {
+        return;
+    };
+    // No claim may wake the new standby before it exists.
+    handover.reset_for(0);
+    // SAFETY: as in `spawn`; the child branch never returns.
+    let child = match unsafe { proc::fork(pconf) } {
+        proc::Fork::Parent(child) => child,
+        proc::Fork::Child => {
+            crate::sys::signals::reset_stop_signals();
+            let spec = GROUPS.lock()[index].spec.clone();
+            if log_server != 0 {
+                crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
+            }
+            std::thread::sleep(hold_off);
+            let parent = PARENT.load(std::sync::atomic::Ordering::Acquire);
+            // Named apart from Apache's children while it waits, so `ps`
+            // (and a test picking an Apache child) can tell it apart.
+            let name = process::name();
+            process::set_name(b"wsgi-standby");
+            while !handover.woken() {
+                if process::parent_pid() != parent {
+                    process::exit_now(0);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            process::set_name(&name);
+            super::standby::install(handover);
+            super::serve::daemon_main(spec, listener, accept_lock, pconf, true);
+        }
+        proc::Fork::Failed(status) => {
+            crate::apache::log::server_log_with_status(
+                std::ptr::null(),
+                crate::apache::log::APLOG_WARNING,
+                status,
+                &format!("mod_wsgi: unable to fork the standby process of daemon group '{name}'; its processes recycle without one."),
+            );
+            return;
+        }
+    };
+    let pid = child.pid();
+    let data = Box::into_raw(Box::new(Slot {
+        group: index,
+        slot: usize::MAX,
+        pconf,
+        started: Instant::now(),
+        name,
+        pid,
+        ended_by_death: false,
+        standby: true,
+    }));
+    GROUPS.lock()[index].standby_data = data as usize;
+    handover.reset_for(pid);
+    // SAFETY: as in `spawn`.
+    unsafe { proc::watch(&child, maintenance, data.cast(), pconf) };
+}
+
+/// The parent side of a slot process that ended: when it had set the
+/// standby going, the standby takes its slot (and a new standby is
+/// forked); returns false when the slot needs a new process instead.
+fn adopt_standby(group: usize, slot: usize, dead: Pid, pconf: *mut ffi::apr_pool_t) -> bool {
+    let adopted = {
+        let mut groups = GROUPS.lock();
+        let Some(g) = groups.get_mut(group) else {
+            return false;
+        };
+        let Some(standby) = g.handover.and_then(|h| h.claimed_by(dead)) else {
+            return false;
+        };
+        if g.standby_data != 0 {
+            // SAFETY: the standby's registration data, alive while it is
+            // registered (its UNREGISTER clears `standby_data` first).
+            let data = unsafe { &mut *(g.standby_data as *mut Slot) };
+            data.standby = false;
+            data.slot = slot;
+        }
+        g.standby_data = 0;
+        g.pids[slot] = standby;
+        true
+    };
+    if adopted {
+        spawn_standby(group, pconf, Duration::ZERO);
+    }
+    adopted
 }
 
 /// Whether the MPM is stopping (for a shutdown or a restart): a daemon that
@@ -378,6 +493,10 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
         let entry = unsafe { &mut *slot };
         let (group, index, pconf, started) = (entry.group, entry.slot, entry.pconf, entry.started);
         let (name, pid) = (entry.name.clone(), entry.pid);
+        if entry.standby {
+            standby_maintenance(reason as u32, slot, pconf);
+            return;
+        }
         match reason as u32 {
             ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
                 if let Some(g) = GROUPS.lock().get_mut(group) {
@@ -399,7 +518,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                 // us back with UNREGISTER, which frees `data` (not used
                 // after this).
                 unsafe { proc::unwatch(data) };
-                if !stopping {
+                if !stopping && !adopt_standby(group, index, pid, pconf) {
                     spawn(
                         group,
                         index,
@@ -421,6 +540,42 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
     })
 }
 
+/// The maintenance of a standby not yet in a slot: one that dies (it
+/// failed to start, or was killed) is replaced, paced like a slot
+/// process; its claimant, if any, learns it failed.
+fn standby_maintenance(reason: u32, data: *mut Slot, pconf: *mut ffi::apr_pool_t) {
+    // SAFETY: the standby's registration data, freed only below.
+    let entry = unsafe { &mut *data };
+    match reason {
+        ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
+            let group = entry.group;
+            if let Some(g) = GROUPS.lock().get_mut(group) {
+                if let Some(h) = g.handover {
+                    h.clear(entry.pid);
+                }
+                g.standby_data = 0;
+            }
+            entry.ended_by_death = true;
+            let lived = entry.started.elapsed();
+            // SAFETY: ends the registration; UNREGISTER frees `data`.
+            unsafe { proc::unwatch(data.cast()) };
+            if !server_stopping() {
+                spawn_standby(group, pconf, super::lifecycle::restart_hold_off(lived));
+            }
+        }
+        ffi::APR_OC_REASON_UNREGISTER => {
+            if let Some(g) = GROUPS.lock().get_mut(entry.group) {
+                if g.standby_data == data as usize {
+                    g.standby_data = 0;
+                }
+            }
+            // SAFETY: the registration is gone.
+            drop(unsafe { Box::from_raw(data) });
+        }
+        _ => {}
+    }
+}
+
 /// Pool cleanup on the configuration pool: stop every daemon, waiting up to
 /// each group's shutdown-timeout before killing it.
 unsafe extern "C" fn stop_groups(_data: *mut c_void) -> ffi::apr_status_t {
@@ -432,7 +587,8 @@ unsafe extern "C" fn stop_groups(_data: *mut c_void) -> ffi::apr_status_t {
         let groups = std::mem::take(&mut *GROUPS.lock());
         let mut waiting: Vec<(Pid, Instant)> = Vec::new();
         for group in &groups {
-            for &pid in group.pids.iter().filter(|&&p| p > 0) {
+            let standby = group.handover.map_or(0, |h| h.standby_pid());
+            for &pid in group.pids.iter().chain([&standby]).filter(|&&p| p > 0) {
                 process::terminate(pid);
                 waiting.push((pid, Instant::now() + group.spec.shutdown_timeout));
             }
@@ -569,6 +725,8 @@ pub fn start_groups(
                     groups.push(Group {
                         accept_lock: None,
                         log_server,
+                        handover: None,
+                        standby_data: 0,
                         pids: Vec::new(),
                         spec: spec.clone(),
                         socket_path,
@@ -601,6 +759,8 @@ pub fn start_groups(
             groups.push(Group {
                 accept_lock,
                 log_server,
+                handover: new_handover(spec),
+                standby_data: 0,
                 pids: vec![0; spec.processes as usize],
                 spec: spec.clone(),
                 socket_path,
@@ -626,8 +786,28 @@ pub fn start_groups(
         for slot in 0..count {
             spawn(index, slot, pconf, Duration::ZERO);
         }
+        spawn_standby(index, pconf, Duration::ZERO);
     }
     Ok(())
+}
+
+/// The shared state for a group's standby (ours): every group that
+/// serves requests has one, for planned recycles and for changed scripts.
+fn new_handover(spec: &DaemonProcessSpec) -> Option<&'static Handover> {
+    if spec.is_managed_mode() {
+        return None;
+    }
+    // SAFETY: `Handover` is atomics only, valid when zeroed.
+    match unsafe { crate::sys::shared_memory::SharedPage::<Handover>::new() } {
+        Ok(page) => Some(page.get()),
+        Err(e) => {
+            tracing::warn!(
+                "mod_wsgi: no standby for daemon group '{}' ({e}); its processes recycle without one.",
+                spec.name
+            );
+            None
+        }
+    }
 }
 
 /// In a daemon process: closes the listeners of the other groups.

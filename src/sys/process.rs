@@ -64,3 +64,20 @@ pub fn reap_if_ended(pid: Pid) -> bool {
     let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     done == pid || done < 0
 }
+
+/// The calling thread's name (`comm`, at most 15 bytes).
+pub fn name() -> Vec<u8> {
+    let mut buf = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included.
+    unsafe { libc::prctl(libc::PR_GET_NAME, buf.as_mut_ptr()) };
+    buf.iter().take_while(|&&b| b != 0).copied().collect()
+}
+
+/// Names the calling thread (`comm`; the first 15 bytes of `name`).
+pub fn set_name(name: &[u8]) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name[..n]);
+    // SAFETY: a NUL-terminated buffer of 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr()) };
+}

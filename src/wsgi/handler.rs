@@ -824,6 +824,28 @@ fn close_result(result: &Owned, log_lookup_failure: impl FnOnce(), log_exception
     }
 }
 
+/// What a daemon process does about a request whose script changed on
+/// disk (script reloading on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangedScript {
+    /// Restart the process; the request is handed back to be retried.
+    Restart,
+    /// Serve the loaded code while a replacement process loads the new
+    /// one (ours); `announce`: this request is the first to see the change.
+    KeepServing { announce: bool },
+}
+
+/// Decides about a changed script: (application group, script, its
+/// modification time).
+pub type ChangedScriptPolicy = fn(&str, &str, Option<i64>) -> ChangedScript;
+
+static CHANGED_SCRIPT_POLICY: std::sync::OnceLock<ChangedScriptPolicy> = std::sync::OnceLock::new();
+
+/// A daemon process installs its policy; without one a change restarts.
+pub fn set_changed_script_policy(policy: ChangedScriptPolicy) {
+    let _ = CHANGED_SCRIPT_POLICY.set(policy);
+}
+
 /// Runs the request in `interp` (whose GIL this thread does not hold).
 pub fn run(
     interp: &Interpreter,
@@ -885,18 +907,38 @@ fn run_in_scope(
     let log = |level: i32, line: &str| transport.log(level, line);
     // One stat of the script serves both the restart check and the load.
     let mtime = file_mtime(&route.script);
+    let keep_serving;
+    let mut route = route;
     if route.restart_process_on_change
         && route.reload_on_change
         && script_changed(gil, interp, route, mtime)
     {
-        log(
-            APLOG_INFO,
-            &format!(
-                "Forcing restart of daemon process '{}' due to modification of script '{}'.",
-                interp.process_group, route.script
-            ),
-        );
-        return Ok(Outcome::Restart);
+        let choice = CHANGED_SCRIPT_POLICY
+            .get()
+            .map_or(ChangedScript::Restart, |policy| {
+                policy(&interp.application_group, &route.script, mtime)
+            });
+        if matches!(
+            choice,
+            ChangedScript::Restart | ChangedScript::KeepServing { announce: true }
+        ) {
+            log(
+                APLOG_INFO,
+                &format!(
+                    "Forcing restart of daemon process '{}' due to modification of script '{}'.",
+                    interp.process_group, route.script
+                ),
+            );
+        }
+        if choice == ChangedScript::Restart {
+            return Ok(Outcome::Restart);
+        }
+        // The loaded copy serves until the replacement takes over.
+        keep_serving = Route {
+            reload_on_change: false,
+            ..route.clone()
+        };
+        route = &keep_serving;
     }
     let report = LoadLog {
         log: &log,
