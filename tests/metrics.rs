@@ -340,7 +340,9 @@ fn counters_match_the_requests_sent_while_scraping() {
 
 #[test]
 fn restarts_are_counted_by_reason() {
-    let mut server = start(Mpm::Event, "maximum-requests=4");
+    // graceful-timeout=0: a process stops at its fourth request, rather
+    // than serving on while its replacement starts.
+    let mut server = start(Mpm::Event, "maximum-requests=4 graceful-timeout=0");
     for _ in 0..20 {
         let r = server.get("/daemon/ok");
         assert_eq!(r.status, 200, "{}", diagnostics(&server));
