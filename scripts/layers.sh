@@ -50,9 +50,6 @@ declare -A ALLOWED=(
 
 # Imports that break the table and stay for now: "file|layer|reason".
 IMPORT_EXCEPTIONS=(
-    "src/python/interp.rs|wsgi|each interpreter's adapter types and streams are made in Interpreter::initialise; to be inverted with an initialiser lent at start"
-    "src/python/interp.rs|pymodule|the registry entry holds the module's EventObjects and sets its group attributes; same inversion"
-    "src/python/runtime.rs|pymodule|the mod_wsgi and apache modules are added to the inittab in runtime::initialize; to be passed in by the caller"
 )
 
 # Files outside the wrapper layers that still use FFI: "file|reason".

@@ -126,6 +126,7 @@ fn init_settings(config: &ServerConfig, role: ProcessRole<'_>) -> InitSettings {
             .or_else(|| g.python_eggs.clone()),
         free_threading: false,
         gil_forced_off: false,
+        builtin_modules: &[],
     }
 }
 
@@ -338,7 +339,7 @@ fn start_python(
     config: &ServerConfig,
     role: ProcessRole<'_>,
     process: &gil::ProcessPlan,
-    gc: GcSource,
+    lent: Lent,
 ) -> Result<(), String> {
     let _ = ROLE.set((role.group.to_string(), role.daemon.cloned()));
     let mode = gil::describe_process(role.group);
@@ -346,6 +347,8 @@ fn start_python(
         tracing::warn!("{warning}");
     }
     let mut settings = init_settings(config, role);
+    settings.builtin_modules = lent.builtin_modules;
+    interp::lend_attach(lent.attach);
     settings.free_threading = process.free_threading;
     settings.gil_forced_off = process.gil_forced_off;
     if let Some(home) = &settings.home {
@@ -390,7 +393,7 @@ fn start_python(
     }
     // Service scripts (threads=0) serve no requests: nothing to account.
     if !role.daemon.is_some_and(DaemonProcessSpec::is_managed_mode) {
-        start_reporting(config, role.group, process.switch_interval, gc);
+        start_reporting(config, role.group, process.switch_interval, lent.gc);
     }
     Ok(())
 }
@@ -512,7 +515,7 @@ pub(crate) fn start_daemon_python(
     config: &ServerConfig,
     role: ProcessRole<'_>,
     spec: &DaemonProcessSpec,
-    gc: GcSource,
+    lent: Lent,
 ) -> Result<(), String> {
     let process = process_plan(config, role);
     let _ = PROCESS.set(ProcessInfo {
@@ -525,7 +528,7 @@ pub(crate) fn start_daemon_python(
         server_metrics: spec.server_metrics,
         server: ServerFacts::read(),
     });
-    start_python(config, role, &process, gc)
+    start_python(config, role, &process, lent)
 }
 
 /// Request-independent answers for expanding group names at start-up.
@@ -561,6 +564,10 @@ pub(crate) struct Lent {
     pub preload: PreloadScript,
     /// Where telemetry reads the collectors' figures (the `mod_wsgi` module).
     pub gc: GcSource,
+    /// The modules built into every interpreter (`mod_wsgi`, `apache`).
+    pub builtin_modules: &'static [runtime::BuiltinModule],
+    /// How the adapter sets up each interpreter the registry creates.
+    pub attach: interp::Attach,
 }
 
 /// Preloads `WSGIImportScript` files, and `WSGIScriptAlias` targets (of
@@ -685,7 +692,7 @@ pub(crate) fn start_embedded(s: *mut ffi::server_rec, config: &ServerConfig, len
         let _ = PYTHON_FAILURE.set("embedded mode is disabled by WSGIRestrictEmbedded".into());
         return false;
     }
-    if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process, lent.gc) {
+    if let Err(message) = start_python(config, ProcessRole::EMBEDDED, &process, lent) {
         log::server_log(
             s,
             log::APLOG_CRIT,

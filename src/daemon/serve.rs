@@ -364,7 +364,7 @@ fn run(
         group: &spec.name,
         daemon: Some(&spec),
     };
-    if crate::process::start_daemon_python(config, role, &spec, crate::pymodule::LENT_TO_PROCESS.gc)
+    if crate::process::start_daemon_python(config, role, &spec, crate::pymodule::LENT_TO_PROCESS)
         .is_err()
     {
         server_log_with_status(

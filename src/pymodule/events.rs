@@ -369,7 +369,8 @@ pub(crate) fn publish_signal(name: &str, number: i32) {
 fn publish_in_every_interpreter(event: &str, fill: impl Fn(&Owned) -> Option<()>) {
     let log = |line: &str| tracing::error!("{line}");
     crate::python::interp::in_each_interpreter(|interpreter, gil| {
-        let Some(objects) = interpreter.objects(gil) else {
+        let Some(objects) = crate::wsgi::interpreter::InterpreterObjects::of(interpreter, gil)
+        else {
             return;
         };
         if let Some(payload) = object::new_dict() {

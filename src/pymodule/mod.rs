@@ -9,6 +9,7 @@ mod logging;
 mod metrics;
 
 use crate::python::object::{self, Owned};
+use crate::python::runtime::BuiltinModule;
 use crate::python::trampoline::trampoline;
 use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
@@ -23,6 +24,17 @@ pub(crate) const LENT_TO_PROCESS: crate::process::Lent = crate::process::Lent {
         drain_events: gc::drain_events,
         dropped_events: gc::dropped_events,
     },
+    builtin_modules: &[
+        BuiltinModule {
+            name: c"mod_wsgi",
+            init: init_mod_wsgi,
+        },
+        BuiltinModule {
+            name: c"apache",
+            init: init_apache,
+        },
+    ],
+    attach: crate::wsgi::interpreter::attach,
 };
 
 /// Module version as a tuple of integers, from the crate version, which

@@ -42,29 +42,31 @@ impl Drop for ActiveRequest {
     }
 }
 
-/// Per-interpreter Python objects the WSGI adapter needs on every request.
-pub struct InterpreterObjects {
-    pub adapter_type: Owned,
-    pub input_type: Owned,
-    /// `mod_wsgi.Log`, the byte stream under `wsgi.errors`,
-    /// `sys.stdout` and `sys.stderr`.
-    pub log_type: Owned,
-    /// `mod_wsgi.Restricted`, standing for a restricted standard stream.
-    pub restricted_type: Owned,
-    /// `io.TextIOWrapper`, the text stream over each log.
-    pub text_wrapper: Owned,
-    /// The class handed out as `wsgi.file_wrapper`.
-    pub file_wrapper_type: Owned,
-    /// Event subscribers and `active_requests` of this interpreter's
-    /// `mod_wsgi` module.
-    pub events: crate::pymodule::events::EventObjects,
-}
+/// What the layers above keep per interpreter (the WSGI adapter's types
+/// and the `mod_wsgi` module's event state). This layer only stores it:
+/// its type is theirs, recovered with [`Interpreter::objects`].
+pub type Attached = Arc<dyn std::any::Any + Send + Sync>;
 
-// SAFETY: shared between request threads, but only used (and dropped)
-// with the owning interpreter's GIL held.
-unsafe impl Send for InterpreterObjects {}
-// SAFETY: as above.
-unsafe impl Sync for InterpreterObjects {}
+/// Sets up what the layers above need in a freshly created interpreter,
+/// given its `mod_wsgi` module, with the interpreter's GIL held; `Err`
+/// says what failed. It calls `extend_path` (this layer's step: logging
+/// and adding the configured directories to `sys.path`) where its own
+/// steps need it. Lent once at start-up ([`lend_attach`]), so that this
+/// layer needs not import the adapter or the module.
+pub type Attach = fn(
+    module: &Owned,
+    interp: &Interpreter,
+    setup: &InterpreterSetup,
+    extend_path: &dyn Fn() -> Result<(), String>,
+) -> Result<Attached, String>;
+
+static ATTACH: OnceCell<Attach> = OnceCell::new();
+
+/// Records how every interpreter created from now on is set up by the
+/// layers above. The first call wins; later ones are ignored.
+pub fn lend_attach(attach: Attach) {
+    let _ = ATTACH.set(attach);
+}
 
 /// A loaded WSGI script module and the file's modification time.
 pub struct LoadedScript {
@@ -83,7 +85,7 @@ pub struct Interpreter {
     state: *mut ffi::PyInterpreterState,
     /// Only touched with this interpreter's GIL held; emptied before the
     /// interpreter is destroyed.
-    objects: Mutex<Option<Arc<InterpreterObjects>>>,
+    objects: Mutex<Option<Attached>>,
     scripts: Mutex<HashMap<String, LoadedScript>>,
     /// Requests running in this interpreter, which a pool balances on.
     in_flight: AtomicUsize,
@@ -287,9 +289,10 @@ impl Interpreter {
         Gil::attached()
     }
 
-    /// The adapter types; `None` once the interpreter is being destroyed.
-    pub fn objects(&self, _gil: &Gil<'_>) -> Option<Arc<InterpreterObjects>> {
-        self.objects.lock().clone()
+    /// What the layers above attached here, as the type they made it;
+    /// `None` once the interpreter is being destroyed (or for another type).
+    pub fn objects<T: std::any::Any + Send + Sync>(&self, _gil: &Gil<'_>) -> Option<Arc<T>> {
+        self.objects.lock().clone()?.downcast().ok()
     }
 
     /// Counts a request as running here until the guard is dropped.
@@ -313,23 +316,20 @@ impl Interpreter {
         let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error());
         let module =
             object::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
-        let objects = crate::wsgi::types::create(&module)
-            .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
-        crate::wsgi::streams::install(&objects, setup.restrictions)
-            .ok_or_else(|| fail("cannot install the standard streams"))?;
-        crate::wsgi::gil_watch::install()
-            .ok_or_else(|| fail("cannot watch for the GIL being turned back on"))?;
-        for dir in setup.python_path_layers.iter().flatten() {
-            tracing::info!(
-                "Adding '{dir}' to Python module search path for {}.",
-                describe_process(&setup.process_group)
-            );
-        }
-        add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))?;
-        crate::pymodule::set_groups(&module, &self.process_group, &self.application_group)
-            .ok_or_else(|| fail("cannot set mod_wsgi attributes"))?;
-        module.setattr("FileWrapper", &objects.file_wrapper_type);
-        *self.objects.lock() = Some(Arc::new(objects));
+        let attach = ATTACH
+            .get()
+            .ok_or("nothing was lent to set up the WSGI adapter in interpreters")?;
+        let extend_path = || {
+            for dir in setup.python_path_layers.iter().flatten() {
+                tracing::info!(
+                    "Adding '{dir}' to Python module search path for {}.",
+                    describe_process(&setup.process_group)
+                );
+            }
+            add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))
+        };
+        let objects = attach(&module, self, setup, &extend_path)?;
+        *self.objects.lock() = Some(objects);
         if let Some(interval) = setup.plan.switch_interval {
             set_switch_interval(interval).ok_or_else(|| fail("cannot set the switch interval"))?;
             tracing::info!(

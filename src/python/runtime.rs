@@ -25,6 +25,16 @@ pub struct InitSettings {
     /// Keep it off even for extension modules that did not declare
     /// free-threading support.
     pub gil_forced_off: bool,
+    /// Modules built into every interpreter (`mod_wsgi`, `apache`), lent
+    /// by the layer that defines them.
+    pub builtin_modules: &'static [BuiltinModule],
+}
+
+/// A module added to Python's table of built-in modules before start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinModule {
+    pub name: &'static CStr,
+    pub init: unsafe extern "C" fn() -> *mut ffi::PyObject,
 }
 
 /// The Python version this module was compiled against ("3.12").
@@ -101,11 +111,11 @@ pub fn initialize(settings: &InitSettings) -> Result<*mut ffi::PyThreadState, St
     if let Some(eggs) = &settings.eggs {
         std::env::set_var("PYTHON_EGG_CACHE", eggs);
     }
-    // SAFETY: registering built-in modules before initialisation.
-    unsafe {
-        ffi::PyImport_AppendInittab(c"mod_wsgi".as_ptr(), Some(crate::pymodule::init_mod_wsgi));
-        ffi::PyImport_AppendInittab(c"apache".as_ptr(), Some(crate::pymodule::init_apache));
-    };
+    for module in settings.builtin_modules {
+        // SAFETY: registering built-in modules before initialisation; the
+        // names are static.
+        unsafe { ffi::PyImport_AppendInittab(module.name.as_ptr(), Some(module.init)) };
+    }
 
     let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
     // SAFETY: PyConfig_InitPythonConfig fully initialises the struct.

@@ -129,7 +129,7 @@ fn call<T>(
             object::clear_error();
             return Ok(None);
         };
-        let Some(objects) = interp.objects(&gil) else {
+        let Some(objects) = super::interpreter::InterpreterObjects::of(interp, &gil) else {
             log(APLOG_ERR, "The Python interpreter is shutting down.");
             return Err(Failed);
         };

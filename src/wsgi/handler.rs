@@ -979,7 +979,7 @@ fn run_in_scope(
             500
         }));
     };
-    let Some(objects) = interp.objects(gil) else {
+    let Some(objects) = super::interpreter::InterpreterObjects::of(interp, gil) else {
         transport.log(APLOG_ERR, "The Python interpreter is shutting down.");
         return Ok(Outcome::Fail(503));
     };

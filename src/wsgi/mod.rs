@@ -14,6 +14,8 @@ pub mod gil_watch;
 #[cfg(not(test))]
 pub mod handler;
 #[cfg(not(test))]
+pub mod interpreter;
+#[cfg(not(test))]
 pub mod observe;
 pub mod response;
 #[cfg(not(test))]

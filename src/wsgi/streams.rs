@@ -8,10 +8,10 @@
 //! way they are line-buffered and logged at `error`, as the C module does.
 
 use super::context::RequestContext;
+use super::interpreter::InterpreterObjects;
 use super::types;
 use crate::apache::log::{server_log, APLOG_ERR, APLOG_INFO};
 use crate::config::interp_options::Restrictions;
-use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
 use parking_lot::Mutex;

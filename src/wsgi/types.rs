@@ -6,8 +6,8 @@
 //! touching freed memory.
 
 use super::context::RequestContext;
+use super::interpreter::InterpreterObjects;
 use super::response;
-use crate::python::interp::InterpreterObjects;
 use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
 use pyo3_ffi as ffi;
