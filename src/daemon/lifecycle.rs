@@ -29,6 +29,23 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, for tests that go through them all (the metrics
+    /// page must have a restart counter for each).
+    #[cfg(test)]
+    pub const ALL: [Reason; 11] = [
+        Reason::MaximumRequests,
+        Reason::RestartInterval,
+        Reason::InactivityTimeout,
+        Reason::RequestTimeout,
+        Reason::DeadlockTimeout,
+        Reason::StartupTimeout,
+        Reason::CpuTimeLimit,
+        Reason::MemoryRecycle,
+        Reason::Eviction,
+        Reason::ScriptReload,
+        Reason::StopSignal,
+    ];
+
     /// The `shutdown_reason` of the `process_stopping` event and the
     /// telemetry records.
     pub fn key(self) -> &'static str {
@@ -571,21 +588,8 @@ mod tests {
     #[test]
     fn every_stop_reason_has_its_restart_counter() {
         use Reason::*;
-        let all = [
-            MaximumRequests,
-            RestartInterval,
-            InactivityTimeout,
-            RequestTimeout,
-            DeadlockTimeout,
-            StartupTimeout,
-            CpuTimeLimit,
-            MemoryRecycle,
-            Eviction,
-            ScriptReload,
-            StopSignal,
-        ];
-        for reason in all {
-            // A new reason must be added to the list above (this match
+        for reason in Reason::ALL {
+            // A new reason must be added to `Reason::ALL` (this match
             // stops compiling) and so to the metrics page's counters.
             match reason {
                 MaximumRequests | RestartInterval | InactivityTimeout | RequestTimeout
