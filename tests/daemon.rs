@@ -1029,31 +1029,12 @@ fn under_load<R>(
     clients: usize,
     during: impl FnOnce() -> R,
 ) -> (Vec<(u16, String)>, R) {
-    let port = server.port();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let load: Vec<_> = (0..clients)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut seen = Vec::new();
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        seen.push(match http_request(port, "GET", path, &[], b"") {
-                            Ok(r) if r.status == 200 => {
-                                (200, r.json().str_of("version").to_string())
-                            }
-                            Ok(r) => (r.status, String::new()),
-                            Err(_) => (0, String::new()),
-                        });
-                    }
-                    seen
-                })
-            })
-            .collect();
-        let result = during();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let seen = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
-        (seen, result)
-    })
+    let answer = |r: std::io::Result<common::Response>| match r {
+        Ok(r) if r.status == 200 => (200, r.json().str_of("version").to_string()),
+        Ok(r) => (r.status, String::new()),
+        Err(_) => (0, String::new()),
+    };
+    common::load::under_load(server.port(), path, clients, answer, during)
 }
 
 // Ours: a deploy under load. Touching the script makes the standby import

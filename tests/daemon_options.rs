@@ -206,36 +206,15 @@ fn memory_recycle_restarts_a_leaking_process_without_failing_requests() {
         .start();
     let pid1 = pid(&facts(&server, "/leak/info"));
     let off = server.log_len();
-    let port = server.port();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let (statuses, replaced_by) = std::thread::scope(|s| {
-        // Steady load from two clients for the whole recycle.
-        let load: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut seen = Vec::new();
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        seen.push(status_of(&http_request(
-                            port,
-                            "GET",
-                            "/leak/info",
-                            &[],
-                            b"",
-                        )));
-                    }
-                    seen
-                })
-            })
-            .collect();
+    // Steady load from two clients for the whole recycle.
+    let (answers, replaced_by) = under_load(&server, "/leak/info", 2, || {
         // 8 x 16 MB takes any Python process past 120 MB.
         for _ in 0..8 {
             assert_eq!(pid(&facts(&server, "/leak/leak?mb=16")), pid1);
         }
-        let replaced = wait_for_new_pid(&server, "/leak/info", &[pid1], Instant::now());
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let statuses: Vec<Option<u16>> = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
-        (statuses, replaced)
+        wait_for_new_pid(&server, "/leak/info", &[pid1], Instant::now())
     });
+    let statuses: Vec<Option<u16>> = answers.into_iter().map(|(status, _)| status).collect();
     let (after, _) = replaced_by.unwrap_or_else(|| {
         panic!(
             "the leaking process {pid1} was never replaced\n{}",
@@ -272,32 +251,16 @@ fn under_load<R>(
     clients: usize,
     during: impl FnOnce() -> R,
 ) -> (Vec<Answer>, R) {
-    let port = server.port();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let load: Vec<_> = (0..clients)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut seen = Vec::new();
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        let r = http_request(port, "GET", path, &[], b"");
-                        let pid = r
-                            .as_ref()
-                            .ok()
-                            .filter(|r| r.status == 200)
-                            .and_then(|r| r.json().get("pid").as_i64())
-                            .map(|p| p as i32);
-                        seen.push((status_of(&r), pid));
-                    }
-                    seen
-                })
-            })
-            .collect();
-        let result = during();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let seen = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
-        (seen, result)
-    })
+    let answer = |r: io::Result<Response>| {
+        let pid = r
+            .as_ref()
+            .ok()
+            .filter(|r| r.status == 200)
+            .and_then(|r| r.json().get("pid").as_i64())
+            .map(|p| p as i32);
+        (status_of(&r), pid)
+    };
+    common::load::under_load(server.port(), path, clients, answer, during)
 }
 
 /// The position of the first log line holding every one of `parts`.

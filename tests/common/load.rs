@@ -227,3 +227,34 @@ fn parse_answer(bytes: &[u8]) -> Result<Answer, String> {
         None => Err("no Content-Length".to_string()),
     }
 }
+
+/// Steady load on `path` from `clients` threads while `during` runs, each
+/// client sending GET requests one after another (bounded by
+/// `MAX_REQUESTS_PER_CLIENT`); returns what `answer` made of every reply,
+/// and what `during` returned.
+pub fn under_load<A: Send, R>(
+    port: u16,
+    path: &str,
+    clients: usize,
+    answer: impl Fn(std::io::Result<super::Response>) -> A + Sync,
+    during: impl FnOnce() -> R,
+) -> (Vec<A>, R) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let load: Vec<_> = (0..clients)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut seen = Vec::new();
+                    while !stop.load(Ordering::Relaxed) && seen.len() < MAX_REQUESTS_PER_CLIENT {
+                        seen.push(answer(super::http_request(port, "GET", path, &[], b"")));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let result = during();
+        stop.store(true, Ordering::Relaxed);
+        let seen = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        (seen, result)
+    })
+}
