@@ -3,7 +3,9 @@
 //! for it. Pure: what the operating system says about each process comes
 //! in with the snapshot.
 
-use super::board::{GroupPhase, GroupSnapshot, Snapshot, INTERPRETER_KINDS, RESTART_REASONS};
+use super::board::{
+    GroupPhase, GroupSnapshot, ProcessSnapshot, Snapshot, INTERPRETER_KINDS, RESTART_REASONS,
+};
 use super::histogram::BUCKETS;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -77,6 +79,70 @@ fn escape(value: &str) -> String {
     }
     out
 }
+
+/// A metric family with one sample (or one per GIL kind) per live process.
+struct ProcessFamily {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    /// Writes the process's samples: page, name, labels, the process, its usage.
+    write: fn(&mut Page, &str, &str, &ProcessSnapshot, &ProcessUsage),
+}
+
+const PER_PROCESS: [ProcessFamily; 8] = [
+    ProcessFamily {
+        name: "mod_wsgi_process_resident_memory_bytes",
+        kind: "gauge",
+        help: "Resident set size of a process that runs Python.",
+        write: |page, name, labels, _, usage| page.sample(name, labels, usage.resident_bytes),
+    },
+    ProcessFamily {
+        name: "mod_wsgi_process_cpu_seconds_total",
+        kind: "counter",
+        help: "CPU time (user and system) of a process that runs Python.",
+        write: |page, name, labels, _, usage| page.float(name, labels, usage.cpu_seconds),
+    },
+    ProcessFamily {
+        name: "mod_wsgi_process_start_time_seconds",
+        kind: "gauge",
+        help: "When the process started serving, in seconds since the epoch.",
+        write: |page, name, labels, p, _| page.float(name, labels, p.started),
+    },
+    ProcessFamily {
+        name: "mod_wsgi_process_requests_total",
+        kind: "counter",
+        help: "Requests the process has completed.",
+        write: |page, name, labels, p, _| page.sample(name, labels, p.requests),
+    },
+    ProcessFamily {
+        name: "mod_wsgi_process_busy_threads",
+        kind: "gauge",
+        help: "Request threads of the process running a request now.",
+        write: |page, name, labels, p, _| page.sample(name, labels, p.busy),
+    },
+    ProcessFamily {
+        name: "mod_wsgi_process_gil_wait_seconds_total",
+        kind: "counter",
+        help: "Time request threads waited to take the GIL back at mod_wsgi's release points.",
+        write: |page, name, labels, p, _| page.float(name, labels, p.gil_wait),
+    },
+    ProcessFamily {
+        name: "mod_wsgi_process_gil_enabled",
+        kind: "gauge",
+        help: "1 while the process runs with a GIL (0: free-threaded with the GIL off).",
+        write: |page, name, labels, p, _| page.sample(name, labels, u8::from(p.gil_enabled)),
+    },
+    ProcessFamily {
+        name: "mod_wsgi_process_interpreters",
+        kind: "gauge",
+        help: "Python interpreters the process has created, by GIL kind.",
+        write: |page, name, labels, p, _| {
+            for ((_, gil), n) in INTERPRETER_KINDS.iter().zip(p.interpreters) {
+                page.sample(name, &format!("{labels},gil=\"{gil}\""), n);
+            }
+        },
+    },
+];
 
 fn group_labels(group: &str) -> String {
     format!("group=\"{}\",mode=\"{}\"", escape(group), mode(group))
@@ -342,73 +408,11 @@ pub fn render(snapshot: &Snapshot, observed: &Observed, format: Format) -> Strin
         }
     }
 
-    let per_process: [(&str, &str, &str); 8] = [
-        (
-            "mod_wsgi_process_resident_memory_bytes",
-            "gauge",
-            "Resident set size of a process that runs Python.",
-        ),
-        (
-            "mod_wsgi_process_cpu_seconds_total",
-            "counter",
-            "CPU time (user and system) of a process that runs Python.",
-        ),
-        (
-            "mod_wsgi_process_start_time_seconds",
-            "gauge",
-            "When the process started serving, in seconds since the epoch.",
-        ),
-        (
-            "mod_wsgi_process_requests_total",
-            "counter",
-            "Requests the process has completed.",
-        ),
-        (
-            "mod_wsgi_process_busy_threads",
-            "gauge",
-            "Request threads of the process running a request now.",
-        ),
-        (
-            "mod_wsgi_process_gil_wait_seconds_total",
-            "counter",
-            "Time request threads waited to take the GIL back at mod_wsgi's release points.",
-        ),
-        (
-            "mod_wsgi_process_gil_enabled",
-            "gauge",
-            "1 while the process runs with a GIL (0: free-threaded with the GIL off).",
-        ),
-        (
-            "mod_wsgi_process_interpreters",
-            "gauge",
-            "Python interpreters the process has created, by GIL kind.",
-        ),
-    ];
-    for (name, kind, help) in per_process {
-        page.family(name, kind, help);
+    for family in PER_PROCESS {
+        page.family(family.name, family.kind, family.help);
         for p in &live {
-            let usage = observed.usage[&p.pid];
             let labels = format!("{},pid=\"{}\"", group_labels(&p.group), p.pid);
-            match name {
-                "mod_wsgi_process_resident_memory_bytes" => {
-                    page.sample(name, &labels, usage.resident_bytes)
-                }
-                "mod_wsgi_process_cpu_seconds_total" => {
-                    page.float(name, &labels, usage.cpu_seconds)
-                }
-                "mod_wsgi_process_start_time_seconds" => page.float(name, &labels, p.started),
-                "mod_wsgi_process_requests_total" => page.sample(name, &labels, p.requests),
-                "mod_wsgi_process_busy_threads" => page.sample(name, &labels, p.busy),
-                "mod_wsgi_process_gil_wait_seconds_total" => page.float(name, &labels, p.gil_wait),
-                "mod_wsgi_process_gil_enabled" => {
-                    page.sample(name, &labels, u8::from(p.gil_enabled))
-                }
-                _ => {
-                    for ((_, gil), n) in INTERPRETER_KINDS.iter().zip(p.interpreters) {
-                        page.sample(name, &format!("{labels},gil=\"{gil}\""), n);
-                    }
-                }
-            }
+            (family.write)(&mut page, family.name, &labels, p, &observed.usage[&p.pid]);
         }
     }
     if format == Format::OpenMetrics {
