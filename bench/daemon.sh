@@ -19,11 +19,7 @@ source bench/lib.sh
 ensure_tools
 build_modules
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-daemonbench.XXXXXX)
-trap cleanup_root EXIT
-# The daemon sockets ($ROOT/wsgi.*) are made by the Apache parent (root);
-# the children and daemons (www-data) must reach them and the script.
-chmod 755 "$ROOT"
+bench_root daemonbench
 write_hello_app
 chmod -R a+rX "$ROOT"
 

@@ -40,11 +40,7 @@ ensure_tools
 build_modules
 framework_venv
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-frameworksbench.XXXXXX)
-trap cleanup_root EXIT
-# The daemon sockets ($ROOT/wsgi-*) are made by the Apache parent (root);
-# the children and daemons (www-data) must reach them and the apps.
-chmod 755 "$ROOT"
+bench_root frameworksbench
 cp -r bench/frameworks "$ROOT/apps"
 "$FRAMEWORK_VENV/bin/python" "$ROOT/apps/django/make_db.py" "$ROOT/apps/django/bench.sqlite3"
 chmod -R a+rX "$ROOT"

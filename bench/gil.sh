@@ -19,9 +19,7 @@ ensure_tools
 
 build_modules
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-gilbench.XXXXXX)
-trap cleanup_root EXIT
-chmod 755 "$ROOT"
+bench_root gilbench
 
 write_cpu_app
 # The same round-robin over four interpreters as the example.

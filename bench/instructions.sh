@@ -26,9 +26,7 @@ ensure_tools
 command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
 build_modules
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-instr.XXXXXX)
-trap cleanup_root EXIT
-chmod 755 "$ROOT"
+bench_root instr
 write_hello_app
 chmod -R a+rX "$ROOT"
 chown -R www-data:www-data "$ROOT"

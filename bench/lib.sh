@@ -149,6 +149,18 @@ stop_server() {
     for _ in $(seq 50); do [ -e "$ROOT/$name.pid" ] || break; sleep 0.2; done
 }
 
+# Makes ROOT, the scratch server root of one benchmark (/tmp/mod_wsgi-TAG.*),
+# and arranges its removal on exit with every server under it and the
+# background processes the script lists in BACKGROUND_PIDS. It is 0755:
+# Apache's children and daemons (www-data) reach the daemon sockets the
+# parent (root) makes there, and the apps.
+BACKGROUND_PIDS=()
+bench_root() {
+    ROOT=$(mktemp -d "/tmp/mod_wsgi-$1.XXXXXX")
+    trap 'stop_pids "${BACKGROUND_PIDS[@]}"; cleanup_root' EXIT
+    chmod 755 "$ROOT"
+}
+
 # For an EXIT trap: stops every server under $ROOT still running (so no
 # Apache or daemon process outlives the script), then removes $ROOT.
 cleanup_root() {

@@ -24,14 +24,7 @@ source bench/lib.sh
 ensure_tools
 build_modules
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-metricsbench.XXXXXX)
-SCRAPER_PIDS=()
-cleanup() {
-    stop_pids "${SCRAPER_PIDS[@]}"
-    cleanup_root
-}
-trap cleanup EXIT
-chmod 755 "$ROOT"
+bench_root metricsbench
 write_hello_app
 chmod -R a+rX "$ROOT"
 
@@ -75,7 +68,7 @@ curl -sf "$scrape_url" | grep -q '^mod_wsgi_requests_total{' || {
         sleep 1
     done
 ) > "$ROOT/scrapes" &
-SCRAPER_PIDS+=("$!")
+BACKGROUND_PIDS+=("$!")
 
 declare -A P50=()
 measure_slice() { preloaded_wrk -t"$THREADS" -c"$CONNECTIONS" "${URL[$1]}"; }
@@ -83,8 +76,8 @@ run_rounds "${order[@]}"
 
 scrapes=$(wc -l < "$ROOT/scrapes")
 page_bytes=$(curl -sf "$scrape_url" | wc -c)
-stop_pids "${SCRAPER_PIDS[@]}"
-SCRAPER_PIDS=()
+stop_pids "${BACKGROUND_PIDS[@]}"
+BACKGROUND_PIDS=()
 for name in "${order[@]}"; do
     check_log "$name"
     stop_server "$name"

@@ -28,9 +28,7 @@ ensure_tools
 
 build_modules
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-poolbench.XXXXXX)
-trap cleanup_root EXIT
-chmod 755 "$ROOT"
+bench_root poolbench
 write_cpu_app
 THREADS_TOTAL=$((2 * MEMBERS))
 CONNECTIONS=$THREADS_TOTAL

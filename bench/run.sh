@@ -15,9 +15,7 @@ source bench/lib.sh
 ensure_tools
 build_modules
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-bench.XXXXXX)
-trap cleanup_root EXIT
-chmod 755 "$ROOT"
+bench_root bench
 write_hello_app
 printf 'Hello World!\n' > "$ROOT/static.txt"
 chmod -R a+rX "$ROOT"

@@ -58,11 +58,7 @@ else
     build_modules
 fi
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-soak.XXXXXX)
-trap cleanup_root EXIT
-# Apache's children and daemons (www-data) read the app and the data file
-# and reach the daemon sockets the parent (root) makes here.
-chmod 755 "$ROOT"
+bench_root soak
 cp bench/soak_app.wsgi "$ROOT/soak_app.wsgi"
 head -c 65536 /dev/urandom > "$ROOT/soak-data.bin"
 chmod -R a+rX "$ROOT"

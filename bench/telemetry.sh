@@ -31,17 +31,7 @@ source bench/lib.sh
 ensure_tools
 build_modules
 
-ROOT=$(mktemp -d /tmp/mod_wsgi-telemetrybench.XXXXXX)
-RECEIVER_PIDS=()
-cleanup() {
-    stop_pids "${RECEIVER_PIDS[@]}"
-    cleanup_root
-}
-trap cleanup EXIT
-# The daemon sockets ($ROOT/wsgi-*) are made by the Apache parent (root);
-# the children and daemons (www-data) must reach them, the script and the
-# telemetry sockets.
-chmod 755 "$ROOT"
+bench_root telemetrybench
 write_hello_app
 
 # The receiver: binds the telemetry socket (mode 0666, so the www-data
@@ -113,7 +103,7 @@ for name in "${order[@]}"; do
     if [ "${name##*-}" = on ]; then
         "$PYTHON" "$ROOT/receiver.py" "$ROOT/$name.sock" $((ROUNDS * 4 * (DURATION + 2) + 120)) \
             "$ROOT/$name.count" &
-        RECEIVER_PIDS+=("$!")
+        BACKGROUND_PIDS+=("$!")
         for _ in $(seq 50); do [ -S "$ROOT/$name.sock" ] && break; sleep 0.1; done
         [ -S "$ROOT/$name.sock" ] || { echo "receiver did not bind $ROOT/$name.sock" >&2; exit 1; }
     fi
@@ -132,8 +122,8 @@ for name in "${order[@]}"; do
     check_log "$name"
     stop_server "$name"
 done
-stop_pids "${RECEIVER_PIDS[@]}"
-RECEIVER_PIDS=()
+stop_pids "${BACKGROUND_PIDS[@]}"
+BACKGROUND_PIDS=()
 for name in ours-on cmod-on; do
     read -r count seconds kinds < "$ROOT/$name.count"
     DGRAMS[$name]=$(awk -v n="$count" -v t="$seconds" 'BEGIN { printf "%d in %ds (%.1f/s)", n, t, n / t }')
