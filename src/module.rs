@@ -2,7 +2,7 @@
 
 use crate::apache::commands::COMMANDS;
 use crate::apache::log::{self, APLOG_EMERG, APLOG_ERR, APLOG_WARNING};
-use crate::apache::request::Request;
+use crate::apache::request::HookRequest;
 use crate::apache::servers::{all_servers, server_config};
 use crate::apache::{ffi, hook, pool};
 use crate::config::gil;
@@ -254,50 +254,52 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
     hook::guard("translate_name", ffi::DECLINED as c_int, || {
         // SAFETY: live request for this hook call.
-        let req = unsafe { Request::from_raw(r) };
-        // SAFETY: the request's (merged) server.
-        let config = unsafe { server_config(req.server()) };
-        if config.aliases.is_empty() {
-            return ffi::DECLINED as c_int;
-        }
-        let uri = req.uri();
-        for alias in &config.aliases {
-            if let Some(filename) = alias.map_uri(&uri) {
-                req.set_filename(&filename);
-                req.set_handler(HANDLER_NAME);
-                req.set_module_data(alias as *const ScriptAlias);
-                return ffi::OK as c_int;
+        unsafe { HookRequest::new(r) }.scope(|req| {
+            // SAFETY: the request's (merged) server.
+            let config = unsafe { server_config(req.server()) };
+            if config.aliases.is_empty() {
+                return ffi::DECLINED as c_int;
             }
-        }
-        ffi::DECLINED as c_int
+            let uri = req.uri();
+            for alias in &config.aliases {
+                if let Some(filename) = alias.map_uri(&uri) {
+                    req.set_filename(&filename);
+                    req.set_handler(HANDLER_NAME);
+                    req.set_module_data(alias as *const ScriptAlias);
+                    return ffi::OK as c_int;
+                }
+            }
+            ffi::DECLINED as c_int
+        })
     })
 }
 
 unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: live request for this hook call.
-    let req = unsafe { Request::from_raw(r) };
-    let handler_name = req.handler();
-    if handler_name == metrics_page::HANDLER {
-        return hook::catch_panic("wsgi-metrics handler", || metrics_page::serve(req))
-            .unwrap_or(500);
-    }
-    if !request::is_script_handler(&handler_name) {
-        // SAFETY: our merged per-directory config for this request.
-        let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
-        if !dir.handler_scripts.iter().any(|(n, _)| *n == handler_name) {
-            return ffi::DECLINED as c_int;
+    unsafe { HookRequest::new(r) }.scope(|req| {
+        let handler_name = req.handler();
+        if handler_name == metrics_page::HANDLER {
+            return hook::catch_panic("wsgi-metrics handler", || metrics_page::serve(req))
+                .unwrap_or(500);
         }
-    }
-    match hook::catch_panic("handler", || request::handle_request(req, &handler_name)) {
-        Some(status) => status,
-        None => {
-            req.log(
-                APLOG_ERR,
-                "mod_wsgi: internal error while handling the request (please report)",
-            );
-            500
+        if !request::is_script_handler(&handler_name) {
+            // SAFETY: our merged per-directory config for this request.
+            let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
+            if !dir.handler_scripts.iter().any(|(n, _)| *n == handler_name) {
+                return ffi::DECLINED as c_int;
+            }
         }
-    }
+        match hook::catch_panic("handler", || request::handle_request(req, &handler_name)) {
+            Some(status) => status,
+            None => {
+                req.log(
+                    APLOG_ERR,
+                    "mod_wsgi: internal error while handling the request (please report)",
+                );
+                500
+            }
+        }
+    })
 }
 
 unsafe extern "C" fn register_hooks(p: *mut ffi::apr_pool_t) {

@@ -2,6 +2,7 @@
 
 use super::{c_str, ffi, pool};
 use std::ffi::c_char;
+use std::marker::PhantomData;
 
 /// Why writing response data to the client failed.
 #[derive(Debug)]
@@ -22,10 +23,14 @@ fn apr_error(status: ffi::apr_status_t) -> String {
     }
 }
 
-/// Borrowed handle to the request being handled on this thread.
+/// Borrowed handle to the request being handled on this thread. Its
+/// lifetime is that of the hook call handing it out ([`Request::scoped`]),
+/// so the compiler refuses to keep it (in a static, a spawned thread)
+/// past the call.
 #[derive(Clone, Copy)]
-pub struct Request {
+pub struct Request<'hook> {
     raw: *mut ffi::request_rec,
+    call: PhantomData<&'hook mut ffi::request_rec>,
 }
 
 /// Collects an APR table's entries.
@@ -49,14 +54,28 @@ pub unsafe fn table_entries(table: *const ffi::apr_table_t) -> Vec<(String, Stri
         .collect()
 }
 
-impl Request {
+/// The `request_rec` a hook was called with, vouched for by that hook.
+pub struct HookRequest(*mut ffi::request_rec);
+
+impl HookRequest {
     /// # Safety
     /// `raw` is the live request of the current hook invocation and is only
     /// used on this thread while the hook runs.
-    pub unsafe fn from_raw(raw: *mut ffi::request_rec) -> Request {
-        Request { raw }
+    pub unsafe fn new(raw: *mut ffi::request_rec) -> HookRequest {
+        HookRequest(raw)
     }
 
+    /// Runs `f` with the request. `f` must work for any lifetime, so the
+    /// request it is lent cannot leave it.
+    pub fn scope<T>(self, f: impl for<'hook> FnOnce(Request<'hook>) -> T) -> T {
+        f(Request {
+            raw: self.0,
+            call: PhantomData,
+        })
+    }
+}
+
+impl Request<'_> {
     /// The underlying pointer, for `WSGIPassApacheRequest`.
     pub fn raw(self) -> *mut ffi::request_rec {
         self.raw
@@ -608,7 +627,7 @@ impl Request {
     }
 }
 
-impl crate::config::values::GroupContext for Request {
+impl crate::config::values::GroupContext for Request<'_> {
     fn server_name(&self) -> String {
         self.server_hostname()
     }

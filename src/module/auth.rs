@@ -6,7 +6,7 @@
 //! child, whatever process group the application itself uses.
 
 use crate::apache::log::{server_log, APLOG_ERR};
-use crate::apache::request::Request;
+use crate::apache::request::{HookRequest, Request};
 use crate::apache::servers::server_config;
 use crate::apache::{c_str, ffi, hook, pool};
 use crate::config::dir::ScriptRef;
@@ -228,28 +228,34 @@ unsafe extern "C" fn check_password(
         ffi::authn_status_AUTH_GENERAL_ERROR,
         || {
             // SAFETY: the live request of this provider call.
-            let req = unsafe { Request::from_raw(r) };
-            // SAFETY: Apache passes NUL-terminated strings.
-            let (user, password) = unsafe { (text(user), text(password)) };
-            let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
-            with_script(&req, ScriptKind::Basic, failed, |prepared, request| {
-                let interpreter = &prepared.interpreter;
-                match auth::check_password(interpreter, request, &prepared.route, &user, &password)
-                {
-                    Ok(PasswordCheck::Granted(name)) => {
-                        if let Some(name) = name {
-                            req.set_user(&name);
+            unsafe { HookRequest::new(r) }.scope(|req| {
+                // SAFETY: Apache passes NUL-terminated strings.
+                let (user, password) = unsafe { (text(user), text(password)) };
+                let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
+                with_script(&req, ScriptKind::Basic, failed, |prepared, request| {
+                    let interpreter = &prepared.interpreter;
+                    match auth::check_password(
+                        interpreter,
+                        request,
+                        &prepared.route,
+                        &user,
+                        &password,
+                    ) {
+                        Ok(PasswordCheck::Granted(name)) => {
+                            if let Some(name) = name {
+                                req.set_user(&name);
+                            }
+                            ffi::authn_status_AUTH_GRANTED
                         }
-                        ffi::authn_status_AUTH_GRANTED
+                        Ok(PasswordCheck::Denied) => ffi::authn_status_AUTH_DENIED,
+                        Ok(PasswordCheck::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
+                        Ok(PasswordCheck::NoProvider) => {
+                            log_missing(&req, prepared, "'Basic' auth provider");
+                            failed
+                        }
+                        Err(Failed) => failed,
                     }
-                    Ok(PasswordCheck::Denied) => ffi::authn_status_AUTH_DENIED,
-                    Ok(PasswordCheck::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
-                    Ok(PasswordCheck::NoProvider) => {
-                        log_missing(&req, prepared, "'Basic' auth provider");
-                        failed
-                    }
-                    Err(Failed) => failed,
-                }
+                })
             })
         },
     )
@@ -266,25 +272,26 @@ unsafe extern "C" fn get_realm_hash(
         ffi::authn_status_AUTH_GENERAL_ERROR,
         || {
             // SAFETY: the live request of this provider call.
-            let req = unsafe { Request::from_raw(r) };
-            // SAFETY: Apache passes NUL-terminated strings.
-            let (user, realm) = unsafe { (text(user), text(realm)) };
-            let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
-            with_script(&req, ScriptKind::Digest, failed, |prepared, request| {
-                let interpreter = &prepared.interpreter;
-                match auth::realm_hash(interpreter, request, &prepared.route, &user, &realm) {
-                    Ok(RealmHash::Found(hash)) => {
-                        // SAFETY: Apache reads the hash from the request pool.
-                        unsafe { *rethash = pool::strdup(req.pool(), &hash) as *mut c_char };
-                        ffi::authn_status_AUTH_USER_FOUND
+            unsafe { HookRequest::new(r) }.scope(|req| {
+                // SAFETY: Apache passes NUL-terminated strings.
+                let (user, realm) = unsafe { (text(user), text(realm)) };
+                let failed = ffi::authn_status_AUTH_GENERAL_ERROR;
+                with_script(&req, ScriptKind::Digest, failed, |prepared, request| {
+                    let interpreter = &prepared.interpreter;
+                    match auth::realm_hash(interpreter, request, &prepared.route, &user, &realm) {
+                        Ok(RealmHash::Found(hash)) => {
+                            // SAFETY: Apache reads the hash from the request pool.
+                            unsafe { *rethash = pool::strdup(req.pool(), &hash) as *mut c_char };
+                            ffi::authn_status_AUTH_USER_FOUND
+                        }
+                        Ok(RealmHash::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
+                        Ok(RealmHash::NoProvider) => {
+                            log_missing(&req, prepared, "'Digest' auth provider");
+                            failed
+                        }
+                        Err(Failed) => failed,
                     }
-                    Ok(RealmHash::UnknownUser) => ffi::authn_status_AUTH_USER_NOT_FOUND,
-                    Ok(RealmHash::NoProvider) => {
-                        log_missing(&req, prepared, "'Digest' auth provider");
-                        failed
-                    }
-                    Err(Failed) => failed,
-                }
+                })
             })
         },
     )
@@ -300,48 +307,49 @@ unsafe extern "C" fn check_group_authorization(
         ffi::authz_status_AUTHZ_GENERAL_ERROR,
         || {
             // SAFETY: the live request of this provider call.
-            let req = unsafe { Request::from_raw(r) };
-            // Group names are compared as the bytes they are, as
-            // `groups_for_user`'s are (see authz::latin1_chars).
-            let line = if require_line.is_null() {
-                &[][..]
-            } else {
-                // SAFETY: Apache passes a NUL-terminated string.
-                unsafe { CStr::from_ptr(require_line) }.to_bytes()
-            };
-            let required = authz::required_groups(&authz::latin1_chars(line));
-            let Some(user) = req.user() else {
-                return ffi::authz_status_AUTHZ_DENIED_NO_USER;
-            };
-            let denied = ffi::authz_status_AUTHZ_DENIED;
-            with_script(&req, ScriptKind::Group, denied, |prepared, request| {
-                let interpreter = &prepared.interpreter;
-                let groups =
-                    match auth::groups_for_user(interpreter, request, &prepared.route, &user) {
-                        Ok(Some(groups)) => groups,
-                        Ok(None) => {
-                            log_missing(&req, prepared, "'groups_for_user' callable");
-                            return denied;
-                        }
-                        Err(Failed) => return denied,
-                    };
-                let why = match authz::membership(&groups, &required) {
-                    Membership::Member => return ffi::authz_status_AUTHZ_GRANTED,
-                    Membership::NoGroups => ("WSGI0059", "User is not a member of any groups."),
-                    Membership::NotInRequired => {
-                        ("WSGI0060", "User is not a member of designated groups.")
-                    }
+            unsafe { HookRequest::new(r) }.scope(|req| {
+                // Group names are compared as the bytes they are, as
+                // `groups_for_user`'s are (see authz::latin1_chars).
+                let line = if require_line.is_null() {
+                    &[][..]
+                } else {
+                    // SAFETY: Apache passes a NUL-terminated string.
+                    unsafe { CStr::from_ptr(require_line) }.to_bytes()
                 };
-                req.log_script_error(
-                    0,
-                    &format!(
-                        "{}: Authorization of user '{user}' to access '{}' failed. {}",
-                        why.0,
-                        req.uri(),
-                        why.1
-                    ),
-                );
-                denied
+                let required = authz::required_groups(&authz::latin1_chars(line));
+                let Some(user) = req.user() else {
+                    return ffi::authz_status_AUTHZ_DENIED_NO_USER;
+                };
+                let denied = ffi::authz_status_AUTHZ_DENIED;
+                with_script(&req, ScriptKind::Group, denied, |prepared, request| {
+                    let interpreter = &prepared.interpreter;
+                    let groups =
+                        match auth::groups_for_user(interpreter, request, &prepared.route, &user) {
+                            Ok(Some(groups)) => groups,
+                            Ok(None) => {
+                                log_missing(&req, prepared, "'groups_for_user' callable");
+                                return denied;
+                            }
+                            Err(Failed) => return denied,
+                        };
+                    let why = match authz::membership(&groups, &required) {
+                        Membership::Member => return ffi::authz_status_AUTHZ_GRANTED,
+                        Membership::NoGroups => ("WSGI0059", "User is not a member of any groups."),
+                        Membership::NotInRequired => {
+                            ("WSGI0060", "User is not a member of designated groups.")
+                        }
+                    };
+                    req.log_script_error(
+                        0,
+                        &format!(
+                            "{}: Authorization of user '{user}' to access '{}' failed. {}",
+                            why.0,
+                            req.uri(),
+                            why.1
+                        ),
+                    );
+                    denied
+                })
             })
         },
     )
@@ -354,41 +362,43 @@ unsafe extern "C" fn check_access(r: *mut ffi::request_rec) -> c_int {
         ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
         || {
             // SAFETY: the live request of this hook call.
-            let req = unsafe { Request::from_raw(r) };
-            // SAFETY: our merged per-directory config for this request.
-            let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
-            if dir.access_script.is_none() {
-                return ffi::DECLINED as c_int;
-            }
-            let deny = HostAccess::Deny;
-            let decision = with_script(&req, ScriptKind::Access, deny, |prepared, request| {
-                let host = req.client_ip();
-                match auth::allow_access(&prepared.interpreter, request, &prepared.route, &host) {
-                    Ok(Some(decision)) => decision,
-                    Ok(None) => {
-                        log_missing(&req, prepared, "'allow_access' callable");
-                        deny
-                    }
-                    Err(Failed) => deny,
+            unsafe { HookRequest::new(r) }.scope(|req| {
+                // SAFETY: our merged per-directory config for this request.
+                let dir = unsafe { &*req.per_dir_config::<DirConfig>() };
+                if dir.access_script.is_none() {
+                    return ffi::DECLINED as c_int;
                 }
-            });
-            match decision {
-                HostAccess::Allow => ffi::OK as c_int,
-                HostAccess::Undecided => ffi::DECLINED as c_int,
-                HostAccess::Deny => {
-                    // Under `Satisfy Any` authentication may still let it in.
-                    if !req.satisfies_any() {
-                        req.log_script_error(
-                            0,
-                            &format!(
-                                "WSGI0057: Client denied by server configuration: '{}'.",
-                                req.filename()
-                            ),
-                        );
+                let deny = HostAccess::Deny;
+                let decision = with_script(&req, ScriptKind::Access, deny, |prepared, request| {
+                    let host = req.client_ip();
+                    match auth::allow_access(&prepared.interpreter, request, &prepared.route, &host)
+                    {
+                        Ok(Some(decision)) => decision,
+                        Ok(None) => {
+                            log_missing(&req, prepared, "'allow_access' callable");
+                            deny
+                        }
+                        Err(Failed) => deny,
                     }
-                    ffi::HTTP_FORBIDDEN as c_int
+                });
+                match decision {
+                    HostAccess::Allow => ffi::OK as c_int,
+                    HostAccess::Undecided => ffi::DECLINED as c_int,
+                    HostAccess::Deny => {
+                        // Under `Satisfy Any` authentication may still let it in.
+                        if !req.satisfies_any() {
+                            req.log_script_error(
+                                0,
+                                &format!(
+                                    "WSGI0057: Client denied by server configuration: '{}'.",
+                                    req.filename()
+                                ),
+                            );
+                        }
+                        ffi::HTTP_FORBIDDEN as c_int
+                    }
                 }
-            }
+            })
         },
     )
 }

@@ -41,7 +41,7 @@ pub trait Transport {
 }
 
 #[cfg(not(test))]
-impl Transport for crate::apache::request::Request {
+impl Transport for crate::apache::request::Request<'_> {
     fn set_status(&self, code: i32, line: &str) {
         crate::apache::request::Request::set_status(*self, code, line)
     }
@@ -121,7 +121,7 @@ fn log_write_failure(req: crate::apache::request::Request, why: &str) {
 }
 
 #[cfg(not(test))]
-impl super::ssl::SslVars for crate::apache::request::Request {
+impl super::ssl::SslVars for crate::apache::request::Request<'_> {
     fn is_https(&self) -> bool {
         crate::apache::request::Request::is_https(self)
     }
