@@ -33,9 +33,15 @@ pub unsafe fn attach<T>(pool: *mut ffi::apr_pool_t, value: T) -> *mut T {
 /// # Safety
 /// `pool` must be a live APR pool.
 pub unsafe fn strdup(pool: *mut ffi::apr_pool_t, s: &str) -> *const c_char {
-    let c = CString::new(s.replace('\0', "")).expect("NULs removed");
-    // SAFETY: apr_pstrdup copies the string into the pool.
-    unsafe { ffi::apr_pstrdup(pool, c.as_ptr()) }
+    if s.contains('\0') {
+        let c = CString::new(s.replace('\0', "")).expect("NULs removed");
+        // SAFETY: apr_pstrdup copies the string into the pool.
+        return unsafe { ffi::apr_pstrdup(pool, c.as_ptr()) };
+    }
+    // The common case, on every response header: one copy, straight into
+    // the pool (apr_pstrmemdup adds the terminating NUL).
+    // SAFETY: `s` is `s.len()` readable bytes; APR copies them.
+    unsafe { ffi::apr_pstrmemdup(pool, s.as_ptr().cast(), s.len() as ffi::apr_size_t) }
 }
 
 /// A function APR calls when a pool is cleared.
