@@ -8,8 +8,8 @@
 //! also get `process_signal`. An application may append to them directly.
 
 use crate::apache::log::{server_log, APLOG_ERR};
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{code, collections, convert, errors, object::Owned};
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,7 +52,7 @@ impl EventObjects {
     pub fn new(module: &Owned) -> Option<Self> {
         let keys = PAYLOAD_KEYS
             .iter()
-            .map(|k| Some((*k, object::str_obj(k)?)))
+            .map(|k| Some((*k, convert::str_obj(k)?)))
             .collect::<Option<_>>()?;
         Some(EventObjects {
             subscribers: module.getattr(EVENT_CALLBACKS)?,
@@ -87,7 +87,7 @@ impl EventObjects {
             Some(k) => unsafe {
                 ffi::PyDict_SetItem(dict.as_ptr(), k.as_ptr(), value.as_ptr()) == 0
             },
-            None => object::dict_set(dict, key, value),
+            None => collections::dict_set(dict, key, value),
         }
     }
 }
@@ -95,10 +95,12 @@ impl EventObjects {
 /// Creates the per-interpreter subscriber lists and `active_requests`.
 pub fn init(module: &Owned) -> Option<()> {
     for list in [EVENT_CALLBACKS, SHUTDOWN_CALLBACKS, SIGNAL_CALLBACKS] {
-        module.setattr(list, &object::new_list()?).then_some(())?;
+        module
+            .setattr(list, &collections::new_list()?)
+            .then_some(())?;
     }
     module
-        .setattr("active_requests", &object::new_dict()?)
+        .setattr("active_requests", &collections::new_dict()?)
         .then_some(())
 }
 
@@ -124,7 +126,7 @@ unsafe fn subscribe(
     // SAFETY: GIL held (called from Python).
     if unsafe { ffi::PyCallable_Check(callback.as_ptr()) } == 0 {
         // SAFETY: GIL held.
-        object::raise(
+        errors::raise(
             unsafe { ffi::PyExc_TypeError },
             "the subscriber must be callable",
         );
@@ -173,13 +175,13 @@ pub unsafe extern "C" fn subscribe_signals(
             // CPython passed this METH_O function, borrowed for the call.
             return unsafe { subscribe(m, cb, SIGNAL_CALLBACKS) };
         }
-        let stack = object::import("traceback")
+        let stack = code::import("traceback")
             .and_then(|t| t.getattr("format_stack"))
             .and_then(|f| f.call0())
-            .and_then(|lines| object::str_obj("")?.getattr("join")?.call(&[&lines]))
-            .and_then(|s| object::unicode_to_string(&s))
+            .and_then(|lines| convert::str_obj("")?.getattr("join")?.call(&[&lines]))
+            .and_then(|s| convert::unicode_to_string(&s))
             .unwrap_or_default();
-        object::clear_error();
+        errors::clear_error();
         tracing::info!(
             "mod_wsgi.subscribe_signals() called outside daemon mode; the callback will not be invoked. Signal callbacks are only delivered in daemon mode processes."
         );
@@ -208,10 +210,10 @@ pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
     let Some(entries) =
         (unsafe { Owned::from_new(ffi::PyList_GetSlice(list.as_ptr(), 0, isize::MAX)) })
     else {
-        object::clear_error();
+        errors::clear_error();
         return;
     };
-    let Some(name_obj) = object::str_obj(name) else {
+    let Some(name_obj) = convert::str_obj(name) else {
         return;
     };
     // SAFETY: GIL held; `entries` is a list.
@@ -224,7 +226,7 @@ pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
         else {
             continue;
         };
-        let args = object::tuple(&[&name_obj]);
+        let args = collections::tuple(&[&name_obj]);
         let result = args.and_then(|args| {
             // SAFETY: GIL held; args is a tuple and payload a dict.
             // PyObject_Call returns a new reference, or NULL with an exception set.
@@ -243,8 +245,8 @@ pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
             },
             Some(_) => {}
             None => {
-                let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
-                let text = object::take_error_text().unwrap_or_default();
+                let kind = errors::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
+                let text = errors::take_error_text().unwrap_or_default();
                 log(&if kind == "SystemExit" {
                     format!("WSGI0190: {kind} exception raised by event callback for '{name}'; ignored.")
                 } else {
@@ -305,22 +307,22 @@ pub fn response_started(
         return;
     };
     let payload = (|| {
-        let d = object::new_dict()?;
-        object::dict_set(&d, "request_id", &request_id);
-        object::dict_set(&d, "response_status", status);
-        object::dict_set(&d, "response_headers", headers);
-        object::dict_set(
+        let d = collections::new_dict()?;
+        collections::dict_set(&d, "request_id", &request_id);
+        collections::dict_set(&d, "response_status", status);
+        collections::dict_set(&d, "response_headers", headers);
+        collections::dict_set(
             &d,
             "exception_info",
-            &exc_info.cloned().unwrap_or_else(object::none),
+            &exc_info.cloned().unwrap_or_else(convert::none),
         );
-        object::dict_set(&d, "request_data", &data);
+        collections::dict_set(&d, "request_data", &data);
         Some(d)
     })();
     if let Some(payload) = payload {
         publish(&subscribers, "response_started", &payload, log);
     }
-    object::clear_error();
+    errors::clear_error();
 }
 
 pub unsafe extern "C" fn request_data(
@@ -331,7 +333,7 @@ pub unsafe extern "C" fn request_data(
         match CURRENT.with(|c| c.borrow().as_ref().map(|c| c.data.clone())) {
             Some(data) => data.into_raw(),
             None => {
-                object::raise(
+                errors::raise(
                     // SAFETY: GIL held.
                     unsafe { ffi::PyExc_RuntimeError },
                     "request_data() called outside of an active request",
@@ -349,17 +351,17 @@ pub(crate) fn publish_stopping(reason: &str) {
         return;
     }
     publish_in_every_interpreter("process_stopping", |payload| {
-        object::dict_set(payload, "shutdown_reason", &object::str_obj(reason)?).then_some(())
+        collections::dict_set(payload, "shutdown_reason", &convert::str_obj(reason)?).then_some(())
     });
 }
 
 /// `process_signal` for each interpreter's subscribers (daemon mode).
 pub(crate) fn publish_signal(name: &str, number: i32) {
     publish_in_every_interpreter("process_signal", |payload| {
-        let signame = object::str_obj(name)?;
-        let signum = object::int_obj(number.into())?;
-        (object::dict_set(payload, "signame", &signame)
-            && object::dict_set(payload, "signum", &signum))
+        let signame = convert::str_obj(name)?;
+        let signum = convert::int_obj(number.into())?;
+        (collections::dict_set(payload, "signame", &signame)
+            && collections::dict_set(payload, "signum", &signum))
         .then_some(())
     });
 }
@@ -372,11 +374,11 @@ fn publish_in_every_interpreter(event: &str, fill: impl Fn(&Owned) -> Option<()>
         let Some(objects) = interpreter.objects(gil) else {
             return;
         };
-        if let Some(payload) = object::new_dict() {
+        if let Some(payload) = collections::new_dict() {
             if fill(&payload).is_some() {
                 objects.events.publish_process_event(event, &payload, &log);
             }
         }
-        object::clear_error();
+        errors::clear_error();
     });
 }

@@ -46,7 +46,7 @@ pub fn trampoline<R: SlotResult>(name: &str, body: impl FnOnce() -> R) -> R {
             // SAFETY: the exception type is a static CPython object; the
             // GIL is held by the caller of every slot.
             let system_error = unsafe { ffi::PyExc_SystemError };
-            super::object::raise(
+            super::errors::raise(
                 system_error,
                 &format!("mod_wsgi internal error in {name}: {}", caught.message),
             );

@@ -7,7 +7,10 @@ use super::transport::Transport;
 use super::{streams, types};
 use crate::apache::log::{APLOG_DEBUG, APLOG_ERR, APLOG_INFO};
 use crate::python::interp::{Gil, Interpreter, LoadedScript};
-use crate::python::object::{self, Owned};
+use crate::python::{
+    code, collections, convert, errors,
+    object::{self, Owned},
+};
 use pyo3_ffi as ffi;
 use std::ffi::CString;
 use std::sync::Arc;
@@ -110,7 +113,7 @@ pub type LogFn<'a> = &'a dyn Fn(i32, &str);
 
 /// Logs `context` then the pending Python exception's traceback.
 pub fn log_python_error(log: LogFn<'_>, context: &str) {
-    let text = object::take_error_text().unwrap_or_else(|| "unknown error".into());
+    let text = errors::take_error_text().unwrap_or_else(|| "unknown error".into());
     log(APLOG_ERR, context);
     // Apache writes no empty lines, so the C module's tracebacks have none.
     for line in text.lines().filter(|line| !line.is_empty()) {
@@ -135,7 +138,7 @@ pub fn log_script_exception_as(
     script: &str,
     who: &str,
 ) {
-    let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
+    let kind = errors::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
     let tag = request_file.map_or(String::new(), |file| format!("[script {file}] "));
     let headline = if kind == "SystemExit" {
         // The process carries on, so the C module says it ignored it.
@@ -156,7 +159,7 @@ fn own_gil_refusal_guidance(interp: &Interpreter) -> Option<String> {
     if interp.gil != gil::GilKind::Own {
         return None;
     }
-    let module = object::pending_error_messages(8)
+    let module = errors::pending_error_messages(8)
         .iter()
         .find_map(|m| gil::own_gil_refusal(m).map(str::to_string))?;
     Some(gil::own_gil_import_guidance(
@@ -190,14 +193,14 @@ fn give_up_own_gil_if_refused(interp: &Interpreter, report: &LoadLog<'_>) -> boo
     if !interp.may_fall_back_to_shared_gil() {
         return false;
     }
-    let messages = object::pending_error_messages(8);
+    let messages = errors::pending_error_messages(8);
     let Some(module) =
         gil::own_gil_fallback_module(interp.gil, interp.may_fall_back_to_shared_gil(), &messages)
     else {
         return false;
     };
     interp.give_up_own_gil(module);
-    let text = object::take_error_text().unwrap_or_default();
+    let text = errors::take_error_text().unwrap_or_default();
     for line in text.lines().filter(|line| !line.is_empty()) {
         report.script_line(APLOG_DEBUG, 0, line);
     }
@@ -501,12 +504,12 @@ fn execute(
             let cname = CString::new(name.as_str()).ok()?;
             let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
             let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
-            object::dict_set(&dict, "__file__", &object::str_obj(script)?);
+            collections::dict_set(&dict, "__file__", &convert::str_obj(script)?);
             // As the import system does: C code importing on the script's
             // behalf (PyImport_ImportModule) looks `__import__` up here.
-            object::dict_set(&dict, "__builtins__", &object::import("builtins")?);
+            collections::dict_set(&dict, "__builtins__", &code::import("builtins")?);
             let modules = Owned::from_borrowed(ffi::PyImport_GetModuleDict())?;
-            object::dict_set(&modules, &name, &module);
+            collections::dict_set(&modules, &name, &module);
             let result = Owned::from_new(ffi::PyEval_EvalCode(
                 code.as_ptr(),
                 dict.as_ptr(),
@@ -514,11 +517,11 @@ fn execute(
             ));
             if result.is_none() {
                 // Forget the half-initialised module, keeping the error.
-                let error = object::take_exception();
+                let error = errors::take_exception();
                 ffi::PyDict_DelItemString(modules.as_ptr(), cname.as_ptr());
                 ffi::PyErr_Clear();
                 if let Some(error) = error {
-                    object::restore_exception(error);
+                    errors::restore_exception(error);
                 }
                 return None;
             }
@@ -535,9 +538,9 @@ fn execute(
     }
     let in_request = report.request_file.is_some();
     match (system_exit, in_request) {
-        (true, false) if crate::process::runs_service_scripts() => object::clear_error(),
+        (true, false) if crate::process::runs_service_scripts() => errors::clear_error(),
         (true, false) => {
-            object::clear_error();
+            errors::clear_error();
             report.script_line(
                 APLOG_ERR,
                 0,
@@ -582,7 +585,7 @@ fn reload_requested(
         return false;
     }
     let resource = route.target_file();
-    let answer = object::str_obj(resource).and_then(|r| {
+    let answer = convert::str_obj(resource).and_then(|r| {
         module
             .getattr("reload_required")
             .and_then(|f| f.call(&[&r]))
@@ -612,9 +615,9 @@ pub fn request_thread_id() -> i64 {
 
 /// A dict of the CGI variables, as native strings.
 pub fn cgi_dict(cgi: &[(String, String)]) -> Option<Owned> {
-    let environ = object::new_dict()?;
+    let environ = collections::new_dict()?;
     for (key, value) in cgi {
-        object::dict_set(&environ, key, &object::latin1_obj(value)?);
+        collections::dict_set(&environ, key, &convert::latin1_obj(value)?);
     }
     Some(environ)
 }
@@ -623,63 +626,66 @@ pub fn cgi_dict(cgi: &[(String, String)]) -> Option<Owned> {
 /// `wsgi.errors`), which the caller adds.
 pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
     let environ = cgi_dict(&extras.cgi)?;
-    let version = object::int_tuple(&crate::pymodule::version_numbers())?;
-    let set = |k: &str, v: Owned| object::dict_set(&environ, k, &v);
-    set("wsgi.version", object::int_tuple(&[1, 0])?);
-    set("wsgi.url_scheme", object::str_obj(extras.url_scheme)?);
-    set("wsgi.multithread", object::bool_obj(extras.multithread));
-    set("wsgi.multiprocess", object::bool_obj(extras.multiprocess));
-    set("wsgi.run_once", object::bool_obj(false));
+    let version = collections::int_tuple(&crate::pymodule::version_numbers())?;
+    let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
+    set("wsgi.version", collections::int_tuple(&[1, 0])?);
+    set("wsgi.url_scheme", convert::str_obj(extras.url_scheme)?);
+    set("wsgi.multithread", convert::bool_obj(extras.multithread));
+    set("wsgi.multiprocess", convert::bool_obj(extras.multiprocess));
+    set("wsgi.run_once", convert::bool_obj(false));
     // read() always ends with b'' at the end of the body, so frameworks
     // may read to EOF instead of trusting CONTENT_LENGTH.
-    set("wsgi.input_terminated", object::bool_obj(true));
+    set("wsgi.input_terminated", convert::bool_obj(true));
     set("mod_wsgi.version", version);
     set(
         "mod_wsgi.process_group",
-        object::str_obj(&extras.process_group)?,
+        convert::str_obj(&extras.process_group)?,
     );
     set(
         "mod_wsgi.application_group",
-        object::str_obj(&extras.application_group)?,
+        convert::str_obj(&extras.application_group)?,
     );
     set(
         "mod_wsgi.callable_object",
-        object::str_obj(&route.callable)?,
+        convert::str_obj(&route.callable)?,
     );
     set(
         "mod_wsgi.request_handler",
-        object::str_obj(&extras.request_handler)?,
+        convert::str_obj(&extras.request_handler)?,
     );
     set(
         "mod_wsgi.handler_script",
-        object::str_obj(&extras.handler_script)?,
+        convert::str_obj(&extras.handler_script)?,
     );
-    set("mod_wsgi.request_id", object::str_obj(&extras.request_id)?);
+    set("mod_wsgi.request_id", convert::str_obj(&extras.request_id)?);
     if let Some(id) = &extras.connection_id {
-        set("mod_wsgi.connection_id", object::str_obj(id)?);
+        set("mod_wsgi.connection_id", convert::str_obj(id)?);
     }
-    set("mod_wsgi.thread_id", object::int_obj(request_thread_id())?);
+    set("mod_wsgi.thread_id", convert::int_obj(request_thread_id())?);
     set(
         "mod_wsgi.server_pid",
-        object::str_obj(&extras.server_pid.to_string())?,
+        convert::str_obj(&extras.server_pid.to_string())?,
     );
     set(
         "mod_wsgi.request_start",
-        object::float_obj(extras.request_start)?,
+        convert::float_obj(extras.request_start)?,
     );
     set(
         "mod_wsgi.queue_start",
-        object::float_obj(extras.queue_start)?,
+        convert::float_obj(extras.queue_start)?,
     );
     set(
         "mod_wsgi.daemon_start",
-        object::float_obj(extras.daemon_start)?,
+        convert::float_obj(extras.daemon_start)?,
     );
-    set("apache.version", object::int_tuple(&extras.apache_version)?);
+    set(
+        "apache.version",
+        collections::int_tuple(&extras.apache_version)?,
+    );
     if let Some(request) = extras.apache_request {
         set(
             "apache.request_rec",
-            object::capsule(request, c"apache.request_rec")?,
+            convert::capsule(request, c"apache.request_rec")?,
         );
     }
     Some(environ)
@@ -703,7 +709,7 @@ fn wrapped_file(result: &Owned, wrapper_type: &Owned) -> Option<(i32, u64, u64)>
         let position = unsafe { ffi::PyLong_AsLongLong(position.as_ptr()) };
         Some((i32::try_from(fd).ok()?, u64::try_from(position).ok()?))
     })();
-    object::clear_error();
+    errors::clear_error();
     let (fd, position) = found?;
     let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat on a descriptor the application handed us.
@@ -776,8 +782,8 @@ fn stream_result(
                 }
                 return Ok(());
             };
-            let Some(bytes) = object::bytes_contents(&item) else {
-                object::raise(
+            let Some(bytes) = convert::bytes_contents(&item) else {
+                errors::raise(
                     ffi::PyExc_TypeError,
                     &format!(
                         "response iterable must yield bytes, not {}",
@@ -792,7 +798,7 @@ fn stream_result(
             let data = bytes.to_vec();
             if let Err(message) = ctx.write_body(&data) {
                 // Reported like an exception the application raised.
-                object::raise(ffi::PyExc_RuntimeError, &message);
+                errors::raise(ffi::PyExc_RuntimeError, &message);
                 return Err(message);
             }
             if ctx.client_gone {
@@ -811,7 +817,7 @@ fn close_result(result: &Owned, log_lookup_failure: impl FnOnce(), log_exception
         None => {
             // SAFETY: GIL held; checks the pending exception's type.
             if unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_AttributeError) } != 0 {
-                object::clear_error();
+                errors::clear_error();
             } else {
                 log_lookup_failure();
                 log_exception();
@@ -949,7 +955,7 @@ fn run_in_scope(
         Ok(module) => module,
         Err(LoadFailure::OwnGilGivenUp) => return Err(GaveUpOwnGil),
         Err(LoadFailure::Failed) => {
-            if object::pending_error_type_name().is_some() {
+            if errors::pending_error_type_name().is_some() {
                 // A SystemExit, named by the request's file as the C module does.
                 let who = describe_for_scripts(interp);
                 log_script_exception(&log, route.target_file(), &who, true);
@@ -962,7 +968,7 @@ fn run_in_scope(
     // process's, as with the C module.
     let _scope = streams::RequestScope::enter(ctx_ptr);
     let Some(application) = module.getattr(&route.callable) else {
-        object::clear_error();
+        errors::clear_error();
         transport.log(
             APLOG_ERR,
             &format!(
@@ -994,9 +1000,9 @@ fn run_in_scope(
     };
     let outcome = (|| {
         let environ = build_environ(extras, route)?;
-        object::dict_set(&environ, "wsgi.input", &input);
-        object::dict_set(&environ, "wsgi.errors", &errors_stream);
-        object::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
+        collections::dict_set(&environ, "wsgi.input", &input);
+        collections::dict_set(&environ, "wsgi.errors", &errors_stream);
+        collections::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
         let start_response = adapter.getattr("start_response")?;
         Some((environ, start_response))
     })();
@@ -1012,8 +1018,8 @@ fn run_in_scope(
     let log_error = crate::pymodule::events::log_subscriber_failure;
     let events = RequestEvents::begin(&objects.events, extras, meter);
     timing.application_start = crate::metrics::now_seconds();
-    if let Some(now) = object::float_obj(timing.application_start) {
-        object::dict_set(&environ, "mod_wsgi.application_start", &now);
+    if let Some(now) = convert::float_obj(timing.application_start) {
+        collections::dict_set(&environ, "mod_wsgi.application_start", &now);
     }
     let application = match &events {
         Some(events) => events.started(
@@ -1035,7 +1041,7 @@ fn run_in_scope(
         if pending_is_request_timeout() {
             // The unwinding the daemon asked for: not an application error.
             timed_out = true;
-            object::clear_error();
+            errors::clear_error();
             log(
                 APLOG_INFO,
                 &format!("[script {}] {REQUEST_TIMEOUT_MESSAGE}", route.target_file()),
@@ -1080,7 +1086,7 @@ fn run_in_scope(
                 // An empty response still needs start_response().
                 Ok(()) => {
                     ctx.send_headers().is_ok() || {
-                        object::raise(
+                        errors::raise(
                             // SAFETY: GIL held; a static exception type.
                             unsafe { ffi::PyExc_RuntimeError },
                             START_RESPONSE_FIRST,
@@ -1138,15 +1144,15 @@ const REQUEST_TIMEOUT_MESSAGE: &str = "Request interrupted by RequestTimeout; th
 /// Whether the pending exception is `mod_wsgi.RequestTimeout`, injected
 /// when a daemon's request-timeout fired. The exception stays pending.
 fn pending_is_request_timeout() -> bool {
-    let Some(exception) = object::take_exception() else {
+    let Some(exception) = errors::take_exception() else {
         return false;
     };
-    let matched = object::import("mod_wsgi")
+    let matched = code::import("mod_wsgi")
         .and_then(|m| m.getattr("RequestTimeout"))
         .and_then(|cls| object::is_instance(&exception, &cls))
         .unwrap_or(false);
-    object::clear_error();
-    object::restore_exception(exception);
+    errors::clear_error();
+    errors::restore_exception(exception);
     matched
 }
 

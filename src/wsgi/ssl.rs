@@ -4,8 +4,11 @@
 //! runs; kept and called later, they raise instead of reaching a request
 //! that has gone.
 
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{
+    collections, convert, errors,
+    object::{self, Owned},
+};
 use pyo3_ffi as ffi;
 use std::cell::Cell;
 
@@ -49,7 +52,7 @@ fn with_current(f: impl FnOnce(&dyn SslVars) -> *mut ffi::PyObject) -> *mut ffi:
         // SAFETY: set by a live SslScope on this thread (see `enter`).
         Some(vars) => f(unsafe { &*vars }),
         None => {
-            object::raise(
+            errors::raise(
                 // SAFETY: a static exception type; GIL held by the caller.
                 unsafe { ffi::PyExc_RuntimeError },
                 "mod_ssl functions are only available while the request is being checked",
@@ -67,7 +70,7 @@ fn wrong_count(name: &str, wanted: isize, args: *mut ffi::PyObject) -> bool {
         return false;
     }
     let plural = if wanted == 1 { "argument" } else { "arguments" };
-    object::raise(
+    errors::raise(
         // SAFETY: a static exception type; GIL held.
         unsafe { ffi::PyExc_TypeError },
         &format!("{name}() takes exactly {wanted} {plural} ({given} given)"),
@@ -84,7 +87,7 @@ unsafe extern "C" fn is_https(
             return std::ptr::null_mut();
         }
         with_current(|vars| {
-            object::int_obj(i64::from(vars.is_https()))
+            convert::int_obj(i64::from(vars.is_https()))
                 .map_or(std::ptr::null_mut(), Owned::into_raw)
         })
     })
@@ -103,9 +106,9 @@ unsafe extern "C" fn var_lookup(
         let Some(name) = (unsafe { Owned::from_borrowed(ffi::PyTuple_GetItem(args, 0)) }) else {
             return std::ptr::null_mut();
         };
-        let Some(name) = object::unicode_to_string(&name) else {
-            object::clear_error();
-            object::raise(
+        let Some(name) = convert::unicode_to_string(&name) else {
+            errors::clear_error();
+            errors::raise(
                 // SAFETY: a static exception type; GIL held.
                 unsafe { ffi::PyExc_TypeError },
                 &format!(
@@ -116,7 +119,7 @@ unsafe extern "C" fn var_lookup(
             return std::ptr::null_mut();
         };
         with_current(|vars| {
-            object::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
+            convert::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
         })
     })
 }
@@ -154,7 +157,7 @@ pub fn add_to(environ: &Owned) -> Option<()> {
                 std::ptr::null_mut(),
             ))
         }?;
-        object::dict_set(environ, key, &function).then_some(())?;
+        collections::dict_set(environ, key, &function).then_some(())?;
     }
     Some(())
 }

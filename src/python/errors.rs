@@ -1,0 +1,146 @@
+//! Python exceptions: whether one is pending, taking it and putting it
+//! back, rendering it with its traceback, and raising new ones. Every
+//! function here must be called with the GIL held.
+
+use super::code::import;
+use super::convert::{none, str_obj, unicode_to_string};
+use super::object::{is_none, type_name, Owned};
+use pyo3_ffi as ffi;
+use std::ffi::CString;
+
+pub fn clear_error() {
+    // SAFETY: GIL held.
+    unsafe { ffi::PyErr_Clear() }
+}
+
+/// Whether a Python exception is pending.
+pub fn error_pending() -> bool {
+    // SAFETY: GIL held.
+    !unsafe { ffi::PyErr_Occurred() }.is_null()
+}
+
+/// The pending exception as one normalized object (its traceback
+/// attached), clearing the error indicator; `None` if none is set.
+pub fn take_exception() -> Option<Owned> {
+    // SAFETY: GIL held; these calls hand us new references, or NULL where
+    // there is no exception (or no traceback).
+    unsafe {
+        #[cfg(Py_3_12)]
+        {
+            Owned::from_new(ffi::PyErr_GetRaisedException())
+        }
+        #[cfg(not(Py_3_12))]
+        {
+            let mut ptype = std::ptr::null_mut();
+            let mut pvalue = std::ptr::null_mut();
+            let mut ptrace = std::ptr::null_mut();
+            ffi::PyErr_Fetch(&mut ptype, &mut pvalue, &mut ptrace);
+            if ptype.is_null() {
+                return None;
+            }
+            ffi::PyErr_NormalizeException(&mut ptype, &mut pvalue, &mut ptrace);
+            if !ptrace.is_null() && !pvalue.is_null() {
+                ffi::PyException_SetTraceback(pvalue, ptrace);
+            }
+            let _type = Owned::from_new(ptype);
+            let _trace = Owned::from_new(ptrace);
+            Owned::from_new(pvalue)
+        }
+    }
+}
+
+/// The name of the pending exception's type (`KeyError`), leaving the
+/// exception pending; `None` if none is set.
+pub fn pending_error_type_name() -> Option<String> {
+    let exception = take_exception()?;
+    let name = type_name(&exception);
+    restore_exception(exception);
+    Some(name)
+}
+
+/// The messages (`str()`) of the pending exception and of those it was
+/// raised from or during (`__cause__`, `__context__`), outermost first,
+/// leaving the exception pending; at most `limit` of them.
+pub fn pending_error_messages(limit: usize) -> Vec<String> {
+    let Some(exception) = take_exception() else {
+        return Vec::new();
+    };
+    let mut messages = Vec::new();
+    let mut current = Some(exception.clone());
+    while let Some(e) = current.take() {
+        if messages.len() >= limit || is_none(&e) {
+            break;
+        }
+        messages.push(e.to_string_lossy());
+        current = e
+            .getattr("__cause__")
+            .filter(|c| !is_none(c))
+            .or_else(|| e.getattr("__context__"));
+    }
+    clear_error();
+    restore_exception(exception);
+    messages
+}
+
+/// Makes `exception` (an exception instance) the pending error again.
+pub fn restore_exception(exception: Owned) {
+    // SAFETY: GIL held; both calls steal the references passed.
+    unsafe {
+        #[cfg(Py_3_12)]
+        ffi::PyErr_SetRaisedException(exception.into_raw());
+        #[cfg(not(Py_3_12))]
+        {
+            let tp = ffi::Py_TYPE(exception.as_ptr()).cast::<ffi::PyObject>();
+            ffi::Py_IncRef(tp);
+            let tb = ffi::PyException_GetTraceback(exception.as_ptr());
+            ffi::PyErr_Restore(tp, exception.into_raw(), tb);
+        }
+    }
+}
+
+/// Takes the pending exception (if any) and renders it with its traceback
+/// as Python's `traceback` module would.
+pub fn take_error_text() -> Option<String> {
+    let value = take_exception()?;
+    // SAFETY: GIL held; Py_TYPE borrows the live object's type.
+    // Py_TYPE returns a borrowed reference to the object's type, never NULL.
+    let etype = unsafe { Owned::from_borrowed(ffi::Py_TYPE(value.as_ptr()).cast()) }?;
+    let rendered = (|| {
+        let trace = value.getattr("__traceback__").unwrap_or_else(none);
+        let lines = import("traceback")?
+            .getattr("format_exception")?
+            .call(&[&etype, &value, &trace])?;
+        let joined = str_obj("")?.getattr("join")?.call(&[&lines])?;
+        unicode_to_string(&joined)
+    })();
+    Some(rendered.unwrap_or_else(|| {
+        clear_error();
+        value.to_string_lossy()
+    }))
+}
+
+/// Replaces the pending exception with one of type `exc` and `message`
+/// whose `__cause__` is the exception it replaces, as `raise ... from`
+/// does (tracebacks then show "The above exception was the direct cause
+/// of the following exception").
+pub fn raise_from_pending(exc: *mut ffi::PyObject, message: &str) {
+    let cause = take_exception();
+    raise(exc, message);
+    let (Some(cause), Some(raised)) = (cause, take_exception()) else {
+        return;
+    };
+    // SAFETY: GIL held; both are exception instances. SetContext and
+    // SetCause steal a reference each, so each gets its own.
+    unsafe {
+        ffi::PyException_SetContext(raised.as_ptr(), cause.clone().into_raw());
+        ffi::PyException_SetCause(raised.as_ptr(), cause.into_raw());
+    }
+    restore_exception(raised);
+}
+
+/// Sets a Python exception of type `exc` with `message`.
+pub fn raise(exc: *mut ffi::PyObject, message: &str) {
+    let msg = CString::new(message.replace('\0', "")).expect("NULs removed");
+    // SAFETY: GIL held; `exc` is an exception type object.
+    unsafe { ffi::PyErr_SetString(exc, msg.as_ptr()) }
+}
