@@ -9,7 +9,11 @@
 
 use crate::apache::log::{server_log, APLOG_ERR};
 use crate::python::trampoline::trampoline;
-use crate::python::{code, collections, convert, errors, object::Owned};
+use crate::python::{
+    code, collections, convert,
+    errors::{self, ExceptionType},
+    object::Owned,
+};
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -125,11 +129,7 @@ unsafe fn subscribe(
     };
     // SAFETY: GIL held (called from Python).
     if unsafe { ffi::PyCallable_Check(callback.as_ptr()) } == 0 {
-        // SAFETY: GIL held.
-        errors::raise(
-            unsafe { ffi::PyExc_TypeError },
-            "the subscriber must be callable",
-        );
+        errors::raise(ExceptionType::TypeError, "the subscriber must be callable");
         return std::ptr::null_mut();
     }
     let appended = (|| {
@@ -334,8 +334,7 @@ pub unsafe extern "C" fn request_data(
             Some(data) => data.into_raw(),
             None => {
                 errors::raise(
-                    // SAFETY: GIL held.
-                    unsafe { ffi::PyExc_RuntimeError },
+                    ExceptionType::RuntimeError,
                     "request_data() called outside of an active request",
                 );
                 std::ptr::null_mut()

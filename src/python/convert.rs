@@ -2,7 +2,7 @@
 //! latin-1), bytes, int, float, bool, None and capsules, both ways. Every
 //! function here must be called with the GIL held.
 
-use super::errors::{clear_error, raise};
+use super::errors::{clear_error, raise, ExceptionType};
 use super::object::{type_name, Owned};
 use pyo3_ffi as ffi;
 use std::ffi::c_char;
@@ -131,7 +131,7 @@ pub fn latin1_or_raise(obj: &Owned) -> Option<Vec<u8>> {
     unsafe {
         if ffi::PyUnicode_Check(obj.as_ptr()) == 0 {
             raise(
-                ffi::PyExc_TypeError,
+                ExceptionType::TypeError,
                 &format!("must be str, not {}", type_name(obj)),
             );
             return None;

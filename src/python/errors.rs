@@ -8,6 +8,37 @@ use super::object::{is_none, type_name, Owned};
 use pyo3_ffi as ffi;
 use std::ffi::CString;
 
+/// The built-in exception types raised or looked for outside this layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExceptionType {
+    AttributeError,
+    OSError,
+    RuntimeError,
+    SystemError,
+    SystemExit,
+    TypeError,
+    ValueError,
+}
+
+impl ExceptionType {
+    fn as_ptr(self) -> *mut ffi::PyObject {
+        // SAFETY: reads the address of a built-in exception type, a
+        // static CPython sets up before any Python code can run.
+        unsafe {
+            match self {
+                ExceptionType::AttributeError => ffi::PyExc_AttributeError,
+                ExceptionType::OSError => ffi::PyExc_OSError,
+                ExceptionType::RuntimeError => ffi::PyExc_RuntimeError,
+                ExceptionType::SystemError => ffi::PyExc_SystemError,
+                ExceptionType::SystemExit => ffi::PyExc_SystemExit,
+                ExceptionType::TypeError => ffi::PyExc_TypeError,
+                ExceptionType::ValueError => ffi::PyExc_ValueError,
+            }
+        }
+    }
+}
+
+/// Clears the pending exception, if any.
 pub fn clear_error() {
     // SAFETY: GIL held.
     unsafe { ffi::PyErr_Clear() }
@@ -123,9 +154,9 @@ pub fn take_error_text() -> Option<String> {
 /// whose `__cause__` is the exception it replaces, as `raise ... from`
 /// does (tracebacks then show "The above exception was the direct cause
 /// of the following exception").
-pub fn raise_from_pending(exc: *mut ffi::PyObject, message: &str) {
+pub fn raise_from_pending(kind: ExceptionType, message: &str) {
     let cause = take_exception();
-    raise(exc, message);
+    raise(kind, message);
     let (Some(cause), Some(raised)) = (cause, take_exception()) else {
         return;
     };
@@ -138,9 +169,16 @@ pub fn raise_from_pending(exc: *mut ffi::PyObject, message: &str) {
     restore_exception(raised);
 }
 
-/// Sets a Python exception of type `exc` with `message`.
-pub fn raise(exc: *mut ffi::PyObject, message: &str) {
+/// Sets a Python exception of type `kind` with `message`.
+pub fn raise(kind: ExceptionType, message: &str) {
     let msg = CString::new(message.replace('\0', "")).expect("NULs removed");
-    // SAFETY: GIL held; `exc` is an exception type object.
-    unsafe { ffi::PyErr_SetString(exc, msg.as_ptr()) }
+    // SAFETY: GIL held; the pointer is a built-in exception type object.
+    unsafe { ffi::PyErr_SetString(kind.as_ptr(), msg.as_ptr()) }
+}
+
+/// Whether the pending exception is a `kind` (or a subclass of it);
+/// false when none is pending.
+pub fn pending_is(kind: ExceptionType) -> bool {
+    // SAFETY: GIL held; the pointer is a built-in exception type object.
+    unsafe { ffi::PyErr_ExceptionMatches(kind.as_ptr()) != 0 }
 }

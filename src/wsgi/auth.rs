@@ -13,7 +13,8 @@ use super::{streams, types};
 use crate::apache::log::APLOG_ERR;
 use crate::python::interp::Interpreter;
 use crate::python::{
-    collections, convert, errors,
+    collections, convert,
+    errors::{self, ExceptionType},
     object::{self, Owned},
 };
 
@@ -257,8 +258,7 @@ pub fn realm_hash(
             } else if convert::is_str(result) {
                 let Some(bytes) = convert::latin1_or_raise(result) else {
                     errors::raise_from_pending(
-                        // SAFETY: GIL held; a static exception type.
-                        unsafe { pyo3_ffi::PyExc_TypeError },
+                        ExceptionType::TypeError,
                         "Digest auth provider must return None or string object, value containing non 'latin-1' characters found",
                     );
                     reporter.exception();

@@ -9,7 +9,8 @@ use super::transport::Transport;
 use crate::config::routing::DispatchOverrides as Overrides;
 use crate::python::interp::Interpreter;
 use crate::python::{
-    convert, errors,
+    convert,
+    errors::{self, ExceptionType},
     object::{self, Owned},
 };
 use pyo3_ffi as ffi;
@@ -134,6 +135,5 @@ fn hook_value(result: &Owned, hook: &Hook) -> Option<Option<String>> {
 }
 
 fn raise_type_error(message: &str) {
-    // SAFETY: a static exception type.
-    errors::raise(unsafe { ffi::PyExc_TypeError }, message);
+    errors::raise(ExceptionType::TypeError, message);
 }

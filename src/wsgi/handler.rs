@@ -8,7 +8,8 @@ use super::{streams, types};
 use crate::apache::log::{APLOG_DEBUG, APLOG_ERR, APLOG_INFO};
 use crate::python::interp::{Gil, Interpreter, LoadedScript};
 use crate::python::{
-    code, collections, convert, errors,
+    code, collections, convert,
+    errors::{self, ExceptionType},
     object::{self, Owned},
 };
 use pyo3_ffi as ffi;
@@ -531,8 +532,7 @@ fn execute(
     if let Some(module) = module {
         return Ok(module);
     }
-    // SAFETY: GIL held; checks the pending exception's type.
-    let system_exit = unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) } != 0;
+    let system_exit = errors::pending_is(ExceptionType::SystemExit);
     if !system_exit && may_fall_back && give_up_own_gil_if_refused(interp, report) {
         return Err(LoadFailure::OwnGilGivenUp);
     }
@@ -784,7 +784,7 @@ fn stream_result(
             };
             let Some(bytes) = convert::bytes_contents(&item) else {
                 errors::raise(
-                    ffi::PyExc_TypeError,
+                    ExceptionType::TypeError,
                     &format!(
                         "response iterable must yield bytes, not {}",
                         object::type_name(&item)
@@ -798,7 +798,7 @@ fn stream_result(
             let data = bytes.to_vec();
             if let Err(message) = ctx.write_body(&data) {
                 // Reported like an exception the application raised.
-                errors::raise(ffi::PyExc_RuntimeError, &message);
+                errors::raise(ExceptionType::RuntimeError, &message);
                 return Err(message);
             }
             if ctx.client_gone {
@@ -815,8 +815,7 @@ fn close_result(result: &Owned, log_lookup_failure: impl FnOnce(), log_exception
     let close = match result.getattr("close") {
         Some(close) => close,
         None => {
-            // SAFETY: GIL held; checks the pending exception's type.
-            if unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_AttributeError) } != 0 {
+            if errors::pending_is(ExceptionType::AttributeError) {
                 errors::clear_error();
             } else {
                 log_lookup_failure();
@@ -1086,11 +1085,7 @@ fn run_in_scope(
                 // An empty response still needs start_response().
                 Ok(()) => {
                     ctx.send_headers().is_ok() || {
-                        errors::raise(
-                            // SAFETY: GIL held; a static exception type.
-                            unsafe { ffi::PyExc_RuntimeError },
-                            START_RESPONSE_FIRST,
-                        );
+                        errors::raise(ExceptionType::RuntimeError, START_RESPONSE_FIRST);
                         log_failure();
                         false
                     }

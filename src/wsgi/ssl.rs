@@ -6,7 +6,8 @@
 
 use crate::python::trampoline::trampoline;
 use crate::python::{
-    collections, convert, errors,
+    collections, convert,
+    errors::{self, ExceptionType},
     object::{self, Owned},
 };
 use pyo3_ffi as ffi;
@@ -53,8 +54,7 @@ fn with_current(f: impl FnOnce(&dyn SslVars) -> *mut ffi::PyObject) -> *mut ffi:
         Some(vars) => f(unsafe { &*vars }),
         None => {
             errors::raise(
-                // SAFETY: a static exception type; GIL held by the caller.
-                unsafe { ffi::PyExc_RuntimeError },
+                ExceptionType::RuntimeError,
                 "mod_ssl functions are only available while the request is being checked",
             );
             std::ptr::null_mut()
@@ -71,8 +71,7 @@ fn wrong_count(name: &str, wanted: isize, args: *mut ffi::PyObject) -> bool {
     }
     let plural = if wanted == 1 { "argument" } else { "arguments" };
     errors::raise(
-        // SAFETY: a static exception type; GIL held.
-        unsafe { ffi::PyExc_TypeError },
+        ExceptionType::TypeError,
         &format!("{name}() takes exactly {wanted} {plural} ({given} given)"),
     );
     true
@@ -109,8 +108,7 @@ unsafe extern "C" fn var_lookup(
         let Some(name) = convert::unicode_to_string(&name) else {
             errors::clear_error();
             errors::raise(
-                // SAFETY: a static exception type; GIL held.
-                unsafe { ffi::PyExc_TypeError },
+                ExceptionType::TypeError,
                 &format!(
                     "byte string value expected, value of type {} found",
                     object::type_name(&name)

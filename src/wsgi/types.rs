@@ -10,7 +10,8 @@ use super::response;
 use crate::python::interp::InterpreterObjects;
 use crate::python::trampoline::trampoline;
 use crate::python::{
-    code, collections, convert, errors,
+    code, collections, convert,
+    errors::{self, ExceptionType},
     object::{self, Owned},
 };
 use pyo3_ffi as ffi;
@@ -49,9 +50,8 @@ unsafe fn context<'a>(obj: *mut ffi::PyObject) -> Option<&'a mut RequestContext<
     // SAFETY: layout guaranteed by our type spec.
     let ptr = unsafe { (*(obj as *mut RequestBound)).context } as *mut RequestContext;
     if ptr.is_null() {
-        // SAFETY: GIL held.
         errors::raise(
-            unsafe { ffi::PyExc_RuntimeError },
+            ExceptionType::RuntimeError,
             "the request this object belongs to has completed",
         );
         return None;
@@ -97,14 +97,12 @@ fn none_result() -> *mut ffi::PyObject {
 }
 
 fn raise_type_error(message: &str) -> *mut ffi::PyObject {
-    // SAFETY: GIL held by every caller (Python method).
-    errors::raise(unsafe { ffi::PyExc_TypeError }, message);
+    errors::raise(ExceptionType::TypeError, message);
     std::ptr::null_mut()
 }
 
 fn raise_os_error(message: &str) -> *mut ffi::PyObject {
-    // SAFETY: GIL held.
-    errors::raise(unsafe { ffi::PyExc_OSError }, message);
+    errors::raise(ExceptionType::OSError, message);
     std::ptr::null_mut()
 }
 
@@ -158,8 +156,7 @@ type Headers = Vec<(String, String)>;
 /// validated as the C module does; `None` with the exception raised.
 fn checked_response(status: &Owned, headers: &Owned) -> Option<(i32, String, Headers)> {
     let raise_value_error = |message: String| {
-        // SAFETY: GIL held by the caller (a Python method).
-        errors::raise(unsafe { ffi::PyExc_ValueError }, &message);
+        errors::raise(ExceptionType::ValueError, &message);
     };
     let status = convert::latin1_or_raise(status)?;
     let code = response::parse_status(&status)
@@ -256,9 +253,8 @@ unsafe extern "C" fn start_response(
         if let Some(exc_info) = &exc_info {
             // SAFETY: GIL held.
             if unsafe { ffi::PyTuple_Check(exc_info.as_ptr()) } == 0 {
-                // SAFETY: GIL held.
                 errors::raise(
-                    unsafe { ffi::PyExc_RuntimeError },
+                    ExceptionType::RuntimeError,
                     "start_response() argument 'exc_info' must be a 3-tuple or None",
                 );
                 return std::ptr::null_mut();
@@ -269,9 +265,8 @@ unsafe extern "C" fn start_response(
         // exception propagates (PEP 3333).
         if ctx.headers_sent {
             let Some(exc_info) = exc_info else {
-                // SAFETY: GIL held.
                 errors::raise(
-                    unsafe { ffi::PyExc_RuntimeError },
+                    ExceptionType::RuntimeError,
                     "start_response() called more than once without exc_info",
                 );
                 return std::ptr::null_mut();
@@ -289,8 +284,7 @@ unsafe extern "C" fn start_response(
             return std::ptr::null_mut();
         };
         if let Err(message) = ctx.set_response(code, status_line, parsed) {
-            // SAFETY: GIL held.
-            errors::raise(unsafe { ffi::PyExc_ValueError }, &message);
+            errors::raise(ExceptionType::ValueError, &message);
             return std::ptr::null_mut();
         }
         crate::pymodule::events::response_started(
@@ -324,9 +318,8 @@ unsafe extern "C" fn write(
             ));
         };
         if ctx.status.is_none() {
-            // SAFETY: GIL held.
             errors::raise(
-                unsafe { ffi::PyExc_RuntimeError },
+                ExceptionType::RuntimeError,
                 "write() called before start_response()",
             );
             return std::ptr::null_mut();
@@ -469,9 +462,8 @@ unsafe fn log_target<'a>(
     }
     let ctx = log.bound.context as *mut RequestContext;
     if ctx.is_null() {
-        // SAFETY: GIL held.
         errors::raise(
-            unsafe { ffi::PyExc_RuntimeError },
+            ExceptionType::RuntimeError,
             &format!("{method}() called on wsgi.errors after request completed"),
         );
         return Err(());
