@@ -13,7 +13,6 @@ use crate::python::{
     errors::{self, ExceptionType},
     object::{self, Owned},
 };
-use pyo3_ffi as ffi;
 
 /// A hook a dispatch script may define, and how the C module's
 /// `TypeError` messages name what it returns.
@@ -107,30 +106,20 @@ fn hook_value(result: &Owned, hook: &Hook) -> Option<Option<String>> {
         return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
     }
     let subject = hook.subject;
-    // SAFETY: GIL held; a type check on a live object.
-    if unsafe { ffi::PyUnicode_Check(result.as_ptr()) } == 0 {
+    if !convert::is_str(result) {
         raise_type_error(&format!("{subject} must be {}", hook.expected));
         return None;
     }
-    // SAFETY: GIL held; `result` is a str.
-    // PyUnicode_AsLatin1String returns a new reference, or NULL with an exception set.
-    let encoded = unsafe { Owned::from_new(ffi::PyUnicode_AsLatin1String(result.as_ptr())) };
-    if let Some(bytes) = encoded.as_ref().and_then(convert::bytes_contents) {
-        return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
+    if let Some(bytes) = convert::latin1_or_raise(result) {
+        return Some(Some(String::from_utf8_lossy(&bytes).into_owned()));
     }
-    let cause = errors::take_exception();
-    raise_type_error(&format!(
-        "{subject} must be a byte string, value containing non 'latin-1' characters found"
-    ));
-    if let (Some(cause), Some(error)) = (cause, errors::take_exception()) {
-        // SAFETY: GIL held; both are exception instances, and the setters
-        // steal the references passed.
-        unsafe {
-            ffi::PyException_SetContext(error.as_ptr(), cause.clone().into_raw());
-            ffi::PyException_SetCause(error.as_ptr(), cause.into_raw());
-        }
-        errors::restore_exception(error);
-    }
+    // The encoding error becomes the cause of the TypeError.
+    errors::raise_from_pending(
+        ExceptionType::TypeError,
+        &format!(
+            "{subject} must be a byte string, value containing non 'latin-1' characters found"
+        ),
+    );
     None
 }
 
