@@ -67,7 +67,6 @@ FFI_ALLOWED=(
     "src/pymodule/gc.rs|entry point: the gc.callbacks hook"
     "src/pymodule/logging.rs|entry points: the logging handler methods"
     "src/wsgi/streams.rs|entry points: the Log stream methods"
-    "src/wsgi/handler.rs|script loading compiles and executes code itself (to go through python/code.rs) and libc time calls"
     "src/wsgi/observe.rs|dict and type checks that python/collections.rs does not offer yet"
     "src/wsgi/ssl.rs|entry points: the ssl_is_https/ssl_var_lookup functions Python calls"
     "src/wsgi/gil_watch.rs|entry point: mod_wsgi._gil_enabled, which the warnings hook calls"

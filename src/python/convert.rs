@@ -2,7 +2,7 @@
 //! latin-1), bytes, int, float, bool, None and capsules, both ways. Every
 //! function here must be called with the GIL held.
 
-use super::errors::{clear_error, raise, ExceptionType};
+use super::errors::{clear_error, error_pending, raise, ExceptionType};
 use super::object::{type_name, Owned};
 use pyo3_ffi as ffi;
 use std::ffi::c_char;
@@ -78,6 +78,17 @@ pub fn as_bool(obj: &Owned) -> Option<bool> {
             None
         }
     }
+}
+
+/// A Python int (or an object with `__index__`) as `i64`; `None` with
+/// the error pending when it is not one or does not fit.
+pub fn to_i64(obj: &Owned) -> Option<i64> {
+    // SAFETY: GIL held, live object.
+    let value = unsafe { ffi::PyLong_AsLongLong(obj.as_ptr()) };
+    if value == -1 && error_pending() {
+        return None;
+    }
+    Some(value)
 }
 
 /// A non-negative Python int as `u64`; `None` (error cleared) otherwise.

@@ -4,7 +4,7 @@
 
 use super::code::import;
 use super::convert::{none, str_obj, unicode_to_string};
-use super::object::{is_none, type_name, Owned};
+use super::object::{is_none, type_name, type_of, Owned};
 use pyo3_ffi as ffi;
 use std::ffi::CString;
 
@@ -133,9 +133,7 @@ pub fn restore_exception(exception: Owned) {
 /// as Python's `traceback` module would.
 pub fn take_error_text() -> Option<String> {
     let value = take_exception()?;
-    // SAFETY: GIL held; Py_TYPE borrows the live object's type.
-    // Py_TYPE returns a borrowed reference to the object's type, never NULL.
-    let etype = unsafe { Owned::from_borrowed(ffi::Py_TYPE(value.as_ptr()).cast()) }?;
+    let etype = type_of(&value);
     let rendered = (|| {
         let trace = value.getattr("__traceback__").unwrap_or_else(none);
         let lines = import("traceback")?
@@ -174,6 +172,21 @@ pub fn raise(kind: ExceptionType, message: &str) {
     let msg = CString::new(message.replace('\0', "")).expect("NULs removed");
     // SAFETY: GIL held; the pointer is a built-in exception type object.
     unsafe { ffi::PyErr_SetString(kind.as_ptr(), msg.as_ptr()) }
+}
+
+/// Raises the `OSError` Python raises for the OS error `errno` on `path`
+/// (its subclass for that error, `FileNotFoundError` for `ENOENT`, with
+/// the C library's message and the file name), as `open()` would.
+pub fn raise_os_error(errno: i32, path: &str) {
+    let Ok(path) = CString::new(path) else {
+        return;
+    };
+    // SAFETY: sets this thread's errno, which PyErr_SetFromErrno... reads
+    // at once; GIL held, a built-in exception type, a NUL-terminated path.
+    unsafe {
+        *libc::__errno_location() = errno;
+        ffi::PyErr_SetFromErrnoWithFilename(ffi::PyExc_OSError, path.as_ptr());
+    }
 }
 
 /// Whether the pending exception is a `kind` (or a subclass of it);

@@ -152,12 +152,25 @@ pub fn is_none(obj: &Owned) -> bool {
     obj.as_ptr() == unsafe { ffi::Py_None() }
 }
 
+/// `type(obj)`.
+pub fn type_of(obj: &Owned) -> Owned {
+    // SAFETY: GIL held; every object has a type, which the object keeps
+    // alive, so the borrowed pointer is live and non-null.
+    // Py_TYPE returns a borrowed reference to the object's type, never NULL.
+    unsafe { Owned::from_borrowed(ffi::Py_TYPE(obj.as_ptr()).cast()) }
+        .expect("every object has a type")
+}
+
+/// Whether `obj`'s type is exactly `kind` (a subclass does not count).
+pub fn has_type(obj: &Owned, kind: &Owned) -> bool {
+    // SAFETY: GIL held; reads the type pointer of a live object.
+    let own: *mut ffi::PyObject = unsafe { ffi::Py_TYPE(obj.as_ptr()) }.cast();
+    own == kind.as_ptr()
+}
+
 /// The name of `obj`'s type, as Python messages show it ("NoneType").
 pub fn type_name(obj: &Owned) -> String {
-    // SAFETY: GIL held; every object has a type, which outlives the call.
-    // Py_TYPE returns a borrowed reference to the object's type, never NULL.
-    let kind = unsafe { Owned::from_borrowed(ffi::Py_TYPE(obj.as_ptr()).cast()) };
-    let name = kind.and_then(|k| k.getattr("__name__"));
+    let name = type_of(obj).getattr("__name__");
     clear_error();
     name.map(|n| n.to_string_lossy()).unwrap_or_default()
 }

@@ -12,7 +12,6 @@ use crate::python::{
     errors::{self, ExceptionType},
     object::{self, Owned},
 };
-use pyo3_ffi as ffi;
 use std::ffi::CString;
 use std::sync::Arc;
 
@@ -432,20 +431,11 @@ fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
             let end = source.iter().position(|&b| b == 0).unwrap_or(source.len());
             let source = CString::new(&source[..end]).ok()?;
             let filename = CString::new(script.as_str()).ok()?;
-            // SAFETY: GIL held; returns a new reference or NULL with an
-            // exception set.
-            unsafe {
-                Owned::from_new(ffi::Py_CompileString(
-                    source.as_ptr(),
-                    filename.as_ptr(),
-                    ffi::Py_file_input,
-                ))
-            }
-            .ok_or(0)
+            code::compile_file_source(&source, &filename).ok_or(0)
         }
         Err(error) => {
             let errno = error.raw_os_error().unwrap_or(0);
-            raise_os_error(errno, script);
+            errors::raise_os_error(errno, script);
             Err(errno)
         }
     };
@@ -467,19 +457,6 @@ fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
     None
 }
 
-/// Raises the `OSError` (subclass) Python raises for `errno` on `path`.
-fn raise_os_error(errno: i32, path: &str) {
-    let Ok(path) = CString::new(path) else {
-        return;
-    };
-    // SAFETY: sets this thread's errno, which PyErr_SetFromErrno... reads
-    // at once; GIL held.
-    unsafe {
-        *libc::__errno_location() = errno;
-        ffi::PyErr_SetFromErrnoWithFilename(ffi::PyExc_OSError, path.as_ptr());
-    }
-}
-
 /// Runs the compiled script as a new module named after `key`. A failure
 /// is logged as the C module logs it: SystemExit with WSGI0107, leaving it
 /// pending (WSGI0108 outside a request, clearing it; nothing in a process
@@ -497,38 +474,7 @@ fn execute(
     let who = &describe_for_scripts(interp);
     let name = script_module_name(key);
     let script = &route.script;
-    // SAFETY: GIL held. PyModule_New and PyEval_EvalCode return new
-    // references or NULL with an exception set; PyModule_GetDict and
-    // PyImport_GetModuleDict return borrowed references, made owned.
-    let module = unsafe {
-        (|| {
-            let cname = CString::new(name.as_str()).ok()?;
-            let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
-            let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
-            collections::dict_set(&dict, "__file__", &convert::str_obj(script)?);
-            // As the import system does: C code importing on the script's
-            // behalf (PyImport_ImportModule) looks `__import__` up here.
-            collections::dict_set(&dict, "__builtins__", &code::import("builtins")?);
-            let modules = Owned::from_borrowed(ffi::PyImport_GetModuleDict())?;
-            collections::dict_set(&modules, &name, &module);
-            let result = Owned::from_new(ffi::PyEval_EvalCode(
-                code.as_ptr(),
-                dict.as_ptr(),
-                dict.as_ptr(),
-            ));
-            if result.is_none() {
-                // Forget the half-initialised module, keeping the error.
-                let error = errors::take_exception();
-                ffi::PyDict_DelItemString(modules.as_ptr(), cname.as_ptr());
-                ffi::PyErr_Clear();
-                if let Some(error) = error {
-                    errors::restore_exception(error);
-                }
-                return None;
-            }
-            Some(module)
-        })()
-    };
+    let module = code::exec_code_as_module(code, &name, script);
     if let Some(module) = module {
         return Ok(module);
     }
@@ -695,33 +641,21 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
 /// current position and the bytes left. `None` means "iterate instead"
 /// (a file-like object without a usable descriptor).
 fn wrapped_file(result: &Owned, wrapper_type: &Owned) -> Option<(i32, u64, u64)> {
-    // SAFETY: GIL held; exact type check against our class.
-    if unsafe { ffi::Py_TYPE(result.as_ptr()) }.cast() != wrapper_type.as_ptr() {
+    // Only an exact instance of our class, not of a subclass.
+    if !object::has_type(result, wrapper_type) {
         return None;
     }
     let found = (|| {
         let filelike = result.getattr("filelike")?;
         let fd = filelike.getattr("fileno")?.call0()?;
-        // SAFETY: GIL held.
-        let fd = unsafe { ffi::PyLong_AsLong(fd.as_ptr()) };
+        let fd = convert::to_i64(&fd)?;
         let position = filelike.getattr("tell")?.call0()?;
-        // SAFETY: GIL held.
-        let position = unsafe { ffi::PyLong_AsLongLong(position.as_ptr()) };
+        let position = convert::to_i64(&position)?;
         Some((i32::try_from(fd).ok()?, u64::try_from(position).ok()?))
     })();
     errors::clear_error();
     let (fd, position) = found?;
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat on a descriptor the application handed us.
-    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    // SAFETY: fstat succeeded.
-    let stat = unsafe { stat.assume_init() };
-    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return None;
-    }
-    let size = u64::try_from(stat.st_size).ok()?;
+    let size = crate::sys::fd::regular_file_size(fd)?;
     Some((fd, position, size.saturating_sub(position)))
 }
 
@@ -767,43 +701,38 @@ fn stream_result(
     if let Some(file) = wrapped_file(result, file_wrapper_type) {
         return send_wrapped_file(ctx, file, allow_sendfile);
     }
-    // SAFETY: GIL held for all calls below. PyObject_GetIter and
-    // PyIter_Next return new references, or NULL (at the end of the
-    // iteration, or with an exception set).
-    unsafe {
-        // Like the C module, no Content-Length is derived from the
-        // result: each item is passed on (and flushed) as it comes.
-        let iter = Owned::from_new(ffi::PyObject_GetIter(result.as_ptr()))
-            .ok_or_else(|| "the WSGI application returned a non-iterable object".to_string())?;
-        loop {
-            let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) else {
-                if !ffi::PyErr_Occurred().is_null() {
-                    return Err("exception raised while iterating the WSGI response".into());
-                }
-                return Ok(());
-            };
-            let Some(bytes) = convert::bytes_contents(&item) else {
-                errors::raise(
-                    ExceptionType::TypeError,
-                    &format!(
-                        "response iterable must yield bytes, not {}",
-                        object::type_name(&item)
-                    ),
-                );
-                return Err("invalid item in the WSGI response".into());
-            };
-            if bytes.is_empty() {
-                continue;
+    // Like the C module, no Content-Length is derived from the
+    // result: each item is passed on (and flushed) as it comes.
+    let iter = collections::get_iter(result)
+        .ok_or_else(|| "the WSGI application returned a non-iterable object".to_string())?;
+    loop {
+        let Some(item) = collections::iter_next(&iter) else {
+            if errors::error_pending() {
+                return Err("exception raised while iterating the WSGI response".into());
             }
-            let data = bytes.to_vec();
-            if let Err(message) = ctx.write_body(&data) {
-                // Reported like an exception the application raised.
-                errors::raise(ExceptionType::RuntimeError, &message);
-                return Err(message);
-            }
-            if ctx.client_gone {
-                return Ok(());
-            }
+            return Ok(());
+        };
+        let Some(bytes) = convert::bytes_contents(&item) else {
+            errors::raise(
+                ExceptionType::TypeError,
+                &format!(
+                    "response iterable must yield bytes, not {}",
+                    object::type_name(&item)
+                ),
+            );
+            return Err("invalid item in the WSGI response".into());
+        };
+        if bytes.is_empty() {
+            continue;
+        }
+        let data = bytes.to_vec();
+        if let Err(message) = ctx.write_body(&data) {
+            // Reported like an exception the application raised.
+            errors::raise(ExceptionType::RuntimeError, &message);
+            return Err(message);
+        }
+        if ctx.client_gone {
+            return Ok(());
         }
     }
 }
