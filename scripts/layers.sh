@@ -62,12 +62,11 @@ FFI_ALLOWED=(
     "src/module/auth.rs|entry point: the authn/authz provider callbacks"
     "src/wsgi/types.rs|entry points: the adapter's CPython type slots and methods (start_response, wsgi.input, ...)"
     "src/pymodule/mod.rs|entry points: the mod_wsgi/apache module definitions and their method trampolines"
-    "src/pymodule/events.rs|entry points: subscribe_* and request_data methods; the list and dict calls should move to python/collections.rs"
+    "src/pymodule/events.rs|entry points: the subscribe_events, subscribe_shutdown, subscribe_signals and request_data methods, and subscribe, the body the first three share"
     "src/pymodule/metrics.rs|entry points: the metrics methods of mod_wsgi"
     "src/pymodule/gc.rs|entry point: the gc.callbacks hook"
     "src/pymodule/logging.rs|entry points: the logging handler methods"
     "src/wsgi/streams.rs|entry points: the Log stream methods"
-    "src/wsgi/observe.rs|dict and type checks that python/collections.rs does not offer yet"
     "src/wsgi/ssl.rs|entry points: the ssl_is_https/ssl_var_lookup functions Python calls"
     "src/wsgi/gil_watch.rs|entry point: mod_wsgi._gil_enabled, which the warnings hook calls"
 )

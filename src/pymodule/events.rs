@@ -12,7 +12,7 @@ use crate::python::trampoline::trampoline;
 use crate::python::{
     code, collections, convert,
     errors::{self, ExceptionType},
-    object::Owned,
+    object::{self, Owned},
 };
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
@@ -80,17 +80,13 @@ impl EventObjects {
 
     /// Whether anything subscribed to request events in this interpreter.
     pub fn subscribed(&self) -> bool {
-        // SAFETY: GIL held; our list.
-        unsafe { ffi::PyList_Size(self.subscribers.as_ptr()) > 0 }
+        collections::list_len(&self.subscribers).is_some_and(|n| n > 0)
     }
 
     /// `dict[key] = value`, with the key string made once.
     pub fn set(&self, dict: &Owned, key: &'static str, value: &Owned) -> bool {
         match self.keys.get(key) {
-            // SAFETY: GIL held; does not steal references.
-            Some(k) => unsafe {
-                ffi::PyDict_SetItem(dict.as_ptr(), k.as_ptr(), value.as_ptr()) == 0
-            },
+            Some(k) => collections::dict_set_item(dict, k, value),
             None => collections::dict_set(dict, key, value),
         }
     }
@@ -127,15 +123,13 @@ unsafe fn subscribe(
     else {
         return std::ptr::null_mut();
     };
-    // SAFETY: GIL held (called from Python).
-    if unsafe { ffi::PyCallable_Check(callback.as_ptr()) } == 0 {
+    if !object::is_callable(&callback) {
         errors::raise(ExceptionType::TypeError, "the subscriber must be callable");
         return std::ptr::null_mut();
     }
     let appended = (|| {
         let list = module.getattr(list)?;
-        // SAFETY: GIL held; PyList_Append checks that `list` is a list.
-        (unsafe { ffi::PyList_Append(list.as_ptr(), callback.as_ptr()) } == 0).then_some(())
+        collections::list_append(&list, &callback).then_some(())
     })();
     if appended.is_none() {
         return std::ptr::null_mut();
@@ -205,44 +199,21 @@ pub fn log_subscriber_failure(line: &str) {
 /// the payload for the ones after it. A failing subscriber is logged
 /// through `log` and skipped.
 pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
-    // SAFETY: GIL held; a snapshot so subscribers may subscribe others.
-    // PyList_GetSlice returns a new reference, or NULL with an exception set.
-    let Some(entries) =
-        (unsafe { Owned::from_new(ffi::PyList_GetSlice(list.as_ptr(), 0, isize::MAX)) })
-    else {
+    // A snapshot, so that subscribers may subscribe others.
+    let Some(entries) = collections::list_snapshot(list) else {
         errors::clear_error();
         return;
     };
     let Some(name_obj) = convert::str_obj(name) else {
         return;
     };
-    // SAFETY: GIL held; `entries` is a list.
-    let count = unsafe { ffi::PyList_Size(entries.as_ptr()) };
-    for i in 0..count {
-        // SAFETY: in bounds; a borrowed reference kept alive by `entries`.
-        // PyList_GetItem returns a borrowed reference, or NULL (IndexError) out of range.
-        let Some(callback) =
-            (unsafe { Owned::from_borrowed(ffi::PyList_GetItem(entries.as_ptr(), i)) })
-        else {
-            continue;
-        };
-        let args = collections::tuple(&[&name_obj]);
-        let result = args.and_then(|args| {
-            // SAFETY: GIL held; args is a tuple and payload a dict.
-            // PyObject_Call returns a new reference, or NULL with an exception set.
-            unsafe {
-                Owned::from_new(ffi::PyObject_Call(
-                    callback.as_ptr(),
-                    args.as_ptr(),
-                    payload.as_ptr(),
-                ))
-            }
-        });
+    for callback in entries {
+        let result = callback.call_with_kwargs(&[&name_obj], payload);
         match result {
-            // SAFETY: GIL held; merging a dict the subscriber returned.
-            Some(r) if unsafe { ffi::PyDict_Check(r.as_ptr()) } != 0 => unsafe {
-                ffi::PyDict_Update(payload.as_ptr(), r.as_ptr());
-            },
+            // A dict the subscriber returned is merged in for the next.
+            Some(r) if collections::is_dict(&r) => {
+                collections::dict_update(payload, &r);
+            }
             Some(_) => {}
             None => {
                 let kind = errors::pending_error_type_name().unwrap_or_else(|| "Unknown".into());

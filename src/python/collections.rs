@@ -78,3 +78,66 @@ pub fn dict_set(dict: &Owned, key: &str, value: &Owned) -> bool {
     // SAFETY: GIL held; does not steal references.
     unsafe { ffi::PyDict_SetItemString(dict.as_ptr(), key.as_ptr(), value.as_ptr()) == 0 }
 }
+
+/// `dict[key] = value` with an object key; false with the error set.
+pub fn dict_set_item(dict: &Owned, key: &Owned, value: &Owned) -> bool {
+    // SAFETY: GIL held; PyDict_SetItem does not steal references.
+    unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) == 0 }
+}
+
+/// `del dict[key]`; false with the error set (`KeyError` when absent).
+pub fn dict_del_item(dict: &Owned, key: &Owned) -> bool {
+    // SAFETY: GIL held, live objects.
+    unsafe { ffi::PyDict_DelItem(dict.as_ptr(), key.as_ptr()) == 0 }
+}
+
+/// A shallow copy of a dict; `None` with the error set.
+pub fn dict_copy(dict: &Owned) -> Option<Owned> {
+    // SAFETY: GIL held.
+    // PyDict_Copy returns a new reference, or NULL with an exception set.
+    unsafe { Owned::from_new(ffi::PyDict_Copy(dict.as_ptr())) }
+}
+
+/// `dict.update(other)` for two dicts; false with the error set.
+pub fn dict_update(dict: &Owned, other: &Owned) -> bool {
+    // SAFETY: GIL held, live objects; nothing is stolen.
+    unsafe { ffi::PyDict_Update(dict.as_ptr(), other.as_ptr()) == 0 }
+}
+
+/// Whether `obj` is a dict (or a subclass of it).
+pub fn is_dict(obj: &Owned) -> bool {
+    // SAFETY: GIL held; a type check on a live object.
+    unsafe { ffi::PyDict_Check(obj.as_ptr()) != 0 }
+}
+
+/// The length of a list; `None` with the error set if it is not a list.
+pub fn list_len(list: &Owned) -> Option<usize> {
+    // SAFETY: GIL held; PyList_Size checks the type (-1 and SystemError
+    // when it is not a list).
+    usize::try_from(unsafe { ffi::PyList_Size(list.as_ptr()) }).ok()
+}
+
+/// `list.append(item)`; false with the error set (also when `list` is
+/// not a list).
+pub fn list_append(list: &Owned, item: &Owned) -> bool {
+    // SAFETY: GIL held; PyList_Append checks the type and does not steal.
+    unsafe { ffi::PyList_Append(list.as_ptr(), item.as_ptr()) == 0 }
+}
+
+/// The items of a list as they are now (`list[:]`), so that the list may
+/// change while they are used; `None` with the error set.
+pub fn list_snapshot(list: &Owned) -> Option<Vec<Owned>> {
+    // SAFETY: GIL held. PyList_GetSlice returns a new reference (a new
+    // list) or NULL with the error set; PyList_GetItem a borrowed
+    // reference kept alive by that copy, made owned, for every index in
+    // bounds.
+    unsafe {
+        let copy = Owned::from_new(ffi::PyList_GetSlice(list.as_ptr(), 0, isize::MAX))?;
+        let count = ffi::PyList_Size(copy.as_ptr());
+        Some(
+            (0..count)
+                .filter_map(|i| Owned::from_borrowed(ffi::PyList_GetItem(copy.as_ptr(), i)))
+                .collect(),
+        )
+    }
+}

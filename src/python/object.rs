@@ -92,6 +92,22 @@ impl Owned {
         self.call(&[])
     }
 
+    /// Calls with positional arguments and the items of the dict `kwargs`
+    /// as keyword arguments.
+    pub fn call_with_kwargs(&self, args: &[&Owned], kwargs: &Owned) -> Option<Owned> {
+        let tuple = tuple(args)?;
+        // SAFETY: GIL held; tuple is a fresh tuple and kwargs a live object
+        // (PyObject_Call checks it is a dict).
+        // PyObject_Call returns a new reference, or NULL with an exception set.
+        unsafe {
+            Owned::from_new(ffi::PyObject_Call(
+                self.as_ptr(),
+                tuple.as_ptr(),
+                kwargs.as_ptr(),
+            ))
+        }
+    }
+
     /// `str(self)` as Rust text.
     pub fn to_string_lossy(&self) -> String {
         // SAFETY: GIL held.
@@ -166,6 +182,12 @@ pub fn has_type(obj: &Owned, kind: &Owned) -> bool {
     // SAFETY: GIL held; reads the type pointer of a live object.
     let own: *mut ffi::PyObject = unsafe { ffi::Py_TYPE(obj.as_ptr()) }.cast();
     own == kind.as_ptr()
+}
+
+/// `callable(obj)`.
+pub fn is_callable(obj: &Owned) -> bool {
+    // SAFETY: GIL held; a check on a live object that cannot fail.
+    unsafe { ffi::PyCallable_Check(obj.as_ptr()) != 0 }
 }
 
 /// The name of `obj`'s type, as Python messages show it ("NoneType").

@@ -8,7 +8,10 @@ use crate::metrics::now_seconds;
 use crate::metrics::{self, usage, Recorder, RequestSample};
 use crate::pymodule::events::{self, EventObjects};
 use crate::python::interp;
-use crate::python::{collections, convert, errors, object::Owned};
+use crate::python::{
+    collections, convert, errors,
+    object::{self, Owned},
+};
 use crate::telemetry::reporter::{self, Reporter};
 use crate::telemetry::{SlowOutcome, SlowRequest};
 
@@ -285,31 +288,18 @@ impl<'a> RequestEvents<'a> {
             return application;
         };
         let active = &self.objects.active_requests;
-        // SAFETY: GIL held; `active` is the module's dict and the key a str.
-        unsafe {
-            pyo3_ffi::PyDict_SetItem(active.as_ptr(), self.request_id.as_ptr(), payload.as_ptr());
-        }
+        collections::dict_set_item(active, &self.request_id, &payload);
         if !self.subscribed {
             return application;
         }
         // Subscribers get their own copy: what they merge in must not
         // change the active-request record.
-        // SAFETY: GIL held.
-        // PyDict_Copy returns a new reference, or NULL with an exception set.
-        let Some(event) = (unsafe { Owned::from_new(pyo3_ffi::PyDict_Copy(payload.as_ptr())) })
-        else {
+        let Some(event) = collections::dict_copy(&payload) else {
             errors::clear_error();
             return application;
         };
         events::publish(&self.objects.subscribers, "request_started", &event, log);
-        // SAFETY: GIL held; borrowed lookup in our dict.
-        // PyDict_GetItemString returns a borrowed reference, or NULL when absent.
-        let chosen = unsafe {
-            Owned::from_borrowed(pyo3_ffi::PyDict_GetItemString(
-                event.as_ptr(),
-                c"application_object".as_ptr(),
-            ))
-        };
+        let chosen = collections::dict_get(&event, "application_object");
         chosen.unwrap_or(application)
     }
 
@@ -322,16 +312,11 @@ impl<'a> RequestEvents<'a> {
         let Some(exception) = errors::take_exception() else {
             return;
         };
-        let info = (|| {
-            // SAFETY: GIL held; the exception's type, borrowed then owned.
-            // Py_TYPE returns a borrowed reference to the object's type, never NULL.
-            let kind =
-                unsafe { Owned::from_borrowed(pyo3_ffi::Py_TYPE(exception.as_ptr()).cast()) }?;
-            let trace = exception
-                .getattr("__traceback__")
-                .unwrap_or_else(convert::none);
-            collections::tuple(&[&kind, &exception, &trace])
-        })();
+        let kind = object::type_of(&exception);
+        let trace = exception
+            .getattr("__traceback__")
+            .unwrap_or_else(convert::none);
+        let info = collections::tuple(&[&kind, &exception, &trace]);
         if let (Some(info), Some(payload)) = (info, self.payload()) {
             collections::dict_set(&payload, "exception_info", &info);
             events::publish(
@@ -400,11 +385,9 @@ impl<'a> RequestEvents<'a> {
     /// Removes the request from `active_requests` and this thread.
     pub fn end(self) {
         let active = &self.objects.active_requests;
-        // SAFETY: GIL held; deleting our own key (absent is fine).
-        unsafe {
-            if pyo3_ffi::PyDict_DelItem(active.as_ptr(), self.request_id.as_ptr()) != 0 {
-                errors::clear_error();
-            }
+        // Absent is fine.
+        if !collections::dict_del_item(active, &self.request_id) {
+            errors::clear_error();
         }
         events::end_request();
     }
