@@ -11,8 +11,7 @@ use pyo3_ffi as ffi;
 fn list(items: impl Iterator<Item = Option<Owned>>) -> Option<Owned> {
     let list = collections::new_list()?;
     for item in items {
-        // SAFETY: GIL held; PyList_Append does not steal.
-        if unsafe { ffi::PyList_Append(list.as_ptr(), item?.as_ptr()) } != 0 {
+        if !collections::list_append(&list, &item?) {
             return None;
         }
     }

@@ -9,7 +9,11 @@ mod logging;
 mod metrics;
 
 use crate::python::trampoline::trampoline;
-use crate::python::{code, collections, convert, errors, object::Owned};
+use crate::python::{
+    code, collections, convert,
+    errors::{self, ExceptionType},
+    object::Owned,
+};
 use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
 use std::ptr::addr_of_mut;
@@ -67,16 +71,11 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
 /// daemon's request-timeout fires with interrupt-timeout set. It derives
 /// from `BaseException` so `except Exception:` does not swallow it.
 fn request_timeout_type() -> Option<Owned> {
-    // SAFETY: called with the GIL held during module execution; returns a
-    // new reference or NULL with an exception set.
-    unsafe {
-        Owned::from_new(ffi::PyErr_NewExceptionWithDoc(
-            c"mod_wsgi.RequestTimeout".as_ptr(),
-            c"The request ran past the daemon process group's request-timeout.".as_ptr(),
-            ffi::PyExc_BaseException,
-            std::ptr::null_mut(),
-        ))
-    }
+    errors::new_exception_type(
+        c"mod_wsgi.RequestTimeout",
+        c"The request ran past the daemon process group's request-timeout.",
+        ExceptionType::BaseException,
+    )
 }
 
 /// When `mod_wsgi` package directories are on `sys.path` (the one
@@ -88,8 +87,7 @@ fn adopt_package_path(module: &Owned) {
         let list = code::import("pkgutil")?
             .getattr("extend_path")?
             .call(&[&collections::new_list()?, &convert::str_obj("mod_wsgi")?])?;
-        // SAFETY: GIL held; `list` is the list extend_path returned.
-        if unsafe { ffi::PyList_Size(list.as_ptr()) } == 0 {
+        if collections::list_len(&list) == Some(0) {
             return None;
         }
         module.setattr("__path__", &list);

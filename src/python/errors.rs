@@ -6,12 +6,13 @@ use super::code::import;
 use super::convert::{none, str_obj, unicode_to_string};
 use super::object::{is_none, type_name, type_of, Owned};
 use pyo3_ffi as ffi;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 /// The built-in exception types raised or looked for outside this layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExceptionType {
     AttributeError,
+    BaseException,
     OSError,
     RuntimeError,
     SystemError,
@@ -27,6 +28,7 @@ impl ExceptionType {
         unsafe {
             match self {
                 ExceptionType::AttributeError => ffi::PyExc_AttributeError,
+                ExceptionType::BaseException => ffi::PyExc_BaseException,
                 ExceptionType::OSError => ffi::PyExc_OSError,
                 ExceptionType::RuntimeError => ffi::PyExc_RuntimeError,
                 ExceptionType::SystemError => ffi::PyExc_SystemError,
@@ -186,6 +188,23 @@ pub fn raise_os_error(errno: i32, path: &str) {
     unsafe {
         *libc::__errno_location() = errno;
         ffi::PyErr_SetFromErrnoWithFilename(ffi::PyExc_OSError, path.as_ptr());
+    }
+}
+
+/// A new exception class `name` ("package.Name") deriving from `base`,
+/// with `doc` as its docstring; `None` with the error pending.
+pub fn new_exception_type(name: &CStr, doc: &CStr, base: ExceptionType) -> Option<Owned> {
+    // SAFETY: GIL held; NUL-terminated strings, a built-in base class and
+    // no extra class attributes.
+    // PyErr_NewExceptionWithDoc returns a new reference, or NULL with an
+    // exception set.
+    unsafe {
+        Owned::from_new(ffi::PyErr_NewExceptionWithDoc(
+            name.as_ptr(),
+            doc.as_ptr(),
+            base.as_ptr(),
+            std::ptr::null_mut(),
+        ))
     }
 }
 
