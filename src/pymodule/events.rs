@@ -8,8 +8,12 @@
 //! also get `process_signal`. An application may append to them directly.
 
 use crate::apache::log::{server_log, APLOG_ERR};
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{
+    code, collections, convert,
+    errors::{self, ExceptionType},
+    object::{self, Owned},
+};
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,7 +56,7 @@ impl EventObjects {
     pub fn new(module: &Owned) -> Option<Self> {
         let keys = PAYLOAD_KEYS
             .iter()
-            .map(|k| Some((*k, object::str_obj(k)?)))
+            .map(|k| Some((*k, convert::str_obj(k)?)))
             .collect::<Option<_>>()?;
         Some(EventObjects {
             subscribers: module.getattr(EVENT_CALLBACKS)?,
@@ -76,18 +80,14 @@ impl EventObjects {
 
     /// Whether anything subscribed to request events in this interpreter.
     pub fn subscribed(&self) -> bool {
-        // SAFETY: GIL held; our list.
-        unsafe { ffi::PyList_Size(self.subscribers.as_ptr()) > 0 }
+        collections::list_len(&self.subscribers).is_some_and(|n| n > 0)
     }
 
     /// `dict[key] = value`, with the key string made once.
     pub fn set(&self, dict: &Owned, key: &'static str, value: &Owned) -> bool {
         match self.keys.get(key) {
-            // SAFETY: GIL held; does not steal references.
-            Some(k) => unsafe {
-                ffi::PyDict_SetItem(dict.as_ptr(), k.as_ptr(), value.as_ptr()) == 0
-            },
-            None => object::dict_set(dict, key, value),
+            Some(k) => collections::dict_set_item(dict, k, value),
+            None => collections::dict_set(dict, key, value),
         }
     }
 }
@@ -95,10 +95,12 @@ impl EventObjects {
 /// Creates the per-interpreter subscriber lists and `active_requests`.
 pub fn init(module: &Owned) -> Option<()> {
     for list in [EVENT_CALLBACKS, SHUTDOWN_CALLBACKS, SIGNAL_CALLBACKS] {
-        module.setattr(list, &object::new_list()?).then_some(())?;
+        module
+            .setattr(list, &collections::new_list()?)
+            .then_some(())?;
     }
     module
-        .setattr("active_requests", &object::new_dict()?)
+        .setattr("active_requests", &collections::new_dict()?)
         .then_some(())
 }
 
@@ -121,19 +123,13 @@ unsafe fn subscribe(
     else {
         return std::ptr::null_mut();
     };
-    // SAFETY: GIL held (called from Python).
-    if unsafe { ffi::PyCallable_Check(callback.as_ptr()) } == 0 {
-        // SAFETY: GIL held.
-        object::raise(
-            unsafe { ffi::PyExc_TypeError },
-            "the subscriber must be callable",
-        );
+    if !object::is_callable(&callback) {
+        errors::raise(ExceptionType::TypeError, "the subscriber must be callable");
         return std::ptr::null_mut();
     }
     let appended = (|| {
         let list = module.getattr(list)?;
-        // SAFETY: GIL held; PyList_Append checks that `list` is a list.
-        (unsafe { ffi::PyList_Append(list.as_ptr(), callback.as_ptr()) } == 0).then_some(())
+        collections::list_append(&list, &callback).then_some(())
     })();
     if appended.is_none() {
         return std::ptr::null_mut();
@@ -173,13 +169,13 @@ pub unsafe extern "C" fn subscribe_signals(
             // CPython passed this METH_O function, borrowed for the call.
             return unsafe { subscribe(m, cb, SIGNAL_CALLBACKS) };
         }
-        let stack = object::import("traceback")
+        let stack = code::import("traceback")
             .and_then(|t| t.getattr("format_stack"))
             .and_then(|f| f.call0())
-            .and_then(|lines| object::str_obj("")?.getattr("join")?.call(&[&lines]))
-            .and_then(|s| object::unicode_to_string(&s))
+            .and_then(|lines| convert::str_obj("")?.getattr("join")?.call(&[&lines]))
+            .and_then(|s| convert::unicode_to_string(&s))
             .unwrap_or_default();
-        object::clear_error();
+        errors::clear_error();
         tracing::info!(
             "mod_wsgi.subscribe_signals() called outside daemon mode; the callback will not be invoked. Signal callbacks are only delivered in daemon mode processes."
         );
@@ -203,48 +199,25 @@ pub fn log_subscriber_failure(line: &str) {
 /// the payload for the ones after it. A failing subscriber is logged
 /// through `log` and skipped.
 pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
-    // SAFETY: GIL held; a snapshot so subscribers may subscribe others.
-    // PyList_GetSlice returns a new reference, or NULL with an exception set.
-    let Some(entries) =
-        (unsafe { Owned::from_new(ffi::PyList_GetSlice(list.as_ptr(), 0, isize::MAX)) })
-    else {
-        object::clear_error();
+    // A snapshot, so that subscribers may subscribe others.
+    let Some(entries) = collections::list_snapshot(list) else {
+        errors::clear_error();
         return;
     };
-    let Some(name_obj) = object::str_obj(name) else {
+    let Some(name_obj) = convert::str_obj(name) else {
         return;
     };
-    // SAFETY: GIL held; `entries` is a list.
-    let count = unsafe { ffi::PyList_Size(entries.as_ptr()) };
-    for i in 0..count {
-        // SAFETY: in bounds; a borrowed reference kept alive by `entries`.
-        // PyList_GetItem returns a borrowed reference, or NULL (IndexError) out of range.
-        let Some(callback) =
-            (unsafe { Owned::from_borrowed(ffi::PyList_GetItem(entries.as_ptr(), i)) })
-        else {
-            continue;
-        };
-        let args = object::tuple(&[&name_obj]);
-        let result = args.and_then(|args| {
-            // SAFETY: GIL held; args is a tuple and payload a dict.
-            // PyObject_Call returns a new reference, or NULL with an exception set.
-            unsafe {
-                Owned::from_new(ffi::PyObject_Call(
-                    callback.as_ptr(),
-                    args.as_ptr(),
-                    payload.as_ptr(),
-                ))
-            }
-        });
+    for callback in entries {
+        let result = callback.call_with_kwargs(&[&name_obj], payload);
         match result {
-            // SAFETY: GIL held; merging a dict the subscriber returned.
-            Some(r) if unsafe { ffi::PyDict_Check(r.as_ptr()) } != 0 => unsafe {
-                ffi::PyDict_Update(payload.as_ptr(), r.as_ptr());
-            },
+            // A dict the subscriber returned is merged in for the next.
+            Some(r) if collections::is_dict(&r) => {
+                collections::dict_update(payload, &r);
+            }
             Some(_) => {}
             None => {
-                let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
-                let text = object::take_error_text().unwrap_or_default();
+                let kind = errors::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
+                let text = errors::take_error_text().unwrap_or_default();
                 log(&if kind == "SystemExit" {
                     format!("WSGI0190: {kind} exception raised by event callback for '{name}'; ignored.")
                 } else {
@@ -305,22 +278,22 @@ pub fn response_started(
         return;
     };
     let payload = (|| {
-        let d = object::new_dict()?;
-        object::dict_set(&d, "request_id", &request_id);
-        object::dict_set(&d, "response_status", status);
-        object::dict_set(&d, "response_headers", headers);
-        object::dict_set(
+        let d = collections::new_dict()?;
+        collections::dict_set(&d, "request_id", &request_id);
+        collections::dict_set(&d, "response_status", status);
+        collections::dict_set(&d, "response_headers", headers);
+        collections::dict_set(
             &d,
             "exception_info",
-            &exc_info.cloned().unwrap_or_else(object::none),
+            &exc_info.cloned().unwrap_or_else(convert::none),
         );
-        object::dict_set(&d, "request_data", &data);
+        collections::dict_set(&d, "request_data", &data);
         Some(d)
     })();
     if let Some(payload) = payload {
         publish(&subscribers, "response_started", &payload, log);
     }
-    object::clear_error();
+    errors::clear_error();
 }
 
 pub unsafe extern "C" fn request_data(
@@ -331,9 +304,8 @@ pub unsafe extern "C" fn request_data(
         match CURRENT.with(|c| c.borrow().as_ref().map(|c| c.data.clone())) {
             Some(data) => data.into_raw(),
             None => {
-                object::raise(
-                    // SAFETY: GIL held.
-                    unsafe { ffi::PyExc_RuntimeError },
+                errors::raise(
+                    ExceptionType::RuntimeError,
                     "request_data() called outside of an active request",
                 );
                 std::ptr::null_mut()
@@ -349,17 +321,17 @@ pub(crate) fn publish_stopping(reason: &str) {
         return;
     }
     publish_in_every_interpreter("process_stopping", |payload| {
-        object::dict_set(payload, "shutdown_reason", &object::str_obj(reason)?).then_some(())
+        collections::dict_set(payload, "shutdown_reason", &convert::str_obj(reason)?).then_some(())
     });
 }
 
 /// `process_signal` for each interpreter's subscribers (daemon mode).
 pub(crate) fn publish_signal(name: &str, number: i32) {
     publish_in_every_interpreter("process_signal", |payload| {
-        let signame = object::str_obj(name)?;
-        let signum = object::int_obj(number.into())?;
-        (object::dict_set(payload, "signame", &signame)
-            && object::dict_set(payload, "signum", &signum))
+        let signame = convert::str_obj(name)?;
+        let signum = convert::int_obj(number.into())?;
+        (collections::dict_set(payload, "signame", &signame)
+            && collections::dict_set(payload, "signum", &signum))
         .then_some(())
     });
 }
@@ -373,11 +345,11 @@ fn publish_in_every_interpreter(event: &str, fill: impl Fn(&Owned) -> Option<()>
         else {
             return;
         };
-        if let Some(payload) = object::new_dict() {
+        if let Some(payload) = collections::new_dict() {
             if fill(&payload).is_some() {
                 objects.events.publish_process_event(event, &payload, &log);
             }
         }
-        object::clear_error();
+        errors::clear_error();
     });
 }

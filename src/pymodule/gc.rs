@@ -2,8 +2,11 @@
 //! that times every collection pass, and the per-interpreter snapshot the
 //! reporter sends each interval. Only used with `WSGITelemetryService`.
 
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{
+    code, collections, convert, errors,
+    object::{self, Owned},
+};
 use crate::telemetry::{GcEvent, GcSnapshot};
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
@@ -42,8 +45,8 @@ unsafe extern "C" fn on_collection(
                 Owned::from_borrowed(ffi::PyTuple_GetItem(args, 1)),
             )
         };
-        object::clear_error();
-        let phase = phase.and_then(|p| object::unicode_to_string(&p));
+        errors::clear_error();
+        let phase = phase.and_then(|p| convert::unicode_to_string(&p));
         match phase.as_deref() {
             Some("start") => {
                 STARTED.with(|s| s.set(Some((Instant::now(), crate::metrics::now_seconds()))))
@@ -51,13 +54,13 @@ unsafe extern "C" fn on_collection(
             Some("stop") => {
                 if let (Some((began, start)), Some(info)) = (STARTED.with(|s| s.take()), info) {
                     let field = |key: &str| {
-                        object::dict_get(&info, key)
-                            .and_then(|v| object::to_u64(&v))
+                        collections::dict_get(&info, key)
+                            .and_then(|v| convert::to_u64(&v))
                             .unwrap_or(0)
                     };
                     record(GcEvent {
                         interpreter: name
-                            .and_then(|n| object::unicode_to_string(&n))
+                            .and_then(|n| convert::unicode_to_string(&n))
                             .unwrap_or_default(),
                         start,
                         duration: began.elapsed().as_secs_f64(),
@@ -69,7 +72,7 @@ unsafe extern "C" fn on_collection(
             }
             _ => {}
         }
-        object::none().into_raw()
+        convert::none().into_raw()
     })
 }
 
@@ -109,7 +112,7 @@ fn hook(gc: &Owned, interpreter: &str) -> Option<()> {
         return Some(());
     }
     let callbacks = gc.getattr("callbacks")?;
-    let name = object::str_obj(interpreter)?;
+    let name = convert::str_obj(interpreter)?;
     // SAFETY: GIL held; the method definition is static and never
     // changed; `name` becomes the function's `self`.
     // PyCFunction_NewEx returns a new reference, or NULL with an exception set.
@@ -126,10 +129,10 @@ fn hook(gc: &Owned, interpreter: &str) -> Option<()> {
 }
 
 fn three(values: &Owned) -> Option<[u64; 3]> {
-    let items = object::iter_items(values)?;
+    let items = collections::iter_items(values)?;
     let mut out = [0; 3];
     for (slot, item) in out.iter_mut().zip(&items) {
-        *slot = object::to_u64(item)?;
+        *slot = convert::to_u64(item)?;
     }
     Some(out)
 }
@@ -139,7 +142,7 @@ fn three(values: &Owned) -> Option<[u64; 3]> {
 /// when the `gc` module cannot be read.
 pub fn snapshot(interpreter: &str) -> Option<GcSnapshot> {
     let read = || {
-        let gc = object::import("gc")?;
+        let gc = code::import("gc")?;
         hook(&gc, interpreter)?;
         let call = |name: &str| gc.getattr(name)?.call0();
         let mut snapshot = GcSnapshot {
@@ -147,12 +150,13 @@ pub fn snapshot(interpreter: &str) -> Option<GcSnapshot> {
             count: three(&call("get_count")?)?,
             threshold: three(&call("get_threshold")?)?,
             enabled: object::is_true(&call("isenabled")?),
-            freeze_count: object::to_u64(&call("get_freeze_count")?)?,
+            freeze_count: convert::to_u64(&call("get_freeze_count")?)?,
             ..GcSnapshot::default()
         };
-        let stats = object::iter_items(&call("get_stats")?)?;
+        let stats = collections::iter_items(&call("get_stats")?)?;
         for (generation, stat) in stats.iter().take(3).enumerate() {
-            let field = |key: &str| object::dict_get(stat, key).and_then(|v| object::to_u64(&v));
+            let field =
+                |key: &str| collections::dict_get(stat, key).and_then(|v| convert::to_u64(&v));
             snapshot.collections[generation] = field("collections")?;
             snapshot.collected[generation] = field("collected")?;
             snapshot.uncollectable[generation] = field("uncollectable")?;
@@ -161,7 +165,7 @@ pub fn snapshot(interpreter: &str) -> Option<GcSnapshot> {
     };
     let snapshot = read();
     if snapshot.is_none() {
-        object::clear_error();
+        errors::clear_error();
     }
     snapshot
 }

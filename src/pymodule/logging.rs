@@ -3,8 +3,8 @@
 //! instead of at `error` as `sys.stderr` output is.
 
 use crate::apache::log::{APLOG_CRIT, APLOG_DEBUG, APLOG_ERR, APLOG_INFO, APLOG_WARNING};
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{code, collections, convert, object::Owned};
 use pyo3_ffi as ffi;
 
 /// The Apache level for a Python logging level. Levels between the
@@ -38,12 +38,12 @@ LogHandler.__module__ = 'mod_wsgi'
 /// Adds `LogHandler` to `module`.
 pub fn init(module: &Owned) -> Option<()> {
     let log_record = module.getattr("_log_record")?;
-    let namespace = object::run_source(
+    let namespace = code::run_source(
         LOG_HANDLER_SOURCE,
         "mod_wsgi",
         &[("_log_record", log_record)],
     )?;
-    let handler = object::dict_get(&namespace, "LogHandler")?;
+    let handler = collections::dict_get(&namespace, "LogHandler")?;
     module.setattr("LogHandler", &handler).then_some(())
 }
 
@@ -72,11 +72,11 @@ pub unsafe extern "C" fn log_record(
         // SAFETY: GIL held; `text` was parsed from `args` ("U"), a borrowed
         // reference that `args` keeps alive.
         let text = unsafe { Owned::from_borrowed(text) };
-        let Some(text) = text.and_then(|t| object::unicode_to_string(&t)) else {
+        let Some(text) = text.and_then(|t| convert::unicode_to_string(&t)) else {
             return std::ptr::null_mut();
         };
         crate::wsgi::streams::log_lines(apache_level(level), &text);
-        object::none().into_raw()
+        convert::none().into_raw()
     })
 }
 

@@ -8,9 +8,13 @@ pub mod gc;
 mod logging;
 mod metrics;
 
-use crate::python::object::{self, Owned};
 use crate::python::runtime::BuiltinModule;
 use crate::python::trampoline::trampoline;
+use crate::python::{
+    code, collections, convert,
+    errors::{self, ExceptionType},
+    object::Owned,
+};
 use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
 use std::ptr::addr_of_mut;
@@ -58,9 +62,9 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
             return -1;
         };
         let done = (|| {
-            module.setattr("version", &object::int_tuple(&version_numbers())?);
-            module.setattr("process_group", &object::str_obj("")?);
-            module.setattr("application_group", &object::str_obj("")?);
+            module.setattr("version", &collections::int_tuple(&version_numbers())?);
+            module.setattr("process_group", &convert::str_obj("")?);
+            module.setattr("application_group", &convert::str_obj("")?);
             module.setattr("RequestTimeout", &request_timeout_type()?);
             events::init(&module)?;
             logging::init(&module)?;
@@ -79,16 +83,11 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
 /// daemon's request-timeout fires with interrupt-timeout set. It derives
 /// from `BaseException` so `except Exception:` does not swallow it.
 fn request_timeout_type() -> Option<Owned> {
-    // SAFETY: called with the GIL held during module execution; returns a
-    // new reference or NULL with an exception set.
-    unsafe {
-        Owned::from_new(ffi::PyErr_NewExceptionWithDoc(
-            c"mod_wsgi.RequestTimeout".as_ptr(),
-            c"The request ran past the daemon process group's request-timeout.".as_ptr(),
-            ffi::PyExc_BaseException,
-            std::ptr::null_mut(),
-        ))
-    }
+    errors::new_exception_type(
+        c"mod_wsgi.RequestTimeout",
+        c"The request ran past the daemon process group's request-timeout.",
+        ExceptionType::BaseException,
+    )
 }
 
 /// When `mod_wsgi` package directories are on `sys.path` (the one
@@ -97,18 +96,17 @@ fn request_timeout_type() -> Option<Owned> {
 /// alongside this built-in module.
 fn adopt_package_path(module: &Owned) {
     let found = (|| {
-        let list = object::import("pkgutil")?
+        let list = code::import("pkgutil")?
             .getattr("extend_path")?
-            .call(&[&object::new_list()?, &object::str_obj("mod_wsgi")?])?;
-        // SAFETY: GIL held; `list` is the list extend_path returned.
-        if unsafe { ffi::PyList_Size(list.as_ptr()) } == 0 {
+            .call(&[&collections::new_list()?, &convert::str_obj("mod_wsgi")?])?;
+        if collections::list_len(&list) == Some(0) {
             return None;
         }
         module.setattr("__path__", &list);
         Some(())
     })();
     if found.is_none() {
-        object::clear_error();
+        errors::clear_error();
     }
 }
 
@@ -117,17 +115,17 @@ pub fn set_groups(module: &Owned, process_group: &str, application_group: &str) 
     if let Some(process) = crate::process::process_info_if_set() {
         module.setattr(
             "maximum_processes",
-            &object::int_obj(process.maximum_processes)?,
+            &convert::int_obj(process.maximum_processes)?,
         );
         module.setattr(
             "threads_per_process",
-            &object::int_obj(process.threads_per_process)?,
+            &convert::int_obj(process.threads_per_process)?,
         );
     }
-    if !module.setattr("process_group", &object::str_obj(process_group)?) {
+    if !module.setattr("process_group", &convert::str_obj(process_group)?) {
         return None;
     }
-    if !module.setattr("application_group", &object::str_obj(application_group)?) {
+    if !module.setattr("application_group", &convert::str_obj(application_group)?) {
         return None;
     }
     // Re-check for a package path: sys.path may have grown since import.
@@ -257,21 +255,21 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
             let Some(process) = crate::process::process_info_if_set() else {
                 return Some(());
             };
-            module.setattr("version", &object::int_tuple(&process.apache_version)?);
+            module.setattr("version", &collections::int_tuple(&process.apache_version)?);
             module.setattr(
                 "maximum_processes",
-                &object::int_obj(process.maximum_processes)?,
+                &convert::int_obj(process.maximum_processes)?,
             );
             module.setattr(
                 "threads_per_process",
-                &object::int_obj(process.threads_per_process)?,
+                &convert::int_obj(process.threads_per_process)?,
             );
             module.setattr(
                 "description",
-                &object::str_obj(&process.server.description)?,
+                &convert::str_obj(&process.server.description)?,
             );
-            module.setattr("mpm_name", &object::str_obj(&process.server.mpm_name)?);
-            module.setattr("build_date", &object::str_obj(&process.server.build_date)?);
+            module.setattr("mpm_name", &convert::str_obj(&process.server.mpm_name)?);
+            module.setattr("build_date", &convert::str_obj(&process.server.build_date)?);
             Some(())
         })();
         if done.is_some() {

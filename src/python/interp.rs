@@ -3,7 +3,10 @@
 //! thread state of its own (never the PyGILState API, which only knows the
 //! main interpreter).
 
-use super::object::{self, Owned};
+use super::{
+    code, collections, convert, errors,
+    object::{self, Owned},
+};
 use crate::config::gil::{describe_interpreter, describe_process, GilKind, InterpreterPlan};
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
@@ -315,7 +318,7 @@ impl Interpreter {
     fn initialise(&self, setup: &InterpreterSetup) -> Result<(), String> {
         let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error());
         let module =
-            object::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
+            code::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
         let attach = ATTACH
             .get()
             .ok_or("nothing was lent to set up the WSGI adapter in interpreters")?;
@@ -357,7 +360,7 @@ impl Interpreter {
     pub fn interrupt_thread(&self, thread_ident: u64) -> bool {
         let gil = self.enter();
         let injected = (|| {
-            let exception = object::import("mod_wsgi")?.getattr("RequestTimeout")?;
+            let exception = code::import("mod_wsgi")?.getattr("RequestTimeout")?;
             // SAFETY: this interpreter's GIL is held; the exception type is
             // a live object of this interpreter.
             let found = unsafe {
@@ -366,7 +369,7 @@ impl Interpreter {
             Some(found == 1)
         })();
         if injected.is_none() {
-            object::clear_error();
+            errors::clear_error();
         }
         drop(gil);
         injected.unwrap_or(false)
@@ -383,22 +386,22 @@ impl Interpreter {
         }
         let gil = self.enter();
         let frames = (|| {
-            let frames = object::import("sys")?.getattr("_current_frames")?.call0()?;
-            let key = object::int_obj(thread_ident as i64)?;
+            let frames = code::import("sys")?.getattr("_current_frames")?.call0()?;
+            let key = convert::int_obj(thread_ident as i64)?;
             let frame = frames.getattr("get")?.call(&[&key])?;
             if object::is_none(&frame) {
                 return None;
             }
-            let summaries = object::import("traceback")?
+            let summaries = code::import("traceback")?
                 .getattr("extract_stack")?
                 .call(&[&frame])?;
-            let mut stack = object::iter_items(&summaries)?
+            let mut stack = collections::iter_items(&summaries)?
                 .iter()
                 .map(|summary| {
                     Some((
-                        object::unicode_to_string(&summary.getattr("filename")?)?,
-                        object::to_u64(&summary.getattr("lineno")?).unwrap_or(0),
-                        object::unicode_to_string(&summary.getattr("name")?)?,
+                        convert::unicode_to_string(&summary.getattr("filename")?)?,
+                        convert::to_u64(&summary.getattr("lineno")?).unwrap_or(0),
+                        convert::unicode_to_string(&summary.getattr("name")?)?,
                     ))
                 })
                 .collect::<Option<Vec<_>>>()?;
@@ -406,7 +409,7 @@ impl Interpreter {
             Some(stack)
         })();
         if frames.is_none() {
-            object::clear_error();
+            errors::clear_error();
         }
         drop(gil);
         frames
@@ -438,8 +441,8 @@ pub fn all() -> Vec<Arc<Interpreter>> {
 
 /// `sys.setswitchinterval()` in the interpreter whose GIL is held.
 pub fn set_switch_interval(interval: Duration) -> Option<()> {
-    let value = object::float_obj(interval.as_secs_f64())?;
-    object::import("sys")?
+    let value = convert::float_obj(interval.as_secs_f64())?;
+    code::import("sys")?
         .getattr("setswitchinterval")?
         .call(&[&value])?;
     Some(())
@@ -451,15 +454,15 @@ fn add_python_path(layers: &[Vec<String>]) -> Option<()> {
     if layers.is_empty() {
         return Some(());
     }
-    let sys = object::import("sys")?;
-    let site = object::import("site")?;
+    let sys = code::import("sys")?;
+    let site = code::import("site")?;
     let addsitedir = site.getattr("addsitedir")?;
     for layer in layers {
         let path = sys.getattr("path")?;
         // SAFETY: GIL held; `path` is a list.
         let before = unsafe { ffi::PyList_Size(path.as_ptr()) };
         for dir in layer {
-            addsitedir.call(&[&object::str_obj(dir)?])?;
+            addsitedir.call(&[&convert::str_obj(dir)?])?;
         }
         // Hoist the entries this layer appended to the front, in order.
         // SAFETY: GIL held; slicing and reassigning a list. PyList_GetSlice
@@ -612,9 +615,9 @@ pub fn dump_stacks_on_signal(signal: i32, _gil: &Gil<'_>) -> Result<(), String> 
         "import faulthandler\nfaulthandler.register({signal}, file=2, all_threads=True, chain=False)\n"
     ))
     .map_err(|e| e.to_string())?;
-    match object::run_source(&source, "_mod_wsgi_stack_dump", &[]) {
+    match code::run_source(&source, "_mod_wsgi_stack_dump", &[]) {
         Some(_) => Ok(()),
-        None => Err(object::take_error_text().unwrap_or_else(|| "unknown error".into())),
+        None => Err(errors::take_error_text().unwrap_or_else(|| "unknown error".into())),
     }
 }
 
@@ -896,7 +899,7 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
 /// would make `Py_EndInterpreter` abort the process.
 fn has_running_daemon_threads() -> bool {
     let check = || -> Option<bool> {
-        let threading = object::import("threading")?;
+        let threading = code::import("threading")?;
         let current = threading.getattr("current_thread")?.call0()?;
         let dummy = threading.getattr("_DummyThread")?;
         let threads = threading.getattr("enumerate")?.call0()?;
@@ -920,7 +923,7 @@ fn has_running_daemon_threads() -> bool {
     };
     // If Python cannot tell us, do not risk it.
     check().unwrap_or_else(|| {
-        object::clear_error();
+        errors::clear_error();
         true
     })
 }

@@ -1,7 +1,7 @@
 //! Python initialisation in a process that serves requests (an Apache
 //! child or a daemon process), never in the Apache parent.
 
-use super::object::take_error_text;
+use super::errors::take_error_text;
 use pyo3_ffi as ffi;
 use std::ffi::{CStr, CString};
 
@@ -212,13 +212,13 @@ pub fn describe_error() -> String {
 /// always with a build that has one; on a free-threaded build, what
 /// `sys._is_gil_enabled()` says (an import may have turned it back on).
 pub fn gil_enabled() -> bool {
-    let answer = super::object::import("sys")
+    let answer = super::code::import("sys")
         .and_then(|sys| sys.getattr("_is_gil_enabled"))
         .and_then(|f| f.call0());
     match answer {
         Some(value) => super::object::is_true(&value),
         None => {
-            super::object::clear_error();
+            super::errors::clear_error();
             true
         }
     }

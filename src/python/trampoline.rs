@@ -43,11 +43,9 @@ pub fn trampoline<R: SlotResult>(name: &str, body: impl FnOnce() -> R) -> R {
     panic_guard::catch(name, body).unwrap_or_else(|caught| {
         tracing::error!("mod_wsgi: internal error (Rust panic) in {name}: {caught}");
         if R::RAISES {
-            // SAFETY: the exception type is a static CPython object; the
-            // GIL is held by the caller of every slot.
-            let system_error = unsafe { ffi::PyExc_SystemError };
-            super::object::raise(
-                system_error,
+            // The GIL is held by the caller of every slot.
+            super::errors::raise(
+                super::errors::ExceptionType::SystemError,
                 &format!("mod_wsgi internal error in {name}: {}", caught.message),
             );
         }

@@ -88,3 +88,19 @@ pub fn readable_within(fd: RawFd, timeout: Duration) -> bool {
     // SAFETY: polling one descriptor described by our local struct.
     unsafe { libc::poll(&mut pfd, 1, millis) > 0 }
 }
+
+/// The size of the regular file open on `fd`; `None` when `fd` is not
+/// open or names something else (a pipe, a socket, a device).
+pub fn regular_file_size(fd: RawFd) -> Option<u64> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat(2) fills our buffer, or fails and leaves it alone.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded, so the buffer is filled in.
+    let stat = unsafe { stat.assume_init() };
+    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    u64::try_from(stat.st_size).ok()
+}

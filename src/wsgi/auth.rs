@@ -12,7 +12,11 @@ use super::transport::Transport;
 use super::{streams, types};
 use crate::apache::log::APLOG_ERR;
 use crate::python::interp::Interpreter;
-use crate::python::object::{self, Owned};
+use crate::python::{
+    collections, convert,
+    errors::{self, ExceptionType},
+    object::{self, Owned},
+};
 
 /// What an auth hook needs from the request.
 pub struct AuthRequest<'a> {
@@ -120,13 +124,13 @@ fn call<T>(
         let Some(module) =
             load_script_for_request(&gil, interp, transport, route, &request.filename)
         else {
-            if object::pending_error_type_name().is_some() {
+            if errors::pending_error_type_name().is_some() {
                 reporter.exception();
             }
             return Err(Failed);
         };
         let Some(callable) = module.getattr(function) else {
-            object::clear_error();
+            errors::clear_error();
             return Ok(None);
         };
         let Some(objects) = super::interpreter::InterpreterObjects::of(interp, &gil) else {
@@ -142,7 +146,7 @@ fn call<T>(
             let environ = environ(request, &errors_stream)?;
             let mut owned = vec![environ];
             for arg in args {
-                owned.push(object::latin1_obj(arg)?);
+                owned.push(convert::latin1_obj(arg)?);
             }
             let refs: Vec<&Owned> = owned.iter().collect();
             callable.call(&refs)
@@ -164,20 +168,20 @@ fn call<T>(
 /// `mod_wsgi.*` keys; no `wsgi.input`, as no body is read at this stage.
 fn environ(request: &AuthRequest<'_>, errors: &Owned) -> Option<Owned> {
     let environ = cgi_dict(&request.cgi)?;
-    let set = |k: &str, v: Owned| object::dict_set(&environ, k, &v);
+    let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
     set("wsgi.errors", errors.clone());
     set(
         "mod_wsgi.version",
-        object::int_tuple(&crate::pymodule::version_numbers())?,
+        collections::int_tuple(&crate::pymodule::version_numbers())?,
     );
-    set("mod_wsgi.process_group", object::str_obj("")?);
+    set("mod_wsgi.process_group", convert::str_obj("")?);
     set(
         "mod_wsgi.application_group",
-        object::str_obj(&request.application_group)?,
+        convert::str_obj(&request.application_group)?,
     );
     set(
         "apache.version",
-        object::int_tuple(&request.apache_version)?,
+        collections::int_tuple(&request.apache_version)?,
     );
     if request.ssl.is_some() {
         super::ssl::add_to(&environ)?;
@@ -202,14 +206,14 @@ pub fn check_password(
             if object::is_none(result) {
                 return Ok(PasswordCheck::UnknownUser);
             }
-            if let Some(granted) = object::as_bool(result) {
+            if let Some(granted) = convert::as_bool(result) {
                 return Ok(if granted {
                     PasswordCheck::Granted(None)
                 } else {
                     PasswordCheck::Denied
                 });
             }
-            if !object::is_str(result) {
+            if !convert::is_str(result) {
                 reporter.error(
                     "WSGI0177: Basic auth provider must return True, False, None or user name as string.",
                 );
@@ -217,7 +221,7 @@ pub fn check_password(
             }
             // The name Apache records is the string's UTF-8 encoding.
             let Some(name) =
-                object::with_text_or_bytes(result, |b| String::from_utf8_lossy(b).into_owned())
+                convert::with_text_or_bytes(result, |b| String::from_utf8_lossy(b).into_owned())
             else {
                 reporter.exception();
                 return Err(Failed);
@@ -249,13 +253,12 @@ pub fn realm_hash(
             if object::is_none(result) {
                 return Ok(RealmHash::UnknownUser);
             }
-            let hash = if let Some(bytes) = object::bytes_contents(result) {
+            let hash = if let Some(bytes) = convert::bytes_contents(result) {
                 String::from_utf8_lossy(bytes).into_owned()
-            } else if object::is_str(result) {
-                let Some(bytes) = object::latin1_or_raise(result) else {
-                    object::raise_from_pending(
-                        // SAFETY: GIL held; a static exception type.
-                        unsafe { pyo3_ffi::PyExc_TypeError },
+            } else if convert::is_str(result) {
+                let Some(bytes) = convert::latin1_or_raise(result) else {
+                    errors::raise_from_pending(
+                        ExceptionType::TypeError,
                         "Digest auth provider must return None or string object, value containing non 'latin-1' characters found",
                     );
                     reporter.exception();
@@ -294,7 +297,7 @@ pub fn groups_for_user(
         "groups_for_user",
         &[user],
         |result, reporter| {
-            let Some(iterator) = object::get_iter(result) else {
+            let Some(iterator) = collections::get_iter(result) else {
                 reporter.error(&format!(
                     "WSGI0051: Result returned from 'groups_for_user' in '{script}' is not iterable; expected an iterable sequence of byte strings."
                 ));
@@ -302,11 +305,11 @@ pub fn groups_for_user(
                 return Err(Failed);
             };
             let mut groups = Vec::new();
-            while let Some(item) = object::iter_next(&iterator) {
-                if let Some(bytes) = object::bytes_contents(&item) {
+            while let Some(item) = collections::iter_next(&iterator) {
+                if let Some(bytes) = convert::bytes_contents(&item) {
                     groups.push(authz::latin1_chars(bytes));
-                } else if object::is_str(&item) {
-                    let Some(bytes) = object::latin1_or_raise(&item) else {
+                } else if convert::is_str(&item) {
+                    let Some(bytes) = convert::latin1_or_raise(&item) else {
                         reporter.error(&format!(
                             "WSGI0049: Item returned from 'groups_for_user' in '{script}' is a string containing characters that cannot be encoded as latin-1; expected a byte string."
                         ));
@@ -321,7 +324,7 @@ pub fn groups_for_user(
                     return Err(Failed);
                 }
             }
-            if object::error_pending() {
+            if errors::error_pending() {
                 reporter.exception();
             }
             Ok(groups)
@@ -347,7 +350,7 @@ pub fn allow_access(
             if object::is_none(result) {
                 return Ok(HostAccess::Undecided);
             }
-            match object::as_bool(result) {
+            match convert::as_bool(result) {
                 Some(true) => Ok(HostAccess::Allow),
                 Some(false) => Ok(HostAccess::Deny),
                 None => {

@@ -8,8 +8,11 @@ use super::handler::{
 use super::transport::Transport;
 use crate::config::routing::DispatchOverrides as Overrides;
 use crate::python::interp::Interpreter;
-use crate::python::object::{self, Owned};
-use pyo3_ffi as ffi;
+use crate::python::{
+    convert,
+    errors::{self, ExceptionType},
+    object::{self, Owned},
+};
 
 /// A hook a dispatch script may define, and how the C module's
 /// `TypeError` messages name what it returns.
@@ -63,7 +66,7 @@ pub fn run(
     );
     let Some(module) = load_script_for_request(&gil, interp, transport, script, request_file)
     else {
-        if object::pending_error_type_name().is_some() {
+        if errors::pending_error_type_name().is_some() {
             log_script_exception_as(&log, Some(request_file), &script.script, &who);
         }
         return Ok(Overrides::default());
@@ -74,7 +77,7 @@ pub fn run(
     };
     let call = |hook: &Hook| -> Result<Option<String>, ()> {
         let Some(function) = module.getattr(hook.name) else {
-            object::clear_error();
+            errors::clear_error();
             return Ok(None);
         };
         let value = function
@@ -99,38 +102,27 @@ fn hook_value(result: &Owned, hook: &Hook) -> Option<Option<String>> {
     if object::is_none(result) {
         return Some(None);
     }
-    if let Some(bytes) = object::bytes_contents(result) {
+    if let Some(bytes) = convert::bytes_contents(result) {
         return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
     }
     let subject = hook.subject;
-    // SAFETY: GIL held; a type check on a live object.
-    if unsafe { ffi::PyUnicode_Check(result.as_ptr()) } == 0 {
+    if !convert::is_str(result) {
         raise_type_error(&format!("{subject} must be {}", hook.expected));
         return None;
     }
-    // SAFETY: GIL held; `result` is a str.
-    // PyUnicode_AsLatin1String returns a new reference, or NULL with an exception set.
-    let encoded = unsafe { Owned::from_new(ffi::PyUnicode_AsLatin1String(result.as_ptr())) };
-    if let Some(bytes) = encoded.as_ref().and_then(object::bytes_contents) {
-        return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
+    if let Some(bytes) = convert::latin1_or_raise(result) {
+        return Some(Some(String::from_utf8_lossy(&bytes).into_owned()));
     }
-    let cause = object::take_exception();
-    raise_type_error(&format!(
-        "{subject} must be a byte string, value containing non 'latin-1' characters found"
-    ));
-    if let (Some(cause), Some(error)) = (cause, object::take_exception()) {
-        // SAFETY: GIL held; both are exception instances, and the setters
-        // steal the references passed.
-        unsafe {
-            ffi::PyException_SetContext(error.as_ptr(), cause.clone().into_raw());
-            ffi::PyException_SetCause(error.as_ptr(), cause.into_raw());
-        }
-        object::restore_exception(error);
-    }
+    // The encoding error becomes the cause of the TypeError.
+    errors::raise_from_pending(
+        ExceptionType::TypeError,
+        &format!(
+            "{subject} must be a byte string, value containing non 'latin-1' characters found"
+        ),
+    );
     None
 }
 
 fn raise_type_error(message: &str) {
-    // SAFETY: a static exception type.
-    object::raise(unsafe { ffi::PyExc_TypeError }, message);
+    errors::raise(ExceptionType::TypeError, message);
 }

@@ -8,8 +8,8 @@
 
 use super::streams::log_lines;
 use crate::apache::log::APLOG_ERR;
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{code, collections, convert, object::Owned};
 use pyo3_ffi as ffi;
 
 /// Installed in each interpreter: each RuntimeWarning goes to
@@ -32,7 +32,7 @@ warnings.showwarning = _watching(warnings.showwarning)
 
 /// Installs the hook in the current interpreter (GIL held).
 pub fn install() -> Option<()> {
-    object::run_source(WATCH_SOURCE, "<mod_wsgi gil watch>", &[]).map(|_| ())
+    code::run_source(WATCH_SOURCE, "<mod_wsgi gil watch>", &[]).map(|_| ())
 }
 
 /// `mod_wsgi._gil_enabled((message, process_group, application_group))`.
@@ -44,10 +44,10 @@ pub unsafe extern "C" fn gil_enabled(
         // SAFETY: GIL held; `args` is the argument CPython passed this
         // METH_O function, a borrowed reference live for the call.
         let args = unsafe { Owned::from_borrowed(args) };
-        let Some(args) = args.and_then(|a| object::iter_items(&a)) else {
+        let Some(args) = args.and_then(|a| collections::iter_items(&a)) else {
             return std::ptr::null_mut();
         };
-        let texts: Vec<String> = args.iter().filter_map(object::unicode_to_string).collect();
+        let texts: Vec<String> = args.iter().filter_map(convert::unicode_to_string).collect();
         if let [message, process_group, application_group] = texts.as_slice() {
             if let Some(module) = crate::config::gil::gil_reenabled_module(message) {
                 if crate::metrics::note_gil_enabled_by(module) {
@@ -62,6 +62,6 @@ pub unsafe extern "C" fn gil_enabled(
                 }
             }
         }
-        object::none().into_raw()
+        convert::none().into_raw()
     })
 }

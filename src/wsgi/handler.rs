@@ -7,8 +7,11 @@ use super::transport::Transport;
 use super::{streams, types};
 use crate::apache::log::{APLOG_DEBUG, APLOG_ERR, APLOG_INFO};
 use crate::python::interp::{Gil, Interpreter, LoadedScript};
-use crate::python::object::{self, Owned};
-use pyo3_ffi as ffi;
+use crate::python::{
+    code, collections, convert,
+    errors::{self, ExceptionType},
+    object::{self, Owned},
+};
 use std::ffi::CString;
 use std::sync::Arc;
 
@@ -110,7 +113,7 @@ pub type LogFn<'a> = &'a dyn Fn(i32, &str);
 
 /// Logs `context` then the pending Python exception's traceback.
 pub fn log_python_error(log: LogFn<'_>, context: &str) {
-    let text = object::take_error_text().unwrap_or_else(|| "unknown error".into());
+    let text = errors::take_error_text().unwrap_or_else(|| "unknown error".into());
     log(APLOG_ERR, context);
     // Apache writes no empty lines, so the C module's tracebacks have none.
     for line in text.lines().filter(|line| !line.is_empty()) {
@@ -135,7 +138,7 @@ pub fn log_script_exception_as(
     script: &str,
     who: &str,
 ) {
-    let kind = object::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
+    let kind = errors::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
     let tag = request_file.map_or(String::new(), |file| format!("[script {file}] "));
     let headline = if kind == "SystemExit" {
         // The process carries on, so the C module says it ignored it.
@@ -156,7 +159,7 @@ fn own_gil_refusal_guidance(interp: &Interpreter) -> Option<String> {
     if interp.gil != gil::GilKind::Own {
         return None;
     }
-    let module = object::pending_error_messages(8)
+    let module = errors::pending_error_messages(8)
         .iter()
         .find_map(|m| gil::own_gil_refusal(m).map(str::to_string))?;
     Some(gil::own_gil_import_guidance(
@@ -190,14 +193,14 @@ fn give_up_own_gil_if_refused(interp: &Interpreter, report: &LoadLog<'_>) -> boo
     if !interp.may_fall_back_to_shared_gil() {
         return false;
     }
-    let messages = object::pending_error_messages(8);
+    let messages = errors::pending_error_messages(8);
     let Some(module) =
         gil::own_gil_fallback_module(interp.gil, interp.may_fall_back_to_shared_gil(), &messages)
     else {
         return false;
     };
     interp.give_up_own_gil(module);
-    let text = object::take_error_text().unwrap_or_default();
+    let text = errors::take_error_text().unwrap_or_default();
     for line in text.lines().filter(|line| !line.is_empty()) {
         report.script_line(APLOG_DEBUG, 0, line);
     }
@@ -428,20 +431,11 @@ fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
             let end = source.iter().position(|&b| b == 0).unwrap_or(source.len());
             let source = CString::new(&source[..end]).ok()?;
             let filename = CString::new(script.as_str()).ok()?;
-            // SAFETY: GIL held; returns a new reference or NULL with an
-            // exception set.
-            unsafe {
-                Owned::from_new(ffi::Py_CompileString(
-                    source.as_ptr(),
-                    filename.as_ptr(),
-                    ffi::Py_file_input,
-                ))
-            }
-            .ok_or(0)
+            code::compile_file_source(&source, &filename).ok_or(0)
         }
         Err(error) => {
             let errno = error.raw_os_error().unwrap_or(0);
-            raise_os_error(errno, script);
+            errors::raise_os_error(errno, script);
             Err(errno)
         }
     };
@@ -463,19 +457,6 @@ fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
     None
 }
 
-/// Raises the `OSError` (subclass) Python raises for `errno` on `path`.
-fn raise_os_error(errno: i32, path: &str) {
-    let Ok(path) = CString::new(path) else {
-        return;
-    };
-    // SAFETY: sets this thread's errno, which PyErr_SetFromErrno... reads
-    // at once; GIL held.
-    unsafe {
-        *libc::__errno_location() = errno;
-        ffi::PyErr_SetFromErrnoWithFilename(ffi::PyExc_OSError, path.as_ptr());
-    }
-}
-
 /// Runs the compiled script as a new module named after `key`. A failure
 /// is logged as the C module logs it: SystemExit with WSGI0107, leaving it
 /// pending (WSGI0108 outside a request, clearing it; nothing in a process
@@ -493,51 +474,19 @@ fn execute(
     let who = &describe_for_scripts(interp);
     let name = script_module_name(key);
     let script = &route.script;
-    // SAFETY: GIL held. PyModule_New and PyEval_EvalCode return new
-    // references or NULL with an exception set; PyModule_GetDict and
-    // PyImport_GetModuleDict return borrowed references, made owned.
-    let module = unsafe {
-        (|| {
-            let cname = CString::new(name.as_str()).ok()?;
-            let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
-            let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
-            object::dict_set(&dict, "__file__", &object::str_obj(script)?);
-            // As the import system does: C code importing on the script's
-            // behalf (PyImport_ImportModule) looks `__import__` up here.
-            object::dict_set(&dict, "__builtins__", &object::import("builtins")?);
-            let modules = Owned::from_borrowed(ffi::PyImport_GetModuleDict())?;
-            object::dict_set(&modules, &name, &module);
-            let result = Owned::from_new(ffi::PyEval_EvalCode(
-                code.as_ptr(),
-                dict.as_ptr(),
-                dict.as_ptr(),
-            ));
-            if result.is_none() {
-                // Forget the half-initialised module, keeping the error.
-                let error = object::take_exception();
-                ffi::PyDict_DelItemString(modules.as_ptr(), cname.as_ptr());
-                ffi::PyErr_Clear();
-                if let Some(error) = error {
-                    object::restore_exception(error);
-                }
-                return None;
-            }
-            Some(module)
-        })()
-    };
+    let module = code::exec_code_as_module(code, &name, script);
     if let Some(module) = module {
         return Ok(module);
     }
-    // SAFETY: GIL held; checks the pending exception's type.
-    let system_exit = unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) } != 0;
+    let system_exit = errors::pending_is(ExceptionType::SystemExit);
     if !system_exit && may_fall_back && give_up_own_gil_if_refused(interp, report) {
         return Err(LoadFailure::OwnGilGivenUp);
     }
     let in_request = report.request_file.is_some();
     match (system_exit, in_request) {
-        (true, false) if crate::process::runs_service_scripts() => object::clear_error(),
+        (true, false) if crate::process::runs_service_scripts() => errors::clear_error(),
         (true, false) => {
-            object::clear_error();
+            errors::clear_error();
             report.script_line(
                 APLOG_ERR,
                 0,
@@ -582,7 +531,7 @@ fn reload_requested(
         return false;
     }
     let resource = route.target_file();
-    let answer = object::str_obj(resource).and_then(|r| {
+    let answer = convert::str_obj(resource).and_then(|r| {
         module
             .getattr("reload_required")
             .and_then(|f| f.call(&[&r]))
@@ -612,9 +561,9 @@ pub fn request_thread_id() -> i64 {
 
 /// A dict of the CGI variables, as native strings.
 pub fn cgi_dict(cgi: &[(String, String)]) -> Option<Owned> {
-    let environ = object::new_dict()?;
+    let environ = collections::new_dict()?;
     for (key, value) in cgi {
-        object::dict_set(&environ, key, &object::latin1_obj(value)?);
+        collections::dict_set(&environ, key, &convert::latin1_obj(value)?);
     }
     Some(environ)
 }
@@ -623,63 +572,66 @@ pub fn cgi_dict(cgi: &[(String, String)]) -> Option<Owned> {
 /// `wsgi.errors`), which the caller adds.
 pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
     let environ = cgi_dict(&extras.cgi)?;
-    let version = object::int_tuple(&crate::pymodule::version_numbers())?;
-    let set = |k: &str, v: Owned| object::dict_set(&environ, k, &v);
-    set("wsgi.version", object::int_tuple(&[1, 0])?);
-    set("wsgi.url_scheme", object::str_obj(extras.url_scheme)?);
-    set("wsgi.multithread", object::bool_obj(extras.multithread));
-    set("wsgi.multiprocess", object::bool_obj(extras.multiprocess));
-    set("wsgi.run_once", object::bool_obj(false));
+    let version = collections::int_tuple(&crate::pymodule::version_numbers())?;
+    let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
+    set("wsgi.version", collections::int_tuple(&[1, 0])?);
+    set("wsgi.url_scheme", convert::str_obj(extras.url_scheme)?);
+    set("wsgi.multithread", convert::bool_obj(extras.multithread));
+    set("wsgi.multiprocess", convert::bool_obj(extras.multiprocess));
+    set("wsgi.run_once", convert::bool_obj(false));
     // read() always ends with b'' at the end of the body, so frameworks
     // may read to EOF instead of trusting CONTENT_LENGTH.
-    set("wsgi.input_terminated", object::bool_obj(true));
+    set("wsgi.input_terminated", convert::bool_obj(true));
     set("mod_wsgi.version", version);
     set(
         "mod_wsgi.process_group",
-        object::str_obj(&extras.process_group)?,
+        convert::str_obj(&extras.process_group)?,
     );
     set(
         "mod_wsgi.application_group",
-        object::str_obj(&extras.application_group)?,
+        convert::str_obj(&extras.application_group)?,
     );
     set(
         "mod_wsgi.callable_object",
-        object::str_obj(&route.callable)?,
+        convert::str_obj(&route.callable)?,
     );
     set(
         "mod_wsgi.request_handler",
-        object::str_obj(&extras.request_handler)?,
+        convert::str_obj(&extras.request_handler)?,
     );
     set(
         "mod_wsgi.handler_script",
-        object::str_obj(&extras.handler_script)?,
+        convert::str_obj(&extras.handler_script)?,
     );
-    set("mod_wsgi.request_id", object::str_obj(&extras.request_id)?);
+    set("mod_wsgi.request_id", convert::str_obj(&extras.request_id)?);
     if let Some(id) = &extras.connection_id {
-        set("mod_wsgi.connection_id", object::str_obj(id)?);
+        set("mod_wsgi.connection_id", convert::str_obj(id)?);
     }
-    set("mod_wsgi.thread_id", object::int_obj(request_thread_id())?);
+    set("mod_wsgi.thread_id", convert::int_obj(request_thread_id())?);
     set(
         "mod_wsgi.server_pid",
-        object::str_obj(&extras.server_pid.to_string())?,
+        convert::str_obj(&extras.server_pid.to_string())?,
     );
     set(
         "mod_wsgi.request_start",
-        object::float_obj(extras.request_start)?,
+        convert::float_obj(extras.request_start)?,
     );
     set(
         "mod_wsgi.queue_start",
-        object::float_obj(extras.queue_start)?,
+        convert::float_obj(extras.queue_start)?,
     );
     set(
         "mod_wsgi.daemon_start",
-        object::float_obj(extras.daemon_start)?,
+        convert::float_obj(extras.daemon_start)?,
     );
-    set("apache.version", object::int_tuple(&extras.apache_version)?);
+    set(
+        "apache.version",
+        collections::int_tuple(&extras.apache_version)?,
+    );
     if let Some(request) = extras.apache_request {
         set(
             "apache.request_rec",
-            object::capsule(request, c"apache.request_rec")?,
+            convert::capsule(request, c"apache.request_rec")?,
         );
     }
     Some(environ)
@@ -689,33 +641,21 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
 /// current position and the bytes left. `None` means "iterate instead"
 /// (a file-like object without a usable descriptor).
 fn wrapped_file(result: &Owned, wrapper_type: &Owned) -> Option<(i32, u64, u64)> {
-    // SAFETY: GIL held; exact type check against our class.
-    if unsafe { ffi::Py_TYPE(result.as_ptr()) }.cast() != wrapper_type.as_ptr() {
+    // Only an exact instance of our class, not of a subclass.
+    if !object::has_type(result, wrapper_type) {
         return None;
     }
     let found = (|| {
         let filelike = result.getattr("filelike")?;
         let fd = filelike.getattr("fileno")?.call0()?;
-        // SAFETY: GIL held.
-        let fd = unsafe { ffi::PyLong_AsLong(fd.as_ptr()) };
+        let fd = convert::to_i64(&fd)?;
         let position = filelike.getattr("tell")?.call0()?;
-        // SAFETY: GIL held.
-        let position = unsafe { ffi::PyLong_AsLongLong(position.as_ptr()) };
+        let position = convert::to_i64(&position)?;
         Some((i32::try_from(fd).ok()?, u64::try_from(position).ok()?))
     })();
-    object::clear_error();
+    errors::clear_error();
     let (fd, position) = found?;
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat on a descriptor the application handed us.
-    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    // SAFETY: fstat succeeded.
-    let stat = unsafe { stat.assume_init() };
-    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return None;
-    }
-    let size = u64::try_from(stat.st_size).ok()?;
+    let size = crate::sys::fd::regular_file_size(fd)?;
     Some((fd, position, size.saturating_sub(position)))
 }
 
@@ -761,43 +701,38 @@ fn stream_result(
     if let Some(file) = wrapped_file(result, file_wrapper_type) {
         return send_wrapped_file(ctx, file, allow_sendfile);
     }
-    // SAFETY: GIL held for all calls below. PyObject_GetIter and
-    // PyIter_Next return new references, or NULL (at the end of the
-    // iteration, or with an exception set).
-    unsafe {
-        // Like the C module, no Content-Length is derived from the
-        // result: each item is passed on (and flushed) as it comes.
-        let iter = Owned::from_new(ffi::PyObject_GetIter(result.as_ptr()))
-            .ok_or_else(|| "the WSGI application returned a non-iterable object".to_string())?;
-        loop {
-            let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) else {
-                if !ffi::PyErr_Occurred().is_null() {
-                    return Err("exception raised while iterating the WSGI response".into());
-                }
-                return Ok(());
-            };
-            let Some(bytes) = object::bytes_contents(&item) else {
-                object::raise(
-                    ffi::PyExc_TypeError,
-                    &format!(
-                        "response iterable must yield bytes, not {}",
-                        object::type_name(&item)
-                    ),
-                );
-                return Err("invalid item in the WSGI response".into());
-            };
-            if bytes.is_empty() {
-                continue;
+    // Like the C module, no Content-Length is derived from the
+    // result: each item is passed on (and flushed) as it comes.
+    let iter = collections::get_iter(result)
+        .ok_or_else(|| "the WSGI application returned a non-iterable object".to_string())?;
+    loop {
+        let Some(item) = collections::iter_next(&iter) else {
+            if errors::error_pending() {
+                return Err("exception raised while iterating the WSGI response".into());
             }
-            let data = bytes.to_vec();
-            if let Err(message) = ctx.write_body(&data) {
-                // Reported like an exception the application raised.
-                object::raise(ffi::PyExc_RuntimeError, &message);
-                return Err(message);
-            }
-            if ctx.client_gone {
-                return Ok(());
-            }
+            return Ok(());
+        };
+        let Some(bytes) = convert::bytes_contents(&item) else {
+            errors::raise(
+                ExceptionType::TypeError,
+                &format!(
+                    "response iterable must yield bytes, not {}",
+                    object::type_name(&item)
+                ),
+            );
+            return Err("invalid item in the WSGI response".into());
+        };
+        if bytes.is_empty() {
+            continue;
+        }
+        let data = bytes.to_vec();
+        if let Err(message) = ctx.write_body(&data) {
+            // Reported like an exception the application raised.
+            errors::raise(ExceptionType::RuntimeError, &message);
+            return Err(message);
+        }
+        if ctx.client_gone {
+            return Ok(());
         }
     }
 }
@@ -809,9 +744,8 @@ fn close_result(result: &Owned, log_lookup_failure: impl FnOnce(), log_exception
     let close = match result.getattr("close") {
         Some(close) => close,
         None => {
-            // SAFETY: GIL held; checks the pending exception's type.
-            if unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_AttributeError) } != 0 {
-                object::clear_error();
+            if errors::pending_is(ExceptionType::AttributeError) {
+                errors::clear_error();
             } else {
                 log_lookup_failure();
                 log_exception();
@@ -949,7 +883,7 @@ fn run_in_scope(
         Ok(module) => module,
         Err(LoadFailure::OwnGilGivenUp) => return Err(GaveUpOwnGil),
         Err(LoadFailure::Failed) => {
-            if object::pending_error_type_name().is_some() {
+            if errors::pending_error_type_name().is_some() {
                 // A SystemExit, named by the request's file as the C module does.
                 let who = describe_for_scripts(interp);
                 log_script_exception(&log, route.target_file(), &who, true);
@@ -962,7 +896,7 @@ fn run_in_scope(
     // process's, as with the C module.
     let _scope = streams::RequestScope::enter(ctx_ptr);
     let Some(application) = module.getattr(&route.callable) else {
-        object::clear_error();
+        errors::clear_error();
         transport.log(
             APLOG_ERR,
             &format!(
@@ -994,9 +928,9 @@ fn run_in_scope(
     };
     let outcome = (|| {
         let environ = build_environ(extras, route)?;
-        object::dict_set(&environ, "wsgi.input", &input);
-        object::dict_set(&environ, "wsgi.errors", &errors_stream);
-        object::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
+        collections::dict_set(&environ, "wsgi.input", &input);
+        collections::dict_set(&environ, "wsgi.errors", &errors_stream);
+        collections::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
         let start_response = adapter.getattr("start_response")?;
         Some((environ, start_response))
     })();
@@ -1012,8 +946,8 @@ fn run_in_scope(
     let log_error = crate::pymodule::events::log_subscriber_failure;
     let events = RequestEvents::begin(&objects.events, extras, meter);
     timing.application_start = crate::metrics::now_seconds();
-    if let Some(now) = object::float_obj(timing.application_start) {
-        object::dict_set(&environ, "mod_wsgi.application_start", &now);
+    if let Some(now) = convert::float_obj(timing.application_start) {
+        collections::dict_set(&environ, "mod_wsgi.application_start", &now);
     }
     let application = match &events {
         Some(events) => events.started(
@@ -1035,7 +969,7 @@ fn run_in_scope(
         if pending_is_request_timeout() {
             // The unwinding the daemon asked for: not an application error.
             timed_out = true;
-            object::clear_error();
+            errors::clear_error();
             log(
                 APLOG_INFO,
                 &format!("[script {}] {REQUEST_TIMEOUT_MESSAGE}", route.target_file()),
@@ -1080,11 +1014,7 @@ fn run_in_scope(
                 // An empty response still needs start_response().
                 Ok(()) => {
                     ctx.send_headers().is_ok() || {
-                        object::raise(
-                            // SAFETY: GIL held; a static exception type.
-                            unsafe { ffi::PyExc_RuntimeError },
-                            START_RESPONSE_FIRST,
-                        );
+                        errors::raise(ExceptionType::RuntimeError, START_RESPONSE_FIRST);
                         log_failure();
                         false
                     }
@@ -1138,15 +1068,15 @@ const REQUEST_TIMEOUT_MESSAGE: &str = "Request interrupted by RequestTimeout; th
 /// Whether the pending exception is `mod_wsgi.RequestTimeout`, injected
 /// when a daemon's request-timeout fired. The exception stays pending.
 fn pending_is_request_timeout() -> bool {
-    let Some(exception) = object::take_exception() else {
+    let Some(exception) = errors::take_exception() else {
         return false;
     };
-    let matched = object::import("mod_wsgi")
+    let matched = code::import("mod_wsgi")
         .and_then(|m| m.getattr("RequestTimeout"))
         .and_then(|cls| object::is_instance(&exception, &cls))
         .unwrap_or(false);
-    object::clear_error();
-    object::restore_exception(exception);
+    errors::clear_error();
+    errors::restore_exception(exception);
     matched
 }
 

@@ -8,7 +8,10 @@ use crate::metrics::now_seconds;
 use crate::metrics::{self, usage, Recorder, RequestSample};
 use crate::pymodule::events::{self, EventObjects};
 use crate::python::interp;
-use crate::python::object::{self, Owned};
+use crate::python::{
+    collections, convert, errors,
+    object::{self, Owned},
+};
 use crate::telemetry::reporter::{self, Reporter};
 use crate::telemetry::{SlowOutcome, SlowRequest};
 
@@ -221,8 +224,8 @@ impl<'a> RequestEvents<'a> {
         extras: &EnvironExtras,
         meter: &Meter,
     ) -> Option<RequestEvents<'a>> {
-        let data = object::new_dict()?;
-        let request_id = object::str_obj(&extras.request_id)?;
+        let data = collections::new_dict()?;
+        let request_id = convert::str_obj(&extras.request_id)?;
         let subscribed = objects.subscribed();
         if subscribed {
             meter.start_cpu_clock();
@@ -237,7 +240,7 @@ impl<'a> RequestEvents<'a> {
     }
 
     fn payload(&self) -> Option<Owned> {
-        let d = object::new_dict()?;
+        let d = collections::new_dict()?;
         self.objects.set(&d, "request_id", &self.request_id);
         self.objects.set(&d, "request_data", &self.data);
         Some(d)
@@ -260,56 +263,43 @@ impl<'a> RequestEvents<'a> {
             let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
             set(
                 "thread_id",
-                object::int_obj(super::handler::request_thread_id()),
+                convert::int_obj(super::handler::request_thread_id()),
             )?;
-            set("server_pid", object::int_obj(extras.server_pid.into()))?;
-            set("request_start", object::float_obj(extras.request_start))?;
-            set("queue_start", object::float_obj(extras.queue_start))?;
-            set("daemon_start", object::float_obj(extras.daemon_start))?;
-            set("application_start", object::float_obj(application_start))?;
-            set("callable_object", object::str_obj(callable))?;
+            set("server_pid", convert::int_obj(extras.server_pid.into()))?;
+            set("request_start", convert::float_obj(extras.request_start))?;
+            set("queue_start", convert::float_obj(extras.queue_start))?;
+            set("daemon_start", convert::float_obj(extras.daemon_start))?;
+            set("application_start", convert::float_obj(application_start))?;
+            set("callable_object", convert::str_obj(callable))?;
             set("request_environ", Some(environ.clone()))?;
             set("application_object", Some(application.clone()))?;
             set(
                 "daemon_connects",
-                object::int_obj(extras.daemon_connects.into()),
+                convert::int_obj(extras.daemon_connects.into()),
             )?;
             set(
                 "daemon_restarts",
-                object::int_obj(extras.daemon_restarts.into()),
+                convert::int_obj(extras.daemon_restarts.into()),
             )?;
             Some(d)
         })();
         let Some(payload) = built else {
-            object::clear_error();
+            errors::clear_error();
             return application;
         };
         let active = &self.objects.active_requests;
-        // SAFETY: GIL held; `active` is the module's dict and the key a str.
-        unsafe {
-            pyo3_ffi::PyDict_SetItem(active.as_ptr(), self.request_id.as_ptr(), payload.as_ptr());
-        }
+        collections::dict_set_item(active, &self.request_id, &payload);
         if !self.subscribed {
             return application;
         }
         // Subscribers get their own copy: what they merge in must not
         // change the active-request record.
-        // SAFETY: GIL held.
-        // PyDict_Copy returns a new reference, or NULL with an exception set.
-        let Some(event) = (unsafe { Owned::from_new(pyo3_ffi::PyDict_Copy(payload.as_ptr())) })
-        else {
-            object::clear_error();
+        let Some(event) = collections::dict_copy(&payload) else {
+            errors::clear_error();
             return application;
         };
         events::publish(&self.objects.subscribers, "request_started", &event, log);
-        // SAFETY: GIL held; borrowed lookup in our dict.
-        // PyDict_GetItemString returns a borrowed reference, or NULL when absent.
-        let chosen = unsafe {
-            Owned::from_borrowed(pyo3_ffi::PyDict_GetItemString(
-                event.as_ptr(),
-                c"application_object".as_ptr(),
-            ))
-        };
+        let chosen = collections::dict_get(&event, "application_object");
         chosen.unwrap_or(application)
     }
 
@@ -319,21 +309,16 @@ impl<'a> RequestEvents<'a> {
         if !self.subscribed {
             return;
         }
-        let Some(exception) = object::take_exception() else {
+        let Some(exception) = errors::take_exception() else {
             return;
         };
-        let info = (|| {
-            // SAFETY: GIL held; the exception's type, borrowed then owned.
-            // Py_TYPE returns a borrowed reference to the object's type, never NULL.
-            let kind =
-                unsafe { Owned::from_borrowed(pyo3_ffi::Py_TYPE(exception.as_ptr()).cast()) }?;
-            let trace = exception
-                .getattr("__traceback__")
-                .unwrap_or_else(object::none);
-            object::tuple(&[&kind, &exception, &trace])
-        })();
+        let kind = object::type_of(&exception);
+        let trace = exception
+            .getattr("__traceback__")
+            .unwrap_or_else(convert::none);
+        let info = collections::tuple(&[&kind, &exception, &trace]);
         if let (Some(info), Some(payload)) = (info, self.payload()) {
-            object::dict_set(&payload, "exception_info", &info);
+            collections::dict_set(&payload, "exception_info", &info);
             events::publish(
                 &self.objects.subscribers,
                 "request_exception",
@@ -341,8 +326,8 @@ impl<'a> RequestEvents<'a> {
                 log,
             );
         }
-        object::clear_error();
-        object::restore_exception(exception);
+        errors::clear_error();
+        errors::restore_exception(exception);
     }
 
     /// Publishes `request_finished` with the request's figures.
@@ -361,9 +346,9 @@ impl<'a> RequestEvents<'a> {
         let built = (|| {
             let d = self.payload()?;
             let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
-            let float = |k: &'static str, v: f64| set(k, object::float_obj(v));
+            let float = |k: &'static str, v: f64| set(k, convert::float_obj(v));
             let int =
-                |k: &'static str, v: u64| set(k, object::int_obj(v.min(i64::MAX as u64) as i64));
+                |k: &'static str, v: u64| set(k, convert::int_obj(v.min(i64::MAX as u64) as i64));
             int("thread_id", super::handler::request_thread_id() as u64)?;
             int("server_pid", extras.server_pid.into())?;
             float("request_start", extras.request_start)?;
@@ -393,18 +378,16 @@ impl<'a> RequestEvents<'a> {
             Some(payload) => {
                 events::publish(&self.objects.subscribers, "request_finished", &payload, log)
             }
-            None => object::clear_error(),
+            None => errors::clear_error(),
         }
     }
 
     /// Removes the request from `active_requests` and this thread.
     pub fn end(self) {
         let active = &self.objects.active_requests;
-        // SAFETY: GIL held; deleting our own key (absent is fine).
-        unsafe {
-            if pyo3_ffi::PyDict_DelItem(active.as_ptr(), self.request_id.as_ptr()) != 0 {
-                object::clear_error();
-            }
+        // Absent is fine.
+        if !collections::dict_del_item(active, &self.request_id) {
+            errors::clear_error();
         }
         events::end_request();
     }

@@ -4,8 +4,12 @@
 //! runs; kept and called later, they raise instead of reaching a request
 //! that has gone.
 
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{
+    collections, convert,
+    errors::{self, ExceptionType},
+    object::{self, Owned},
+};
 use pyo3_ffi as ffi;
 use std::cell::Cell;
 
@@ -49,9 +53,8 @@ fn with_current(f: impl FnOnce(&dyn SslVars) -> *mut ffi::PyObject) -> *mut ffi:
         // SAFETY: set by a live SslScope on this thread (see `enter`).
         Some(vars) => f(unsafe { &*vars }),
         None => {
-            object::raise(
-                // SAFETY: a static exception type; GIL held by the caller.
-                unsafe { ffi::PyExc_RuntimeError },
+            errors::raise(
+                ExceptionType::RuntimeError,
                 "mod_ssl functions are only available while the request is being checked",
             );
             std::ptr::null_mut()
@@ -67,9 +70,8 @@ fn wrong_count(name: &str, wanted: isize, args: *mut ffi::PyObject) -> bool {
         return false;
     }
     let plural = if wanted == 1 { "argument" } else { "arguments" };
-    object::raise(
-        // SAFETY: a static exception type; GIL held.
-        unsafe { ffi::PyExc_TypeError },
+    errors::raise(
+        ExceptionType::TypeError,
         &format!("{name}() takes exactly {wanted} {plural} ({given} given)"),
     );
     true
@@ -84,7 +86,7 @@ unsafe extern "C" fn is_https(
             return std::ptr::null_mut();
         }
         with_current(|vars| {
-            object::int_obj(i64::from(vars.is_https()))
+            convert::int_obj(i64::from(vars.is_https()))
                 .map_or(std::ptr::null_mut(), Owned::into_raw)
         })
     })
@@ -103,11 +105,10 @@ unsafe extern "C" fn var_lookup(
         let Some(name) = (unsafe { Owned::from_borrowed(ffi::PyTuple_GetItem(args, 0)) }) else {
             return std::ptr::null_mut();
         };
-        let Some(name) = object::unicode_to_string(&name) else {
-            object::clear_error();
-            object::raise(
-                // SAFETY: a static exception type; GIL held.
-                unsafe { ffi::PyExc_TypeError },
+        let Some(name) = convert::unicode_to_string(&name) else {
+            errors::clear_error();
+            errors::raise(
+                ExceptionType::TypeError,
                 &format!(
                     "byte string value expected, value of type {} found",
                     object::type_name(&name)
@@ -116,7 +117,7 @@ unsafe extern "C" fn var_lookup(
             return std::ptr::null_mut();
         };
         with_current(|vars| {
-            object::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
+            convert::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
         })
     })
 }
@@ -154,7 +155,7 @@ pub fn add_to(environ: &Owned) -> Option<()> {
                 std::ptr::null_mut(),
             ))
         }?;
-        object::dict_set(environ, key, &function).then_some(())?;
+        collections::dict_set(environ, key, &function).then_some(())?;
     }
     Some(())
 }

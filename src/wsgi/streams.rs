@@ -12,8 +12,8 @@ use super::interpreter::InterpreterObjects;
 use super::types;
 use crate::apache::log::{server_log, APLOG_ERR, APLOG_INFO};
 use crate::config::interp_options::Restrictions;
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{code, convert, object::Owned};
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
 use std::cell::Cell;
@@ -105,13 +105,13 @@ pub unsafe extern "C" fn log_info(
         // SAFETY: GIL held; `text` is the argument CPython passed this
         // METH_O function, a borrowed reference live for the call.
         let text = unsafe { Owned::from_borrowed(text) };
-        let Some(text) = text.and_then(|t| object::unicode_to_string(&t)) else {
+        let Some(text) = text.and_then(|t| convert::unicode_to_string(&t)) else {
             return std::ptr::null_mut();
         };
         for line in text.lines() {
             server_log(std::ptr::null(), APLOG_INFO, line);
         }
-        object::none().into_raw()
+        convert::none().into_raw()
     })
 }
 
@@ -151,7 +151,7 @@ signal.signal = guarded_signal
 /// `sys.stderr` log through `mod_wsgi.Log`; a restricted stream is a
 /// `mod_wsgi.Restricted`. The GIL is held.
 pub fn install(objects: &InterpreterObjects, restrictions: Restrictions) -> Option<()> {
-    let sys = object::import("sys")?;
+    let sys = code::import("sys")?;
     let stdout = if restrictions.stdout {
         types::restricted(objects, c"sys.stdout")?
     } else {
@@ -167,7 +167,7 @@ pub fn install(objects: &InterpreterObjects, restrictions: Restrictions) -> Opti
         set_sys_stream(&sys, "stdin", &types::restricted(objects, c"sys.stdin")?)?;
     }
     if restrictions.signal {
-        object::run_source(SIGNAL_GUARD_SOURCE, "mod_wsgi._signal", &[])?;
+        code::run_source(SIGNAL_GUARD_SOURCE, "mod_wsgi._signal", &[])?;
     }
     Some(())
 }

@@ -8,8 +8,12 @@
 use super::context::RequestContext;
 use super::interpreter::InterpreterObjects;
 use super::response;
-use crate::python::object::{self, Owned};
 use crate::python::trampoline::trampoline;
+use crate::python::{
+    code, collections, convert,
+    errors::{self, ExceptionType},
+    object::{self, Owned},
+};
 use pyo3_ffi as ffi;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::addr_of_mut;
@@ -46,9 +50,8 @@ unsafe fn context<'a>(obj: *mut ffi::PyObject) -> Option<&'a mut RequestContext<
     // SAFETY: layout guaranteed by our type spec.
     let ptr = unsafe { (*(obj as *mut RequestBound)).context } as *mut RequestContext;
     if ptr.is_null() {
-        // SAFETY: GIL held.
-        object::raise(
-            unsafe { ffi::PyExc_RuntimeError },
+        errors::raise(
+            ExceptionType::RuntimeError,
             "the request this object belongs to has completed",
         );
         return None;
@@ -90,18 +93,16 @@ pub fn unbind(obj: &Owned) {
 }
 
 fn none_result() -> *mut ffi::PyObject {
-    object::none().into_raw()
+    convert::none().into_raw()
 }
 
 fn raise_type_error(message: &str) -> *mut ffi::PyObject {
-    // SAFETY: GIL held by every caller (Python method).
-    object::raise(unsafe { ffi::PyExc_TypeError }, message);
+    errors::raise(ExceptionType::TypeError, message);
     std::ptr::null_mut()
 }
 
 fn raise_os_error(message: &str) -> *mut ffi::PyObject {
-    // SAFETY: GIL held.
-    object::raise(unsafe { ffi::PyExc_OSError }, message);
+    errors::raise(ExceptionType::OSError, message);
     std::ptr::null_mut()
 }
 
@@ -155,10 +156,9 @@ type Headers = Vec<(String, String)>;
 /// validated as the C module does; `None` with the exception raised.
 fn checked_response(status: &Owned, headers: &Owned) -> Option<(i32, String, Headers)> {
     let raise_value_error = |message: String| {
-        // SAFETY: GIL held by the caller (a Python method).
-        object::raise(unsafe { ffi::PyExc_ValueError }, &message);
+        errors::raise(ExceptionType::ValueError, &message);
     };
-    let status = object::latin1_or_raise(status)?;
+    let status = convert::latin1_or_raise(status)?;
     let code = response::parse_status(&status)
         .map_err(raise_value_error)
         .ok()?;
@@ -187,8 +187,8 @@ fn checked_response(status: &Owned, headers: &Owned) -> Option<(i32, String, Hea
         }
         // SAFETY: tuple of size 2.
         let (name, value) = unsafe { (arg(item.as_ptr(), 0)?, arg(item.as_ptr(), 1)?) };
-        let name = object::latin1_or_raise(&name)?;
-        let value = object::latin1_or_raise(&value)?;
+        let name = convert::latin1_or_raise(&name)?;
+        let value = convert::latin1_or_raise(&value)?;
         response::check_header_name(&name)
             .and_then(|()| response::check_header_value(&value))
             .map_err(raise_value_error)
@@ -253,9 +253,8 @@ unsafe extern "C" fn start_response(
         if let Some(exc_info) = &exc_info {
             // SAFETY: GIL held.
             if unsafe { ffi::PyTuple_Check(exc_info.as_ptr()) } == 0 {
-                // SAFETY: GIL held.
-                object::raise(
-                    unsafe { ffi::PyExc_RuntimeError },
+                errors::raise(
+                    ExceptionType::RuntimeError,
                     "start_response() argument 'exc_info' must be a 3-tuple or None",
                 );
                 return std::ptr::null_mut();
@@ -266,9 +265,8 @@ unsafe extern "C" fn start_response(
         // exception propagates (PEP 3333).
         if ctx.headers_sent {
             let Some(exc_info) = exc_info else {
-                // SAFETY: GIL held.
-                object::raise(
-                    unsafe { ffi::PyExc_RuntimeError },
+                errors::raise(
+                    ExceptionType::RuntimeError,
                     "start_response() called more than once without exc_info",
                 );
                 return std::ptr::null_mut();
@@ -278,7 +276,7 @@ unsafe extern "C" fn start_response(
             // exception set.
             let value = unsafe { Owned::from_new(ffi::PySequence_GetItem(exc_info.as_ptr(), 1)) };
             if let Some(value) = value {
-                object::restore_exception(value);
+                errors::restore_exception(value);
             }
             return std::ptr::null_mut();
         }
@@ -286,8 +284,7 @@ unsafe extern "C" fn start_response(
             return std::ptr::null_mut();
         };
         if let Err(message) = ctx.set_response(code, status_line, parsed) {
-            // SAFETY: GIL held.
-            object::raise(unsafe { ffi::PyExc_ValueError }, &message);
+            errors::raise(ExceptionType::ValueError, &message);
             return std::ptr::null_mut();
         }
         crate::pymodule::events::response_started(
@@ -314,16 +311,15 @@ unsafe extern "C" fn write(
         let Some(data) = (unsafe { Owned::from_borrowed(data) }) else {
             return std::ptr::null_mut();
         };
-        let Some(bytes) = object::bytes_contents(&data) else {
+        let Some(bytes) = convert::bytes_contents(&data) else {
             return raise_type_error(&format!(
                 "write() argument must be bytes, not {}",
                 object::type_name(&data)
             ));
         };
         if ctx.status.is_none() {
-            // SAFETY: GIL held.
-            object::raise(
-                unsafe { ffi::PyExc_RuntimeError },
+            errors::raise(
+                ExceptionType::RuntimeError,
                 "write() called before start_response()",
             );
             return std::ptr::null_mut();
@@ -341,7 +337,7 @@ unsafe extern "C" fn write(
 
 fn bytes_result(r: Result<Vec<u8>, String>) -> *mut ffi::PyObject {
     match r {
-        Ok(b) => object::bytes_obj(&b).map_or(std::ptr::null_mut(), Owned::into_raw),
+        Ok(b) => convert::bytes_obj(&b).map_or(std::ptr::null_mut(), Owned::into_raw),
         Err(e) => raise_os_error(&e),
     }
 }
@@ -381,7 +377,7 @@ unsafe extern "C" fn input_readlines(
         let Ok(hint) = (unsafe { size_arg("readlines", args) }) else {
             return std::ptr::null_mut();
         };
-        let Some(list) = object::new_list() else {
+        let Some(list) = collections::new_list() else {
             return std::ptr::null_mut();
         };
         let mut total = 0usize;
@@ -394,7 +390,7 @@ unsafe extern "C" fn input_readlines(
                 break;
             }
             total += line.len();
-            let Some(item) = object::bytes_obj(&line) else {
+            let Some(item) = convert::bytes_obj(&line) else {
                 return std::ptr::null_mut();
             };
             // SAFETY: GIL held; append does not steal.
@@ -466,9 +462,8 @@ unsafe fn log_target<'a>(
     }
     let ctx = log.bound.context as *mut RequestContext;
     if ctx.is_null() {
-        // SAFETY: GIL held.
-        object::raise(
-            unsafe { ffi::PyExc_RuntimeError },
+        errors::raise(
+            ExceptionType::RuntimeError,
             &format!("{method}() called on wsgi.errors after request completed"),
         );
         return Err(());
@@ -500,7 +495,7 @@ unsafe fn log_write_item(
     let item = unsafe { Owned::from_borrowed(item) }?;
     // SAFETY: forwarded.
     let target = unsafe { log_target(obj, method) }.ok()?;
-    object::with_text_or_bytes(&item, |bytes| log_bytes(target, bytes))
+    convert::with_text_or_bytes(&item, |bytes| log_bytes(target, bytes))
 }
 
 unsafe extern "C" fn log_write(
@@ -534,7 +529,7 @@ unsafe extern "C" fn log_writelines(
         // references, or NULL (at the end, or with an exception set).
         unsafe {
             let Some(iter) = Owned::from_new(ffi::PyObject_GetIter(lines)) else {
-                object::clear_error();
+                errors::clear_error();
                 return raise_type_error(
                     "writelines() argument must be an iterable of bytes-like objects",
                 );
@@ -602,7 +597,7 @@ unsafe extern "C" fn log_false(
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     trampoline("wsgi.errors.isatty/readable/seekable", || {
-        object::bool_obj(false).into_raw()
+        convert::bool_obj(false).into_raw()
     })
 }
 
@@ -610,7 +605,9 @@ unsafe extern "C" fn log_true(
     _slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.writable", || object::bool_obj(true).into_raw())
+    trampoline("wsgi.errors.writable", || {
+        convert::bool_obj(true).into_raw()
+    })
 }
 
 unsafe extern "C" fn log_name(slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
@@ -623,23 +620,23 @@ unsafe extern "C" fn log_name(slf: *mut ffi::PyObject, _: *mut c_void) -> *mut f
             // SAFETY: a static NUL-terminated string set by `new_log`.
             unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy()
         };
-        object::str_obj(&name).map_or(std::ptr::null_mut(), Owned::into_raw)
+        convert::str_obj(&name).map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
 unsafe extern "C" fn log_closed(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.closed", || object::bool_obj(false).into_raw())
+    trampoline("wsgi.errors.closed", || convert::bool_obj(false).into_raw())
 }
 
 unsafe extern "C" fn log_encoding(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     trampoline("wsgi.errors.encoding", || {
-        object::str_obj("utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
+        convert::str_obj("utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
 unsafe extern "C" fn log_errors(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     trampoline("wsgi.errors.errors", || {
-        object::str_obj("replace").map_or(std::ptr::null_mut(), Owned::into_raw)
+        convert::str_obj("replace").map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
@@ -662,11 +659,11 @@ fn new_log(
 
 /// The text stream applications write to, over `log`.
 fn text_stream(objects: &InterpreterObjects, log: &Owned) -> Option<Owned> {
-    let (encoding, errors) = (object::str_obj("utf-8")?, object::str_obj("replace")?);
+    let (encoding, errors) = (convert::str_obj("utf-8")?, convert::str_obj("replace")?);
     let (newline, line_buffering, write_through) = (
-        object::none(),
-        object::bool_obj(true),
-        object::bool_obj(true),
+        convert::none(),
+        convert::bool_obj(true),
+        convert::bool_obj(true),
     );
     objects.text_wrapper.call(&[
         log,
@@ -914,7 +911,7 @@ class FileWrapper:
 ";
 
 fn file_wrapper_type() -> Option<Owned> {
-    let globals = object::run_source(FILE_WRAPPER_SOURCE, "mod_wsgi", &[])?;
+    let globals = code::run_source(FILE_WRAPPER_SOURCE, "mod_wsgi", &[])?;
     // SAFETY: GIL held; borrowed lookup in the namespace just filled.
     // PyDict_GetItemString returns a borrowed reference, or NULL when absent.
     unsafe {
@@ -950,6 +947,6 @@ pub fn create(module: &Owned) -> Option<InterpreterObjects> {
             std::mem::size_of::<Restricted>(),
             vec![slot(ffi::Py_tp_getattro, restricted_getattr as *mut c_void)],
         )?,
-        text_wrapper: object::import("io")?.getattr("TextIOWrapper")?,
+        text_wrapper: code::import("io")?.getattr("TextIOWrapper")?,
     })
 }
