@@ -95,6 +95,9 @@ pub struct Interpreter {
     /// Under `WSGIOwnGILFallback On`, for an own-GIL sub-interpreter: how
     /// to replace it by a shared-GIL one (`own_gil_fallback.rs`).
     own_gil_fallback: Option<OwnGilFallback>,
+    /// The entry queue of this interpreter's own GIL (see [`EntryQueue`]);
+    /// interpreters on the shared GIL use [`SHARED_GIL_ENTRY`].
+    own_entry: EntryQueue,
 }
 
 /// Counts one request as running in an interpreter while alive.
@@ -203,9 +206,23 @@ impl GilWaits {
 /// # Safety
 /// `tstate` belongs to this thread and is not attached.
 unsafe fn attach_timed(tstate: *mut ffi::PyThreadState) {
+    // SAFETY: per the function contract.
+    unsafe { attach_timed_after(tstate, None) }
+}
+
+/// [`attach_timed`], first waiting for this thread's turn in `queue`
+/// when one is given; the wait counts as GIL wait.
+///
+/// # Safety
+/// As for [`attach_timed`].
+unsafe fn attach_timed_after(tstate: *mut ffi::PyThreadState, queue: Option<&EntryQueue>) {
     let started = Instant::now();
+    let turn = queue.map(EntryQueue::wait_turn);
     // SAFETY: per the function contract.
     unsafe { ffi::PyEval_RestoreThread(tstate) };
+    if let Some(turn) = turn {
+        EntryQueue::pass_on(turn);
+    }
     let waited = started.elapsed();
     GIL_WAITS.with(|w| {
         let mut waits = w.get();
@@ -216,6 +233,36 @@ unsafe fn attach_timed(tstate: *mut ffi::PyThreadState) {
         w.set(waits);
     });
 }
+
+/// Threads entering an interpreter (at the start of a request, or of any
+/// other visit) line up here before they ask for its GIL, and pass the
+/// turn on, first come first served, once they hold it. So at most one
+/// newcomer at a time competes for a GIL with the threads already inside
+/// (which take it back after their own blocking calls without queueing),
+/// and newcomers are let in in the order they came. CPython's GIL is not
+/// fair: each waiter re-queues on every 5 ms timeout, so with ten request
+/// threads all waiting on it the unlucky ones waited many times longer
+/// (docs/performance.md, "Per-interpreter GIL").
+pub struct EntryQueue(Mutex<()>);
+
+impl EntryQueue {
+    const fn new() -> Self {
+        EntryQueue(parking_lot::const_mutex(()))
+    }
+
+    fn wait_turn(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.0.lock()
+    }
+
+    fn pass_on(turn: parking_lot::MutexGuard<'_, ()>) {
+        // A fair unlock hands the queue to the longest waiter.
+        parking_lot::MutexGuard::unlock_fair(turn);
+    }
+}
+
+/// The entry queue of the process-wide GIL, for the main interpreter and
+/// every sub-interpreter sharing it.
+static SHARED_GIL_ENTRY: EntryQueue = EntryQueue::new();
 
 /// Starts a new GIL-wait tally on this thread (at the start of a request).
 pub fn reset_gil_wait() {
@@ -287,8 +334,12 @@ impl Interpreter {
                 tstate
             })
         });
+        let queue = match self.gil {
+            GilKind::Own => &self.own_entry,
+            GilKind::Shared | GilKind::FreeThreaded => &SHARED_GIL_ENTRY,
+        };
         // SAFETY: `tstate` belongs to this thread and is not attached.
-        unsafe { attach_timed(tstate) };
+        unsafe { attach_timed_after(tstate, Some(queue)) };
         Gil::attached()
     }
 
@@ -502,6 +553,7 @@ pub fn register_main(
         scripts: Mutex::new(HashMap::new()),
         in_flight: AtomicUsize::new(0),
         own_gil_fallback: None,
+        own_entry: EntryQueue::new(),
     });
     for warning in &setup.plan.warnings {
         tracing::warn!("{warning}");
@@ -669,6 +721,7 @@ fn create_sub_interpreter(
         scripts: Mutex::new(HashMap::new()),
         in_flight: AtomicUsize::new(0),
         own_gil_fallback: OwnGilFallback::for_setup(&setup),
+        own_entry: EntryQueue::new(),
     });
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));
