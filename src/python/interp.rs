@@ -95,9 +95,9 @@ pub struct Interpreter {
     /// Under `WSGIOwnGILFallback On`, for an own-GIL sub-interpreter: how
     /// to replace it by a shared-GIL one (`own_gil_fallback.rs`).
     own_gil_fallback: Option<OwnGilFallback>,
-    /// The entry queue of this interpreter's own GIL (see [`EntryQueue`]);
-    /// interpreters on the shared GIL use [`SHARED_GIL_ENTRY`].
-    own_entry: EntryQueue,
+    /// The queue threads entering this interpreter line up in (see
+    /// [`EntryQueue`]).
+    entry: EntryQueue,
 }
 
 /// Counts one request as running in an interpreter while alive.
@@ -237,12 +237,19 @@ unsafe fn attach_timed_after(tstate: *mut ffi::PyThreadState, queue: Option<&Ent
 /// Threads entering an interpreter (at the start of a request, or of any
 /// other visit) line up here before they ask for its GIL, and pass the
 /// turn on, first come first served, once they hold it. So at most one
-/// newcomer at a time competes for a GIL with the threads already inside
+/// newcomer at a time competes for the GIL with the threads already inside
 /// (which take it back after their own blocking calls without queueing),
 /// and newcomers are let in in the order they came. CPython's GIL is not
 /// fair: each waiter re-queues on every 5 ms timeout, so with ten request
 /// threads all waiting on it the unlucky ones waited many times longer
 /// (docs/performance.md, "Per-interpreter GIL").
+///
+/// There is one queue per interpreter, even where several share a GIL:
+/// CPython (3.11 and 3.12 at least) asks the GIL's holder to let go only
+/// through the waiting thread's own interpreter, so a newcomer queued
+/// behind one waiting for another interpreter could not make a
+/// long-running request in its own interpreter switch, and would wait
+/// until that request ended.
 pub struct EntryQueue(Mutex<()>);
 
 impl EntryQueue {
@@ -259,10 +266,6 @@ impl EntryQueue {
         parking_lot::MutexGuard::unlock_fair(turn);
     }
 }
-
-/// The entry queue of the process-wide GIL, for the main interpreter and
-/// every sub-interpreter sharing it.
-static SHARED_GIL_ENTRY: EntryQueue = EntryQueue::new();
 
 /// Starts a new GIL-wait tally on this thread (at the start of a request).
 pub fn reset_gil_wait() {
@@ -334,12 +337,8 @@ impl Interpreter {
                 tstate
             })
         });
-        let queue = match self.gil {
-            GilKind::Own => &self.own_entry,
-            GilKind::Shared | GilKind::FreeThreaded => &SHARED_GIL_ENTRY,
-        };
         // SAFETY: `tstate` belongs to this thread and is not attached.
-        unsafe { attach_timed_after(tstate, Some(queue)) };
+        unsafe { attach_timed_after(tstate, Some(&self.entry)) };
         Gil::attached()
     }
 
@@ -553,7 +552,7 @@ pub fn register_main(
         scripts: Mutex::new(HashMap::new()),
         in_flight: AtomicUsize::new(0),
         own_gil_fallback: None,
-        own_entry: EntryQueue::new(),
+        entry: EntryQueue::new(),
     });
     for warning in &setup.plan.warnings {
         tracing::warn!("{warning}");
@@ -721,7 +720,7 @@ fn create_sub_interpreter(
         scripts: Mutex::new(HashMap::new()),
         in_flight: AtomicUsize::new(0),
         own_gil_fallback: OwnGilFallback::for_setup(&setup),
-        own_entry: EntryQueue::new(),
+        entry: EntryQueue::new(),
     });
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));
