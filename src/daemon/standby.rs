@@ -99,6 +99,15 @@ impl Handover {
         self.standby.load(Ordering::Acquire)
     }
 
+    /// Parent: whether `pid`, the standby, had been set going and said it
+    /// was ready, so it was serving requests when it ended.
+    pub fn was_serving(&self, pid: i32) -> bool {
+        pid > 0
+            && self.standby.load(Ordering::Acquire) == pid
+            && self.go.load(Ordering::Acquire) != 0
+            && self.ready.load(Ordering::Acquire) == pid
+    }
+
     /// Parent: the group has no standby for now (it died).
     pub fn clear(&self, dead: i32) {
         let _ = self
@@ -261,8 +270,11 @@ mod tests {
         assert_eq!(h.progress(99), Progress::Starting);
         h.announce_ready(98);
         assert_eq!(h.progress(99), Progress::Starting, "only the standby");
+        assert!(!h.was_serving(99), "set going, not ready yet");
         h.announce_ready(99);
         assert_eq!(h.progress(99), Progress::Ready);
+        assert!(h.was_serving(99), "ready: it serves");
+        assert!(!h.was_serving(98), "only the standby");
         assert_eq!(h.claimed_by(11), None);
         assert_eq!(h.claimed_by(10), Some(99));
         h.reset_for(100);
@@ -273,6 +285,7 @@ mod tests {
     fn a_reload_names_its_script_and_a_failed_version_is_remembered() {
         let h = Handover::zeroed();
         h.reset_for(99);
+        assert!(!h.was_serving(99), "not set going");
         assert_eq!(h.reload_target(), None);
         assert_eq!(
             h.claim_for_reload(10, "site|/app", "/srv/app.wsgi"),

@@ -494,7 +494,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
         let (group, index, pconf, started) = (entry.group, entry.slot, entry.pconf, entry.started);
         let (name, pid) = (entry.name.clone(), entry.pid);
         if entry.standby {
-            standby_maintenance(reason as u32, slot, pconf);
+            standby_maintenance(reason as u32, slot, pconf, status);
             return;
         }
         match reason as u32 {
@@ -511,7 +511,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                     for line in parent_lines::died(&name, pid, status) {
                         tracing::info!("{line}");
                     }
-                    crate::metrics::note_daemon_ended(&name, pid as u32);
+                    crate::metrics::note_daemon_ended(&name, pid as u32, status != 0);
                 }
                 entry.ended_by_death = true;
                 // SAFETY: the registration ends with the process; APR calls
@@ -543,17 +543,25 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
 /// The maintenance of a standby not yet in a slot: one that dies (it
 /// failed to start, or was killed) is replaced, paced like a slot
 /// process; its claimant, if any, learns it failed.
-fn standby_maintenance(reason: u32, data: *mut Slot, pconf: *mut ffi::apr_pool_t) {
+fn standby_maintenance(reason: u32, data: *mut Slot, pconf: *mut ffi::apr_pool_t, status: c_int) {
     // SAFETY: the standby's registration data, freed only below.
     let entry = unsafe { &mut *data };
     match reason {
         ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
             let group = entry.group;
+            let mut was_serving = false;
             if let Some(g) = GROUPS.lock().get_mut(group) {
                 if let Some(h) = g.handover {
+                    was_serving = h.was_serving(entry.pid);
                     h.clear(entry.pid);
                 }
                 g.standby_data = 0;
+            }
+            // A standby that had taken over but not yet been given its
+            // slot served requests: its death counts like a slot
+            // process's (a crash, unless it had begun to stop).
+            if was_serving {
+                crate::metrics::note_daemon_ended(&entry.name, entry.pid as u32, status != 0);
             }
             entry.ended_by_death = true;
             let lived = entry.started.elapsed();

@@ -160,12 +160,14 @@ pub fn note_stopping(reason: &str) {
 }
 
 /// The parent saw daemon process `pid` of `group` end: a crash counts
-/// as one unless the process had begun to stop.
-pub fn note_daemon_ended(group: &str, pid: u32) {
+/// as one when it ended abnormally (a signal or a non-zero exit: a
+/// daemon that stops exits with 0), or without having begun to stop.
+pub fn note_daemon_ended(group: &str, pid: u32, abnormal: bool) {
     let Some(board) = board() else {
         return;
     };
-    if board.reap_process(pid) == Some(false) {
+    let began_stopping = board.reap_process(pid);
+    if abnormal || began_stopping == Some(false) {
         if let Some(group) = board.find_group(group) {
             board.count_restart(group, "crashed");
         }
