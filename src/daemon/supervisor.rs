@@ -311,9 +311,32 @@ struct Slot {
     standby: bool,
 }
 
+/// Which process of a group a fork makes.
+#[derive(Clone, Copy)]
+enum Forked {
+    /// The process serving a slot.
+    Slot(usize),
+    /// The group's standby (ours, see `standby`): paused before Python
+    /// until a process of the group claims it, then a daemon process like
+    /// the others.
+    Standby,
+}
+
 /// Forks the daemon for `slot` of group `index`; the child waits
 /// `hold_off` before it starts, and never returns.
 fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Duration) {
+    fork_daemon(index, Forked::Slot(slot), pconf, hold_off);
+}
+
+/// Forks the standby of group `index`, when it has a standby page.
+fn spawn_standby(index: usize, pconf: *mut ffi::apr_pool_t, hold_off: Duration) {
+    fork_daemon(index, Forked::Standby, pconf, hold_off);
+}
+
+/// Forks a process of group `index` and registers it with APR's
+/// other-child registry; the child waits `hold_off` before it starts, and
+/// never returns.
+fn fork_daemon(index: usize, forked: Forked, pconf: *mut ffi::apr_pool_t, hold_off: Duration) {
     let (name, listener, accept_lock, log_server, handover) = {
         let groups = GROUPS.lock();
         let group = &groups[index];
@@ -325,6 +348,14 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
             group.handover,
         )
     };
+    let standby = matches!(forked, Forked::Standby);
+    if standby {
+        let Some(handover) = handover else {
+            return;
+        };
+        // No claim may wake the new standby before it exists.
+        handover.reset_for(0);
+    }
     // SAFETY: the process record lives in the configuration pool, as APR's
     // other-child registry keeps a pointer to it; the child branch below
     // never returns.
@@ -340,111 +371,75 @@ fn spawn(index: usize, slot: usize, pconf: *mut ffi::apr_pool_t, hold_off: Durat
                 crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
             }
             std::thread::sleep(hold_off);
+            if let (true, Some(handover)) = (standby, handover) {
+                wait_to_be_claimed(handover);
+            }
             if let Some(handover) = handover {
                 super::standby::install(handover);
             }
-            super::serve::daemon_main(spec, listener, accept_lock, pconf, false);
+            super::serve::daemon_main(spec, listener, accept_lock, pconf, standby);
         }
         proc::Fork::Failed(status) => {
-            crate::apache::log::server_log_with_status(
-                std::ptr::null(),
-                crate::apache::log::APLOG_ALERT,
-                status,
-                &format!(
-                "WSGI0024: Unable to spawn daemon process '{name}'. Daemon group will not start."
-            ),
-            );
+            let (level, line) = match forked {
+                Forked::Slot(_) => (
+                    crate::apache::log::APLOG_ALERT,
+                    format!("WSGI0024: Unable to spawn daemon process '{name}'. Daemon group will not start."),
+                ),
+                Forked::Standby => (
+                    crate::apache::log::APLOG_WARNING,
+                    format!("mod_wsgi: unable to fork the standby process of daemon group '{name}'; its processes recycle without one."),
+                ),
+            };
+            crate::apache::log::server_log_with_status(std::ptr::null(), level, status, &line);
             return;
         }
     };
     let pid = child.pid();
-    GROUPS.lock()[index].pids[slot] = pid;
     let data = Box::into_raw(Box::new(Slot {
         group: index,
-        slot,
+        slot: match forked {
+            Forked::Slot(slot) => slot,
+            Forked::Standby => usize::MAX,
+        },
         pconf,
         started: Instant::now(),
         name: name.clone(),
         pid,
         ended_by_death: false,
-        standby: false,
+        standby,
     }));
+    match (forked, handover) {
+        (Forked::Slot(slot), _) => {
+            GROUPS.lock()[index].pids[slot] = pid;
+            tracing::debug!("mod_wsgi: started daemon process {pid} for group '{name}'");
+        }
+        (Forked::Standby, handover) => {
+            GROUPS.lock()[index].standby_data = data as usize;
+            if let Some(handover) = handover {
+                handover.reset_for(pid);
+            }
+        }
+    }
     // SAFETY: registering the child with the MPM's maintenance; `data` is
     // reclaimed in the callback when the registration ends.
     unsafe { proc::watch(&child, maintenance, data.cast(), pconf) };
-    tracing::debug!("mod_wsgi: started daemon process {pid} for group '{name}'");
 }
 
-/// Forks the standby of group `index` (ours, see `standby`): paused
-/// before Python until a process of the group claims it, then a daemon
-/// process like the others. The child never returns.
-fn spawn_standby(index: usize, pconf: *mut ffi::apr_pool_t, hold_off: Duration) {
-    let (name, listener, accept_lock, log_server, handover) = {
-        let groups = GROUPS.lock();
-        let group = &groups[index];
-        (
-            group.spec.name.clone(),
-            group.listener,
-            group.accept_lock,
-            group.log_server,
-            group.handover,
-        )
-    };
-    let Some(handover) = handover else {
-        return;
-    };
-    // No claim may wake the new standby before it exists.
-    handover.reset_for(0);
-    // SAFETY: as in `spawn`; the child branch never returns.
-    let child = match unsafe { proc::fork(pconf) } {
-        proc::Fork::Parent(child) => child,
-        proc::Fork::Child => {
-            crate::sys::signals::reset_stop_signals();
-            let spec = GROUPS.lock()[index].spec.clone();
-            if log_server != 0 {
-                crate::apache::log::log_to_server(log_server as *mut ffi::server_rec);
-            }
-            std::thread::sleep(hold_off);
-            let parent = PARENT.load(std::sync::atomic::Ordering::Acquire);
-            // Named apart from Apache's children while it waits, so `ps`
-            // (and a test picking an Apache child) can tell it apart.
-            let name = process::name();
-            process::set_name(b"wsgi-standby");
-            while !handover.woken() {
-                if process::parent_pid() != parent {
-                    process::exit_now(0);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            process::set_name(&name);
-            super::standby::install(handover);
-            super::serve::daemon_main(spec, listener, accept_lock, pconf, true);
+/// The standby's wait before Python: until a process of its group claims
+/// it, or ends it by going away with the parent.
+fn wait_to_be_claimed(handover: &super::standby::Handover) {
+    let parent = PARENT.load(std::sync::atomic::Ordering::Acquire);
+    // Named apart from Apache's children while it waits, so `ps` (and a
+    // test picking an Apache child) can tell it apart.
+    let name = process::name();
+    process::set_name(b"wsgi-standby");
+    while !handover.woken() {
+        if process::parent_pid() != parent {
+            process::exit_now(0);
         }
-        proc::Fork::Failed(status) => {
-            crate::apache::log::server_log_with_status(
-                std::ptr::null(),
-                crate::apache::log::APLOG_WARNING,
-                status,
-                &format!("mod_wsgi: unable to fork the standby process of daemon group '{name}'; its processes recycle without one."),
-            );
-            return;
-        }
-    };
-    let pid = child.pid();
-    let data = Box::into_raw(Box::new(Slot {
-        group: index,
-        slot: usize::MAX,
-        pconf,
-        started: Instant::now(),
-        name,
-        pid,
-        ended_by_death: false,
-        standby: true,
-    }));
-    GROUPS.lock()[index].standby_data = data as usize;
-    handover.reset_for(pid);
-    // SAFETY: as in `spawn`.
-    unsafe { proc::watch(&child, maintenance, data.cast(), pconf) };
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    process::set_name(&name);
 }
 
 /// The parent side of a slot process that ended: when it had set the
