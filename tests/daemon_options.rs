@@ -37,6 +37,7 @@ use common::json::Json;
 use common::procs::{children_named, pid_alive, signal, wait_until};
 use common::raw;
 use common::{http_request, now_epoch, Mpm, Response, Server, ServerBuilder};
+use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs;
 use std::io;
@@ -240,8 +241,9 @@ fn memory_recycle_restarts_a_leaking_process_without_failing_requests() {
     );
 }
 
-/// An answer's status (None: transport error) and the pid that served it.
-type Answer = (Option<u16>, Option<i32>);
+/// An answer: its status (None: transport error), and the pid that served
+/// it with that process's parent.
+type Answer = (Option<u16>, Option<(i32, i32)>);
 
 /// Steady load from `clients` threads on `path` while `during` runs;
 /// returns every answer.
@@ -252,13 +254,14 @@ fn under_load<R>(
     during: impl FnOnce() -> R,
 ) -> (Vec<Answer>, R) {
     let answer = |r: io::Result<Response>| {
-        let pid = r
-            .as_ref()
-            .ok()
-            .filter(|r| r.status == 200)
-            .and_then(|r| r.json().get("pid").as_i64())
-            .map(|p| p as i32);
-        (status_of(&r), pid)
+        let served_by = r.as_ref().ok().filter(|r| r.status == 200).and_then(|r| {
+            let j = r.json();
+            Some((
+                j.get("pid").as_i64()? as i32,
+                j.get("ppid").as_i64()? as i32,
+            ))
+        });
+        (status_of(&r), served_by)
     };
     common::load::under_load(server.port(), path, clients, answer, during)
 }
@@ -344,15 +347,24 @@ fn maximum_requests_starts_the_replacement_first_under_load() {
         started < serving && serving < ready && ready < shutdown && reached < shutdown,
         "order: limit {reached}, replacement set going {started}, replacement starting {serving}, ready {ready}, old shuts down {shutdown}\n{log}"
     );
-    // The replacement serves, as a child of the Apache parent, and took
-    // over while the old one was still answering.
-    let (after, _) = wait_for_new_pid(&server, "/recycle/info", &[pid1], Instant::now())
-        .expect("a process other than the old one serves");
-    assert_eq!(pid(&after), standby, "the standby took the slot");
-    assert_eq!(ppid(&after), server.pid() as i32);
+    // The replacement took over while the old one was still answering, as
+    // a child of the Apache parent. Judged from the answers under load: the
+    // standby may itself reach maximum-requests under that load and be
+    // replaced before a request after it (as in one CI run).
+    let standby_parents: BTreeSet<i32> = seen
+        .iter()
+        .filter_map(|(_, served)| *served)
+        .filter(|(p, _)| *p == standby)
+        .map(|(_, parent)| parent)
+        .collect();
     assert!(
-        seen.iter().any(|(_, p)| *p == Some(standby)),
-        "the replacement answered under load"
+        !standby_parents.is_empty(),
+        "the replacement {standby} never answered under load\n{log}"
+    );
+    assert_eq!(
+        standby_parents,
+        BTreeSet::from([server.pid() as i32]),
+        "the replacement's parent"
     );
 }
 
