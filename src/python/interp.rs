@@ -200,29 +200,11 @@ impl GilWaits {
     };
 }
 
-/// Attaches `tstate`, adding the time spent waiting for its GIL to this
-/// thread's tally.
-///
-/// # Safety
-/// `tstate` belongs to this thread and is not attached.
-unsafe fn attach_timed(tstate: *mut ffi::PyThreadState) {
-    // SAFETY: per the function contract.
-    unsafe { attach_timed_after(tstate, None) }
-}
-
-/// [`attach_timed`], first waiting for this thread's turn in `queue`
-/// when one is given; the wait counts as GIL wait.
-///
-/// # Safety
-/// As for [`attach_timed`].
-unsafe fn attach_timed_after(tstate: *mut ffi::PyThreadState, queue: Option<&EntryQueue>) {
+/// Runs `attach` (which takes a GIL), adding the time it took to this
+/// thread's GIL-wait tally.
+fn timed_gil_wait(attach: impl FnOnce()) {
     let started = Instant::now();
-    let turn = queue.map(EntryQueue::wait_turn);
-    // SAFETY: per the function contract.
-    unsafe { ffi::PyEval_RestoreThread(tstate) };
-    if let Some(turn) = turn {
-        EntryQueue::pass_on(turn);
-    }
+    attach();
     let waited = started.elapsed();
     GIL_WAITS.with(|w| {
         let mut waits = w.get();
@@ -257,12 +239,15 @@ impl EntryQueue {
         EntryQueue(parking_lot::const_mutex(()))
     }
 
-    fn wait_turn(&self) -> parking_lot::MutexGuard<'_, ()> {
-        self.0.lock()
-    }
-
-    fn pass_on(turn: parking_lot::MutexGuard<'_, ()>) {
-        // A fair unlock hands the queue to the longest waiter.
+    /// Attaches `tstate` once it is this thread's turn, then passes the
+    /// turn on to the longest waiter (a fair unlock).
+    ///
+    /// # Safety
+    /// `tstate` belongs to this thread and is not attached.
+    unsafe fn attach_in_turn(&self, tstate: *mut ffi::PyThreadState) {
+        let turn = self.0.lock();
+        // SAFETY: per the function contract.
+        unsafe { ffi::PyEval_RestoreThread(tstate) };
         parking_lot::MutexGuard::unlock_fair(turn);
     }
 }
@@ -318,8 +303,8 @@ pub fn without_gil<T>(f: impl FnOnce() -> T) -> T {
     // take back around `f`, which must not touch Python.
     let saved = unsafe { ffi::PyEval_SaveThread() };
     let result = f();
-    // SAFETY: reattaches the same thread state.
-    unsafe { attach_timed(saved) };
+    // SAFETY: reattaches the same thread state, which is this thread's.
+    timed_gil_wait(|| unsafe { ffi::PyEval_RestoreThread(saved) });
     result
 }
 
@@ -338,7 +323,7 @@ impl Interpreter {
             })
         });
         // SAFETY: `tstate` belongs to this thread and is not attached.
-        unsafe { attach_timed_after(tstate, Some(&self.entry)) };
+        timed_gil_wait(|| unsafe { self.entry.attach_in_turn(tstate) });
         Gil::attached()
     }
 
