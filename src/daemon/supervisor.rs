@@ -311,6 +311,15 @@ struct Slot {
     standby: bool,
 }
 
+impl Slot {
+    /// Counts this process's end on the metrics page, given the wait
+    /// status the MPM reported: a signal or a non-zero exit is abnormal
+    /// (a daemon that stops exits with 0), and the board decides the rest.
+    fn note_ended(&self, wait_status: c_int) {
+        crate::metrics::note_daemon_ended(&self.name, self.pid as u32, wait_status != 0);
+    }
+}
+
 /// Which process of a group a fork makes.
 #[derive(Clone, Copy)]
 enum Forked {
@@ -506,7 +515,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                     for line in parent_lines::died(&name, pid, status) {
                         tracing::info!("{line}");
                     }
-                    crate::metrics::note_daemon_ended(&name, pid as u32, status != 0);
+                    entry.note_ended(status);
                 }
                 entry.ended_by_death = true;
                 // SAFETY: the registration ends with the process; APR calls
@@ -556,7 +565,7 @@ fn standby_maintenance(reason: u32, data: *mut Slot, pconf: *mut ffi::apr_pool_t
             // slot served requests: its death counts like a slot
             // process's (a crash, unless it had begun to stop).
             if was_serving {
-                crate::metrics::note_daemon_ended(&entry.name, entry.pid as u32, status != 0);
+                entry.note_ended(status);
             }
             entry.ended_by_death = true;
             let lived = entry.started.elapsed();
