@@ -8,14 +8,7 @@ use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata};
 
-pub const APLOG_EMERG: i32 = 0;
-pub const APLOG_ALERT: i32 = 1;
-pub const APLOG_CRIT: i32 = 2;
-pub const APLOG_ERR: i32 = 3;
-pub const APLOG_WARNING: i32 = 4;
-pub const APLOG_INFO: i32 = 6;
-pub const APLOG_DEBUG: i32 = 7;
-pub const APLOG_TRACE1: i32 = 8;
+pub use crate::config::log_level::*;
 
 static MAIN_SERVER: AtomicPtr<ffi::server_rec> = AtomicPtr::new(std::ptr::null_mut());
 /// Where lines without a request go: the main server, or in the daemon

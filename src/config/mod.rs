@@ -7,6 +7,7 @@ pub mod directives;
 pub mod error;
 pub mod gil;
 pub mod interp_options;
+pub mod log_level;
 pub mod routing;
 pub mod server;
 pub mod values;

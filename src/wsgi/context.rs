@@ -1,7 +1,15 @@
 //! Per-request state shared by the adapter objects handed to Python.
 
 use super::transport::Transport;
-use crate::apache::log::{APLOG_ERR, APLOG_TRACE1, APLOG_WARNING};
+use crate::config::log_level::{APLOG_ERR, APLOG_TRACE1, APLOG_WARNING};
+#[cfg(not(test))]
+use crate::python::interp::without_gil;
+
+/// Unit tests run without Python: there is no GIL to let go of.
+#[cfg(test)]
+fn without_gil<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
 
 /// What the C module raises (`RuntimeError`) when a response has content
 /// but `start_response` was never called.
@@ -59,6 +67,20 @@ pub struct InputBuffer {
 }
 
 const READ_CHUNK: usize = 8192;
+
+/// Apache's per-record limit; longer lines are cut, as Apache would.
+const MAX_RECORD: usize = 8192;
+
+/// Logs each complete line of `pending` through `emit`, keeping the rest.
+pub fn drain_lines(pending: &mut Vec<u8>, mut emit: impl FnMut(&str)) {
+    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = pending.drain(..=pos).collect();
+        let line = &line[..line.len() - 1];
+        emit(&String::from_utf8_lossy(
+            &line[..line.len().min(MAX_RECORD)],
+        ));
+    }
+}
 
 impl<'t> RequestContext<'t> {
     pub fn new(transport: &'t dyn Transport, script: &str) -> Self {
@@ -181,7 +203,7 @@ impl<'t> RequestContext<'t> {
         let last = self.declared_length == Some(self.body_sent + data.len() as u64);
         self.flush_pending |= last;
         let started = std::time::Instant::now();
-        let ok = crate::python::interp::without_gil(|| {
+        let ok = without_gil(|| {
             if last {
                 transport.write_last(data)
             } else {
@@ -230,7 +252,7 @@ impl<'t> RequestContext<'t> {
         }
         let mut buf = vec![0u8; READ_CHUNK];
         let transport = self.transport;
-        let n = crate::python::interp::without_gil(|| transport.read(&mut buf))?;
+        let n = without_gil(|| transport.read(&mut buf))?;
         if n == 0 {
             self.input.at_end = true;
             return Ok(false);
@@ -286,7 +308,7 @@ impl<'t> RequestContext<'t> {
     pub fn log_text(&mut self, text: &[u8]) {
         self.error_line.extend_from_slice(text);
         let (transport, tag) = (self.transport, &self.log_tag);
-        super::streams::drain_lines(&mut self.error_line, |line| {
+        drain_lines(&mut self.error_line, |line| {
             transport.log(APLOG_ERR, &format!("{tag}{line}"))
         });
     }
@@ -296,5 +318,340 @@ impl<'t> RequestContext<'t> {
             self.error_line.push(b'\n');
             self.log_text(b"");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::collections::VecDeque;
+
+    /// What the adapter asked of the server, in order.
+    #[derive(Debug, PartialEq)]
+    enum Call {
+        Status(i32, String),
+        Header(String, String),
+        Write(Vec<u8>),
+        WriteLast(Vec<u8>),
+        Abort,
+        Log(i32, String),
+    }
+
+    /// A server side that records every call, serves the request body
+    /// from `body` in the chunks given, and can play a client that left.
+    #[derive(Default)]
+    struct FakeTransport {
+        calls: RefCell<Vec<Call>>,
+        body: RefCell<VecDeque<Result<Vec<u8>, String>>>,
+        client_gone: Cell<bool>,
+        logs_write_failures: bool,
+    }
+
+    impl FakeTransport {
+        fn with_body(chunks: &[&[u8]]) -> Self {
+            let fake = FakeTransport::default();
+            fake.body
+                .borrow_mut()
+                .extend(chunks.iter().map(|c| Ok(c.to_vec())));
+            fake
+        }
+
+        fn record(&self, call: Call) {
+            self.calls.borrow_mut().push(call);
+        }
+
+        fn take_calls(&self) -> Vec<Call> {
+            std::mem::take(&mut self.calls.borrow_mut())
+        }
+    }
+
+    impl Transport for FakeTransport {
+        fn set_status(&self, code: i32, line: &str) {
+            self.record(Call::Status(code, line.into()));
+        }
+        fn add_header(&self, name: &str, value: &str) {
+            self.record(Call::Header(name.into(), value.into()));
+        }
+        fn write(&self, data: &[u8]) -> bool {
+            if self.client_gone.get() {
+                return false;
+            }
+            self.record(Call::Write(data.to_vec()));
+            true
+        }
+        fn logs_write_failures(&self) -> bool {
+            self.logs_write_failures
+        }
+        fn write_last(&self, data: &[u8]) -> bool {
+            if self.client_gone.get() {
+                return false;
+            }
+            self.record(Call::WriteLast(data.to_vec()));
+            true
+        }
+        fn abort_response(&self) {
+            self.record(Call::Abort);
+        }
+        fn send_file(&self, _fd: i32, _offset: u64, _length: u64, _sendfile: bool) -> bool {
+            unreachable!("the context never sends files itself")
+        }
+        fn read(&self, buf: &mut [u8]) -> Result<usize, String> {
+            let Some(chunk) = self.body.borrow_mut().pop_front() else {
+                return Ok(0);
+            };
+            let chunk = chunk?;
+            assert!(chunk.len() <= buf.len(), "a chunk larger than a read");
+            buf[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+        fn log(&self, level: i32, message: &str) {
+            self.record(Call::Log(level, message.into()));
+        }
+    }
+
+    const SCRIPT: &str = "/srv/app.wsgi";
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn started<'t>(fake: &'t FakeTransport, pairs: &[(&str, &str)]) -> RequestContext<'t> {
+        let mut ctx = RequestContext::new(fake, SCRIPT);
+        ctx.set_response(200, "200 OK".into(), headers(pairs))
+            .unwrap();
+        ctx
+    }
+
+    #[test]
+    fn body_before_start_response_is_refused() {
+        let fake = FakeTransport::default();
+        let mut ctx = RequestContext::new(&fake, SCRIPT);
+        assert_eq!(ctx.write_body(b"x"), Err(START_RESPONSE_FIRST.into()));
+        assert_eq!(fake.take_calls(), vec![]);
+    }
+
+    #[test]
+    fn status_and_headers_go_out_once_before_the_first_body_bytes() {
+        let fake = FakeTransport::default();
+        let mut ctx = started(&fake, &[("Content-Type", "text/plain")]);
+        ctx.write_body(b"a").unwrap();
+        ctx.write_body(b"").unwrap();
+        ctx.write_body(b"b").unwrap();
+        ctx.finish(false);
+        assert_eq!(
+            fake.take_calls(),
+            vec![
+                Call::Status(200, "200 OK".into()),
+                Call::Header("Content-Type".into(), "text/plain".into()),
+                Call::Write(b"a".to_vec()),
+                Call::Write(b"b".to_vec()),
+            ]
+        );
+        assert_eq!((ctx.io.writes, ctx.io.written, ctx.body_sent), (2, 2, 2));
+        assert!(!ctx.flush_pending, "no declared length, nothing held back");
+    }
+
+    #[test]
+    fn a_declared_length_caps_the_body_and_the_excess_is_logged_once() {
+        let fake = FakeTransport::default();
+        let mut ctx = started(&fake, &[("content-length", " 3 ")]);
+        assert_eq!(ctx.declared_length, Some(3));
+        ctx.write_body(b"ab").unwrap();
+        ctx.write_body(b"cdef").unwrap();
+        ctx.write_body(b"gh").unwrap();
+        ctx.finish(false);
+        let calls = fake.take_calls();
+        assert_eq!(
+            calls[2..],
+            [
+                Call::Write(b"ab".to_vec()),
+                Call::Log(
+                    APLOG_WARNING,
+                    "mod_wsgi: response body is longer than its Content-Length of 3; \
+                     the extra bytes were not sent"
+                        .into()
+                ),
+                // The bytes that complete the declared length are written
+                // unflushed, for the handler to flush after its bookkeeping.
+                Call::WriteLast(b"c".to_vec()),
+            ]
+        );
+        assert_eq!(ctx.body_sent, 3);
+        assert!(ctx.flush_pending);
+    }
+
+    #[test]
+    fn a_content_length_that_is_not_a_number_is_refused_with_its_value() {
+        let fake = FakeTransport::default();
+        let mut ctx = RequestContext::new(&fake, SCRIPT);
+        assert_eq!(
+            ctx.set_response(200, "200 OK".into(), headers(&[("Content-Length", "12a")])),
+            Err("invalid Content-Length response header value '12a'".into())
+        );
+        assert!(ctx.status.is_none(), "nothing recorded");
+    }
+
+    #[test]
+    fn a_body_shorter_than_its_length_closes_the_connection() {
+        let fake = FakeTransport::default();
+        let mut ctx = started(&fake, &[("Content-Length", "5")]);
+        ctx.write_body(b"ab").unwrap();
+        fake.take_calls();
+        ctx.finish(false);
+        assert_eq!(
+            fake.take_calls(),
+            vec![
+                Call::Log(
+                    APLOG_ERR,
+                    "mod_wsgi: response body ended after 2 of the 5 bytes its \
+                     Content-Length announced; closing the connection"
+                        .into()
+                ),
+                Call::Abort,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_aborts_only_a_response_already_begun() {
+        let fake = FakeTransport::default();
+        let mut ctx = started(&fake, &[]);
+        ctx.finish(true);
+        assert_eq!(fake.take_calls(), vec![], "nothing was sent yet");
+        ctx.write_body(b"partial").unwrap();
+        fake.take_calls();
+        ctx.finish(true);
+        assert_eq!(fake.take_calls(), vec![Call::Abort]);
+    }
+
+    #[test]
+    fn a_client_that_left_is_noted_once_and_later_output_dropped() {
+        let fake = FakeTransport::default();
+        let mut ctx = started(&fake, &[("Content-Length", "10")]);
+        fake.client_gone.set(true);
+        ctx.write_body(b"abc").unwrap();
+        ctx.write_body(b"def").unwrap();
+        ctx.finish(false);
+        let calls = fake.take_calls();
+        assert_eq!(
+            calls[2..],
+            [Call::Log(
+                APLOG_TRACE1,
+                format!("[script {SCRIPT}] Client closed connection.")
+            )],
+            "one line, no abort of a response nobody reads"
+        );
+        assert!(ctx.client_gone);
+        assert_eq!(
+            ctx.body_sent, 3,
+            "the failed write counted, the next not made"
+        );
+    }
+
+    #[test]
+    fn a_transport_that_logs_its_own_write_failures_is_not_echoed() {
+        let fake = FakeTransport {
+            logs_write_failures: true,
+            ..FakeTransport::default()
+        };
+        let mut ctx = started(&fake, &[]);
+        fake.client_gone.set(true);
+        ctx.write_body(b"abc").unwrap();
+        assert!(ctx.client_gone);
+        assert!(!fake.take_calls().iter().any(|c| matches!(c, Call::Log(..))));
+    }
+
+    #[test]
+    fn declare_length_only_fills_in_a_length_nobody_set() {
+        let fake = FakeTransport::default();
+        let mut ctx = RequestContext::new(&fake, SCRIPT);
+        ctx.declare_length(4);
+        assert_eq!(ctx.declared_length, None, "no start_response yet");
+        ctx.set_response(200, "200 OK".into(), vec![]).unwrap();
+        ctx.declare_length(4);
+        ctx.declare_length(9);
+        assert_eq!(ctx.declared_length, Some(4));
+        assert_eq!(ctx.headers, headers(&[("Content-Length", "4")]));
+
+        let mut sent = started(&fake, &[]);
+        sent.send_headers().unwrap();
+        sent.declare_length(4);
+        assert_eq!(sent.declared_length, None, "the headers are already out");
+    }
+
+    #[test]
+    fn set_status_only_drops_the_applications_headers() {
+        let fake = FakeTransport::default();
+        let mut ctx = started(&fake, &[("X-App", "1")]);
+        ctx.set_status_only(504, "504 Gateway Timeout").unwrap();
+        assert_eq!(
+            fake.take_calls(),
+            vec![Call::Status(504, "504 Gateway Timeout".into())]
+        );
+    }
+
+    #[test]
+    fn reads_gather_chunks_until_the_end_of_the_body() {
+        let fake = FakeTransport::with_body(&[b"ab", b"cd\nef", b"g"]);
+        let mut ctx = RequestContext::new(&fake, SCRIPT);
+        assert_eq!(ctx.read(Some(3)).unwrap(), b"abc");
+        assert_eq!(ctx.readline(None).unwrap(), b"d\n");
+        assert_eq!(ctx.read(None).unwrap(), b"efg");
+        assert_eq!(ctx.read(None).unwrap(), b"");
+        assert_eq!(ctx.readline(None).unwrap(), b"");
+        assert_eq!((ctx.io.reads, ctx.io.read_bytes), (5, 8));
+    }
+
+    #[test]
+    fn readline_stops_at_its_size_limit() {
+        let fake = FakeTransport::with_body(&[b"abc", b"def\nrest"]);
+        let mut ctx = RequestContext::new(&fake, SCRIPT);
+        assert_eq!(ctx.readline(Some(2)).unwrap(), b"ab");
+        assert_eq!(ctx.readline(Some(100)).unwrap(), b"cdef\n");
+        assert_eq!(ctx.readline(None).unwrap(), b"rest");
+    }
+
+    #[test]
+    fn a_read_error_reaches_the_application() {
+        let fake = FakeTransport::with_body(&[b"ab"]);
+        fake.body
+            .borrow_mut()
+            .push_back(Err("mod_wsgi request data read error: timed out".into()));
+        let mut ctx = RequestContext::new(&fake, SCRIPT);
+        assert_eq!(
+            ctx.read(None),
+            Err("mod_wsgi request data read error: timed out".into())
+        );
+        assert_eq!(ctx.read(Some(2)).unwrap(), b"ab", "what came before stays");
+    }
+
+    #[test]
+    fn the_error_stream_logs_whole_lines_tagged_with_the_script() {
+        let fake = FakeTransport::default();
+        let mut ctx = RequestContext::new(&fake, SCRIPT);
+        ctx.log_text(b"one\ntw");
+        ctx.log_text(b"o\n");
+        ctx.log_text(b"three");
+        ctx.flush_log();
+        ctx.flush_log();
+        let tagged = |line: &str| Call::Log(APLOG_ERR, format!("[script {SCRIPT}] {line}"));
+        assert_eq!(
+            fake.take_calls(),
+            vec![tagged("one"), tagged("two"), tagged("three")]
+        );
+    }
+
+    #[test]
+    fn drained_lines_are_cut_at_apaches_record_limit() {
+        let mut pending = vec![b'x'; MAX_RECORD + 100];
+        pending.extend_from_slice(b"\nkept");
+        let mut lines = Vec::new();
+        drain_lines(&mut pending, |l| lines.push(l.len()));
+        assert_eq!(lines, vec![MAX_RECORD]);
+        assert_eq!(pending, b"kept");
     }
 }

@@ -4,7 +4,6 @@
 #[cfg(not(test))]
 pub mod auth;
 pub mod authz;
-#[cfg(not(test))]
 pub mod context;
 #[cfg(not(test))]
 pub mod dispatch;
@@ -22,7 +21,6 @@ pub mod response;
 pub mod ssl;
 #[cfg(not(test))]
 pub mod streams;
-#[cfg(not(test))]
 pub mod transport;
 #[cfg(not(test))]
 pub mod types;

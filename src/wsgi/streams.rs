@@ -7,7 +7,7 @@
 //! background threads, shutdown) they go to the server's error log. Either
 //! way they are line-buffered and logged at `error`, as the C module does.
 
-use super::context::RequestContext;
+use super::context::{drain_lines, RequestContext};
 use super::interpreter::InterpreterObjects;
 use super::types;
 use crate::apache::log::{server_log, APLOG_ERR, APLOG_INFO};
@@ -18,9 +18,6 @@ use parking_lot::Mutex;
 use pyo3_ffi as ffi;
 use std::cell::Cell;
 use std::ffi::c_void;
-
-/// Apache's per-record limit; longer lines are cut, as Apache would.
-const MAX_RECORD: usize = 8192;
 
 thread_local! {
     /// The request this thread is handling, while it runs.
@@ -46,17 +43,6 @@ impl RequestScope {
 impl Drop for RequestScope {
     fn drop(&mut self) {
         CURRENT_REQUEST.with(|c| c.set(self.previous));
-    }
-}
-
-/// Logs each complete line of `pending` through `emit`, keeping the rest.
-pub fn drain_lines(pending: &mut Vec<u8>, mut emit: impl FnMut(&str)) {
-    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
-        let line: Vec<u8> = pending.drain(..=pos).collect();
-        let line = &line[..line.len() - 1];
-        emit(&String::from_utf8_lossy(
-            &line[..line.len().min(MAX_RECORD)],
-        ));
     }
 }
 

@@ -1,7 +1,9 @@
 //! What the WSGI adapter needs from the server side of a request. Embedded
-//! mode implements it over Apache's request_rec; daemon mode will
-//! implement it over the socket to the Apache child.
+//! mode implements it over Apache's request_rec; daemon mode over the
+//! socket to the Apache child; the context's unit tests over a fake.
 
+// Unit-test builds leave out the handler, the only caller of some methods.
+#[cfg_attr(test, allow(dead_code))]
 pub trait Transport {
     fn set_status(&self, code: i32, line: &str);
     fn add_header(&self, name: &str, value: &str);
