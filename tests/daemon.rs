@@ -1017,6 +1017,7 @@ fn wait_for_version(server: &Server, path: &str, version: &str, before: impl Fn(
             "{version} never served\n{}",
             diagnostics(server)
         );
+        // The poll interval of a bounded wait.
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -1051,6 +1052,8 @@ fn touched_script_under_load_fails_no_request() {
         .start();
     let v1 = facts(&server, "/d/info");
     let (seen, ()) = under_load(&server, "/d/info", 3, || {
+        // Not synchronisation: load before the deploy and after the new
+        // version answers, so requests span the whole hand-over.
         std::thread::sleep(Duration::from_millis(500));
         deploy(
             &server,
@@ -1109,6 +1112,8 @@ fn broken_deploy_keeps_the_old_code_serving() {
             "no account of the failed reload\n{}",
             diagnostics(&server)
         );
+        // Not synchronisation: keep the load on the old code for a while
+        // after the failed reload, which must lose none of it.
         std::thread::sleep(Duration::from_millis(1500));
     });
     let failed: Vec<_> = seen
