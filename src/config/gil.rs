@@ -452,8 +452,42 @@ pub fn gil_reenabled_line(module: &str, process_group: &str, application_group: 
     )
 }
 
+/// Whether threads entering an interpreter line up in its entry queue
+/// before asking for its GIL: only where interpreters share a GIL, which
+/// is where CPython's hand-over grows unfair (`EntryQueue` in
+/// src/python/interp.rs says why, and what the queue costs elsewhere).
+/// `main_gil_shared`: a sub-interpreter on the shared GIL exists.
+pub fn queue_entries(gil: GilKind, is_main: bool, main_gil_shared: bool) -> bool {
+    match gil {
+        GilKind::Own | GilKind::FreeThreaded => false,
+        GilKind::Shared => !is_main || main_gil_shared,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn entries_queue_only_where_interpreters_share_a_gil() {
+        use super::{queue_entries, GilKind};
+        // (gil, is_main, main_gil_shared) -> queued
+        let table = [
+            (GilKind::Shared, true, false, false),
+            (GilKind::Shared, true, true, true),
+            (GilKind::Shared, false, true, true),
+            (GilKind::Own, false, true, false),
+            (GilKind::Own, false, false, false),
+            (GilKind::FreeThreaded, true, false, false),
+            (GilKind::FreeThreaded, false, true, false),
+        ];
+        for (gil, is_main, shared, queued) in table {
+            assert_eq!(
+                queue_entries(gil, is_main, shared),
+                queued,
+                "{gil:?}, main: {is_main}, main GIL shared: {shared}"
+            );
+        }
+    }
 
     #[test]
     fn the_module_that_turned_the_gil_back_on_is_named() {

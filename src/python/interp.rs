@@ -7,7 +7,9 @@ use super::{
     code, collections, convert, errors,
     object::{self, Owned},
 };
-use crate::config::gil::{describe_interpreter, describe_process, GilKind, InterpreterPlan};
+use crate::config::gil::{
+    describe_interpreter, describe_process, queue_entries, GilKind, InterpreterPlan,
+};
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
@@ -95,8 +97,8 @@ pub struct Interpreter {
     /// Under `WSGIOwnGILFallback On`, for an own-GIL sub-interpreter: how
     /// to replace it by a shared-GIL one (`own_gil_fallback.rs`).
     own_gil_fallback: Option<OwnGilFallback>,
-    /// The queue threads entering this interpreter line up in (see
-    /// [`EntryQueue`]).
+    /// The queue threads entering this interpreter line up in, where
+    /// interpreters share its GIL (see [`EntryQueue`]).
     entry: EntryQueue,
 }
 
@@ -232,7 +234,21 @@ fn timed_gil_wait(attach: impl FnOnce()) {
 /// behind one waiting for another interpreter could not make a
 /// long-running request in its own interpreter switch, and would wait
 /// until that request ended.
+///
+/// Threads queue only where interpreters share a GIL
+/// ([`crate::config::gil::queue_entries`]):
+/// that same cross-interpreter blindness is what lets waits there grow so
+/// unfair. An interpreter alone on its GIL (the main one while no
+/// sub-interpreter shares it, an own-GIL sub-interpreter) gets CPython's
+/// forced switching, and there the queue's hand-overs only cost: each
+/// newcomer must be woken and scheduled before the next may even ask,
+/// which for short requests made a convoy (docs/performance.md, "The
+/// entry queue, only where the GIL is shared").
 pub struct EntryQueue(Mutex<()>);
+
+/// Set once a sub-interpreter on the shared GIL exists in this process
+/// (none is taken off the GIL again before Python stops).
+static MAIN_GIL_SHARED: AtomicBool = AtomicBool::new(false);
 
 impl EntryQueue {
     const fn new() -> Self {
@@ -309,6 +325,12 @@ pub fn without_gil<T>(f: impl FnOnce() -> T) -> T {
 }
 
 impl Interpreter {
+    /// The main interpreter is registered under the empty name, which no
+    /// sub-interpreter has.
+    fn is_main(&self) -> bool {
+        self.name.is_empty()
+    }
+
     /// Attaches this thread to the interpreter, creating the thread's
     /// thread state on first use.
     pub fn enter(&self) -> Gil<'_> {
@@ -322,8 +344,19 @@ impl Interpreter {
                 tstate
             })
         });
-        // SAFETY: `tstate` belongs to this thread and is not attached.
-        timed_gil_wait(|| unsafe { self.entry.attach_in_turn(tstate) });
+        timed_gil_wait(|| {
+            if queue_entries(
+                self.gil,
+                self.is_main(),
+                MAIN_GIL_SHARED.load(Ordering::Relaxed),
+            ) {
+                // SAFETY: `tstate` belongs to this thread and is not attached.
+                unsafe { self.entry.attach_in_turn(tstate) }
+            } else {
+                // SAFETY: as above.
+                unsafe { ffi::PyEval_RestoreThread(tstate) };
+            }
+        });
         Gil::attached()
     }
 
@@ -707,6 +740,9 @@ fn create_sub_interpreter(
         own_gil_fallback: OwnGilFallback::for_setup(&setup),
         entry: EntryQueue::new(),
     });
+    if interp.gil == GilKind::Shared {
+        MAIN_GIL_SHARED.store(true, Ordering::Relaxed);
+    }
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));
     for warning in &setup.plan.warnings {
