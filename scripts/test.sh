@@ -57,6 +57,19 @@ for py in "${PYTHONS[@]}"; do
         cargo test --release --no-fail-fast "${suites[@]}" -- --test-threads=4
 done
 
+# Free-threading end to end needs a free-threaded CPython (3.14t), which
+# this machine cannot install: the test is #[ignore]d, and runs here only
+# when PYTHON_FREETHREADED names one.
+if [ -n "${PYTHON_FREETHREADED:-}" ]; then
+    echo "=== free-threading end to end ($PYTHON_FREETHREADED)"
+    newest="${PYTHONS[${#PYTHONS[@]}-1]}"
+    label=$(python_label "$newest")
+    PYO3_PYTHON="$newest" CARGO_TARGET_DIR="target/$label" MOD_WSGI_SO="$PWD/target/$label/release/libmod_wsgi.so" \
+        MOD_WSGI_PYTHON="$newest" cargo test --release --test gil_modes -- --ignored --exact free_threading_end_to_end
+else
+    echo "SKIPPED: gil_modes::free_threading_end_to_end: set PYTHON_FREETHREADED to a free-threaded python (3.14t) to run it" >>"$MOD_WSGI_SKIP_REPORT"
+fi
+
 # The C mod_wsgi 6.1.1 judges ours on the same configurations
 # (docs/differential-testing.md), on 3.12 and later. On 3.11 the C module
 # loses exception tracebacks (compatibility.md), so every exchange with a
