@@ -543,6 +543,7 @@ fn run_service_scripts(
 ) -> Result<(), String> {
     let main = crate::process::interpreter_for(config, "", &|name: &str| std::env::var(name).ok())?;
     let gil = main.enter();
+    let py = gil.python();
     let armed = crate::python::code::run_source(
         c"import signal\ndef stop(signum, frame):\n    raise SystemExit(0)\nsignal.signal(signal.SIGTERM, stop)\n",
         "mod_wsgi._service",
@@ -550,7 +551,7 @@ fn run_service_scripts(
     )
     .is_some();
     if !armed {
-        crate::python::errors::clear_error();
+        crate::python::errors::clear_error(py);
     }
     drop(gil);
     if !armed {

@@ -13,6 +13,7 @@ use crate::python::{
     code, collections, convert,
     errors::{self, ExceptionType},
     object::{self, Owned},
+    Python,
 };
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
@@ -69,11 +70,17 @@ impl EventObjects {
 
     /// Publishes a process-wide event: to every event subscriber, then to
     /// those that subscribed to this kind of event alone.
-    pub fn publish_process_event(&self, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
-        publish(&self.subscribers, name, payload, log);
+    pub fn publish_process_event(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        payload: &Owned,
+        log: &dyn Fn(&str),
+    ) {
+        publish(py, &self.subscribers, name, payload, log);
         match name {
-            "process_stopping" => publish(&self.shutdown, name, payload, log),
-            "process_signal" => publish(&self.signals, name, payload, log),
+            "process_stopping" => publish(py, &self.shutdown, name, payload, log),
+            "process_signal" => publish(py, &self.signals, name, payload, log),
             _ => {}
         }
     }
@@ -112,6 +119,7 @@ pub fn init(module: &Owned) -> Option<()> {
 /// The GIL is held; `module` and `callback` are null or live objects,
 /// borrowed for the call (the arguments CPython passed the method).
 unsafe fn subscribe(
+    py: Python<'_>,
     module: *mut ffi::PyObject,
     callback: *mut ffi::PyObject,
     list: &str,
@@ -124,7 +132,11 @@ unsafe fn subscribe(
         return std::ptr::null_mut();
     };
     if !object::is_callable(&callback) {
-        errors::raise(ExceptionType::TypeError, "the subscriber must be callable");
+        errors::raise(
+            py,
+            ExceptionType::TypeError,
+            "the subscriber must be callable",
+        );
         return std::ptr::null_mut();
     }
     let appended = (|| {
@@ -141,10 +153,12 @@ pub unsafe extern "C" fn subscribe_events(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.subscribe_events", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.subscribe_events", || {
         // SAFETY: GIL held; `m` is the module and `cb` the argument
         // CPython passed this METH_O function, borrowed for the call.
-        unsafe { subscribe(m, cb, EVENT_CALLBACKS) }
+        unsafe { subscribe(py, m, cb, EVENT_CALLBACKS) }
     })
 }
 
@@ -152,10 +166,12 @@ pub unsafe extern "C" fn subscribe_shutdown(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.subscribe_shutdown", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.subscribe_shutdown", || {
         // SAFETY: GIL held; `m` is the module and `cb` the argument
         // CPython passed this METH_O function, borrowed for the call.
-        unsafe { subscribe(m, cb, SHUTDOWN_CALLBACKS) }
+        unsafe { subscribe(py, m, cb, SHUTDOWN_CALLBACKS) }
     })
 }
 
@@ -163,11 +179,13 @@ pub unsafe extern "C" fn subscribe_signals(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.subscribe_signals", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.subscribe_signals", || {
         if crate::process::in_daemon_process() {
             // SAFETY: GIL held; `m` is the module and `cb` the argument
             // CPython passed this METH_O function, borrowed for the call.
-            return unsafe { subscribe(m, cb, SIGNAL_CALLBACKS) };
+            return unsafe { subscribe(py, m, cb, SIGNAL_CALLBACKS) };
         }
         let stack = code::import("traceback")
             .and_then(|t| t.getattr("format_stack"))
@@ -175,7 +193,7 @@ pub unsafe extern "C" fn subscribe_signals(
             .and_then(|lines| convert::str_obj("")?.getattr("join")?.call(&[&lines]))
             .and_then(|s| convert::unicode_to_string(&s))
             .unwrap_or_default();
-        errors::clear_error();
+        errors::clear_error(py);
         tracing::info!(
             "mod_wsgi.subscribe_signals() called outside daemon mode; the callback will not be invoked. Signal callbacks are only delivered in daemon mode processes."
         );
@@ -198,10 +216,10 @@ pub fn log_subscriber_failure(line: &str) {
 /// `payload` as keyword arguments, merging any dict a callback returns into
 /// the payload for the ones after it. A failing subscriber is logged
 /// through `log` and skipped.
-pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
+pub fn publish(py: Python<'_>, list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
     // A snapshot, so that subscribers may subscribe others.
     let Some(entries) = collections::list_snapshot(list) else {
-        errors::clear_error();
+        errors::clear_error(py);
         return;
     };
     let Some(name_obj) = convert::str_obj(name) else {
@@ -216,8 +234,8 @@ pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
             }
             Some(_) => {}
             None => {
-                let kind = errors::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
-                let text = errors::take_error_text().unwrap_or_default();
+                let kind = errors::pending_error_type_name(py).unwrap_or_else(|| "Unknown".into());
+                let text = errors::take_error_text(py).unwrap_or_default();
                 log(&if kind == "SystemExit" {
                     format!("WSGI0190: {kind} exception raised by event callback for '{name}'; ignored.")
                 } else {
@@ -263,6 +281,7 @@ pub fn end_request() {
 /// Publishes `response_started` for this thread's request, if anything
 /// subscribed. Called from `start_response` with the GIL held.
 pub fn response_started(
+    py: Python<'_>,
     status: &Owned,
     headers: &Owned,
     exc_info: Option<&Owned>,
@@ -291,20 +310,23 @@ pub fn response_started(
         Some(d)
     })();
     if let Some(payload) = payload {
-        publish(&subscribers, "response_started", &payload, log);
+        publish(py, &subscribers, "response_started", &payload, log);
     }
-    errors::clear_error();
+    errors::clear_error(py);
 }
 
 pub unsafe extern "C" fn request_data(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.request_data", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.request_data", || {
         match CURRENT.with(|c| c.borrow().as_ref().map(|c| c.data.clone())) {
             Some(data) => data.into_raw(),
             None => {
                 errors::raise(
+                    py,
                     ExceptionType::RuntimeError,
                     "request_data() called outside of an active request",
                 );
@@ -341,15 +363,18 @@ pub(crate) fn publish_signal(name: &str, number: i32) {
 fn publish_in_every_interpreter(event: &str, fill: impl Fn(&Owned) -> Option<()>) {
     let log = |line: &str| tracing::error!("{line}");
     crate::python::interp::in_each_interpreter(|interpreter, gil| {
+        let py = gil.python();
         let Some(objects) = crate::wsgi::interpreter::InterpreterObjects::of(interpreter, gil)
         else {
             return;
         };
         if let Some(payload) = collections::new_dict() {
             if fill(&payload).is_some() {
-                objects.events.publish_process_event(event, &payload, &log);
+                objects
+                    .events
+                    .publish_process_event(py, event, &payload, &log);
             }
         }
-        errors::clear_error();
+        errors::clear_error(py);
     });
 }

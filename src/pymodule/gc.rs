@@ -6,6 +6,7 @@ use crate::python::trampoline::trampoline;
 use crate::python::{
     code, collections, convert, errors,
     object::{self, Owned},
+    Python,
 };
 use crate::telemetry::{GcEvent, GcSnapshot};
 use parking_lot::Mutex;
@@ -35,7 +36,9 @@ unsafe extern "C" fn on_collection(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi gc callback", || {
+    // SAFETY: CPython calls its gc.callbacks with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi gc callback", || {
         // SAFETY: GIL held (Python calls us); `args` is the argument tuple and
         // `slf` the str given at creation; borrowed references made owned.
         let (name, phase, info) = unsafe {
@@ -45,7 +48,7 @@ unsafe extern "C" fn on_collection(
                 Owned::from_borrowed(ffi::PyTuple_GetItem(args, 1)),
             )
         };
-        errors::clear_error();
+        errors::clear_error(py);
         let phase = phase.and_then(|p| convert::unicode_to_string(&p));
         match phase.as_deref() {
             Some("start") => {
@@ -140,7 +143,7 @@ fn three(values: &Owned) -> Option<[u64; 3]> {
 /// With the interpreter's GIL held: its collector's state, after making
 /// sure its collection passes are being timed. `None` (error cleared)
 /// when the `gc` module cannot be read.
-pub fn snapshot(interpreter: &str) -> Option<GcSnapshot> {
+pub fn snapshot(py: Python<'_>, interpreter: &str) -> Option<GcSnapshot> {
     let read = || {
         let gc = code::import("gc")?;
         hook(&gc, interpreter)?;
@@ -165,7 +168,7 @@ pub fn snapshot(interpreter: &str) -> Option<GcSnapshot> {
     };
     let snapshot = read();
     if snapshot.is_none() {
-        errors::clear_error();
+        errors::clear_error(py);
     }
     snapshot
 }

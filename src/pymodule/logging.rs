@@ -4,7 +4,7 @@
 
 use crate::apache::log::{APLOG_CRIT, APLOG_DEBUG, APLOG_ERR, APLOG_INFO, APLOG_WARNING};
 use crate::python::trampoline::trampoline;
-use crate::python::{code, collections, convert, object::Owned};
+use crate::python::{code, collections, convert, object::Owned, Python};
 use pyo3_ffi as ffi;
 
 /// The Apache level for a Python logging level. Levels between the
@@ -53,7 +53,9 @@ pub unsafe extern "C" fn log_record(
     _module: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi._log_record", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi._log_record", || {
         let mut level: std::ffi::c_long = 0;
         let mut text: *mut ffi::PyObject = std::ptr::null_mut();
         // SAFETY: GIL held (a Python method call); the format matches the

@@ -5,7 +5,7 @@ use crate::apache::scoreboard;
 use crate::metrics::now_seconds;
 use crate::metrics::{self, report, report::Value};
 use crate::python::trampoline::trampoline;
-use crate::python::{collections, convert, object::Owned};
+use crate::python::{collections, convert, object::Owned, Python};
 use pyo3_ffi as ffi;
 
 fn list(items: impl Iterator<Item = Option<Owned>>) -> Option<Owned> {
@@ -55,7 +55,9 @@ pub unsafe extern "C" fn start_recording_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.start_recording_metrics", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.start_recording_metrics", || {
         metrics::start_recording(now_seconds());
         none()
     })
@@ -65,7 +67,9 @@ pub unsafe extern "C" fn request_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.request_metrics", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.request_metrics", || {
         let Some(recorder) = metrics::for_python() else {
             return none();
         };
@@ -86,7 +90,9 @@ pub unsafe extern "C" fn process_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.process_metrics", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.process_metrics", || {
         let Some(recorder) = metrics::for_python() else {
             return none();
         };
@@ -104,7 +110,7 @@ pub unsafe extern "C" fn process_metrics(
         collections::dict_set(
             &d,
             "gil_enabled",
-            &convert::bool_obj(crate::python::runtime::gil_enabled()),
+            &convert::bool_obj(crate::python::runtime::gil_enabled(py)),
         );
         let by = metrics::gil_enabled_by()
             .and_then(convert::str_obj)
@@ -122,7 +128,9 @@ pub unsafe extern "C" fn server_metrics(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.server_metrics", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.server_metrics", || {
         let allowed = crate::process::process_info_if_set().is_some_and(|p| p.server_metrics);
         let Some(board) = allowed.then(scoreboard::read).flatten() else {
             return none();

@@ -14,6 +14,7 @@ use crate::python::{
     code, collections, convert,
     errors::{self, ExceptionType},
     object::Owned,
+    Python,
 };
 use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
@@ -55,7 +56,10 @@ pub fn version_numbers() -> [i64; 3] {
 }
 
 unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
-    trampoline("mod_wsgi module exec", || {
+    // SAFETY: CPython calls a module's init and exec functions with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi module exec", || {
         // SAFETY: GIL held; `module` is the module CPython is executing
         // (Py_mod_exec), a borrowed reference live for the call.
         let Some(module) = (unsafe { Owned::from_borrowed(module) }) else {
@@ -65,10 +69,10 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
             module.setattr("version", &collections::int_tuple(&version_numbers())?);
             module.setattr("process_group", &convert::str_obj("")?);
             module.setattr("application_group", &convert::str_obj("")?);
-            module.setattr("RequestTimeout", &request_timeout_type()?);
+            module.setattr("RequestTimeout", &request_timeout_type(py)?);
             events::init(&module)?;
             logging::init(&module)?;
-            adopt_package_path(&module);
+            adopt_package_path(py, &module);
             Some(())
         })();
         if done.is_some() {
@@ -82,8 +86,9 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
 /// `mod_wsgi.RequestTimeout`: injected into a request thread when a
 /// daemon's request-timeout fires with interrupt-timeout set. It derives
 /// from `BaseException` so `except Exception:` does not swallow it.
-fn request_timeout_type() -> Option<Owned> {
+fn request_timeout_type(py: Python<'_>) -> Option<Owned> {
     errors::new_exception_type(
+        py,
         c"mod_wsgi.RequestTimeout",
         c"The request ran past the daemon process group's request-timeout.",
         ExceptionType::BaseException,
@@ -94,7 +99,7 @@ fn request_timeout_type() -> Option<Owned> {
 /// providing `mod_wsgi.express`, mod-wsgi-telemetry's `mod_wsgi.telemetry`),
 /// take all of them as `__path__` so their submodules stay importable
 /// alongside this built-in module.
-fn adopt_package_path(module: &Owned) {
+fn adopt_package_path(py: Python<'_>, module: &Owned) {
     let found = (|| {
         let list = code::import("pkgutil")?
             .getattr("extend_path")?
@@ -106,12 +111,17 @@ fn adopt_package_path(module: &Owned) {
         Some(())
     })();
     if found.is_none() {
-        errors::clear_error();
+        errors::clear_error(py);
     }
 }
 
 /// Sets the attributes that identify where this interpreter runs.
-pub fn set_groups(module: &Owned, process_group: &str, application_group: &str) -> Option<()> {
+pub fn set_groups(
+    py: Python<'_>,
+    module: &Owned,
+    process_group: &str,
+    application_group: &str,
+) -> Option<()> {
     if let Some(process) = crate::process::process_info_if_set() {
         module.setattr(
             "maximum_processes",
@@ -130,7 +140,7 @@ pub fn set_groups(module: &Owned, process_group: &str, application_group: &str) 
     }
     // Re-check for a package path: sys.path may have grown since import.
     if !module.hasattr("__path__") {
-        adopt_package_path(module);
+        adopt_package_path(py, module);
     }
     Some(())
 }
@@ -231,7 +241,10 @@ static mut MODULE_DEF: ffi::PyModuleDef =
 
 /// `PyInit_mod_wsgi`, registered with `PyImport_AppendInittab`.
 pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
-    trampoline("PyInit_mod_wsgi", || {
+    // SAFETY: CPython calls a module's init and exec functions with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "PyInit_mod_wsgi", || {
         // SAFETY: the definition is static; Python only reads it. Slots
         // are linked here because a static cannot take another static's
         // address mutably at compile time.
@@ -245,7 +258,10 @@ pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
 }
 
 unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
-    trampoline("apache module exec", || {
+    // SAFETY: CPython calls a module's init and exec functions with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "apache module exec", || {
         // SAFETY: GIL held; `module` is the module CPython is executing
         // (Py_mod_exec), a borrowed reference live for the call.
         let Some(module) = (unsafe { Owned::from_borrowed(module) }) else {
@@ -287,7 +303,10 @@ static mut APACHE_MODULE_DEF: ffi::PyModuleDef =
 
 /// `PyInit_apache`, registered with `PyImport_AppendInittab`.
 pub unsafe extern "C" fn init_apache() -> *mut ffi::PyObject {
-    trampoline("PyInit_apache", || {
+    // SAFETY: CPython calls a module's init and exec functions with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "PyInit_apache", || {
         // SAFETY: as for `init_mod_wsgi`.
         unsafe {
             let def = addr_of_mut!(APACHE_MODULE_DEF);

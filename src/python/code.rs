@@ -5,6 +5,7 @@ use super::collections::{dict_set, new_dict};
 use super::convert::str_obj;
 use super::errors::{clear_error, restore_exception, take_exception};
 use super::object::Owned;
+use super::Python;
 use pyo3_ffi as ffi;
 use std::ffi::{CStr, CString};
 
@@ -80,11 +81,12 @@ pub fn exec_code_as_module(code: &Owned, name: &str, file: &str) -> Option<Owned
         ));
         if result.is_none() {
             // Forget the half-initialised module, keeping the error.
-            let error = take_exception();
+            let py = Python::assume_held();
+            let error = take_exception(py);
             ffi::PyDict_DelItemString(modules.as_ptr(), cname.as_ptr());
-            clear_error();
+            clear_error(py);
             if let Some(error) = error {
-                restore_exception(error);
+                restore_exception(py, error);
             }
             return None;
         }

@@ -4,6 +4,7 @@
 
 use super::errors::{clear_error, error_pending, raise, ExceptionType};
 use super::object::{type_name, Owned};
+use super::Python;
 use pyo3_ffi as ffi;
 use std::ffi::c_char;
 
@@ -85,7 +86,9 @@ pub fn as_bool(obj: &Owned) -> Option<bool> {
 pub fn to_i64(obj: &Owned) -> Option<i64> {
     // SAFETY: GIL held, live object.
     let value = unsafe { ffi::PyLong_AsLongLong(obj.as_ptr()) };
-    if value == -1 && error_pending() {
+    // SAFETY: this module's functions are called with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    if value == -1 && error_pending(py) {
         return None;
     }
     Some(value)
@@ -97,7 +100,9 @@ pub fn to_u64(obj: &Owned) -> Option<u64> {
     let value = unsafe { ffi::PyLong_AsUnsignedLongLong(obj.as_ptr()) };
     // SAFETY: GIL held.
     if value == u64::MAX && !unsafe { ffi::PyErr_Occurred() }.is_null() {
-        clear_error();
+        // SAFETY: this module's functions are called with the GIL held.
+        let py = unsafe { Python::assume_held() };
+        clear_error(py);
         return None;
     }
     Some(value)
@@ -124,7 +129,7 @@ pub fn unicode_to_string(obj: &Owned) -> Option<String> {
         let mut len: ffi::Py_ssize_t = 0;
         let p = ffi::PyUnicode_AsUTF8AndSize(obj.as_ptr(), &mut len);
         if p.is_null() {
-            clear_error();
+            clear_error(Python::assume_held());
             return None;
         }
         let bytes = std::slice::from_raw_parts(p as *const u8, len as usize);
@@ -142,6 +147,7 @@ pub fn latin1_or_raise(obj: &Owned) -> Option<Vec<u8>> {
     unsafe {
         if ffi::PyUnicode_Check(obj.as_ptr()) == 0 {
             raise(
+                Python::assume_held(),
                 ExceptionType::TypeError,
                 &format!("must be str, not {}", type_name(obj)),
             );

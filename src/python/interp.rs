@@ -6,6 +6,7 @@
 use super::{
     code, collections, convert, errors,
     object::{self, Owned},
+    Python,
 };
 use crate::config::gil::{describe_interpreter, describe_process, GilKind, InterpreterPlan};
 use once_cell::sync::OnceCell;
@@ -51,12 +52,13 @@ impl Drop for ActiveRequest {
 pub type Attached = Arc<dyn std::any::Any + Send + Sync>;
 
 /// Sets up what the layers above need in a freshly created interpreter,
-/// given its `mod_wsgi` module, with the interpreter's GIL held; `Err`
+/// given its `mod_wsgi` module, with the interpreter's GIL held (`py`); `Err`
 /// says what failed. It calls `extend_path` (this layer's step: logging
 /// and adding the configured directories to `sys.path`) where its own
 /// steps need it. Lent once at start-up ([`lend_attach`]), so that this
 /// layer needs not import the adapter or the module.
 pub type Attach = fn(
+    py: Python<'_>,
     module: &Owned,
     interp: &Interpreter,
     setup: &InterpreterSetup,
@@ -288,6 +290,13 @@ impl Gil<'_> {
             _interpreter: std::marker::PhantomData,
         }
     }
+
+    /// The token for this GIL, valid while the guard is borrowed.
+    pub fn python(&self) -> Python<'_> {
+        // SAFETY: a `Gil` exists only while this thread's thread state is
+        // attached, and the token cannot outlive the borrow of the guard.
+        unsafe { Python::assume_held() }
+    }
 }
 
 impl Drop for Gil<'_> {
@@ -350,8 +359,8 @@ impl Interpreter {
 
     /// Sets up a freshly created interpreter: path, `mod_wsgi` module,
     /// adapter types. Called with its GIL held.
-    fn initialise(&self, setup: &InterpreterSetup) -> Result<(), String> {
-        let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error());
+    fn initialise(&self, py: Python<'_>, setup: &InterpreterSetup) -> Result<(), String> {
+        let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error(py));
         let module =
             code::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
         let attach = ATTACH
@@ -366,7 +375,7 @@ impl Interpreter {
             }
             add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))
         };
-        let objects = attach(&module, self, setup, &extend_path)?;
+        let objects = attach(py, &module, self, setup, &extend_path)?;
         *self.objects.lock() = Some(objects);
         if let Some(interval) = setup.plan.switch_interval {
             set_switch_interval(interval).ok_or_else(|| fail("cannot set the switch interval"))?;
@@ -404,7 +413,7 @@ impl Interpreter {
             Some(found == 1)
         })();
         if injected.is_none() {
-            errors::clear_error();
+            errors::clear_error(gil.python());
         }
         drop(gil);
         injected.unwrap_or(false)
@@ -444,7 +453,7 @@ impl Interpreter {
             Some(stack)
         })();
         if frames.is_none() {
-            errors::clear_error();
+            errors::clear_error(gil.python());
         }
         drop(gil);
         frames
@@ -543,8 +552,8 @@ pub fn register_main(
         tracing::warn!("{warning}");
     }
     {
-        let _gil = interp.enter();
-        interp.initialise(setup)?;
+        let gil = interp.enter();
+        interp.initialise(gil.python(), setup)?;
     }
     let registry = registry();
     registry
@@ -646,14 +655,16 @@ fn found_or_created(
 /// interpreter to file descriptor 2 (Apache's error log) whenever `signal`
 /// arrives. Its handler reads the thread states without taking the GIL,
 /// so it works when a deadlocked thread holds it for good.
-pub fn dump_stacks_on_signal(signal: i32, _gil: &Gil<'_>) -> Result<(), String> {
+pub fn dump_stacks_on_signal(signal: i32, gil: &Gil<'_>) -> Result<(), String> {
     let source = std::ffi::CString::new(format!(
         "import faulthandler\nfaulthandler.register({signal}, file=2, all_threads=True, chain=False)\n"
     ))
     .map_err(|e| e.to_string())?;
     match code::run_source(&source, "_mod_wsgi_stack_dump", &[]) {
         Some(_) => Ok(()),
-        None => Err(errors::take_error_text().unwrap_or_else(|| "unknown error".into())),
+        None => {
+            Err(errors::take_error_text(gil.python()).unwrap_or_else(|| "unknown error".into()))
+        }
     }
 }
 
@@ -683,7 +694,7 @@ fn create_sub_interpreter(
     let main_gil = main.enter();
     // On success the new interpreter's thread state is current (and with
     // its own GIL, the main GIL has been released).
-    let tstate = match new_interpreter(setup.plan.gil) {
+    let tstate = match new_interpreter(main_gil.python(), setup.plan.gil) {
         Ok(tstate) => tstate,
         Err(reason) => {
             drop(main_gil);
@@ -715,7 +726,7 @@ fn create_sub_interpreter(
     // The new thread state is attached; wrap it so it is released on exit.
     let result = {
         let gil = Gil::attached();
-        let r = interp.initialise(&setup);
+        let r = interp.initialise(gil.python(), &setup);
         if r.is_err() {
             interp.release_objects(&gil);
         }
@@ -738,9 +749,9 @@ fn create_sub_interpreter(
 }
 
 /// Creates a sub-interpreter with the requested kind of GIL. Called with
-/// the main interpreter's GIL held; on success the new thread state is
-/// current.
-fn new_interpreter(gil: GilKind) -> Result<*mut ffi::PyThreadState, String> {
+/// the main interpreter's GIL held (`main`); on success the new thread
+/// state is current.
+fn new_interpreter(main: Python<'_>, gil: GilKind) -> Result<*mut ffi::PyThreadState, String> {
     #[cfg(Py_3_12)]
     if gil == GilKind::Own {
         let mut tstate = std::ptr::null_mut();
@@ -760,7 +771,7 @@ fn new_interpreter(gil: GilKind) -> Result<*mut ffi::PyThreadState, String> {
     // SAFETY: main GIL held.
     let tstate = unsafe { ffi::Py_NewInterpreter() };
     if tstate.is_null() {
-        Err(super::runtime::describe_error())
+        Err(super::runtime::describe_error(main))
     } else {
         Ok(tstate)
     }
@@ -898,7 +909,7 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
     interp.release_objects(&gil);
     let current = THREAD_STATES.with(|m| m.borrow_mut().remove(&(interp.state as usize)));
     delete_request_thread_states(registry, interp, current);
-    if has_running_daemon_threads() {
+    if has_running_daemon_threads(gil.python()) {
         tracing::warn!(
             "Not destroying the {who}: daemon threads started by the application are still running"
         );
@@ -934,7 +945,7 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
 
 /// Whether the current interpreter has daemon threads still running, which
 /// would make `Py_EndInterpreter` abort the process.
-fn has_running_daemon_threads() -> bool {
+fn has_running_daemon_threads(py: Python<'_>) -> bool {
     let check = || -> Option<bool> {
         let threading = code::import("threading")?;
         let current = threading.getattr("current_thread")?.call0()?;
@@ -960,7 +971,7 @@ fn has_running_daemon_threads() -> bool {
     };
     // If Python cannot tell us, do not risk it.
     check().unwrap_or_else(|| {
-        errors::clear_error();
+        errors::clear_error(py);
         true
     })
 }

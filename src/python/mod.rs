@@ -18,4 +18,7 @@ pub mod errors;
 pub mod interp;
 pub mod object;
 pub mod runtime;
+pub mod token;
 pub mod trampoline;
+
+pub use token::Python;

@@ -6,6 +6,7 @@
 use super::collections::tuple;
 use super::convert::unicode_to_string;
 use super::errors::clear_error;
+use super::Python;
 use pyo3_ffi as ffi;
 use std::ffi::CString;
 use std::ptr::NonNull;
@@ -116,7 +117,9 @@ impl Owned {
         match s {
             Some(s) => unicode_to_string(&s).unwrap_or_default(),
             None => {
-                clear_error();
+                // SAFETY: this module's functions are called with the GIL
+                // held.
+                clear_error(unsafe { Python::assume_held() });
                 String::from("<unprintable>")
             }
         }
@@ -146,7 +149,8 @@ pub fn is_true(obj: &Owned) -> bool {
         1 => true,
         0 => false,
         _ => {
-            clear_error();
+            // SAFETY: this module's functions are called with the GIL held.
+            clear_error(unsafe { Python::assume_held() });
             false
         }
     }
@@ -193,6 +197,7 @@ pub fn is_callable(obj: &Owned) -> bool {
 /// The name of `obj`'s type, as Python messages show it ("NoneType").
 pub fn type_name(obj: &Owned) -> String {
     let name = type_of(obj).getattr("__name__");
-    clear_error();
+    // SAFETY: this module's functions are called with the GIL held.
+    clear_error(unsafe { Python::assume_held() });
     name.map(|n| n.to_string_lossy()).unwrap_or_default()
 }

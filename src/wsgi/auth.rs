@@ -16,6 +16,7 @@ use crate::python::{
     collections, convert,
     errors::{self, ExceptionType},
     object::{self, Owned},
+    Python,
 };
 
 /// What an auth hook needs from the request.
@@ -83,8 +84,9 @@ impl Reporter<'_> {
     }
 
     /// The pending Python exception, with its traceback.
-    pub fn exception(&self) {
+    pub fn exception(&self, py: Python<'_>) {
         log_script_exception_as(
+            py,
             self.log,
             Some(self.filename),
             self.script,
@@ -102,7 +104,7 @@ fn call<T>(
     route: &Route,
     function: &str,
     args: &[&str],
-    read: impl FnOnce(&Owned, &Reporter<'_>) -> Result<T, Failed>,
+    read: impl FnOnce(Python<'_>, &Owned, &Reporter<'_>) -> Result<T, Failed>,
 ) -> Result<Option<T>, Failed> {
     let transport = request.transport;
     let log = |level: i32, line: &str| transport.log(level, line);
@@ -118,19 +120,20 @@ fn call<T>(
     let mut ctx = RequestContext::new(transport, &route.script);
     let ctx_ptr: *mut RequestContext = &mut ctx;
     let gil = interp.enter();
+    let py = gil.python();
     // Output on sys.stdout/sys.stderr belongs to this request meanwhile.
     let scope = streams::RequestScope::enter(ctx_ptr);
     let answer = (|| {
         let Some(module) =
             load_script_for_request(&gil, interp, transport, route, &request.filename)
         else {
-            if errors::pending_error_type_name().is_some() {
-                reporter.exception();
+            if errors::pending_error_type_name(py).is_some() {
+                reporter.exception(py);
             }
             return Err(Failed);
         };
         let Some(callable) = module.getattr(function) else {
-            errors::clear_error();
+            errors::clear_error(py);
             return Ok(None);
         };
         let Some(objects) = super::interpreter::InterpreterObjects::of(interp, &gil) else {
@@ -138,7 +141,7 @@ fn call<T>(
             return Err(Failed);
         };
         let Some((errors, errors_stream)) = types::request_errors(&objects, ctx_ptr) else {
-            log_python_error(&log, "Cannot create wsgi.errors for the auth script.");
+            log_python_error(py, &log, "Cannot create wsgi.errors for the auth script.");
             return Err(Failed);
         };
         let _ssl = request.ssl.map(super::ssl::SslScope::enter);
@@ -153,10 +156,10 @@ fn call<T>(
         })();
         types::unbind(&errors);
         let Some(result) = result else {
-            reporter.exception();
+            reporter.exception(py);
             return Err(Failed);
         };
-        read(&result, &reporter).map(Some)
+        read(py, &result, &reporter).map(Some)
     })();
     drop(scope);
     ctx.flush_log();
@@ -202,7 +205,7 @@ pub fn check_password(
         route,
         "check_password",
         &[user, password],
-        |result, reporter| {
+        |py, result, reporter| {
             if object::is_none(result) {
                 return Ok(PasswordCheck::UnknownUser);
             }
@@ -223,7 +226,7 @@ pub fn check_password(
             let Some(name) =
                 convert::with_text_or_bytes(result, |b| String::from_utf8_lossy(b).into_owned())
             else {
-                reporter.exception();
+                reporter.exception(py);
                 return Err(Failed);
             };
             if name.is_empty() {
@@ -249,7 +252,7 @@ pub fn realm_hash(
         route,
         "get_realm_hash",
         &[user, realm],
-        |result, reporter| {
+        |py, result, reporter| {
             if object::is_none(result) {
                 return Ok(RealmHash::UnknownUser);
             }
@@ -258,10 +261,11 @@ pub fn realm_hash(
             } else if convert::is_str(result) {
                 let Some(bytes) = convert::latin1_or_raise(result) else {
                     errors::raise_from_pending(
+                        py,
                         ExceptionType::TypeError,
                         "Digest auth provider must return None or string object, value containing non 'latin-1' characters found",
                     );
-                    reporter.exception();
+                    reporter.exception(py);
                     return Err(Failed);
                 };
                 String::from_utf8_lossy(&bytes).into_owned()
@@ -296,12 +300,12 @@ pub fn groups_for_user(
         route,
         "groups_for_user",
         &[user],
-        |result, reporter| {
+        |py, result, reporter| {
             let Some(iterator) = collections::get_iter(result) else {
                 reporter.error(&format!(
                     "WSGI0051: Result returned from 'groups_for_user' in '{script}' is not iterable; expected an iterable sequence of byte strings."
                 ));
-                reporter.exception();
+                reporter.exception(py);
                 return Err(Failed);
             };
             let mut groups = Vec::new();
@@ -313,7 +317,7 @@ pub fn groups_for_user(
                         reporter.error(&format!(
                             "WSGI0049: Item returned from 'groups_for_user' in '{script}' is a string containing characters that cannot be encoded as latin-1; expected a byte string."
                         ));
-                        reporter.exception();
+                        reporter.exception(py);
                         return Err(Failed);
                     };
                     groups.push(authz::latin1_chars(&bytes));
@@ -324,8 +328,8 @@ pub fn groups_for_user(
                     return Err(Failed);
                 }
             }
-            if errors::error_pending() {
-                reporter.exception();
+            if errors::error_pending(py) {
+                reporter.exception(py);
             }
             Ok(groups)
         },
@@ -346,7 +350,7 @@ pub fn allow_access(
         route,
         "allow_access",
         &[host],
-        |result, reporter| {
+        |_py, result, reporter| {
             if object::is_none(result) {
                 return Ok(HostAccess::Undecided);
             }

@@ -9,7 +9,7 @@
 use super::streams::log_lines;
 use crate::apache::log::APLOG_ERR;
 use crate::python::trampoline::trampoline;
-use crate::python::{code, collections, convert, object::Owned};
+use crate::python::{code, collections, convert, object::Owned, Python};
 use pyo3_ffi as ffi;
 
 /// Installed in each interpreter: each RuntimeWarning goes to
@@ -40,7 +40,9 @@ pub unsafe extern "C" fn gil_enabled(
     _module: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi._gil_enabled", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi._gil_enabled", || {
         // SAFETY: GIL held; `args` is the argument CPython passed this
         // METH_O function, a borrowed reference live for the call.
         let args = unsafe { Owned::from_borrowed(args) };

@@ -11,6 +11,7 @@ use crate::python::interp;
 use crate::python::{
     collections, convert, errors,
     object::{self, Owned},
+    Python,
 };
 use crate::telemetry::reporter::{self, Reporter};
 use crate::telemetry::{SlowOutcome, SlowRequest};
@@ -249,8 +250,10 @@ impl<'a> RequestEvents<'a> {
     /// Records the request in `active_requests` and publishes
     /// `request_started`; returns the application to call, which a
     /// subscriber may have replaced.
+    #[allow(clippy::too_many_arguments)]
     pub fn started(
         &self,
+        py: Python<'_>,
         extras: &EnvironExtras,
         callable: &str,
         environ: &Owned,
@@ -284,7 +287,7 @@ impl<'a> RequestEvents<'a> {
             Some(d)
         })();
         let Some(payload) = built else {
-            errors::clear_error();
+            errors::clear_error(py);
             return application;
         };
         let active = &self.objects.active_requests;
@@ -295,21 +298,27 @@ impl<'a> RequestEvents<'a> {
         // Subscribers get their own copy: what they merge in must not
         // change the active-request record.
         let Some(event) = collections::dict_copy(&payload) else {
-            errors::clear_error();
+            errors::clear_error(py);
             return application;
         };
-        events::publish(&self.objects.subscribers, "request_started", &event, log);
+        events::publish(
+            py,
+            &self.objects.subscribers,
+            "request_started",
+            &event,
+            log,
+        );
         let chosen = collections::dict_get(&event, "application_object");
         chosen.unwrap_or(application)
     }
 
     /// Publishes `request_exception` for the pending exception, leaving
     /// it pending.
-    pub fn exception(&self, log: &dyn Fn(&str)) {
+    pub fn exception(&self, py: Python<'_>, log: &dyn Fn(&str)) {
         if !self.subscribed {
             return;
         }
-        let Some(exception) = errors::take_exception() else {
+        let Some(exception) = errors::take_exception(py) else {
             return;
         };
         let kind = object::type_of(&exception);
@@ -320,19 +329,21 @@ impl<'a> RequestEvents<'a> {
         if let (Some(info), Some(payload)) = (info, self.payload()) {
             collections::dict_set(&payload, "exception_info", &info);
             events::publish(
+                py,
                 &self.objects.subscribers,
                 "request_exception",
                 &payload,
                 log,
             );
         }
-        errors::clear_error();
-        errors::restore_exception(exception);
+        errors::clear_error(py);
+        errors::restore_exception(py, exception);
     }
 
     /// Publishes `request_finished` with the request's figures.
     pub fn finished(
         &self,
+        py: Python<'_>,
         extras: &EnvironExtras,
         meter: &Meter,
         timing: &Timing,
@@ -375,19 +386,23 @@ impl<'a> RequestEvents<'a> {
             Some(d)
         })();
         match built {
-            Some(payload) => {
-                events::publish(&self.objects.subscribers, "request_finished", &payload, log)
-            }
-            None => errors::clear_error(),
+            Some(payload) => events::publish(
+                py,
+                &self.objects.subscribers,
+                "request_finished",
+                &payload,
+                log,
+            ),
+            None => errors::clear_error(py),
         }
     }
 
     /// Removes the request from `active_requests` and this thread.
-    pub fn end(self) {
+    pub fn end(self, py: Python<'_>) {
         let active = &self.objects.active_requests;
         // Absent is fine.
         if !collections::dict_del_item(active, &self.request_id) {
-            errors::clear_error();
+            errors::clear_error(py);
         }
         events::end_request();
     }

@@ -13,7 +13,7 @@ use super::types;
 use crate::apache::log::{server_log, APLOG_ERR, APLOG_INFO};
 use crate::config::interp_options::Restrictions;
 use crate::python::trampoline::trampoline;
-use crate::python::{code, convert, object::Owned};
+use crate::python::{code, convert, object::Owned, Python};
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
 use std::cell::Cell;
@@ -87,7 +87,9 @@ pub unsafe extern "C" fn log_info(
     _module: *mut ffi::PyObject,
     text: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi._log_info", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi._log_info", || {
         // SAFETY: GIL held; `text` is the argument CPython passed this
         // METH_O function, a borrowed reference live for the call.
         let text = unsafe { Owned::from_borrowed(text) };
