@@ -54,10 +54,10 @@ pub struct EventObjects {
 }
 
 impl EventObjects {
-    pub fn new(module: &Owned) -> Option<Self> {
+    pub fn new(py: Python<'_>, module: &Owned) -> Option<Self> {
         let keys = PAYLOAD_KEYS
             .iter()
-            .map(|k| Some((*k, convert::str_obj(k)?)))
+            .map(|k| Some((*k, convert::str_obj(py, k)?)))
             .collect::<Option<_>>()?;
         Some(EventObjects {
             subscribers: module.getattr(EVENT_CALLBACKS)?,
@@ -190,8 +190,8 @@ pub unsafe extern "C" fn subscribe_signals(
         let stack = code::import("traceback")
             .and_then(|t| t.getattr("format_stack"))
             .and_then(|f| f.call0())
-            .and_then(|lines| convert::str_obj("")?.getattr("join")?.call(&[&lines]))
-            .and_then(|s| convert::unicode_to_string(&s))
+            .and_then(|lines| convert::str_obj(py, "")?.getattr("join")?.call(&[&lines]))
+            .and_then(|s| convert::unicode_to_string(py, &s))
             .unwrap_or_default();
         errors::clear_error(py);
         tracing::info!(
@@ -222,7 +222,7 @@ pub fn publish(py: Python<'_>, list: &Owned, name: &str, payload: &Owned, log: &
         errors::clear_error(py);
         return;
     };
-    let Some(name_obj) = convert::str_obj(name) else {
+    let Some(name_obj) = convert::str_obj(py, name) else {
         return;
     };
     for callback in entries {
@@ -304,7 +304,7 @@ pub fn response_started(
         collections::dict_set(
             &d,
             "exception_info",
-            &exc_info.cloned().unwrap_or_else(convert::none),
+            &exc_info.cloned().unwrap_or_else(|| convert::none(py)),
         );
         collections::dict_set(&d, "request_data", &data);
         Some(d)
@@ -342,16 +342,17 @@ pub(crate) fn publish_stopping(reason: &str) {
         tracing::warn!("mod_wsgi: not publishing process_stopping: {why}");
         return;
     }
-    publish_in_every_interpreter("process_stopping", |payload| {
-        collections::dict_set(payload, "shutdown_reason", &convert::str_obj(reason)?).then_some(())
+    publish_in_every_interpreter("process_stopping", |py, payload| {
+        collections::dict_set(payload, "shutdown_reason", &convert::str_obj(py, reason)?)
+            .then_some(())
     });
 }
 
 /// `process_signal` for each interpreter's subscribers (daemon mode).
 pub(crate) fn publish_signal(name: &str, number: i32) {
-    publish_in_every_interpreter("process_signal", |payload| {
-        let signame = convert::str_obj(name)?;
-        let signum = convert::int_obj(number.into())?;
+    publish_in_every_interpreter("process_signal", |py, payload| {
+        let signame = convert::str_obj(py, name)?;
+        let signum = convert::int_obj(py, number.into())?;
         (collections::dict_set(payload, "signame", &signame)
             && collections::dict_set(payload, "signum", &signum))
         .then_some(())
@@ -360,7 +361,7 @@ pub(crate) fn publish_signal(name: &str, number: i32) {
 
 /// Publishes a process event to the subscribers of every interpreter, with
 /// the payload `fill` puts into a fresh dict in each.
-fn publish_in_every_interpreter(event: &str, fill: impl Fn(&Owned) -> Option<()>) {
+fn publish_in_every_interpreter(event: &str, fill: impl Fn(Python<'_>, &Owned) -> Option<()>) {
     let log = |line: &str| tracing::error!("{line}");
     crate::python::interp::in_each_interpreter(|interpreter, gil| {
         let py = gil.python();
@@ -369,7 +370,7 @@ fn publish_in_every_interpreter(event: &str, fill: impl Fn(&Owned) -> Option<()>
             return;
         };
         if let Some(payload) = collections::new_dict() {
-            if fill(&payload).is_some() {
+            if fill(py, &payload).is_some() {
                 objects
                     .events
                     .publish_process_event(py, event, &payload, &log);

@@ -49,7 +49,7 @@ unsafe extern "C" fn on_collection(
             )
         };
         errors::clear_error(py);
-        let phase = phase.and_then(|p| convert::unicode_to_string(&p));
+        let phase = phase.and_then(|p| convert::unicode_to_string(py, &p));
         match phase.as_deref() {
             Some("start") => {
                 STARTED.with(|s| s.set(Some((Instant::now(), crate::metrics::now_seconds()))))
@@ -58,12 +58,12 @@ unsafe extern "C" fn on_collection(
                 if let (Some((began, start)), Some(info)) = (STARTED.with(|s| s.take()), info) {
                     let field = |key: &str| {
                         collections::dict_get(&info, key)
-                            .and_then(|v| convert::to_u64(&v))
+                            .and_then(|v| convert::to_u64(py, &v))
                             .unwrap_or(0)
                     };
                     record(GcEvent {
                         interpreter: name
-                            .and_then(|n| convert::unicode_to_string(&n))
+                            .and_then(|n| convert::unicode_to_string(py, &n))
                             .unwrap_or_default(),
                         start,
                         duration: began.elapsed().as_secs_f64(),
@@ -75,7 +75,7 @@ unsafe extern "C" fn on_collection(
             }
             _ => {}
         }
-        convert::none().into_raw()
+        convert::none(py).into_raw()
     })
 }
 
@@ -108,14 +108,14 @@ static mut CALLBACK_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
 };
 
 /// Adds our hook to this interpreter's `gc.callbacks` (once).
-fn hook(gc: &Owned, interpreter: &str) -> Option<()> {
+fn hook(py: Python<'_>, gc: &Owned, interpreter: &str) -> Option<()> {
     let mut hooked = HOOKED.lock();
     let hooked = hooked.get_or_insert_with(HashSet::new);
     if hooked.contains(interpreter) {
         return Some(());
     }
     let callbacks = gc.getattr("callbacks")?;
-    let name = convert::str_obj(interpreter)?;
+    let name = convert::str_obj(py, interpreter)?;
     // SAFETY: GIL held; the method definition is static and never
     // changed; `name` becomes the function's `self`.
     // PyCFunction_NewEx returns a new reference, or NULL with an exception set.
@@ -131,11 +131,11 @@ fn hook(gc: &Owned, interpreter: &str) -> Option<()> {
     Some(())
 }
 
-fn three(values: &Owned) -> Option<[u64; 3]> {
+fn three(py: Python<'_>, values: &Owned) -> Option<[u64; 3]> {
     let items = collections::iter_items(values)?;
     let mut out = [0; 3];
     for (slot, item) in out.iter_mut().zip(&items) {
-        *slot = convert::to_u64(item)?;
+        *slot = convert::to_u64(py, item)?;
     }
     Some(out)
 }
@@ -146,20 +146,20 @@ fn three(values: &Owned) -> Option<[u64; 3]> {
 pub fn snapshot(py: Python<'_>, interpreter: &str) -> Option<GcSnapshot> {
     let read = || {
         let gc = code::import("gc")?;
-        hook(&gc, interpreter)?;
+        hook(py, &gc, interpreter)?;
         let call = |name: &str| gc.getattr(name)?.call0();
         let mut snapshot = GcSnapshot {
             interpreter: interpreter.to_string(),
-            count: three(&call("get_count")?)?,
-            threshold: three(&call("get_threshold")?)?,
+            count: three(py, &call("get_count")?)?,
+            threshold: three(py, &call("get_threshold")?)?,
             enabled: object::is_true(&call("isenabled")?),
-            freeze_count: convert::to_u64(&call("get_freeze_count")?)?,
+            freeze_count: convert::to_u64(py, &call("get_freeze_count")?)?,
             ..GcSnapshot::default()
         };
         let stats = collections::iter_items(&call("get_stats")?)?;
         for (generation, stat) in stats.iter().take(3).enumerate() {
             let field =
-                |key: &str| collections::dict_get(stat, key).and_then(|v| convert::to_u64(&v));
+                |key: &str| collections::dict_get(stat, key).and_then(|v| convert::to_u64(py, &v));
             snapshot.collections[generation] = field("collections")?;
             snapshot.collected[generation] = field("collected")?;
             snapshot.uncollectable[generation] = field("uncollectable")?;

@@ -74,11 +74,11 @@ pub unsafe extern "C" fn log_record(
         // SAFETY: GIL held; `text` was parsed from `args` ("U"), a borrowed
         // reference that `args` keeps alive.
         let text = unsafe { Owned::from_borrowed(text) };
-        let Some(text) = text.and_then(|t| convert::unicode_to_string(&t)) else {
+        let Some(text) = text.and_then(|t| convert::unicode_to_string(py, &t)) else {
             return std::ptr::null_mut();
         };
         crate::wsgi::streams::log_lines(apache_level(level), &text);
-        convert::none().into_raw()
+        convert::none(py).into_raw()
     })
 }
 

@@ -67,8 +67,8 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
         };
         let done = (|| {
             module.setattr("version", &collections::int_tuple(&version_numbers())?);
-            module.setattr("process_group", &convert::str_obj("")?);
-            module.setattr("application_group", &convert::str_obj("")?);
+            module.setattr("process_group", &convert::str_obj(py, "")?);
+            module.setattr("application_group", &convert::str_obj(py, "")?);
             module.setattr("RequestTimeout", &request_timeout_type(py)?);
             events::init(&module)?;
             logging::init(&module)?;
@@ -101,9 +101,10 @@ fn request_timeout_type(py: Python<'_>) -> Option<Owned> {
 /// alongside this built-in module.
 fn adopt_package_path(py: Python<'_>, module: &Owned) {
     let found = (|| {
-        let list = code::import("pkgutil")?
-            .getattr("extend_path")?
-            .call(&[&collections::new_list()?, &convert::str_obj("mod_wsgi")?])?;
+        let list = code::import("pkgutil")?.getattr("extend_path")?.call(&[
+            &collections::new_list()?,
+            &convert::str_obj(py, "mod_wsgi")?,
+        ])?;
         if collections::list_len(&list) == Some(0) {
             return None;
         }
@@ -125,17 +126,20 @@ pub fn set_groups(
     if let Some(process) = crate::process::process_info_if_set() {
         module.setattr(
             "maximum_processes",
-            &convert::int_obj(process.maximum_processes)?,
+            &convert::int_obj(py, process.maximum_processes)?,
         );
         module.setattr(
             "threads_per_process",
-            &convert::int_obj(process.threads_per_process)?,
+            &convert::int_obj(py, process.threads_per_process)?,
         );
     }
-    if !module.setattr("process_group", &convert::str_obj(process_group)?) {
+    if !module.setattr("process_group", &convert::str_obj(py, process_group)?) {
         return None;
     }
-    if !module.setattr("application_group", &convert::str_obj(application_group)?) {
+    if !module.setattr(
+        "application_group",
+        &convert::str_obj(py, application_group)?,
+    ) {
         return None;
     }
     // Re-check for a package path: sys.path may have grown since import.
@@ -274,18 +278,21 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
             module.setattr("version", &collections::int_tuple(&process.apache_version)?);
             module.setattr(
                 "maximum_processes",
-                &convert::int_obj(process.maximum_processes)?,
+                &convert::int_obj(py, process.maximum_processes)?,
             );
             module.setattr(
                 "threads_per_process",
-                &convert::int_obj(process.threads_per_process)?,
+                &convert::int_obj(py, process.threads_per_process)?,
             );
             module.setattr(
                 "description",
-                &convert::str_obj(&process.server.description)?,
+                &convert::str_obj(py, &process.server.description)?,
             );
-            module.setattr("mpm_name", &convert::str_obj(&process.server.mpm_name)?);
-            module.setattr("build_date", &convert::str_obj(&process.server.build_date)?);
+            module.setattr("mpm_name", &convert::str_obj(py, &process.server.mpm_name)?);
+            module.setattr(
+                "build_date",
+                &convert::str_obj(py, &process.server.build_date)?,
+            );
             Some(())
         })();
         if done.is_some() {

@@ -20,8 +20,10 @@ pub fn import(name: &str) -> Option<Owned> {
 /// `extra` names bound first; returns the namespace, or None with the
 /// error pending.
 pub fn run_source(source: &CStr, name: &str, extra: &[(&str, Owned)]) -> Option<Owned> {
+    // SAFETY: this module's functions are called with the GIL held.
+    let py = unsafe { Python::assume_held() };
     let globals = new_dict()?;
-    dict_set(&globals, "__name__", &str_obj(name)?);
+    dict_set(&globals, "__name__", &str_obj(py, name)?);
     dict_set(&globals, "__builtins__", &import("builtins")?);
     for (key, value) in extra {
         dict_set(&globals, key, value);
@@ -66,9 +68,10 @@ pub fn exec_code_as_module(code: &Owned, name: &str, file: &str) -> Option<Owned
     // references or NULL with an exception set; PyModule_GetDict and
     // PyImport_GetModuleDict return borrowed references, made owned.
     unsafe {
+        let py = Python::assume_held();
         let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
         let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
-        dict_set(&dict, "__file__", &str_obj(file)?);
+        dict_set(&dict, "__file__", &str_obj(py, file)?);
         // As the import system does: C code importing on the script's
         // behalf (PyImport_ImportModule) looks `__import__` up here.
         dict_set(&dict, "__builtins__", &import("builtins")?);
@@ -81,7 +84,6 @@ pub fn exec_code_as_module(code: &Owned, name: &str, file: &str) -> Option<Owned
         ));
         if result.is_none() {
             // Forget the half-initialised module, keeping the error.
-            let py = Python::assume_held();
             let error = take_exception(py);
             ffi::PyDict_DelItemString(modules.as_ptr(), cname.as_ptr());
             clear_error(py);

@@ -3,6 +3,7 @@
 
 use super::convert::int_obj;
 use super::object::Owned;
+use super::Python;
 use pyo3_ffi as ffi;
 use std::ffi::CString;
 
@@ -55,7 +56,12 @@ pub fn tuple(items: &[&Owned]) -> Option<Owned> {
 }
 
 pub fn int_tuple(items: &[i64]) -> Option<Owned> {
-    let owned: Vec<Owned> = items.iter().map(|&v| int_obj(v)).collect::<Option<_>>()?;
+    // SAFETY: this module's functions are called with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    let owned: Vec<Owned> = items
+        .iter()
+        .map(|&v| int_obj(py, v))
+        .collect::<Option<_>>()?;
     tuple(&owned.iter().collect::<Vec<_>>())
 }
 

@@ -138,12 +138,12 @@ pub fn take_error_text(py: Python<'_>) -> Option<String> {
     let value = take_exception(py)?;
     let etype = type_of(&value);
     let rendered = (|| {
-        let trace = value.getattr("__traceback__").unwrap_or_else(none);
+        let trace = value.getattr("__traceback__").unwrap_or_else(|| none(py));
         let lines = import("traceback")?
             .getattr("format_exception")?
             .call(&[&etype, &value, &trace])?;
-        let joined = str_obj("")?.getattr("join")?.call(&[&lines])?;
-        unicode_to_string(&joined)
+        let joined = str_obj(py, "")?.getattr("join")?.call(&[&lines])?;
+        unicode_to_string(py, &joined)
     })();
     Some(rendered.unwrap_or_else(|| {
         clear_error(py);

@@ -373,12 +373,14 @@ impl Interpreter {
                     describe_process(&setup.process_group)
                 );
             }
-            add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))
+            add_python_path(py, &setup.python_path_layers)
+                .ok_or_else(|| fail("cannot extend sys.path"))
         };
         let objects = attach(py, &module, self, setup, &extend_path)?;
         *self.objects.lock() = Some(objects);
         if let Some(interval) = setup.plan.switch_interval {
-            set_switch_interval(interval).ok_or_else(|| fail("cannot set the switch interval"))?;
+            set_switch_interval(py, interval)
+                .ok_or_else(|| fail("cannot set the switch interval"))?;
             tracing::info!(
                 "Set switch interval {} for {}.",
                 crate::config::gil::seconds(interval),
@@ -429,9 +431,10 @@ impl Interpreter {
             return None;
         }
         let gil = self.enter();
+        let py = gil.python();
         let frames = (|| {
             let frames = code::import("sys")?.getattr("_current_frames")?.call0()?;
-            let key = convert::int_obj(thread_ident as i64)?;
+            let key = convert::int_obj(py, thread_ident as i64)?;
             let frame = frames.getattr("get")?.call(&[&key])?;
             if object::is_none(&frame) {
                 return None;
@@ -443,9 +446,9 @@ impl Interpreter {
                 .iter()
                 .map(|summary| {
                     Some((
-                        convert::unicode_to_string(&summary.getattr("filename")?)?,
-                        convert::to_u64(&summary.getattr("lineno")?).unwrap_or(0),
-                        convert::unicode_to_string(&summary.getattr("name")?)?,
+                        convert::unicode_to_string(py, &summary.getattr("filename")?)?,
+                        convert::to_u64(py, &summary.getattr("lineno")?).unwrap_or(0),
+                        convert::unicode_to_string(py, &summary.getattr("name")?)?,
                     ))
                 })
                 .collect::<Option<Vec<_>>>()?;
@@ -453,7 +456,7 @@ impl Interpreter {
             Some(stack)
         })();
         if frames.is_none() {
-            errors::clear_error(gil.python());
+            errors::clear_error(py);
         }
         drop(gil);
         frames
@@ -484,8 +487,8 @@ pub fn all() -> Vec<Arc<Interpreter>> {
 }
 
 /// `sys.setswitchinterval()` in the interpreter whose GIL is held.
-pub fn set_switch_interval(interval: Duration) -> Option<()> {
-    let value = convert::float_obj(interval.as_secs_f64())?;
+pub fn set_switch_interval(py: Python<'_>, interval: Duration) -> Option<()> {
+    let value = convert::float_obj(py, interval.as_secs_f64())?;
     code::import("sys")?
         .getattr("setswitchinterval")?
         .call(&[&value])?;
@@ -494,7 +497,7 @@ pub fn set_switch_interval(interval: Duration) -> Option<()> {
 
 /// `site.addsitedir()` for each directory, moving what each layer added to
 /// the front of `sys.path` so more specific layers come first.
-fn add_python_path(layers: &[Vec<String>]) -> Option<()> {
+fn add_python_path(py: Python<'_>, layers: &[Vec<String>]) -> Option<()> {
     if layers.is_empty() {
         return Some(());
     }
@@ -506,7 +509,7 @@ fn add_python_path(layers: &[Vec<String>]) -> Option<()> {
         // SAFETY: GIL held; `path` is a list.
         let before = unsafe { ffi::PyList_Size(path.as_ptr()) };
         for dir in layer {
-            addsitedir.call(&[&convert::str_obj(dir)?])?;
+            addsitedir.call(&[&convert::str_obj(py, dir)?])?;
         }
         // Hoist the entries this layer appended to the front, in order.
         // SAFETY: GIL held; slicing and reassigning a list. PyList_GetSlice

@@ -114,12 +114,12 @@ impl Owned {
         // SAFETY: GIL held.
         // PyObject_Str returns a new reference, or NULL with an exception set.
         let s = unsafe { Owned::from_new(ffi::PyObject_Str(self.as_ptr())) };
+        // SAFETY: this module's functions are called with the GIL held.
+        let py = unsafe { Python::assume_held() };
         match s {
-            Some(s) => unicode_to_string(&s).unwrap_or_default(),
+            Some(s) => unicode_to_string(py, &s).unwrap_or_default(),
             None => {
-                // SAFETY: this module's functions are called with the GIL
-                // held.
-                clear_error(unsafe { Python::assume_held() });
+                clear_error(py);
                 String::from("<unprintable>")
             }
         }

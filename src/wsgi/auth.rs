@@ -140,16 +140,16 @@ fn call<T>(
             log(APLOG_ERR, "The Python interpreter is shutting down.");
             return Err(Failed);
         };
-        let Some((errors, errors_stream)) = types::request_errors(&objects, ctx_ptr) else {
+        let Some((errors, errors_stream)) = types::request_errors(py, &objects, ctx_ptr) else {
             log_python_error(py, &log, "Cannot create wsgi.errors for the auth script.");
             return Err(Failed);
         };
         let _ssl = request.ssl.map(super::ssl::SslScope::enter);
         let result = (|| {
-            let environ = environ(request, &errors_stream)?;
+            let environ = environ(py, request, &errors_stream)?;
             let mut owned = vec![environ];
             for arg in args {
-                owned.push(convert::latin1_obj(arg)?);
+                owned.push(convert::latin1_obj(py, arg)?);
             }
             let refs: Vec<&Owned> = owned.iter().collect();
             callable.call(&refs)
@@ -169,18 +169,18 @@ fn call<T>(
 
 /// The environ the auth functions get: the CGI variables and a few
 /// `mod_wsgi.*` keys; no `wsgi.input`, as no body is read at this stage.
-fn environ(request: &AuthRequest<'_>, errors: &Owned) -> Option<Owned> {
-    let environ = cgi_dict(&request.cgi)?;
+fn environ(py: Python<'_>, request: &AuthRequest<'_>, errors: &Owned) -> Option<Owned> {
+    let environ = cgi_dict(py, &request.cgi)?;
     let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
     set("wsgi.errors", errors.clone());
     set(
         "mod_wsgi.version",
         collections::int_tuple(&crate::pymodule::version_numbers())?,
     );
-    set("mod_wsgi.process_group", convert::str_obj("")?);
+    set("mod_wsgi.process_group", convert::str_obj(py, "")?);
     set(
         "mod_wsgi.application_group",
-        convert::str_obj(&request.application_group)?,
+        convert::str_obj(py, &request.application_group)?,
     );
     set(
         "apache.version",
@@ -209,23 +209,23 @@ pub fn check_password(
             if object::is_none(result) {
                 return Ok(PasswordCheck::UnknownUser);
             }
-            if let Some(granted) = convert::as_bool(result) {
+            if let Some(granted) = convert::as_bool(py, result) {
                 return Ok(if granted {
                     PasswordCheck::Granted(None)
                 } else {
                     PasswordCheck::Denied
                 });
             }
-            if !convert::is_str(result) {
+            if !convert::is_str(py, result) {
                 reporter.error(
                     "WSGI0177: Basic auth provider must return True, False, None or user name as string.",
                 );
                 return Err(Failed);
             }
             // The name Apache records is the string's UTF-8 encoding.
-            let Some(name) =
-                convert::with_text_or_bytes(result, |b| String::from_utf8_lossy(b).into_owned())
-            else {
+            let Some(name) = convert::with_text_or_bytes(py, result, |b| {
+                String::from_utf8_lossy(b).into_owned()
+            }) else {
                 reporter.exception(py);
                 return Err(Failed);
             };
@@ -256,10 +256,10 @@ pub fn realm_hash(
             if object::is_none(result) {
                 return Ok(RealmHash::UnknownUser);
             }
-            let hash = if let Some(bytes) = convert::bytes_contents(result) {
+            let hash = if let Some(bytes) = convert::bytes_contents(py, result) {
                 String::from_utf8_lossy(bytes).into_owned()
-            } else if convert::is_str(result) {
-                let Some(bytes) = convert::latin1_or_raise(result) else {
+            } else if convert::is_str(py, result) {
+                let Some(bytes) = convert::latin1_or_raise(py, result) else {
                     errors::raise_from_pending(
                         py,
                         ExceptionType::TypeError,
@@ -310,10 +310,10 @@ pub fn groups_for_user(
             };
             let mut groups = Vec::new();
             while let Some(item) = collections::iter_next(&iterator) {
-                if let Some(bytes) = convert::bytes_contents(&item) {
+                if let Some(bytes) = convert::bytes_contents(py, &item) {
                     groups.push(authz::latin1_chars(bytes));
-                } else if convert::is_str(&item) {
-                    let Some(bytes) = convert::latin1_or_raise(&item) else {
+                } else if convert::is_str(py, &item) {
+                    let Some(bytes) = convert::latin1_or_raise(py, &item) else {
                         reporter.error(&format!(
                             "WSGI0049: Item returned from 'groups_for_user' in '{script}' is a string containing characters that cannot be encoded as latin-1; expected a byte string."
                         ));
@@ -350,11 +350,11 @@ pub fn allow_access(
         route,
         "allow_access",
         &[host],
-        |_py, result, reporter| {
+        |py, result, reporter| {
             if object::is_none(result) {
                 return Ok(HostAccess::Undecided);
             }
-            match convert::as_bool(result) {
+            match convert::as_bool(py, result) {
                 Some(true) => Ok(HostAccess::Allow),
                 Some(false) => Ok(HostAccess::Deny),
                 None => {

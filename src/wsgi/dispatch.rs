@@ -73,7 +73,7 @@ pub fn run(
         }
         return Ok(Overrides::default());
     };
-    let Some(environ) = build_environ(extras, configured) else {
+    let Some(environ) = build_environ(py, extras, configured) else {
         log_python_error(
             py,
             &log,
@@ -110,15 +110,15 @@ fn hook_value(py: Python<'_>, result: &Owned, hook: &Hook) -> Option<Option<Stri
     if object::is_none(result) {
         return Some(None);
     }
-    if let Some(bytes) = convert::bytes_contents(result) {
+    if let Some(bytes) = convert::bytes_contents(py, result) {
         return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
     }
     let subject = hook.subject;
-    if !convert::is_str(result) {
+    if !convert::is_str(py, result) {
         raise_type_error(py, &format!("{subject} must be {}", hook.expected));
         return None;
     }
-    if let Some(bytes) = convert::latin1_or_raise(result) {
+    if let Some(bytes) = convert::latin1_or_raise(py, result) {
         return Some(Some(String::from_utf8_lossy(&bytes).into_owned()));
     }
     // The encoding error becomes the cause of the TypeError.

@@ -49,7 +49,10 @@ pub unsafe extern "C" fn gil_enabled(
         let Some(args) = args.and_then(|a| collections::iter_items(&a)) else {
             return std::ptr::null_mut();
         };
-        let texts: Vec<String> = args.iter().filter_map(convert::unicode_to_string).collect();
+        let texts: Vec<String> = args
+            .iter()
+            .filter_map(|a| convert::unicode_to_string(py, a))
+            .collect();
         if let [message, process_group, application_group] = texts.as_slice() {
             if let Some(module) = crate::config::gil::gil_reenabled_module(message) {
                 if crate::metrics::note_gil_enabled_by(module) {
@@ -64,6 +67,6 @@ pub unsafe extern "C" fn gil_enabled(
                 }
             }
         }
-        convert::none().into_raw()
+        convert::none(py).into_raw()
     })
 }

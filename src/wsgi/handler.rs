@@ -543,7 +543,7 @@ fn reload_requested(
         return false;
     }
     let resource = route.target_file();
-    let answer = convert::str_obj(resource).and_then(|r| {
+    let answer = convert::str_obj(py, resource).and_then(|r| {
         module
             .getattr("reload_required")
             .and_then(|f| f.call(&[&r]))
@@ -573,69 +573,81 @@ pub fn request_thread_id() -> i64 {
 }
 
 /// A dict of the CGI variables, as native strings.
-pub fn cgi_dict(cgi: &[(String, String)]) -> Option<Owned> {
+pub fn cgi_dict(py: Python<'_>, cgi: &[(String, String)]) -> Option<Owned> {
     let environ = collections::new_dict()?;
     for (key, value) in cgi {
-        collections::dict_set(&environ, key, &convert::latin1_obj(value)?);
+        collections::dict_set(&environ, key, &convert::latin1_obj(py, value)?);
     }
     Some(environ)
 }
 
 /// The environ without the per-request stream objects (`wsgi.input`,
 /// `wsgi.errors`), which the caller adds.
-pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
-    let environ = cgi_dict(&extras.cgi)?;
+pub fn build_environ(py: Python<'_>, extras: &EnvironExtras, route: &Route) -> Option<Owned> {
+    let environ = cgi_dict(py, &extras.cgi)?;
     let version = collections::int_tuple(&crate::pymodule::version_numbers())?;
     let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
     set("wsgi.version", collections::int_tuple(&[1, 0])?);
-    set("wsgi.url_scheme", convert::str_obj(extras.url_scheme)?);
-    set("wsgi.multithread", convert::bool_obj(extras.multithread));
-    set("wsgi.multiprocess", convert::bool_obj(extras.multiprocess));
-    set("wsgi.run_once", convert::bool_obj(false));
+    set("wsgi.url_scheme", convert::str_obj(py, extras.url_scheme)?);
+    set(
+        "wsgi.multithread",
+        convert::bool_obj(py, extras.multithread),
+    );
+    set(
+        "wsgi.multiprocess",
+        convert::bool_obj(py, extras.multiprocess),
+    );
+    set("wsgi.run_once", convert::bool_obj(py, false));
     // read() always ends with b'' at the end of the body, so frameworks
     // may read to EOF instead of trusting CONTENT_LENGTH.
-    set("wsgi.input_terminated", convert::bool_obj(true));
+    set("wsgi.input_terminated", convert::bool_obj(py, true));
     set("mod_wsgi.version", version);
     set(
         "mod_wsgi.process_group",
-        convert::str_obj(&extras.process_group)?,
+        convert::str_obj(py, &extras.process_group)?,
     );
     set(
         "mod_wsgi.application_group",
-        convert::str_obj(&extras.application_group)?,
+        convert::str_obj(py, &extras.application_group)?,
     );
     set(
         "mod_wsgi.callable_object",
-        convert::str_obj(&route.callable)?,
+        convert::str_obj(py, &route.callable)?,
     );
     set(
         "mod_wsgi.request_handler",
-        convert::str_obj(&extras.request_handler)?,
+        convert::str_obj(py, &extras.request_handler)?,
     );
     set(
         "mod_wsgi.handler_script",
-        convert::str_obj(&extras.handler_script)?,
+        convert::str_obj(py, &extras.handler_script)?,
     );
-    set("mod_wsgi.request_id", convert::str_obj(&extras.request_id)?);
+    set(
+        "mod_wsgi.request_id",
+        convert::str_obj(py, &extras.request_id)?,
+    );
     if let Some(id) = &extras.connection_id {
-        set("mod_wsgi.connection_id", convert::str_obj(id)?);
+        set("mod_wsgi.connection_id", convert::str_obj(py, id)?);
     }
-    set("mod_wsgi.thread_id", convert::int_obj(request_thread_id())?);
+    set(
+        "mod_wsgi.thread_id",
+        convert::int_obj(py, request_thread_id())?,
+    );
     set(
         "mod_wsgi.server_pid",
-        convert::str_obj(&extras.server_pid.to_string())?,
+        convert::str_obj(py, &extras.server_pid.to_string())?,
     );
     set(
         "mod_wsgi.request_start",
-        convert::float_obj(extras.request_start)?,
+        convert::float_obj(py, extras.request_start)?,
     );
     set(
         "mod_wsgi.queue_start",
-        convert::float_obj(extras.queue_start)?,
+        convert::float_obj(py, extras.queue_start)?,
     );
     set(
         "mod_wsgi.daemon_start",
-        convert::float_obj(extras.daemon_start)?,
+        convert::float_obj(py, extras.daemon_start)?,
     );
     set(
         "apache.version",
@@ -644,7 +656,7 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
     if let Some(request) = extras.apache_request {
         set(
             "apache.request_rec",
-            convert::capsule(request, c"apache.request_rec")?,
+            convert::capsule(py, request, c"apache.request_rec")?,
         );
     }
     Some(environ)
@@ -661,9 +673,9 @@ fn wrapped_file(py: Python<'_>, result: &Owned, wrapper_type: &Owned) -> Option<
     let found = (|| {
         let filelike = result.getattr("filelike")?;
         let fd = filelike.getattr("fileno")?.call0()?;
-        let fd = convert::to_i64(&fd)?;
+        let fd = convert::to_i64(py, &fd)?;
         let position = filelike.getattr("tell")?.call0()?;
-        let position = convert::to_i64(&position)?;
+        let position = convert::to_i64(py, &position)?;
         Some((i32::try_from(fd).ok()?, u64::try_from(position).ok()?))
     })();
     errors::clear_error(py);
@@ -726,7 +738,7 @@ fn stream_result(
             }
             return Ok(());
         };
-        let Some(bytes) = convert::bytes_contents(&item) else {
+        let Some(bytes) = convert::bytes_contents(py, &item) else {
             errors::raise(
                 py,
                 ExceptionType::TypeError,
@@ -941,14 +953,14 @@ fn run_in_scope(
     let bound = (
         types::bind(&objects.adapter_type, ctx_ptr),
         types::bind(&objects.input_type, ctx_ptr),
-        types::request_errors(&objects, ctx_ptr),
+        types::request_errors(py, &objects, ctx_ptr),
     );
     let (Some(adapter), Some(input), Some((errors, errors_stream))) = bound else {
         log_python_error(py, &log, "Cannot create the WSGI request objects.");
         return Ok(Outcome::Fail(500));
     };
     let outcome = (|| {
-        let environ = build_environ(extras, route)?;
+        let environ = build_environ(py, extras, route)?;
         collections::dict_set(&environ, "wsgi.input", &input);
         collections::dict_set(&environ, "wsgi.errors", &errors_stream);
         collections::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
@@ -965,9 +977,9 @@ fn run_in_scope(
     let ctx = unsafe { &mut *ctx_ptr };
     // As the C module does, failing event subscribers go to the server log.
     let log_error = crate::pymodule::events::log_subscriber_failure;
-    let events = RequestEvents::begin(&objects.events, extras, meter);
+    let events = RequestEvents::begin(py, &objects.events, extras, meter);
     timing.application_start = crate::metrics::now_seconds();
-    if let Some(now) = convert::float_obj(timing.application_start) {
+    if let Some(now) = convert::float_obj(py, timing.application_start) {
         collections::dict_set(&environ, "mod_wsgi.application_start", &now);
     }
     let application = match &events {

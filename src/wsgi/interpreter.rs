@@ -53,9 +53,9 @@ pub fn attach(
     extend_path: &dyn Fn() -> Result<(), String>,
 ) -> Result<Attached, String> {
     let fail = |what: &str| format!("{what}: {}", describe_error(py));
-    let objects =
-        super::types::create(module).ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
-    super::streams::install(&objects, setup.restrictions)
+    let objects = super::types::create(py, module)
+        .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
+    super::streams::install(py, &objects, setup.restrictions)
         .ok_or_else(|| fail("cannot install the standard streams"))?;
     super::gil_watch::install()
         .ok_or_else(|| fail("cannot watch for the GIL being turned back on"))?;

@@ -221,12 +221,13 @@ pub struct RequestEvents<'a> {
 impl<'a> RequestEvents<'a> {
     /// Starts the request's Python state (with the GIL held).
     pub fn begin(
+        py: Python<'_>,
         objects: &'a EventObjects,
         extras: &EnvironExtras,
         meter: &Meter,
     ) -> Option<RequestEvents<'a>> {
         let data = collections::new_dict()?;
-        let request_id = convert::str_obj(&extras.request_id)?;
+        let request_id = convert::str_obj(py, &extras.request_id)?;
         let subscribed = objects.subscribed();
         if subscribed {
             meter.start_cpu_clock();
@@ -266,23 +267,29 @@ impl<'a> RequestEvents<'a> {
             let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
             set(
                 "thread_id",
-                convert::int_obj(super::handler::request_thread_id()),
+                convert::int_obj(py, super::handler::request_thread_id()),
             )?;
-            set("server_pid", convert::int_obj(extras.server_pid.into()))?;
-            set("request_start", convert::float_obj(extras.request_start))?;
-            set("queue_start", convert::float_obj(extras.queue_start))?;
-            set("daemon_start", convert::float_obj(extras.daemon_start))?;
-            set("application_start", convert::float_obj(application_start))?;
-            set("callable_object", convert::str_obj(callable))?;
+            set("server_pid", convert::int_obj(py, extras.server_pid.into()))?;
+            set(
+                "request_start",
+                convert::float_obj(py, extras.request_start),
+            )?;
+            set("queue_start", convert::float_obj(py, extras.queue_start))?;
+            set("daemon_start", convert::float_obj(py, extras.daemon_start))?;
+            set(
+                "application_start",
+                convert::float_obj(py, application_start),
+            )?;
+            set("callable_object", convert::str_obj(py, callable))?;
             set("request_environ", Some(environ.clone()))?;
             set("application_object", Some(application.clone()))?;
             set(
                 "daemon_connects",
-                convert::int_obj(extras.daemon_connects.into()),
+                convert::int_obj(py, extras.daemon_connects.into()),
             )?;
             set(
                 "daemon_restarts",
-                convert::int_obj(extras.daemon_restarts.into()),
+                convert::int_obj(py, extras.daemon_restarts.into()),
             )?;
             Some(d)
         })();
@@ -324,7 +331,7 @@ impl<'a> RequestEvents<'a> {
         let kind = object::type_of(&exception);
         let trace = exception
             .getattr("__traceback__")
-            .unwrap_or_else(convert::none);
+            .unwrap_or_else(|| convert::none(py));
         let info = collections::tuple(&[&kind, &exception, &trace]);
         if let (Some(info), Some(payload)) = (info, self.payload()) {
             collections::dict_set(&payload, "exception_info", &info);
@@ -357,9 +364,10 @@ impl<'a> RequestEvents<'a> {
         let built = (|| {
             let d = self.payload()?;
             let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
-            let float = |k: &'static str, v: f64| set(k, convert::float_obj(v));
-            let int =
-                |k: &'static str, v: u64| set(k, convert::int_obj(v.min(i64::MAX as u64) as i64));
+            let float = |k: &'static str, v: f64| set(k, convert::float_obj(py, v));
+            let int = |k: &'static str, v: u64| {
+                set(k, convert::int_obj(py, v.min(i64::MAX as u64) as i64))
+            };
             int("thread_id", super::handler::request_thread_id() as u64)?;
             int("server_pid", extras.server_pid.into())?;
             float("request_start", extras.request_start)?;

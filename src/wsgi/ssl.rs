@@ -94,7 +94,7 @@ unsafe extern "C" fn is_https(
             return std::ptr::null_mut();
         }
         with_current(py, |vars| {
-            convert::int_obj(i64::from(vars.is_https()))
+            convert::int_obj(py, i64::from(vars.is_https()))
                 .map_or(std::ptr::null_mut(), Owned::into_raw)
         })
     })
@@ -115,7 +115,7 @@ unsafe extern "C" fn var_lookup(
         let Some(name) = (unsafe { Owned::from_borrowed(ffi::PyTuple_GetItem(args, 0)) }) else {
             return std::ptr::null_mut();
         };
-        let Some(name) = convert::unicode_to_string(&name) else {
+        let Some(name) = convert::unicode_to_string(py, &name) else {
             errors::clear_error(py);
             errors::raise(
                 py,
@@ -128,7 +128,7 @@ unsafe extern "C" fn var_lookup(
             return std::ptr::null_mut();
         };
         with_current(py, |vars| {
-            convert::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
+            convert::str_obj(py, &vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
         })
     })
 }

@@ -93,13 +93,13 @@ pub unsafe extern "C" fn log_info(
         // SAFETY: GIL held; `text` is the argument CPython passed this
         // METH_O function, a borrowed reference live for the call.
         let text = unsafe { Owned::from_borrowed(text) };
-        let Some(text) = text.and_then(|t| convert::unicode_to_string(&t)) else {
+        let Some(text) = text.and_then(|t| convert::unicode_to_string(py, &t)) else {
             return std::ptr::null_mut();
         };
         for line in text.lines() {
             server_log(std::ptr::null(), APLOG_INFO, line);
         }
-        convert::none().into_raw()
+        convert::none(py).into_raw()
     })
 }
 
@@ -138,18 +138,22 @@ signal.signal = guarded_signal
 /// the current interpreter, as the C module does: `sys.stdout` and
 /// `sys.stderr` log through `mod_wsgi.Log`; a restricted stream is a
 /// `mod_wsgi.Restricted`. The GIL is held.
-pub fn install(objects: &InterpreterObjects, restrictions: Restrictions) -> Option<()> {
+pub fn install(
+    py: Python<'_>,
+    objects: &InterpreterObjects,
+    restrictions: Restrictions,
+) -> Option<()> {
     let sys = code::import("sys")?;
     let stdout = if restrictions.stdout {
         types::restricted(objects, c"sys.stdout")?
     } else {
-        types::standard_stream(objects, c"<stdout>")?
+        types::standard_stream(py, objects, c"<stdout>")?
     };
     set_sys_stream(&sys, "stdout", &stdout)?;
     set_sys_stream(
         &sys,
         "stderr",
-        &types::standard_stream(objects, c"<stderr>")?,
+        &types::standard_stream(py, objects, c"<stderr>")?,
     )?;
     if restrictions.stdin {
         set_sys_stream(&sys, "stdin", &types::restricted(objects, c"sys.stdin")?)?;

@@ -103,8 +103,8 @@ pub fn unbind(obj: &Owned) {
     unsafe { (*(obj.as_ptr() as *mut RequestBound)).context = std::ptr::null_mut() };
 }
 
-fn none_result() -> *mut ffi::PyObject {
-    convert::none().into_raw()
+fn none_result(py: Python<'_>) -> *mut ffi::PyObject {
+    convert::none(py).into_raw()
 }
 
 fn raise_type_error(py: Python<'_>, message: &str) -> *mut ffi::PyObject {
@@ -178,7 +178,7 @@ fn checked_response(
     let raise_value_error = |message: String| {
         errors::raise(py, ExceptionType::ValueError, &message);
     };
-    let status = convert::latin1_or_raise(status)?;
+    let status = convert::latin1_or_raise(py, status)?;
     let code = response::parse_status(&status)
         .map_err(raise_value_error)
         .ok()?;
@@ -210,8 +210,8 @@ fn checked_response(
         }
         // SAFETY: tuple of size 2.
         let (name, value) = unsafe { (arg(item.as_ptr(), 0)?, arg(item.as_ptr(), 1)?) };
-        let name = convert::latin1_or_raise(&name)?;
-        let value = convert::latin1_or_raise(&value)?;
+        let name = convert::latin1_or_raise(py, &name)?;
+        let value = convert::latin1_or_raise(py, &value)?;
         response::check_header_name(&name)
             .and_then(|()| response::check_header_value(&value))
             .map_err(raise_value_error)
@@ -342,7 +342,7 @@ unsafe extern "C" fn write(
         let Some(data) = (unsafe { Owned::from_borrowed(data) }) else {
             return std::ptr::null_mut();
         };
-        let Some(bytes) = convert::bytes_contents(&data) else {
+        let Some(bytes) = convert::bytes_contents(py, &data) else {
             return raise_type_error(
                 py,
                 &format!(
@@ -362,7 +362,7 @@ unsafe extern "C" fn write(
         let bytes = bytes.to_vec();
         match ctx.write_body(&bytes) {
             Ok(()) if ctx.client_gone => raise_os_error(py, "client connection closed"),
-            Ok(()) => none_result(),
+            Ok(()) => none_result(py),
             Err(e) => raise_os_error(py, &e),
         }
     })
@@ -372,7 +372,7 @@ unsafe extern "C" fn write(
 
 fn bytes_result(py: Python<'_>, r: Result<Vec<u8>, String>) -> *mut ffi::PyObject {
     match r {
-        Ok(b) => convert::bytes_obj(&b).map_or(std::ptr::null_mut(), Owned::into_raw),
+        Ok(b) => convert::bytes_obj(py, &b).map_or(std::ptr::null_mut(), Owned::into_raw),
         Err(e) => raise_os_error(py, &e),
     }
 }
@@ -425,7 +425,7 @@ unsafe extern "C" fn input_readlines(
                 break;
             }
             total += line.len();
-            let Some(item) = convert::bytes_obj(&line) else {
+            let Some(item) = convert::bytes_obj(py, &line) else {
                 return std::ptr::null_mut();
             };
             // SAFETY: GIL held; append does not steal.
@@ -447,7 +447,7 @@ unsafe extern "C" fn input_close(
     // SAFETY: CPython calls its methods, getters and slots with the GIL
     // held.
     let py = unsafe { Python::assume_held() };
-    trampoline(py, "wsgi.input.close", none_result)
+    trampoline(py, "wsgi.input.close", || none_result(py))
 }
 
 unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
@@ -539,7 +539,7 @@ unsafe fn log_write_item(
     let item = unsafe { Owned::from_borrowed(item) }?;
     // SAFETY: forwarded.
     let target = unsafe { log_target(py, obj, method) }.ok()?;
-    convert::with_text_or_bytes(&item, |bytes| log_bytes(target, bytes))
+    convert::with_text_or_bytes(py, &item, |bytes| log_bytes(target, bytes))
 }
 
 unsafe extern "C" fn log_write(
@@ -559,7 +559,7 @@ unsafe extern "C" fn log_write(
         }
         // SAFETY: one argument given; GIL held; live instance.
         match unsafe { log_write_item(py, slf, *args, "write") } {
-            Some(()) => none_result(),
+            Some(()) => none_result(py),
             None => std::ptr::null_mut(),
         }
     })
@@ -597,7 +597,7 @@ unsafe extern "C" fn log_writelines(
                 return std::ptr::null_mut();
             }
         }
-        none_result()
+        none_result(py)
     })
 }
 
@@ -619,7 +619,7 @@ unsafe extern "C" fn log_flush(
             // SAFETY: as in `log_target`.
             unsafe { &mut *(log.bound.context as *mut RequestContext) }.flush_log();
         }
-        none_result()
+        none_result(py)
     })
 }
 
@@ -639,7 +639,7 @@ unsafe extern "C" fn log_close(
         if log.follows_thread == 0 {
             log.bound.context = std::ptr::null_mut();
         }
-        none_result()
+        none_result(py)
     })
 }
 
@@ -663,7 +663,7 @@ unsafe extern "C" fn log_false(
     // held.
     let py = unsafe { Python::assume_held() };
     trampoline(py, "wsgi.errors.isatty/readable/seekable", || {
-        convert::bool_obj(false).into_raw()
+        convert::bool_obj(py, false).into_raw()
     })
 }
 
@@ -675,7 +675,7 @@ unsafe extern "C" fn log_true(
     // held.
     let py = unsafe { Python::assume_held() };
     trampoline(py, "wsgi.errors.writable", || {
-        convert::bool_obj(true).into_raw()
+        convert::bool_obj(py, true).into_raw()
     })
 }
 
@@ -692,7 +692,7 @@ unsafe extern "C" fn log_name(slf: *mut ffi::PyObject, _: *mut c_void) -> *mut f
             // SAFETY: a static NUL-terminated string set by `new_log`.
             unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy()
         };
-        convert::str_obj(&name).map_or(std::ptr::null_mut(), Owned::into_raw)
+        convert::str_obj(py, &name).map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
@@ -701,7 +701,7 @@ unsafe extern "C" fn log_closed(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mu
     // held.
     let py = unsafe { Python::assume_held() };
     trampoline(py, "wsgi.errors.closed", || {
-        convert::bool_obj(false).into_raw()
+        convert::bool_obj(py, false).into_raw()
     })
 }
 
@@ -710,7 +710,7 @@ unsafe extern "C" fn log_encoding(_slf: *mut ffi::PyObject, _: *mut c_void) -> *
     // held.
     let py = unsafe { Python::assume_held() };
     trampoline(py, "wsgi.errors.encoding", || {
-        convert::str_obj("utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
+        convert::str_obj(py, "utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
@@ -719,7 +719,7 @@ unsafe extern "C" fn log_errors(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mu
     // held.
     let py = unsafe { Python::assume_held() };
     trampoline(py, "wsgi.errors.errors", || {
-        convert::str_obj("replace").map_or(std::ptr::null_mut(), Owned::into_raw)
+        convert::str_obj(py, "replace").map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
@@ -741,12 +741,15 @@ fn new_log(
 }
 
 /// The text stream applications write to, over `log`.
-fn text_stream(objects: &InterpreterObjects, log: &Owned) -> Option<Owned> {
-    let (encoding, errors) = (convert::str_obj("utf-8")?, convert::str_obj("replace")?);
+fn text_stream(py: Python<'_>, objects: &InterpreterObjects, log: &Owned) -> Option<Owned> {
+    let (encoding, errors) = (
+        convert::str_obj(py, "utf-8")?,
+        convert::str_obj(py, "replace")?,
+    );
     let (newline, line_buffering, write_through) = (
-        convert::none(),
-        convert::bool_obj(true),
-        convert::bool_obj(true),
+        convert::none(py),
+        convert::bool_obj(py, true),
+        convert::bool_obj(py, true),
     );
     objects.text_wrapper.call(&[
         log,
@@ -761,18 +764,23 @@ fn text_stream(objects: &InterpreterObjects, log: &Owned) -> Option<Owned> {
 /// `wsgi.errors` for the request behind `ctx`: the log (to unbind when the
 /// request ends) and the text stream over it (for the environ).
 pub fn request_errors(
+    py: Python<'_>,
     objects: &InterpreterObjects,
     ctx: *mut RequestContext,
 ) -> Option<(Owned, Owned)> {
     let log = new_log(objects, ctx, c"<wsgi.errors>")?;
-    let stream = text_stream(objects, &log)?;
+    let stream = text_stream(py, objects, &log)?;
     Some((log, stream))
 }
 
 /// A `sys.stdout`/`sys.stderr` stream named `name`, logging for whichever
 /// request the writing thread handles.
-pub fn standard_stream(objects: &InterpreterObjects, name: &'static CStr) -> Option<Owned> {
-    text_stream(objects, &new_log(objects, std::ptr::null_mut(), name)?)
+pub fn standard_stream(
+    py: Python<'_>,
+    objects: &InterpreterObjects,
+    name: &'static CStr,
+) -> Option<Owned> {
+    text_stream(py, objects, &new_log(objects, std::ptr::null_mut(), name)?)
 }
 
 // ---- mod_wsgi.Restricted ----
@@ -1009,10 +1017,10 @@ fn file_wrapper_type() -> Option<Owned> {
 }
 
 /// Creates this interpreter's adapter types.
-pub fn create(module: &Owned) -> Option<InterpreterObjects> {
+pub fn create(py: Python<'_>, module: &Owned) -> Option<InterpreterObjects> {
     // Method tables are static and only read by Python.
     Some(InterpreterObjects {
-        events: crate::pymodule::events::EventObjects::new(module)?,
+        events: crate::pymodule::events::EventObjects::new(py, module)?,
         file_wrapper_type: file_wrapper_type()?,
         adapter_type: bound_type(
             c"mod_wsgi.Adapter",
