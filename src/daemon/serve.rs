@@ -545,6 +545,7 @@ fn run_service_scripts(
     let gil = main.enter();
     let py = gil.python();
     let armed = crate::python::code::run_source(
+        py,
         c"import signal\ndef stop(signum, frame):\n    raise SystemExit(0)\nsignal.signal(signal.SIGTERM, stop)\n",
         "mod_wsgi._service",
         &[],

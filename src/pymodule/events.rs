@@ -86,28 +86,28 @@ impl EventObjects {
     }
 
     /// Whether anything subscribed to request events in this interpreter.
-    pub fn subscribed(&self) -> bool {
-        collections::list_len(&self.subscribers).is_some_and(|n| n > 0)
+    pub fn subscribed(&self, py: Python<'_>) -> bool {
+        collections::list_len(py, &self.subscribers).is_some_and(|n| n > 0)
     }
 
     /// `dict[key] = value`, with the key string made once.
-    pub fn set(&self, dict: &Owned, key: &'static str, value: &Owned) -> bool {
+    pub fn set(&self, py: Python<'_>, dict: &Owned, key: &'static str, value: &Owned) -> bool {
         match self.keys.get(key) {
-            Some(k) => collections::dict_set_item(dict, k, value),
-            None => collections::dict_set(dict, key, value),
+            Some(k) => collections::dict_set_item(py, dict, k, value),
+            None => collections::dict_set(py, dict, key, value),
         }
     }
 }
 
 /// Creates the per-interpreter subscriber lists and `active_requests`.
-pub fn init(module: &Owned) -> Option<()> {
+pub fn init(py: Python<'_>, module: &Owned) -> Option<()> {
     for list in [EVENT_CALLBACKS, SHUTDOWN_CALLBACKS, SIGNAL_CALLBACKS] {
         module
-            .setattr(list, &collections::new_list()?)
+            .setattr(list, &collections::new_list(py)?)
             .then_some(())?;
     }
     module
-        .setattr("active_requests", &collections::new_dict()?)
+        .setattr("active_requests", &collections::new_dict(py)?)
         .then_some(())
 }
 
@@ -141,7 +141,7 @@ unsafe fn subscribe(
     }
     let appended = (|| {
         let list = module.getattr(list)?;
-        collections::list_append(&list, &callback).then_some(())
+        collections::list_append(py, &list, &callback).then_some(())
     })();
     if appended.is_none() {
         return std::ptr::null_mut();
@@ -187,7 +187,7 @@ pub unsafe extern "C" fn subscribe_signals(
             // CPython passed this METH_O function, borrowed for the call.
             return unsafe { subscribe(py, m, cb, SIGNAL_CALLBACKS) };
         }
-        let stack = code::import("traceback")
+        let stack = code::import(py, "traceback")
             .and_then(|t| t.getattr("format_stack"))
             .and_then(|f| f.call0())
             .and_then(|lines| convert::str_obj(py, "")?.getattr("join")?.call(&[&lines]))
@@ -218,7 +218,7 @@ pub fn log_subscriber_failure(line: &str) {
 /// through `log` and skipped.
 pub fn publish(py: Python<'_>, list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
     // A snapshot, so that subscribers may subscribe others.
-    let Some(entries) = collections::list_snapshot(list) else {
+    let Some(entries) = collections::list_snapshot(py, list) else {
         errors::clear_error(py);
         return;
     };
@@ -229,8 +229,8 @@ pub fn publish(py: Python<'_>, list: &Owned, name: &str, payload: &Owned, log: &
         let result = callback.call_with_kwargs(&[&name_obj], payload);
         match result {
             // A dict the subscriber returned is merged in for the next.
-            Some(r) if collections::is_dict(&r) => {
-                collections::dict_update(payload, &r);
+            Some(r) if collections::is_dict(py, &r) => {
+                collections::dict_update(py, payload, &r);
             }
             Some(_) => {}
             None => {
@@ -297,16 +297,17 @@ pub fn response_started(
         return;
     };
     let payload = (|| {
-        let d = collections::new_dict()?;
-        collections::dict_set(&d, "request_id", &request_id);
-        collections::dict_set(&d, "response_status", status);
-        collections::dict_set(&d, "response_headers", headers);
+        let d = collections::new_dict(py)?;
+        collections::dict_set(py, &d, "request_id", &request_id);
+        collections::dict_set(py, &d, "response_status", status);
+        collections::dict_set(py, &d, "response_headers", headers);
         collections::dict_set(
+            py,
             &d,
             "exception_info",
             &exc_info.cloned().unwrap_or_else(|| convert::none(py)),
         );
-        collections::dict_set(&d, "request_data", &data);
+        collections::dict_set(py, &d, "request_data", &data);
         Some(d)
     })();
     if let Some(payload) = payload {
@@ -343,8 +344,13 @@ pub(crate) fn publish_stopping(reason: &str) {
         return;
     }
     publish_in_every_interpreter("process_stopping", |py, payload| {
-        collections::dict_set(payload, "shutdown_reason", &convert::str_obj(py, reason)?)
-            .then_some(())
+        collections::dict_set(
+            py,
+            payload,
+            "shutdown_reason",
+            &convert::str_obj(py, reason)?,
+        )
+        .then_some(())
     });
 }
 
@@ -353,8 +359,8 @@ pub(crate) fn publish_signal(name: &str, number: i32) {
     publish_in_every_interpreter("process_signal", |py, payload| {
         let signame = convert::str_obj(py, name)?;
         let signum = convert::int_obj(py, number.into())?;
-        (collections::dict_set(payload, "signame", &signame)
-            && collections::dict_set(payload, "signum", &signum))
+        (collections::dict_set(py, payload, "signame", &signame)
+            && collections::dict_set(py, payload, "signum", &signum))
         .then_some(())
     });
 }
@@ -369,7 +375,7 @@ fn publish_in_every_interpreter(event: &str, fill: impl Fn(Python<'_>, &Owned) -
         else {
             return;
         };
-        if let Some(payload) = collections::new_dict() {
+        if let Some(payload) = collections::new_dict(py) {
             if fill(py, &payload).is_some() {
                 objects
                     .events

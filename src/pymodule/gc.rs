@@ -57,7 +57,7 @@ unsafe extern "C" fn on_collection(
             Some("stop") => {
                 if let (Some((began, start)), Some(info)) = (STARTED.with(|s| s.take()), info) {
                     let field = |key: &str| {
-                        collections::dict_get(&info, key)
+                        collections::dict_get(py, &info, key)
                             .and_then(|v| convert::to_u64(py, &v))
                             .unwrap_or(0)
                     };
@@ -132,7 +132,7 @@ fn hook(py: Python<'_>, gc: &Owned, interpreter: &str) -> Option<()> {
 }
 
 fn three(py: Python<'_>, values: &Owned) -> Option<[u64; 3]> {
-    let items = collections::iter_items(values)?;
+    let items = collections::iter_items(py, values)?;
     let mut out = [0; 3];
     for (slot, item) in out.iter_mut().zip(&items) {
         *slot = convert::to_u64(py, item)?;
@@ -145,7 +145,7 @@ fn three(py: Python<'_>, values: &Owned) -> Option<[u64; 3]> {
 /// when the `gc` module cannot be read.
 pub fn snapshot(py: Python<'_>, interpreter: &str) -> Option<GcSnapshot> {
     let read = || {
-        let gc = code::import("gc")?;
+        let gc = code::import(py, "gc")?;
         hook(py, &gc, interpreter)?;
         let call = |name: &str| gc.getattr(name)?.call0();
         let mut snapshot = GcSnapshot {
@@ -156,10 +156,11 @@ pub fn snapshot(py: Python<'_>, interpreter: &str) -> Option<GcSnapshot> {
             freeze_count: convert::to_u64(py, &call("get_freeze_count")?)?,
             ..GcSnapshot::default()
         };
-        let stats = collections::iter_items(&call("get_stats")?)?;
+        let stats = collections::iter_items(py, &call("get_stats")?)?;
         for (generation, stat) in stats.iter().take(3).enumerate() {
-            let field =
-                |key: &str| collections::dict_get(stat, key).and_then(|v| convert::to_u64(py, &v));
+            let field = |key: &str| {
+                collections::dict_get(py, stat, key).and_then(|v| convert::to_u64(py, &v))
+            };
             snapshot.collections[generation] = field("collections")?;
             snapshot.collected[generation] = field("collected")?;
             snapshot.uncollectable[generation] = field("uncollectable")?;

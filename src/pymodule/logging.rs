@@ -36,14 +36,15 @@ LogHandler.__module__ = 'mod_wsgi'
 ";
 
 /// Adds `LogHandler` to `module`.
-pub fn init(module: &Owned) -> Option<()> {
+pub fn init(py: Python<'_>, module: &Owned) -> Option<()> {
     let log_record = module.getattr("_log_record")?;
     let namespace = code::run_source(
+        py,
         LOG_HANDLER_SOURCE,
         "mod_wsgi",
         &[("_log_record", log_record)],
     )?;
-    let handler = collections::dict_get(&namespace, "LogHandler")?;
+    let handler = collections::dict_get(py, &namespace, "LogHandler")?;
     module.setattr("LogHandler", &handler).then_some(())
 }
 

@@ -8,10 +8,10 @@ use crate::python::trampoline::trampoline;
 use crate::python::{collections, convert, object::Owned, Python};
 use pyo3_ffi as ffi;
 
-fn list(items: impl Iterator<Item = Option<Owned>>) -> Option<Owned> {
-    let list = collections::new_list()?;
+fn list(py: Python<'_>, items: impl Iterator<Item = Option<Owned>>) -> Option<Owned> {
+    let list = collections::new_list(py)?;
     for item in items {
-        if !collections::list_append(&list, &item?) {
+        if !collections::list_append(py, &list, &item?) {
             return None;
         }
     }
@@ -23,9 +23,10 @@ fn to_python(py: Python<'_>, value: &Value) -> Option<Owned> {
         Value::None => Some(convert::none(py)),
         Value::Int(n) => convert::int_obj(py, *n),
         Value::Float(f) => convert::float_obj(py, *f),
-        Value::Ints(v) => list(v.iter().map(|n| convert::int_obj(py, *n))),
-        Value::Floats(v) => list(v.iter().map(|f| convert::float_obj(py, *f))),
+        Value::Ints(v) => list(py, v.iter().map(|n| convert::int_obj(py, *n))),
+        Value::Floats(v) => list(py, v.iter().map(|f| convert::float_obj(py, *f))),
         Value::Records(records) => list(
+            py,
             records
                 .iter()
                 .map(|fields| dict(py, fields.iter().map(|(k, v)| (*k, v)))),
@@ -34,9 +35,9 @@ fn to_python(py: Python<'_>, value: &Value) -> Option<Owned> {
 }
 
 fn dict<'a>(py: Python<'_>, fields: impl Iterator<Item = (&'a str, &'a Value)>) -> Option<Owned> {
-    let d = collections::new_dict()?;
+    let d = collections::new_dict(py)?;
     for (key, value) in fields {
-        if !collections::dict_set(&d, key, &to_python(py, value)?) {
+        if !collections::dict_set(py, &d, key, &to_python(py, value)?) {
             return None;
         }
     }
@@ -112,6 +113,7 @@ pub unsafe extern "C" fn process_metrics(
             return std::ptr::null_mut();
         };
         collections::dict_set(
+            py,
             &d,
             "gil_enabled",
             &convert::bool_obj(py, crate::python::runtime::gil_enabled(py)),
@@ -119,11 +121,11 @@ pub unsafe extern "C" fn process_metrics(
         let by = metrics::gil_enabled_by()
             .and_then(|s| convert::str_obj(py, s))
             .unwrap_or_else(|| convert::none(py));
-        collections::dict_set(&d, "gil_enabled_by", &by);
+        collections::dict_set(py, &d, "gil_enabled_by", &by);
         let Some(fallbacks) = convert::int_obj(py, metrics::own_gil_fallbacks() as i64) else {
             return std::ptr::null_mut();
         };
-        collections::dict_set(&d, "own_gil_fallbacks", &fallbacks);
+        collections::dict_set(py, &d, "own_gil_fallbacks", &fallbacks);
         d.into_raw()
     })
 }
@@ -141,9 +143,10 @@ pub unsafe extern "C" fn server_metrics(
         };
         let now = now_seconds();
         let built = (|| {
-            let d = collections::new_dict()?;
-            let set =
-                |d: &Owned, k: &str, v: Option<Owned>| v.map(|v| collections::dict_set(d, k, &v));
+            let d = collections::new_dict(py)?;
+            let set = |d: &Owned, k: &str, v: Option<Owned>| {
+                v.map(|v| collections::dict_set(py, d, k, &v))
+            };
             set(
                 &d,
                 "server_limit",
@@ -170,38 +173,44 @@ pub unsafe extern "C" fn server_metrics(
                 "running_time",
                 convert::int_obj(py, (now - board.restart_time).max(0.0) as i64),
             )?;
-            let processes = list(board.processes.iter().map(|p| {
-                let pd = collections::new_dict()?;
-                set(
-                    &pd,
-                    "process_num",
-                    convert::int_obj(py, p.process_num.into()),
-                )?;
-                set(&pd, "pid", convert::int_obj(py, p.pid.into()))?;
-                set(&pd, "generation", convert::int_obj(py, p.generation.into()))?;
-                set(&pd, "quiescing", Some(convert::bool_obj(py, p.quiescing)))?;
-                let workers = list(p.workers.iter().map(|w| {
-                    let wd = collections::new_dict()?;
-                    set(&wd, "thread_num", convert::int_obj(py, w.thread_num.into()))?;
-                    set(&wd, "generation", convert::int_obj(py, w.generation.into()))?;
-                    set(&wd, "status", convert::str_obj(py, &w.status.to_string()))?;
+            let processes = list(
+                py,
+                board.processes.iter().map(|p| {
+                    let pd = collections::new_dict(py)?;
                     set(
-                        &wd,
-                        "access_count",
-                        convert::int_obj(py, w.access_count as i64),
+                        &pd,
+                        "process_num",
+                        convert::int_obj(py, p.process_num.into()),
                     )?;
-                    set(&wd, "bytes_served", convert::int_obj(py, w.bytes_served))?;
-                    set(&wd, "start_time", convert::float_obj(py, w.start_time))?;
-                    set(&wd, "stop_time", convert::float_obj(py, w.stop_time))?;
-                    set(&wd, "last_used", convert::float_obj(py, w.last_used))?;
-                    set(&wd, "client", convert::str_obj(py, &w.client))?;
-                    set(&wd, "request", convert::str_obj(py, &w.request))?;
-                    set(&wd, "vhost", convert::str_obj(py, &w.vhost))?;
-                    Some(wd)
-                }));
-                set(&pd, "workers", workers)?;
-                Some(pd)
-            }));
+                    set(&pd, "pid", convert::int_obj(py, p.pid.into()))?;
+                    set(&pd, "generation", convert::int_obj(py, p.generation.into()))?;
+                    set(&pd, "quiescing", Some(convert::bool_obj(py, p.quiescing)))?;
+                    let workers = list(
+                        py,
+                        p.workers.iter().map(|w| {
+                            let wd = collections::new_dict(py)?;
+                            set(&wd, "thread_num", convert::int_obj(py, w.thread_num.into()))?;
+                            set(&wd, "generation", convert::int_obj(py, w.generation.into()))?;
+                            set(&wd, "status", convert::str_obj(py, &w.status.to_string()))?;
+                            set(
+                                &wd,
+                                "access_count",
+                                convert::int_obj(py, w.access_count as i64),
+                            )?;
+                            set(&wd, "bytes_served", convert::int_obj(py, w.bytes_served))?;
+                            set(&wd, "start_time", convert::float_obj(py, w.start_time))?;
+                            set(&wd, "stop_time", convert::float_obj(py, w.stop_time))?;
+                            set(&wd, "last_used", convert::float_obj(py, w.last_used))?;
+                            set(&wd, "client", convert::str_obj(py, &w.client))?;
+                            set(&wd, "request", convert::str_obj(py, &w.request))?;
+                            set(&wd, "vhost", convert::str_obj(py, &w.vhost))?;
+                            Some(wd)
+                        }),
+                    );
+                    set(&pd, "workers", workers)?;
+                    Some(pd)
+                }),
+            );
             set(&d, "processes", processes)?;
             Some(d)
         })();

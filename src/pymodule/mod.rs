@@ -66,12 +66,12 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
             return -1;
         };
         let done = (|| {
-            module.setattr("version", &collections::int_tuple(&version_numbers())?);
+            module.setattr("version", &collections::int_tuple(py, &version_numbers())?);
             module.setattr("process_group", &convert::str_obj(py, "")?);
             module.setattr("application_group", &convert::str_obj(py, "")?);
             module.setattr("RequestTimeout", &request_timeout_type(py)?);
-            events::init(&module)?;
-            logging::init(&module)?;
+            events::init(py, &module)?;
+            logging::init(py, &module)?;
             adopt_package_path(py, &module);
             Some(())
         })();
@@ -101,11 +101,13 @@ fn request_timeout_type(py: Python<'_>) -> Option<Owned> {
 /// alongside this built-in module.
 fn adopt_package_path(py: Python<'_>, module: &Owned) {
     let found = (|| {
-        let list = code::import("pkgutil")?.getattr("extend_path")?.call(&[
-            &collections::new_list()?,
-            &convert::str_obj(py, "mod_wsgi")?,
-        ])?;
-        if collections::list_len(&list) == Some(0) {
+        let list = code::import(py, "pkgutil")?
+            .getattr("extend_path")?
+            .call(&[
+                &collections::new_list(py)?,
+                &convert::str_obj(py, "mod_wsgi")?,
+            ])?;
+        if collections::list_len(py, &list) == Some(0) {
             return None;
         }
         module.setattr("__path__", &list);
@@ -275,7 +277,10 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
             let Some(process) = crate::process::process_info_if_set() else {
                 return Some(());
             };
-            module.setattr("version", &collections::int_tuple(&process.apache_version)?);
+            module.setattr(
+                "version",
+                &collections::int_tuple(py, &process.apache_version)?,
+            );
             module.setattr(
                 "maximum_processes",
                 &convert::int_obj(py, process.maximum_processes)?,

@@ -139,7 +139,7 @@ pub fn take_error_text(py: Python<'_>) -> Option<String> {
     let etype = type_of(&value);
     let rendered = (|| {
         let trace = value.getattr("__traceback__").unwrap_or_else(|| none(py));
-        let lines = import("traceback")?
+        let lines = import(py, "traceback")?
             .getattr("format_exception")?
             .call(&[&etype, &value, &trace])?;
         let joined = str_obj(py, "")?.getattr("join")?.call(&[&lines])?;

@@ -361,8 +361,8 @@ impl Interpreter {
     /// adapter types. Called with its GIL held.
     fn initialise(&self, py: Python<'_>, setup: &InterpreterSetup) -> Result<(), String> {
         let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error(py));
-        let module =
-            code::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
+        let module = code::import(py, "mod_wsgi")
+            .ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
         let attach = ATTACH
             .get()
             .ok_or("nothing was lent to set up the WSGI adapter in interpreters")?;
@@ -405,8 +405,9 @@ impl Interpreter {
     /// without holding any GIL.
     pub fn interrupt_thread(&self, thread_ident: u64) -> bool {
         let gil = self.enter();
+        let py = gil.python();
         let injected = (|| {
-            let exception = code::import("mod_wsgi")?.getattr("RequestTimeout")?;
+            let exception = code::import(py, "mod_wsgi")?.getattr("RequestTimeout")?;
             // SAFETY: this interpreter's GIL is held; the exception type is
             // a live object of this interpreter.
             let found = unsafe {
@@ -415,7 +416,7 @@ impl Interpreter {
             Some(found == 1)
         })();
         if injected.is_none() {
-            errors::clear_error(gil.python());
+            errors::clear_error(py);
         }
         drop(gil);
         injected.unwrap_or(false)
@@ -433,16 +434,18 @@ impl Interpreter {
         let gil = self.enter();
         let py = gil.python();
         let frames = (|| {
-            let frames = code::import("sys")?.getattr("_current_frames")?.call0()?;
+            let frames = code::import(py, "sys")?
+                .getattr("_current_frames")?
+                .call0()?;
             let key = convert::int_obj(py, thread_ident as i64)?;
             let frame = frames.getattr("get")?.call(&[&key])?;
             if object::is_none(&frame) {
                 return None;
             }
-            let summaries = code::import("traceback")?
+            let summaries = code::import(py, "traceback")?
                 .getattr("extract_stack")?
                 .call(&[&frame])?;
-            let mut stack = collections::iter_items(&summaries)?
+            let mut stack = collections::iter_items(py, &summaries)?
                 .iter()
                 .map(|summary| {
                     Some((
@@ -489,7 +492,7 @@ pub fn all() -> Vec<Arc<Interpreter>> {
 /// `sys.setswitchinterval()` in the interpreter whose GIL is held.
 pub fn set_switch_interval(py: Python<'_>, interval: Duration) -> Option<()> {
     let value = convert::float_obj(py, interval.as_secs_f64())?;
-    code::import("sys")?
+    code::import(py, "sys")?
         .getattr("setswitchinterval")?
         .call(&[&value])?;
     Some(())
@@ -501,8 +504,8 @@ fn add_python_path(py: Python<'_>, layers: &[Vec<String>]) -> Option<()> {
     if layers.is_empty() {
         return Some(());
     }
-    let sys = code::import("sys")?;
-    let site = code::import("site")?;
+    let sys = code::import(py, "sys")?;
+    let site = code::import(py, "site")?;
     let addsitedir = site.getattr("addsitedir")?;
     for layer in layers {
         let path = sys.getattr("path")?;
@@ -663,11 +666,10 @@ pub fn dump_stacks_on_signal(signal: i32, gil: &Gil<'_>) -> Result<(), String> {
         "import faulthandler\nfaulthandler.register({signal}, file=2, all_threads=True, chain=False)\n"
     ))
     .map_err(|e| e.to_string())?;
-    match code::run_source(&source, "_mod_wsgi_stack_dump", &[]) {
+    let py = gil.python();
+    match code::run_source(py, &source, "_mod_wsgi_stack_dump", &[]) {
         Some(_) => Ok(()),
-        None => {
-            Err(errors::take_error_text(gil.python()).unwrap_or_else(|| "unknown error".into()))
-        }
+        None => Err(errors::take_error_text(py).unwrap_or_else(|| "unknown error".into())),
     }
 }
 
@@ -950,7 +952,7 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
 /// would make `Py_EndInterpreter` abort the process.
 fn has_running_daemon_threads(py: Python<'_>) -> bool {
     let check = || -> Option<bool> {
-        let threading = code::import("threading")?;
+        let threading = code::import(py, "threading")?;
         let current = threading.getattr("current_thread")?.call0()?;
         let dummy = threading.getattr("_DummyThread")?;
         let threads = threading.getattr("enumerate")?.call0()?;

@@ -77,7 +77,8 @@ impl Owned {
 
     /// Calls with positional arguments.
     pub fn call(&self, args: &[&Owned]) -> Option<Owned> {
-        let tuple = tuple(args)?;
+        // SAFETY: this module's functions are called with the GIL held.
+        let tuple = tuple(unsafe { Python::assume_held() }, args)?;
         // SAFETY: GIL held; tuple is a fresh tuple.
         // PyObject_Call returns a new reference, or NULL with an exception set.
         unsafe {
@@ -96,7 +97,8 @@ impl Owned {
     /// Calls with positional arguments and the items of the dict `kwargs`
     /// as keyword arguments.
     pub fn call_with_kwargs(&self, args: &[&Owned], kwargs: &Owned) -> Option<Owned> {
-        let tuple = tuple(args)?;
+        // SAFETY: this module's functions are called with the GIL held.
+        let tuple = tuple(unsafe { Python::assume_held() }, args)?;
         // SAFETY: GIL held; tuple is a fresh tuple and kwargs a live object
         // (PyObject_Call checks it is a dict).
         // PyObject_Call returns a new reference, or NULL with an exception set.

@@ -213,7 +213,7 @@ pub fn describe_error(py: Python<'_>) -> String {
 /// always with a build that has one; on a free-threaded build, what
 /// `sys._is_gil_enabled()` says (an import may have turned it back on).
 pub fn gil_enabled(py: Python<'_>) -> bool {
-    let answer = super::code::import("sys")
+    let answer = super::code::import(py, "sys")
         .and_then(|sys| sys.getattr("_is_gil_enabled"))
         .and_then(|f| f.call0());
     match answer {

@@ -171,11 +171,11 @@ fn call<T>(
 /// `mod_wsgi.*` keys; no `wsgi.input`, as no body is read at this stage.
 fn environ(py: Python<'_>, request: &AuthRequest<'_>, errors: &Owned) -> Option<Owned> {
     let environ = cgi_dict(py, &request.cgi)?;
-    let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
+    let set = |k: &str, v: Owned| collections::dict_set(py, &environ, k, &v);
     set("wsgi.errors", errors.clone());
     set(
         "mod_wsgi.version",
-        collections::int_tuple(&crate::pymodule::version_numbers())?,
+        collections::int_tuple(py, &crate::pymodule::version_numbers())?,
     );
     set("mod_wsgi.process_group", convert::str_obj(py, "")?);
     set(
@@ -184,10 +184,10 @@ fn environ(py: Python<'_>, request: &AuthRequest<'_>, errors: &Owned) -> Option<
     );
     set(
         "apache.version",
-        collections::int_tuple(&request.apache_version)?,
+        collections::int_tuple(py, &request.apache_version)?,
     );
     if request.ssl.is_some() {
-        super::ssl::add_to(&environ)?;
+        super::ssl::add_to(py, &environ)?;
     }
     Some(environ)
 }
@@ -301,7 +301,7 @@ pub fn groups_for_user(
         "groups_for_user",
         &[user],
         |py, result, reporter| {
-            let Some(iterator) = collections::get_iter(result) else {
+            let Some(iterator) = collections::get_iter(py, result) else {
                 reporter.error(&format!(
                     "WSGI0051: Result returned from 'groups_for_user' in '{script}' is not iterable; expected an iterable sequence of byte strings."
                 ));
@@ -309,7 +309,7 @@ pub fn groups_for_user(
                 return Err(Failed);
             };
             let mut groups = Vec::new();
-            while let Some(item) = collections::iter_next(&iterator) {
+            while let Some(item) = collections::iter_next(py, &iterator) {
                 if let Some(bytes) = convert::bytes_contents(py, &item) {
                     groups.push(authz::latin1_chars(bytes));
                 } else if convert::is_str(py, &item) {

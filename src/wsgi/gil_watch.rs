@@ -31,8 +31,8 @@ warnings.showwarning = _watching(warnings.showwarning)
 ";
 
 /// Installs the hook in the current interpreter (GIL held).
-pub fn install() -> Option<()> {
-    code::run_source(WATCH_SOURCE, "<mod_wsgi gil watch>", &[]).map(|_| ())
+pub fn install(py: Python<'_>) -> Option<()> {
+    code::run_source(py, WATCH_SOURCE, "<mod_wsgi gil watch>", &[]).map(|_| ())
 }
 
 /// `mod_wsgi._gil_enabled((message, process_group, application_group))`.
@@ -46,7 +46,7 @@ pub unsafe extern "C" fn gil_enabled(
         // SAFETY: GIL held; `args` is the argument CPython passed this
         // METH_O function, a borrowed reference live for the call.
         let args = unsafe { Owned::from_borrowed(args) };
-        let Some(args) = args.and_then(|a| collections::iter_items(&a)) else {
+        let Some(args) = args.and_then(|a| collections::iter_items(py, &a)) else {
             return std::ptr::null_mut();
         };
         let texts: Vec<String> = args

@@ -441,7 +441,7 @@ fn compile(py: Python<'_>, report: &LoadLog<'_>, route: &Route, who: &str) -> Op
             let end = source.iter().position(|&b| b == 0).unwrap_or(source.len());
             let source = CString::new(&source[..end]).ok()?;
             let filename = CString::new(script.as_str()).ok()?;
-            code::compile_file_source(&source, &filename).ok_or(0)
+            code::compile_file_source(py, &source, &filename).ok_or(0)
         }
         Err(error) => {
             let errno = error.raw_os_error().unwrap_or(0);
@@ -485,7 +485,7 @@ fn execute(
     let who = &describe_for_scripts(interp);
     let name = script_module_name(key);
     let script = &route.script;
-    let module = code::exec_code_as_module(code, &name, script);
+    let module = code::exec_code_as_module(py, code, &name, script);
     if let Some(module) = module {
         return Ok(module);
     }
@@ -574,9 +574,9 @@ pub fn request_thread_id() -> i64 {
 
 /// A dict of the CGI variables, as native strings.
 pub fn cgi_dict(py: Python<'_>, cgi: &[(String, String)]) -> Option<Owned> {
-    let environ = collections::new_dict()?;
+    let environ = collections::new_dict(py)?;
     for (key, value) in cgi {
-        collections::dict_set(&environ, key, &convert::latin1_obj(py, value)?);
+        collections::dict_set(py, &environ, key, &convert::latin1_obj(py, value)?);
     }
     Some(environ)
 }
@@ -585,9 +585,9 @@ pub fn cgi_dict(py: Python<'_>, cgi: &[(String, String)]) -> Option<Owned> {
 /// `wsgi.errors`), which the caller adds.
 pub fn build_environ(py: Python<'_>, extras: &EnvironExtras, route: &Route) -> Option<Owned> {
     let environ = cgi_dict(py, &extras.cgi)?;
-    let version = collections::int_tuple(&crate::pymodule::version_numbers())?;
-    let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
-    set("wsgi.version", collections::int_tuple(&[1, 0])?);
+    let version = collections::int_tuple(py, &crate::pymodule::version_numbers())?;
+    let set = |k: &str, v: Owned| collections::dict_set(py, &environ, k, &v);
+    set("wsgi.version", collections::int_tuple(py, &[1, 0])?);
     set("wsgi.url_scheme", convert::str_obj(py, extras.url_scheme)?);
     set(
         "wsgi.multithread",
@@ -651,7 +651,7 @@ pub fn build_environ(py: Python<'_>, extras: &EnvironExtras, route: &Route) -> O
     );
     set(
         "apache.version",
-        collections::int_tuple(&extras.apache_version)?,
+        collections::int_tuple(py, &extras.apache_version)?,
     );
     if let Some(request) = extras.apache_request {
         set(
@@ -729,10 +729,10 @@ fn stream_result(
     }
     // Like the C module, no Content-Length is derived from the
     // result: each item is passed on (and flushed) as it comes.
-    let iter = collections::get_iter(result)
+    let iter = collections::get_iter(py, result)
         .ok_or_else(|| "the WSGI application returned a non-iterable object".to_string())?;
     loop {
-        let Some(item) = collections::iter_next(&iter) else {
+        let Some(item) = collections::iter_next(py, &iter) else {
             if errors::error_pending(py) {
                 return Err("exception raised while iterating the WSGI response".into());
             }
@@ -961,9 +961,14 @@ fn run_in_scope(
     };
     let outcome = (|| {
         let environ = build_environ(py, extras, route)?;
-        collections::dict_set(&environ, "wsgi.input", &input);
-        collections::dict_set(&environ, "wsgi.errors", &errors_stream);
-        collections::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
+        collections::dict_set(py, &environ, "wsgi.input", &input);
+        collections::dict_set(py, &environ, "wsgi.errors", &errors_stream);
+        collections::dict_set(
+            py,
+            &environ,
+            "wsgi.file_wrapper",
+            &objects.file_wrapper_type,
+        );
         let start_response = adapter.getattr("start_response")?;
         Some((environ, start_response))
     })();
@@ -980,7 +985,7 @@ fn run_in_scope(
     let events = RequestEvents::begin(py, &objects.events, extras, meter);
     timing.application_start = crate::metrics::now_seconds();
     if let Some(now) = convert::float_obj(py, timing.application_start) {
-        collections::dict_set(&environ, "mod_wsgi.application_start", &now);
+        collections::dict_set(py, &environ, "mod_wsgi.application_start", &now);
     }
     let application = match &events {
         Some(events) => events.started(
@@ -1107,7 +1112,7 @@ fn pending_is_request_timeout(py: Python<'_>) -> bool {
     let Some(exception) = errors::take_exception(py) else {
         return false;
     };
-    let matched = code::import("mod_wsgi")
+    let matched = code::import(py, "mod_wsgi")
         .and_then(|m| m.getattr("RequestTimeout"))
         .and_then(|cls| object::is_instance(&exception, &cls))
         .unwrap_or(false);

@@ -57,7 +57,7 @@ pub fn attach(
         .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
     super::streams::install(py, &objects, setup.restrictions)
         .ok_or_else(|| fail("cannot install the standard streams"))?;
-    super::gil_watch::install()
+    super::gil_watch::install(py)
         .ok_or_else(|| fail("cannot watch for the GIL being turned back on"))?;
     extend_path()?;
     crate::pymodule::set_groups(py, module, &interp.process_group, &interp.application_group)

@@ -226,9 +226,9 @@ impl<'a> RequestEvents<'a> {
         extras: &EnvironExtras,
         meter: &Meter,
     ) -> Option<RequestEvents<'a>> {
-        let data = collections::new_dict()?;
+        let data = collections::new_dict(py)?;
         let request_id = convert::str_obj(py, &extras.request_id)?;
-        let subscribed = objects.subscribed();
+        let subscribed = objects.subscribed(py);
         if subscribed {
             meter.start_cpu_clock();
         }
@@ -241,10 +241,10 @@ impl<'a> RequestEvents<'a> {
         })
     }
 
-    fn payload(&self) -> Option<Owned> {
-        let d = collections::new_dict()?;
-        self.objects.set(&d, "request_id", &self.request_id);
-        self.objects.set(&d, "request_data", &self.data);
+    fn payload(&self, py: Python<'_>) -> Option<Owned> {
+        let d = collections::new_dict(py)?;
+        self.objects.set(py, &d, "request_id", &self.request_id);
+        self.objects.set(py, &d, "request_data", &self.data);
         Some(d)
     }
 
@@ -263,8 +263,9 @@ impl<'a> RequestEvents<'a> {
         log: &dyn Fn(&str),
     ) -> Owned {
         let built = (|| {
-            let d = self.payload()?;
-            let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
+            let d = self.payload(py)?;
+            let set =
+                |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(py, &d, k, &v));
             set(
                 "thread_id",
                 convert::int_obj(py, super::handler::request_thread_id()),
@@ -298,13 +299,13 @@ impl<'a> RequestEvents<'a> {
             return application;
         };
         let active = &self.objects.active_requests;
-        collections::dict_set_item(active, &self.request_id, &payload);
+        collections::dict_set_item(py, active, &self.request_id, &payload);
         if !self.subscribed {
             return application;
         }
         // Subscribers get their own copy: what they merge in must not
         // change the active-request record.
-        let Some(event) = collections::dict_copy(&payload) else {
+        let Some(event) = collections::dict_copy(py, &payload) else {
             errors::clear_error(py);
             return application;
         };
@@ -315,7 +316,7 @@ impl<'a> RequestEvents<'a> {
             &event,
             log,
         );
-        let chosen = collections::dict_get(&event, "application_object");
+        let chosen = collections::dict_get(py, &event, "application_object");
         chosen.unwrap_or(application)
     }
 
@@ -332,9 +333,9 @@ impl<'a> RequestEvents<'a> {
         let trace = exception
             .getattr("__traceback__")
             .unwrap_or_else(|| convert::none(py));
-        let info = collections::tuple(&[&kind, &exception, &trace]);
-        if let (Some(info), Some(payload)) = (info, self.payload()) {
-            collections::dict_set(&payload, "exception_info", &info);
+        let info = collections::tuple(py, &[&kind, &exception, &trace]);
+        if let (Some(info), Some(payload)) = (info, self.payload(py)) {
+            collections::dict_set(py, &payload, "exception_info", &info);
             events::publish(
                 py,
                 &self.objects.subscribers,
@@ -362,8 +363,9 @@ impl<'a> RequestEvents<'a> {
         }
         let (cpu_user, cpu_system) = meter.cpu();
         let built = (|| {
-            let d = self.payload()?;
-            let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
+            let d = self.payload(py)?;
+            let set =
+                |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(py, &d, k, &v));
             let float = |k: &'static str, v: f64| set(k, convert::float_obj(py, v));
             let int = |k: &'static str, v: u64| {
                 set(k, convert::int_obj(py, v.min(i64::MAX as u64) as i64))
@@ -409,7 +411,7 @@ impl<'a> RequestEvents<'a> {
     pub fn end(self, py: Python<'_>) {
         let active = &self.objects.active_requests;
         // Absent is fine.
-        if !collections::dict_del_item(active, &self.request_id) {
+        if !collections::dict_del_item(py, active, &self.request_id) {
             errors::clear_error(py);
         }
         events::end_request();

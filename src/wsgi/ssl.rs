@@ -152,7 +152,7 @@ static mut VAR_LOOKUP: ffi::PyMethodDef = ffi::PyMethodDef {
 };
 
 /// Adds `mod_ssl.is_https` and `mod_ssl.var_lookup` to `environ`.
-pub fn add_to(environ: &Owned) -> Option<()> {
+pub fn add_to(py: Python<'_>, environ: &Owned) -> Option<()> {
     for (key, def) in [
         ("mod_ssl.is_https", std::ptr::addr_of_mut!(IS_HTTPS)),
         ("mod_ssl.var_lookup", std::ptr::addr_of_mut!(VAR_LOOKUP)),
@@ -166,7 +166,7 @@ pub fn add_to(environ: &Owned) -> Option<()> {
                 std::ptr::null_mut(),
             ))
         }?;
-        collections::dict_set(environ, key, &function).then_some(())?;
+        collections::dict_set(py, environ, key, &function).then_some(())?;
     }
     Some(())
 }

@@ -143,7 +143,7 @@ pub fn install(
     objects: &InterpreterObjects,
     restrictions: Restrictions,
 ) -> Option<()> {
-    let sys = code::import("sys")?;
+    let sys = code::import(py, "sys")?;
     let stdout = if restrictions.stdout {
         types::restricted(objects, c"sys.stdout")?
     } else {
@@ -159,7 +159,7 @@ pub fn install(
         set_sys_stream(&sys, "stdin", &types::restricted(objects, c"sys.stdin")?)?;
     }
     if restrictions.signal {
-        code::run_source(SIGNAL_GUARD_SOURCE, "mod_wsgi._signal", &[])?;
+        code::run_source(py, SIGNAL_GUARD_SOURCE, "mod_wsgi._signal", &[])?;
     }
     Some(())
 }

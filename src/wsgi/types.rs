@@ -412,7 +412,7 @@ unsafe extern "C" fn input_readlines(
         let Ok(hint) = (unsafe { size_arg(py, "readlines", args) }) else {
             return std::ptr::null_mut();
         };
-        let Some(list) = collections::new_list() else {
+        let Some(list) = collections::new_list(py) else {
             return std::ptr::null_mut();
         };
         let mut total = 0usize;
@@ -1004,8 +1004,8 @@ class FileWrapper:
             pass
 ";
 
-fn file_wrapper_type() -> Option<Owned> {
-    let globals = code::run_source(FILE_WRAPPER_SOURCE, "mod_wsgi", &[])?;
+fn file_wrapper_type(py: Python<'_>) -> Option<Owned> {
+    let globals = code::run_source(py, FILE_WRAPPER_SOURCE, "mod_wsgi", &[])?;
     // SAFETY: GIL held; borrowed lookup in the namespace just filled.
     // PyDict_GetItemString returns a borrowed reference, or NULL when absent.
     unsafe {
@@ -1021,7 +1021,7 @@ pub fn create(py: Python<'_>, module: &Owned) -> Option<InterpreterObjects> {
     // Method tables are static and only read by Python.
     Some(InterpreterObjects {
         events: crate::pymodule::events::EventObjects::new(py, module)?,
-        file_wrapper_type: file_wrapper_type()?,
+        file_wrapper_type: file_wrapper_type(py)?,
         adapter_type: bound_type(
             c"mod_wsgi.Adapter",
             addr_of_mut!(ADAPTER_METHODS).cast(),
@@ -1041,6 +1041,6 @@ pub fn create(py: Python<'_>, module: &Owned) -> Option<InterpreterObjects> {
             std::mem::size_of::<Restricted>(),
             vec![slot(ffi::Py_tp_getattro, restricted_getattr as *mut c_void)],
         )?,
-        text_wrapper: code::import("io")?.getattr("TextIOWrapper")?,
+        text_wrapper: code::import(py, "io")?.getattr("TextIOWrapper")?,
     })
 }
