@@ -60,10 +60,10 @@ impl EventObjects {
             .map(|k| Some((*k, convert::str_obj(py, k)?)))
             .collect::<Option<_>>()?;
         Some(EventObjects {
-            subscribers: module.getattr(EVENT_CALLBACKS)?,
-            shutdown: module.getattr(SHUTDOWN_CALLBACKS)?,
-            signals: module.getattr(SIGNAL_CALLBACKS)?,
-            active_requests: module.getattr("active_requests")?,
+            subscribers: module.getattr(py, EVENT_CALLBACKS)?,
+            shutdown: module.getattr(py, SHUTDOWN_CALLBACKS)?,
+            signals: module.getattr(py, SIGNAL_CALLBACKS)?,
+            active_requests: module.getattr(py, "active_requests")?,
             keys,
         })
     }
@@ -103,11 +103,11 @@ impl EventObjects {
 pub fn init(py: Python<'_>, module: &Owned) -> Option<()> {
     for list in [EVENT_CALLBACKS, SHUTDOWN_CALLBACKS, SIGNAL_CALLBACKS] {
         module
-            .setattr(list, &collections::new_list(py)?)
+            .setattr(py, list, &collections::new_list(py)?)
             .then_some(())?;
     }
     module
-        .setattr("active_requests", &collections::new_dict(py)?)
+        .setattr(py, "active_requests", &collections::new_dict(py)?)
         .then_some(())
 }
 
@@ -131,7 +131,7 @@ unsafe fn subscribe(
     else {
         return std::ptr::null_mut();
     };
-    if !object::is_callable(&callback) {
+    if !object::is_callable(py, &callback) {
         errors::raise(
             py,
             ExceptionType::TypeError,
@@ -140,7 +140,7 @@ unsafe fn subscribe(
         return std::ptr::null_mut();
     }
     let appended = (|| {
-        let list = module.getattr(list)?;
+        let list = module.getattr(py, list)?;
         collections::list_append(py, &list, &callback).then_some(())
     })();
     if appended.is_none() {
@@ -188,9 +188,13 @@ pub unsafe extern "C" fn subscribe_signals(
             return unsafe { subscribe(py, m, cb, SIGNAL_CALLBACKS) };
         }
         let stack = code::import(py, "traceback")
-            .and_then(|t| t.getattr("format_stack"))
-            .and_then(|f| f.call0())
-            .and_then(|lines| convert::str_obj(py, "")?.getattr("join")?.call(&[&lines]))
+            .and_then(|t| t.getattr(py, "format_stack"))
+            .and_then(|f| f.call0(py))
+            .and_then(|lines| {
+                convert::str_obj(py, "")?
+                    .getattr(py, "join")?
+                    .call(py, &[&lines])
+            })
             .and_then(|s| convert::unicode_to_string(py, &s))
             .unwrap_or_default();
         errors::clear_error(py);
@@ -226,7 +230,7 @@ pub fn publish(py: Python<'_>, list: &Owned, name: &str, payload: &Owned, log: &
         return;
     };
     for callback in entries {
-        let result = callback.call_with_kwargs(&[&name_obj], payload);
+        let result = callback.call_with_kwargs(py, &[&name_obj], payload);
         match result {
             // A dict the subscriber returned is merged in for the next.
             Some(r) if collections::is_dict(py, &r) => {

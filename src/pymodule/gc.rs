@@ -114,7 +114,7 @@ fn hook(py: Python<'_>, gc: &Owned, interpreter: &str) -> Option<()> {
     if hooked.contains(interpreter) {
         return Some(());
     }
-    let callbacks = gc.getattr("callbacks")?;
+    let callbacks = gc.getattr(py, "callbacks")?;
     let name = convert::str_obj(py, interpreter)?;
     // SAFETY: GIL held; the method definition is static and never
     // changed; `name` becomes the function's `self`.
@@ -126,7 +126,7 @@ fn hook(py: Python<'_>, gc: &Owned, interpreter: &str) -> Option<()> {
             std::ptr::null_mut(),
         ))
     }?;
-    callbacks.getattr("append")?.call(&[&callback])?;
+    callbacks.getattr(py, "append")?.call(py, &[&callback])?;
     hooked.insert(interpreter.to_string());
     Some(())
 }
@@ -147,12 +147,12 @@ pub fn snapshot(py: Python<'_>, interpreter: &str) -> Option<GcSnapshot> {
     let read = || {
         let gc = code::import(py, "gc")?;
         hook(py, &gc, interpreter)?;
-        let call = |name: &str| gc.getattr(name)?.call0();
+        let call = |name: &str| gc.getattr(py, name)?.call0(py);
         let mut snapshot = GcSnapshot {
             interpreter: interpreter.to_string(),
             count: three(py, &call("get_count")?)?,
             threshold: three(py, &call("get_threshold")?)?,
-            enabled: object::is_true(&call("isenabled")?),
+            enabled: object::is_true(py, &call("isenabled")?),
             freeze_count: convert::to_u64(py, &call("get_freeze_count")?)?,
             ..GcSnapshot::default()
         };

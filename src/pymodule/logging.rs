@@ -37,7 +37,7 @@ LogHandler.__module__ = 'mod_wsgi'
 
 /// Adds `LogHandler` to `module`.
 pub fn init(py: Python<'_>, module: &Owned) -> Option<()> {
-    let log_record = module.getattr("_log_record")?;
+    let log_record = module.getattr(py, "_log_record")?;
     let namespace = code::run_source(
         py,
         LOG_HANDLER_SOURCE,
@@ -45,7 +45,7 @@ pub fn init(py: Python<'_>, module: &Owned) -> Option<()> {
         &[("_log_record", log_record)],
     )?;
     let handler = collections::dict_get(py, &namespace, "LogHandler")?;
-    module.setattr("LogHandler", &handler).then_some(())
+    module.setattr(py, "LogHandler", &handler).then_some(())
 }
 
 /// `mod_wsgi._log_record((levelno, text))`: one log record per line of

@@ -66,10 +66,14 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
             return -1;
         };
         let done = (|| {
-            module.setattr("version", &collections::int_tuple(py, &version_numbers())?);
-            module.setattr("process_group", &convert::str_obj(py, "")?);
-            module.setattr("application_group", &convert::str_obj(py, "")?);
-            module.setattr("RequestTimeout", &request_timeout_type(py)?);
+            module.setattr(
+                py,
+                "version",
+                &collections::int_tuple(py, &version_numbers())?,
+            );
+            module.setattr(py, "process_group", &convert::str_obj(py, "")?);
+            module.setattr(py, "application_group", &convert::str_obj(py, "")?);
+            module.setattr(py, "RequestTimeout", &request_timeout_type(py)?);
             events::init(py, &module)?;
             logging::init(py, &module)?;
             adopt_package_path(py, &module);
@@ -102,15 +106,18 @@ fn request_timeout_type(py: Python<'_>) -> Option<Owned> {
 fn adopt_package_path(py: Python<'_>, module: &Owned) {
     let found = (|| {
         let list = code::import(py, "pkgutil")?
-            .getattr("extend_path")?
-            .call(&[
-                &collections::new_list(py)?,
-                &convert::str_obj(py, "mod_wsgi")?,
-            ])?;
+            .getattr(py, "extend_path")?
+            .call(
+                py,
+                &[
+                    &collections::new_list(py)?,
+                    &convert::str_obj(py, "mod_wsgi")?,
+                ],
+            )?;
         if collections::list_len(py, &list) == Some(0) {
             return None;
         }
-        module.setattr("__path__", &list);
+        module.setattr(py, "__path__", &list);
         Some(())
     })();
     if found.is_none() {
@@ -127,25 +134,28 @@ pub fn set_groups(
 ) -> Option<()> {
     if let Some(process) = crate::process::process_info_if_set() {
         module.setattr(
+            py,
             "maximum_processes",
             &convert::int_obj(py, process.maximum_processes)?,
         );
         module.setattr(
+            py,
             "threads_per_process",
             &convert::int_obj(py, process.threads_per_process)?,
         );
     }
-    if !module.setattr("process_group", &convert::str_obj(py, process_group)?) {
+    if !module.setattr(py, "process_group", &convert::str_obj(py, process_group)?) {
         return None;
     }
     if !module.setattr(
+        py,
         "application_group",
         &convert::str_obj(py, application_group)?,
     ) {
         return None;
     }
     // Re-check for a package path: sys.path may have grown since import.
-    if !module.hasattr("__path__") {
+    if !module.hasattr(py, "__path__") {
         adopt_package_path(py, module);
     }
     Some(())
@@ -278,23 +288,32 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
                 return Some(());
             };
             module.setattr(
+                py,
                 "version",
                 &collections::int_tuple(py, &process.apache_version)?,
             );
             module.setattr(
+                py,
                 "maximum_processes",
                 &convert::int_obj(py, process.maximum_processes)?,
             );
             module.setattr(
+                py,
                 "threads_per_process",
                 &convert::int_obj(py, process.threads_per_process)?,
             );
             module.setattr(
+                py,
                 "description",
                 &convert::str_obj(py, &process.server.description)?,
             );
-            module.setattr("mpm_name", &convert::str_obj(py, &process.server.mpm_name)?);
             module.setattr(
+                py,
+                "mpm_name",
+                &convert::str_obj(py, &process.server.mpm_name)?,
+            );
+            module.setattr(
+                py,
                 "build_date",
                 &convert::str_obj(py, &process.server.build_date)?,
             );

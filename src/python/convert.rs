@@ -149,7 +149,7 @@ pub fn latin1_or_raise(py: Python<'_>, obj: &Owned) -> Option<Vec<u8>> {
             raise(
                 py,
                 ExceptionType::TypeError,
-                &format!("must be str, not {}", type_name(obj)),
+                &format!("must be str, not {}", type_name(py, obj)),
             );
             return None;
         }

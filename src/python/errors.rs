@@ -87,7 +87,7 @@ pub fn take_exception(_py: Python<'_>) -> Option<Owned> {
 /// exception pending; `None` if none is set.
 pub fn pending_error_type_name(py: Python<'_>) -> Option<String> {
     let exception = take_exception(py)?;
-    let name = type_name(&exception);
+    let name = type_name(py, &exception);
     restore_exception(py, exception);
     Some(name)
 }
@@ -102,14 +102,14 @@ pub fn pending_error_messages(py: Python<'_>, limit: usize) -> Vec<String> {
     let mut messages = Vec::new();
     let mut current = Some(exception.clone());
     while let Some(e) = current.take() {
-        if messages.len() >= limit || is_none(&e) {
+        if messages.len() >= limit || is_none(py, &e) {
             break;
         }
-        messages.push(e.to_string_lossy());
+        messages.push(e.to_string_lossy(py));
         current = e
-            .getattr("__cause__")
-            .filter(|c| !is_none(c))
-            .or_else(|| e.getattr("__context__"));
+            .getattr(py, "__cause__")
+            .filter(|c| !is_none(py, c))
+            .or_else(|| e.getattr(py, "__context__"));
     }
     clear_error(py);
     restore_exception(py, exception);
@@ -136,18 +136,20 @@ pub fn restore_exception(_py: Python<'_>, exception: Owned) {
 /// as Python's `traceback` module would.
 pub fn take_error_text(py: Python<'_>) -> Option<String> {
     let value = take_exception(py)?;
-    let etype = type_of(&value);
+    let etype = type_of(py, &value);
     let rendered = (|| {
-        let trace = value.getattr("__traceback__").unwrap_or_else(|| none(py));
+        let trace = value
+            .getattr(py, "__traceback__")
+            .unwrap_or_else(|| none(py));
         let lines = import(py, "traceback")?
-            .getattr("format_exception")?
-            .call(&[&etype, &value, &trace])?;
-        let joined = str_obj(py, "")?.getattr("join")?.call(&[&lines])?;
+            .getattr(py, "format_exception")?
+            .call(py, &[&etype, &value, &trace])?;
+        let joined = str_obj(py, "")?.getattr(py, "join")?.call(py, &[&lines])?;
         unicode_to_string(py, &joined)
     })();
     Some(rendered.unwrap_or_else(|| {
         clear_error(py);
-        value.to_string_lossy()
+        value.to_string_lossy(py)
     }))
 }
 

@@ -407,7 +407,7 @@ impl Interpreter {
         let gil = self.enter();
         let py = gil.python();
         let injected = (|| {
-            let exception = code::import(py, "mod_wsgi")?.getattr("RequestTimeout")?;
+            let exception = code::import(py, "mod_wsgi")?.getattr(py, "RequestTimeout")?;
             // SAFETY: this interpreter's GIL is held; the exception type is
             // a live object of this interpreter.
             let found = unsafe {
@@ -435,23 +435,23 @@ impl Interpreter {
         let py = gil.python();
         let frames = (|| {
             let frames = code::import(py, "sys")?
-                .getattr("_current_frames")?
-                .call0()?;
+                .getattr(py, "_current_frames")?
+                .call0(py)?;
             let key = convert::int_obj(py, thread_ident as i64)?;
-            let frame = frames.getattr("get")?.call(&[&key])?;
-            if object::is_none(&frame) {
+            let frame = frames.getattr(py, "get")?.call(py, &[&key])?;
+            if object::is_none(py, &frame) {
                 return None;
             }
             let summaries = code::import(py, "traceback")?
-                .getattr("extract_stack")?
-                .call(&[&frame])?;
+                .getattr(py, "extract_stack")?
+                .call(py, &[&frame])?;
             let mut stack = collections::iter_items(py, &summaries)?
                 .iter()
                 .map(|summary| {
                     Some((
-                        convert::unicode_to_string(py, &summary.getattr("filename")?)?,
-                        convert::to_u64(py, &summary.getattr("lineno")?).unwrap_or(0),
-                        convert::unicode_to_string(py, &summary.getattr("name")?)?,
+                        convert::unicode_to_string(py, &summary.getattr(py, "filename")?)?,
+                        convert::to_u64(py, &summary.getattr(py, "lineno")?).unwrap_or(0),
+                        convert::unicode_to_string(py, &summary.getattr(py, "name")?)?,
                     ))
                 })
                 .collect::<Option<Vec<_>>>()?;
@@ -493,8 +493,8 @@ pub fn all() -> Vec<Arc<Interpreter>> {
 pub fn set_switch_interval(py: Python<'_>, interval: Duration) -> Option<()> {
     let value = convert::float_obj(py, interval.as_secs_f64())?;
     code::import(py, "sys")?
-        .getattr("setswitchinterval")?
-        .call(&[&value])?;
+        .getattr(py, "setswitchinterval")?
+        .call(py, &[&value])?;
     Some(())
 }
 
@@ -506,13 +506,13 @@ fn add_python_path(py: Python<'_>, layers: &[Vec<String>]) -> Option<()> {
     }
     let sys = code::import(py, "sys")?;
     let site = code::import(py, "site")?;
-    let addsitedir = site.getattr("addsitedir")?;
+    let addsitedir = site.getattr(py, "addsitedir")?;
     for layer in layers {
-        let path = sys.getattr("path")?;
+        let path = sys.getattr(py, "path")?;
         // SAFETY: GIL held; `path` is a list.
         let before = unsafe { ffi::PyList_Size(path.as_ptr()) };
         for dir in layer {
-            addsitedir.call(&[&convert::str_obj(py, dir)?])?;
+            addsitedir.call(py, &[&convert::str_obj(py, dir)?])?;
         }
         // Hoist the entries this layer appended to the front, in order.
         // SAFETY: GIL held; slicing and reassigning a list. PyList_GetSlice
@@ -953,9 +953,9 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
 fn has_running_daemon_threads(py: Python<'_>) -> bool {
     let check = || -> Option<bool> {
         let threading = code::import(py, "threading")?;
-        let current = threading.getattr("current_thread")?.call0()?;
-        let dummy = threading.getattr("_DummyThread")?;
-        let threads = threading.getattr("enumerate")?.call0()?;
+        let current = threading.getattr(py, "current_thread")?.call0(py)?;
+        let dummy = threading.getattr(py, "_DummyThread")?;
+        let threads = threading.getattr(py, "enumerate")?.call0(py)?;
         // SAFETY: GIL held. PyObject_GetIter returns a new reference, or
         // NULL with an exception set.
         let iter = unsafe { Owned::from_new(ffi::PyObject_GetIter(threads.as_ptr())) }?;
@@ -965,10 +965,10 @@ fn has_running_daemon_threads(py: Python<'_>) -> bool {
             if thread.as_ptr() == current.as_ptr() {
                 continue;
             }
-            if object::is_instance(&thread, &dummy)? {
+            if object::is_instance(py, &thread, &dummy)? {
                 continue; // stands for a request thread, not a Python one
             }
-            if object::is_true(&thread.getattr("daemon")?) {
+            if object::is_true(py, &thread.getattr(py, "daemon")?) {
                 return Some(true);
             }
         }

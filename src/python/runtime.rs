@@ -214,10 +214,10 @@ pub fn describe_error(py: Python<'_>) -> String {
 /// `sys._is_gil_enabled()` says (an import may have turned it back on).
 pub fn gil_enabled(py: Python<'_>) -> bool {
     let answer = super::code::import(py, "sys")
-        .and_then(|sys| sys.getattr("_is_gil_enabled"))
-        .and_then(|f| f.call0());
+        .and_then(|sys| sys.getattr(py, "_is_gil_enabled"))
+        .and_then(|f| f.call0(py));
     match answer {
-        Some(value) => super::object::is_true(&value),
+        Some(value) => super::object::is_true(py, &value),
         None => {
             super::errors::clear_error(py);
             true

@@ -132,7 +132,7 @@ fn call<T>(
             }
             return Err(Failed);
         };
-        let Some(callable) = module.getattr(function) else {
+        let Some(callable) = module.getattr(py, function) else {
             errors::clear_error(py);
             return Ok(None);
         };
@@ -152,7 +152,7 @@ fn call<T>(
                 owned.push(convert::latin1_obj(py, arg)?);
             }
             let refs: Vec<&Owned> = owned.iter().collect();
-            callable.call(&refs)
+            callable.call(py, &refs)
         })();
         types::unbind(&errors);
         let Some(result) = result else {
@@ -206,7 +206,7 @@ pub fn check_password(
         "check_password",
         &[user, password],
         |py, result, reporter| {
-            if object::is_none(result) {
+            if object::is_none(py, result) {
                 return Ok(PasswordCheck::UnknownUser);
             }
             if let Some(granted) = convert::as_bool(py, result) {
@@ -253,7 +253,7 @@ pub fn realm_hash(
         "get_realm_hash",
         &[user, realm],
         |py, result, reporter| {
-            if object::is_none(result) {
+            if object::is_none(py, result) {
                 return Ok(RealmHash::UnknownUser);
             }
             let hash = if let Some(bytes) = convert::bytes_contents(py, result) {
@@ -351,7 +351,7 @@ pub fn allow_access(
         "allow_access",
         &[host],
         |py, result, reporter| {
-            if object::is_none(result) {
+            if object::is_none(py, result) {
                 return Ok(HostAccess::Undecided);
             }
             match convert::as_bool(py, result) {

@@ -82,12 +82,12 @@ pub fn run(
         return Err(());
     };
     let call = |hook: &Hook| -> Result<Option<String>, ()> {
-        let Some(function) = module.getattr(hook.name) else {
+        let Some(function) = module.getattr(py, hook.name) else {
             errors::clear_error(py);
             return Ok(None);
         };
         let value = function
-            .call(&[&environ])
+            .call(py, &[&environ])
             .and_then(|result| hook_value(py, &result, hook));
         value.ok_or_else(|| {
             log_script_exception_as(py, &log, Some(request_file), &script.script, &who)
@@ -107,7 +107,7 @@ pub fn run(
 /// value; bytes, or a str that encodes as latin-1, replace it. Anything
 /// else raises `TypeError` (`None` returned: an exception is pending).
 fn hook_value(py: Python<'_>, result: &Owned, hook: &Hook) -> Option<Option<String>> {
-    if object::is_none(result) {
+    if object::is_none(py, result) {
         return Some(None);
     }
     if let Some(bytes) = convert::bytes_contents(py, result) {

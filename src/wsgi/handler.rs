@@ -367,7 +367,7 @@ fn load_script_as_of(
     let current = interp.with_scripts(gil, |scripts| {
         scripts.get(&key).and_then(|s| {
             let unchanged = !route.reload_on_change || Some(s.mtime) == mtime;
-            let asks = route.reload_on_change && s.module.hasattr("reload_required");
+            let asks = route.reload_on_change && s.module.hasattr(py, "reload_required");
             (unchanged && !asks).then(|| s.module.clone())
         })
     });
@@ -539,17 +539,17 @@ fn reload_requested(
     route: &Route,
     report: &LoadLog<'_>,
 ) -> bool {
-    if !module.hasattr("reload_required") {
+    if !module.hasattr(py, "reload_required") {
         return false;
     }
     let resource = route.target_file();
     let answer = convert::str_obj(py, resource).and_then(|r| {
         module
-            .getattr("reload_required")
-            .and_then(|f| f.call(&[&r]))
+            .getattr(py, "reload_required")
+            .and_then(|f| f.call(py, &[&r]))
     });
     match answer {
-        Some(value) => object::is_true(&value),
+        Some(value) => object::is_true(py, &value),
         None => {
             log_script_exception_as(
                 py,
@@ -667,14 +667,14 @@ pub fn build_environ(py: Python<'_>, extras: &EnvironExtras, route: &Route) -> O
 /// (a file-like object without a usable descriptor).
 fn wrapped_file(py: Python<'_>, result: &Owned, wrapper_type: &Owned) -> Option<(i32, u64, u64)> {
     // Only an exact instance of our class, not of a subclass.
-    if !object::has_type(result, wrapper_type) {
+    if !object::has_type(py, result, wrapper_type) {
         return None;
     }
     let found = (|| {
-        let filelike = result.getattr("filelike")?;
-        let fd = filelike.getattr("fileno")?.call0()?;
+        let filelike = result.getattr(py, "filelike")?;
+        let fd = filelike.getattr(py, "fileno")?.call0(py)?;
         let fd = convert::to_i64(py, &fd)?;
-        let position = filelike.getattr("tell")?.call0()?;
+        let position = filelike.getattr(py, "tell")?.call0(py)?;
         let position = convert::to_i64(py, &position)?;
         Some((i32::try_from(fd).ok()?, u64::try_from(position).ok()?))
     })();
@@ -744,7 +744,7 @@ fn stream_result(
                 ExceptionType::TypeError,
                 &format!(
                     "response iterable must yield bytes, not {}",
-                    object::type_name(&item)
+                    object::type_name(py, &item)
                 ),
             );
             return Err("invalid item in the WSGI response".into());
@@ -773,7 +773,7 @@ fn close_result(
     log_lookup_failure: impl FnOnce(),
     log_exception: impl FnOnce(),
 ) {
-    let close = match result.getattr("close") {
+    let close = match result.getattr(py, "close") {
         Some(close) => close,
         None => {
             if errors::pending_is(py, ExceptionType::AttributeError) {
@@ -785,7 +785,7 @@ fn close_result(
             return;
         }
     };
-    if close.call0().is_none() {
+    if close.call0(py).is_none() {
         log_exception();
     }
 }
@@ -928,7 +928,7 @@ fn run_in_scope(
     // request from here on; while the script is imported it is the
     // process's, as with the C module.
     let _scope = streams::RequestScope::enter(ctx_ptr);
-    let Some(application) = module.getattr(&route.callable) else {
+    let Some(application) = module.getattr(py, &route.callable) else {
         errors::clear_error(py);
         transport.log(
             APLOG_ERR,
@@ -969,7 +969,7 @@ fn run_in_scope(
             "wsgi.file_wrapper",
             &objects.file_wrapper_type,
         );
-        let start_response = adapter.getattr("start_response")?;
+        let start_response = adapter.getattr(py, "start_response")?;
         Some((environ, start_response))
     })();
     let Some((environ, start_response)) = outcome else {
@@ -1024,7 +1024,7 @@ fn run_in_scope(
             }
         }
     };
-    let completed = match application.call(&[&environ, &start_response]) {
+    let completed = match application.call(py, &[&environ, &start_response]) {
         None => {
             log_failure();
             false
@@ -1113,8 +1113,8 @@ fn pending_is_request_timeout(py: Python<'_>) -> bool {
         return false;
     };
     let matched = code::import(py, "mod_wsgi")
-        .and_then(|m| m.getattr("RequestTimeout"))
-        .and_then(|cls| object::is_instance(&exception, &cls))
+        .and_then(|m| m.getattr(py, "RequestTimeout"))
+        .and_then(|cls| object::is_instance(py, &exception, &cls))
         .unwrap_or(false);
     errors::clear_error(py);
     errors::restore_exception(py, exception);

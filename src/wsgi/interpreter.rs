@@ -62,6 +62,6 @@ pub fn attach(
     extend_path()?;
     crate::pymodule::set_groups(py, module, &interp.process_group, &interp.application_group)
         .ok_or_else(|| fail("cannot set mod_wsgi attributes"))?;
-    module.setattr("FileWrapper", &objects.file_wrapper_type);
+    module.setattr(py, "FileWrapper", &objects.file_wrapper_type);
     Ok(Arc::new(objects))
 }

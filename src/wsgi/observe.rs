@@ -329,9 +329,9 @@ impl<'a> RequestEvents<'a> {
         let Some(exception) = errors::take_exception(py) else {
             return;
         };
-        let kind = object::type_of(&exception);
+        let kind = object::type_of(py, &exception);
         let trace = exception
-            .getattr("__traceback__")
+            .getattr(py, "__traceback__")
             .unwrap_or_else(|| convert::none(py));
         let info = collections::tuple(py, &[&kind, &exception, &trace]);
         if let (Some(info), Some(payload)) = (info, self.payload(py)) {

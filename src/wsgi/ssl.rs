@@ -122,7 +122,7 @@ unsafe extern "C" fn var_lookup(
                 ExceptionType::TypeError,
                 &format!(
                     "byte string value expected, value of type {} found",
-                    object::type_name(&name)
+                    object::type_name(py, &name)
                 ),
             );
             return std::ptr::null_mut();

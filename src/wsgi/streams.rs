@@ -149,14 +149,20 @@ pub fn install(
     } else {
         types::standard_stream(py, objects, c"<stdout>")?
     };
-    set_sys_stream(&sys, "stdout", &stdout)?;
+    set_sys_stream(py, &sys, "stdout", &stdout)?;
     set_sys_stream(
+        py,
         &sys,
         "stderr",
         &types::standard_stream(py, objects, c"<stderr>")?,
     )?;
     if restrictions.stdin {
-        set_sys_stream(&sys, "stdin", &types::restricted(objects, c"sys.stdin")?)?;
+        set_sys_stream(
+            py,
+            &sys,
+            "stdin",
+            &types::restricted(objects, c"sys.stdin")?,
+        )?;
     }
     if restrictions.signal {
         code::run_source(py, SIGNAL_GUARD_SOURCE, "mod_wsgi._signal", &[])?;
@@ -164,6 +170,6 @@ pub fn install(
     Some(())
 }
 
-fn set_sys_stream(sys: &Owned, name: &str, stream: &Owned) -> Option<()> {
-    sys.setattr(name, stream).then_some(())
+fn set_sys_stream(py: Python<'_>, sys: &Owned, name: &str, stream: &Owned) -> Option<()> {
+    sys.setattr(py, name, stream).then_some(())
 }

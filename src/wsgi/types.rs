@@ -69,9 +69,9 @@ unsafe fn context<'a>(
 }
 
 /// The body of the request-bound method `$name`, run through the
-/// trampoline with `$ctx` bound to the request context behind `$slf` and
-/// `$py` to the GIL's token;
-/// once the request has finished the call raises instead.
+/// trampoline with `$py` bound to the GIL's token and `$ctx` to the
+/// request context behind `$slf`; once the request has finished the call
+/// raises instead.
 macro_rules! request_method {
     ($name:expr, $slf:expr, |$py:ident, $ctx:ident| $body:block) => {{
         // SAFETY: CPython calls our methods with the GIL held.
@@ -195,7 +195,7 @@ fn checked_response(
                 py,
                 &format!(
                     "each header must be a 2-tuple, not {}",
-                    object::type_name(&item)
+                    object::type_name(py, &item)
                 ),
             );
             return None;
@@ -273,11 +273,11 @@ unsafe extern "C" fn start_response(
                 py,
                 &format!(
                     "start_response() argument 2 must be list, not {}",
-                    object::type_name(&headers)
+                    object::type_name(py, &headers)
                 ),
             );
         }
-        let exc_info = exc_info.filter(|e| !object::is_none(e));
+        let exc_info = exc_info.filter(|e| !object::is_none(py, e));
         if let Some(exc_info) = &exc_info {
             // SAFETY: GIL held.
             if unsafe { ffi::PyTuple_Check(exc_info.as_ptr()) } == 0 {
@@ -327,7 +327,7 @@ unsafe extern "C" fn start_response(
         // SAFETY: GIL held; `slf` is the live instance CPython called the
         // method on, a borrowed reference (never NULL) for the call.
         let slf = unsafe { Owned::from_borrowed(slf) }.expect("non-null");
-        slf.getattr("write")
+        slf.getattr(py, "write")
             .map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
@@ -347,7 +347,7 @@ unsafe extern "C" fn write(
                 py,
                 &format!(
                     "write() argument must be bytes, not {}",
-                    object::type_name(&data)
+                    object::type_name(py, &data)
                 ),
             );
         };
@@ -751,14 +751,17 @@ fn text_stream(py: Python<'_>, objects: &InterpreterObjects, log: &Owned) -> Opt
         convert::bool_obj(py, true),
         convert::bool_obj(py, true),
     );
-    objects.text_wrapper.call(&[
-        log,
-        &encoding,
-        &errors,
-        &newline,
-        &line_buffering,
-        &write_through,
-    ])
+    objects.text_wrapper.call(
+        py,
+        &[
+            log,
+            &encoding,
+            &errors,
+            &newline,
+            &line_buffering,
+            &write_through,
+        ],
+    )
 }
 
 /// `wsgi.errors` for the request behind `ctx`: the log (to unbind when the
@@ -1041,6 +1044,6 @@ pub fn create(py: Python<'_>, module: &Owned) -> Option<InterpreterObjects> {
             std::mem::size_of::<Restricted>(),
             vec![slot(ffi::Py_tp_getattro, restricted_getattr as *mut c_void)],
         )?,
-        text_wrapper: code::import(py, "io")?.getattr("TextIOWrapper")?,
+        text_wrapper: code::import(py, "io")?.getattr(py, "TextIOWrapper")?,
     })
 }
