@@ -374,7 +374,7 @@ fn start_python(
     )?;
     if let Some(interval) = process.switch_interval {
         let gil = main.enter();
-        let set = interp::set_switch_interval(interval);
+        let set = interp::set_switch_interval(gil.python(), interval);
         drop(gil);
         set.ok_or("cannot set the switch interval")?;
         tracing::info!(

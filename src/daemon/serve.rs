@@ -543,14 +543,16 @@ fn run_service_scripts(
 ) -> Result<(), String> {
     let main = crate::process::interpreter_for(config, "", &|name: &str| std::env::var(name).ok())?;
     let gil = main.enter();
+    let py = gil.python();
     let armed = crate::python::code::run_source(
+        py,
         c"import signal\ndef stop(signum, frame):\n    raise SystemExit(0)\nsignal.signal(signal.SIGTERM, stop)\n",
         "mod_wsgi._service",
         &[],
     )
     .is_some();
     if !armed {
-        crate::python::errors::clear_error();
+        crate::python::errors::clear_error(py);
     }
     drop(gil);
     if !armed {

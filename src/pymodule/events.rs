@@ -13,6 +13,7 @@ use crate::python::{
     code, collections, convert,
     errors::{self, ExceptionType},
     object::{self, Owned},
+    Python,
 };
 use pyo3_ffi as ffi;
 use std::cell::RefCell;
@@ -53,54 +54,60 @@ pub struct EventObjects {
 }
 
 impl EventObjects {
-    pub fn new(module: &Owned) -> Option<Self> {
+    pub fn new(py: Python<'_>, module: &Owned) -> Option<Self> {
         let keys = PAYLOAD_KEYS
             .iter()
-            .map(|k| Some((*k, convert::str_obj(k)?)))
+            .map(|k| Some((*k, convert::str_obj(py, k)?)))
             .collect::<Option<_>>()?;
         Some(EventObjects {
-            subscribers: module.getattr(EVENT_CALLBACKS)?,
-            shutdown: module.getattr(SHUTDOWN_CALLBACKS)?,
-            signals: module.getattr(SIGNAL_CALLBACKS)?,
-            active_requests: module.getattr("active_requests")?,
+            subscribers: module.getattr(py, EVENT_CALLBACKS)?,
+            shutdown: module.getattr(py, SHUTDOWN_CALLBACKS)?,
+            signals: module.getattr(py, SIGNAL_CALLBACKS)?,
+            active_requests: module.getattr(py, "active_requests")?,
             keys,
         })
     }
 
     /// Publishes a process-wide event: to every event subscriber, then to
     /// those that subscribed to this kind of event alone.
-    pub fn publish_process_event(&self, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
-        publish(&self.subscribers, name, payload, log);
+    pub fn publish_process_event(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        payload: &Owned,
+        log: &dyn Fn(&str),
+    ) {
+        publish(py, &self.subscribers, name, payload, log);
         match name {
-            "process_stopping" => publish(&self.shutdown, name, payload, log),
-            "process_signal" => publish(&self.signals, name, payload, log),
+            "process_stopping" => publish(py, &self.shutdown, name, payload, log),
+            "process_signal" => publish(py, &self.signals, name, payload, log),
             _ => {}
         }
     }
 
     /// Whether anything subscribed to request events in this interpreter.
-    pub fn subscribed(&self) -> bool {
-        collections::list_len(&self.subscribers).is_some_and(|n| n > 0)
+    pub fn subscribed(&self, py: Python<'_>) -> bool {
+        collections::list_len(py, &self.subscribers).is_some_and(|n| n > 0)
     }
 
     /// `dict[key] = value`, with the key string made once.
-    pub fn set(&self, dict: &Owned, key: &'static str, value: &Owned) -> bool {
+    pub fn set(&self, py: Python<'_>, dict: &Owned, key: &'static str, value: &Owned) -> bool {
         match self.keys.get(key) {
-            Some(k) => collections::dict_set_item(dict, k, value),
-            None => collections::dict_set(dict, key, value),
+            Some(k) => collections::dict_set_item(py, dict, k, value),
+            None => collections::dict_set(py, dict, key, value),
         }
     }
 }
 
 /// Creates the per-interpreter subscriber lists and `active_requests`.
-pub fn init(module: &Owned) -> Option<()> {
+pub fn init(py: Python<'_>, module: &Owned) -> Option<()> {
     for list in [EVENT_CALLBACKS, SHUTDOWN_CALLBACKS, SIGNAL_CALLBACKS] {
         module
-            .setattr(list, &collections::new_list()?)
+            .setattr(py, list, &collections::new_list(py)?)
             .then_some(())?;
     }
     module
-        .setattr("active_requests", &collections::new_dict()?)
+        .setattr(py, "active_requests", &collections::new_dict(py)?)
         .then_some(())
 }
 
@@ -112,6 +119,7 @@ pub fn init(module: &Owned) -> Option<()> {
 /// The GIL is held; `module` and `callback` are null or live objects,
 /// borrowed for the call (the arguments CPython passed the method).
 unsafe fn subscribe(
+    py: Python<'_>,
     module: *mut ffi::PyObject,
     callback: *mut ffi::PyObject,
     list: &str,
@@ -123,13 +131,17 @@ unsafe fn subscribe(
     else {
         return std::ptr::null_mut();
     };
-    if !object::is_callable(&callback) {
-        errors::raise(ExceptionType::TypeError, "the subscriber must be callable");
+    if !object::is_callable(py, &callback) {
+        errors::raise(
+            py,
+            ExceptionType::TypeError,
+            "the subscriber must be callable",
+        );
         return std::ptr::null_mut();
     }
     let appended = (|| {
-        let list = module.getattr(list)?;
-        collections::list_append(&list, &callback).then_some(())
+        let list = module.getattr(py, list)?;
+        collections::list_append(py, &list, &callback).then_some(())
     })();
     if appended.is_none() {
         return std::ptr::null_mut();
@@ -141,10 +153,12 @@ pub unsafe extern "C" fn subscribe_events(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.subscribe_events", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.subscribe_events", || {
         // SAFETY: GIL held; `m` is the module and `cb` the argument
         // CPython passed this METH_O function, borrowed for the call.
-        unsafe { subscribe(m, cb, EVENT_CALLBACKS) }
+        unsafe { subscribe(py, m, cb, EVENT_CALLBACKS) }
     })
 }
 
@@ -152,10 +166,12 @@ pub unsafe extern "C" fn subscribe_shutdown(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.subscribe_shutdown", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.subscribe_shutdown", || {
         // SAFETY: GIL held; `m` is the module and `cb` the argument
         // CPython passed this METH_O function, borrowed for the call.
-        unsafe { subscribe(m, cb, SHUTDOWN_CALLBACKS) }
+        unsafe { subscribe(py, m, cb, SHUTDOWN_CALLBACKS) }
     })
 }
 
@@ -163,19 +179,25 @@ pub unsafe extern "C" fn subscribe_signals(
     m: *mut ffi::PyObject,
     cb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.subscribe_signals", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.subscribe_signals", || {
         if crate::process::in_daemon_process() {
             // SAFETY: GIL held; `m` is the module and `cb` the argument
             // CPython passed this METH_O function, borrowed for the call.
-            return unsafe { subscribe(m, cb, SIGNAL_CALLBACKS) };
+            return unsafe { subscribe(py, m, cb, SIGNAL_CALLBACKS) };
         }
-        let stack = code::import("traceback")
-            .and_then(|t| t.getattr("format_stack"))
-            .and_then(|f| f.call0())
-            .and_then(|lines| convert::str_obj("")?.getattr("join")?.call(&[&lines]))
-            .and_then(|s| convert::unicode_to_string(&s))
+        let stack = code::import(py, "traceback")
+            .and_then(|t| t.getattr(py, "format_stack"))
+            .and_then(|f| f.call0(py))
+            .and_then(|lines| {
+                convert::str_obj(py, "")?
+                    .getattr(py, "join")?
+                    .call(py, &[&lines])
+            })
+            .and_then(|s| convert::unicode_to_string(py, &s))
             .unwrap_or_default();
-        errors::clear_error();
+        errors::clear_error(py);
         tracing::info!(
             "mod_wsgi.subscribe_signals() called outside daemon mode; the callback will not be invoked. Signal callbacks are only delivered in daemon mode processes."
         );
@@ -198,26 +220,26 @@ pub fn log_subscriber_failure(line: &str) {
 /// `payload` as keyword arguments, merging any dict a callback returns into
 /// the payload for the ones after it. A failing subscriber is logged
 /// through `log` and skipped.
-pub fn publish(list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
+pub fn publish(py: Python<'_>, list: &Owned, name: &str, payload: &Owned, log: &dyn Fn(&str)) {
     // A snapshot, so that subscribers may subscribe others.
-    let Some(entries) = collections::list_snapshot(list) else {
-        errors::clear_error();
+    let Some(entries) = collections::list_snapshot(py, list) else {
+        errors::clear_error(py);
         return;
     };
-    let Some(name_obj) = convert::str_obj(name) else {
+    let Some(name_obj) = convert::str_obj(py, name) else {
         return;
     };
     for callback in entries {
-        let result = callback.call_with_kwargs(&[&name_obj], payload);
+        let result = callback.call_with_kwargs(py, &[&name_obj], payload);
         match result {
             // A dict the subscriber returned is merged in for the next.
-            Some(r) if collections::is_dict(&r) => {
-                collections::dict_update(payload, &r);
+            Some(r) if collections::is_dict(py, &r) => {
+                collections::dict_update(py, payload, &r);
             }
             Some(_) => {}
             None => {
-                let kind = errors::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
-                let text = errors::take_error_text().unwrap_or_default();
+                let kind = errors::pending_error_type_name(py).unwrap_or_else(|| "Unknown".into());
+                let text = errors::take_error_text(py).unwrap_or_default();
                 log(&if kind == "SystemExit" {
                     format!("WSGI0190: {kind} exception raised by event callback for '{name}'; ignored.")
                 } else {
@@ -263,6 +285,7 @@ pub fn end_request() {
 /// Publishes `response_started` for this thread's request, if anything
 /// subscribed. Called from `start_response` with the GIL held.
 pub fn response_started(
+    py: Python<'_>,
     status: &Owned,
     headers: &Owned,
     exc_info: Option<&Owned>,
@@ -278,33 +301,37 @@ pub fn response_started(
         return;
     };
     let payload = (|| {
-        let d = collections::new_dict()?;
-        collections::dict_set(&d, "request_id", &request_id);
-        collections::dict_set(&d, "response_status", status);
-        collections::dict_set(&d, "response_headers", headers);
+        let d = collections::new_dict(py)?;
+        collections::dict_set(py, &d, "request_id", &request_id);
+        collections::dict_set(py, &d, "response_status", status);
+        collections::dict_set(py, &d, "response_headers", headers);
         collections::dict_set(
+            py,
             &d,
             "exception_info",
-            &exc_info.cloned().unwrap_or_else(convert::none),
+            &exc_info.cloned().unwrap_or_else(|| convert::none(py)),
         );
-        collections::dict_set(&d, "request_data", &data);
+        collections::dict_set(py, &d, "request_data", &data);
         Some(d)
     })();
     if let Some(payload) = payload {
-        publish(&subscribers, "response_started", &payload, log);
+        publish(py, &subscribers, "response_started", &payload, log);
     }
-    errors::clear_error();
+    errors::clear_error(py);
 }
 
 pub unsafe extern "C" fn request_data(
     _m: *mut ffi::PyObject,
     _a: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.request_data", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.request_data", || {
         match CURRENT.with(|c| c.borrow().as_ref().map(|c| c.data.clone())) {
             Some(data) => data.into_raw(),
             None => {
                 errors::raise(
+                    py,
                     ExceptionType::RuntimeError,
                     "request_data() called outside of an active request",
                 );
@@ -320,36 +347,45 @@ pub(crate) fn publish_stopping(reason: &str) {
         tracing::warn!("mod_wsgi: not publishing process_stopping: {why}");
         return;
     }
-    publish_in_every_interpreter("process_stopping", |payload| {
-        collections::dict_set(payload, "shutdown_reason", &convert::str_obj(reason)?).then_some(())
+    publish_in_every_interpreter("process_stopping", |py, payload| {
+        collections::dict_set(
+            py,
+            payload,
+            "shutdown_reason",
+            &convert::str_obj(py, reason)?,
+        )
+        .then_some(())
     });
 }
 
 /// `process_signal` for each interpreter's subscribers (daemon mode).
 pub(crate) fn publish_signal(name: &str, number: i32) {
-    publish_in_every_interpreter("process_signal", |payload| {
-        let signame = convert::str_obj(name)?;
-        let signum = convert::int_obj(number.into())?;
-        (collections::dict_set(payload, "signame", &signame)
-            && collections::dict_set(payload, "signum", &signum))
+    publish_in_every_interpreter("process_signal", |py, payload| {
+        let signame = convert::str_obj(py, name)?;
+        let signum = convert::int_obj(py, number.into())?;
+        (collections::dict_set(py, payload, "signame", &signame)
+            && collections::dict_set(py, payload, "signum", &signum))
         .then_some(())
     });
 }
 
 /// Publishes a process event to the subscribers of every interpreter, with
 /// the payload `fill` puts into a fresh dict in each.
-fn publish_in_every_interpreter(event: &str, fill: impl Fn(&Owned) -> Option<()>) {
+fn publish_in_every_interpreter(event: &str, fill: impl Fn(Python<'_>, &Owned) -> Option<()>) {
     let log = |line: &str| tracing::error!("{line}");
     crate::python::interp::in_each_interpreter(|interpreter, gil| {
+        let py = gil.python();
         let Some(objects) = crate::wsgi::interpreter::InterpreterObjects::of(interpreter, gil)
         else {
             return;
         };
-        if let Some(payload) = collections::new_dict() {
-            if fill(&payload).is_some() {
-                objects.events.publish_process_event(event, &payload, &log);
+        if let Some(payload) = collections::new_dict(py) {
+            if fill(py, &payload).is_some() {
+                objects
+                    .events
+                    .publish_process_event(py, event, &payload, &log);
             }
         }
-        errors::clear_error();
+        errors::clear_error(py);
     });
 }

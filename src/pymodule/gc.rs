@@ -6,6 +6,7 @@ use crate::python::trampoline::trampoline;
 use crate::python::{
     code, collections, convert, errors,
     object::{self, Owned},
+    Python,
 };
 use crate::telemetry::{GcEvent, GcSnapshot};
 use parking_lot::Mutex;
@@ -35,7 +36,9 @@ unsafe extern "C" fn on_collection(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi gc callback", || {
+    // SAFETY: CPython calls its gc.callbacks with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi gc callback", || {
         // SAFETY: GIL held (Python calls us); `args` is the argument tuple and
         // `slf` the str given at creation; borrowed references made owned.
         let (name, phase, info) = unsafe {
@@ -45,8 +48,8 @@ unsafe extern "C" fn on_collection(
                 Owned::from_borrowed(ffi::PyTuple_GetItem(args, 1)),
             )
         };
-        errors::clear_error();
-        let phase = phase.and_then(|p| convert::unicode_to_string(&p));
+        errors::clear_error(py);
+        let phase = phase.and_then(|p| convert::unicode_to_string(py, &p));
         match phase.as_deref() {
             Some("start") => {
                 STARTED.with(|s| s.set(Some((Instant::now(), crate::metrics::now_seconds()))))
@@ -54,13 +57,13 @@ unsafe extern "C" fn on_collection(
             Some("stop") => {
                 if let (Some((began, start)), Some(info)) = (STARTED.with(|s| s.take()), info) {
                     let field = |key: &str| {
-                        collections::dict_get(&info, key)
-                            .and_then(|v| convert::to_u64(&v))
+                        collections::dict_get(py, &info, key)
+                            .and_then(|v| convert::to_u64(py, &v))
                             .unwrap_or(0)
                     };
                     record(GcEvent {
                         interpreter: name
-                            .and_then(|n| convert::unicode_to_string(&n))
+                            .and_then(|n| convert::unicode_to_string(py, &n))
                             .unwrap_or_default(),
                         start,
                         duration: began.elapsed().as_secs_f64(),
@@ -72,7 +75,7 @@ unsafe extern "C" fn on_collection(
             }
             _ => {}
         }
-        convert::none().into_raw()
+        convert::none(py).into_raw()
     })
 }
 
@@ -105,14 +108,14 @@ static mut CALLBACK_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
 };
 
 /// Adds our hook to this interpreter's `gc.callbacks` (once).
-fn hook(gc: &Owned, interpreter: &str) -> Option<()> {
+fn hook(py: Python<'_>, gc: &Owned, interpreter: &str) -> Option<()> {
     let mut hooked = HOOKED.lock();
     let hooked = hooked.get_or_insert_with(HashSet::new);
     if hooked.contains(interpreter) {
         return Some(());
     }
-    let callbacks = gc.getattr("callbacks")?;
-    let name = convert::str_obj(interpreter)?;
+    let callbacks = gc.getattr(py, "callbacks")?;
+    let name = convert::str_obj(py, interpreter)?;
     // SAFETY: GIL held; the method definition is static and never
     // changed; `name` becomes the function's `self`.
     // PyCFunction_NewEx returns a new reference, or NULL with an exception set.
@@ -123,16 +126,16 @@ fn hook(gc: &Owned, interpreter: &str) -> Option<()> {
             std::ptr::null_mut(),
         ))
     }?;
-    callbacks.getattr("append")?.call(&[&callback])?;
+    callbacks.getattr(py, "append")?.call(py, &[&callback])?;
     hooked.insert(interpreter.to_string());
     Some(())
 }
 
-fn three(values: &Owned) -> Option<[u64; 3]> {
-    let items = collections::iter_items(values)?;
+fn three(py: Python<'_>, values: &Owned) -> Option<[u64; 3]> {
+    let items = collections::iter_items(py, values)?;
     let mut out = [0; 3];
     for (slot, item) in out.iter_mut().zip(&items) {
-        *slot = convert::to_u64(item)?;
+        *slot = convert::to_u64(py, item)?;
     }
     Some(out)
 }
@@ -140,23 +143,24 @@ fn three(values: &Owned) -> Option<[u64; 3]> {
 /// With the interpreter's GIL held: its collector's state, after making
 /// sure its collection passes are being timed. `None` (error cleared)
 /// when the `gc` module cannot be read.
-pub fn snapshot(interpreter: &str) -> Option<GcSnapshot> {
+pub fn snapshot(py: Python<'_>, interpreter: &str) -> Option<GcSnapshot> {
     let read = || {
-        let gc = code::import("gc")?;
-        hook(&gc, interpreter)?;
-        let call = |name: &str| gc.getattr(name)?.call0();
+        let gc = code::import(py, "gc")?;
+        hook(py, &gc, interpreter)?;
+        let call = |name: &str| gc.getattr(py, name)?.call0(py);
         let mut snapshot = GcSnapshot {
             interpreter: interpreter.to_string(),
-            count: three(&call("get_count")?)?,
-            threshold: three(&call("get_threshold")?)?,
-            enabled: object::is_true(&call("isenabled")?),
-            freeze_count: convert::to_u64(&call("get_freeze_count")?)?,
+            count: three(py, &call("get_count")?)?,
+            threshold: three(py, &call("get_threshold")?)?,
+            enabled: object::is_true(py, &call("isenabled")?),
+            freeze_count: convert::to_u64(py, &call("get_freeze_count")?)?,
             ..GcSnapshot::default()
         };
-        let stats = collections::iter_items(&call("get_stats")?)?;
+        let stats = collections::iter_items(py, &call("get_stats")?)?;
         for (generation, stat) in stats.iter().take(3).enumerate() {
-            let field =
-                |key: &str| collections::dict_get(stat, key).and_then(|v| convert::to_u64(&v));
+            let field = |key: &str| {
+                collections::dict_get(py, stat, key).and_then(|v| convert::to_u64(py, &v))
+            };
             snapshot.collections[generation] = field("collections")?;
             snapshot.collected[generation] = field("collected")?;
             snapshot.uncollectable[generation] = field("uncollectable")?;
@@ -165,7 +169,7 @@ pub fn snapshot(interpreter: &str) -> Option<GcSnapshot> {
     };
     let snapshot = read();
     if snapshot.is_none() {
-        errors::clear_error();
+        errors::clear_error(py);
     }
     snapshot
 }

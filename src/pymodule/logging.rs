@@ -4,7 +4,7 @@
 
 use crate::apache::log::{APLOG_CRIT, APLOG_DEBUG, APLOG_ERR, APLOG_INFO, APLOG_WARNING};
 use crate::python::trampoline::trampoline;
-use crate::python::{code, collections, convert, object::Owned};
+use crate::python::{code, collections, convert, object::Owned, Python};
 use pyo3_ffi as ffi;
 
 /// The Apache level for a Python logging level. Levels between the
@@ -36,15 +36,16 @@ LogHandler.__module__ = 'mod_wsgi'
 ";
 
 /// Adds `LogHandler` to `module`.
-pub fn init(module: &Owned) -> Option<()> {
-    let log_record = module.getattr("_log_record")?;
+pub fn init(py: Python<'_>, module: &Owned) -> Option<()> {
+    let log_record = module.getattr(py, "_log_record")?;
     let namespace = code::run_source(
+        py,
         LOG_HANDLER_SOURCE,
         "mod_wsgi",
         &[("_log_record", log_record)],
     )?;
-    let handler = collections::dict_get(&namespace, "LogHandler")?;
-    module.setattr("LogHandler", &handler).then_some(())
+    let handler = collections::dict_get(py, &namespace, "LogHandler")?;
+    module.setattr(py, "LogHandler", &handler).then_some(())
 }
 
 /// `mod_wsgi._log_record((levelno, text))`: one log record per line of
@@ -53,7 +54,9 @@ pub unsafe extern "C" fn log_record(
     _module: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi._log_record", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi._log_record", || {
         let mut level: std::ffi::c_long = 0;
         let mut text: *mut ffi::PyObject = std::ptr::null_mut();
         // SAFETY: GIL held (a Python method call); the format matches the
@@ -72,11 +75,11 @@ pub unsafe extern "C" fn log_record(
         // SAFETY: GIL held; `text` was parsed from `args` ("U"), a borrowed
         // reference that `args` keeps alive.
         let text = unsafe { Owned::from_borrowed(text) };
-        let Some(text) = text.and_then(|t| convert::unicode_to_string(&t)) else {
+        let Some(text) = text.and_then(|t| convert::unicode_to_string(py, &t)) else {
             return std::ptr::null_mut();
         };
         crate::wsgi::streams::log_lines(apache_level(level), &text);
-        convert::none().into_raw()
+        convert::none(py).into_raw()
     })
 }
 

@@ -14,6 +14,7 @@ use crate::python::{
     code, collections, convert,
     errors::{self, ExceptionType},
     object::Owned,
+    Python,
 };
 use pyo3_ffi as ffi;
 use std::ffi::{c_int, CStr};
@@ -55,20 +56,27 @@ pub fn version_numbers() -> [i64; 3] {
 }
 
 unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
-    trampoline("mod_wsgi module exec", || {
+    // SAFETY: CPython calls a module's init and exec functions with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi module exec", || {
         // SAFETY: GIL held; `module` is the module CPython is executing
         // (Py_mod_exec), a borrowed reference live for the call.
         let Some(module) = (unsafe { Owned::from_borrowed(module) }) else {
             return -1;
         };
         let done = (|| {
-            module.setattr("version", &collections::int_tuple(&version_numbers())?);
-            module.setattr("process_group", &convert::str_obj("")?);
-            module.setattr("application_group", &convert::str_obj("")?);
-            module.setattr("RequestTimeout", &request_timeout_type()?);
-            events::init(&module)?;
-            logging::init(&module)?;
-            adopt_package_path(&module);
+            module.setattr(
+                py,
+                "version",
+                &collections::int_tuple(py, &version_numbers())?,
+            );
+            module.setattr(py, "process_group", &convert::str_obj(py, "")?);
+            module.setattr(py, "application_group", &convert::str_obj(py, "")?);
+            module.setattr(py, "RequestTimeout", &request_timeout_type(py)?);
+            events::init(py, &module)?;
+            logging::init(py, &module)?;
+            adopt_package_path(py, &module);
             Some(())
         })();
         if done.is_some() {
@@ -82,8 +90,9 @@ unsafe extern "C" fn exec_module(module: *mut ffi::PyObject) -> c_int {
 /// `mod_wsgi.RequestTimeout`: injected into a request thread when a
 /// daemon's request-timeout fires with interrupt-timeout set. It derives
 /// from `BaseException` so `except Exception:` does not swallow it.
-fn request_timeout_type() -> Option<Owned> {
+fn request_timeout_type(py: Python<'_>) -> Option<Owned> {
     errors::new_exception_type(
+        py,
         c"mod_wsgi.RequestTimeout",
         c"The request ran past the daemon process group's request-timeout.",
         ExceptionType::BaseException,
@@ -94,43 +103,60 @@ fn request_timeout_type() -> Option<Owned> {
 /// providing `mod_wsgi.express`, mod-wsgi-telemetry's `mod_wsgi.telemetry`),
 /// take all of them as `__path__` so their submodules stay importable
 /// alongside this built-in module.
-fn adopt_package_path(module: &Owned) {
+fn adopt_package_path(py: Python<'_>, module: &Owned) {
     let found = (|| {
-        let list = code::import("pkgutil")?
-            .getattr("extend_path")?
-            .call(&[&collections::new_list()?, &convert::str_obj("mod_wsgi")?])?;
-        if collections::list_len(&list) == Some(0) {
+        let list = code::import(py, "pkgutil")?
+            .getattr(py, "extend_path")?
+            .call(
+                py,
+                &[
+                    &collections::new_list(py)?,
+                    &convert::str_obj(py, "mod_wsgi")?,
+                ],
+            )?;
+        if collections::list_len(py, &list) == Some(0) {
             return None;
         }
-        module.setattr("__path__", &list);
+        module.setattr(py, "__path__", &list);
         Some(())
     })();
     if found.is_none() {
-        errors::clear_error();
+        errors::clear_error(py);
     }
 }
 
 /// Sets the attributes that identify where this interpreter runs.
-pub fn set_groups(module: &Owned, process_group: &str, application_group: &str) -> Option<()> {
+pub fn set_groups(
+    py: Python<'_>,
+    module: &Owned,
+    process_group: &str,
+    application_group: &str,
+) -> Option<()> {
     if let Some(process) = crate::process::process_info_if_set() {
         module.setattr(
+            py,
             "maximum_processes",
-            &convert::int_obj(process.maximum_processes)?,
+            &convert::int_obj(py, process.maximum_processes)?,
         );
         module.setattr(
+            py,
             "threads_per_process",
-            &convert::int_obj(process.threads_per_process)?,
+            &convert::int_obj(py, process.threads_per_process)?,
         );
     }
-    if !module.setattr("process_group", &convert::str_obj(process_group)?) {
+    if !module.setattr(py, "process_group", &convert::str_obj(py, process_group)?) {
         return None;
     }
-    if !module.setattr("application_group", &convert::str_obj(application_group)?) {
+    if !module.setattr(
+        py,
+        "application_group",
+        &convert::str_obj(py, application_group)?,
+    ) {
         return None;
     }
     // Re-check for a package path: sys.path may have grown since import.
-    if !module.hasattr("__path__") {
-        adopt_package_path(module);
+    if !module.hasattr(py, "__path__") {
+        adopt_package_path(py, module);
     }
     Some(())
 }
@@ -231,7 +257,10 @@ static mut MODULE_DEF: ffi::PyModuleDef =
 
 /// `PyInit_mod_wsgi`, registered with `PyImport_AppendInittab`.
 pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
-    trampoline("PyInit_mod_wsgi", || {
+    // SAFETY: CPython calls a module's init and exec functions with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "PyInit_mod_wsgi", || {
         // SAFETY: the definition is static; Python only reads it. Slots
         // are linked here because a static cannot take another static's
         // address mutably at compile time.
@@ -245,7 +274,10 @@ pub unsafe extern "C" fn init_mod_wsgi() -> *mut ffi::PyObject {
 }
 
 unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
-    trampoline("apache module exec", || {
+    // SAFETY: CPython calls a module's init and exec functions with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "apache module exec", || {
         // SAFETY: GIL held; `module` is the module CPython is executing
         // (Py_mod_exec), a borrowed reference live for the call.
         let Some(module) = (unsafe { Owned::from_borrowed(module) }) else {
@@ -255,21 +287,36 @@ unsafe extern "C" fn exec_apache_module(module: *mut ffi::PyObject) -> c_int {
             let Some(process) = crate::process::process_info_if_set() else {
                 return Some(());
             };
-            module.setattr("version", &collections::int_tuple(&process.apache_version)?);
             module.setattr(
+                py,
+                "version",
+                &collections::int_tuple(py, &process.apache_version)?,
+            );
+            module.setattr(
+                py,
                 "maximum_processes",
-                &convert::int_obj(process.maximum_processes)?,
+                &convert::int_obj(py, process.maximum_processes)?,
             );
             module.setattr(
+                py,
                 "threads_per_process",
-                &convert::int_obj(process.threads_per_process)?,
+                &convert::int_obj(py, process.threads_per_process)?,
             );
             module.setattr(
+                py,
                 "description",
-                &convert::str_obj(&process.server.description)?,
+                &convert::str_obj(py, &process.server.description)?,
             );
-            module.setattr("mpm_name", &convert::str_obj(&process.server.mpm_name)?);
-            module.setattr("build_date", &convert::str_obj(&process.server.build_date)?);
+            module.setattr(
+                py,
+                "mpm_name",
+                &convert::str_obj(py, &process.server.mpm_name)?,
+            );
+            module.setattr(
+                py,
+                "build_date",
+                &convert::str_obj(py, &process.server.build_date)?,
+            );
             Some(())
         })();
         if done.is_some() {
@@ -287,7 +334,10 @@ static mut APACHE_MODULE_DEF: ffi::PyModuleDef =
 
 /// `PyInit_apache`, registered with `PyImport_AppendInittab`.
 pub unsafe extern "C" fn init_apache() -> *mut ffi::PyObject {
-    trampoline("PyInit_apache", || {
+    // SAFETY: CPython calls a module's init and exec functions with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "PyInit_apache", || {
         // SAFETY: as for `init_mod_wsgi`.
         unsafe {
             let def = addr_of_mut!(APACHE_MODULE_DEF);

@@ -1,14 +1,15 @@
 //! Running Python code: importing modules and running source text. Every
-//! function here must be called with the GIL held.
+//! function here takes the token of the GIL it needs.
 
 use super::collections::{dict_set, new_dict};
 use super::convert::str_obj;
 use super::errors::{clear_error, restore_exception, take_exception};
 use super::object::Owned;
+use super::Python;
 use pyo3_ffi as ffi;
 use std::ffi::{CStr, CString};
 
-pub fn import(name: &str) -> Option<Owned> {
+pub fn import(_py: Python<'_>, name: &str) -> Option<Owned> {
     let name = CString::new(name).ok()?;
     // SAFETY: GIL held.
     // PyImport_ImportModule returns a new reference, or NULL with an exception set.
@@ -18,12 +19,17 @@ pub fn import(name: &str) -> Option<Owned> {
 /// Runs constant Python `source` in a fresh namespace named `name`, with
 /// `extra` names bound first; returns the namespace, or None with the
 /// error pending.
-pub fn run_source(source: &CStr, name: &str, extra: &[(&str, Owned)]) -> Option<Owned> {
-    let globals = new_dict()?;
-    dict_set(&globals, "__name__", &str_obj(name)?);
-    dict_set(&globals, "__builtins__", &import("builtins")?);
+pub fn run_source(
+    py: Python<'_>,
+    source: &CStr,
+    name: &str,
+    extra: &[(&str, Owned)],
+) -> Option<Owned> {
+    let globals = new_dict(py)?;
+    dict_set(py, &globals, "__name__", &str_obj(py, name)?);
+    dict_set(py, &globals, "__builtins__", &import(py, "builtins")?);
     for (key, value) in extra {
-        dict_set(&globals, key, value);
+        dict_set(py, &globals, key, value);
     }
     // SAFETY: GIL held; the source is NUL-terminated and the namespace ours.
     // PyRun_String returns a new reference, or NULL with an exception set.
@@ -41,7 +47,7 @@ pub fn run_source(source: &CStr, name: &str, extra: &[(&str, Owned)]) -> Option<
 /// Compiles `source` as the contents of the file `filename`, which
 /// tracebacks and `co_filename` then name (`compile(source, filename,
 /// "exec")`); `None` with the error (a `SyntaxError`, ...) pending.
-pub fn compile_file_source(source: &CStr, filename: &CStr) -> Option<Owned> {
+pub fn compile_file_source(_py: Python<'_>, source: &CStr, filename: &CStr) -> Option<Owned> {
     // SAFETY: GIL held; both strings are NUL-terminated.
     // Py_CompileString returns a new reference, or NULL with an exception set.
     unsafe {
@@ -59,7 +65,7 @@ pub fn compile_file_source(source: &CStr, filename: &CStr) -> Option<Owned> {
 /// under `name` while its code runs, and `__builtins__` is set in it
 /// first. If the code raises, the half-initialised module is taken out of
 /// `sys.modules` again and `None` is returned with the exception pending.
-pub fn exec_code_as_module(code: &Owned, name: &str, file: &str) -> Option<Owned> {
+pub fn exec_code_as_module(py: Python<'_>, code: &Owned, name: &str, file: &str) -> Option<Owned> {
     let cname = CString::new(name).ok()?;
     // SAFETY: GIL held. PyModule_New and PyEval_EvalCode return new
     // references or NULL with an exception set; PyModule_GetDict and
@@ -67,12 +73,12 @@ pub fn exec_code_as_module(code: &Owned, name: &str, file: &str) -> Option<Owned
     unsafe {
         let module = Owned::from_new(ffi::PyModule_New(cname.as_ptr()))?;
         let dict = Owned::from_borrowed(ffi::PyModule_GetDict(module.as_ptr()))?;
-        dict_set(&dict, "__file__", &str_obj(file)?);
+        dict_set(py, &dict, "__file__", &str_obj(py, file)?);
         // As the import system does: C code importing on the script's
         // behalf (PyImport_ImportModule) looks `__import__` up here.
-        dict_set(&dict, "__builtins__", &import("builtins")?);
+        dict_set(py, &dict, "__builtins__", &import(py, "builtins")?);
         let modules = Owned::from_borrowed(ffi::PyImport_GetModuleDict())?;
-        dict_set(&modules, name, &module);
+        dict_set(py, &modules, name, &module);
         let result = Owned::from_new(ffi::PyEval_EvalCode(
             code.as_ptr(),
             dict.as_ptr(),
@@ -80,11 +86,11 @@ pub fn exec_code_as_module(code: &Owned, name: &str, file: &str) -> Option<Owned
         ));
         if result.is_none() {
             // Forget the half-initialised module, keeping the error.
-            let error = take_exception();
+            let error = take_exception(py);
             ffi::PyDict_DelItemString(modules.as_ptr(), cname.as_ptr());
-            clear_error();
+            clear_error(py);
             if let Some(error) = error {
-                restore_exception(error);
+                restore_exception(py, error);
             }
             return None;
         }

@@ -1,10 +1,11 @@
 //! Python exceptions: whether one is pending, taking it and putting it
 //! back, rendering it with its traceback, and raising new ones. Every
-//! function here must be called with the GIL held.
+//! function here takes the token of the GIL it needs.
 
 use super::code::import;
 use super::convert::{none, str_obj, unicode_to_string};
 use super::object::{is_none, type_name, type_of, Owned};
+use super::Python;
 use pyo3_ffi as ffi;
 use std::ffi::{CStr, CString};
 
@@ -41,20 +42,20 @@ impl ExceptionType {
 }
 
 /// Clears the pending exception, if any.
-pub fn clear_error() {
+pub fn clear_error(_py: Python<'_>) {
     // SAFETY: GIL held.
     unsafe { ffi::PyErr_Clear() }
 }
 
 /// Whether a Python exception is pending.
-pub fn error_pending() -> bool {
+pub fn error_pending(_py: Python<'_>) -> bool {
     // SAFETY: GIL held.
     !unsafe { ffi::PyErr_Occurred() }.is_null()
 }
 
 /// The pending exception as one normalized object (its traceback
 /// attached), clearing the error indicator; `None` if none is set.
-pub fn take_exception() -> Option<Owned> {
+pub fn take_exception(_py: Python<'_>) -> Option<Owned> {
     // SAFETY: GIL held; these calls hand us new references, or NULL where
     // there is no exception (or no traceback).
     unsafe {
@@ -84,39 +85,39 @@ pub fn take_exception() -> Option<Owned> {
 
 /// The name of the pending exception's type (`KeyError`), leaving the
 /// exception pending; `None` if none is set.
-pub fn pending_error_type_name() -> Option<String> {
-    let exception = take_exception()?;
-    let name = type_name(&exception);
-    restore_exception(exception);
+pub fn pending_error_type_name(py: Python<'_>) -> Option<String> {
+    let exception = take_exception(py)?;
+    let name = type_name(py, &exception);
+    restore_exception(py, exception);
     Some(name)
 }
 
 /// The messages (`str()`) of the pending exception and of those it was
 /// raised from or during (`__cause__`, `__context__`), outermost first,
 /// leaving the exception pending; at most `limit` of them.
-pub fn pending_error_messages(limit: usize) -> Vec<String> {
-    let Some(exception) = take_exception() else {
+pub fn pending_error_messages(py: Python<'_>, limit: usize) -> Vec<String> {
+    let Some(exception) = take_exception(py) else {
         return Vec::new();
     };
     let mut messages = Vec::new();
     let mut current = Some(exception.clone());
     while let Some(e) = current.take() {
-        if messages.len() >= limit || is_none(&e) {
+        if messages.len() >= limit || is_none(py, &e) {
             break;
         }
-        messages.push(e.to_string_lossy());
+        messages.push(e.to_string_lossy(py));
         current = e
-            .getattr("__cause__")
-            .filter(|c| !is_none(c))
-            .or_else(|| e.getattr("__context__"));
+            .getattr(py, "__cause__")
+            .filter(|c| !is_none(py, c))
+            .or_else(|| e.getattr(py, "__context__"));
     }
-    clear_error();
-    restore_exception(exception);
+    clear_error(py);
+    restore_exception(py, exception);
     messages
 }
 
 /// Makes `exception` (an exception instance) the pending error again.
-pub fn restore_exception(exception: Owned) {
+pub fn restore_exception(_py: Python<'_>, exception: Owned) {
     // SAFETY: GIL held; both calls steal the references passed.
     unsafe {
         #[cfg(Py_3_12)]
@@ -133,20 +134,22 @@ pub fn restore_exception(exception: Owned) {
 
 /// Takes the pending exception (if any) and renders it with its traceback
 /// as Python's `traceback` module would.
-pub fn take_error_text() -> Option<String> {
-    let value = take_exception()?;
-    let etype = type_of(&value);
+pub fn take_error_text(py: Python<'_>) -> Option<String> {
+    let value = take_exception(py)?;
+    let etype = type_of(py, &value);
     let rendered = (|| {
-        let trace = value.getattr("__traceback__").unwrap_or_else(none);
-        let lines = import("traceback")?
-            .getattr("format_exception")?
-            .call(&[&etype, &value, &trace])?;
-        let joined = str_obj("")?.getattr("join")?.call(&[&lines])?;
-        unicode_to_string(&joined)
+        let trace = value
+            .getattr(py, "__traceback__")
+            .unwrap_or_else(|| none(py));
+        let lines = import(py, "traceback")?
+            .getattr(py, "format_exception")?
+            .call(py, &[&etype, &value, &trace])?;
+        let joined = str_obj(py, "")?.getattr(py, "join")?.call(py, &[&lines])?;
+        unicode_to_string(py, &joined)
     })();
     Some(rendered.unwrap_or_else(|| {
-        clear_error();
-        value.to_string_lossy()
+        clear_error(py);
+        value.to_string_lossy(py)
     }))
 }
 
@@ -154,10 +157,10 @@ pub fn take_error_text() -> Option<String> {
 /// whose `__cause__` is the exception it replaces, as `raise ... from`
 /// does (tracebacks then show "The above exception was the direct cause
 /// of the following exception").
-pub fn raise_from_pending(kind: ExceptionType, message: &str) {
-    let cause = take_exception();
-    raise(kind, message);
-    let (Some(cause), Some(raised)) = (cause, take_exception()) else {
+pub fn raise_from_pending(py: Python<'_>, kind: ExceptionType, message: &str) {
+    let cause = take_exception(py);
+    raise(py, kind, message);
+    let (Some(cause), Some(raised)) = (cause, take_exception(py)) else {
         return;
     };
     // SAFETY: GIL held; both are exception instances. SetContext and
@@ -166,11 +169,11 @@ pub fn raise_from_pending(kind: ExceptionType, message: &str) {
         ffi::PyException_SetContext(raised.as_ptr(), cause.clone().into_raw());
         ffi::PyException_SetCause(raised.as_ptr(), cause.into_raw());
     }
-    restore_exception(raised);
+    restore_exception(py, raised);
 }
 
 /// Sets a Python exception of type `kind` with `message`.
-pub fn raise(kind: ExceptionType, message: &str) {
+pub fn raise(_py: Python<'_>, kind: ExceptionType, message: &str) {
     let msg = CString::new(message.replace('\0', "")).expect("NULs removed");
     // SAFETY: GIL held; the pointer is a built-in exception type object.
     unsafe { ffi::PyErr_SetString(kind.as_ptr(), msg.as_ptr()) }
@@ -179,7 +182,7 @@ pub fn raise(kind: ExceptionType, message: &str) {
 /// Raises the `OSError` Python raises for the OS error `errno` on `path`
 /// (its subclass for that error, `FileNotFoundError` for `ENOENT`, with
 /// the C library's message and the file name), as `open()` would.
-pub fn raise_os_error(errno: i32, path: &str) {
+pub fn raise_os_error(_py: Python<'_>, errno: i32, path: &str) {
     let Ok(path) = CString::new(path) else {
         return;
     };
@@ -193,7 +196,12 @@ pub fn raise_os_error(errno: i32, path: &str) {
 
 /// A new exception class `name` ("package.Name") deriving from `base`,
 /// with `doc` as its docstring; `None` with the error pending.
-pub fn new_exception_type(name: &CStr, doc: &CStr, base: ExceptionType) -> Option<Owned> {
+pub fn new_exception_type(
+    _py: Python<'_>,
+    name: &CStr,
+    doc: &CStr,
+    base: ExceptionType,
+) -> Option<Owned> {
     // SAFETY: GIL held; NUL-terminated strings, a built-in base class and
     // no extra class attributes.
     // PyErr_NewExceptionWithDoc returns a new reference, or NULL with an
@@ -210,7 +218,7 @@ pub fn new_exception_type(name: &CStr, doc: &CStr, base: ExceptionType) -> Optio
 
 /// Whether the pending exception is a `kind` (or a subclass of it);
 /// false when none is pending.
-pub fn pending_is(kind: ExceptionType) -> bool {
+pub fn pending_is(_py: Python<'_>, kind: ExceptionType) -> bool {
     // SAFETY: GIL held; the pointer is a built-in exception type object.
     unsafe { ffi::PyErr_ExceptionMatches(kind.as_ptr()) != 0 }
 }

@@ -6,6 +6,7 @@
 use super::{
     code, collections, convert, errors,
     object::{self, Owned},
+    Python,
 };
 use crate::config::gil::{
     describe_interpreter, describe_process, queue_entries, GilKind, InterpreterPlan,
@@ -53,12 +54,13 @@ impl Drop for ActiveRequest {
 pub type Attached = Arc<dyn std::any::Any + Send + Sync>;
 
 /// Sets up what the layers above need in a freshly created interpreter,
-/// given its `mod_wsgi` module, with the interpreter's GIL held; `Err`
+/// given its `mod_wsgi` module, with the interpreter's GIL held (`py`); `Err`
 /// says what failed. It calls `extend_path` (this layer's step: logging
 /// and adding the configured directories to `sys.path`) where its own
 /// steps need it. Lent once at start-up ([`lend_attach`]), so that this
 /// layer needs not import the adapter or the module.
 pub type Attach = fn(
+    py: Python<'_>,
     module: &Owned,
     interp: &Interpreter,
     setup: &InterpreterSetup,
@@ -304,6 +306,13 @@ impl Gil<'_> {
             _interpreter: std::marker::PhantomData,
         }
     }
+
+    /// The token for this GIL, valid while the guard is borrowed.
+    pub fn python(&self) -> Python<'_> {
+        // SAFETY: a `Gil` exists only while this thread's thread state is
+        // attached, and the token cannot outlive the borrow of the guard.
+        unsafe { Python::assume_held() }
+    }
 }
 
 impl Drop for Gil<'_> {
@@ -383,10 +392,10 @@ impl Interpreter {
 
     /// Sets up a freshly created interpreter: path, `mod_wsgi` module,
     /// adapter types. Called with its GIL held.
-    fn initialise(&self, setup: &InterpreterSetup) -> Result<(), String> {
-        let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error());
-        let module =
-            code::import("mod_wsgi").ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
+    fn initialise(&self, py: Python<'_>, setup: &InterpreterSetup) -> Result<(), String> {
+        let fail = |what: &str| format!("{what}: {}", super::runtime::describe_error(py));
+        let module = code::import(py, "mod_wsgi")
+            .ok_or_else(|| fail("cannot import the mod_wsgi module"))?;
         let attach = ATTACH
             .get()
             .ok_or("nothing was lent to set up the WSGI adapter in interpreters")?;
@@ -397,12 +406,14 @@ impl Interpreter {
                     describe_process(&setup.process_group)
                 );
             }
-            add_python_path(&setup.python_path_layers).ok_or_else(|| fail("cannot extend sys.path"))
+            add_python_path(py, &setup.python_path_layers)
+                .ok_or_else(|| fail("cannot extend sys.path"))
         };
-        let objects = attach(&module, self, setup, &extend_path)?;
+        let objects = attach(py, &module, self, setup, &extend_path)?;
         *self.objects.lock() = Some(objects);
         if let Some(interval) = setup.plan.switch_interval {
-            set_switch_interval(interval).ok_or_else(|| fail("cannot set the switch interval"))?;
+            set_switch_interval(py, interval)
+                .ok_or_else(|| fail("cannot set the switch interval"))?;
             tracing::info!(
                 "Set switch interval {} for {}.",
                 crate::config::gil::seconds(interval),
@@ -427,8 +438,9 @@ impl Interpreter {
     /// without holding any GIL.
     pub fn interrupt_thread(&self, thread_ident: u64) -> bool {
         let gil = self.enter();
+        let py = gil.python();
         let injected = (|| {
-            let exception = code::import("mod_wsgi")?.getattr("RequestTimeout")?;
+            let exception = code::import(py, "mod_wsgi")?.getattr(py, "RequestTimeout")?;
             // SAFETY: this interpreter's GIL is held; the exception type is
             // a live object of this interpreter.
             let found = unsafe {
@@ -437,7 +449,7 @@ impl Interpreter {
             Some(found == 1)
         })();
         if injected.is_none() {
-            errors::clear_error();
+            errors::clear_error(py);
         }
         drop(gil);
         injected.unwrap_or(false)
@@ -453,23 +465,26 @@ impl Interpreter {
             return None;
         }
         let gil = self.enter();
+        let py = gil.python();
         let frames = (|| {
-            let frames = code::import("sys")?.getattr("_current_frames")?.call0()?;
-            let key = convert::int_obj(thread_ident as i64)?;
-            let frame = frames.getattr("get")?.call(&[&key])?;
-            if object::is_none(&frame) {
+            let frames = code::import(py, "sys")?
+                .getattr(py, "_current_frames")?
+                .call0(py)?;
+            let key = convert::int_obj(py, thread_ident as i64)?;
+            let frame = frames.getattr(py, "get")?.call(py, &[&key])?;
+            if object::is_none(py, &frame) {
                 return None;
             }
-            let summaries = code::import("traceback")?
-                .getattr("extract_stack")?
-                .call(&[&frame])?;
-            let mut stack = collections::iter_items(&summaries)?
+            let summaries = code::import(py, "traceback")?
+                .getattr(py, "extract_stack")?
+                .call(py, &[&frame])?;
+            let mut stack = collections::iter_items(py, &summaries)?
                 .iter()
                 .map(|summary| {
                     Some((
-                        convert::unicode_to_string(&summary.getattr("filename")?)?,
-                        convert::to_u64(&summary.getattr("lineno")?).unwrap_or(0),
-                        convert::unicode_to_string(&summary.getattr("name")?)?,
+                        convert::unicode_to_string(py, &summary.getattr(py, "filename")?)?,
+                        convert::to_u64(py, &summary.getattr(py, "lineno")?).unwrap_or(0),
+                        convert::unicode_to_string(py, &summary.getattr(py, "name")?)?,
                     ))
                 })
                 .collect::<Option<Vec<_>>>()?;
@@ -477,7 +492,7 @@ impl Interpreter {
             Some(stack)
         })();
         if frames.is_none() {
-            errors::clear_error();
+            errors::clear_error(py);
         }
         drop(gil);
         frames
@@ -508,29 +523,29 @@ pub fn all() -> Vec<Arc<Interpreter>> {
 }
 
 /// `sys.setswitchinterval()` in the interpreter whose GIL is held.
-pub fn set_switch_interval(interval: Duration) -> Option<()> {
-    let value = convert::float_obj(interval.as_secs_f64())?;
-    code::import("sys")?
-        .getattr("setswitchinterval")?
-        .call(&[&value])?;
+pub fn set_switch_interval(py: Python<'_>, interval: Duration) -> Option<()> {
+    let value = convert::float_obj(py, interval.as_secs_f64())?;
+    code::import(py, "sys")?
+        .getattr(py, "setswitchinterval")?
+        .call(py, &[&value])?;
     Some(())
 }
 
 /// `site.addsitedir()` for each directory, moving what each layer added to
 /// the front of `sys.path` so more specific layers come first.
-fn add_python_path(layers: &[Vec<String>]) -> Option<()> {
+fn add_python_path(py: Python<'_>, layers: &[Vec<String>]) -> Option<()> {
     if layers.is_empty() {
         return Some(());
     }
-    let sys = code::import("sys")?;
-    let site = code::import("site")?;
-    let addsitedir = site.getattr("addsitedir")?;
+    let sys = code::import(py, "sys")?;
+    let site = code::import(py, "site")?;
+    let addsitedir = site.getattr(py, "addsitedir")?;
     for layer in layers {
-        let path = sys.getattr("path")?;
+        let path = sys.getattr(py, "path")?;
         // SAFETY: GIL held; `path` is a list.
         let before = unsafe { ffi::PyList_Size(path.as_ptr()) };
         for dir in layer {
-            addsitedir.call(&[&convert::str_obj(dir)?])?;
+            addsitedir.call(py, &[&convert::str_obj(py, dir)?])?;
         }
         // Hoist the entries this layer appended to the front, in order.
         // SAFETY: GIL held; slicing and reassigning a list. PyList_GetSlice
@@ -576,8 +591,8 @@ pub fn register_main(
         tracing::warn!("{warning}");
     }
     {
-        let _gil = interp.enter();
-        interp.initialise(setup)?;
+        let gil = interp.enter();
+        interp.initialise(gil.python(), setup)?;
     }
     let registry = registry();
     registry
@@ -679,14 +694,15 @@ fn found_or_created(
 /// interpreter to file descriptor 2 (Apache's error log) whenever `signal`
 /// arrives. Its handler reads the thread states without taking the GIL,
 /// so it works when a deadlocked thread holds it for good.
-pub fn dump_stacks_on_signal(signal: i32, _gil: &Gil<'_>) -> Result<(), String> {
+pub fn dump_stacks_on_signal(signal: i32, gil: &Gil<'_>) -> Result<(), String> {
     let source = std::ffi::CString::new(format!(
         "import faulthandler\nfaulthandler.register({signal}, file=2, all_threads=True, chain=False)\n"
     ))
     .map_err(|e| e.to_string())?;
-    match code::run_source(&source, "_mod_wsgi_stack_dump", &[]) {
+    let py = gil.python();
+    match code::run_source(py, &source, "_mod_wsgi_stack_dump", &[]) {
         Some(_) => Ok(()),
-        None => Err(errors::take_error_text().unwrap_or_else(|| "unknown error".into())),
+        None => Err(errors::take_error_text(py).unwrap_or_else(|| "unknown error".into())),
     }
 }
 
@@ -716,7 +732,7 @@ fn create_sub_interpreter(
     let main_gil = main.enter();
     // On success the new interpreter's thread state is current (and with
     // its own GIL, the main GIL has been released).
-    let tstate = match new_interpreter(setup.plan.gil) {
+    let tstate = match new_interpreter(main_gil.python(), setup.plan.gil) {
         Ok(tstate) => tstate,
         Err(reason) => {
             drop(main_gil);
@@ -751,7 +767,7 @@ fn create_sub_interpreter(
     // The new thread state is attached; wrap it so it is released on exit.
     let result = {
         let gil = Gil::attached();
-        let r = interp.initialise(&setup);
+        let r = interp.initialise(gil.python(), &setup);
         if r.is_err() {
             interp.release_objects(&gil);
         }
@@ -774,9 +790,9 @@ fn create_sub_interpreter(
 }
 
 /// Creates a sub-interpreter with the requested kind of GIL. Called with
-/// the main interpreter's GIL held; on success the new thread state is
-/// current.
-fn new_interpreter(gil: GilKind) -> Result<*mut ffi::PyThreadState, String> {
+/// the main interpreter's GIL held (`main`); on success the new thread
+/// state is current.
+fn new_interpreter(main: Python<'_>, gil: GilKind) -> Result<*mut ffi::PyThreadState, String> {
     #[cfg(Py_3_12)]
     if gil == GilKind::Own {
         let mut tstate = std::ptr::null_mut();
@@ -796,7 +812,7 @@ fn new_interpreter(gil: GilKind) -> Result<*mut ffi::PyThreadState, String> {
     // SAFETY: main GIL held.
     let tstate = unsafe { ffi::Py_NewInterpreter() };
     if tstate.is_null() {
-        Err(super::runtime::describe_error())
+        Err(super::runtime::describe_error(main))
     } else {
         Ok(tstate)
     }
@@ -934,7 +950,7 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
     interp.release_objects(&gil);
     let current = THREAD_STATES.with(|m| m.borrow_mut().remove(&(interp.state as usize)));
     delete_request_thread_states(registry, interp, current);
-    if has_running_daemon_threads() {
+    if has_running_daemon_threads(gil.python()) {
         tracing::warn!(
             "Not destroying the {who}: daemon threads started by the application are still running"
         );
@@ -970,12 +986,12 @@ fn end_sub_interpreter(registry: &Registry, interp: &Interpreter) -> bool {
 
 /// Whether the current interpreter has daemon threads still running, which
 /// would make `Py_EndInterpreter` abort the process.
-fn has_running_daemon_threads() -> bool {
+fn has_running_daemon_threads(py: Python<'_>) -> bool {
     let check = || -> Option<bool> {
-        let threading = code::import("threading")?;
-        let current = threading.getattr("current_thread")?.call0()?;
-        let dummy = threading.getattr("_DummyThread")?;
-        let threads = threading.getattr("enumerate")?.call0()?;
+        let threading = code::import(py, "threading")?;
+        let current = threading.getattr(py, "current_thread")?.call0(py)?;
+        let dummy = threading.getattr(py, "_DummyThread")?;
+        let threads = threading.getattr(py, "enumerate")?.call0(py)?;
         // SAFETY: GIL held. PyObject_GetIter returns a new reference, or
         // NULL with an exception set.
         let iter = unsafe { Owned::from_new(ffi::PyObject_GetIter(threads.as_ptr())) }?;
@@ -985,10 +1001,10 @@ fn has_running_daemon_threads() -> bool {
             if thread.as_ptr() == current.as_ptr() {
                 continue;
             }
-            if object::is_instance(&thread, &dummy)? {
+            if object::is_instance(py, &thread, &dummy)? {
                 continue; // stands for a request thread, not a Python one
             }
-            if object::is_true(&thread.getattr("daemon")?) {
+            if object::is_true(py, &thread.getattr(py, "daemon")?) {
                 return Some(true);
             }
         }
@@ -996,7 +1012,7 @@ fn has_running_daemon_threads() -> bool {
     };
     // If Python cannot tell us, do not risk it.
     check().unwrap_or_else(|| {
-        errors::clear_error();
+        errors::clear_error(py);
         true
     })
 }

@@ -2,7 +2,8 @@
 //! safe helpers over the C API. CPython `unsafe` lives here and in the
 //! adapter types (the extern "C" entry points CPython calls).
 //!
-//! The helpers, by what they wrap:
+//! Every helper takes a [`Python`] token, the proof that this thread
+//! holds a GIL (`token.rs`). The helpers, by what they wrap:
 //! - `object`: `Owned` references, attributes, calls, identity and type
 //!   checks;
 //! - `convert`: Rust values to Python objects and back (str, bytes, int,
@@ -18,4 +19,7 @@ pub mod errors;
 pub mod interp;
 pub mod object;
 pub mod runtime;
+pub mod token;
 pub mod trampoline;
+
+pub use token::Python;

@@ -2,6 +2,7 @@
 //! child or a daemon process), never in the Apache parent.
 
 use super::errors::take_error_text;
+use super::Python;
 use pyo3_ffi as ffi;
 use std::ffi::{CStr, CString};
 
@@ -204,21 +205,21 @@ pub fn initialize(settings: &InitSettings) -> Result<*mut ffi::PyThreadState, St
 }
 
 /// `sys.flags`-style check used in logs.
-pub fn describe_error() -> String {
-    take_error_text().unwrap_or_else(|| "unknown error".into())
+pub fn describe_error(py: Python<'_>) -> String {
+    take_error_text(py).unwrap_or_else(|| "unknown error".into())
 }
 
 /// Whether the GIL is on, in the interpreter this thread is attached to:
 /// always with a build that has one; on a free-threaded build, what
 /// `sys._is_gil_enabled()` says (an import may have turned it back on).
-pub fn gil_enabled() -> bool {
-    let answer = super::code::import("sys")
-        .and_then(|sys| sys.getattr("_is_gil_enabled"))
-        .and_then(|f| f.call0());
+pub fn gil_enabled(py: Python<'_>) -> bool {
+    let answer = super::code::import(py, "sys")
+        .and_then(|sys| sys.getattr(py, "_is_gil_enabled"))
+        .and_then(|f| f.call0(py));
     match answer {
-        Some(value) => super::object::is_true(&value),
+        Some(value) => super::object::is_true(py, &value),
         None => {
-            super::errors::clear_error();
+            super::errors::clear_error(py);
             true
         }
     }

@@ -3,6 +3,7 @@
 //! [`trampoline`], so a Rust panic becomes a Python `SystemError` (logged
 //! once) instead of unwinding through CPython and aborting the process.
 
+use super::Python;
 use crate::panic_guard;
 use pyo3_ffi as ffi;
 use std::ffi::c_int;
@@ -38,13 +39,13 @@ impl SlotResult for () {
 /// Runs the body of the CPython entry point `name` (the name Python code
 /// knows it by, e.g. `wsgi.input.read`). A panic is logged at error level
 /// and raised as `SystemError`; the slot then returns its failure value.
-/// The GIL must be held, as it is in every such call.
-pub fn trampoline<R: SlotResult>(name: &str, body: impl FnOnce() -> R) -> R {
+/// `py`: the GIL CPython holds for every such call.
+pub fn trampoline<R: SlotResult>(py: Python<'_>, name: &str, body: impl FnOnce() -> R) -> R {
     panic_guard::catch(name, body).unwrap_or_else(|caught| {
         tracing::error!("mod_wsgi: internal error (Rust panic) in {name}: {caught}");
         if R::RAISES {
-            // The GIL is held by the caller of every slot.
             super::errors::raise(
+                py,
                 super::errors::ExceptionType::SystemError,
                 &format!("mod_wsgi internal error in {name}: {}", caught.message),
             );

@@ -65,7 +65,7 @@ pub enum StartFailure {
 #[derive(Clone, Copy)]
 pub struct GcSource {
     /// With the interpreter's GIL held: its collector's state.
-    pub snapshot: fn(&str) -> Option<GcSnapshot>,
+    pub snapshot: fn(crate::python::Python<'_>, &str) -> Option<GcSnapshot>,
     /// The collection passes recorded since the last call.
     pub drain_events: fn() -> Vec<GcEvent>,
     /// How many collection passes could not be queued so far.
@@ -233,7 +233,7 @@ impl Reporter {
                 .in_interpreters(|| {
                     let main = interp::all().into_iter().find(|i| i.name.is_empty())?;
                     let gil = main.enter();
-                    let enabled = crate::python::runtime::gil_enabled();
+                    let enabled = crate::python::runtime::gil_enabled(gil.python());
                     drop(gil);
                     Some(enabled)
                 })
@@ -254,7 +254,7 @@ impl Reporter {
             let dropped = (self.gc.dropped_events)();
             for interpreter in interp::all() {
                 let gil = interpreter.enter();
-                let snapshot = (self.gc.snapshot)(&interpreter.name);
+                let snapshot = (self.gc.snapshot)(gil.python(), &interpreter.name);
                 drop(gil);
                 if let Some(snapshot) = snapshot {
                     let d = super::gc_snapshot(

@@ -16,6 +16,7 @@ use crate::python::{
     collections, convert,
     errors::{self, ExceptionType},
     object::{self, Owned},
+    Python,
 };
 
 /// What an auth hook needs from the request.
@@ -83,8 +84,9 @@ impl Reporter<'_> {
     }
 
     /// The pending Python exception, with its traceback.
-    pub fn exception(&self) {
+    pub fn exception(&self, py: Python<'_>) {
         log_script_exception_as(
+            py,
             self.log,
             Some(self.filename),
             self.script,
@@ -102,7 +104,7 @@ fn call<T>(
     route: &Route,
     function: &str,
     args: &[&str],
-    read: impl FnOnce(&Owned, &Reporter<'_>) -> Result<T, Failed>,
+    read: impl FnOnce(Python<'_>, &Owned, &Reporter<'_>) -> Result<T, Failed>,
 ) -> Result<Option<T>, Failed> {
     let transport = request.transport;
     let log = |level: i32, line: &str| transport.log(level, line);
@@ -118,45 +120,46 @@ fn call<T>(
     let mut ctx = RequestContext::new(transport, &route.script);
     let ctx_ptr: *mut RequestContext = &mut ctx;
     let gil = interp.enter();
+    let py = gil.python();
     // Output on sys.stdout/sys.stderr belongs to this request meanwhile.
     let scope = streams::RequestScope::enter(ctx_ptr);
     let answer = (|| {
         let Some(module) =
             load_script_for_request(&gil, interp, transport, route, &request.filename)
         else {
-            if errors::pending_error_type_name().is_some() {
-                reporter.exception();
+            if errors::pending_error_type_name(py).is_some() {
+                reporter.exception(py);
             }
             return Err(Failed);
         };
-        let Some(callable) = module.getattr(function) else {
-            errors::clear_error();
+        let Some(callable) = module.getattr(py, function) else {
+            errors::clear_error(py);
             return Ok(None);
         };
         let Some(objects) = super::interpreter::InterpreterObjects::of(interp, &gil) else {
             log(APLOG_ERR, "The Python interpreter is shutting down.");
             return Err(Failed);
         };
-        let Some((errors, errors_stream)) = types::request_errors(&objects, ctx_ptr) else {
-            log_python_error(&log, "Cannot create wsgi.errors for the auth script.");
+        let Some((errors, errors_stream)) = types::request_errors(py, &objects, ctx_ptr) else {
+            log_python_error(py, &log, "Cannot create wsgi.errors for the auth script.");
             return Err(Failed);
         };
         let _ssl = request.ssl.map(super::ssl::SslScope::enter);
         let result = (|| {
-            let environ = environ(request, &errors_stream)?;
+            let environ = environ(py, request, &errors_stream)?;
             let mut owned = vec![environ];
             for arg in args {
-                owned.push(convert::latin1_obj(arg)?);
+                owned.push(convert::latin1_obj(py, arg)?);
             }
             let refs: Vec<&Owned> = owned.iter().collect();
-            callable.call(&refs)
+            callable.call(py, &refs)
         })();
         types::unbind(&errors);
         let Some(result) = result else {
-            reporter.exception();
+            reporter.exception(py);
             return Err(Failed);
         };
-        read(&result, &reporter).map(Some)
+        read(py, &result, &reporter).map(Some)
     })();
     drop(scope);
     ctx.flush_log();
@@ -166,25 +169,25 @@ fn call<T>(
 
 /// The environ the auth functions get: the CGI variables and a few
 /// `mod_wsgi.*` keys; no `wsgi.input`, as no body is read at this stage.
-fn environ(request: &AuthRequest<'_>, errors: &Owned) -> Option<Owned> {
-    let environ = cgi_dict(&request.cgi)?;
-    let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
+fn environ(py: Python<'_>, request: &AuthRequest<'_>, errors: &Owned) -> Option<Owned> {
+    let environ = cgi_dict(py, &request.cgi)?;
+    let set = |k: &str, v: Owned| collections::dict_set(py, &environ, k, &v);
     set("wsgi.errors", errors.clone());
     set(
         "mod_wsgi.version",
-        collections::int_tuple(&crate::pymodule::version_numbers())?,
+        collections::int_tuple(py, &crate::pymodule::version_numbers())?,
     );
-    set("mod_wsgi.process_group", convert::str_obj("")?);
+    set("mod_wsgi.process_group", convert::str_obj(py, "")?);
     set(
         "mod_wsgi.application_group",
-        convert::str_obj(&request.application_group)?,
+        convert::str_obj(py, &request.application_group)?,
     );
     set(
         "apache.version",
-        collections::int_tuple(&request.apache_version)?,
+        collections::int_tuple(py, &request.apache_version)?,
     );
     if request.ssl.is_some() {
-        super::ssl::add_to(&environ)?;
+        super::ssl::add_to(py, &environ)?;
     }
     Some(environ)
 }
@@ -202,28 +205,28 @@ pub fn check_password(
         route,
         "check_password",
         &[user, password],
-        |result, reporter| {
-            if object::is_none(result) {
+        |py, result, reporter| {
+            if object::is_none(py, result) {
                 return Ok(PasswordCheck::UnknownUser);
             }
-            if let Some(granted) = convert::as_bool(result) {
+            if let Some(granted) = convert::as_bool(py, result) {
                 return Ok(if granted {
                     PasswordCheck::Granted(None)
                 } else {
                     PasswordCheck::Denied
                 });
             }
-            if !convert::is_str(result) {
+            if !convert::is_str(py, result) {
                 reporter.error(
                     "WSGI0177: Basic auth provider must return True, False, None or user name as string.",
                 );
                 return Err(Failed);
             }
             // The name Apache records is the string's UTF-8 encoding.
-            let Some(name) =
-                convert::with_text_or_bytes(result, |b| String::from_utf8_lossy(b).into_owned())
-            else {
-                reporter.exception();
+            let Some(name) = convert::with_text_or_bytes(py, result, |b| {
+                String::from_utf8_lossy(b).into_owned()
+            }) else {
+                reporter.exception(py);
                 return Err(Failed);
             };
             if name.is_empty() {
@@ -249,19 +252,20 @@ pub fn realm_hash(
         route,
         "get_realm_hash",
         &[user, realm],
-        |result, reporter| {
-            if object::is_none(result) {
+        |py, result, reporter| {
+            if object::is_none(py, result) {
                 return Ok(RealmHash::UnknownUser);
             }
-            let hash = if let Some(bytes) = convert::bytes_contents(result) {
+            let hash = if let Some(bytes) = convert::bytes_contents(py, result) {
                 String::from_utf8_lossy(bytes).into_owned()
-            } else if convert::is_str(result) {
-                let Some(bytes) = convert::latin1_or_raise(result) else {
+            } else if convert::is_str(py, result) {
+                let Some(bytes) = convert::latin1_or_raise(py, result) else {
                     errors::raise_from_pending(
+                        py,
                         ExceptionType::TypeError,
                         "Digest auth provider must return None or string object, value containing non 'latin-1' characters found",
                     );
-                    reporter.exception();
+                    reporter.exception(py);
                     return Err(Failed);
                 };
                 String::from_utf8_lossy(&bytes).into_owned()
@@ -296,24 +300,24 @@ pub fn groups_for_user(
         route,
         "groups_for_user",
         &[user],
-        |result, reporter| {
-            let Some(iterator) = collections::get_iter(result) else {
+        |py, result, reporter| {
+            let Some(iterator) = collections::get_iter(py, result) else {
                 reporter.error(&format!(
                     "WSGI0051: Result returned from 'groups_for_user' in '{script}' is not iterable; expected an iterable sequence of byte strings."
                 ));
-                reporter.exception();
+                reporter.exception(py);
                 return Err(Failed);
             };
             let mut groups = Vec::new();
-            while let Some(item) = collections::iter_next(&iterator) {
-                if let Some(bytes) = convert::bytes_contents(&item) {
+            while let Some(item) = collections::iter_next(py, &iterator) {
+                if let Some(bytes) = convert::bytes_contents(py, &item) {
                     groups.push(authz::latin1_chars(bytes));
-                } else if convert::is_str(&item) {
-                    let Some(bytes) = convert::latin1_or_raise(&item) else {
+                } else if convert::is_str(py, &item) {
+                    let Some(bytes) = convert::latin1_or_raise(py, &item) else {
                         reporter.error(&format!(
                             "WSGI0049: Item returned from 'groups_for_user' in '{script}' is a string containing characters that cannot be encoded as latin-1; expected a byte string."
                         ));
-                        reporter.exception();
+                        reporter.exception(py);
                         return Err(Failed);
                     };
                     groups.push(authz::latin1_chars(&bytes));
@@ -324,8 +328,8 @@ pub fn groups_for_user(
                     return Err(Failed);
                 }
             }
-            if errors::error_pending() {
-                reporter.exception();
+            if errors::error_pending(py) {
+                reporter.exception(py);
             }
             Ok(groups)
         },
@@ -346,11 +350,11 @@ pub fn allow_access(
         route,
         "allow_access",
         &[host],
-        |result, reporter| {
-            if object::is_none(result) {
+        |py, result, reporter| {
+            if object::is_none(py, result) {
                 return Ok(HostAccess::Undecided);
             }
-            match convert::as_bool(result) {
+            match convert::as_bool(py, result) {
                 Some(true) => Ok(HostAccess::Allow),
                 Some(false) => Ok(HostAccess::Deny),
                 None => {

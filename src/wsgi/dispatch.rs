@@ -12,6 +12,7 @@ use crate::python::{
     convert,
     errors::{self, ExceptionType},
     object::{self, Owned},
+    Python,
 };
 
 /// A hook a dispatch script may define, and how the C module's
@@ -57,6 +58,7 @@ pub fn run(
     configured: &Route,
 ) -> Result<Overrides, ()> {
     let gil = interp.enter();
+    let py = gil.python();
     let log = |level: i32, line: &str| transport.log(level, line);
     // Exceptions are said to be raised for the request's interpreter, as
     // the C module names it.
@@ -66,24 +68,30 @@ pub fn run(
     );
     let Some(module) = load_script_for_request(&gil, interp, transport, script, request_file)
     else {
-        if errors::pending_error_type_name().is_some() {
-            log_script_exception_as(&log, Some(request_file), &script.script, &who);
+        if errors::pending_error_type_name(py).is_some() {
+            log_script_exception_as(py, &log, Some(request_file), &script.script, &who);
         }
         return Ok(Overrides::default());
     };
-    let Some(environ) = build_environ(extras, configured) else {
-        log_python_error(&log, "Cannot build the environ for the dispatch script.");
+    let Some(environ) = build_environ(py, extras, configured) else {
+        log_python_error(
+            py,
+            &log,
+            "Cannot build the environ for the dispatch script.",
+        );
         return Err(());
     };
     let call = |hook: &Hook| -> Result<Option<String>, ()> {
-        let Some(function) = module.getattr(hook.name) else {
-            errors::clear_error();
+        let Some(function) = module.getattr(py, hook.name) else {
+            errors::clear_error(py);
             return Ok(None);
         };
         let value = function
-            .call(&[&environ])
-            .and_then(|result| hook_value(&result, hook));
-        value.ok_or_else(|| log_script_exception_as(&log, Some(request_file), &script.script, &who))
+            .call(py, &[&environ])
+            .and_then(|result| hook_value(py, &result, hook));
+        value.ok_or_else(|| {
+            log_script_exception_as(py, &log, Some(request_file), &script.script, &who)
+        })
     };
     let overrides = Overrides {
         process_group: call(&HOOKS[0])?,
@@ -98,23 +106,24 @@ pub fn run(
 /// A hook's result as the C module takes it: `None` keeps the configured
 /// value; bytes, or a str that encodes as latin-1, replace it. Anything
 /// else raises `TypeError` (`None` returned: an exception is pending).
-fn hook_value(result: &Owned, hook: &Hook) -> Option<Option<String>> {
-    if object::is_none(result) {
+fn hook_value(py: Python<'_>, result: &Owned, hook: &Hook) -> Option<Option<String>> {
+    if object::is_none(py, result) {
         return Some(None);
     }
-    if let Some(bytes) = convert::bytes_contents(result) {
+    if let Some(bytes) = convert::bytes_contents(py, result) {
         return Some(Some(String::from_utf8_lossy(bytes).into_owned()));
     }
     let subject = hook.subject;
-    if !convert::is_str(result) {
-        raise_type_error(&format!("{subject} must be {}", hook.expected));
+    if !convert::is_str(py, result) {
+        raise_type_error(py, &format!("{subject} must be {}", hook.expected));
         return None;
     }
-    if let Some(bytes) = convert::latin1_or_raise(result) {
+    if let Some(bytes) = convert::latin1_or_raise(py, result) {
         return Some(Some(String::from_utf8_lossy(&bytes).into_owned()));
     }
     // The encoding error becomes the cause of the TypeError.
     errors::raise_from_pending(
+        py,
         ExceptionType::TypeError,
         &format!(
             "{subject} must be a byte string, value containing non 'latin-1' characters found"
@@ -123,6 +132,6 @@ fn hook_value(result: &Owned, hook: &Hook) -> Option<Option<String>> {
     None
 }
 
-fn raise_type_error(message: &str) {
-    errors::raise(ExceptionType::TypeError, message);
+fn raise_type_error(py: Python<'_>, message: &str) {
+    errors::raise(py, ExceptionType::TypeError, message);
 }

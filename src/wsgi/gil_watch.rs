@@ -9,7 +9,7 @@
 use super::streams::log_lines;
 use crate::apache::log::APLOG_ERR;
 use crate::python::trampoline::trampoline;
-use crate::python::{code, collections, convert, object::Owned};
+use crate::python::{code, collections, convert, object::Owned, Python};
 use pyo3_ffi as ffi;
 
 /// Installed in each interpreter: each RuntimeWarning goes to
@@ -31,8 +31,8 @@ warnings.showwarning = _watching(warnings.showwarning)
 ";
 
 /// Installs the hook in the current interpreter (GIL held).
-pub fn install() -> Option<()> {
-    code::run_source(WATCH_SOURCE, "<mod_wsgi gil watch>", &[]).map(|_| ())
+pub fn install(py: Python<'_>) -> Option<()> {
+    code::run_source(py, WATCH_SOURCE, "<mod_wsgi gil watch>", &[]).map(|_| ())
 }
 
 /// `mod_wsgi._gil_enabled((message, process_group, application_group))`.
@@ -40,14 +40,19 @@ pub unsafe extern "C" fn gil_enabled(
     _module: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi._gil_enabled", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi._gil_enabled", || {
         // SAFETY: GIL held; `args` is the argument CPython passed this
         // METH_O function, a borrowed reference live for the call.
         let args = unsafe { Owned::from_borrowed(args) };
-        let Some(args) = args.and_then(|a| collections::iter_items(&a)) else {
+        let Some(args) = args.and_then(|a| collections::iter_items(py, &a)) else {
             return std::ptr::null_mut();
         };
-        let texts: Vec<String> = args.iter().filter_map(convert::unicode_to_string).collect();
+        let texts: Vec<String> = args
+            .iter()
+            .filter_map(|a| convert::unicode_to_string(py, a))
+            .collect();
         if let [message, process_group, application_group] = texts.as_slice() {
             if let Some(module) = crate::config::gil::gil_reenabled_module(message) {
                 if crate::metrics::note_gil_enabled_by(module) {
@@ -62,6 +67,6 @@ pub unsafe extern "C" fn gil_enabled(
                 }
             }
         }
-        convert::none().into_raw()
+        convert::none(py).into_raw()
     })
 }

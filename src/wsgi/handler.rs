@@ -11,6 +11,7 @@ use crate::python::{
     code, collections, convert,
     errors::{self, ExceptionType},
     object::{self, Owned},
+    Python,
 };
 use std::ffi::CString;
 use std::sync::Arc;
@@ -112,8 +113,8 @@ pub enum Outcome {
 pub type LogFn<'a> = &'a dyn Fn(i32, &str);
 
 /// Logs `context` then the pending Python exception's traceback.
-pub fn log_python_error(log: LogFn<'_>, context: &str) {
-    let text = errors::take_error_text().unwrap_or_else(|| "unknown error".into());
+pub fn log_python_error(py: Python<'_>, log: LogFn<'_>, context: &str) {
+    let text = errors::take_error_text(py).unwrap_or_else(|| "unknown error".into());
     log(APLOG_ERR, context);
     // Apache writes no empty lines, so the C module's tracebacks have none.
     for line in text.lines().filter(|line| !line.is_empty()) {
@@ -125,20 +126,27 @@ pub fn log_python_error(log: LogFn<'_>, context: &str) {
 /// (WSGI0174): its type, the script and the interpreter, then the
 /// traceback. `in_request` adds the script tag the C module puts on
 /// request-bound lines.
-pub fn log_script_exception(log: LogFn<'_>, script: &str, who: &str, in_request: bool) {
-    log_script_exception_as(log, in_request.then_some(script), script, who);
+pub fn log_script_exception(
+    py: Python<'_>,
+    log: LogFn<'_>,
+    script: &str,
+    who: &str,
+    in_request: bool,
+) {
+    log_script_exception_as(py, log, in_request.then_some(script), script, who);
 }
 
 /// [`log_script_exception`] for a request whose file (`request_file`, C's
 /// `r->filename`, the `[script]` tag) is not the script that failed, as
 /// for an auth, dispatch or handler script. `None`: outside any request.
 pub fn log_script_exception_as(
+    py: Python<'_>,
     log: LogFn<'_>,
     request_file: Option<&str>,
     script: &str,
     who: &str,
 ) {
-    let kind = errors::pending_error_type_name().unwrap_or_else(|| "Unknown".into());
+    let kind = errors::pending_error_type_name(py).unwrap_or_else(|| "Unknown".into());
     let tag = request_file.map_or(String::new(), |file| format!("[script {file}] "));
     let headline = if kind == "SystemExit" {
         // The process carries on, so the C module says it ignored it.
@@ -148,18 +156,18 @@ pub fn log_script_exception_as(
             "WSGI0174: {tag}{kind} exception raised processing WSGI script '{script}' for {who}."
         )
     };
-    log_python_error(log, &headline);
+    log_python_error(py, log, &headline);
 }
 
 /// When the pending exception is CPython refusing an extension module in
 /// `interp` because the interpreter has its own GIL: the line that explains
 /// it, to log after the traceback. Leaves the exception pending.
-fn own_gil_refusal_guidance(interp: &Interpreter) -> Option<String> {
+fn own_gil_refusal_guidance(py: Python<'_>, interp: &Interpreter) -> Option<String> {
     use crate::config::gil;
     if interp.gil != gil::GilKind::Own {
         return None;
     }
-    let module = errors::pending_error_messages(8)
+    let module = errors::pending_error_messages(py, 8)
         .iter()
         .find_map(|m| gil::own_gil_refusal(m).map(str::to_string))?;
     Some(gil::own_gil_import_guidance(
@@ -188,19 +196,19 @@ enum LoadFailure {
 /// covers in `interp`: records it in the interpreter, logs the traceback
 /// at debug level only (the warning of the fallback says what happened)
 /// and clears it.
-fn give_up_own_gil_if_refused(interp: &Interpreter, report: &LoadLog<'_>) -> bool {
+fn give_up_own_gil_if_refused(py: Python<'_>, interp: &Interpreter, report: &LoadLog<'_>) -> bool {
     use crate::config::gil;
     if !interp.may_fall_back_to_shared_gil() {
         return false;
     }
-    let messages = errors::pending_error_messages(8);
+    let messages = errors::pending_error_messages(py, 8);
     let Some(module) =
         gil::own_gil_fallback_module(interp.gil, interp.may_fall_back_to_shared_gil(), &messages)
     else {
         return false;
     };
     interp.give_up_own_gil(module);
-    let text = errors::take_error_text().unwrap_or_default();
+    let text = errors::take_error_text(py).unwrap_or_default();
     for line in text.lines().filter(|line| !line.is_empty()) {
         report.script_line(APLOG_DEBUG, 0, line);
     }
@@ -352,13 +360,14 @@ fn load_script_as_of(
     mtime: Option<i64>,
     may_fall_back: bool,
 ) -> Result<Owned, LoadFailure> {
+    let py = gil.python();
     let key = route.cache_key();
     // The common case, without the lock: loaded, unchanged, and no
     // `reload_required` to ask.
     let current = interp.with_scripts(gil, |scripts| {
         scripts.get(&key).and_then(|s| {
             let unchanged = !route.reload_on_change || Some(s.mtime) == mtime;
-            let asks = route.reload_on_change && s.module.hasattr("reload_required");
+            let asks = route.reload_on_change && s.module.hasattr(py, "reload_required");
             (unchanged && !asks).then(|| s.module.clone())
         })
     });
@@ -378,7 +387,8 @@ fn load_script_as_of(
     });
     if let Some((module, loaded_mtime)) = &cached {
         let unchanged = !route.reload_on_change || Some(*loaded_mtime) == mtime;
-        if unchanged && !(route.reload_on_change && reload_requested(interp, module, route, report))
+        if unchanged
+            && !(route.reload_on_change && reload_requested(py, interp, module, route, report))
         {
             return Ok(module.clone());
         }
@@ -391,9 +401,9 @@ fn load_script_as_of(
         "Loading"
     };
     tracing::info!("{verb} WSGI script '{}' into {who}.", route.script);
-    let loaded = compile(report, route, &who)
+    let loaded = compile(py, report, route, &who)
         .ok_or(LoadFailure::Failed)
-        .and_then(|code| execute(report, route, &key, &code, interp, may_fall_back));
+        .and_then(|code| execute(py, report, route, &key, &code, interp, may_fall_back));
     if !matches!(loaded, Err(LoadFailure::OwnGilGivenUp)) {
         // Giving up is no failure of the script: it loads again next door.
         note_load(loaded.is_ok());
@@ -422,7 +432,7 @@ fn load_script_as_of(
 /// Reads and compiles the route's script; a failure is logged as the C
 /// module logs it (WSGI0105 in a request, WSGI0106 outside one, with the
 /// OS error of a failed read), followed by the exception.
-fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
+fn compile(py: Python<'_>, report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
     let script = &route.script;
     let code = match std::fs::read(script) {
         Ok(source) => {
@@ -431,11 +441,11 @@ fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
             let end = source.iter().position(|&b| b == 0).unwrap_or(source.len());
             let source = CString::new(&source[..end]).ok()?;
             let filename = CString::new(script.as_str()).ok()?;
-            code::compile_file_source(&source, &filename).ok_or(0)
+            code::compile_file_source(py, &source, &filename).ok_or(0)
         }
         Err(error) => {
             let errno = error.raw_os_error().unwrap_or(0);
-            errors::raise_os_error(errno, script);
+            errors::raise_os_error(py, errno, script);
             Err(errno)
         }
     };
@@ -453,7 +463,7 @@ fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
         errno,
         &format!("{code}: Could not read or compile WSGI script '{script}' for {who}."),
     );
-    log_script_exception_as(report.log, report.request_file, script, who);
+    log_script_exception_as(py, report.log, report.request_file, script, who);
     None
 }
 
@@ -464,6 +474,7 @@ fn compile(report: &LoadLog<'_>, route: &Route, who: &str) -> Option<Owned> {
 /// anything else with WSGI0109 (WSGI0110) and the exception, unless
 /// `may_fall_back` and the interpreter gives up its own GIL over it.
 fn execute(
+    py: Python<'_>,
     report: &LoadLog<'_>,
     route: &Route,
     key: &str,
@@ -474,19 +485,19 @@ fn execute(
     let who = &describe_for_scripts(interp);
     let name = script_module_name(key);
     let script = &route.script;
-    let module = code::exec_code_as_module(code, &name, script);
+    let module = code::exec_code_as_module(py, code, &name, script);
     if let Some(module) = module {
         return Ok(module);
     }
-    let system_exit = errors::pending_is(ExceptionType::SystemExit);
-    if !system_exit && may_fall_back && give_up_own_gil_if_refused(interp, report) {
+    let system_exit = errors::pending_is(py, ExceptionType::SystemExit);
+    if !system_exit && may_fall_back && give_up_own_gil_if_refused(py, interp, report) {
         return Err(LoadFailure::OwnGilGivenUp);
     }
     let in_request = report.request_file.is_some();
     match (system_exit, in_request) {
-        (true, false) if crate::process::runs_service_scripts() => errors::clear_error(),
+        (true, false) if crate::process::runs_service_scripts() => errors::clear_error(py),
         (true, false) => {
-            errors::clear_error();
+            errors::clear_error(py);
             report.script_line(
                 APLOG_ERR,
                 0,
@@ -507,8 +518,8 @@ fn execute(
                 0,
                 &format!("{code}: Unable to execute Python script file '{script}'."),
             );
-            let guidance = own_gil_refusal_guidance(interp);
-            log_script_exception_as(report.log, report.request_file, script, who);
+            let guidance = own_gil_refusal_guidance(py, interp);
+            log_script_exception_as(py, report.log, report.request_file, script, who);
             if let Some(line) = guidance {
                 report.script_line(APLOG_ERR, 0, &line);
             }
@@ -522,24 +533,26 @@ fn execute(
 /// target file, or the WSGI script itself. An exception is logged and
 /// keeps the loaded script.
 fn reload_requested(
+    py: Python<'_>,
     interp: &Interpreter,
     module: &Owned,
     route: &Route,
     report: &LoadLog<'_>,
 ) -> bool {
-    if !module.hasattr("reload_required") {
+    if !module.hasattr(py, "reload_required") {
         return false;
     }
     let resource = route.target_file();
-    let answer = convert::str_obj(resource).and_then(|r| {
+    let answer = convert::str_obj(py, resource).and_then(|r| {
         module
-            .getattr("reload_required")
-            .and_then(|f| f.call(&[&r]))
+            .getattr(py, "reload_required")
+            .and_then(|f| f.call(py, &[&r]))
     });
     match answer {
-        Some(value) => object::is_true(&value),
+        Some(value) => object::is_true(py, &value),
         None => {
             log_script_exception_as(
+                py,
                 report.log,
                 report.request_file,
                 &route.script,
@@ -560,78 +573,90 @@ pub fn request_thread_id() -> i64 {
 }
 
 /// A dict of the CGI variables, as native strings.
-pub fn cgi_dict(cgi: &[(String, String)]) -> Option<Owned> {
-    let environ = collections::new_dict()?;
+pub fn cgi_dict(py: Python<'_>, cgi: &[(String, String)]) -> Option<Owned> {
+    let environ = collections::new_dict(py)?;
     for (key, value) in cgi {
-        collections::dict_set(&environ, key, &convert::latin1_obj(value)?);
+        collections::dict_set(py, &environ, key, &convert::latin1_obj(py, value)?);
     }
     Some(environ)
 }
 
 /// The environ without the per-request stream objects (`wsgi.input`,
 /// `wsgi.errors`), which the caller adds.
-pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
-    let environ = cgi_dict(&extras.cgi)?;
-    let version = collections::int_tuple(&crate::pymodule::version_numbers())?;
-    let set = |k: &str, v: Owned| collections::dict_set(&environ, k, &v);
-    set("wsgi.version", collections::int_tuple(&[1, 0])?);
-    set("wsgi.url_scheme", convert::str_obj(extras.url_scheme)?);
-    set("wsgi.multithread", convert::bool_obj(extras.multithread));
-    set("wsgi.multiprocess", convert::bool_obj(extras.multiprocess));
-    set("wsgi.run_once", convert::bool_obj(false));
+pub fn build_environ(py: Python<'_>, extras: &EnvironExtras, route: &Route) -> Option<Owned> {
+    let environ = cgi_dict(py, &extras.cgi)?;
+    let version = collections::int_tuple(py, &crate::pymodule::version_numbers())?;
+    let set = |k: &str, v: Owned| collections::dict_set(py, &environ, k, &v);
+    set("wsgi.version", collections::int_tuple(py, &[1, 0])?);
+    set("wsgi.url_scheme", convert::str_obj(py, extras.url_scheme)?);
+    set(
+        "wsgi.multithread",
+        convert::bool_obj(py, extras.multithread),
+    );
+    set(
+        "wsgi.multiprocess",
+        convert::bool_obj(py, extras.multiprocess),
+    );
+    set("wsgi.run_once", convert::bool_obj(py, false));
     // read() always ends with b'' at the end of the body, so frameworks
     // may read to EOF instead of trusting CONTENT_LENGTH.
-    set("wsgi.input_terminated", convert::bool_obj(true));
+    set("wsgi.input_terminated", convert::bool_obj(py, true));
     set("mod_wsgi.version", version);
     set(
         "mod_wsgi.process_group",
-        convert::str_obj(&extras.process_group)?,
+        convert::str_obj(py, &extras.process_group)?,
     );
     set(
         "mod_wsgi.application_group",
-        convert::str_obj(&extras.application_group)?,
+        convert::str_obj(py, &extras.application_group)?,
     );
     set(
         "mod_wsgi.callable_object",
-        convert::str_obj(&route.callable)?,
+        convert::str_obj(py, &route.callable)?,
     );
     set(
         "mod_wsgi.request_handler",
-        convert::str_obj(&extras.request_handler)?,
+        convert::str_obj(py, &extras.request_handler)?,
     );
     set(
         "mod_wsgi.handler_script",
-        convert::str_obj(&extras.handler_script)?,
+        convert::str_obj(py, &extras.handler_script)?,
     );
-    set("mod_wsgi.request_id", convert::str_obj(&extras.request_id)?);
+    set(
+        "mod_wsgi.request_id",
+        convert::str_obj(py, &extras.request_id)?,
+    );
     if let Some(id) = &extras.connection_id {
-        set("mod_wsgi.connection_id", convert::str_obj(id)?);
+        set("mod_wsgi.connection_id", convert::str_obj(py, id)?);
     }
-    set("mod_wsgi.thread_id", convert::int_obj(request_thread_id())?);
+    set(
+        "mod_wsgi.thread_id",
+        convert::int_obj(py, request_thread_id())?,
+    );
     set(
         "mod_wsgi.server_pid",
-        convert::str_obj(&extras.server_pid.to_string())?,
+        convert::str_obj(py, &extras.server_pid.to_string())?,
     );
     set(
         "mod_wsgi.request_start",
-        convert::float_obj(extras.request_start)?,
+        convert::float_obj(py, extras.request_start)?,
     );
     set(
         "mod_wsgi.queue_start",
-        convert::float_obj(extras.queue_start)?,
+        convert::float_obj(py, extras.queue_start)?,
     );
     set(
         "mod_wsgi.daemon_start",
-        convert::float_obj(extras.daemon_start)?,
+        convert::float_obj(py, extras.daemon_start)?,
     );
     set(
         "apache.version",
-        collections::int_tuple(&extras.apache_version)?,
+        collections::int_tuple(py, &extras.apache_version)?,
     );
     if let Some(request) = extras.apache_request {
         set(
             "apache.request_rec",
-            convert::capsule(request, c"apache.request_rec")?,
+            convert::capsule(py, request, c"apache.request_rec")?,
         );
     }
     Some(environ)
@@ -640,20 +665,20 @@ pub fn build_environ(extras: &EnvironExtras, route: &Route) -> Option<Owned> {
 /// For a `wsgi.file_wrapper` around a real file: its descriptor, the
 /// current position and the bytes left. `None` means "iterate instead"
 /// (a file-like object without a usable descriptor).
-fn wrapped_file(result: &Owned, wrapper_type: &Owned) -> Option<(i32, u64, u64)> {
+fn wrapped_file(py: Python<'_>, result: &Owned, wrapper_type: &Owned) -> Option<(i32, u64, u64)> {
     // Only an exact instance of our class, not of a subclass.
-    if !object::has_type(result, wrapper_type) {
+    if !object::has_type(py, result, wrapper_type) {
         return None;
     }
     let found = (|| {
-        let filelike = result.getattr("filelike")?;
-        let fd = filelike.getattr("fileno")?.call0()?;
-        let fd = convert::to_i64(&fd)?;
-        let position = filelike.getattr("tell")?.call0()?;
-        let position = convert::to_i64(&position)?;
+        let filelike = result.getattr(py, "filelike")?;
+        let fd = filelike.getattr(py, "fileno")?.call0(py)?;
+        let fd = convert::to_i64(py, &fd)?;
+        let position = filelike.getattr(py, "tell")?.call0(py)?;
+        let position = convert::to_i64(py, &position)?;
         Some((i32::try_from(fd).ok()?, u64::try_from(position).ok()?))
     })();
-    errors::clear_error();
+    errors::clear_error(py);
     let (fd, position) = found?;
     let size = crate::sys::fd::regular_file_size(fd)?;
     Some((fd, position, size.saturating_sub(position)))
@@ -693,31 +718,33 @@ fn send_wrapped_file(
 
 /// Iterates the application's result, writing each bytes item.
 fn stream_result(
+    py: Python<'_>,
     ctx: &mut RequestContext,
     result: &Owned,
     file_wrapper_type: &Owned,
     allow_sendfile: bool,
 ) -> Result<(), String> {
-    if let Some(file) = wrapped_file(result, file_wrapper_type) {
+    if let Some(file) = wrapped_file(py, result, file_wrapper_type) {
         return send_wrapped_file(ctx, file, allow_sendfile);
     }
     // Like the C module, no Content-Length is derived from the
     // result: each item is passed on (and flushed) as it comes.
-    let iter = collections::get_iter(result)
+    let iter = collections::get_iter(py, result)
         .ok_or_else(|| "the WSGI application returned a non-iterable object".to_string())?;
     loop {
-        let Some(item) = collections::iter_next(&iter) else {
-            if errors::error_pending() {
+        let Some(item) = collections::iter_next(py, &iter) else {
+            if errors::error_pending(py) {
                 return Err("exception raised while iterating the WSGI response".into());
             }
             return Ok(());
         };
-        let Some(bytes) = convert::bytes_contents(&item) else {
+        let Some(bytes) = convert::bytes_contents(py, &item) else {
             errors::raise(
+                py,
                 ExceptionType::TypeError,
                 &format!(
                     "response iterable must yield bytes, not {}",
-                    object::type_name(&item)
+                    object::type_name(py, &item)
                 ),
             );
             return Err("invalid item in the WSGI response".into());
@@ -728,7 +755,7 @@ fn stream_result(
         let data = bytes.to_vec();
         if let Err(message) = ctx.write_body(&data) {
             // Reported like an exception the application raised.
-            errors::raise(ExceptionType::RuntimeError, &message);
+            errors::raise(py, ExceptionType::RuntimeError, &message);
             return Err(message);
         }
         if ctx.client_gone {
@@ -740,12 +767,17 @@ fn stream_result(
 /// Calls `close()` on the result if it has one. A failed lookup of
 /// `close` is logged with `log_lookup_failure` (C's WSGI0194), then, like
 /// an exception `close()` raises, goes to `log_exception`.
-fn close_result(result: &Owned, log_lookup_failure: impl FnOnce(), log_exception: impl FnOnce()) {
-    let close = match result.getattr("close") {
+fn close_result(
+    py: Python<'_>,
+    result: &Owned,
+    log_lookup_failure: impl FnOnce(),
+    log_exception: impl FnOnce(),
+) {
+    let close = match result.getattr(py, "close") {
         Some(close) => close,
         None => {
-            if errors::pending_is(ExceptionType::AttributeError) {
-                errors::clear_error();
+            if errors::pending_is(py, ExceptionType::AttributeError) {
+                errors::clear_error(py);
             } else {
                 log_lookup_failure();
                 log_exception();
@@ -753,7 +785,7 @@ fn close_result(result: &Owned, log_lookup_failure: impl FnOnce(), log_exception
             return;
         }
     };
-    if close.call0().is_none() {
+    if close.call0(py).is_none() {
         log_exception();
     }
 }
@@ -836,6 +868,7 @@ fn run_in_scope(
     meter: &Meter,
     timing: &mut Timing,
 ) -> Result<Outcome, GaveUpOwnGil> {
+    let py = gil.python();
     // SAFETY: `ctx_ptr` points at the caller's context, alive throughout.
     let transport = unsafe { &*ctx_ptr }.transport;
     let log = |level: i32, line: &str| transport.log(level, line);
@@ -883,10 +916,10 @@ fn run_in_scope(
         Ok(module) => module,
         Err(LoadFailure::OwnGilGivenUp) => return Err(GaveUpOwnGil),
         Err(LoadFailure::Failed) => {
-            if errors::pending_error_type_name().is_some() {
+            if errors::pending_error_type_name(py).is_some() {
                 // A SystemExit, named by the request's file as the C module does.
                 let who = describe_for_scripts(interp);
-                log_script_exception(&log, route.target_file(), &who, true);
+                log_script_exception(py, &log, route.target_file(), &who, true);
             }
             return Ok(Outcome::Fail(500));
         }
@@ -895,8 +928,8 @@ fn run_in_scope(
     // request from here on; while the script is imported it is the
     // process's, as with the C module.
     let _scope = streams::RequestScope::enter(ctx_ptr);
-    let Some(application) = module.getattr(&route.callable) else {
-        errors::clear_error();
+    let Some(application) = module.getattr(py, &route.callable) else {
+        errors::clear_error(py);
         transport.log(
             APLOG_ERR,
             &format!(
@@ -920,22 +953,27 @@ fn run_in_scope(
     let bound = (
         types::bind(&objects.adapter_type, ctx_ptr),
         types::bind(&objects.input_type, ctx_ptr),
-        types::request_errors(&objects, ctx_ptr),
+        types::request_errors(py, &objects, ctx_ptr),
     );
     let (Some(adapter), Some(input), Some((errors, errors_stream))) = bound else {
-        log_python_error(&log, "Cannot create the WSGI request objects.");
+        log_python_error(py, &log, "Cannot create the WSGI request objects.");
         return Ok(Outcome::Fail(500));
     };
     let outcome = (|| {
-        let environ = build_environ(extras, route)?;
-        collections::dict_set(&environ, "wsgi.input", &input);
-        collections::dict_set(&environ, "wsgi.errors", &errors_stream);
-        collections::dict_set(&environ, "wsgi.file_wrapper", &objects.file_wrapper_type);
-        let start_response = adapter.getattr("start_response")?;
+        let environ = build_environ(py, extras, route)?;
+        collections::dict_set(py, &environ, "wsgi.input", &input);
+        collections::dict_set(py, &environ, "wsgi.errors", &errors_stream);
+        collections::dict_set(
+            py,
+            &environ,
+            "wsgi.file_wrapper",
+            &objects.file_wrapper_type,
+        );
+        let start_response = adapter.getattr(py, "start_response")?;
         Some((environ, start_response))
     })();
     let Some((environ, start_response)) = outcome else {
-        log_python_error(&log, "Cannot build the WSGI environ.");
+        log_python_error(py, &log, "Cannot build the WSGI environ.");
         return Ok(Outcome::Fail(500));
     };
 
@@ -944,13 +982,14 @@ fn run_in_scope(
     let ctx = unsafe { &mut *ctx_ptr };
     // As the C module does, failing event subscribers go to the server log.
     let log_error = crate::pymodule::events::log_subscriber_failure;
-    let events = RequestEvents::begin(&objects.events, extras, meter);
+    let events = RequestEvents::begin(py, &objects.events, extras, meter);
     timing.application_start = crate::metrics::now_seconds();
-    if let Some(now) = convert::float_obj(timing.application_start) {
-        collections::dict_set(&environ, "mod_wsgi.application_start", &now);
+    if let Some(now) = convert::float_obj(py, timing.application_start) {
+        collections::dict_set(py, &environ, "mod_wsgi.application_start", &now);
     }
     let application = match &events {
         Some(events) => events.started(
+            py,
             extras,
             &route.callable,
             &environ,
@@ -964,19 +1003,19 @@ fn run_in_scope(
     let who = describe_for_scripts(interp);
     let mut log_failure = || {
         if let Some(events) = &events {
-            events.exception(&log_error);
+            events.exception(py, &log_error);
         }
-        if pending_is_request_timeout() {
+        if pending_is_request_timeout(py) {
             // The unwinding the daemon asked for: not an application error.
             timed_out = true;
-            errors::clear_error();
+            errors::clear_error(py);
             log(
                 APLOG_INFO,
                 &format!("[script {}] {REQUEST_TIMEOUT_MESSAGE}", route.target_file()),
             );
         } else {
-            let guidance = own_gil_refusal_guidance(interp);
-            log_script_exception(&log, route.target_file(), &who, true);
+            let guidance = own_gil_refusal_guidance(py, interp);
+            log_script_exception(py, &log, route.target_file(), &who, true);
             if let Some(line) = guidance {
                 log(
                     APLOG_ERR,
@@ -985,18 +1024,20 @@ fn run_in_scope(
             }
         }
     };
-    let completed = match application.call(&[&environ, &start_response]) {
+    let completed = match application.call(py, &[&environ, &start_response]) {
         None => {
             log_failure();
             false
         }
         Some(result) => {
-            let streamed = stream_result(ctx, &result, &objects.file_wrapper_type, route.sendfile);
+            let streamed =
+                stream_result(py, ctx, &result, &objects.file_wrapper_type, route.sendfile);
             if streamed.is_err() {
                 // Every streaming failure leaves a Python exception set.
                 log_failure();
             }
             close_result(
+                py,
                 &result,
                 || {
                     log(
@@ -1007,14 +1048,14 @@ fn run_in_scope(
                         ),
                     )
                 },
-                || log_script_exception(&log, route.target_file(), &who, true),
+                || log_script_exception(py, &log, route.target_file(), &who, true),
             );
             match streamed {
                 Err(_) => false,
                 // An empty response still needs start_response().
                 Ok(()) => {
                     ctx.send_headers().is_ok() || {
-                        errors::raise(ExceptionType::RuntimeError, START_RESPONSE_FIRST);
+                        errors::raise(py, ExceptionType::RuntimeError, START_RESPONSE_FIRST);
                         log_failure();
                         false
                     }
@@ -1043,8 +1084,8 @@ fn run_in_scope(
         _ => 0,
     };
     if let Some(events) = events {
-        events.finished(extras, meter, timing, &ctx.io, &log_error);
-        events.end();
+        events.finished(py, extras, meter, timing, &ctx.io, &log_error);
+        events.end(py);
     }
     ctx.flush_log();
     for obj in [&adapter, &input, &errors] {
@@ -1067,16 +1108,16 @@ const REQUEST_TIMEOUT_MESSAGE: &str = "Request interrupted by RequestTimeout; th
 
 /// Whether the pending exception is `mod_wsgi.RequestTimeout`, injected
 /// when a daemon's request-timeout fired. The exception stays pending.
-fn pending_is_request_timeout() -> bool {
-    let Some(exception) = errors::take_exception() else {
+fn pending_is_request_timeout(py: Python<'_>) -> bool {
+    let Some(exception) = errors::take_exception(py) else {
         return false;
     };
-    let matched = code::import("mod_wsgi")
-        .and_then(|m| m.getattr("RequestTimeout"))
-        .and_then(|cls| object::is_instance(&exception, &cls))
+    let matched = code::import(py, "mod_wsgi")
+        .and_then(|m| m.getattr(py, "RequestTimeout"))
+        .and_then(|cls| object::is_instance(py, &exception, &cls))
         .unwrap_or(false);
-    errors::clear_error();
-    errors::restore_exception(exception);
+    errors::clear_error(py);
+    errors::restore_exception(py, exception);
     matched
 }
 

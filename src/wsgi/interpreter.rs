@@ -6,6 +6,7 @@
 use crate::python::interp::{Attached, Gil, Interpreter, InterpreterSetup};
 use crate::python::object::Owned;
 use crate::python::runtime::describe_error;
+use crate::python::Python;
 use std::sync::Arc;
 
 /// Per-interpreter Python objects the WSGI adapter needs on every request.
@@ -45,21 +46,22 @@ impl InterpreterObjects {
 /// through them; the groups are set after, since a `mod_wsgi` package
 /// directory on the extended path becomes the module's `__path__` then.
 pub fn attach(
+    py: Python<'_>,
     module: &Owned,
     interp: &Interpreter,
     setup: &InterpreterSetup,
     extend_path: &dyn Fn() -> Result<(), String>,
 ) -> Result<Attached, String> {
-    let fail = |what: &str| format!("{what}: {}", describe_error());
-    let objects =
-        super::types::create(module).ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
-    super::streams::install(&objects, setup.restrictions)
+    let fail = |what: &str| format!("{what}: {}", describe_error(py));
+    let objects = super::types::create(py, module)
+        .ok_or_else(|| fail("cannot create the WSGI adapter types"))?;
+    super::streams::install(py, &objects, setup.restrictions)
         .ok_or_else(|| fail("cannot install the standard streams"))?;
-    super::gil_watch::install()
+    super::gil_watch::install(py)
         .ok_or_else(|| fail("cannot watch for the GIL being turned back on"))?;
     extend_path()?;
-    crate::pymodule::set_groups(module, &interp.process_group, &interp.application_group)
+    crate::pymodule::set_groups(py, module, &interp.process_group, &interp.application_group)
         .ok_or_else(|| fail("cannot set mod_wsgi attributes"))?;
-    module.setattr("FileWrapper", &objects.file_wrapper_type);
+    module.setattr(py, "FileWrapper", &objects.file_wrapper_type);
     Ok(Arc::new(objects))
 }

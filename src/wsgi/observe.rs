@@ -11,6 +11,7 @@ use crate::python::interp;
 use crate::python::{
     collections, convert, errors,
     object::{self, Owned},
+    Python,
 };
 use crate::telemetry::reporter::{self, Reporter};
 use crate::telemetry::{SlowOutcome, SlowRequest};
@@ -220,13 +221,14 @@ pub struct RequestEvents<'a> {
 impl<'a> RequestEvents<'a> {
     /// Starts the request's Python state (with the GIL held).
     pub fn begin(
+        py: Python<'_>,
         objects: &'a EventObjects,
         extras: &EnvironExtras,
         meter: &Meter,
     ) -> Option<RequestEvents<'a>> {
-        let data = collections::new_dict()?;
-        let request_id = convert::str_obj(&extras.request_id)?;
-        let subscribed = objects.subscribed();
+        let data = collections::new_dict(py)?;
+        let request_id = convert::str_obj(py, &extras.request_id)?;
+        let subscribed = objects.subscribed(py);
         if subscribed {
             meter.start_cpu_clock();
         }
@@ -239,18 +241,20 @@ impl<'a> RequestEvents<'a> {
         })
     }
 
-    fn payload(&self) -> Option<Owned> {
-        let d = collections::new_dict()?;
-        self.objects.set(&d, "request_id", &self.request_id);
-        self.objects.set(&d, "request_data", &self.data);
+    fn payload(&self, py: Python<'_>) -> Option<Owned> {
+        let d = collections::new_dict(py)?;
+        self.objects.set(py, &d, "request_id", &self.request_id);
+        self.objects.set(py, &d, "request_data", &self.data);
         Some(d)
     }
 
     /// Records the request in `active_requests` and publishes
     /// `request_started`; returns the application to call, which a
     /// subscriber may have replaced.
+    #[allow(clippy::too_many_arguments)]
     pub fn started(
         &self,
+        py: Python<'_>,
         extras: &EnvironExtras,
         callable: &str,
         environ: &Owned,
@@ -259,80 +263,95 @@ impl<'a> RequestEvents<'a> {
         log: &dyn Fn(&str),
     ) -> Owned {
         let built = (|| {
-            let d = self.payload()?;
-            let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
+            let d = self.payload(py)?;
+            let set =
+                |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(py, &d, k, &v));
             set(
                 "thread_id",
-                convert::int_obj(super::handler::request_thread_id()),
+                convert::int_obj(py, super::handler::request_thread_id()),
             )?;
-            set("server_pid", convert::int_obj(extras.server_pid.into()))?;
-            set("request_start", convert::float_obj(extras.request_start))?;
-            set("queue_start", convert::float_obj(extras.queue_start))?;
-            set("daemon_start", convert::float_obj(extras.daemon_start))?;
-            set("application_start", convert::float_obj(application_start))?;
-            set("callable_object", convert::str_obj(callable))?;
+            set("server_pid", convert::int_obj(py, extras.server_pid.into()))?;
+            set(
+                "request_start",
+                convert::float_obj(py, extras.request_start),
+            )?;
+            set("queue_start", convert::float_obj(py, extras.queue_start))?;
+            set("daemon_start", convert::float_obj(py, extras.daemon_start))?;
+            set(
+                "application_start",
+                convert::float_obj(py, application_start),
+            )?;
+            set("callable_object", convert::str_obj(py, callable))?;
             set("request_environ", Some(environ.clone()))?;
             set("application_object", Some(application.clone()))?;
             set(
                 "daemon_connects",
-                convert::int_obj(extras.daemon_connects.into()),
+                convert::int_obj(py, extras.daemon_connects.into()),
             )?;
             set(
                 "daemon_restarts",
-                convert::int_obj(extras.daemon_restarts.into()),
+                convert::int_obj(py, extras.daemon_restarts.into()),
             )?;
             Some(d)
         })();
         let Some(payload) = built else {
-            errors::clear_error();
+            errors::clear_error(py);
             return application;
         };
         let active = &self.objects.active_requests;
-        collections::dict_set_item(active, &self.request_id, &payload);
+        collections::dict_set_item(py, active, &self.request_id, &payload);
         if !self.subscribed {
             return application;
         }
         // Subscribers get their own copy: what they merge in must not
         // change the active-request record.
-        let Some(event) = collections::dict_copy(&payload) else {
-            errors::clear_error();
+        let Some(event) = collections::dict_copy(py, &payload) else {
+            errors::clear_error(py);
             return application;
         };
-        events::publish(&self.objects.subscribers, "request_started", &event, log);
-        let chosen = collections::dict_get(&event, "application_object");
+        events::publish(
+            py,
+            &self.objects.subscribers,
+            "request_started",
+            &event,
+            log,
+        );
+        let chosen = collections::dict_get(py, &event, "application_object");
         chosen.unwrap_or(application)
     }
 
     /// Publishes `request_exception` for the pending exception, leaving
     /// it pending.
-    pub fn exception(&self, log: &dyn Fn(&str)) {
+    pub fn exception(&self, py: Python<'_>, log: &dyn Fn(&str)) {
         if !self.subscribed {
             return;
         }
-        let Some(exception) = errors::take_exception() else {
+        let Some(exception) = errors::take_exception(py) else {
             return;
         };
-        let kind = object::type_of(&exception);
+        let kind = object::type_of(py, &exception);
         let trace = exception
-            .getattr("__traceback__")
-            .unwrap_or_else(convert::none);
-        let info = collections::tuple(&[&kind, &exception, &trace]);
-        if let (Some(info), Some(payload)) = (info, self.payload()) {
-            collections::dict_set(&payload, "exception_info", &info);
+            .getattr(py, "__traceback__")
+            .unwrap_or_else(|| convert::none(py));
+        let info = collections::tuple(py, &[&kind, &exception, &trace]);
+        if let (Some(info), Some(payload)) = (info, self.payload(py)) {
+            collections::dict_set(py, &payload, "exception_info", &info);
             events::publish(
+                py,
                 &self.objects.subscribers,
                 "request_exception",
                 &payload,
                 log,
             );
         }
-        errors::clear_error();
-        errors::restore_exception(exception);
+        errors::clear_error(py);
+        errors::restore_exception(py, exception);
     }
 
     /// Publishes `request_finished` with the request's figures.
     pub fn finished(
         &self,
+        py: Python<'_>,
         extras: &EnvironExtras,
         meter: &Meter,
         timing: &Timing,
@@ -344,11 +363,13 @@ impl<'a> RequestEvents<'a> {
         }
         let (cpu_user, cpu_system) = meter.cpu();
         let built = (|| {
-            let d = self.payload()?;
-            let set = |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(&d, k, &v));
-            let float = |k: &'static str, v: f64| set(k, convert::float_obj(v));
-            let int =
-                |k: &'static str, v: u64| set(k, convert::int_obj(v.min(i64::MAX as u64) as i64));
+            let d = self.payload(py)?;
+            let set =
+                |k: &'static str, v: Option<Owned>| v.map(|v| self.objects.set(py, &d, k, &v));
+            let float = |k: &'static str, v: f64| set(k, convert::float_obj(py, v));
+            let int = |k: &'static str, v: u64| {
+                set(k, convert::int_obj(py, v.min(i64::MAX as u64) as i64))
+            };
             int("thread_id", super::handler::request_thread_id() as u64)?;
             int("server_pid", extras.server_pid.into())?;
             float("request_start", extras.request_start)?;
@@ -375,19 +396,23 @@ impl<'a> RequestEvents<'a> {
             Some(d)
         })();
         match built {
-            Some(payload) => {
-                events::publish(&self.objects.subscribers, "request_finished", &payload, log)
-            }
-            None => errors::clear_error(),
+            Some(payload) => events::publish(
+                py,
+                &self.objects.subscribers,
+                "request_finished",
+                &payload,
+                log,
+            ),
+            None => errors::clear_error(py),
         }
     }
 
     /// Removes the request from `active_requests` and this thread.
-    pub fn end(self) {
+    pub fn end(self, py: Python<'_>) {
         let active = &self.objects.active_requests;
         // Absent is fine.
-        if !collections::dict_del_item(active, &self.request_id) {
-            errors::clear_error();
+        if !collections::dict_del_item(py, active, &self.request_id) {
+            errors::clear_error(py);
         }
         events::end_request();
     }

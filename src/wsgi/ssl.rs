@@ -9,6 +9,7 @@ use crate::python::{
     collections, convert,
     errors::{self, ExceptionType},
     object::{self, Owned},
+    Python,
 };
 use pyo3_ffi as ffi;
 use std::cell::Cell;
@@ -48,12 +49,16 @@ impl Drop for SslScope {
 }
 
 /// Runs `f` on the current request, or raises RuntimeError.
-fn with_current(f: impl FnOnce(&dyn SslVars) -> *mut ffi::PyObject) -> *mut ffi::PyObject {
+fn with_current(
+    py: Python<'_>,
+    f: impl FnOnce(&dyn SslVars) -> *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     match CURRENT.with(Cell::get) {
         // SAFETY: set by a live SslScope on this thread (see `enter`).
         Some(vars) => f(unsafe { &*vars }),
         None => {
             errors::raise(
+                py,
                 ExceptionType::RuntimeError,
                 "mod_ssl functions are only available while the request is being checked",
             );
@@ -63,7 +68,7 @@ fn with_current(f: impl FnOnce(&dyn SslVars) -> *mut ffi::PyObject) -> *mut ffi:
 }
 
 /// Raises the C module's TypeError for a wrong argument count.
-fn wrong_count(name: &str, wanted: isize, args: *mut ffi::PyObject) -> bool {
+fn wrong_count(py: Python<'_>, name: &str, wanted: isize, args: *mut ffi::PyObject) -> bool {
     // SAFETY: GIL held; `args` is the call's argument tuple.
     let given = unsafe { ffi::PyTuple_Size(args) };
     if given == wanted {
@@ -71,6 +76,7 @@ fn wrong_count(name: &str, wanted: isize, args: *mut ffi::PyObject) -> bool {
     }
     let plural = if wanted == 1 { "argument" } else { "arguments" };
     errors::raise(
+        py,
         ExceptionType::TypeError,
         &format!("{name}() takes exactly {wanted} {plural} ({given} given)"),
     );
@@ -81,12 +87,14 @@ unsafe extern "C" fn is_https(
     _slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_ssl.is_https", || {
-        if wrong_count("ssl_is_https", 0, args) {
+    // SAFETY: CPython calls its functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_ssl.is_https", || {
+        if wrong_count(py, "ssl_is_https", 0, args) {
             return std::ptr::null_mut();
         }
-        with_current(|vars| {
-            convert::int_obj(i64::from(vars.is_https()))
+        with_current(py, |vars| {
+            convert::int_obj(py, i64::from(vars.is_https()))
                 .map_or(std::ptr::null_mut(), Owned::into_raw)
         })
     })
@@ -96,8 +104,10 @@ unsafe extern "C" fn var_lookup(
     _slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_ssl.var_lookup", || {
-        if wrong_count("ssl_var_lookup", 1, args) {
+    // SAFETY: CPython calls its functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_ssl.var_lookup", || {
+        if wrong_count(py, "ssl_var_lookup", 1, args) {
             return std::ptr::null_mut();
         }
         // SAFETY: GIL held; index 0 exists (counted above); borrowed.
@@ -105,19 +115,20 @@ unsafe extern "C" fn var_lookup(
         let Some(name) = (unsafe { Owned::from_borrowed(ffi::PyTuple_GetItem(args, 0)) }) else {
             return std::ptr::null_mut();
         };
-        let Some(name) = convert::unicode_to_string(&name) else {
-            errors::clear_error();
+        let Some(name) = convert::unicode_to_string(py, &name) else {
+            errors::clear_error(py);
             errors::raise(
+                py,
                 ExceptionType::TypeError,
                 &format!(
                     "byte string value expected, value of type {} found",
-                    object::type_name(&name)
+                    object::type_name(py, &name)
                 ),
             );
             return std::ptr::null_mut();
         };
-        with_current(|vars| {
-            convert::str_obj(&vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
+        with_current(py, |vars| {
+            convert::str_obj(py, &vars.var(&name)).map_or(std::ptr::null_mut(), Owned::into_raw)
         })
     })
 }
@@ -141,7 +152,7 @@ static mut VAR_LOOKUP: ffi::PyMethodDef = ffi::PyMethodDef {
 };
 
 /// Adds `mod_ssl.is_https` and `mod_ssl.var_lookup` to `environ`.
-pub fn add_to(environ: &Owned) -> Option<()> {
+pub fn add_to(py: Python<'_>, environ: &Owned) -> Option<()> {
     for (key, def) in [
         ("mod_ssl.is_https", std::ptr::addr_of_mut!(IS_HTTPS)),
         ("mod_ssl.var_lookup", std::ptr::addr_of_mut!(VAR_LOOKUP)),
@@ -155,7 +166,7 @@ pub fn add_to(environ: &Owned) -> Option<()> {
                 std::ptr::null_mut(),
             ))
         }?;
-        collections::dict_set(environ, key, &function).then_some(())?;
+        collections::dict_set(py, environ, key, &function).then_some(())?;
     }
     Some(())
 }

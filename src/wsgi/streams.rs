@@ -13,7 +13,7 @@ use super::types;
 use crate::apache::log::{server_log, APLOG_ERR, APLOG_INFO};
 use crate::config::interp_options::Restrictions;
 use crate::python::trampoline::trampoline;
-use crate::python::{code, convert, object::Owned};
+use crate::python::{code, convert, object::Owned, Python};
 use parking_lot::Mutex;
 use pyo3_ffi as ffi;
 use std::cell::Cell;
@@ -87,17 +87,19 @@ pub unsafe extern "C" fn log_info(
     _module: *mut ffi::PyObject,
     text: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi._log_info", || {
+    // SAFETY: CPython calls module functions with the GIL held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi._log_info", || {
         // SAFETY: GIL held; `text` is the argument CPython passed this
         // METH_O function, a borrowed reference live for the call.
         let text = unsafe { Owned::from_borrowed(text) };
-        let Some(text) = text.and_then(|t| convert::unicode_to_string(&t)) else {
+        let Some(text) = text.and_then(|t| convert::unicode_to_string(py, &t)) else {
             return std::ptr::null_mut();
         };
         for line in text.lines() {
             server_log(std::ptr::null(), APLOG_INFO, line);
         }
-        convert::none().into_raw()
+        convert::none(py).into_raw()
     })
 }
 
@@ -136,28 +138,38 @@ signal.signal = guarded_signal
 /// the current interpreter, as the C module does: `sys.stdout` and
 /// `sys.stderr` log through `mod_wsgi.Log`; a restricted stream is a
 /// `mod_wsgi.Restricted`. The GIL is held.
-pub fn install(objects: &InterpreterObjects, restrictions: Restrictions) -> Option<()> {
-    let sys = code::import("sys")?;
+pub fn install(
+    py: Python<'_>,
+    objects: &InterpreterObjects,
+    restrictions: Restrictions,
+) -> Option<()> {
+    let sys = code::import(py, "sys")?;
     let stdout = if restrictions.stdout {
         types::restricted(objects, c"sys.stdout")?
     } else {
-        types::standard_stream(objects, c"<stdout>")?
+        types::standard_stream(py, objects, c"<stdout>")?
     };
-    set_sys_stream(&sys, "stdout", &stdout)?;
+    set_sys_stream(py, &sys, "stdout", &stdout)?;
     set_sys_stream(
+        py,
         &sys,
         "stderr",
-        &types::standard_stream(objects, c"<stderr>")?,
+        &types::standard_stream(py, objects, c"<stderr>")?,
     )?;
     if restrictions.stdin {
-        set_sys_stream(&sys, "stdin", &types::restricted(objects, c"sys.stdin")?)?;
+        set_sys_stream(
+            py,
+            &sys,
+            "stdin",
+            &types::restricted(objects, c"sys.stdin")?,
+        )?;
     }
     if restrictions.signal {
-        code::run_source(SIGNAL_GUARD_SOURCE, "mod_wsgi._signal", &[])?;
+        code::run_source(py, SIGNAL_GUARD_SOURCE, "mod_wsgi._signal", &[])?;
     }
     Some(())
 }
 
-fn set_sys_stream(sys: &Owned, name: &str, stream: &Owned) -> Option<()> {
-    sys.setattr(name, stream).then_some(())
+fn set_sys_stream(py: Python<'_>, sys: &Owned, name: &str, stream: &Owned) -> Option<()> {
+    sys.setattr(py, name, stream).then_some(())
 }

@@ -13,6 +13,7 @@ use crate::python::{
     code, collections, convert,
     errors::{self, ExceptionType},
     object::{self, Owned},
+    Python,
 };
 use pyo3_ffi as ffi;
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -25,7 +26,10 @@ pub struct RequestBound {
 }
 
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
-    trampoline("mod_wsgi object dealloc", || {
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi object dealloc", || {
         // SAFETY: called by Python with a dead instance of one of our heap
         // types; free it with the type's allocator and drop the type
         // reference the instance held.
@@ -46,11 +50,15 @@ unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
 ///
 /// # Safety
 /// `obj` is an instance of one of our types and the GIL is held.
-unsafe fn context<'a>(obj: *mut ffi::PyObject) -> Option<&'a mut RequestContext<'a>> {
+unsafe fn context<'a>(
+    py: Python<'_>,
+    obj: *mut ffi::PyObject,
+) -> Option<&'a mut RequestContext<'a>> {
     // SAFETY: layout guaranteed by our type spec.
     let ptr = unsafe { (*(obj as *mut RequestBound)).context } as *mut RequestContext;
     if ptr.is_null() {
         errors::raise(
+            py,
             ExceptionType::RuntimeError,
             "the request this object belongs to has completed",
         );
@@ -61,19 +69,22 @@ unsafe fn context<'a>(obj: *mut ffi::PyObject) -> Option<&'a mut RequestContext<
 }
 
 /// The body of the request-bound method `$name`, run through the
-/// trampoline with `$ctx` bound to the request context behind `$slf`;
-/// once the request has finished the call raises instead.
+/// trampoline with `$py` bound to the GIL's token and `$ctx` to the
+/// request context behind `$slf`; once the request has finished the call
+/// raises instead.
 macro_rules! request_method {
-    ($name:expr, $slf:expr, |$ctx:ident| $body:block) => {
-        trampoline($name, || {
-            // SAFETY: Python calls our methods with the GIL held and `self`
-            // an instance of one of our types, as `context` requires.
-            let Some($ctx) = (unsafe { context($slf) }) else {
+    ($name:expr, $slf:expr, |$py:ident, $ctx:ident| $body:block) => {{
+        // SAFETY: CPython calls our methods with the GIL held.
+        let $py = unsafe { Python::assume_held() };
+        trampoline($py, $name, || {
+            // SAFETY: `self` is an instance of one of our types, as
+            // `context` requires, and the GIL is held (`$py`).
+            let Some($ctx) = (unsafe { context($py, $slf) }) else {
                 return std::ptr::null_mut();
             };
             $body
         })
-    };
+    }};
 }
 
 /// Creates an instance of `tp` bound to `ctx`.
@@ -92,17 +103,17 @@ pub fn unbind(obj: &Owned) {
     unsafe { (*(obj.as_ptr() as *mut RequestBound)).context = std::ptr::null_mut() };
 }
 
-fn none_result() -> *mut ffi::PyObject {
-    convert::none().into_raw()
+fn none_result(py: Python<'_>) -> *mut ffi::PyObject {
+    convert::none(py).into_raw()
 }
 
-fn raise_type_error(message: &str) -> *mut ffi::PyObject {
-    errors::raise(ExceptionType::TypeError, message);
+fn raise_type_error(py: Python<'_>, message: &str) -> *mut ffi::PyObject {
+    errors::raise(py, ExceptionType::TypeError, message);
     std::ptr::null_mut()
 }
 
-fn raise_os_error(message: &str) -> *mut ffi::PyObject {
-    errors::raise(ExceptionType::OSError, message);
+fn raise_os_error(py: Python<'_>, message: &str) -> *mut ffi::PyObject {
+    errors::raise(py, ExceptionType::OSError, message);
     std::ptr::null_mut()
 }
 
@@ -119,13 +130,18 @@ unsafe fn arg(args: *mut ffi::PyObject, i: isize) -> Option<Owned> {
 }
 
 /// Optional size argument: missing, None or negative mean "no limit".
-unsafe fn size_arg(method: &str, args: *mut ffi::PyObject) -> Result<Option<usize>, ()> {
+unsafe fn size_arg(
+    py: Python<'_>,
+    method: &str,
+    args: *mut ffi::PyObject,
+) -> Result<Option<usize>, ()> {
     // SAFETY: GIL held; `args` is the call's argument tuple.
     let given = unsafe { ffi::PyTuple_Size(args) };
     if given > 1 {
-        raise_type_error(&format!(
-            "{method}() takes at most 1 argument ({given} given)"
-        ));
+        raise_type_error(
+            py,
+            &format!("{method}() takes at most 1 argument ({given} given)"),
+        );
         return Err(());
     }
     // SAFETY: forwarded.
@@ -154,11 +170,15 @@ type Headers = Vec<(String, String)>;
 
 /// The status line and headers given to `start_response`, converted and
 /// validated as the C module does; `None` with the exception raised.
-fn checked_response(status: &Owned, headers: &Owned) -> Option<(i32, String, Headers)> {
+fn checked_response(
+    py: Python<'_>,
+    status: &Owned,
+    headers: &Owned,
+) -> Option<(i32, String, Headers)> {
     let raise_value_error = |message: String| {
-        errors::raise(ExceptionType::ValueError, &message);
+        errors::raise(py, ExceptionType::ValueError, &message);
     };
-    let status = convert::latin1_or_raise(status)?;
+    let status = convert::latin1_or_raise(py, status)?;
     let code = response::parse_status(&status)
         .map_err(raise_value_error)
         .ok()?;
@@ -171,10 +191,13 @@ fn checked_response(status: &Owned, headers: &Owned) -> Option<(i32, String, Hea
         let item = unsafe { Owned::from_borrowed(ffi::PyList_GetItem(headers.as_ptr(), i)) }?;
         // SAFETY: GIL held.
         if unsafe { ffi::PyTuple_Check(item.as_ptr()) } == 0 {
-            raise_type_error(&format!(
-                "each header must be a 2-tuple, not {}",
-                object::type_name(&item)
-            ));
+            raise_type_error(
+                py,
+                &format!(
+                    "each header must be a 2-tuple, not {}",
+                    object::type_name(py, &item)
+                ),
+            );
             return None;
         }
         // SAFETY: GIL held; a tuple.
@@ -187,8 +210,8 @@ fn checked_response(status: &Owned, headers: &Owned) -> Option<(i32, String, Hea
         }
         // SAFETY: tuple of size 2.
         let (name, value) = unsafe { (arg(item.as_ptr(), 0)?, arg(item.as_ptr(), 1)?) };
-        let name = convert::latin1_or_raise(&name)?;
-        let value = convert::latin1_or_raise(&value)?;
+        let name = convert::latin1_or_raise(py, &name)?;
+        let value = convert::latin1_or_raise(py, &value)?;
         response::check_header_name(&name)
             .and_then(|()| response::check_header_value(&value))
             .map_err(raise_value_error)
@@ -207,7 +230,7 @@ unsafe extern "C" fn start_response(
     args: *mut ffi::PyObject,
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    request_method!("start_response", slf, |ctx| {
+    request_method!("start_response", slf, |py, ctx| {
         // SAFETY: argument tuple/dict from the call; PyDict_GetItemString
         // returns a borrowed reference, or NULL when absent.
         let (status, headers, exc_info) = unsafe {
@@ -233,27 +256,33 @@ unsafe extern "C" fn start_response(
                 unsafe { ffi::PyDict_Size(kwargs) }
             };
         if given > 3 {
-            return raise_type_error(&format!(
-                "start_response() takes at most 3 arguments ({given} given)"
-            ));
+            return raise_type_error(
+                py,
+                &format!("start_response() takes at most 3 arguments ({given} given)"),
+            );
         }
         let (Some(status), Some(headers)) = (status, headers) else {
-            return raise_type_error(&format!(
-                "start_response() takes at least 2 arguments ({given} given)"
-            ));
+            return raise_type_error(
+                py,
+                &format!("start_response() takes at least 2 arguments ({given} given)"),
+            );
         };
         // SAFETY: GIL held.
         if unsafe { ffi::PyList_Check(headers.as_ptr()) } == 0 {
-            return raise_type_error(&format!(
-                "start_response() argument 2 must be list, not {}",
-                object::type_name(&headers)
-            ));
+            return raise_type_error(
+                py,
+                &format!(
+                    "start_response() argument 2 must be list, not {}",
+                    object::type_name(py, &headers)
+                ),
+            );
         }
-        let exc_info = exc_info.filter(|e| !object::is_none(e));
+        let exc_info = exc_info.filter(|e| !object::is_none(py, e));
         if let Some(exc_info) = &exc_info {
             // SAFETY: GIL held.
             if unsafe { ffi::PyTuple_Check(exc_info.as_ptr()) } == 0 {
                 errors::raise(
+                    py,
                     ExceptionType::RuntimeError,
                     "start_response() argument 'exc_info' must be a 3-tuple or None",
                 );
@@ -266,6 +295,7 @@ unsafe extern "C" fn start_response(
         if ctx.headers_sent {
             let Some(exc_info) = exc_info else {
                 errors::raise(
+                    py,
                     ExceptionType::RuntimeError,
                     "start_response() called more than once without exc_info",
                 );
@@ -276,18 +306,19 @@ unsafe extern "C" fn start_response(
             // exception set.
             let value = unsafe { Owned::from_new(ffi::PySequence_GetItem(exc_info.as_ptr(), 1)) };
             if let Some(value) = value {
-                errors::restore_exception(value);
+                errors::restore_exception(py, value);
             }
             return std::ptr::null_mut();
         }
-        let Some((code, status_line, parsed)) = checked_response(&status, &headers) else {
+        let Some((code, status_line, parsed)) = checked_response(py, &status, &headers) else {
             return std::ptr::null_mut();
         };
         if let Err(message) = ctx.set_response(code, status_line, parsed) {
-            errors::raise(ExceptionType::ValueError, &message);
+            errors::raise(py, ExceptionType::ValueError, &message);
             return std::ptr::null_mut();
         }
         crate::pymodule::events::response_started(
+            py,
             &status,
             &headers,
             exc_info.as_ref(),
@@ -296,7 +327,7 @@ unsafe extern "C" fn start_response(
         // SAFETY: GIL held; `slf` is the live instance CPython called the
         // method on, a borrowed reference (never NULL) for the call.
         let slf = unsafe { Owned::from_borrowed(slf) }.expect("non-null");
-        slf.getattr("write")
+        slf.getattr(py, "write")
             .map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
@@ -305,20 +336,24 @@ unsafe extern "C" fn write(
     slf: *mut ffi::PyObject,
     data: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    request_method!("write", slf, |ctx| {
+    request_method!("write", slf, |py, ctx| {
         // SAFETY: GIL held; `data` is the argument CPython passed this
         // METH_O method, a borrowed reference live for the call.
         let Some(data) = (unsafe { Owned::from_borrowed(data) }) else {
             return std::ptr::null_mut();
         };
-        let Some(bytes) = convert::bytes_contents(&data) else {
-            return raise_type_error(&format!(
-                "write() argument must be bytes, not {}",
-                object::type_name(&data)
-            ));
+        let Some(bytes) = convert::bytes_contents(py, &data) else {
+            return raise_type_error(
+                py,
+                &format!(
+                    "write() argument must be bytes, not {}",
+                    object::type_name(py, &data)
+                ),
+            );
         };
         if ctx.status.is_none() {
             errors::raise(
+                py,
                 ExceptionType::RuntimeError,
                 "write() called before start_response()",
             );
@@ -326,19 +361,19 @@ unsafe extern "C" fn write(
         }
         let bytes = bytes.to_vec();
         match ctx.write_body(&bytes) {
-            Ok(()) if ctx.client_gone => raise_os_error("client connection closed"),
-            Ok(()) => none_result(),
-            Err(e) => raise_os_error(&e),
+            Ok(()) if ctx.client_gone => raise_os_error(py, "client connection closed"),
+            Ok(()) => none_result(py),
+            Err(e) => raise_os_error(py, &e),
         }
     })
 }
 
 // ---- wsgi.input ----
 
-fn bytes_result(r: Result<Vec<u8>, String>) -> *mut ffi::PyObject {
+fn bytes_result(py: Python<'_>, r: Result<Vec<u8>, String>) -> *mut ffi::PyObject {
     match r {
-        Ok(b) => convert::bytes_obj(&b).map_or(std::ptr::null_mut(), Owned::into_raw),
-        Err(e) => raise_os_error(&e),
+        Ok(b) => convert::bytes_obj(py, &b).map_or(std::ptr::null_mut(), Owned::into_raw),
+        Err(e) => raise_os_error(py, &e),
     }
 }
 
@@ -346,10 +381,10 @@ unsafe extern "C" fn input_read(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    request_method!("wsgi.input.read", slf, |ctx| {
+    request_method!("wsgi.input.read", slf, |py, ctx| {
         // SAFETY: forwarded call arguments.
-        match unsafe { size_arg("read", args) } {
-            Ok(size) => bytes_result(ctx.read(size)),
+        match unsafe { size_arg(py, "read", args) } {
+            Ok(size) => bytes_result(py, ctx.read(size)),
             Err(()) => std::ptr::null_mut(),
         }
     })
@@ -359,10 +394,10 @@ unsafe extern "C" fn input_readline(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    request_method!("wsgi.input.readline", slf, |ctx| {
+    request_method!("wsgi.input.readline", slf, |py, ctx| {
         // SAFETY: forwarded call arguments.
-        match unsafe { size_arg("readline", args) } {
-            Ok(size) => bytes_result(ctx.readline(size)),
+        match unsafe { size_arg(py, "readline", args) } {
+            Ok(size) => bytes_result(py, ctx.readline(size)),
             Err(()) => std::ptr::null_mut(),
         }
     })
@@ -372,25 +407,25 @@ unsafe extern "C" fn input_readlines(
     slf: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    request_method!("wsgi.input.readlines", slf, |ctx| {
+    request_method!("wsgi.input.readlines", slf, |py, ctx| {
         // SAFETY: forwarded call arguments.
-        let Ok(hint) = (unsafe { size_arg("readlines", args) }) else {
+        let Ok(hint) = (unsafe { size_arg(py, "readlines", args) }) else {
             return std::ptr::null_mut();
         };
-        let Some(list) = collections::new_list() else {
+        let Some(list) = collections::new_list(py) else {
             return std::ptr::null_mut();
         };
         let mut total = 0usize;
         loop {
             let line = match ctx.readline(None) {
                 Ok(l) => l,
-                Err(e) => return raise_os_error(&e),
+                Err(e) => return raise_os_error(py, &e),
             };
             if line.is_empty() {
                 break;
             }
             total += line.len();
-            let Some(item) = convert::bytes_obj(&line) else {
+            let Some(item) = convert::bytes_obj(py, &line) else {
                 return std::ptr::null_mut();
             };
             // SAFETY: GIL held; append does not steal.
@@ -409,11 +444,17 @@ unsafe extern "C" fn input_close(
     _slf: *mut ffi::PyObject,
     _args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.input.close", none_result)
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.input.close", || none_result(py))
 }
 
 unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    trampoline("wsgi.input.__iter__", || {
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.input.__iter__", || {
         // SAFETY: GIL held; `slf` is the instance CPython passed to
         // tp_iter, a borrowed reference live for the call.
         unsafe { Owned::from_borrowed(slf) }.map_or(std::ptr::null_mut(), Owned::into_raw)
@@ -421,11 +462,11 @@ unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
 }
 
 unsafe extern "C" fn input_next(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    request_method!("wsgi.input.__next__", slf, |ctx| {
+    request_method!("wsgi.input.__next__", slf, |py, ctx| {
         match ctx.readline(None) {
             // Returning NULL without an exception ends iteration.
             Ok(line) if line.is_empty() => std::ptr::null_mut(),
-            other => bytes_result(other),
+            other => bytes_result(py, other),
         }
     })
 }
@@ -452,6 +493,7 @@ struct LogBuffer {
 /// # Safety
 /// `obj` is a `LogBuffer` and the GIL is held.
 unsafe fn log_target<'a>(
+    py: Python<'_>,
     obj: *mut ffi::PyObject,
     method: &str,
 ) -> Result<Option<&'a mut RequestContext<'a>>, ()> {
@@ -463,6 +505,7 @@ unsafe fn log_target<'a>(
     let ctx = log.bound.context as *mut RequestContext;
     if ctx.is_null() {
         errors::raise(
+            py,
             ExceptionType::RuntimeError,
             &format!("{method}() called on wsgi.errors after request completed"),
         );
@@ -486,6 +529,7 @@ fn log_bytes(target: Option<&mut RequestContext>, bytes: &[u8]) {
 /// `obj` is a `LogBuffer`, `item` null or a live object, and the GIL is
 /// held.
 unsafe fn log_write_item(
+    py: Python<'_>,
     obj: *mut ffi::PyObject,
     item: *mut ffi::PyObject,
     method: &str,
@@ -494,8 +538,8 @@ unsafe fn log_write_item(
     // (the caller's promise); GIL held.
     let item = unsafe { Owned::from_borrowed(item) }?;
     // SAFETY: forwarded.
-    let target = unsafe { log_target(obj, method) }.ok()?;
-    convert::with_text_or_bytes(&item, |bytes| log_bytes(target, bytes))
+    let target = unsafe { log_target(py, obj, method) }.ok()?;
+    convert::with_text_or_bytes(py, &item, |bytes| log_bytes(target, bytes))
 }
 
 unsafe extern "C" fn log_write(
@@ -503,13 +547,19 @@ unsafe extern "C" fn log_write(
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.write", || {
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.write", || {
         if nargs != 1 {
-            return raise_type_error(&format!("write() takes exactly 1 argument ({nargs} given)"));
+            return raise_type_error(
+                py,
+                &format!("write() takes exactly 1 argument ({nargs} given)"),
+            );
         }
         // SAFETY: one argument given; GIL held; live instance.
-        match unsafe { log_write_item(slf, *args, "write") } {
-            Some(()) => none_result(),
+        match unsafe { log_write_item(py, slf, *args, "write") } {
+            Some(()) => none_result(py),
             None => std::ptr::null_mut(),
         }
     })
@@ -519,9 +569,12 @@ unsafe extern "C" fn log_writelines(
     slf: *mut ffi::PyObject,
     lines: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.writelines", || {
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.writelines", || {
         // SAFETY: GIL held; live instance.
-        if unsafe { log_target(slf, "writelines") }.is_err() {
+        if unsafe { log_target(py, slf, "writelines") }.is_err() {
             return std::ptr::null_mut();
         }
         // SAFETY: GIL held; iterate the given iterable (`lines`, borrowed
@@ -529,13 +582,14 @@ unsafe extern "C" fn log_writelines(
         // references, or NULL (at the end, or with an exception set).
         unsafe {
             let Some(iter) = Owned::from_new(ffi::PyObject_GetIter(lines)) else {
-                errors::clear_error();
+                errors::clear_error(py);
                 return raise_type_error(
+                    py,
                     "writelines() argument must be an iterable of bytes-like objects",
                 );
             };
             while let Some(item) = Owned::from_new(ffi::PyIter_Next(iter.as_ptr())) {
-                if log_write_item(slf, item.as_ptr(), "writelines").is_none() {
+                if log_write_item(py, slf, item.as_ptr(), "writelines").is_none() {
                     return std::ptr::null_mut();
                 }
             }
@@ -543,7 +597,7 @@ unsafe extern "C" fn log_writelines(
                 return std::ptr::null_mut();
             }
         }
-        none_result()
+        none_result(py)
     })
 }
 
@@ -553,7 +607,10 @@ unsafe extern "C" fn log_flush(
     slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.flush", || {
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.flush", || {
         // SAFETY: layout guaranteed by the type spec; GIL held.
         let log = unsafe { &*(slf as *const LogBuffer) };
         if log.follows_thread != 0 {
@@ -562,7 +619,7 @@ unsafe extern "C" fn log_flush(
             // SAFETY: as in `log_target`.
             unsafe { &mut *(log.bound.context as *mut RequestContext) }.flush_log();
         }
-        none_result()
+        none_result(py)
     })
 }
 
@@ -571,7 +628,10 @@ unsafe extern "C" fn log_close(
     slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.close", || {
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.close", || {
         // SAFETY: forwarded; `log_flush` cannot fail.
         unsafe { ffi::Py_DecRef(log_flush(slf, std::ptr::null_mut())) };
         // SAFETY: layout guaranteed by the type spec; GIL held.
@@ -579,7 +639,7 @@ unsafe extern "C" fn log_close(
         if log.follows_thread == 0 {
             log.bound.context = std::ptr::null_mut();
         }
-        none_result()
+        none_result(py)
     })
 }
 
@@ -587,8 +647,11 @@ unsafe extern "C" fn log_fileno(
     _slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.fileno", || {
-        raise_os_error("wsgi.errors log object has no file descriptor")
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.fileno", || {
+        raise_os_error(py, "wsgi.errors log object has no file descriptor")
     })
 }
 
@@ -596,8 +659,11 @@ unsafe extern "C" fn log_false(
     _slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.isatty/readable/seekable", || {
-        convert::bool_obj(false).into_raw()
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.isatty/readable/seekable", || {
+        convert::bool_obj(py, false).into_raw()
     })
 }
 
@@ -605,13 +671,19 @@ unsafe extern "C" fn log_true(
     _slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.writable", || {
-        convert::bool_obj(true).into_raw()
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.writable", || {
+        convert::bool_obj(py, true).into_raw()
     })
 }
 
 unsafe extern "C" fn log_name(slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.name", || {
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.name", || {
         // SAFETY: layout guaranteed by the type spec; GIL held.
         let name = unsafe { (*(slf as *const LogBuffer)).name };
         let name = if name.is_null() {
@@ -620,23 +692,34 @@ unsafe extern "C" fn log_name(slf: *mut ffi::PyObject, _: *mut c_void) -> *mut f
             // SAFETY: a static NUL-terminated string set by `new_log`.
             unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy()
         };
-        convert::str_obj(&name).map_or(std::ptr::null_mut(), Owned::into_raw)
+        convert::str_obj(py, &name).map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
 unsafe extern "C" fn log_closed(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.closed", || convert::bool_obj(false).into_raw())
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.closed", || {
+        convert::bool_obj(py, false).into_raw()
+    })
 }
 
 unsafe extern "C" fn log_encoding(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.encoding", || {
-        convert::str_obj("utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.encoding", || {
+        convert::str_obj(py, "utf-8").map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
 unsafe extern "C" fn log_errors(_slf: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    trampoline("wsgi.errors.errors", || {
-        convert::str_obj("replace").map_or(std::ptr::null_mut(), Owned::into_raw)
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "wsgi.errors.errors", || {
+        convert::str_obj(py, "replace").map_or(std::ptr::null_mut(), Owned::into_raw)
     })
 }
 
@@ -658,38 +741,49 @@ fn new_log(
 }
 
 /// The text stream applications write to, over `log`.
-fn text_stream(objects: &InterpreterObjects, log: &Owned) -> Option<Owned> {
-    let (encoding, errors) = (convert::str_obj("utf-8")?, convert::str_obj("replace")?);
-    let (newline, line_buffering, write_through) = (
-        convert::none(),
-        convert::bool_obj(true),
-        convert::bool_obj(true),
+fn text_stream(py: Python<'_>, objects: &InterpreterObjects, log: &Owned) -> Option<Owned> {
+    let (encoding, errors) = (
+        convert::str_obj(py, "utf-8")?,
+        convert::str_obj(py, "replace")?,
     );
-    objects.text_wrapper.call(&[
-        log,
-        &encoding,
-        &errors,
-        &newline,
-        &line_buffering,
-        &write_through,
-    ])
+    let (newline, line_buffering, write_through) = (
+        convert::none(py),
+        convert::bool_obj(py, true),
+        convert::bool_obj(py, true),
+    );
+    objects.text_wrapper.call(
+        py,
+        &[
+            log,
+            &encoding,
+            &errors,
+            &newline,
+            &line_buffering,
+            &write_through,
+        ],
+    )
 }
 
 /// `wsgi.errors` for the request behind `ctx`: the log (to unbind when the
 /// request ends) and the text stream over it (for the environ).
 pub fn request_errors(
+    py: Python<'_>,
     objects: &InterpreterObjects,
     ctx: *mut RequestContext,
 ) -> Option<(Owned, Owned)> {
     let log = new_log(objects, ctx, c"<wsgi.errors>")?;
-    let stream = text_stream(objects, &log)?;
+    let stream = text_stream(py, objects, &log)?;
     Some((log, stream))
 }
 
 /// A `sys.stdout`/`sys.stderr` stream named `name`, logging for whichever
 /// request the writing thread handles.
-pub fn standard_stream(objects: &InterpreterObjects, name: &'static CStr) -> Option<Owned> {
-    text_stream(objects, &new_log(objects, std::ptr::null_mut(), name)?)
+pub fn standard_stream(
+    py: Python<'_>,
+    objects: &InterpreterObjects,
+    name: &'static CStr,
+) -> Option<Owned> {
+    text_stream(py, objects, &new_log(objects, std::ptr::null_mut(), name)?)
 }
 
 // ---- mod_wsgi.Restricted ----
@@ -707,7 +801,10 @@ unsafe extern "C" fn restricted_getattr(
     slf: *mut ffi::PyObject,
     _name: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    trampoline("mod_wsgi.Restricted.__getattr__", || {
+    // SAFETY: CPython calls its methods, getters and slots with the GIL
+    // held.
+    let py = unsafe { Python::assume_held() };
+    trampoline(py, "mod_wsgi.Restricted.__getattr__", || {
         // SAFETY: layout guaranteed by the type spec; GIL held.
         let stream = unsafe { (*(slf as *const Restricted)).stream };
         let stream = if stream.is_null() {
@@ -716,7 +813,7 @@ unsafe extern "C" fn restricted_getattr(
             // SAFETY: a static NUL-terminated string set by `restricted`.
             unsafe { CStr::from_ptr(stream) }.to_string_lossy()
         };
-        raise_os_error(&format!("{stream} access restricted by mod_wsgi"))
+        raise_os_error(py, &format!("{stream} access restricted by mod_wsgi"))
     })
 }
 
@@ -910,8 +1007,8 @@ class FileWrapper:
             pass
 ";
 
-fn file_wrapper_type() -> Option<Owned> {
-    let globals = code::run_source(FILE_WRAPPER_SOURCE, "mod_wsgi", &[])?;
+fn file_wrapper_type(py: Python<'_>) -> Option<Owned> {
+    let globals = code::run_source(py, FILE_WRAPPER_SOURCE, "mod_wsgi", &[])?;
     // SAFETY: GIL held; borrowed lookup in the namespace just filled.
     // PyDict_GetItemString returns a borrowed reference, or NULL when absent.
     unsafe {
@@ -923,11 +1020,11 @@ fn file_wrapper_type() -> Option<Owned> {
 }
 
 /// Creates this interpreter's adapter types.
-pub fn create(module: &Owned) -> Option<InterpreterObjects> {
+pub fn create(py: Python<'_>, module: &Owned) -> Option<InterpreterObjects> {
     // Method tables are static and only read by Python.
     Some(InterpreterObjects {
-        events: crate::pymodule::events::EventObjects::new(module)?,
-        file_wrapper_type: file_wrapper_type()?,
+        events: crate::pymodule::events::EventObjects::new(py, module)?,
+        file_wrapper_type: file_wrapper_type(py)?,
         adapter_type: bound_type(
             c"mod_wsgi.Adapter",
             addr_of_mut!(ADAPTER_METHODS).cast(),
@@ -947,6 +1044,6 @@ pub fn create(module: &Owned) -> Option<InterpreterObjects> {
             std::mem::size_of::<Restricted>(),
             vec![slot(ffi::Py_tp_getattro, restricted_getattr as *mut c_void)],
         )?,
-        text_wrapper: code::import("io")?.getattr("TextIOWrapper")?,
+        text_wrapper: code::import(py, "io")?.getattr(py, "TextIOWrapper")?,
     })
 }
