@@ -453,14 +453,15 @@ pub fn gil_reenabled_line(module: &str, process_group: &str, application_group: 
 }
 
 /// Whether threads entering an interpreter line up in its entry queue
-/// before asking for its GIL: only where interpreters share a GIL, which
-/// is where CPython's hand-over grows unfair (`EntryQueue` in
-/// src/python/interp.rs says why, and what the queue costs elsewhere).
-/// `main_gil_shared`: a sub-interpreter on the shared GIL exists.
-pub fn queue_entries(gil: GilKind, is_main: bool, main_gil_shared: bool) -> bool {
+/// before asking for its GIL: wherever the process runs sub-interpreters
+/// (in each of them, and in the main interpreter once one exists), never
+/// where the main interpreter runs alone or there is no GIL.
+/// `EntryQueue` in src/python/interp.rs says why, and what the queue
+/// costs where it is not wanted.
+pub fn queue_entries(gil: GilKind, is_main: bool, sub_interpreters_exist: bool) -> bool {
     match gil {
-        GilKind::Own | GilKind::FreeThreaded => false,
-        GilKind::Shared => !is_main || main_gil_shared,
+        GilKind::FreeThreaded => false,
+        GilKind::Own | GilKind::Shared => !is_main || sub_interpreters_exist,
     }
 }
 
@@ -468,23 +469,23 @@ pub fn queue_entries(gil: GilKind, is_main: bool, main_gil_shared: bool) -> bool
 mod tests {
 
     #[test]
-    fn entries_queue_only_where_interpreters_share_a_gil() {
+    fn entries_queue_only_where_sub_interpreters_run() {
         use super::{queue_entries, GilKind};
-        // (gil, is_main, main_gil_shared) -> queued
+        // (gil, is_main, sub-interpreters exist) -> queued
         let table = [
             (GilKind::Shared, true, false, false),
             (GilKind::Shared, true, true, true),
             (GilKind::Shared, false, true, true),
-            (GilKind::Own, false, true, false),
-            (GilKind::Own, false, false, false),
+            (GilKind::Own, false, true, true),
             (GilKind::FreeThreaded, true, false, false),
+            (GilKind::FreeThreaded, true, true, false),
             (GilKind::FreeThreaded, false, true, false),
         ];
-        for (gil, is_main, shared, queued) in table {
+        for (gil, is_main, subs, queued) in table {
             assert_eq!(
-                queue_entries(gil, is_main, shared),
+                queue_entries(gil, is_main, subs),
                 queued,
-                "{gil:?}, main: {is_main}, main GIL shared: {shared}"
+                "{gil:?}, main: {is_main}, sub-interpreters exist: {subs}"
             );
         }
     }

@@ -99,8 +99,8 @@ pub struct Interpreter {
     /// Under `WSGIOwnGILFallback On`, for an own-GIL sub-interpreter: how
     /// to replace it by a shared-GIL one (`own_gil_fallback.rs`).
     own_gil_fallback: Option<OwnGilFallback>,
-    /// The queue threads entering this interpreter line up in, where
-    /// interpreters share its GIL (see [`EntryQueue`]).
+    /// The queue threads entering this interpreter line up in, where the
+    /// process runs sub-interpreters (see [`EntryQueue`]).
     entry: EntryQueue,
 }
 
@@ -237,20 +237,20 @@ fn timed_gil_wait(attach: impl FnOnce()) {
 /// long-running request in its own interpreter switch, and would wait
 /// until that request ended.
 ///
-/// Threads queue only where interpreters share a GIL
-/// ([`crate::config::gil::queue_entries`]):
-/// that same cross-interpreter blindness is what lets waits there grow so
-/// unfair. An interpreter alone on its GIL (the main one while no
-/// sub-interpreter shares it, an own-GIL sub-interpreter) gets CPython's
-/// forced switching, and there the queue's hand-overs only cost: each
-/// newcomer must be woken and scheduled before the next may even ask,
-/// which for short requests made a convoy (docs/performance.md, "The
-/// entry queue, only where the GIL is shared").
+/// Threads queue only where the process runs sub-interpreters
+/// ([`crate::config::gil::queue_entries`]). That is where the unfair
+/// waits showed: with a shared GIL for the reason above, and with own
+/// GILs too, in measurements we have not taken apart further. Where the
+/// main interpreter runs alone, CPython's forced switching works and the
+/// queue's hand-overs only cost: each newcomer must be woken and scheduled
+/// before the next may even ask, which for short requests made a convoy
+/// (docs/performance.md, "Run 5, and the entry queue only where
+/// sub-interpreters run").
 pub struct EntryQueue(Mutex<()>);
 
-/// Set once a sub-interpreter on the shared GIL exists in this process
-/// (none is taken off the GIL again before Python stops).
-static MAIN_GIL_SHARED: AtomicBool = AtomicBool::new(false);
+/// Set once a sub-interpreter exists in this process (they are only
+/// destroyed when Python stops, or one at a time to be replaced).
+static SUB_INTERPRETERS_EXIST: AtomicBool = AtomicBool::new(false);
 
 impl EntryQueue {
     const fn new() -> Self {
@@ -357,7 +357,7 @@ impl Interpreter {
             if queue_entries(
                 self.gil,
                 self.is_main(),
-                MAIN_GIL_SHARED.load(Ordering::Relaxed),
+                SUB_INTERPRETERS_EXIST.load(Ordering::Relaxed),
             ) {
                 // SAFETY: `tstate` belongs to this thread and is not attached.
                 unsafe { self.entry.attach_in_turn(tstate) }
@@ -756,9 +756,7 @@ fn create_sub_interpreter(
         own_gil_fallback: OwnGilFallback::for_setup(&setup),
         entry: EntryQueue::new(),
     });
-    if interp.gil == GilKind::Shared {
-        MAIN_GIL_SHARED.store(true, Ordering::Relaxed);
-    }
+    SUB_INTERPRETERS_EXIST.store(true, Ordering::Relaxed);
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));
     for warning in &setup.plan.warnings {
