@@ -10,8 +10,10 @@
 //! For ours the test asserts, per scenario:
 //! * the fault really happened (a new copy of the script answered);
 //! * no request was lost, except those in flight on a process killed with
-//!   SIGKILL (at most one per client) or on children Apache's hard restart
-//!   terminates (at most two per client);
+//!   SIGKILL (at most one per client), on children Apache's hard restart
+//!   terminates (at most two per client), or reset before any answer by a
+//!   child the event MPM recycles in embedded mode (at most one per client,
+//!   as the C module loses too);
 //! * requests are answered after the fault (the server recovered);
 //! * once Apache is stopped, nothing of the server is left: no process in
 //!   its group or running its configuration, no socket file.
@@ -64,7 +66,17 @@ enum InFlight {
     /// their requests: besides those being served, a dying child may have
     /// accepted a client's next connection. At most two per client.
     HardRestart,
+    /// Apache's own recycling (`MaxConnectionsPerChild`) in embedded mode:
+    /// the event MPM's exiting child can reset a connection it accepted
+    /// but never read, before any answer. The C module shows the same (4 of
+    /// 12 runs of this scenario lost one such request, ours 1 of 12), so
+    /// only resets with no response are allowed, at most one per client;
+    /// in daemon mode, where we recycle, nothing may be lost.
+    ResetByRecycledApacheChild,
 }
+
+/// How the load generator names a connection reset before any answer.
+const RESET_BEFORE_ANSWER: &str = "no response (ConnectionReset)";
 
 struct Scenario {
     name: &'static str,
@@ -148,7 +160,7 @@ fn scenarios() -> Vec<Scenario> {
             name: "recycle every 50 requests",
             modes: BOTH,
             daemon_options: "maximum-requests=50",
-            in_flight: InFlight::Kept,
+            in_flight: InFlight::ResetByRecycledApacheChild,
             min_generations: 3,
             fault: |_, load, _| {
                 wait_until("three copies of the script answer", || {
@@ -309,7 +321,7 @@ fn run(side: &str, mode: Mode, scenario: &Scenario) -> Outcome {
 }
 
 /// What is wrong with our outcome, if anything.
-fn judge(scenario: &Scenario, ours: &Outcome) -> Vec<String> {
+fn judge(scenario: &Scenario, mode: Mode, ours: &Outcome) -> Vec<String> {
     let mut wrong = Vec::new();
     if let Err(e) = &ours.fault {
         wrong.push(format!("the fault did not play out: {e}"));
@@ -317,15 +329,27 @@ fn judge(scenario: &Scenario, ours: &Outcome) -> Vec<String> {
     if !ours.recovered {
         wrong.push(format!("not {AFTER_FAULT} answers after the fault"));
     }
-    let allowed = match scenario.in_flight {
-        InFlight::Kept => 0,
-        InFlight::KilledProcess => CLIENTS,
-        InFlight::HardRestart => 2 * CLIENTS,
+    let lost = ours.tally.lost();
+    let resets = ours
+        .tally
+        .failures
+        .get(RESET_BEFORE_ANSWER)
+        .copied()
+        .unwrap_or(0);
+    let (within, allowance) = match (scenario.in_flight, mode) {
+        (InFlight::Kept, _) | (InFlight::ResetByRecycledApacheChild, Mode::Daemon) => {
+            (lost == 0, "none".to_string())
+        }
+        (InFlight::KilledProcess, _) => (lost <= CLIENTS, CLIENTS.to_string()),
+        (InFlight::HardRestart, _) => (lost <= 2 * CLIENTS, (2 * CLIENTS).to_string()),
+        (InFlight::ResetByRecycledApacheChild, Mode::Embedded) => (
+            lost == resets && lost <= CLIENTS,
+            format!("{CLIENTS} × {RESET_BEFORE_ANSWER}, nothing else"),
+        ),
     };
-    if ours.tally.lost() > allowed {
+    if !within {
         wrong.push(format!(
-            "lost {} requests (allowed {allowed}): {}",
-            ours.tally.lost(),
+            "lost {lost} requests (allowed {allowance}): {}",
             ours.tally.failure_summary()
         ));
     }
@@ -391,7 +415,7 @@ fn faults_under_load(mode: Mode) {
         row(&mut table, scenario, "C", &c);
         let ours = run("ours", mode, scenario);
         row(&mut table, scenario, "ours", &ours);
-        for wrong in judge(scenario, &ours) {
+        for wrong in judge(scenario, mode, &ours) {
             failures.push(format!("{}: {wrong}", scenario.name));
         }
     }
