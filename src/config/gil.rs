@@ -465,8 +465,53 @@ pub fn queue_entries(gil: GilKind, is_main: bool, sub_interpreters_exist: bool) 
     }
 }
 
+/// Which entering threads line up in one queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryQueueScope {
+    /// Those entering this interpreter.
+    Interpreter,
+    /// Those entering any interpreter on the process-wide GIL.
+    SharedGil,
+}
+
+/// One queue for the whole shared GIL lets in one newcomer at a time for
+/// it, which holds the shared-GIL tail down best (docs/performance.md,
+/// "The shared-GIL tail"). It needs a waiter for one interpreter to be able
+/// to make a holder in another let go: CPython 3.13 asks the holding
+/// thread itself, while 3.11 and 3.12 ask through the waiter's own
+/// interpreter, which a holder elsewhere never sees; there, a newcomer
+/// queued behind a waiter for another interpreter would wait for a
+/// long-running request in its own to end, so each interpreter has its own
+/// queue. Own GILs are never shared, so their queues are per interpreter.
+pub fn entry_queue_scope(gil: GilKind, drop_request_reaches_holder: bool) -> EntryQueueScope {
+    match gil {
+        GilKind::Shared if drop_request_reaches_holder => EntryQueueScope::SharedGil,
+        _ => EntryQueueScope::Interpreter,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_shared_gil_has_one_queue_only_where_waiters_can_make_any_holder_switch() {
+        use super::{entry_queue_scope, EntryQueueScope::*, GilKind};
+        // (gil, drop request reaches the holder) -> scope
+        let table = [
+            (GilKind::Shared, true, SharedGil),
+            (GilKind::Shared, false, Interpreter),
+            (GilKind::Own, true, Interpreter),
+            (GilKind::Own, false, Interpreter),
+            (GilKind::FreeThreaded, true, Interpreter),
+        ];
+        for (gil, reaches, scope) in table {
+            assert_eq!(
+                entry_queue_scope(gil, reaches),
+                scope,
+                "{gil:?}, drop request reaches the holder: {reaches}"
+            );
+        }
+    }
 
     #[test]
     fn entries_queue_only_where_sub_interpreters_run() {

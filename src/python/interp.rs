@@ -9,7 +9,8 @@ use super::{
     Python,
 };
 use crate::config::gil::{
-    describe_interpreter, describe_process, queue_entries, GilKind, InterpreterPlan,
+    describe_interpreter, describe_process, entry_queue_scope, queue_entries, EntryQueueScope,
+    GilKind, InterpreterPlan,
 };
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
@@ -99,8 +100,8 @@ pub struct Interpreter {
     /// Under `WSGIOwnGILFallback On`, for an own-GIL sub-interpreter: how
     /// to replace it by a shared-GIL one (`own_gil_fallback.rs`).
     own_gil_fallback: Option<OwnGilFallback>,
-    /// The queue threads entering this interpreter line up in, where the
-    /// process runs sub-interpreters (see [`EntryQueue`]).
+    /// This interpreter's own entry queue (see [`EntryQueue`]), unless
+    /// it lines up in [`SHARED_GIL_ENTRY`] instead.
     entry: EntryQueue,
 }
 
@@ -230,12 +231,8 @@ fn timed_gil_wait(attach: impl FnOnce()) {
 /// threads all waiting on it the unlucky ones waited many times longer
 /// (docs/performance.md, "Per-interpreter GIL").
 ///
-/// There is one queue per interpreter, even where several share a GIL:
-/// CPython (3.11 and 3.12 at least) asks the GIL's holder to let go only
-/// through the waiting thread's own interpreter, so a newcomer queued
-/// behind one waiting for another interpreter could not make a
-/// long-running request in its own interpreter switch, and would wait
-/// until that request ended.
+/// Interpreters on the shared GIL share one queue from CPython 3.13 on;
+/// before, each has its own ([`entry_queue_scope`] says why).
 ///
 /// Threads queue only where the process runs sub-interpreters
 /// ([`crate::config::gil::queue_entries`]). That is where the unfair
@@ -251,6 +248,14 @@ pub struct EntryQueue(Mutex<()>);
 /// Set once a sub-interpreter exists in this process (they are only
 /// destroyed when Python stops, or one at a time to be replaced).
 static SUB_INTERPRETERS_EXIST: AtomicBool = AtomicBool::new(false);
+
+/// The queue of every interpreter on the process-wide GIL, where
+/// [`entry_queue_scope`] gives them one.
+static SHARED_GIL_ENTRY: EntryQueue = EntryQueue::new();
+
+/// Whether a thread waiting for a GIL asks its holder to let go whatever
+/// interpreter the holder runs (CPython 3.13 on; see [`entry_queue_scope`]).
+const DROP_REQUEST_REACHES_HOLDER: bool = cfg!(Py_3_13);
 
 impl EntryQueue {
     const fn new() -> Self {
@@ -340,6 +345,14 @@ impl Interpreter {
         self.name.is_empty()
     }
 
+    /// The queue threads entering this interpreter line up in.
+    fn entry_queue(&self) -> &EntryQueue {
+        match entry_queue_scope(self.gil, DROP_REQUEST_REACHES_HOLDER) {
+            EntryQueueScope::SharedGil => &SHARED_GIL_ENTRY,
+            EntryQueueScope::Interpreter => &self.entry,
+        }
+    }
+
     /// Attaches this thread to the interpreter, creating the thread's
     /// thread state on first use.
     pub fn enter(&self) -> Gil<'_> {
@@ -360,7 +373,7 @@ impl Interpreter {
                 SUB_INTERPRETERS_EXIST.load(Ordering::Relaxed),
             ) {
                 // SAFETY: `tstate` belongs to this thread and is not attached.
-                unsafe { self.entry.attach_in_turn(tstate) }
+                unsafe { self.entry_queue().attach_in_turn(tstate) }
             } else {
                 // SAFETY: as above.
                 unsafe { ffi::PyEval_RestoreThread(tstate) };
