@@ -26,8 +26,13 @@
 # Defaults: 6 rounds of 4 s runs, about 6 minutes of measuring.
 # Traffic goes to 127.0.0.1 only.
 #
+# APPS="flask django api" picks the apps. APPLICATION_GROUP=per-script
+# drops the WSGIApplicationGroup %{GLOBAL} line, so each app runs in a
+# sub-interpreter of its own, the default of both modules (and the entry
+# queue's, see docs/gil-modes.md); the tables then say so.
+#
 # Usage: bench/frameworks.sh [seconds-per-run]
-#        (env: PYTHON, ROUNDS, CONNECTIONS, THREADS)
+#        (env: PYTHON, ROUNDS, CONNECTIONS, THREADS, APPS, APPLICATION_GROUP)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-4}
@@ -35,6 +40,12 @@ PYTHON=${PYTHON:-/root/.pyenv/versions/3.13.0/bin/python3}
 ROUNDS=${ROUNDS:-6}
 CONNECTIONS=${CONNECTIONS:-10}
 THREADS=${THREADS:-2}
+APPLICATION_GROUP=${APPLICATION_GROUP:-%{GLOBAL\}}
+case $APPLICATION_GROUP in
+%{GLOBAL}) GROUP_LINE="WSGIApplicationGroup %{GLOBAL}" INTERPRETER="main interpreter" ;;
+per-script) GROUP_LINE="" INTERPRETER="one sub-interpreter per app (no WSGIApplicationGroup)" ;;
+*) echo "APPLICATION_GROUP: %{GLOBAL} or per-script, not '$APPLICATION_GROUP'" >&2; exit 2 ;;
+esac
 source bench/lib.sh
 ensure_tools
 build_modules
@@ -62,14 +73,14 @@ LoadModule wsgi_module "$module"
 WSGIPythonHome "$FRAMEWORK_VENV"
 WSGISocketPrefix "$ROOT/wsgi-$name"
 $daemon
-WSGIApplicationGroup %{GLOBAL}
+$GROUP_LINE
 WSGIScriptAlias /flask "$ROOT/apps/flask_page.wsgi"
 WSGIScriptAlias /django "$ROOT/apps/django/django_page.wsgi"
 WSGIScriptAlias /api "$ROOT/apps/api.wsgi"
 CONF
 }
 
-APPS=(flask django api)
+read -r -a APPS <<<"${APPS:-flask django api}"
 SERVERS=(ours-embedded c-embedded ours-daemon c-daemon)
 declare -A URL=() RPS=() P50=() P99=()
 # Calls FUNC APP MODE for each row of the tables, app x mode.
@@ -158,7 +169,7 @@ details() {
     echo "Real applications: a Flask page (Jinja template, 50 items), a Django page (ORM query against"
     echo "SQLite, 50 rows, Django template) and a JSON API in plain WSGI (POST of a 10-line order);"
     echo "embedded: event MPM, 2 processes x 25 threads; daemon: WSGIDaemonProcess processes=2 threads=5"
-    echo "behind the same front end; main interpreter; keep-alive. The four servers run side by side;"
+    echo "behind the same front end; $INTERPRETER; keep-alive. The four servers run side by side;"
     echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s on 127.0.0.1 measures each slice in turn, $ROUNDS rounds,"
     echo "order reversed every other round; $(versions); Flask $("$FRAMEWORK_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("flask"))'),"
     echo "Django $("$FRAMEWORK_VENV/bin/python" -c 'import django; print(django.get_version())'); $(nproc) cores."
