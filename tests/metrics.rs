@@ -390,6 +390,88 @@ fn restarts_are_counted_by_reason() {
     server.stop();
 }
 
+/// Ours: a standby set going to take over is a daemon process of its group
+/// from then on. Killed before it says it is ready (here, inside its
+/// three-second `WSGIImportScript`, where a standby's workers may already
+/// be accepting in a real one), its death is logged like any daemon
+/// process's and counted as a crash on the metrics page.
+#[test]
+fn a_standby_killed_while_it_starts_is_logged_and_counted_as_a_crash() {
+    // Each run of the preload notes its pid in the process's home
+    // directory: the first is the slot process, the second the standby.
+    const PRELOAD: &str = r#"
+import os, time
+with open('preload-pids', 'a') as f:
+    f.write('%d\n' % os.getpid())
+time.sleep(3)
+"#;
+    let server = ServerBuilder::new()
+        .mpm(Mpm::Event)
+        .log_level("info")
+        .file("app.wsgi", APP)
+        .file("preload.py", PRELOAD)
+        .writable_dir("home")
+        .config(
+            "WSGIDaemonProcess metered processes=1 threads=2 maximum-requests=2 home={root}/home
+             WSGIImportScript {root}/preload.py process-group=metered application-group=%{GLOBAL}
+             WSGIScriptAlias /daemon {root}/app.wsgi process-group=metered application-group=%{GLOBAL}
+             <Location /metrics>
+  SetHandler wsgi-metrics
+  Require local
+</Location>
+",
+        )
+        .start();
+    let pids_file = server.root().join("home/preload-pids");
+    let preload_pids = || -> Vec<i32> {
+        std::fs::read_to_string(&pids_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    // The second request reaches maximum-requests: the process claims the
+    // standby, which starts its preload.
+    for _ in 0..2 {
+        let r = server.get("/daemon/ok");
+        assert_eq!(r.status, 200, "{}", diagnostics(&server));
+    }
+    assert!(
+        common::procs::wait_until(Duration::from_secs(10), || preload_pids().len() >= 2),
+        "the standby never started its preload: {:?}\n{}",
+        preload_pids(),
+        diagnostics(&server)
+    );
+    let standby = preload_pids()[1];
+    common::procs::signal(standby, libc::SIGKILL);
+    let died = format!("Process 'metered' (pid={standby}) has died");
+    assert!(
+        common::procs::wait_until(Duration::from_secs(10), || server
+            .error_log()
+            .contains(&died)),
+        "no '{died}' line\n{}",
+        server.error_log()
+    );
+    let crashed = |s: &Samples| {
+        s.sum(
+            "mod_wsgi_process_restarts_total",
+            &[("group", "metered"), ("reason", "crashed")],
+        )
+    };
+    let mut last = scrape(&server, false);
+    for _ in 0..50 {
+        if crashed(&last.1) > 0.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        last = scrape(&server, false);
+    }
+    assert_eq!(crashed(&last.1), 1.0, "{}\n{}", last.0, server.error_log());
+    // The process that claimed it still recycles, and the group serves on.
+    let r = server.get("/daemon/ok");
+    assert_eq!(r.status, 200, "{}", diagnostics(&server));
+}
+
 #[test]
 fn the_page_answers_get_and_head_only_and_needs_no_python() {
     let server = ServerBuilder::new()

@@ -99,13 +99,16 @@ impl Handover {
         self.standby.load(Ordering::Acquire)
     }
 
-    /// Parent: whether `pid`, the standby, had been set going and said it
-    /// was ready, so it was serving requests when it ended.
-    pub fn was_serving(&self, pid: i32) -> bool {
+    /// Parent: whether `pid`, the standby, had been set going and had not
+    /// given up, so it was starting or already serving when it ended: its
+    /// workers accept before it says it is ready, and with
+    /// graceful-timeout=0 its claimant does not wait for that, so "ready"
+    /// alone would miss a standby killed in its first moments of serving.
+    pub fn was_set_going(&self, pid: i32) -> bool {
         pid > 0
             && self.standby.load(Ordering::Acquire) == pid
             && self.go.load(Ordering::Acquire) != 0
-            && self.ready.load(Ordering::Acquire) == pid
+            && self.failed.load(Ordering::Acquire) != pid
     }
 
     /// Parent: the group has no standby for now (it died).
@@ -270,11 +273,11 @@ mod tests {
         assert_eq!(h.progress(99), Progress::Starting);
         h.announce_ready(98);
         assert_eq!(h.progress(99), Progress::Starting, "only the standby");
-        assert!(!h.was_serving(99), "set going, not ready yet");
+        assert!(h.was_set_going(99), "set going, not ready yet");
         h.announce_ready(99);
         assert_eq!(h.progress(99), Progress::Ready);
-        assert!(h.was_serving(99), "ready: it serves");
-        assert!(!h.was_serving(98), "only the standby");
+        assert!(h.was_set_going(99), "ready: it serves");
+        assert!(!h.was_set_going(98), "only the standby");
         assert_eq!(h.claimed_by(11), None);
         assert_eq!(h.claimed_by(10), Some(99));
         h.reset_for(100);
@@ -285,7 +288,7 @@ mod tests {
     fn a_reload_names_its_script_and_a_failed_version_is_remembered() {
         let h = Handover::zeroed();
         h.reset_for(99);
-        assert!(!h.was_serving(99), "not set going");
+        assert!(!h.was_set_going(99), "not set going");
         assert_eq!(h.reload_target(), None);
         assert_eq!(
             h.claim_for_reload(10, "site|/app", "/srv/app.wsgi"),
@@ -297,8 +300,10 @@ mod tests {
             h.reload_target(),
             Some(("site|/app".to_string(), "/srv/app.wsgi".to_string()))
         );
+        assert!(h.was_set_going(99));
         h.announce_failed(99);
         assert_eq!(h.progress(99), Progress::Failed);
+        assert!(!h.was_set_going(99), "it gave up: its end is no crash");
         let key = reload_key("/srv/app.wsgi", Some(5));
         assert!(!h.refused(key));
         h.refuse(key);

@@ -553,18 +553,22 @@ fn standby_maintenance(reason: u32, data: *mut Slot, pconf: *mut ffi::apr_pool_t
     match reason {
         ffi::APR_OC_REASON_DEATH | ffi::APR_OC_REASON_LOST => {
             let group = entry.group;
-            let mut was_serving = false;
+            let mut was_set_going = false;
             if let Some(g) = GROUPS.lock().get_mut(group) {
                 if let Some(h) = g.handover {
-                    was_serving = h.was_serving(entry.pid);
+                    was_set_going = h.was_set_going(entry.pid);
                     h.clear(entry.pid);
                 }
                 g.standby_data = 0;
             }
-            // A standby that had taken over but not yet been given its
-            // slot served requests: its death counts like a slot
-            // process's (a crash, unless it had begun to stop).
-            if was_serving {
+            // A standby set going to take over was starting or serving
+            // requests: its death is logged and counted like a slot
+            // process's (a crash, unless it had begun to stop). One still
+            // paused, or that gave up on a changed script, served nothing.
+            if was_set_going && !server_stopping() {
+                for line in parent_lines::died(&entry.name, entry.pid, status) {
+                    tracing::info!("{line}");
+                }
                 entry.note_ended(status);
             }
             entry.ended_by_death = true;
