@@ -453,15 +453,19 @@ pub fn gil_reenabled_line(module: &str, process_group: &str, application_group: 
 }
 
 /// Whether threads entering an interpreter line up in its entry queue
-/// before asking for its GIL: wherever the process runs sub-interpreters
-/// (in each of them, and in the main interpreter once one exists), never
-/// where the main interpreter runs alone or there is no GIL.
-/// `EntryQueue` in src/python/interp.rs says why, and what the queue
-/// costs where it is not wanted.
-pub fn queue_entries(gil: GilKind, is_main: bool, sub_interpreters_exist: bool) -> bool {
+/// before asking for its GIL: in an own-GIL sub-interpreter always, on the
+/// shared GIL only while two or more of its interpreters serve requests at
+/// once (`busy_on_shared_gil`), never without a GIL. One interpreter
+/// alone on the shared GIL (the main one of a `%{GLOBAL}` site, or the one
+/// sub-interpreter of a site left at the default application group)
+/// switches fairly enough by itself, and there the queue's hand-overs only
+/// cost: each newcomer must be woken before the next may ask, a convoy for
+/// short requests. `EntryQueue` in src/python/interp.rs says more.
+pub fn queue_entries(gil: GilKind, busy_on_shared_gil: isize) -> bool {
     match gil {
         GilKind::FreeThreaded => false,
-        GilKind::Own | GilKind::Shared => !is_main || sub_interpreters_exist,
+        GilKind::Own => true,
+        GilKind::Shared => busy_on_shared_gil >= 2,
     }
 }
 
@@ -514,23 +518,26 @@ mod tests {
     }
 
     #[test]
-    fn entries_queue_only_where_sub_interpreters_run() {
+    fn entries_queue_where_interpreters_compete_for_a_gil() {
         use super::{queue_entries, GilKind};
-        // (gil, is_main, sub-interpreters exist) -> queued
+        // (gil, interpreters serving on the shared GIL) -> queued
         let table = [
-            (GilKind::Shared, true, false, false),
-            (GilKind::Shared, true, true, true),
-            (GilKind::Shared, false, true, true),
-            (GilKind::Own, false, true, true),
-            (GilKind::FreeThreaded, true, false, false),
-            (GilKind::FreeThreaded, true, true, false),
-            (GilKind::FreeThreaded, false, true, false),
+            (GilKind::Shared, 0, false),
+            (GilKind::Shared, 1, false),
+            (GilKind::Shared, 2, true),
+            (GilKind::Shared, 5, true),
+            // A transient count while two threads cross zero.
+            (GilKind::Shared, -1, false),
+            (GilKind::Own, 0, true),
+            (GilKind::Own, 1, true),
+            (GilKind::FreeThreaded, 0, false),
+            (GilKind::FreeThreaded, 3, false),
         ];
-        for (gil, is_main, subs, queued) in table {
+        for (gil, busy, queued) in table {
             assert_eq!(
-                queue_entries(gil, is_main, subs),
+                queue_entries(gil, busy),
                 queued,
-                "{gil:?}, main: {is_main}, sub-interpreters exist: {subs}"
+                "{gil:?}, interpreters serving on the shared GIL: {busy}"
             );
         }
     }

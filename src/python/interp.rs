@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use pyo3_ffi as ffi;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,7 +110,9 @@ pub struct InFlight<'a>(&'a Interpreter);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.0.gil == GilKind::Shared {
+            BUSY_ON_SHARED_GIL.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -234,20 +236,24 @@ fn timed_gil_wait(attach: impl FnOnce()) {
 /// Interpreters on the shared GIL share one queue from CPython 3.13 on;
 /// before, each has its own ([`entry_queue_scope`] says why).
 ///
-/// Threads queue only where the process runs sub-interpreters
-/// ([`crate::config::gil::queue_entries`]). That is where the unfair
-/// waits showed: with a shared GIL for the reason above, and with own
-/// GILs too, in measurements we have not taken apart further. Where the
-/// main interpreter runs alone, CPython's forced switching works and the
-/// queue's hand-overs only cost: each newcomer must be woken and scheduled
-/// before the next may even ask, which for short requests made a convoy
-/// (docs/performance.md, "Run 5, and the entry queue only where
-/// sub-interpreters run").
+/// Threads queue where interpreters compete for a GIL
+/// ([`crate::config::gil::queue_entries`]): in own-GIL sub-interpreters,
+/// and on the shared GIL while two or more of its interpreters serve
+/// requests at once. That is where the unfair waits showed: with a shared
+/// GIL because a waiter for one interpreter cannot make a holder in
+/// another switch (before 3.13), and with own GILs too, in measurements we
+/// have not taken apart further. Where one interpreter runs alone on the
+/// shared GIL, CPython's forced switching works and the queue's hand-overs
+/// only cost: each newcomer must be woken and scheduled before the next
+/// may even ask, which for short requests made a convoy (docs/performance.md,
+/// "Run 5, and the entry queue only where sub-interpreters run", and "Short
+/// requests in a sub-interpreter").
 pub struct EntryQueue(Mutex<()>);
 
-/// Set once a sub-interpreter exists in this process (they are only
-/// destroyed when Python stops, or one at a time to be replaced).
-static SUB_INTERPRETERS_EXIST: AtomicBool = AtomicBool::new(false);
+/// How many interpreters on the process-wide GIL serve requests right now
+/// (for [`queue_entries`]). Signed: two threads crossing zero in the
+/// same interpreter at once may briefly take it below zero.
+static BUSY_ON_SHARED_GIL: AtomicIsize = AtomicIsize::new(0);
 
 /// The queue of every interpreter on the process-wide GIL, where
 /// [`entry_queue_scope`] gives them one.
@@ -339,12 +345,6 @@ pub fn without_gil<T>(f: impl FnOnce() -> T) -> T {
 }
 
 impl Interpreter {
-    /// The main interpreter is registered under the empty name, which no
-    /// sub-interpreter has.
-    fn is_main(&self) -> bool {
-        self.name.is_empty()
-    }
-
     /// The queue threads entering this interpreter line up in.
     fn entry_queue(&self) -> &EntryQueue {
         match entry_queue_scope(self.gil, DROP_REQUEST_REACHES_HOLDER) {
@@ -367,11 +367,7 @@ impl Interpreter {
             })
         });
         timed_gil_wait(|| {
-            if queue_entries(
-                self.gil,
-                self.is_main(),
-                SUB_INTERPRETERS_EXIST.load(Ordering::Relaxed),
-            ) {
+            if queue_entries(self.gil, BUSY_ON_SHARED_GIL.load(Ordering::Relaxed)) {
                 // SAFETY: `tstate` belongs to this thread and is not attached.
                 unsafe { self.entry_queue().attach_in_turn(tstate) }
             } else {
@@ -390,7 +386,9 @@ impl Interpreter {
 
     /// Counts a request as running here until the guard is dropped.
     pub fn serving(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) == 0 && self.gil == GilKind::Shared {
+            BUSY_ON_SHARED_GIL.fetch_add(1, Ordering::Relaxed);
+        }
         InFlight(self)
     }
 
@@ -769,7 +767,6 @@ fn create_sub_interpreter(
         own_gil_fallback: OwnGilFallback::for_setup(&setup),
         entry: EntryQueue::new(),
     });
-    SUB_INTERPRETERS_EXIST.store(true, Ordering::Relaxed);
     // Logged before its set-up logs anything, as the C module orders it.
     tracing::info!("Creating {who}{}.", gil_note(interp.gil));
     for warning in &setup.plan.warnings {
