@@ -306,16 +306,21 @@ struct Slot {
     /// Set when the registration ends because the process died, rather
     /// than because Apache is stopping or restarting.
     ended_by_death: bool,
-    /// The group's standby, not yet in a slot: it comes and goes without
-    /// the C module's lines, which are about slot processes.
+    /// The group's standby, not yet in a slot: paused, it comes and goes
+    /// without the C module's lines, which are about serving processes;
+    /// once set going, its death is reported like theirs.
     standby: bool,
 }
 
 impl Slot {
-    /// Counts this process's end on the metrics page, given the wait
-    /// status the MPM reported: a signal or a non-zero exit is abnormal
-    /// (a daemon that stops exits with 0), and the board decides the rest.
-    fn note_ended(&self, wait_status: c_int) {
+    /// Logs this process's death (the C module's two lines) and counts its
+    /// end on the metrics page, given the wait status the MPM reported: a
+    /// signal or a non-zero exit is abnormal (a daemon that stops exits
+    /// with 0), and the board decides the rest.
+    fn report_died(&self, wait_status: c_int) {
+        for line in parent_lines::died(&self.name, self.pid, wait_status) {
+            tracing::info!("{line}");
+        }
         crate::metrics::note_daemon_ended(&self.name, self.pid as u32, wait_status != 0);
     }
 }
@@ -512,10 +517,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                 } else if reason as u32 == ffi::APR_OC_REASON_LOST {
                     tracing::info!("{}", parent_lines::lost(&name, pid));
                 } else {
-                    for line in parent_lines::died(&name, pid, status) {
-                        tracing::info!("{line}");
-                    }
-                    entry.note_ended(status);
+                    entry.report_died(status);
                 }
                 entry.ended_by_death = true;
                 // SAFETY: the registration ends with the process; APR calls
@@ -566,10 +568,7 @@ fn standby_maintenance(reason: u32, data: *mut Slot, pconf: *mut ffi::apr_pool_t
             // process's (a crash, unless it had begun to stop). One still
             // paused, or that gave up on a changed script, served nothing.
             if was_set_going && !server_stopping() {
-                for line in parent_lines::died(&entry.name, entry.pid, status) {
-                    tracing::info!("{line}");
-                }
-                entry.note_ended(status);
+                entry.report_died(status);
             }
             entry.ended_by_death = true;
             let lived = entry.started.elapsed();
