@@ -212,6 +212,27 @@ fn requests_by_class(s: &Samples, group: &str, mode: &str, class: &str) -> f64 {
     )
 }
 
+fn restarts(s: &Samples, reason: &str) -> f64 {
+    s.sum(
+        "mod_wsgi_process_restarts_total",
+        &[("group", "metered"), ("reason", reason)],
+    )
+}
+
+/// Scrapes until the page counts a crashed process (or 10 s pass): the
+/// parent notices deaths on its once-a-second maintenance round.
+fn scrape_until_a_crash(server: &Server) -> (String, Samples) {
+    let mut last = scrape(server, false);
+    for _ in 0..50 {
+        if restarts(&last.1, "crashed") > 0.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        last = scrape(server, false);
+    }
+    last
+}
+
 #[test]
 fn counters_match_the_requests_sent_while_scraping() {
     for mpm in [Mpm::Event, Mpm::Prefork] {
@@ -347,17 +368,10 @@ fn restarts_are_counted_by_reason() {
         let r = server.get("/daemon/ok");
         assert_eq!(r.status, 200, "{}", diagnostics(&server));
     }
-    let restarts = |s: &Samples, reason| {
-        s.sum(
-            "mod_wsgi_process_restarts_total",
-            &[("group", "metered"), ("reason", reason)],
-        )
-    };
     // Let the recycling settle first: the parent hands a standby that took
     // over its slot on its once-a-second maintenance round, and the crash
-    // below is meant for a process in a slot (a standby killed between
-    // taking over and being given its slot is a window the count may miss:
-    // docs/operations.md, the restarts row of the metrics table).
+    // below is meant for a process in a slot (a standby killed before that
+    // has a test of its own, below).
     let mut settled = restarts(&scrape(&server, false).1, "maximum_requests");
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(1500));
@@ -370,23 +384,11 @@ fn restarts_are_counted_by_reason() {
     // A crash: the daemon process is killed in the middle of a request.
     let r = server.get("/daemon/crash");
     assert!(r.status >= 500, "status {}", r.status);
-    // The parent notices deaths on its once-a-second maintenance round
-    // (and the recycled processes' deaths are logged alike), so the page
-    // is read until the crash is on it.
-    let mut last = scrape(&server, false);
-    for _ in 0..50 {
-        if restarts(&last.1, "crashed") > 0.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        last = scrape(&server, false);
-    }
-    let (page, s) = last;
-    let restarts = |reason| restarts(&s, reason);
+    let (page, s) = scrape_until_a_crash(&server);
     // 2 processes x 4 requests each, 20 requests: at least 3 recycles.
-    assert!(restarts("maximum_requests") >= 3.0, "{page}");
-    assert_eq!(restarts("crashed"), 1.0, "{page}");
-    assert_eq!(restarts("request_timeout"), 0.0, "{page}");
+    assert!(restarts(&s, "maximum_requests") >= 3.0, "{page}");
+    assert_eq!(restarts(&s, "crashed"), 1.0, "{page}");
+    assert_eq!(restarts(&s, "request_timeout"), 0.0, "{page}");
     server.stop();
 }
 
@@ -412,14 +414,10 @@ time.sleep(3)
         .file("preload.py", PRELOAD)
         .writable_dir("home")
         .config(
-            "WSGIDaemonProcess metered processes=1 threads=2 maximum-requests=2 home={root}/home
-             WSGIImportScript {root}/preload.py process-group=metered application-group=%{GLOBAL}
-             WSGIScriptAlias /daemon {root}/app.wsgi process-group=metered application-group=%{GLOBAL}
-             <Location /metrics>
-  SetHandler wsgi-metrics
-  Require local
-</Location>
-",
+            "WSGIDaemonProcess metered processes=1 threads=2 maximum-requests=2 home={root}/home\n\
+             WSGIImportScript {root}/preload.py process-group=metered application-group=%{GLOBAL}\n\
+             WSGIScriptAlias /daemon {root}/app.wsgi process-group=metered application-group=%{GLOBAL}\n\
+             <Location /metrics>\n  SetHandler wsgi-metrics\n  Require local\n</Location>\n",
         )
         .start();
     let pids_file = server.root().join("home/preload-pids");
@@ -452,21 +450,13 @@ time.sleep(3)
         "no '{died}' line\n{}",
         server.error_log()
     );
-    let crashed = |s: &Samples| {
-        s.sum(
-            "mod_wsgi_process_restarts_total",
-            &[("group", "metered"), ("reason", "crashed")],
-        )
-    };
-    let mut last = scrape(&server, false);
-    for _ in 0..50 {
-        if crashed(&last.1) > 0.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        last = scrape(&server, false);
-    }
-    assert_eq!(crashed(&last.1), 1.0, "{}\n{}", last.0, server.error_log());
+    let (page, s) = scrape_until_a_crash(&server);
+    assert_eq!(
+        restarts(&s, "crashed"),
+        1.0,
+        "{page}\n{}",
+        server.error_log()
+    );
     // The process that claimed it still recycles, and the group serves on.
     let r = server.get("/daemon/ok");
     assert_eq!(r.status, 200, "{}", diagnostics(&server));
