@@ -219,18 +219,28 @@ fn restarts(s: &Samples, reason: &str) -> f64 {
     )
 }
 
-/// Scrapes until the page counts a crashed process (or 10 s pass): the
-/// parent notices deaths on its once-a-second maintenance round.
-fn scrape_until_a_crash(server: &Server) -> (String, Samples) {
-    let mut last = scrape(server, false);
+/// Scrapes until `ready` holds for the page (or 10 s pass) and returns the
+/// last page. A request's accounting lands just after its response is
+/// written, and the parent notices deaths on its once-a-second
+/// maintenance round, so neither shows on the very next scrape.
+fn scrape_until(
+    server: &Server,
+    openmetrics: bool,
+    ready: impl Fn(&Samples) -> bool,
+) -> (String, Samples) {
+    let mut last = scrape(server, openmetrics);
     for _ in 0..50 {
-        if restarts(&last.1, "crashed") > 0.0 {
+        if ready(&last.1) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
-        last = scrape(server, false);
+        last = scrape(server, openmetrics);
     }
     last
+}
+
+fn scrape_until_a_crash(server: &Server) -> (String, Samples) {
+    scrape_until(server, false, |s| restarts(s, "crashed") > 0.0)
 }
 
 #[test]
@@ -250,10 +260,18 @@ fn counters_match_the_requests_sent_while_scraping() {
             load(&server, "/daemon", N, 3);
             scraper.join().unwrap();
         });
-        // The last request's accounting lands just after its response.
-        std::thread::sleep(Duration::from_millis(300));
+        let all_counted = |s: &Samples| {
+            [("", "embedded"), ("metered", "daemon")]
+                .iter()
+                .all(|(group, mode)| {
+                    s.sum(
+                        "mod_wsgi_request_seconds_count",
+                        &[("group", group), ("mode", mode)],
+                    ) >= (3 * N) as f64
+                })
+        };
         for openmetrics in [false, true] {
-            let (page, s) = scrape(&server, openmetrics);
+            let (page, s) = scrape_until(&server, openmetrics, all_counted);
             let context = || format!("{mpm:?} openmetrics={openmetrics}\n{page}");
             for (group, mode) in [("", "embedded"), ("metered", "daemon")] {
                 for (class, n) in [("2xx", N), ("4xx", N), ("5xx", N), ("3xx", 0)] {
@@ -475,8 +493,14 @@ fn the_page_answers_get_and_head_only_and_needs_no_python() {
         )
         .start();
     assert_eq!(server.get("/daemon/ok").status, 200);
-    let (_, s) = scrape(&server, false);
-    assert_eq!(requests_by_class(&s, "metered", "daemon", "2xx"), 1.0);
+    let (page, s) = scrape_until(&server, false, |s| {
+        requests_by_class(s, "metered", "daemon", "2xx") > 0.0
+    });
+    assert_eq!(
+        requests_by_class(&s, "metered", "daemon", "2xx"),
+        1.0,
+        "{page}"
+    );
     // No Apache child runs Python: no embedded process is listed.
     assert_eq!(
         s.count("mod_wsgi_process_requests_total", &[("mode", "embedded")]),
