@@ -66,6 +66,20 @@ fn corpus(prefix: &str) -> Vec<Exchange> {
             "env-http10",
             format!("GET {} HTTP/1.0\r\nHost: {{host}}\r\n\r\n", p("/env")),
         ),
+        // Header bytes that are not UTF-8 reach the environ as PEP 3333's
+        // native strings: each byte one latin-1 character.
+        Exchange::raw(
+            "env-header-bytes",
+            [
+                format!(
+                    "GET {} HTTP/1.1\r\nHost: {{host}}\r\nConnection: close\r\n",
+                    p("/env")
+                )
+                .as_bytes(),
+                b"X-Latin1: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\nX-Mixed: \xff\xc3\xa9\x80\r\n\r\n",
+            ]
+            .concat(),
+        ),
         Exchange::simple(
             "env-authorization",
             "GET",
@@ -350,10 +364,10 @@ const ACCESS_SCRIPT: &str =
     "def allow_access(environ, host):\n    return environ.get('HTTP_X_ALLOW') == 'yes'\n";
 const AUTH_SCRIPT: &str = "def check_password(environ, user, password):\n    if user == 'alice':\n        return password == 'secret'\n    return None\n";
 /// check_password answers the C module refuses or fails on, by user name.
-const AUTH_ERRORS_SCRIPT: &str = "def check_password(environ, user, password):\n    if user == 'raise':\n        raise ValueError('check_password failed for ' + user)\n    if user == 'exit':\n        raise SystemExit(3)\n    if user == 'int':\n        return 42\n    if user == 'empty':\n        return ''\n    if user == 'renamed':\n        return '\\xe9t\\xe9'\n    return None\n";
+const AUTH_ERRORS_SCRIPT: &str = "def check_password(environ, user, password):\n    if user == 'raise':\n        raise ValueError('check_password failed for ' + user)\n    if user == 'exit':\n        raise SystemExit(3)\n    if user == 'int':\n        return 42\n    if user == 'empty':\n        return ''\n    if user == 'renamed':\n        return '\\xe9t\\xe9'\n    if user.startswith('bytes'):\n        raise ValueError('check_password got %r and %r' % (user, password))\n    return None\n";
 /// groups_for_user answers the C module refuses, by user name (any
 /// password is right).
-const GROUP_ERRORS_SCRIPT: &str = "def check_password(environ, user, password):\n    return True\n\ndef groups_for_user(environ, user):\n    if user == 'int':\n        return 42\n    if user == 'item':\n        return [b'staff', 7]\n    if user == 'wide':\n        return ['\\u20ac']\n    if user == 'partial':\n        def groups():\n            yield b'visitors'\n            raise KeyError('no more groups')\n        return groups()\n    if user == 'none':\n        return []\n    return [b'staff', 'caf\\xe9']\n";
+const GROUP_ERRORS_SCRIPT: &str = "def check_password(environ, user, password):\n    return True\n\ndef groups_for_user(environ, user):\n    if user == 'int':\n        return 42\n    if user == 'item':\n        return [b'staff', 7]\n    if user == 'wide':\n        return ['\\u20ac']\n    if user == 'partial':\n        def groups():\n            yield b'visitors'\n            raise KeyError('no more groups')\n        return groups()\n    if user == 'none':\n        return []\n    if user.startswith('bytes'):\n        raise ValueError('groups_for_user got %r' % user)\n    return [b'staff', 'caf\\xe9']\n";
 /// allow_access answers by the X-Mode header.
 const ACCESS_ERRORS_SCRIPT: &str = "def allow_access(environ, host):\n    mode = environ.get('HTTP_X_MODE')\n    if mode == 'int':\n        return 1\n    if mode == 'raise':\n        raise ValueError('allow_access failed')\n    if mode == 'deny':\n        return False\n    return None\n";
 /// get_realm_hash answers the C module refuses or fails on, by user name.
@@ -682,6 +696,16 @@ fn directive_cases() -> Vec<DirectiveCase> {
                     Exchange::simple("no-script", "GET", "/hello", &[&basic_header("nobody")], b""),
                     Exchange::simple("no-check-password", "GET", "/iter/generator", &[&basic_header("nobody")], b""),
                     Exchange::simple("returns-name", "GET", "/env", &[&basic_header("renamed")], b""),
+                    // Credentials that are not UTF-8 reach the script as native
+                    // strings: each byte one latin-1 character (the script
+                    // raises with their reprs).
+                    Exchange::simple(
+                        "credentials-bytes",
+                        "GET",
+                        "/env",
+                        &[&format!("Authorization: Basic {}", common::base64(b"bytes\xe9:caf\xe9\xc3\xa9"))],
+                        b"",
+                    ),
                 ]
             },
         },
@@ -706,6 +730,13 @@ fn directive_cases() -> Vec<DirectiveCase> {
                     // The Require line is UTF-8 and the group latin-1: not the same bytes.
                     Exchange::simple("non-ascii-group", "GET", "/sr/status-404", &[&basic_header("member")], b""),
                     Exchange::simple("member", "GET", "/env", &[&basic_header("member")], b""),
+                    Exchange::simple(
+                        "user-bytes",
+                        "GET",
+                        "/env",
+                        &[&format!("Authorization: Basic {}", common::base64(b"bytes\xe9\xc3\xa9:pw"))],
+                        b"",
+                    ),
                 ]
             },
         },

@@ -29,6 +29,20 @@ pub fn module_index() -> i32 {
     unsafe { (*std::ptr::addr_of!(wsgi_module)).module_index }
 }
 
+/// Borrows a NUL-terminated C string of request data (a header, a CGI
+/// variable, a user name) as PEP 3333 native text: each byte one latin-1
+/// character ([`crate::config::text::latin1`]), as the C module decodes it.
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated string that outlives `'a`.
+pub unsafe fn c_str_latin1<'a>(p: *const c_char) -> std::borrow::Cow<'a, str> {
+    if p.is_null() {
+        return std::borrow::Cow::Borrowed("");
+    }
+    // SAFETY: guaranteed by the caller.
+    crate::config::text::latin1(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
 /// Borrows a NUL-terminated C string as UTF-8, replacing invalid bytes.
 ///
 /// # Safety

@@ -1,6 +1,6 @@
 //! Safe view of a `request_rec` for the duration of one handler call.
 
-use super::{c_str, ffi, pool};
+use super::{c_str, c_str_latin1, ffi, pool};
 use std::ffi::c_char;
 use std::marker::PhantomData;
 
@@ -33,7 +33,7 @@ pub struct Request<'hook> {
     call: PhantomData<&'hook mut ffi::request_rec>,
 }
 
-/// Collects an APR table's entries.
+/// Collects an APR table's entries as native text (`c_str_latin1`).
 ///
 /// # Safety
 /// `table` is a live apr_table_t.
@@ -49,7 +49,12 @@ pub unsafe fn table_entries(table: *const ffi::apr_table_t) -> Vec<(String, Stri
                 return None;
             }
             // SAFETY: keys and values are NUL-terminated pool strings.
-            Some(unsafe { (c_str(e.key).into_owned(), c_str(e.val).into_owned()) })
+            Some(unsafe {
+                (
+                    c_str_latin1(e.key).into_owned(),
+                    c_str_latin1(e.val).into_owned(),
+                )
+            })
         })
         .collect()
 }
@@ -110,11 +115,11 @@ impl Request<'_> {
         unsafe { (*self.raw).filename = pool::strdup(self.pool(), name) as *mut c_char };
     }
 
-    /// The authenticated user (`r->user`), if any.
+    /// The authenticated user (`r->user`), if any, as native text.
     pub fn user(&self) -> Option<String> {
         let user = self.rec().user;
         // SAFETY: a NUL-terminated pool string when set.
-        (!user.is_null()).then(|| unsafe { c_str(user) }.into_owned())
+        (!user.is_null()).then(|| unsafe { c_str_latin1(user) }.into_owned())
     }
 
     /// Replaces the authenticated user name.

@@ -10,6 +10,7 @@ pub mod interp_options;
 pub mod log_level;
 pub mod routing;
 pub mod server;
+pub mod text;
 pub mod values;
 pub mod words;
 

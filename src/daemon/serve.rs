@@ -800,11 +800,12 @@ impl Worker<'_> {
             crate::process::process_info(),
             daemon_start,
         );
+        // Read as the embedded lookup (`Request::env`) reads Apache's table.
         let env = |name: &str| {
             head.vars
                 .iter()
                 .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| crate::config::text::latin1_as_utf8(v).into_owned())
                 .or_else(|| std::env::var(name).ok())
         };
         let interpreter =

@@ -8,8 +8,9 @@
 use crate::apache::log::{server_log, APLOG_ERR};
 use crate::apache::request::{HookRequest, Request};
 use crate::apache::servers::server_config;
-use crate::apache::{c_str, ffi, hook, pool};
+use crate::apache::{c_str_latin1, ffi, hook, pool};
 use crate::config::dir::ScriptRef;
+use crate::config::text;
 use crate::config::values::{GroupContext, GroupSpec};
 use crate::config::DirConfig;
 use crate::process::{interpreter_for, process_info, python_failure};
@@ -202,7 +203,7 @@ fn with_script<T: Copy>(
 /// `p` is a NUL-terminated string or null.
 unsafe fn text(p: *const c_char) -> String {
     // SAFETY: per the contract.
-    unsafe { c_str(p) }.into_owned()
+    unsafe { c_str_latin1(p) }.into_owned()
 }
 
 /// Logs that the script lacks the function Apache needs.
@@ -309,14 +310,14 @@ unsafe extern "C" fn check_group_authorization(
             // SAFETY: the live request of this provider call.
             unsafe { HookRequest::new(r) }.scope(|req| {
                 // Group names are compared as the bytes they are, as
-                // `groups_for_user`'s are (see authz::latin1_chars).
+                // `groups_for_user`'s are (see config::text::latin1).
                 let line = if require_line.is_null() {
                     &[][..]
                 } else {
                     // SAFETY: Apache passes a NUL-terminated string.
                     unsafe { CStr::from_ptr(require_line) }.to_bytes()
                 };
-                let required = authz::required_groups(&authz::latin1_chars(line));
+                let required = authz::required_groups(&text::latin1(line));
                 let Some(user) = req.user() else {
                     return ffi::authz_status_AUTHZ_DENIED_NO_USER;
                 };
@@ -342,8 +343,9 @@ unsafe extern "C" fn check_group_authorization(
                     req.log_script_error(
                         0,
                         &format!(
-                            "{}: Authorization of user '{user}' to access '{}' failed. {}",
+                            "{}: Authorization of user '{}' to access '{}' failed. {}",
                             why.0,
+                            text::latin1_as_utf8(&user),
                             req.uri(),
                             why.1
                         ),

@@ -19,23 +19,6 @@ pub fn str_obj(_py: Python<'_>, s: &str) -> Option<Owned> {
     }
 }
 
-/// A native string per PEP 3333: bytes decoded as ISO-8859-1.
-pub fn latin1_obj(py: Python<'_>, s: &str) -> Option<Owned> {
-    // Apache's strings are bytes; map each char's byte value when possible.
-    if s.is_ascii() {
-        return str_obj(py, s);
-    }
-    // SAFETY: GIL held; pointer and length describe the bytes.
-    // PyUnicode_DecodeLatin1 returns a new reference, or NULL with an exception set.
-    unsafe {
-        Owned::from_new(ffi::PyUnicode_DecodeLatin1(
-            s.as_ptr().cast(),
-            s.len() as ffi::Py_ssize_t,
-            std::ptr::null(),
-        ))
-    }
-}
-
 pub fn bytes_obj(_py: Python<'_>, b: &[u8]) -> Option<Owned> {
     // SAFETY: GIL held; pointer and length describe `b`.
     // PyBytes_FromStringAndSize returns a new reference, or NULL with an exception set.

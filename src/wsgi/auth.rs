@@ -3,7 +3,6 @@
 //! `groups_for_user` or `allow_access` with a cut-down environ, and
 //! reading its answer. Always in the Apache child, before the handler.
 
-use super::authz;
 use super::context::RequestContext;
 use super::handler::{
     cgi_dict, load_script_for_request, log_python_error, log_script_exception_as, LogFn, Route,
@@ -11,6 +10,7 @@ use super::handler::{
 use super::transport::Transport;
 use super::{streams, types};
 use crate::apache::log::APLOG_ERR;
+use crate::config::text;
 use crate::python::interp::Interpreter;
 use crate::python::{
     collections, convert,
@@ -149,7 +149,8 @@ fn call<T>(
             let environ = environ(py, request, &errors_stream)?;
             let mut owned = vec![environ];
             for arg in args {
-                owned.push(convert::latin1_obj(py, arg)?);
+                // Native text already (`apache::c_str_latin1`).
+                owned.push(convert::str_obj(py, arg)?);
             }
             let refs: Vec<&Owned> = owned.iter().collect();
             callable.call(py, &refs)
@@ -284,7 +285,7 @@ pub fn realm_hash(
 }
 
 /// The groups `groups_for_user` lists: byte strings, or strings that
-/// encode as latin-1, each as `authz::latin1_chars`. `Ok(None)`: the script has
+/// encode as latin-1, each as `config::text::latin1`. `Ok(None)`: the script has
 /// no such function. Iteration that raises part way is logged and the
 /// groups listed until then count, as in the C module.
 pub fn groups_for_user(
@@ -311,7 +312,7 @@ pub fn groups_for_user(
             let mut groups = Vec::new();
             while let Some(item) = collections::iter_next(py, &iterator) {
                 if let Some(bytes) = convert::bytes_contents(py, &item) {
-                    groups.push(authz::latin1_chars(bytes));
+                    groups.push(text::latin1(bytes).into_owned());
                 } else if convert::is_str(py, &item) {
                     let Some(bytes) = convert::latin1_or_raise(py, &item) else {
                         reporter.error(&format!(
@@ -320,7 +321,7 @@ pub fn groups_for_user(
                         reporter.exception(py);
                         return Err(Failed);
                     };
-                    groups.push(authz::latin1_chars(&bytes));
+                    groups.push(text::latin1(&bytes).into_owned());
                 } else {
                     reporter.error(&format!(
                         "WSGI0050: Item returned from 'groups_for_user' in '{script}' is not a byte string."

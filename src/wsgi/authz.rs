@@ -44,13 +44,6 @@ pub fn membership(user_groups: &[String], required: &[String]) -> Membership {
     }
 }
 
-/// Apache text for bytes the C module keeps as they are (group names):
-/// each byte as the character of that code point, so distinct byte
-/// strings stay distinct.
-pub fn latin1_chars(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,14 +74,5 @@ mod tests {
             membership(&groups(&[]), &groups(&["admins"])),
             Membership::NoGroups
         );
-    }
-
-    #[test]
-    fn latin1_chars_keeps_distinct_bytes_distinct() {
-        assert_eq!(latin1_chars(b"caf\xe9"), "caf\u{e9}");
-        // Bytes that are not UTF-8 must not collapse into one replacement
-        // character, or two different group names would compare equal.
-        assert_ne!(latin1_chars(b"\xe9t\xe9"), latin1_chars(b"\xf3t\xf3"));
-        assert_eq!(latin1_chars("caf\u{e9}".as_bytes()), "caf\u{c3}\u{a9}");
     }
 }

@@ -572,11 +572,12 @@ pub fn request_thread_id() -> i64 {
     ID.with(|id| *id)
 }
 
-/// A dict of the CGI variables, as native strings.
+/// A dict of the CGI variables. They were read from Apache as native
+/// strings (`apache::c_str_latin1`), so each character is one byte.
 pub fn cgi_dict(py: Python<'_>, cgi: &[(String, String)]) -> Option<Owned> {
     let environ = collections::new_dict(py)?;
     for (key, value) in cgi {
-        collections::dict_set(py, &environ, key, &convert::latin1_obj(py, value)?);
+        collections::dict_set(py, &environ, key, &convert::str_obj(py, value)?);
     }
     Some(environ)
 }
