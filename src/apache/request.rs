@@ -33,11 +33,14 @@ pub struct Request<'hook> {
     call: PhantomData<&'hook mut ffi::request_rec>,
 }
 
-/// Collects an APR table's entries as native text (`c_str_latin1`).
+/// Collects an APR table's entries as native text (`c_str_latin1`),
+/// borrowed from the table's pool where they are ASCII.
 ///
 /// # Safety
-/// `table` is a live apr_table_t.
-pub unsafe fn table_entries(table: *const ffi::apr_table_t) -> Vec<(String, String)> {
+/// `table` is a live apr_table_t whose strings outlive `'a`.
+pub unsafe fn table_entries<'a>(
+    table: *const ffi::apr_table_t,
+) -> Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)> {
     // SAFETY: apr_table_elts returns the table's array header.
     let arr = unsafe { &*ffi::apr_table_elts(table) };
     let entries = arr.elts as *const ffi::apr_table_entry_t;
@@ -49,12 +52,7 @@ pub unsafe fn table_entries(table: *const ffi::apr_table_t) -> Vec<(String, Stri
                 return None;
             }
             // SAFETY: keys and values are NUL-terminated pool strings.
-            Some(unsafe {
-                (
-                    c_str_latin1(e.key).into_owned(),
-                    c_str_latin1(e.val).into_owned(),
-                )
-            })
+            Some(unsafe { (c_str_latin1(e.key), c_str_latin1(e.val)) })
         })
         .collect()
 }
@@ -77,6 +75,21 @@ impl HookRequest {
             raw: self.0,
             call: PhantomData,
         })
+    }
+}
+
+impl<'hook> Request<'hook> {
+    /// Fills `subprocess_env` with Apache's CGI variables and returns
+    /// them, borrowed from the request pool for the hook's call.
+    pub fn cgi_environment(
+        self,
+    ) -> Vec<(std::borrow::Cow<'hook, str>, std::borrow::Cow<'hook, str>)> {
+        // SAFETY: standard calls on the live request.
+        unsafe {
+            ffi::ap_add_common_vars(self.raw);
+            ffi::ap_add_cgi_vars(self.raw);
+            table_entries(self.rec().subprocess_env)
+        }
     }
 }
 
@@ -161,16 +174,6 @@ impl Request<'_> {
     pub fn server_port(&self) -> u16 {
         // SAFETY: plain query on the live request.
         unsafe { ffi::ap_get_server_port(self.raw) }
-    }
-
-    /// Fills `subprocess_env` with Apache's CGI variables and returns it.
-    pub fn cgi_environment(self) -> Vec<(String, String)> {
-        // SAFETY: standard calls on the live request.
-        unsafe {
-            ffi::ap_add_common_vars(self.raw);
-            ffi::ap_add_cgi_vars(self.raw);
-            table_entries(self.rec().subprocess_env)
-        }
     }
 
     /// A request note (`r->notes`), where modules leave per-request data.

@@ -162,7 +162,11 @@ meta_fields! {
 ///
 /// Takes the extras by value: the CGI variables move into the head, not
 /// copied and freed on every request.
-pub fn request_head(route: &Route, extras: EnvironExtras, ignore_activity: bool) -> RequestHead {
+pub fn request_head<'r>(
+    route: &Route,
+    extras: EnvironExtras<'r>,
+    ignore_activity: bool,
+) -> RequestHead<'r> {
     // Every field is named: a new one must be sent or said to be the
     // daemon's own before this compiles.
     let Route {
@@ -247,12 +251,12 @@ pub fn ignores_activity(head: &RequestHead) -> bool {
 /// request in this daemon process of `process_group`, picked up by a
 /// worker at `daemon_start`.
 #[cfg(not(test))]
-pub fn route_and_extras(
-    head: &RequestHead,
+pub fn route_and_extras<'h>(
+    head: &'h RequestHead<'_>,
     process_group: &str,
     process: &ProcessInfo,
     daemon_start: f64,
-) -> (Route, EnvironExtras) {
+) -> (Route, EnvironExtras<'h>) {
     let Resolved {
         script,
         callable,
@@ -285,7 +289,12 @@ pub fn route_and_extras(
         restart_process_on_change: true,
     };
     let extras = EnvironExtras {
-        cgi: head.vars.clone(),
+        // Borrowed from the head, which outlives the request's run.
+        cgi: head
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_ref().into(), v.as_ref().into()))
+            .collect(),
         url_scheme: url_scheme.0,
         process_group: process_group.to_string(),
         application_group,
@@ -332,7 +341,7 @@ mod tests {
         }
     }
 
-    fn head_of(resolved: &Resolved) -> RequestHead {
+    fn head_of(resolved: &Resolved) -> RequestHead<'static> {
         let mut meta = Vec::new();
         resolved.encode(&mut meta);
         RequestHead {

@@ -802,10 +802,8 @@ impl Worker<'_> {
         );
         // Read as the embedded lookup (`Request::env`) reads Apache's table.
         let env = |name: &str| {
-            head.vars
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| crate::config::text::latin1_as_utf8(v).into_owned())
+            crate::wsgi::environ::get(&head.vars, name)
+                .map(|v| crate::config::text::latin1_as_utf8(v).into_owned())
                 .or_else(|| std::env::var(name).ok())
         };
         let interpreter =

@@ -9,6 +9,7 @@
 //! did not take the request). Each frame is a one-byte kind, a
 //! four-byte big-endian payload length and the payload.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
 /// Refuse frames beyond this size: a corrupt stream must not make us
@@ -17,14 +18,16 @@ pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
 /// What the child knows about the request when it hands it over.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct RequestHead {
-    /// CGI variables after the request-level directives were applied.
-    pub vars: Vec<(String, String)>,
+pub struct RequestHead<'r> {
+    /// CGI variables after the request-level directives were applied:
+    /// borrowed from the request in the child, owned once read from the
+    /// wire.
+    pub vars: Vec<(Cow<'r, str>, Cow<'r, str>)>,
     /// Everything else the daemon needs, as named string values.
     pub meta: Vec<(String, String)>,
 }
 
-impl RequestHead {
+impl RequestHead<'_> {
     pub fn meta(&self, key: &str) -> Option<&str> {
         self.meta
             .iter()
@@ -36,7 +39,7 @@ impl RequestHead {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     /// Child → daemon: the request.
-    Request(RequestHead),
+    Request(RequestHead<'static>),
     /// Daemon → child: read up to this many body bytes.
     ReadBody(u32),
     /// Child → daemon: body bytes; empty at the end of the body.
@@ -85,11 +88,11 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, String)]) {
+fn put_pairs<K: AsRef<str>, V: AsRef<str>>(out: &mut Vec<u8>, pairs: &[(K, V)]) {
     put_u32(out, pairs.len() as u32);
     for (k, v) in pairs {
-        put_str(out, k);
-        put_str(out, v);
+        put_str(out, k.as_ref());
+        put_str(out, v.as_ref());
     }
 }
 
@@ -162,14 +165,14 @@ pub fn write_body_data(out: &mut impl Write, data: &[u8]) -> io::Result<()> {
     write_raw(out, BODY_DATA, data)
 }
 
-fn encode_head(p: &mut Vec<u8>, head: &RequestHead) {
+fn encode_head(p: &mut Vec<u8>, head: &RequestHead<'_>) {
     put_pairs(p, &head.vars);
     put_pairs(p, &head.meta);
 }
 
 /// Writes `Frame::Request` from a borrowed head (the child may have to
 /// send it again to a restarted daemon).
-pub fn write_request(out: &mut impl Write, head: &RequestHead) -> io::Result<()> {
+pub fn write_request(out: &mut impl Write, head: &RequestHead<'_>) -> io::Result<()> {
     let mut p = Vec::new();
     encode_head(&mut p, head);
     write_raw(out, REQUEST, &p)
@@ -263,7 +266,11 @@ impl Frame {
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         let frame = match head[0] {
             REQUEST => Frame::Request(RequestHead {
-                vars: c.pairs()?,
+                vars: c
+                    .pairs()?
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+                    .collect(),
                 meta: c.pairs()?,
             }),
             READ_BODY => Frame::ReadBody(c.u32()?),
@@ -303,6 +310,13 @@ mod tests {
             .collect()
     }
 
+    fn cgi(items: &[(&'static str, &'static str)]) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
+        items
+            .iter()
+            .map(|&(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
+            .collect()
+    }
+
     fn round_trip(frame: Frame) {
         let mut buf = Vec::new();
         frame.write_to(&mut buf).unwrap();
@@ -314,7 +328,7 @@ mod tests {
     #[test]
     fn a_borrowed_head_encodes_like_the_frame() {
         let head = RequestHead {
-            vars: pairs(&[("REQUEST_METHOD", "POST")]),
+            vars: cgi(&[("REQUEST_METHOD", "POST")]),
             meta: pairs(&[("queue_start", "1.5")]),
         };
         let mut borrowed = Vec::new();
@@ -327,7 +341,7 @@ mod tests {
     #[test]
     fn every_frame_round_trips() {
         round_trip(Frame::Request(RequestHead {
-            vars: pairs(&[("REQUEST_METHOD", "GET"), ("PATH_INFO", "/é")]),
+            vars: cgi(&[("REQUEST_METHOD", "GET"), ("PATH_INFO", "/é")]),
             meta: pairs(&[("script", "/srv/app.wsgi"), ("empty", "")]),
         }));
         round_trip(Frame::ReadBody(8192));

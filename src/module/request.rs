@@ -74,11 +74,11 @@ fn request_target<'c>(
 }
 
 /// The CGI variables adjusted by the request-level directives.
-fn request_environ(
-    req: &Request,
+fn request_environ<'r>(
+    req: &Request<'r>,
     dir: &DirConfig,
     options: Option<&ScriptOptions>,
-) -> environ::Adjusted {
+) -> environ::Adjusted<'r> {
     let pass_authorization = options
         .and_then(|o| o.pass_authorization)
         .or(dir.pass_authorization)

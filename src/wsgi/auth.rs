@@ -4,6 +4,7 @@
 //! reading its answer. Always in the Apache child, before the handler.
 
 use super::context::RequestContext;
+use super::environ::CgiVars;
 use super::handler::{
     cgi_dict, load_script_for_request, log_python_error, log_script_exception_as, LogFn, Route,
 };
@@ -24,7 +25,7 @@ pub struct AuthRequest<'a> {
     pub transport: &'a dyn Transport,
     /// The CGI variables, as Apache has them before the fixups phase
     /// (so without `SetEnv` values) and without `HTTP_AUTHORIZATION`.
-    pub cgi: Vec<(String, String)>,
+    pub cgi: CgiVars<'a>,
     pub application_group: String,
     pub apache_version: [i64; 3],
     /// mod_ssl's answers for this request, when mod_ssl is loaded.

@@ -2,6 +2,7 @@
 //! become the WSGI environ: authorisation pass-through, HEAD→GET mapping,
 //! the URL scheme and trusted reverse-proxy headers.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// What the request-level directives and the connection contribute.
@@ -22,10 +23,15 @@ pub struct EnvironPolicy<'a> {
     pub listener: Option<(String, u16)>,
 }
 
+/// CGI variables as (name, value). Apache's own are borrowed from the
+/// request pool for the request's life (no copy per variable); those we
+/// add or rewrite are owned.
+pub type CgiVars<'r> = Vec<(Cow<'r, str>, Cow<'r, str>)>;
+
 /// The CGI variables and the value for `wsgi.url_scheme`.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Adjusted {
-    pub vars: Vec<(String, String)>,
+pub struct Adjusted<'r> {
+    pub vars: CgiVars<'r>,
     pub url_scheme: &'static str,
 }
 
@@ -182,19 +188,22 @@ fn scheme_says_https(variable: &str, value: &str) -> Option<bool> {
     }
 }
 
-fn set(vars: &mut Vec<(String, String)>, key: &str, value: String) {
+fn set(vars: &mut CgiVars<'_>, key: &str, value: String) {
     match vars.iter_mut().find(|(k, _)| k == key) {
-        Some(slot) => slot.1 = value,
-        None => vars.push((key.to_string(), value)),
+        Some(slot) => slot.1 = Cow::Owned(value),
+        None => vars.push((Cow::Owned(key.to_string()), Cow::Owned(value))),
     }
 }
 
-fn unset(vars: &mut Vec<(String, String)>, key: &str) {
+fn unset(vars: &mut CgiVars<'_>, key: &str) {
     vars.retain(|(k, _)| k != key);
 }
 
-fn get<'v>(vars: &'v [(String, String)], key: &str) -> Option<&'v str> {
-    vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+/// The value of `key` among `vars`.
+pub fn get<'v, K: AsRef<str>, V: AsRef<str>>(vars: &'v [(K, V)], key: &str) -> Option<&'v str> {
+    vars.iter()
+        .find(|(k, _)| k.as_ref() == key)
+        .map(|(_, v)| v.as_ref())
 }
 
 /// A path with every run of slashes collapsed to one, as the C module
@@ -217,7 +226,7 @@ fn collapse_slashes(path: &str) -> String {
 /// every family some header of which is configured, the headers other
 /// than the one applied are dropped (all of them for an untrusted peer),
 /// so an application cannot be fooled by a header the proxy let through.
-fn apply_proxy_headers(vars: &mut Vec<(String, String)>, policy: &EnvironPolicy<'_>) {
+fn apply_proxy_headers(vars: &mut CgiVars<'_>, policy: &EnvironPolicy<'_>) {
     let peer_trusted = match policy.trusted_proxies {
         None => true,
         Some(proxies) => get(vars, "REMOTE_ADDR").is_some_and(|peer| is_listed(peer, proxies)),
@@ -274,7 +283,7 @@ fn apply_proxy_headers(vars: &mut Vec<(String, String)>, policy: &EnvironPolicy<
             .iter()
             .find(|(f, _)| *f == family)
             .map_or(&[][..], |(_, m)| *m);
-        vars.retain(|(k, _)| !members.contains(&k.as_str()) || kept.as_deref() == Some(k));
+        vars.retain(|(k, _)| !members.contains(&k.as_ref()) || kept.as_deref() == Some(k));
     }
 }
 
@@ -283,8 +292,8 @@ fn apply_proxy_headers(vars: &mut Vec<(String, String)>, policy: &EnvironPolicy<
 /// tidies `SCRIPT_NAME`/`PATH_INFO` (remembering them as
 /// `mod_wsgi.script_name`/`mod_wsgi.path_info`), applies trusted proxy
 /// headers, and turns `HTTPS` into the URL scheme.
-pub fn adjust(mut vars: Vec<(String, String)>, policy: &EnvironPolicy<'_>) -> Adjusted {
-    vars.retain(|(k, _)| !NOT_PASSED.contains(&k.as_str()));
+pub fn adjust<'r>(mut vars: CgiVars<'r>, policy: &EnvironPolicy<'_>) -> Adjusted<'r> {
+    vars.retain(|(k, _)| !NOT_PASSED.contains(&k.as_ref()));
     if policy.head_as_get && get(&vars, "REQUEST_METHOD") == Some("HEAD") {
         set(&mut vars, "REQUEST_METHOD", "GET".into());
     }
@@ -324,10 +333,10 @@ pub fn adjust(mut vars: Vec<(String, String)>, policy: &EnvironPolicy<'_>) -> Ad
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn vars<'a>(pairs: &[(&'a str, &'a str)]) -> CgiVars<'a> {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|&(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
             .collect()
     }
 
@@ -387,7 +396,7 @@ mod tests {
         assert_eq!(get(&a.vars, "REQUEST_METHOD"), Some("POST"));
     }
 
-    fn proxied() -> Vec<(String, String)> {
+    fn proxied() -> CgiVars<'static> {
         vars(&[
             ("REMOTE_ADDR", "10.0.0.5"),
             ("HTTP_HOST", "backend:8000"),
@@ -477,7 +486,7 @@ mod tests {
     fn no_headers_configured_leaves_proxy_headers_alone() {
         let a = adjust(proxied(), &EnvironPolicy::default());
         for (key, value) in proxied() {
-            assert_eq!(get(&a.vars, &key), Some(value.as_str()), "{key}");
+            assert_eq!(get(&a.vars, &key), Some(value.as_ref()), "{key}");
         }
         assert_eq!(get(&a.vars, "mod_wsgi.mount_point"), None);
     }

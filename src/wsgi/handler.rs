@@ -2,6 +2,7 @@
 //! application, stream the result, always call `close()`.
 
 use super::context::{RequestContext, START_RESPONSE_FIRST};
+use super::environ::CgiVars;
 use super::observe::{Meter, RequestEvents, Timing};
 use super::transport::Transport;
 use super::{streams, types};
@@ -68,8 +69,8 @@ impl Route {
 
 /// Values the environ gets besides the CGI variables.
 #[derive(Clone)]
-pub struct EnvironExtras {
-    pub cgi: Vec<(String, String)>,
+pub struct EnvironExtras<'r> {
+    pub cgi: CgiVars<'r>,
     pub url_scheme: &'static str,
     pub process_group: String,
     pub application_group: String,
@@ -574,7 +575,7 @@ pub fn request_thread_id() -> i64 {
 
 /// A dict of the CGI variables. They were read from Apache as native
 /// strings (`apache::c_str_latin1`), so each character is one byte.
-pub fn cgi_dict(py: Python<'_>, cgi: &[(String, String)]) -> Option<Owned> {
+pub fn cgi_dict(py: Python<'_>, cgi: &CgiVars<'_>) -> Option<Owned> {
     let environ = collections::new_dict(py)?;
     for (key, value) in cgi {
         collections::dict_set(py, &environ, key, &convert::str_obj(py, value)?);

@@ -178,12 +178,9 @@ fn describe(
     recorder: Option<&Recorder>,
 ) -> SlowRequest {
     let var = |name: &str| {
-        extras
-            .cgi
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+        super::environ::get(&extras.cgi, name)
             .unwrap_or_default()
+            .to_string()
     };
     SlowRequest {
         thread_id: super::handler::request_thread_id() as u64,
