@@ -68,17 +68,10 @@ fn corpus(prefix: &str) -> Vec<Exchange> {
         ),
         // Header bytes that are not UTF-8 reach the environ as PEP 3333's
         // native strings: each byte one latin-1 character.
-        Exchange::raw(
+        get_with_header_bytes(
             "env-header-bytes",
-            [
-                format!(
-                    "GET {} HTTP/1.1\r\nHost: {{host}}\r\nConnection: close\r\n",
-                    p("/env")
-                )
-                .as_bytes(),
-                b"X-Latin1: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\nX-Mixed: \xff\xc3\xa9\x80\r\n\r\n",
-            ]
-            .concat(),
+            &p("/env"),
+            b"X-Latin1: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\nX-Mixed: \xff\xc3\xa9\x80\r\n",
         ),
         Exchange::simple(
             "env-authorization",
@@ -244,6 +237,13 @@ fn corpus(prefix: &str) -> Vec<Exchange> {
         ));
     }
     v
+}
+
+/// A GET of `path` with header lines given as raw bytes (each ending in
+/// CRLF), for header values that are not UTF-8.
+fn get_with_header_bytes(name: &str, path: &str, header_lines: &[u8]) -> Exchange {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {{host}}\r\nConnection: close\r\n");
+    Exchange::raw(name, [head.as_bytes(), header_lines, b"\r\n"].concat())
 }
 
 /// The corpus app and its data file, at `app/` under a server root, and
@@ -573,7 +573,13 @@ fn directive_cases() -> Vec<DirectiveCase> {
             config: "WSGIPassAuthorization On\nWSGIScriptAlias / {root}/app/corpus.wsgi\n",
             modules: &[],
             files: &[],
-            exchanges: || vec![Exchange::simple("env", "GET", "/env", &["Authorization: Basic dXNlcjpwYXNz"], b""), Exchange::simple("env-bearer", "GET", "/env", &["Authorization: Bearer token"], b"")],
+            exchanges: || {
+                vec![
+                    Exchange::simple("env", "GET", "/env", &["Authorization: Basic dXNlcjpwYXNz"], b""),
+                    Exchange::simple("env-bearer", "GET", "/env", &["Authorization: Bearer token"], b""),
+                    get_with_header_bytes("env-bytes", "/env", b"Authorization: Bearer caf\xe9\xc3\xa9\r\n"),
+                ]
+            },
         },
         DirectiveCase {
             name: "map-head-to-get-off",
@@ -612,6 +618,22 @@ fn directive_cases() -> Vec<DirectiveCase> {
                         b"",
                     ),
                     Exchange::simple("env-untrusted-header", "GET", "/env", &["X-Real-IP: 203.0.113.9", "X-Forwarded-Server: other"], b""),
+                ]
+            },
+        },
+        DirectiveCase {
+            name: "trusted-proxy-headers-any-peer",
+            config: "WSGITrustedProxyHeaders X-Forwarded-For\nWSGIScriptAlias / {root}/app/corpus.wsgi\n",
+            modules: &[],
+            files: &[],
+            exchanges: || {
+                vec![
+                    // Bytes 0xa0 and 0x85 read as latin-1 are U+00A0 and
+                    // U+0085, which are not C's white space.
+                    get_with_header_bytes("nbsp-after-address", "/env", b"X-Forwarded-For: 203.0.113.7\xa0, 10.0.0.1\r\n"),
+                    get_with_header_bytes("nel-before-address", "/env", b"X-Forwarded-For: \x85203.0.113.7\r\n"),
+                    Exchange::simple("tab-around-address", "GET", "/env", &["X-Forwarded-For: \t203.0.113.7\t, 10.0.0.1"], b""),
+                    Exchange::simple("empty-first-hop", "GET", "/env", &["X-Forwarded-For: , 203.0.113.8"], b""),
                 ]
             },
         },

@@ -185,13 +185,13 @@ impl Request<'_> {
         (!v.is_null()).then(|| unsafe { c_str(v) }.into_owned())
     }
 
-    /// A request header as the client sent it.
+    /// A request header as the client sent it, as native text.
     pub fn header_in(&self, name: &str) -> Option<String> {
         let key = std::ffi::CString::new(name).ok()?;
         // SAFETY: lookup in the live table.
         let v = unsafe { ffi::apr_table_get(self.rec().headers_in, key.as_ptr()) };
         // SAFETY: table values are pool strings.
-        (!v.is_null()).then(|| unsafe { c_str(v) }.into_owned())
+        (!v.is_null()).then(|| unsafe { c_str_latin1(v) }.into_owned())
     }
 
     /// Whether the connection is TLS, asked of mod_ssl when it is loaded.
@@ -252,7 +252,8 @@ impl Request<'_> {
             )
         };
         // SAFETY: a NUL-terminated pool string, or NULL (read as empty).
-        Some(unsafe { c_str(value) }.into_owned())
+        // Native text, as the C module gives mod_ssl's values to Python.
+        Some(unsafe { c_str_latin1(value) }.into_owned())
     }
 
     /// Apache's `Timeout` for this request's server.

@@ -54,7 +54,8 @@ fn text(field: &[std::ffi::c_char]) -> String {
         .take_while(|&&c| c != 0)
         .map(|&c| c as u8)
         .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    // Native text for Python, as the C module reads these fields.
+    crate::config::text::latin1(&bytes).into_owned()
 }
 
 /// Copies the scoreboard; None when this server has none.

@@ -17,6 +17,13 @@ pub fn latin1(bytes: &[u8]) -> Cow<'_, str> {
     Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())
 }
 
+/// White space as C's `isspace` (and APR's `apr_isspace`) sees it in the
+/// "C" locale: ASCII only, so U+00A0 and U+0085, which a latin-1 byte can
+/// be, are not (Rust's `trim` would strip them).
+pub fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
 /// The bytes a [`latin1`] text came from. Characters above U+00FF cannot
 /// come from `latin1` and are replaced by `?`.
 pub fn latin1_bytes(text: &str) -> Vec<u8> {
@@ -60,6 +67,15 @@ mod tests {
         assert_eq!(latin1_as_utf8(&latin1("caf\u{e9}".as_bytes())), "caf\u{e9}");
         assert_eq!(latin1_as_utf8(&latin1(b"caf\xe9")), "caf\u{fffd}");
         assert!(matches!(latin1_as_utf8("ascii"), Cow::Borrowed("ascii")));
+    }
+
+    #[test]
+    fn c_space_is_ascii_only() {
+        assert_eq!(" \t1.2.3.4\r\n".trim_matches(is_c_space), "1.2.3.4");
+        assert_eq!(
+            "\u{85}1.2.3.4\u{a0}".trim_matches(is_c_space),
+            "\u{85}1.2.3.4\u{a0}"
+        );
     }
 
     #[test]

@@ -15,9 +15,7 @@ fn skip_space(line: &str) -> &str {
     line.trim_start_matches(is_space)
 }
 
-fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
-}
+use super::text::is_c_space as is_space;
 
 /// Reads one word from the front of `line` and advances past it and the
 /// whitespace after it. `None` at the end of the line; a quoted empty word

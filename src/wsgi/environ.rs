@@ -144,7 +144,7 @@ fn is_listed(address: &str, proxies: &[String]) -> bool {
 fn forwarded_for(value: &str, proxies: Option<&[String]>) -> Option<(String, Option<String>)> {
     let hops: Vec<&str> = value
         .split(',')
-        .map(str::trim)
+        .map(|hop| hop.trim_matches(crate::config::text::is_c_space))
         .filter(|h| !h.is_empty())
         .collect();
     let Some(proxies) = proxies else {
