@@ -735,10 +735,23 @@ fn telemetry_and_metrics_options_pass_configtest() {
         Some(true),
         "{j:?}"
     );
-    // --metrics-url: the daemon group's request above is on the page
-    // (its accounting lands just after the response).
-    std::thread::sleep(Duration::from_millis(200));
-    let page = server.get("/server-metrics");
+    // --metrics-url: the daemon group's request above is on the page. Its
+    // accounting lands just after the response, so the page is read until
+    // it shows (or 10 s pass).
+    let ok_line_of = |page: &common::Response| {
+        page.text()
+            .lines()
+            .find(|l| {
+                l.starts_with("mod_wsgi_requests_total{")
+                    && l.contains("mode=\"daemon\",status=\"2xx\"")
+            })
+            .map(str::to_string)
+    };
+    let mut page = server.get("/server-metrics");
+    procs::wait_until(Duration::from_secs(10), || {
+        page = server.get("/server-metrics");
+        page.status != 200 || ok_line_of(&page).is_some()
+    });
     assert_eq!(page.status, 200, "{}", server.logs());
     assert!(
         page.header("content-type")
@@ -746,14 +759,7 @@ fn telemetry_and_metrics_options_pass_configtest() {
         "{:?}",
         page.headers
     );
-    let ok_line = page
-        .text()
-        .lines()
-        .find(|l| {
-            l.starts_with("mod_wsgi_requests_total{")
-                && l.contains("mode=\"daemon\",status=\"2xx\"")
-        })
-        .map(str::to_string);
+    let ok_line = ok_line_of(&page);
     assert_eq!(
         ok_line.as_deref().and_then(|l| l.rsplit(' ').next()),
         Some("1"),

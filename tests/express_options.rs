@@ -1179,7 +1179,14 @@ fn enable_profiler_writes_pstats() {
             .filter(|p| p.extension().is_some_and(|x| x == "pstats"))
             .collect()
     };
-    common::procs::wait_until(std::time::Duration::from_secs(30), || !pstats().is_empty());
+    // The per-request dump already wrote the file; at exit the profiler
+    // writes it again, so it is read only once Apache is gone.
+    assert!(
+        common::procs::wait_until(std::time::Duration::from_secs(30), || {
+            !common::procs::pid_alive(pid)
+        }),
+        "Apache (pid {pid}) did not exit after SIGTERM"
+    );
     let written = pstats();
     assert_eq!(written.len(), 1, "one pstats file: {written:?}");
     let functions = common::python_eval(

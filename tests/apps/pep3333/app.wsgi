@@ -33,8 +33,12 @@ def _log(environ, text):
 
 
 def _record(name, text):
-    with open(os.path.join(OUT_DIR, name), 'w') as fh:
+    # Written aside and renamed: a test that waits for the file to exist
+    # must never read it half written.
+    path = os.path.join(OUT_DIR, name)
+    with open(path + '.tmp', 'w') as fh:
         fh.write(text)
+    os.replace(path + '.tmp', path)
 
 
 def _json(start_response, obj, status='200 OK'):
