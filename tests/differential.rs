@@ -622,6 +622,15 @@ fn directive_cases() -> Vec<DirectiveCase> {
             },
         },
         DirectiveCase {
+            // A script whose path is UTF-8 beyond ASCII: SCRIPT_FILENAME,
+            // the load line and __file__.
+            name: "script-path-utf8",
+            config: "WSGIScriptAlias /caf\u{e9} {root}/app/caf\u{e9}.wsgi\n",
+            modules: &[],
+            files: &[("app/caf\u{e9}.wsgi", CORPUS_APP)],
+            exchanges: || vec![Exchange::get("env", "/caf%C3%A9/env")],
+        },
+        DirectiveCase {
             name: "trusted-proxy-headers-any-peer",
             config: "WSGITrustedProxyHeaders X-Forwarded-For\nWSGIScriptAlias / {root}/app/corpus.wsgi\n",
             modules: &[],

@@ -19,6 +19,37 @@ pub fn str_obj(_py: Python<'_>, s: &str) -> Option<Owned> {
     }
 }
 
+/// A native string per PEP 3333: `bytes` (as Apache holds them) decoded
+/// as ISO-8859-1, one character per byte.
+pub fn latin1_obj(py: Python<'_>, bytes: &[u8]) -> Option<Owned> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        return str_obj(py, unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    // SAFETY: GIL held; pointer and length describe the bytes.
+    // PyUnicode_DecodeLatin1 returns a new reference, or NULL with an exception set.
+    unsafe {
+        Owned::from_new(ffi::PyUnicode_DecodeLatin1(
+            bytes.as_ptr().cast(),
+            bytes.len() as ffi::Py_ssize_t,
+            std::ptr::null(),
+        ))
+    }
+}
+
+/// A file system path's bytes as Python names files: the file system
+/// encoding, with `surrogateescape` for bytes it cannot decode.
+pub fn fs_path_obj(_py: Python<'_>, bytes: &[u8]) -> Option<Owned> {
+    // SAFETY: GIL held; pointer and length describe the bytes.
+    // PyUnicode_DecodeFSDefaultAndSize returns a new reference, or NULL with an exception set.
+    unsafe {
+        Owned::from_new(ffi::PyUnicode_DecodeFSDefaultAndSize(
+            bytes.as_ptr().cast(),
+            bytes.len() as ffi::Py_ssize_t,
+        ))
+    }
+}
+
 pub fn bytes_obj(_py: Python<'_>, b: &[u8]) -> Option<Owned> {
     // SAFETY: GIL held; pointer and length describe `b`.
     // PyBytes_FromStringAndSize returns a new reference, or NULL with an exception set.

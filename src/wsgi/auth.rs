@@ -182,7 +182,7 @@ fn environ(py: Python<'_>, request: &AuthRequest<'_>, errors: &Owned) -> Option<
     set("mod_wsgi.process_group", convert::str_obj(py, "")?);
     set(
         "mod_wsgi.application_group",
-        convert::str_obj(py, &request.application_group)?,
+        convert::latin1_obj(py, request.application_group.as_bytes())?,
     );
     set(
         "apache.version",

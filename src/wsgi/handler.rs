@@ -574,11 +574,19 @@ pub fn request_thread_id() -> i64 {
 }
 
 /// A dict of the CGI variables. They were read from Apache as native
-/// strings (`apache::c_str_latin1`), so each character is one byte.
+/// strings (`apache::c_str_latin1`), so each character is one byte; the
+/// two that name files are given as Python names files, as the C module
+/// gives them.
 pub fn cgi_dict(py: Python<'_>, cgi: &CgiVars<'_>) -> Option<Owned> {
     let environ = collections::new_dict(py)?;
     for (key, value) in cgi {
-        collections::dict_set(py, &environ, key, &convert::str_obj(py, value)?);
+        let value = match key.as_ref() {
+            "SCRIPT_FILENAME" | "DOCUMENT_ROOT" if !value.is_ascii() => {
+                convert::fs_path_obj(py, &crate::config::text::latin1_bytes(value))?
+            }
+            _ => convert::str_obj(py, value)?,
+        };
+        collections::dict_set(py, &environ, key, &value);
     }
     Some(environ)
 }
@@ -604,17 +612,19 @@ pub fn build_environ(py: Python<'_>, extras: &EnvironExtras, route: &Route) -> O
     // may read to EOF instead of trusting CONTENT_LENGTH.
     set("wsgi.input_terminated", convert::bool_obj(py, true));
     set("mod_wsgi.version", version);
+    // Group names and the callable hold Apache's bytes (as UTF-8, the way
+    // log lines name them); the application sees them as native strings.
     set(
         "mod_wsgi.process_group",
-        convert::str_obj(py, &extras.process_group)?,
+        convert::latin1_obj(py, extras.process_group.as_bytes())?,
     );
     set(
         "mod_wsgi.application_group",
-        convert::str_obj(py, &extras.application_group)?,
+        convert::latin1_obj(py, extras.application_group.as_bytes())?,
     );
     set(
         "mod_wsgi.callable_object",
-        convert::str_obj(py, &route.callable)?,
+        convert::latin1_obj(py, route.callable.as_bytes())?,
     );
     set(
         "mod_wsgi.request_handler",
