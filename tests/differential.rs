@@ -460,6 +460,21 @@ fn directive_cases() -> Vec<DirectiveCase> {
             exchanges: || vec![Exchange::get("env", "/env")],
         },
         DirectiveCase {
+            // What a dispatch script's environ holds (it raises to show it).
+            name: "dispatch-script-environ",
+            config: "WSGIScriptAlias / {root}/app/corpus.wsgi application-group=target callable-object=application\n\
+                     <Location />\n  WSGIDispatchScript {root}/app/show.py application-group=dispatcher\n</Location>\n",
+            modules: &[],
+            files: &[(
+                "app/show.py",
+                "VOLATILE = ('mod_wsgi.request_id', 'mod_wsgi.server_pid', 'mod_wsgi.x-request_start_us', 'mod_wsgi.listener_port')\n\
+                 def application_group(environ):\n\
+                 \x20   shown = sorted((k, type(v).__name__, v if k not in VOLATILE and isinstance(v, (str, int)) else '-') for k, v in environ.items() if not k.isupper())\n\
+                 \x20   raise ValueError('dispatch environ %r' % (shown,))\n",
+            )],
+            exchanges: || vec![Exchange::get("env", "/env")],
+        },
+        DirectiveCase {
             name: "dispatch-script-failures",
             config: "WSGIScriptAlias /syntax {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
                      WSGIScriptAlias /missing {root}/app/corpus.wsgi application-group=%{GLOBAL}\n\
