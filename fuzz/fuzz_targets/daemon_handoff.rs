@@ -58,7 +58,7 @@ fn same_float(a: f64, b: f64) -> bool {
     a == b || (a.is_nan() && b.is_nan())
 }
 
-fn decode(head: &RequestHead) -> (Route, EnvironExtras) {
+fn decode<'h>(head: &'h RequestHead<'_>) -> (Route, EnvironExtras<'h>) {
     let _ = queue_start(head);
     let _ = ignores_activity(head);
     route_and_extras(head, "group", &PROCESS, 1.0)
@@ -84,7 +84,11 @@ fuzz_target!(|input: Input| match input {
             restart_process_on_change: false,
         };
         let extras = EnvironExtras {
-            cgi: r.cgi,
+            cgi: r
+                .cgi
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
             url_scheme: if r.https { "https" } else { "http" },
             process_group: "group".into(),
             application_group: r.application_group,

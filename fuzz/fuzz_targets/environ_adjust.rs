@@ -5,7 +5,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mod_wsgi_pure::wsgi::environ::{adjust, EnvironPolicy};
+use mod_wsgi_pure::wsgi::environ::{adjust, get, EnvironPolicy};
 
 /// Variable names `adjust` treats specially, so the fuzzer reaches those
 /// rules without having to guess the names.
@@ -99,10 +99,6 @@ impl<'a> Arbitrary<'a> for Input {
     }
 }
 
-fn get<'v>(vars: &'v [(String, String)], key: &str) -> Option<&'v str> {
-    vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
 fuzz_target!(|input: Input| {
     let policy = EnvironPolicy {
         https: input.https,
@@ -112,7 +108,13 @@ fuzz_target!(|input: Input| {
         trusted_headers: &input.trusted_headers,
         listener: input.listener.clone(),
     };
-    let adjusted = adjust(input.vars.clone(), &policy);
+    // Borrowed, as Apache's table entries are.
+    let borrowed = input
+        .vars
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect();
+    let adjusted = adjust(borrowed, &policy);
     let vars = &adjusted.vars;
 
     // The scheme travels as wsgi.url_scheme only.

@@ -5,7 +5,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mod_wsgi_pure::wsgi::environ::{address_in, adjust, EnvironPolicy};
+use mod_wsgi_pure::config::text::is_c_space;
+use mod_wsgi_pure::wsgi::environ::{address_in, adjust, get, EnvironPolicy};
 use std::net::IpAddr;
 
 #[derive(Arbitrary, Debug)]
@@ -33,24 +34,19 @@ fuzz_target!(|input: Input| {
         ..EnvironPolicy::default()
     };
     let vars = vec![
-        ("REMOTE_ADDR".to_string(), input.peer.clone()),
+        ("REMOTE_ADDR".into(), input.peer.as_str().into()),
         (
-            "HTTP_X_FORWARDED_FOR".to_string(),
-            input.forwarded_for.clone(),
+            "HTTP_X_FORWARDED_FOR".into(),
+            input.forwarded_for.as_str().into(),
         ),
     ];
     let adjusted = adjust(vars, &policy);
-    let get = |key: &str| {
-        adjusted
-            .vars
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |key: &str| get(&adjusted.vars, key).map(str::to_string);
+    // Hops are trimmed of C white space only, as the C module trims them.
     let hops: Vec<&str> = input
         .forwarded_for
         .split(',')
-        .map(str::trim)
+        .map(|hop| hop.trim_matches(is_c_space))
         .filter(|h| !h.is_empty())
         .collect();
     let remote = get("REMOTE_ADDR").expect("REMOTE_ADDR stays set");

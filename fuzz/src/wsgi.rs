@@ -24,8 +24,8 @@ pub mod handler {
     }
 
     #[derive(Debug, Clone, PartialEq)]
-    pub struct EnvironExtras {
-        pub cgi: Vec<(String, String)>,
+    pub struct EnvironExtras<'r> {
+        pub cgi: super::environ::CgiVars<'r>,
         pub url_scheme: &'static str,
         pub process_group: String,
         pub application_group: String,
